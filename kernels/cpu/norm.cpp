@@ -1,0 +1,27 @@
+#include "kernels/cpu/norm.h"
+
+#include <cmath>
+
+#include "kernels/cpu/matmul.h"
+
+namespace prfaas::kernels {
+
+void rms_norm(const float* x, const float* weight, float* y, int rows, int dim, float eps) {
+#pragma omp parallel for schedule(static) if (rows > 64)
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + static_cast<long>(r) * dim;
+    float* yr = y + static_cast<long>(r) * dim;
+    const float scale = 1.0f / std::sqrt(dot(xr, xr, dim) / static_cast<float>(dim) + eps);
+    for (int i = 0; i < dim; ++i) yr[i] = xr[i] * scale * weight[i];
+  }
+}
+
+void l2_normalize(float* x, int count, int dim, float eps) {
+  for (int c = 0; c < count; ++c) {
+    float* v = x + static_cast<long>(c) * dim;
+    const float scale = 1.0f / std::sqrt(dot(v, v, dim) + eps);
+    for (int i = 0; i < dim; ++i) v[i] *= scale;
+  }
+}
+
+}  // namespace prfaas::kernels

@@ -1,0 +1,71 @@
+#include "runtime/kv/sequence_kv.h"
+
+#include "runtime/common/errc.h"
+
+namespace prfaas::kv {
+
+using model::layer_kind;
+
+sequence_kv::sequence_kv(const model::model_config& config, block_pool& pool)
+    : config_(config), pool_(pool) {
+  PRFAAS_REQUIRE(pool.block_bytes() == config.block_bytes(),
+                 "block pool block size does not match the model's KV block");
+  block_ids_.resize(config.n_layers);
+  block_ptrs_.resize(config.n_layers);
+  states_.resize(config.n_layers);
+  for (int l = 0; l < config.n_layers; ++l)
+    if (config.kind(l) == layer_kind::linear)
+      states_[l].assign(config.linear_state_bytes() / sizeof(float), 0.0f);
+}
+
+sequence_kv::~sequence_kv() {
+  for (auto& ids : block_ids_)
+    for (int id : ids) pool_.release(id);
+}
+
+void sequence_kv::reserve(int tokens) {
+  PRFAAS_REQUIRE(tokens <= config_.max_context, "sequence longer than the model's context");
+  if (tokens <= reserved_tokens_) return;
+  const int want = config_.blocks_for(tokens);
+  for (int l = 0; l < config_.n_layers; ++l) {
+    if (config_.kind(l) != layer_kind::full) continue;
+    while (static_cast<int>(block_ids_[l].size()) < want) {
+      auto id = pool_.allocate();
+      if (!id)
+        throw failure(errc::no_capacity, "KV block pool exhausted (" +
+                                             std::to_string(pool_.capacity()) + " blocks)");
+      block_ids_[l].push_back(*id);
+      block_ptrs_[l].push_back(pool_.floats(*id));
+    }
+  }
+  reserved_tokens_ = want * config_.block_tokens;
+}
+
+void sequence_kv::set_tokens(int tokens) {
+  PRFAAS_REQUIRE(tokens >= 0 && tokens <= reserved_tokens_, "token count beyond reserved KV");
+  tokens_ = tokens;
+}
+
+int sequence_kv::payload_count(int layer) const {
+  return config_.kind(layer) == layer_kind::full ? config_.blocks_for(tokens_) : 1;
+}
+
+std::span<std::byte> sequence_kv::payload(int layer, int index) {
+  PRFAAS_REQUIRE(layer >= 0 && layer < config_.n_layers, "layer out of range");
+  PRFAAS_REQUIRE(index >= 0 && index < payload_count(layer), "payload index out of range");
+  if (config_.kind(layer) == layer_kind::full)
+    return {pool_.data(block_ids_[layer][index]), static_cast<size_t>(pool_.block_bytes())};
+  auto& s = states_[layer];
+  return {reinterpret_cast<std::byte*>(s.data()), s.size() * sizeof(float)};
+}
+
+long sequence_kv::total_payload_bytes() const {
+  long bytes = 0;
+  for (int l = 0; l < config_.n_layers; ++l)
+    bytes += config_.kind(l) == layer_kind::full
+                 ? static_cast<long>(payload_count(l)) * pool_.block_bytes()
+                 : config_.linear_state_bytes();
+  return bytes;
+}
+
+}  // namespace prfaas::kv

@@ -1,0 +1,54 @@
+#pragma once
+// The hybrid KV state of one sequence: full-attention KV in pool blocks (one block table per
+// full layer) and one fixed-size recurrent state per linear layer.
+//
+// It is also the unit the transport moves: layer l has payload_count(l) payloads (its blocks,
+// or its one state), each addressed by (layer, index), each an 8-byte-aligned byte span that the
+// sender references in place and the receiver lands in place.
+//
+// Owned by one actor at a time; blocks return to the pool on destruction.
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "runtime/kv/block_pool.h"
+#include "runtime/model/config.h"
+
+namespace prfaas::kv {
+
+class sequence_kv {
+ public:
+  sequence_kv(const model::model_config& config, block_pool& pool);
+  ~sequence_kv();
+  sequence_kv(const sequence_kv&) = delete;
+  sequence_kv& operator=(const sequence_kv&) = delete;
+
+  // Makes room for `tokens` positions on every full layer.  Throws failure(no_capacity) when the
+  // pool runs out; blocks taken so far stay with the sequence and are freed with it.
+  void reserve(int tokens);
+
+  int tokens() const { return tokens_; }           // positions holding valid KV
+  void set_tokens(int tokens);                     // after a prefill or a received transfer
+
+  const std::vector<float*>& blocks(int layer) const { return block_ptrs_[layer]; }
+  float* linear_state(int layer) { return states_[layer].data(); }
+
+  // Transport view: the payloads that hold the first tokens() positions.
+  int payload_count(int layer) const;
+  std::span<std::byte> payload(int layer, int index);
+  long total_payload_bytes() const;
+
+  const model::model_config& config() const { return config_; }
+
+ private:
+  const model::model_config& config_;
+  block_pool& pool_;
+  int tokens_ = 0;
+  int reserved_tokens_ = 0;
+  std::vector<std::vector<int>> block_ids_;      // [layer] -> pool ids (full layers)
+  std::vector<std::vector<float*>> block_ptrs_;  // [layer] -> block memory (full layers)
+  std::vector<std::vector<float>> states_;       // [layer] -> state (linear layers)
+};
+
+}  // namespace prfaas::kv

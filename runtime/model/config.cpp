@@ -1,0 +1,43 @@
+#include "runtime/model/config.h"
+
+#include <sstream>
+
+#include "runtime/common/errc.h"
+
+namespace prfaas::model {
+
+int model_config::full_layers() const {
+  int n = 0;
+  for (int l = 0; l < n_layers; ++l) n += kind(l) == layer_kind::full;
+  return n;
+}
+
+void model_config::validate() const {
+  auto check = [](bool ok, const char* what) {
+    if (!ok) throw failure(errc::bad_config, std::string("model: invalid ") + what);
+  };
+  check(vocab == 256, "vocab (the byte-level tokenizer needs 256)");
+  check(d_model > 0 && d_model % 8 == 0, "d_model (positive multiple of 8)");
+  check(n_layers > 0 && n_layers <= 256, "n_layers (1..256)");
+  check(linear_per_full >= 0 && linear_per_full <= 64, "linear_per_full (0..64)");
+  check(heads > 0 && kv_heads > 0 && heads % kv_heads == 0, "heads (a multiple of kv_heads)");
+  check(head_dim > 0 && head_dim % 2 == 0, "head_dim (positive, even)");
+  check(linear_heads > 0 && linear_key_dim > 0 && linear_value_dim > 0, "linear head shape");
+  check(ffn_dim > 0, "ffn_dim");
+  check(max_context > 1 && max_context <= (1 << 20), "max_context (2..1048576)");
+  check(block_tokens > 0 && block_tokens <= 4096, "block_tokens (1..4096)");
+  check(rope_theta > 0 && norm_eps > 0, "rope_theta / norm_eps");
+}
+
+std::string model_config::fingerprint() const {
+  std::ostringstream s;
+  s << "tiny-hybrid vocab=" << vocab << " d=" << d_model << " layers=" << n_layers
+    << " linear_per_full=" << linear_per_full << " heads=" << heads << " kv_heads=" << kv_heads
+    << " head_dim=" << head_dim << " linear_heads=" << linear_heads << " dk=" << linear_key_dim
+    << " dv=" << linear_value_dim << " ffn=" << ffn_dim << " ctx=" << max_context
+    << " block=" << block_tokens << " theta=" << rope_theta << " eps=" << norm_eps
+    << " seed=" << seed;
+  return s.str();
+}
+
+}  // namespace prfaas::model

@@ -1,0 +1,26 @@
+@0xb72570b891ac8911;
+# KV transport frames: one Cap'n Proto message per frame on a data-plane TCP connection.
+# The payload (`data`) is an external segment that references block memory on the send side,
+# so a frame goes out as one writev of [segment table, header segment, block bytes].
+# Enums are append-only: a removed value stays as a comment.
+
+enum FrameKind {
+  hello @0;        # first frame on a connection: protocol version and sender name
+  kvBlock @1;      # one full-attention block of one layer: `index` is the block index
+  linearState @2;  # the recurrent state of one linear-attention layer (`index` = 0)
+  layerDone @3;    # every payload of `layer` has been sent
+  requestDone @4;  # every layer has been sent; `firstToken` is the prefill's sampled token
+  abort @5;        # the sender gives up on `requestId`; `reason` says why
+}
+
+struct KvFrame {
+  kind @0 :FrameKind;
+  requestId @1 :UInt64;
+  layer @2 :UInt32;
+  index @3 :UInt32;
+  tokenCount @4 :UInt32;     # prompt tokens covered by this request's KV
+  firstToken @5 :Int32;
+  version @6 :UInt32;
+  reason @7 :Text;           # hello: sender name; abort: cause
+  data @8 :Data;             # payload bytes, referenced in place (never copied into the message)
+}
