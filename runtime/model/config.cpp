@@ -24,6 +24,7 @@ void model_config::validate() const {
   check(head_dim > 0 && head_dim % 2 == 0, "head_dim (positive, even)");
   check(linear_heads > 0 && linear_key_dim > 0 && linear_value_dim > 0, "linear head shape");
   check(ffn_dim > 0, "ffn_dim");
+  check(linear_state_bytes() % 8 == 0, "linear head shape (state bytes must be a multiple of 8)");
   check(max_context > 1 && max_context <= (1 << 20), "max_context (2..1048576)");
   check(block_tokens > 0 && block_tokens <= 4096, "block_tokens (1..4096)");
   check(rope_theta > 0 && norm_eps > 0, "rope_theta / norm_eps");

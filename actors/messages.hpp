@@ -1,0 +1,177 @@
+#pragma once
+// Control-plane messages between prfaas roles: small values only, never KV bytes (those take
+// the data plane, runtime/transport).  Every type here crosses processes, so all of them sit in
+// one type-ID block, registered by prfaas::actors::system_config.
+//
+// Who sends what:
+//   supervisor -> router      register_atom, node_info, actor      -> ok / error(model_mismatch)
+//   supervisor -> router      heartbeat_atom, name, load
+//   client     -> router      generate_request                      -> generate_result / error
+//   client     -> router      status_atom                           -> router_status
+//   router     -> directory   match_atom, cluster, prompt           -> int32 cached tokens
+//   router     -> decode      decode_job                            -> ok (sequence reserved)
+//   router     -> prefill     prefill_job                           -> prefill_report / error
+//   router     -> decode      abort_atom, request id
+//   decode     -> router      decode_started / decode_result / decode_failed
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/common/errc.h"
+
+namespace prfaas::actors {
+
+struct node_info {
+  std::string name;            // unique in the deployment, e.g. "prfaas-prefill-0"
+  std::string role;            // router | cache-directory | prefill | decode
+  std::string cluster;         // PrfaaS or local PD cluster name
+  bool prfaas = false;         // the node belongs to the PrfaaS cluster
+  std::string data_endpoint;   // decode: HOST:PORT of its KV receiver
+  std::string model;           // model_config::fingerprint()
+  int32_t capacity = 0;        // decode: sequences held at once
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("node_info"), x.name, x.role, x.cluster, x.prfaas,
+           x.data_endpoint, x.model, x.capacity);
+}
+
+struct generate_request {
+  std::string prompt;          // bytes; the tokenizer is byte-level
+  int32_t max_tokens = 16;
+  int32_t deadline_ms = 0;     // 0: the router's default
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
+  return f(caf::meta::type_name("generate_request"), x.prompt, x.max_tokens, x.deadline_ms);
+}
+
+struct generate_result {
+  uint64_t request = 0;
+  std::vector<int32_t> tokens;
+  std::string path;            // "prfaas" or "local"
+  std::string prefill_node;
+  std::string decode_node;
+  double ttft_ms = 0;          // router accept -> first token available on the decode node
+  double tokens_per_s = 0;     // decode rate after the first token
+  double total_ms = 0;
+  int64_t kv_bytes = 0;        // KV payload bytes moved prefill -> decode
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
+  return f(caf::meta::type_name("generate_result"), x.request, x.tokens, x.path, x.prefill_node,
+           x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes);
+}
+
+struct prefill_job {
+  uint64_t request = 0;
+  std::vector<int32_t> prompt;
+  std::string decode_endpoint; // where the KV goes
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
+  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint);
+}
+
+struct prefill_report {
+  uint64_t request = 0;
+  int64_t kv_bytes = 0;
+  double prefill_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, prefill_report& x) {
+  return f(caf::meta::type_name("prefill_report"), x.request, x.kv_bytes, x.prefill_ms);
+}
+
+struct decode_job {
+  uint64_t request = 0;
+  int32_t prompt_tokens = 0;
+  int32_t max_tokens = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
+  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens);
+}
+
+struct decode_started {
+  uint64_t request = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decode_started& x) {
+  return f(caf::meta::type_name("decode_started"), x.request);
+}
+
+struct decode_result {
+  uint64_t request = 0;
+  std::vector<int32_t> tokens;
+  double decode_ms = 0;        // after the first token
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decode_result& x) {
+  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms);
+}
+
+struct decode_failed {
+  uint64_t request = 0;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decode_failed& x) {
+  return f(caf::meta::type_name("decode_failed"), x.request, x.error);
+}
+
+struct router_status {
+  std::vector<node_info> nodes;
+  int64_t completed = 0;
+  int64_t failed = 0;
+  int64_t in_flight = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, router_status& x) {
+  return f(caf::meta::type_name("router_status"), x.nodes, x.completed, x.failed, x.in_flight);
+}
+
+// Renders an error for a person: "node_lost: decode node decode-1 lost (...)".
+std::string describe(const caf::error& err);
+
+}  // namespace prfaas::actors
+
+CAF_ERROR_CODE_ENUM(prfaas::errc, "prfaas")
+
+CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::node_info))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::node_info>))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::generate_request))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::generate_result))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::prefill_job))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::prefill_report))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_job))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_started))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_result))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_failed))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::router_status))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<int32_t>))
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, heartbeat_atom, "heartbeat")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, status_atom, "status")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, match_atom, "match")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, abort_atom, "abort")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, tick_atom, "tick")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, step_atom, "step")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, kv_event_atom, "kv_event")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, deadline_atom, "deadline")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, shutdown_atom, "shutdown")
+CAF_END_TYPE_ID_BLOCK(prfaas)

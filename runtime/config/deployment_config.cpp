@@ -1,0 +1,133 @@
+#include "runtime/config/deployment_config.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "runtime/common/errc.h"
+
+namespace prfaas::config {
+namespace {
+
+[[noreturn]] void fail_at(const std::string& source, const toml::source_region& where, const std::string& what) {
+  throw failure(errc::bad_config, source + ":" + std::to_string(where.begin.line) + ": " + what);
+}
+
+// One table's known keys, each with a setter that checks the value's type.
+class table_reader {
+ public:
+  table_reader(const std::string& source, const toml::table& table, std::string name)
+      : source_(source), table_(table), name_(std::move(name)) {}
+
+  template <class T>
+  void get(const char* key, T& out) {
+    known_[key] = true;
+    const toml::node* n = table_.get(key);
+    if (!n) return;
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (auto v = n->value<std::string>()) { out = *v; return; }
+      fail_at(source_, n->source(), name_ + "." + key + " must be a string");
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (auto v = n->value<double>()) { out = static_cast<T>(*v); return; }
+      fail_at(source_, n->source(), name_ + "." + key + " must be a number");
+    } else {
+      auto v = n->value<int64_t>();
+      if (!v || *v < 0 || *v > static_cast<int64_t>(std::numeric_limits<T>::max()))
+        fail_at(source_, n->source(), name_ + "." + key + " must be a non-negative integer");
+      out = static_cast<T>(*v);
+    }
+  }
+
+  // After every get(): any other key is a typo or an unsupported setting.
+  void reject_unknown() const {
+    for (auto&& [key, node] : table_)
+      if (!known_.count(std::string(key.str())))
+        fail_at(source_, node.source(), "unknown key '" + std::string(key.str()) + "' in [" + name_ + "]");
+  }
+
+ private:
+  const std::string& source_;
+  const toml::table& table_;
+  std::string name_;
+  std::map<std::string, bool> known_;
+};
+
+}  // namespace
+
+deployment_config parse_config(const std::string& text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    fail_at(source, e.source(), std::string(e.description()));
+  }
+  deployment_config c;
+  const std::map<std::string, std::function<void(table_reader&)>> sections = {
+      {"model", [&](table_reader& r) {
+         auto& m = c.model;
+         r.get("d_model", m.d_model); r.get("n_layers", m.n_layers);
+         r.get("linear_per_full", m.linear_per_full); r.get("heads", m.heads);
+         r.get("kv_heads", m.kv_heads); r.get("head_dim", m.head_dim);
+         r.get("linear_heads", m.linear_heads); r.get("linear_key_dim", m.linear_key_dim);
+         r.get("linear_value_dim", m.linear_value_dim); r.get("ffn_dim", m.ffn_dim);
+         r.get("max_context", m.max_context); r.get("block_tokens", m.block_tokens);
+         r.get("rope_theta", m.rope_theta); r.get("norm_eps", m.norm_eps); r.get("seed", m.seed);
+       }},
+      {"router", [&](table_reader& r) {
+         r.get("threshold_tokens", c.router.threshold_tokens); r.get("deadline_ms", c.router.deadline_ms);
+         r.get("heartbeat_ms", c.router.heartbeat_ms); r.get("node_timeout_ms", c.router.node_timeout_ms);
+       }},
+      {"node", [&](table_reader& r) {
+         r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
+         r.get("threads", c.node.threads);
+       }},
+      {"deployment", [&](table_reader& r) {
+         auto& d = c.deployment;
+         r.get("host", d.host); r.get("router_port", d.router_port);
+         r.get("prfaas_prefill", d.prfaas_prefill); r.get("local_prefill", d.local_prefill);
+         r.get("decode", d.decode); r.get("prfaas_cluster", d.prfaas_cluster);
+         r.get("local_cluster", d.local_cluster);
+       }},
+  };
+  for (auto&& [key, node] : root) {
+    auto it = sections.find(std::string(key.str()));
+    if (it == sections.end()) fail_at(source, node.source(), "unknown table [" + std::string(key.str()) + "]");
+    const toml::table* t = node.as_table();
+    if (!t) fail_at(source, node.source(), "'" + std::string(key.str()) + "' must be a table");
+    table_reader r(source, *t, it->first);
+    it->second(r);
+    r.reject_unknown();
+  }
+  try {
+    c.model.validate();
+  } catch (const failure& e) {
+    throw failure(errc::bad_config, source + ": " + e.what());
+  }
+  auto check = [&](bool ok, const std::string& what) {
+    if (!ok) throw failure(errc::bad_config, source + ": " + what);
+  };
+  check(c.router.threshold_tokens >= 0, "router.threshold_tokens must be >= 0");
+  check(c.router.deadline_ms > 0, "router.deadline_ms must be positive");
+  check(c.router.heartbeat_ms > 0 && c.router.node_timeout_ms > c.router.heartbeat_ms,
+        "router.node_timeout_ms must exceed router.heartbeat_ms");
+  check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,
+        "node.kv_blocks, node.max_sequences and node.threads must be positive");
+  check(c.deployment.router_port <= 65535, "deployment.router_port must be a port number");
+  check(c.deployment.decode >= 1, "deployment.decode must be at least 1");
+  check(c.deployment.prfaas_prefill + c.deployment.local_prefill >= 1,
+        "a deployment needs at least one prefill node");
+  return c;
+}
+
+deployment_config load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw failure(errc::bad_config, "cannot read config file '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace prfaas::config

@@ -1,0 +1,54 @@
+#pragma once
+// A deployment's configuration: one TOML file read by `prfaas up` and by every node.
+//
+//   [model]        fields of model_config (all optional; defaults are the tiny model)
+//   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms
+//   [node]         kv_blocks, max_sequences, threads
+//   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
+//                  prfaas_cluster, local_cluster
+//
+// Unknown tables or keys are errors, so a typo never silently falls back to a default; every
+// error names the file and line.  configs/default.toml holds the defaults, written out.
+
+#include <cstdint>
+#include <string>
+
+#include "runtime/model/config.h"
+
+namespace prfaas::config {
+
+struct router_config {
+  int threshold_tokens = 1024;   // t: prompts with more uncached tokens go to the PrfaaS cluster
+  int deadline_ms = 60000;       // default per-request deadline
+  int heartbeat_ms = 200;        // middleman heartbeat between nodes
+  int node_timeout_ms = 1500;    // a silent peer is declared lost after this
+};
+
+struct node_config {
+  int kv_blocks = 512;           // block pool size per node
+  int max_sequences = 8;         // decode: sequences held at once
+  int threads = 2;               // compute threads per node
+};
+
+struct deployment_layout {
+  std::string host = "127.0.0.1";
+  int router_port = 0;           // 0: any free port
+  int prfaas_prefill = 2;
+  int local_prefill = 1;
+  int decode = 2;
+  std::string prfaas_cluster = "prfaas";
+  std::string local_cluster = "local";
+};
+
+struct deployment_config {
+  model::model_config model;
+  router_config router;
+  node_config node;
+  deployment_layout deployment;
+};
+
+// Throws failure(bad_config) with "FILE:LINE: what".
+deployment_config load_config(const std::string& path);
+deployment_config parse_config(const std::string& text, const std::string& source_name);
+
+}  // namespace prfaas::config

@@ -1,0 +1,53 @@
+#pragma once
+// Continuous batching on a decode node: sequences join whenever their KV has arrived and leave
+// as soon as they have their tokens; every step() advances each active sequence by one token.
+//
+//   decode_batch batch(model, max_sequences);
+//   batch.add(id, std::move(kv), first_token, max_tokens);   // KV received from a prefill node
+//   while (!batch.empty()) for (auto& done : batch.step()) reply(done);
+//
+// Greedy decoding over the same model code as the in-process reference, so a request's tokens
+// do not depend on what else shares its batch.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "runtime/kv/sequence_kv.h"
+#include "runtime/model/hybrid_model.h"
+
+namespace prfaas::model {
+
+class decode_batch {
+ public:
+  struct finished {
+    uint64_t request;
+    std::vector<int32_t> tokens;
+    double decode_ms;  // from add() to the last token
+  };
+
+  decode_batch(const hybrid_model& model, int max_sequences);
+
+  // Throws failure(no_capacity) beyond max_sequences.
+  void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens);
+  bool remove(uint64_t request);
+  std::vector<finished> step();
+
+  bool empty() const { return active_.empty(); }
+  int size() const { return static_cast<int>(active_.size()); }
+
+ private:
+  struct sequence {
+    std::unique_ptr<kv::sequence_kv> kv;
+    std::vector<int32_t> tokens;
+    int max_tokens;
+    std::chrono::steady_clock::time_point started;
+  };
+  const hybrid_model& model_;
+  int max_sequences_;
+  std::map<uint64_t, sequence> active_;
+};
+
+}  // namespace prfaas::model

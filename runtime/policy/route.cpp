@@ -1,0 +1,47 @@
+#include "runtime/policy/route.h"
+
+namespace prfaas::policy {
+
+const char* to_string(prefill_path p) { return p == prefill_path::prfaas ? "prfaas" : "local"; }
+
+namespace {
+
+// Least loaded node of the wanted cluster; the first one on ties (stable across calls).
+int least_loaded_prefill(std::span<const prefill_candidate> nodes, bool prfaas) {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i)
+    if (nodes[i].prfaas == prfaas && (best < 0 || nodes[i].in_flight < nodes[best].in_flight))
+      best = i;
+  return best;
+}
+
+}  // namespace
+
+std::optional<route_decision> route(const route_request& request,
+                                    std::span<const prefill_candidate> prefills,
+                                    std::span<const decode_candidate> decodes) {
+  route_decision d;
+  d.uncached_tokens = request.prompt_tokens - request.cached_local_tokens;
+  const bool offload = d.uncached_tokens > request.threshold_tokens;
+  d.path = offload ? prefill_path::prfaas : prefill_path::local;
+  d.prefill = least_loaded_prefill(prefills, offload);
+  if (d.prefill < 0) {
+    d.fallback = true;
+    d.path = offload ? prefill_path::local : prefill_path::prfaas;
+    d.prefill = least_loaded_prefill(prefills, !offload);
+  }
+  if (d.prefill < 0) return std::nullopt;
+
+  // Lowest occupancy active/capacity, compared without division.
+  for (int i = 0; i < static_cast<int>(decodes.size()); ++i) {
+    const auto& n = decodes[i];
+    if (n.active >= n.capacity) continue;
+    if (d.decode < 0 || static_cast<long>(n.active) * decodes[d.decode].capacity <
+                            static_cast<long>(decodes[d.decode].active) * n.capacity)
+      d.decode = i;
+  }
+  if (d.decode < 0) return std::nullopt;
+  return d;
+}
+
+}  // namespace prfaas::policy

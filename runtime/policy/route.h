@@ -1,0 +1,50 @@
+#pragma once
+// The per-request routing rule (PAPER.md §6, short timescale), as a plain function that the
+// live router calls and that the simulator will call.
+//
+// With l_total the prompt length and l_local the prefix cached in the local PD cluster, the
+// uncached length is l = l_total - l_local (the rule for scarce bandwidth: a PrfaaS-side hit is
+// not worth a cross-cluster cache move).  l > threshold goes to a PrfaaS prefill node, else to a
+// local prefill node; inside the cluster the least loaded node; the decode node is the least
+// loaded one with room.  When a cluster has no prefill node at all, the other cluster serves
+// (marked `fallback`), so a deployment degrades instead of refusing.
+
+#include <optional>
+#include <span>
+#include <string>
+
+namespace prfaas::policy {
+
+enum class prefill_path { prfaas, local };
+const char* to_string(prefill_path p);
+
+struct prefill_candidate {
+  bool prfaas = false;     // in the PrfaaS cluster (else the local PD cluster)
+  int in_flight = 0;       // prefills assigned and not finished
+};
+
+struct decode_candidate {
+  int active = 0;          // sequences held (reserved or decoding)
+  int capacity = 1;        // most sequences it takes at once
+};
+
+struct route_request {
+  int prompt_tokens = 0;
+  int cached_local_tokens = 0;   // from the cache directory
+  int threshold_tokens = 0;      // t
+};
+
+struct route_decision {
+  prefill_path path = prefill_path::local;
+  int prefill = -1;              // index into the prefill candidates
+  int decode = -1;               // index into the decode candidates
+  int uncached_tokens = 0;
+  bool fallback = false;         // the preferred cluster had no prefill node
+};
+
+// std::nullopt when no prefill node or no decode node with room exists.
+std::optional<route_decision> route(const route_request& request,
+                                    std::span<const prefill_candidate> prefills,
+                                    std::span<const decode_candidate> decodes);
+
+}  // namespace prfaas::policy

@@ -1,0 +1,96 @@
+#pragma once
+// KV frame codec: a pure class over byte spans, apart from sockets (fuzzed directly).
+//
+// Wire form of one frame (Cap'n Proto's standard stream framing, schemas/kv_frame.capnp):
+//   segment table | segment 0: the KvFrame struct | segment 1: the payload, if any
+// The payload segment is the sender's block memory itself (referenceExternalData), so encoding
+// copies no KV byte, and the receiver reads the table and segment 0 first, learns where the
+// payload belongs, and reads segment 1 straight into that place.
+//
+// Sending:
+//   frame_encoder enc;
+//   enc.encode(header, block_bytes);          // block_bytes: 8-byte aligned, outlives the send
+//   writev(fd, enc.iovecs().data(), enc.iovecs().size());
+//
+// Receiving:
+//   std::byte word[8];   read 8 bytes               -> frame_decoder::table_bytes(word)
+//   read the rest of the table                       -> frame_decoder::parse_table(table)
+//   read segment 0 (table.header_words * 8 bytes)    -> frame_decoder::decode_header(seg0, table)
+//   check header against the destination; read table.payload_words * 8 bytes into it
+//   frame_decoder::verify_payload(seg0, dst, expected_bytes)
+//
+// Every limit is checked before any byte is written: a hostile peer can make a frame fail,
+// never make the receiver allocate or write beyond what the header's destination allows.
+
+#include <sys/uio.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace prfaas::transport {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr size_t kMaxHeaderWords = 64;                  // the KvFrame struct and its text
+inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 512 MiB Data limit
+
+// Mirrors KvFrame.kind; values are the schema's.
+enum class frame_kind : uint16_t {
+  hello = 0, kv_block = 1, linear_state = 2, layer_done = 3, request_done = 4, abort = 5
+};
+
+struct frame_header {
+  frame_kind kind = frame_kind::hello;
+  uint64_t request = 0;
+  uint32_t layer = 0;
+  uint32_t index = 0;
+  uint32_t token_count = 0;
+  int32_t first_token = 0;
+  uint32_t version = kProtocolVersion;
+  std::string reason;  // hello: sender name; abort: cause
+};
+
+// Builds one frame; the iovecs stay valid until the next encode() or destruction.
+class frame_encoder {
+ public:
+  frame_encoder();
+  ~frame_encoder();
+  // payload must be 8-byte aligned with a size that is a multiple of 8 (capnp sends whole words).
+  void encode(const frame_header& header, std::span<const std::byte> payload = {});
+  std::span<const iovec> iovecs() const { return {iov_.data(), iov_count_}; }
+  size_t wire_bytes() const;
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+  std::array<uint32_t, 4> table_{};
+  std::array<iovec, 3> iov_{};
+  size_t iov_count_ = 0;
+};
+
+struct segment_table {
+  size_t table_bytes = 0;    // bytes of the table itself, padding included
+  size_t header_words = 0;   // segment 0
+  size_t payload_words = 0;  // segment 1, 0 when the frame has no payload
+};
+
+struct frame_decoder {
+  // From the first 8 bytes: the whole table's size. Throws failure(bad_frame).
+  static size_t table_bytes(std::span<const std::byte, 8> first_word);
+  // From the whole table. Throws failure(bad_frame) on a segment count other than 1 or 2 or a
+  // segment over its limit.
+  static segment_table parse_table(std::span<const std::byte> table);
+  // From segment 0 (8-byte aligned). Throws failure(bad_frame) on a malformed struct.
+  static frame_header decode_header(std::span<const std::byte> segment0, const segment_table& t);
+  // After the payload landed at `payload` (payload_words * 8 bytes): the frame's Data must be
+  // exactly expected_bytes long and start at payload.data(). Throws failure(bad_frame).
+  static void verify_payload(std::span<const std::byte> segment0,
+                             std::span<const std::byte> payload, size_t expected_bytes);
+};
+
+const char* to_string(frame_kind kind);
+
+}  // namespace prfaas::transport

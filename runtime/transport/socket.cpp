@@ -1,0 +1,147 @@
+#include "runtime/transport/socket.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "runtime/common/errc.h"
+
+namespace prfaas::transport {
+namespace {
+
+std::string sys_error() { return std::strerror(errno); }
+
+sockaddr_in resolve(const endpoint& e) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(e.port);
+  const std::string host = e.host == "localhost" ? "127.0.0.1" : e.host;
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) == 1) return addr;
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_INET;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res)
+    throw failure(errc::unreachable, "cannot resolve host '" + e.host + "'");
+  addr.sin_addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
+  freeaddrinfo(res);
+  return addr;
+}
+
+}  // namespace
+
+socket_fd& socket_fd::operator=(socket_fd&& o) noexcept {
+  if (this != &o) { reset(); fd_ = o.release(); }
+  return *this;
+}
+
+void socket_fd::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void socket_fd::shutdown_both() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
+socket_fd listen_tcp(const endpoint& at, int backlog) {
+  const sockaddr_in addr = resolve(at);
+  socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) throw failure(errc::unreachable, "socket: " + sys_error());
+  int one = 1;
+  ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int err = errno;
+    throw failure(err == EADDRINUSE ? errc::port_in_use : errc::unreachable,
+                  "cannot listen on " + at.str() + ": " + std::strerror(err));
+  }
+  if (::listen(s.get(), backlog) != 0) throw failure(errc::unreachable, "listen: " + sys_error());
+  return s;
+}
+
+uint16_t local_port(const socket_fd& s) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  return ntohs(addr.sin_port);
+}
+
+socket_fd accept_tcp(const socket_fd& listener) {
+  for (;;) {
+    const int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return socket_fd(fd);
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    return socket_fd();  // listener shut down or closed
+  }
+}
+
+socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout) {
+  const sockaddr_in addr = resolve(to);
+  socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s) throw failure(errc::unreachable, "socket: " + sys_error());
+  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINPROGRESS) throw failure(errc::unreachable, "cannot connect to " + to.str() + ": " + sys_error());
+    pollfd p{s.get(), POLLOUT, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (n <= 0) throw failure(errc::unreachable, "timed out connecting to " + to.str());
+    ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0)
+      throw failure(errc::unreachable, "cannot connect to " + to.str() + ": " + std::strerror(err));
+  }
+  ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
+  int one = 1;
+  ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return s;
+}
+
+bool read_exact(const socket_fd& s, std::span<std::byte> buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    const ssize_t n = ::recv(s.get(), buf.data() + done, buf.size() - done, 0);
+    if (n > 0) { done += static_cast<size_t>(n); continue; }
+    if (n == 0) {
+      if (done == 0) return false;
+      throw failure(errc::transport_failed, "peer closed the connection mid-frame");
+    }
+    if (errno == EINTR) continue;
+    throw failure(errc::transport_failed, "recv: " + sys_error());
+  }
+  return true;
+}
+
+void write_all(const socket_fd& s, std::span<iovec> iov) {
+  size_t first = 0;
+  while (first < iov.size()) {
+    msghdr msg{};
+    msg.msg_iov = &iov[first];
+    msg.msg_iovlen = iov.size() - first;
+    ssize_t n = ::sendmsg(s.get(), &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw failure(errc::transport_failed, "send: " + sys_error());
+    }
+    // Advance past what the kernel took; a partial write resumes mid-iovec.
+    while (n > 0 && first < iov.size()) {
+      const size_t take = std::min(static_cast<size_t>(n), iov[first].iov_len);
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + take;
+      iov[first].iov_len -= take;
+      n -= static_cast<ssize_t>(take);
+      if (iov[first].iov_len == 0) ++first;
+    }
+    while (first < iov.size() && iov[first].iov_len == 0) ++first;
+  }
+}
+
+}  // namespace prfaas::transport
