@@ -103,6 +103,9 @@ socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout) {
   ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A peer that stops reading (hung, not dead) must not hold a sender forever.
+  timeval send_timeout{10, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   return s;
 }
 
@@ -130,6 +133,8 @@ void write_all(const socket_fd& s, std::span<iovec> iov) {
     ssize_t n = ::sendmsg(s.get(), &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        throw failure(errc::transport_failed, "send timed out: the peer stopped reading");
       throw failure(errc::transport_failed, "send: " + sys_error());
     }
     // Advance past what the kernel took; a partial write resumes mid-iovec.

@@ -1,0 +1,27 @@
+#pragma once
+// Client side of the control plane, for the CLI and tests: reach a router, send one request,
+// read its status.  Blocking calls (scoped actors); never used inside a role actor.
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "runtime/common/endpoint.h"
+
+namespace prfaas::actors {
+
+// Connects to the router's published actor, retrying `attempts` times `delay` apart.
+// The error (errc::unreachable) names the address and the attempts.
+caf::expected<caf::actor> connect_router(caf::actor_system& sys, const endpoint& router, int attempts = 10,
+                                         std::chrono::milliseconds delay = std::chrono::milliseconds(300));
+
+// Sends one request and waits for its result, at most `timeout` (errc::deadline_exceeded).
+caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor& router,
+                                        const generate_request& request, std::chrono::milliseconds timeout);
+
+caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+}  // namespace prfaas::actors

@@ -1,0 +1,129 @@
+// Decode role: reserves a sequence when the router assigns a request, lands its KV through the
+// KV receiver, then decodes it with continuous batching and reports the tokens.  Spawned
+// detached: decode steps hold the thread.
+//
+//   decode_job --> [reserved: receiver armed] --kv complete--> [decoding] --step...--> decode_result
+//                        |                                          |
+//                        +--kv failed / abort--> decode_failed       +--abort--> dropped
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <memory>
+
+#include "actors/messages.hpp"
+#include "actors/roles.hpp"
+#include "runtime/kv/block_pool.h"
+#include "runtime/model/decode_batch.h"
+#include "runtime/model/hybrid_model.h"
+#include "runtime/transport/kv_receiver.h"
+
+namespace prfaas::actors {
+namespace {
+
+struct reserved_sequence {
+  std::unique_ptr<kv::sequence_kv> kv;
+  int max_tokens = 0;
+};
+
+struct decode_state {
+  node_info self;
+  caf::actor router;
+  // Declaration order is destruction order reversed: the receiver (whose threads write into
+  // reserved sequences) goes first, then the sequences, then the pool they came from.
+  std::unique_ptr<model::hybrid_model> model;
+  std::unique_ptr<kv::block_pool> pool;
+  std::map<uint64_t, reserved_sequence> reserved;
+  std::unique_ptr<model::decode_batch> batch;
+  std::unique_ptr<transport::kv_receiver> receiver;
+  bool stepping = false;
+  static inline const char* name = "decode";
+};
+
+using decode_actor = caf::stateful_actor<decode_state>;
+
+void schedule_step(decode_actor* self) {
+  if (self->state.stepping || self->state.batch->empty()) return;
+  self->state.stepping = true;
+  self->send(self, atoms::step_atom::value);
+}
+
+caf::behavior decode(decode_actor* self, config::deployment_config config, node_info info,
+                     caf::actor router, std::string data_host) {
+  auto& st = self->state;
+  st.self = std::move(info);
+  st.router = std::move(router);
+  st.model = std::make_unique<model::hybrid_model>(config.model);
+  st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
+  st.batch = std::make_unique<model::decode_batch>(*st.model, config.node.max_sequences);
+  // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
+  caf::actor_addr me = self->address();
+  st.receiver = std::make_unique<transport::kv_receiver>(
+      endpoint{data_host, 0}, [me](const transport::kv_receiver::event& e) {
+        if (auto h = caf::actor_cast<caf::actor>(me))
+          caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
+                         e.first_token, e.error);
+      });
+  st.self.data_endpoint = endpoint{data_host, st.receiver->port()}.str();
+  st.self.capacity = config.node.max_sequences;
+  const int capacity = config.node.max_sequences;
+  return {
+      [=](atoms::status_atom) { return self->state.self; },
+      [=](const decode_job& job) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        if (static_cast<int>(st.reserved.size()) + st.batch->size() >= capacity)
+          return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
+                                                        std::to_string(capacity) + " sequences");
+        try {
+          auto kv = std::make_unique<kv::sequence_kv>(st.model->config(), *st.pool);
+          kv->reserve(job.prompt_tokens + job.max_tokens);
+          kv->set_tokens(job.prompt_tokens);
+          st.receiver->expect(job.request, *kv);
+          st.reserved[job.request] = reserved_sequence{std::move(kv), job.max_tokens};
+        } catch (const failure& f) {
+          return caf::make_error(f.code(), st.self.name + ": " + f.what());
+        }
+        return caf::ok_atom::value;
+      },
+      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t first_token, const std::string& error) {
+        auto& st = self->state;
+        auto it = st.reserved.find(id);
+        if (it == st.reserved.end()) return;
+        using ev = transport::kv_receiver::event;
+        if (kind == ev::complete) {
+          auto seq = std::move(it->second);
+          st.reserved.erase(it);
+          self->send(st.router, decode_started{id});
+          st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
+          schedule_step(self);
+        } else if (kind == ev::failed) {
+          st.receiver->cancel(id);  // waits out a writer still landing a payload
+          st.reserved.erase(it);
+          self->send(st.router, decode_failed{id, st.self.name + ": " + error});
+        }
+      },
+      [=](atoms::abort_atom, uint64_t id) {
+        auto& st = self->state;
+        st.receiver->cancel(id);
+        st.reserved.erase(id);
+        st.batch->remove(id);
+      },
+      [=](atoms::step_atom) {
+        auto& st = self->state;
+        st.stepping = false;
+        for (auto& done : st.batch->step())
+          self->send(st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms});
+        schedule_step(self);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config, node_info self,
+                        caf::actor router, const std::string& data_host) {
+  return sys.spawn<caf::detached>(decode, config, std::move(self), std::move(router), data_host);
+}
+
+}  // namespace prfaas::actors

@@ -1,0 +1,44 @@
+#pragma once
+// Spawn functions of the role actors and of the node supervisor.  Each role actor is a thin
+// shell over runtime/ code (named beside each function); it answers status_atom with its
+// node_info so the supervisor can register it.
+
+#include <caf/fwd.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "runtime/config/deployment_config.h"
+
+namespace prfaas::actors {
+
+// Router: requests' state machines over cluster::node_registry and policy::route.
+caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config);
+
+// Cache directory: kv::prefix_directory.
+caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
+                                 node_info self);
+
+// Prefill node: model::hybrid_model::prefill streaming each layer with transport::kv_sender.
+caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
+                         node_info self);
+
+// Decode node: transport::kv_receiver landing KV, model::decode_batch decoding it.
+caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config,
+                        node_info self, caf::actor router, const std::string& data_host);
+
+// The node supervisor: spawns the role actor through `spawn_role`, restarts it when it fails,
+// registers it with the router (when `router` is set) and heartbeats.  On a fatal error
+// (registration refused, router lost) it calls `fatal(message)` once.
+struct supervisor_options {
+  std::function<caf::actor()> spawn_role;
+  caf::actor router;                                  // null for the router's own process
+  std::function<void(const caf::actor&)> on_spawned;  // e.g. publish the new role actor
+  std::function<void(const std::string&)> fatal;
+  int heartbeat_ms = 200;
+};
+caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_options options);
+
+}  // namespace prfaas::actors

@@ -1,0 +1,40 @@
+#include "actors/system_config.hpp"
+
+#include <caf/io/all.hpp>
+
+#include "actors/messages.hpp"
+
+namespace prfaas::actors {
+
+system_config::system_config(const config::router_config& timing, size_t scheduler_threads) {
+  add_message_types<caf::id_block::prfaas>();
+  add_error_category(caf::atom("prfaas"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+    return describe(caf::error{code, caf::atom("prfaas"), ctx});
+  });
+  load<caf::io::middleman>();
+  set("scheduler.policy", caf::atom("sharing"));
+  set("scheduler.max-threads", scheduler_threads);
+  set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(timing.heartbeat_ms)});
+  set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(timing.node_timeout_ms)});
+  // No CAF console noise: prfaas logs through spdlog.
+  set("logger.console", caf::atom("none"));
+}
+
+std::string describe(const caf::error& err) {
+  if (!err) return "no error";
+  std::string text;
+  if (err.category() == caf::atom("prfaas"))
+    text = to_string(static_cast<prfaas::errc>(err.code()));
+  else
+    text = caf::to_string(err.category()) + " error " + std::to_string(err.code());
+  const auto& ctx = err.context();
+  for (size_t i = 0; i < ctx.size(); ++i)
+    if (ctx.match_element<std::string>(i)) text += ": " + ctx.get_as<std::string>(i);
+  if (err.category() != caf::atom("prfaas") && ctx.empty()) {
+    if (err.category() == caf::atom("system"))
+      text += " (" + caf::to_string(static_cast<caf::sec>(err.code())) + ")";
+  }
+  return text;
+}
+
+}  // namespace prfaas::actors

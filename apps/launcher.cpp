@@ -1,0 +1,133 @@
+#include "apps/launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "runtime/common/errc.h"
+
+namespace prfaas::apps {
+
+namespace fs = std::filesystem;
+
+std::string executable_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
+
+launcher::launcher(std::string node_binary, std::string state_dir, std::string config_path,
+                   config::deployment_config config)
+    : node_binary_(std::move(node_binary)), state_dir_(std::move(state_dir)),
+      config_path_(config_path.empty() ? "" : fs::absolute(config_path).string()), config_(std::move(config)) {}
+
+launcher::~launcher() { stop(); }
+
+node_process launcher::spawn(const std::string& name, const std::string& role, const std::string& cluster,
+                             const std::vector<std::string>& extra) {
+  node_process p{name, role, cluster, -1, state_dir_ + "/logs/" + name + ".log"};
+  std::vector<std::string> args = {node_binary_, "--role=" + role, "--cluster=" + cluster, "--name=" + name};
+  if (!config_path_.empty()) args.push_back("--config=" + config_path_);
+  args.insert(args.end(), extra.begin(), extra.end());
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw failure(errc::internal, "fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the launcher blocks signals for sigwait
+    const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) { ::dup2(fd, 1); ::dup2(fd, 2); }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(node_binary_.c_str(), argv.data());
+    ::_exit(127);
+  }
+  p.pid = pid;
+  return p;
+}
+
+endpoint launcher::start() {
+  fs::create_directories(state_dir_ + "/logs");
+  if (::access(node_binary_.c_str(), X_OK) != 0)
+    throw failure(errc::invalid_argument, "node binary not found: " + node_binary_);
+  const auto& d = config_.deployment;
+  const std::string port_file = state_dir_ + "/router.port";
+  fs::remove(port_file);
+  nodes_.push_back(spawn("router", "router", d.local_cluster,
+                         {"--listen=" + d.host + ":" + std::to_string(d.router_port), "--port-file=" + port_file}));
+  // The router writes its port once it listens; a router that dies first is reported.
+  endpoint router{d.host, 0};
+  for (int waited = 0; router.port == 0; waited += 50) {
+    if (std::ifstream in(port_file); in && (in >> router.port) && router.port) break;
+    router.port = 0;
+    if (!reap_exited().empty() || waited > 15000)
+      throw failure(errc::unreachable, "the router did not start: " + log_tail(nodes_.front()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string router_flag = "--router=" + router.str();
+  const std::string listen_flag = "--listen=" + d.host + ":0";
+  nodes_.push_back(spawn("cache-directory", "cache-directory", d.local_cluster, {listen_flag, router_flag}));
+  for (int i = 0; i < d.prfaas_prefill; ++i)
+    nodes_.push_back(spawn("prfaas-prefill-" + std::to_string(i), "prefill", d.prfaas_cluster, {listen_flag, router_flag}));
+  for (int i = 0; i < d.local_prefill; ++i)
+    nodes_.push_back(spawn("local-prefill-" + std::to_string(i), "prefill", d.local_cluster, {listen_flag, router_flag}));
+  for (int i = 0; i < d.decode; ++i)
+    nodes_.push_back(spawn("decode-" + std::to_string(i), "decode", d.local_cluster, {listen_flag, router_flag}));
+  return router;
+}
+
+void launcher::stop(int grace_ms) {
+  for (auto& n : nodes_)
+    if (n.pid > 0) ::kill(n.pid, SIGTERM);
+  for (int waited = 0; waited <= grace_ms; waited += 20) {
+    bool alive = false;
+    for (auto& n : nodes_) {
+      if (n.pid <= 0) continue;
+      if (::waitpid(n.pid, nullptr, WNOHANG) == n.pid) n.pid = -1;
+      else alive = true;
+    }
+    if (!alive) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& n : nodes_)
+    if (n.pid > 0) {
+      ::kill(n.pid, SIGKILL);
+      ::waitpid(n.pid, nullptr, 0);
+      n.pid = -1;
+    }
+}
+
+std::vector<std::string> launcher::reap_exited() {
+  std::vector<std::string> out;
+  for (auto& n : nodes_) {
+    if (n.pid <= 0) continue;
+    int status = 0;
+    if (::waitpid(n.pid, &status, WNOHANG) != n.pid) continue;
+    n.pid = -1;
+    out.push_back(n.name + (WIFSIGNALED(status) ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
+                                                : " (exit status " + std::to_string(WEXITSTATUS(status)) + ")"));
+  }
+  return out;
+}
+
+std::string launcher::log_tail(const node_process& node, int lines) const {
+  std::ifstream in(node.log);
+  std::vector<std::string> all;
+  for (std::string line; std::getline(in, line);) all.push_back(line);
+  std::ostringstream s;
+  s << node.name << " log (" << node.log << "):";
+  for (size_t i = all.size() > static_cast<size_t>(lines) ? all.size() - lines : 0; i < all.size(); ++i)
+    s << "\n  " << all[i];
+  return s.str();
+}
+
+}  // namespace prfaas::apps

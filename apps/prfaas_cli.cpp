@@ -1,0 +1,391 @@
+// prfaas: the command line.
+//
+//   prfaas up [--config FILE] [--state DIR]       launch a deployment on loopback (Ctrl-C stops it)
+//   prfaas down [--state DIR]                     stop the deployment `up` started
+//   prfaas status [--state DIR] [--json]          nodes and request counters
+//   prfaas generate --prompt TEXT --max-tokens N [--json] [--in-process] [--router HOST:PORT]
+//   prfaas demo [--config FILE]                   up, a mixed workload, a summary, down
+//
+// Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <omp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "actors/client.hpp"
+#include "actors/system_config.hpp"
+#include "apps/launcher.h"
+#include "runtime/common/errc.h"
+#include "runtime/model/generate.h"
+#include "runtime/model/tokenizer.h"
+
+using namespace prfaas;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct cli_error {
+  std::string message;
+};
+
+config::deployment_config load(const std::string& path) {
+  try {
+    return path.empty() ? config::deployment_config{} : config::load_config(path);
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+}
+
+std::string state_file(const std::string& dir) { return dir + "/deployment.json"; }
+
+json read_state(const std::string& dir) {
+  std::ifstream in(state_file(dir));
+  if (!in) throw cli_error{"no running deployment found (" + state_file(dir) + " is missing); start one with `prfaas up`"};
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw cli_error{"unreadable deployment state " + state_file(dir) + ": " + e.what()};
+  }
+}
+
+// Text for a terminal: printable ASCII as is, everything else as \xNN.
+std::string printable(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c == '\n' || (c >= 0x20 && c < 0x7f)) out.push_back(static_cast<char>(c));
+    else { char buf[8]; std::snprintf(buf, sizeof buf, "\\x%02x", c); out += buf; }
+  }
+  return out;
+}
+
+json result_json(const actors::generate_result& r) {
+  json j;
+  j["text"] = model::decode(r.tokens);
+  j["tokens"] = r.tokens;
+  j["path"] = r.path;
+  j["prefill_node"] = r.prefill_node;
+  j["decode_node"] = r.decode_node;
+  j["ttft_ms"] = r.ttft_ms;
+  j["tokens_per_s"] = r.tokens_per_s;
+  j["total_ms"] = r.total_ms;
+  j["kv_bytes"] = r.kv_bytes;
+  j["request"] = r.request;
+  return j;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void print_result(const actors::generate_result& r, bool as_json) {
+  if (as_json) { std::cout << dump(result_json(r)) << std::endl; return; }
+  std::cout << printable(model::decode(r.tokens)) << std::endl;
+  std::fprintf(stderr, "[%s path, prefill %s, decode %s, ttft %.1f ms, %.1f tokens/s, %lld KV bytes]\n",
+               r.path.c_str(), r.prefill_node.c_str(), r.decode_node.c_str(), r.ttft_ms, r.tokens_per_s,
+               static_cast<long long>(r.kv_bytes));
+}
+
+actors::generate_result in_process(const config::deployment_config& config, const std::string& prompt, int max_tokens) {
+  try {
+    model::hybrid_model m(config.model);
+    const auto tokens = model::encode(prompt);
+    kv::block_pool pool(config.model.block_bytes(),
+                        config.model.blocks_for(static_cast<int>(tokens.size()) + max_tokens) * config.model.full_layers() + 1);
+    auto g = model::generate(m, pool, tokens, max_tokens);
+    actors::generate_result r;
+    r.tokens = g.tokens;
+    r.path = "in-process";
+    r.ttft_ms = g.prefill_ms;
+    r.total_ms = g.prefill_ms + g.decode_ms;
+    r.tokens_per_s = g.decode_ms > 0 ? (g.tokens.size() - 1) * 1000.0 / g.decode_ms : 0;
+    return r;
+  } catch (const failure& f) {
+    throw cli_error{std::string(to_string(f.code())) + ": " + f.what()};
+  }
+}
+
+// A CAF system for a client process: same timing as the nodes, one scheduler thread.
+struct client_system {
+  actors::system_config cfg;
+  caf::actor_system sys;
+  explicit client_system(const config::deployment_config& c) : cfg(c.router, 1), sys(cfg) {}
+};
+
+caf::actor connect(caf::actor_system& sys, const endpoint& router, int attempts = 10) {
+  auto h = actors::connect_router(sys, router, attempts);
+  if (!h) throw cli_error{actors::describe(h.error())};
+  return *h;
+}
+
+endpoint router_address(const std::string& flag, const std::string& state_dir) {
+  try {
+    return parse_endpoint(flag.empty() ? read_state(state_dir).at("router").get<std::string>() : flag);
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  } catch (const json::exception& e) {
+    throw cli_error{"deployment state has no router address: " + std::string(e.what())};
+  }
+}
+
+actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor& router, const std::string& prompt,
+                                        int max_tokens, int deadline_ms) {
+  actors::generate_request req{prompt, max_tokens, deadline_ms};
+  const int wait_ms = (deadline_ms > 0 ? deadline_ms : 60000) + 5000;
+  auto r = actors::generate(sys, router, req, std::chrono::milliseconds(wait_ms));
+  if (!r) throw cli_error{actors::describe(r.error())};
+  return *r;
+}
+
+// Waits until every worker registered with the router, or fails naming the missing ones.
+void wait_ready(caf::actor_system& sys, const caf::actor& router, apps::launcher& l, int timeout_ms = 60000) {
+  for (int waited = 0;; waited += 100) {
+    auto exited = l.reap_exited();
+    if (!exited.empty()) {
+      std::string why = "node exited during start-up: " + exited.front();
+      for (const auto& n : l.nodes())
+        if (exited.front().rfind(n.name + " ", 0) == 0) why += "\n" + l.log_tail(n);
+      throw cli_error{why};
+    }
+    auto s = actors::status(sys, router);
+    if (s && s->nodes.size() >= l.expected_workers()) return;
+    if (waited > timeout_ms) throw cli_error{"deployment not ready after " + std::to_string(timeout_ms) + " ms"};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+void block_signals(sigset_t& set) {
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int cmd_up(const std::string& config_path, const std::string& state_dir) {
+  sigset_t signals;
+  block_signals(signals);
+  auto config = load(config_path);
+  fs::create_directories(state_dir);
+  if (fs::exists(state_file(state_dir))) {
+    const auto st = read_state(state_dir);
+    const int pid = st.value("up_pid", 0);
+    if (pid > 0 && ::kill(pid, 0) == 0)
+      throw cli_error{"a deployment is already running from " + state_dir + " (pid " + std::to_string(pid) + "); `prfaas down` first"};
+  }
+  apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
+  endpoint router_at;
+  try {
+    router_at = l.start();
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  client_system client(config);
+  auto router = connect(client.sys, router_at);
+  wait_ready(client.sys, router, l);
+  json st;
+  st["router"] = router_at.str();
+  st["up_pid"] = ::getpid();
+  for (const auto& n : l.nodes()) st["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"pid", n.pid}, {"log", n.log}});
+  std::ofstream(state_file(state_dir)) << st.dump(2) << "\n";
+  std::cout << "prfaas deployment up: router at " << router_at.str() << ", " << l.nodes().size() << " nodes (logs in "
+            << state_dir << "/logs); Ctrl-C or `prfaas down` stops it" << std::endl;
+  for (;;) {
+    timespec tick{0, 500'000'000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) break;
+    for (const auto& gone : l.reap_exited()) std::cerr << "prfaas up: node exited: " << gone << std::endl;
+  }
+  std::cout << "stopping the deployment" << std::endl;
+  l.stop();
+  fs::remove(state_file(state_dir));
+  return 0;
+}
+
+int cmd_down(const std::string& state_dir) {
+  const auto st = read_state(state_dir);
+  const int pid = st.value("up_pid", 0);
+  if (pid <= 0 || ::kill(pid, SIGTERM) != 0) {
+    fs::remove(state_file(state_dir));
+    throw cli_error{"the deployment in " + state_dir + " is not running (stale state removed)"};
+  }
+  for (int waited = 0; waited < 15000; waited += 50) {
+    if (::kill(pid, 0) != 0 || !fs::exists(state_file(state_dir))) {
+      std::cout << "prfaas deployment stopped" << std::endl;
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw cli_error{"the deployment (pid " + std::to_string(pid) + ") did not stop within 15 s"};
+}
+
+int cmd_status(const std::string& state_dir, const std::string& router_flag, bool as_json) {
+  const auto router_at = router_address(router_flag, state_dir);
+  client_system client(config::deployment_config{});
+  auto router = connect(client.sys, router_at, 3);
+  auto s = actors::status(client.sys, router);
+  if (!s) throw cli_error{actors::describe(s.error())};
+  json j;
+  j["router"] = router_at.str();
+  j["completed"] = s->completed;
+  j["failed"] = s->failed;
+  j["in_flight"] = s->in_flight;
+  j["nodes"] = json::array();
+  for (const auto& n : s->nodes)
+    j["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"data_endpoint", n.data_endpoint}});
+  if (as_json) { std::cout << dump(j) << std::endl; return 0; }
+  std::printf("router %s: %lld completed, %lld failed, %lld in flight\n", router_at.str().c_str(),
+              static_cast<long long>(s->completed), static_cast<long long>(s->failed), static_cast<long long>(s->in_flight));
+  for (const auto& n : s->nodes) std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), n.role.c_str(), n.cluster.c_str());
+  return 0;
+}
+
+// A deterministic prompt of about `bytes` bytes of English-like text.
+std::string demo_prompt(int seed, int bytes) {
+  static const char* words[] = {"prefill", "decode", "cluster", "cache", "token", "layer", "state", "link",
+                                "router", "block", "hybrid", "attention", "remote", "local", "stream", "bandwidth"};
+  std::string s = "Request " + std::to_string(seed) + ":";
+  uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
+  while (static_cast<int>(s.size()) < bytes) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    s += " ";
+    s += words[x % 16];
+  }
+  s.resize(bytes);
+  return s;
+}
+
+int cmd_demo(const std::string& config_path) {
+  sigset_t signals;
+  block_signals(signals);
+  auto config = load(config_path);
+  const std::string state_dir = fs::temp_directory_path() / ("prfaas-demo-" + std::to_string(::getpid()));
+  std::cout << "== prfaas demo: starting a deployment on loopback (" << config.deployment.prfaas_prefill
+            << " PrfaaS prefill, " << config.deployment.local_prefill << " local prefill, " << config.deployment.decode
+            << " decode nodes; threshold t = " << config.router.threshold_tokens << " tokens)" << std::endl;
+  apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
+  endpoint router_at;
+  try {
+    router_at = l.start();
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  client_system client(config);
+  auto router = connect(client.sys, router_at);
+  wait_ready(client.sys, router, l);
+  std::cout << "router at " << router_at.str() << ", " << l.nodes().size() << " processes ready" << std::endl;
+
+  // Short and long prompts interleaved; two clients at a time so both paths run concurrently.
+  const std::vector<int> lengths = {120, 2400, 300, 1800, 80, 3000, 500, 2048, 200, 1500};
+  const int max_tokens = 24;
+  std::vector<actors::generate_result> results(lengths.size());
+  std::vector<std::string> errors(lengths.size());
+  model::hybrid_model reference(config.model);
+  std::printf("\n%-4s %-7s %-7s %-16s %-9s %9s %9s %10s  %s\n", "req", "prompt", "path", "prefill node", "decode",
+              "TTFT ms", "tok/s", "KV bytes", "= in-process");
+  for (size_t i = 0; i < lengths.size(); i += 2) {
+    std::vector<std::thread> clients;
+    for (size_t j = i; j < std::min(i + 2, lengths.size()); ++j)
+      clients.emplace_back([&, j] {
+        try {
+          results[j] = remote_generate(client.sys, router, demo_prompt(static_cast<int>(j), lengths[j]), max_tokens, 0);
+        } catch (const cli_error& e) {
+          errors[j] = e.message;
+        }
+      });
+    for (auto& t : clients) t.join();
+    for (size_t j = i; j < std::min(i + 2, lengths.size()); ++j) {
+      if (!errors[j].empty()) { std::printf("%-4zu %-7d error: %s\n", j, lengths[j], errors[j].c_str()); continue; }
+      const auto& r = results[j];
+      kv::block_pool pool(config.model.block_bytes(), config.model.blocks_for(lengths[j] + max_tokens) * config.model.full_layers());
+      const bool same = model::generate(reference, pool, model::encode(demo_prompt(static_cast<int>(j), lengths[j])), max_tokens).tokens == r.tokens;
+      std::printf("%-4zu %-7d %-7s %-16s %-9s %9.1f %9.1f %10lld  %s\n", j, lengths[j], r.path.c_str(), r.prefill_node.c_str(),
+                  r.decode_node.c_str(), r.ttft_ms, r.tokens_per_s, static_cast<long long>(r.kv_bytes), same ? "yes" : "NO");
+    }
+  }
+  struct path_stats { int n = 0; double ttft = 0, tps = 0; long long kv = 0; };
+  std::map<std::string, path_stats> by_path;
+  int failed = 0, mismatched = 0;
+  for (size_t j = 0; j < results.size(); ++j) {
+    if (!errors[j].empty()) { ++failed; continue; }
+    auto& p = by_path[results[j].path];
+    ++p.n; p.ttft += results[j].ttft_ms; p.tps += results[j].tokens_per_s; p.kv += results[j].kv_bytes;
+  }
+  std::printf("\n%-8s %9s %13s %13s %14s\n", "path", "requests", "mean TTFT ms", "mean tok/s", "KV bytes moved");
+  for (auto& [path, p] : by_path)
+    std::printf("%-8s %9d %13.1f %13.1f %14lld\n", path.c_str(), p.n, p.ttft / p.n, p.tps / p.n, p.kv);
+  (void)mismatched;
+  std::cout << "\n== stopping the deployment" << std::endl;
+  l.stop();
+  fs::remove_all(state_dir);
+  if (failed) throw cli_error{std::to_string(failed) + " demo requests failed"};
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  spdlog::set_level(spdlog::level::warn);
+  CLI::App app{"prfaas: Prefill-as-a-Service runtime"};
+  app.require_subcommand(1);
+  std::string config_path, state_dir = ".prfaas", router_flag, prompt;
+  int max_tokens = 16, deadline_ms = 0;
+  bool as_json = false, in_proc = false;
+
+  auto* up = app.add_subcommand("up", "launch a deployment from one config file as local processes");
+  up->add_option("--config", config_path, "deployment TOML file");
+  up->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  auto* down = app.add_subcommand("down", "stop the deployment started by `prfaas up`");
+  down->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  auto* status = app.add_subcommand("status", "show the running deployment's nodes and counters");
+  status->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  status->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
+  status->add_flag("--json", as_json, "print one JSON object");
+  auto* gen = app.add_subcommand("generate", "send one request and print its output");
+  gen->add_option("--prompt", prompt, "prompt text")->required();
+  gen->add_option("--max-tokens", max_tokens, "tokens to generate")->required();
+  gen->add_flag("--json", as_json, "print one JSON object");
+  gen->add_flag("--in-process", in_proc, "run the model in this process (the reference)");
+  gen->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
+  gen->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  gen->add_option("--config", config_path, "deployment TOML file (for --in-process)");
+  gen->add_option("--deadline-ms", deadline_ms, "per-request deadline (default: the router's)");
+  auto* demo = app.add_subcommand("demo", "up, a short mixed workload, a summary table, down");
+  demo->add_option("--config", config_path, "deployment TOML file");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*up) return cmd_up(config_path, state_dir);
+    if (*down) return cmd_down(state_dir);
+    if (*status) return cmd_status(state_dir, router_flag, as_json);
+    if (*demo) return cmd_demo(config_path);
+    if (*gen) {
+      if (in_proc) {
+        auto config = load(config_path);
+        omp_set_num_threads(config.node.threads);
+        print_result(in_process(config, prompt, max_tokens), as_json);
+        return 0;
+      }
+      const auto router_at = router_address(router_flag, state_dir);
+      client_system client(config::deployment_config{});
+      auto router = connect(client.sys, router_at);
+      print_result(remote_generate(client.sys, router, prompt, max_tokens, deadline_ms), as_json);
+      return 0;
+    }
+  } catch (const cli_error& e) {
+    std::cerr << "prfaas: error: " << e.message << std::endl;
+    return 1;
+  }
+  return 2;
+}

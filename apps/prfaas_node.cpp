@@ -1,0 +1,156 @@
+// prfaas-node: one binary, any role.
+//
+//   prfaas-node --role=router --cluster=local --listen=127.0.0.1:7000 [--config=FILE]
+//   prfaas-node --role=decode --cluster=local --listen=127.0.0.1:0 --router=127.0.0.1:7000
+//
+// A supervisor actor spawns the role actor and restarts it when it fails; worker roles register
+// with the router and heartbeat.  Exit status: 0 after SIGINT/SIGTERM, 1 on a fatal error (the
+// message on stderr names the cause), 2 on bad command-line usage.
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <omp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include "actors/client.hpp"
+#include "actors/roles.hpp"
+#include "actors/system_config.hpp"
+#include "runtime/cluster/node_registry.h"
+#include "runtime/common/errc.h"
+
+using namespace prfaas;
+
+namespace {
+
+std::mutex fatal_mutex;
+std::string fatal_message;
+
+void request_exit(const std::string& why) {
+  {
+    std::lock_guard lock(fatal_mutex);
+    if (fatal_message.empty()) fatal_message = why;
+  }
+  ::kill(::getpid(), SIGUSR1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"prfaas-node: runs one prfaas role in this process"};
+  std::string role_text, cluster, listen_text, router_text, config_path, name, port_file;
+  app.add_option("--role", role_text, "router | cache-directory | prefill | decode")->required();
+  app.add_option("--cluster", cluster, "cluster this node belongs to")->required();
+  app.add_option("--listen", listen_text, "HOST:PORT this node listens on (port 0: any)")->required();
+  app.add_option("--router", router_text, "HOST:PORT of the router (all roles but router)");
+  app.add_option("--config", config_path, "deployment TOML file");
+  app.add_option("--name", name, "node name, unique in the deployment (default: ROLE-PID)");
+  app.add_option("--port-file", port_file, "write the bound listen port here once listening");
+  CLI11_PARSE(app, argc, argv);
+
+  config::deployment_config config;
+  cluster::node_role role;
+  endpoint listen_at, router_at;
+  try {
+    role = cluster::parse_role(role_text);
+    listen_at = parse_endpoint(listen_text);
+    if (role != cluster::node_role::router) {
+      if (router_text.empty()) throw failure(errc::invalid_argument, "--router is required for role " + role_text);
+      router_at = parse_endpoint(router_text);
+    }
+    if (!config_path.empty()) config = config::load_config(config_path);
+  } catch (const failure& f) {
+    std::cerr << "prfaas-node: error: " << f.what() << "\n";
+    return 2;
+  }
+  if (name.empty()) name = role_text + "-" + std::to_string(::getpid());
+  spdlog::set_pattern("%H:%M:%S.%e [" + name + "] %^%l%$ %v");
+  omp_set_num_threads(config.node.threads);
+
+  // Signals are taken by sigwait below, in this thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  actors::system_config cfg(config.router);
+  caf::actor_system sys{cfg};
+
+  actors::node_info self;
+  self.name = name;
+  self.role = role_text;
+  self.cluster = cluster;
+  self.prfaas = cluster == config.deployment.prfaas_cluster;
+  self.model = config.model.fingerprint();
+
+  actors::supervisor_options opts;
+  opts.heartbeat_ms = config.router.heartbeat_ms;
+  opts.fatal = request_exit;
+  if (role != cluster::node_role::router) {
+    auto router = actors::connect_router(sys, router_at);
+    if (!router) {
+      std::cerr << "prfaas-node: error: " << actors::describe(router.error()) << "\n";
+      return 1;
+    }
+    opts.router = *router;
+  }
+  switch (role) {
+    case cluster::node_role::router:
+      opts.spawn_role = [&] { return actors::spawn_router(sys, config); };
+      break;
+    case cluster::node_role::cache_directory:
+      opts.spawn_role = [&] { return actors::spawn_cache_directory(sys, config, self); };
+      break;
+    case cluster::node_role::prefill:
+      opts.spawn_role = [&] { return actors::spawn_prefill(sys, config, self); };
+      break;
+    case cluster::node_role::decode:
+      opts.spawn_role = [&] { return actors::spawn_decode(sys, config, self, opts.router, listen_at.host); };
+      break;
+  }
+  // Every role actor is published on --listen; a restarted one takes its predecessor's port.
+  caf::actor published;
+  uint16_t bound_port = listen_at.port;
+  opts.on_spawned = [&](const caf::actor& a) {
+    if (published) sys.middleman().unpublish(published, bound_port);
+    auto port = sys.middleman().publish(a, bound_port, listen_at.host.c_str(), true);
+    if (!port) {
+      request_exit("cannot listen on " + listen_at.str() + ": " +
+                   (port.error() == caf::sec::cannot_open_port ? "port in use or not available"
+                                                               : sys.render(port.error())));
+      return;
+    }
+    published = a;
+    bound_port = *port;
+    if (!port_file.empty()) {
+      std::ofstream(port_file + ".tmp") << *port << "\n";
+      std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+    }
+    spdlog::info("{} listening on {}:{}", role_text, listen_at.host, *port);
+  };
+  auto supervisor = actors::spawn_supervisor(sys, opts);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  int status = 0;
+  {
+    std::lock_guard lock(fatal_mutex);
+    if (sig == SIGUSR1) {
+      std::cerr << "prfaas-node: error: " << fatal_message << "\n";
+      status = 1;
+    }
+  }
+  caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+  if (published) sys.middleman().unpublish(published, bound_port);
+  return status;
+}
