@@ -94,7 +94,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         if (kind == ev::complete) {
           auto seq = std::move(it->second);
           st.reserved.erase(it);
-          self->send(st.router, decode_started{id});
+          self->send(st.router, decode_started{id, seq.kv->total_payload_bytes()});
           st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
           schedule_step(self);
         } else if (kind == ev::failed) {

@@ -104,11 +104,12 @@ typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
 
 struct decode_started {
   uint64_t request = 0;
+  int64_t kv_bytes = 0;        // KV payload bytes that landed for it
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_started& x) {
-  return f(caf::meta::type_name("decode_started"), x.request);
+  return f(caf::meta::type_name("decode_started"), x.request, x.kv_bytes);
 }
 
 struct decode_result {

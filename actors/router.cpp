@@ -100,10 +100,10 @@ void start_prefill(router_actor* self, uint64_t id) {
   const auto timeout = std::chrono::milliseconds(st.config.router.deadline_ms);
   self->request(st.handles.at(r.prefill_node), timeout, std::move(job))
       .then(
-          [=](const prefill_report& rep) {
+          [=](const prefill_report&) {
+            // The prefill node is free again; the request itself completes with the decode node.
             auto it = self->state.requests.find(id);
             if (it == self->state.requests.end()) return;
-            it->second.kv_bytes = rep.kv_bytes;
             self->state.registry.release(it->second.prefill_node, id);
           },
           [=](caf::error& err) { finish(self, id, std::move(err)); });
@@ -211,7 +211,9 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
       },
       [=](const decode_started& m) {
         auto it = self->state.requests.find(m.request);
-        if (it != self->state.requests.end()) it->second.ttft_ms = ms_since(it->second.accepted);
+        if (it == self->state.requests.end()) return;
+        it->second.ttft_ms = ms_since(it->second.accepted);
+        it->second.kv_bytes = m.kv_bytes;
       },
       [=](decode_result& m) {
         auto& st = self->state;

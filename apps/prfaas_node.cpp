@@ -16,6 +16,8 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -150,7 +152,19 @@ int main(int argc, char** argv) {
       status = 1;
     }
   }
-  caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+  // Stop the supervisor (it stops the role actor) and wait, bounded, until it is gone.
+  {
+    caf::scoped_actor self{sys};
+    self->monitor(supervisor);
+    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(3)) >> [] {});
+  }
   if (published) sys.middleman().unpublish(published, bound_port);
-  return status;
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  // Leave without ~actor_system: in CAF 0.17 a detached actor that dies while a remote node
+  // monitors it can stay referenced by the actor registry (the down message's sender is
+  // registered after its death), and ~actor_system then waits for it forever.  Every actor
+  // has stopped above; the kernel closes the sockets.
+  std::_Exit(status);
 }

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <fstream>
+#include <limits>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -35,7 +36,7 @@ class table_reader {
       fail_at(source_, n->source(), name_ + "." + key + " must be a number");
     } else {
       auto v = n->value<int64_t>();
-      if (!v || *v < 0 || *v > static_cast<int64_t>(std::numeric_limits<T>::max()))
+      if (!v || *v < 0 || static_cast<uint64_t>(*v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))
         fail_at(source_, n->source(), name_ + "." + key + " must be a non-negative integer");
       out = static_cast<T>(*v);
     }

@@ -1,0 +1,96 @@
+// Fault injection: a worker dies (SIGKILL) or hangs (SIGSTOP) in the middle of a request.  The
+// router notices, the client gets an error that names the lost node before its deadline, and the
+// deployment goes on serving.  Re-dispatch of the lost request comes later; here it must fail
+// cleanly.
+
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/process.h"
+
+using namespace prfaas::testing;
+using json = nlohmann::json;
+
+namespace {
+const char* kConfig = "[router]\nthreshold_tokens = 256\ndeadline_ms = 30000\n";
+
+std::unique_ptr<child> start_generate(const deployment& d, const temp_dir& out, const std::string& prompt, int max_tokens) {
+  return std::make_unique<child>(std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--router", d.router(),
+                                                          "--prompt", prompt, "--max-tokens", std::to_string(max_tokens)},
+                                 out.path());
+}
+
+void serves_on(const deployment& d, int prompt_bytes, const std::string& path) {
+  const auto r = d.generate(text_prompt(prompt_bytes), 6);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(json::parse(r.out)["path"] == path);
+}
+}  // namespace
+
+TEST_CASE("a decode node killed mid-request: the client's error names it within 2 s and serving goes on") {
+  deployment d(kConfig);
+  temp_dir out;
+  // Both decode nodes idle: the router picks decode-0 (least loaded, first by name).
+  auto client = start_generate(d, out, text_prompt(100), 3500);  // seconds of decoding
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const double killed_at = now_seconds();
+  REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
+  const auto r = client->wait(30000);
+  const double noticed_s = now_seconds() - killed_at;
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("node_lost") && Catch::Contains("decode node decode-0 lost"));
+  CHECK(noticed_s < 2.0);
+  serves_on(d, 120, "local");
+  serves_on(d, 900, "prfaas");
+}
+
+TEST_CASE("a prefill node killed mid-prefill: the client's error names it within 2 s and serving goes on") {
+  deployment d(kConfig);
+  temp_dir out;
+  // A near-context prompt keeps prfaas-prefill-0 busy for more than a second.
+  auto client = start_generate(d, out, text_prompt(4000), 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double killed_at = now_seconds();
+  REQUIRE(::kill(d.pid_of("prfaas-prefill-0"), SIGKILL) == 0);
+  const auto r = client->wait(30000);
+  const double noticed_s = now_seconds() - killed_at;
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("prfaas-prefill-0"));
+  CHECK(noticed_s < 2.0);
+  serves_on(d, 900, "prfaas");  // on prfaas-prefill-1
+  serves_on(d, 120, "local");
+}
+
+TEST_CASE("a hung decode node (SIGSTOP) is declared lost by middleman heartbeats before the deadline") {
+  deployment d(kConfig);
+  temp_dir out;
+  auto client = start_generate(d, out, text_prompt(100), 3500);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const pid_t decode0 = d.pid_of("decode-0");
+  const double stopped_at = now_seconds();
+  REQUIRE(::kill(decode0, SIGSTOP) == 0);
+  const auto r = client->wait(30000);
+  const double noticed_s = now_seconds() - stopped_at;
+  ::kill(decode0, SIGKILL);
+  ::kill(decode0, SIGCONT);
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("decode node decode-0 lost"));
+  CHECK(noticed_s < 5.0);  // node_timeout_ms (1.5 s) plus a heartbeat, with room for a loaded machine
+  serves_on(d, 120, "local");
+}
+
+TEST_CASE("a request that outlives its deadline ends with deadline_exceeded, not a hang") {
+  deployment d(kConfig);
+  const auto r = d.generate(text_prompt(100), 3500, {"--deadline-ms", "300"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("deadline_exceeded"));
+  CHECK(r.seconds < 10);
+  serves_on(d, 120, "local");
+}

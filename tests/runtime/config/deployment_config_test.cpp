@@ -1,0 +1,67 @@
+// Config files: defaults when silent, every error names the file and line.
+
+#include <catch2/catch.hpp>
+
+#include "runtime/common/errc.h"
+#include "runtime/config/deployment_config.h"
+
+using namespace prfaas;
+
+namespace {
+std::string error_of(const std::string& text) {
+  try {
+    config::parse_config(text, "test.toml");
+  } catch (const failure& f) {
+    CHECK(f.code() == errc::bad_config);
+    return f.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("an empty file gives the documented defaults") {
+  const auto c = config::parse_config("", "empty.toml");
+  CHECK(c.router.threshold_tokens == 1024);
+  CHECK(c.deployment.prfaas_prefill == 2);
+  CHECK(c.deployment.local_prefill == 1);
+  CHECK(c.deployment.decode == 2);
+  CHECK(c.model.fingerprint() == model::model_config{}.fingerprint());
+}
+
+TEST_CASE("values are read into their fields") {
+  const auto c = config::parse_config("[router]\nthreshold_tokens = 300\n[model]\nseed = 9\nn_layers = 4\n"
+                                      "[deployment]\ndecode = 3\nprfaas_cluster = \"remote\"\n", "x.toml");
+  CHECK(c.router.threshold_tokens == 300);
+  CHECK(c.model.seed == 9);
+  CHECK(c.model.n_layers == 4);
+  CHECK(c.deployment.decode == 3);
+  CHECK(c.deployment.prfaas_cluster == "remote");
+}
+
+TEST_CASE("a syntax error names the line") {
+  CHECK_THAT(error_of("[router]\nthreshold_tokens = 12\nthis is not toml\n"), Catch::StartsWith("test.toml:3:"));
+}
+
+TEST_CASE("an unknown key or table names the line and the key") {
+  const auto e = error_of("[router]\n\nthreshhold_tokens = 12\n");
+  CHECK_THAT(e, Catch::StartsWith("test.toml:3:"));
+  CHECK_THAT(e, Catch::Contains("threshhold_tokens"));
+  CHECK_THAT(error_of("[routr]\nx = 1\n"), Catch::Contains("unknown table [routr]"));
+}
+
+TEST_CASE("a value of the wrong type or range names the line and the field") {
+  const auto e = error_of("[node]\nkv_blocks = \"many\"\n");
+  CHECK_THAT(e, Catch::StartsWith("test.toml:2:"));
+  CHECK_THAT(e, Catch::Contains("node.kv_blocks"));
+  CHECK_THAT(error_of("[model]\nheads = 3\nkv_heads = 2\n"), Catch::Contains("heads"));
+  CHECK_THAT(error_of("[deployment]\ndecode = 0\n"), Catch::Contains("decode"));
+}
+
+TEST_CASE("a missing file is a clear error") {
+  try {
+    config::load_config("/nonexistent/prfaas.toml");
+    FAIL("no error");
+  } catch (const failure& f) {
+    CHECK_THAT(f.what(), Catch::Contains("/nonexistent/prfaas.toml"));
+  }
+}

@@ -1,0 +1,166 @@
+#include "tests/support/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace prfaas::testing {
+
+namespace fs = std::filesystem;
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+temp_dir::temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "prfaas-test-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string temp_dir::write(const std::string& name, const std::string& text) const {
+  const std::string p = path_ + "/" + name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+child::child(const std::vector<std::string>& args, const std::string& out_dir) {
+  static int counter = 0;
+  const std::string base = out_dir + "/proc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  out_path_ = base + ".out";
+  err_path_ = base + ".err";
+  started_ = now_seconds();
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    const int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+}
+
+child::~child() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+run_result child::wait(int timeout_ms) {
+  run_result r;
+  int status = 0;
+  const double deadline = now_seconds() + timeout_ms / 1000.0;
+  for (;;) {
+    const pid_t p = ::waitpid(pid_, &status, WNOHANG);
+    if (p == pid_) {
+      r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (now_seconds() > deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      r.status = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  r.seconds = now_seconds() - started_;
+  r.out = slurp(out_path_);
+  r.err = slurp(err_path_);
+  return r;
+}
+
+run_result run(const std::vector<std::string>& args, int timeout_ms) {
+  static temp_dir outputs;
+  child c(args, outputs.path());
+  return c.wait(timeout_ms);
+}
+
+deployment::deployment(const std::string& config_text) {
+  state_ = dir_.path() + "/state";
+  std::vector<std::string> args = {PRFAAS_CLI, "up", "--state", state_};
+  if (!config_text.empty()) {
+    config_ = dir_.write("deployment.toml", config_text);
+    args.push_back("--config");
+    args.push_back(config_);
+  }
+  up_ = std::make_unique<child>(args, dir_.path());
+  const std::string state_file = state_ + "/deployment.json";
+  for (int waited = 0; !fs::exists(state_file); waited += 50) {
+    if (waited > 60000) throw std::runtime_error("deployment did not come up within 60 s");
+    int status;
+    if (::waitpid(up_->pid(), &status, WNOHANG) == up_->pid())
+      throw std::runtime_error("prfaas up exited during start-up");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the file is written in one go; let it close
+  state_json_ = nlohmann::json::parse(slurp(state_file));
+}
+
+deployment::~deployment() {
+  if (up_ && up_->pid() > 0) {
+    ::kill(up_->pid(), SIGTERM);
+    up_->wait(20000);
+  }
+}
+
+std::string deployment::router() const { return state_json_.at("router").get<std::string>(); }
+
+pid_t deployment::pid_of(const std::string& node) const {
+  for (const auto& n : state_json_.at("nodes"))
+    if (n.at("name") == node) return n.at("pid").get<pid_t>();
+  throw std::runtime_error("no node named " + node);
+}
+
+run_result deployment::generate(const std::string& prompt, int max_tokens, const std::vector<std::string>& extra) const {
+  std::vector<std::string> args = {PRFAAS_CLI, "generate", "--json", "--router", router(), "--prompt", prompt,
+                                   "--max-tokens", std::to_string(max_tokens)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run(args, 120000);
+}
+
+run_result generate_in_process(const std::string& prompt, int max_tokens, const std::string& config_path) {
+  std::vector<std::string> args = {PRFAAS_CLI, "generate", "--in-process", "--json", "--prompt", prompt,
+                                   "--max-tokens", std::to_string(max_tokens)};
+  if (!config_path.empty()) { args.push_back("--config"); args.push_back(config_path); }
+  return run(args, 120000);
+}
+
+std::string text_prompt(int bytes) {
+  static const std::string words =
+      "Prefill as a service moves long prompts to a compute dense cluster while short ones stay local. ";
+  std::string s;
+  while (static_cast<int>(s.size()) < bytes) s += words;
+  s.resize(bytes);
+  return s;
+}
+
+}  // namespace prfaas::testing

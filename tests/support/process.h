@@ -1,0 +1,73 @@
+#pragma once
+// Test support: run prfaas binaries as child processes, and a whole deployment started with
+// `prfaas up` that the test owns (stopped, and its processes reaped, when it goes out of scope).
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace prfaas::testing {
+
+struct run_result {
+  int status = -1;      // exit status; 128+N when killed by signal N; -1 on timeout
+  std::string out, err;
+  double seconds = 0;
+};
+
+// A fresh directory under the system temp dir, removed by the destructor.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& text) const;  // returns the path
+
+ private:
+  std::string path_;
+};
+
+// A child process whose stdout and stderr go to files.
+class child {
+ public:
+  child(const std::vector<std::string>& args, const std::string& out_dir);
+  ~child();  // SIGKILL if still running
+  pid_t pid() const { return pid_; }
+  // Waits for exit (timeout_ms; on timeout SIGKILL and status -1).
+  run_result wait(int timeout_ms = 60000);
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_, err_path_;
+  double started_ = 0;
+};
+
+run_result run(const std::vector<std::string>& args, int timeout_ms = 60000);
+
+// `prfaas up --state DIR [--config FILE]`, waited until ready.
+class deployment {
+ public:
+  explicit deployment(const std::string& config_text = "");
+  ~deployment();
+  const std::string& state_dir() const { return state_; }
+  std::string router() const;
+  pid_t pid_of(const std::string& node) const;  // from the deployment state file
+  std::string config_path() const { return config_; }
+  // `prfaas generate --json` against this deployment.
+  run_result generate(const std::string& prompt, int max_tokens, const std::vector<std::string>& extra = {}) const;
+
+ private:
+  temp_dir dir_;
+  std::string state_, config_;
+  std::unique_ptr<child> up_;
+  nlohmann::json state_json_;
+};
+
+// `prfaas generate --in-process --json`.
+run_result generate_in_process(const std::string& prompt, int max_tokens, const std::string& config_path = "");
+
+std::string text_prompt(int bytes);
+double now_seconds();
+
+}  // namespace prfaas::testing
