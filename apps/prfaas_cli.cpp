@@ -5,6 +5,8 @@
 //   prfaas status [--state DIR] [--json]          nodes and request counters
 //   prfaas generate --prompt TEXT --max-tokens N [--json] [--in-process] [--router HOST:PORT]
 //   prfaas demo [--config FILE]                   up, a mixed workload, a summary, down
+//   prfaas plan --scenario FILE [--json]          optimum and baselines of the throughput model
+//   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
 //
 // Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
 
@@ -28,6 +30,7 @@
 #include "actors/client.hpp"
 #include "actors/system_config.hpp"
 #include "apps/launcher.h"
+#include "apps/sim_commands.h"
 #include "runtime/common/errc.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
@@ -363,9 +366,23 @@ int main(int argc, char** argv) {
   gen->add_option("--deadline-ms", deadline_ms, "per-request deadline (default: the router's)");
   auto* demo = app.add_subcommand("demo", "up, a short mixed workload, a summary table, down");
   demo->add_option("--config", config_path, "deployment TOML file");
+  std::string scenario;
+  auto* plan = app.add_subcommand("plan", "size a deployment with the throughput model; compare with baselines");
+  plan->add_option("--scenario", scenario, "scenario TOML file")->required();
+  plan->add_flag("--json", as_json, "print one JSON object");
+  apps::sim_command_options sim_opts;
+  auto* sim = app.add_subcommand("sim", "simulate a deployment driving the router's policy code");
+  sim->add_option("--scenario", sim_opts.scenario, "scenario TOML file")->required();
+  sim->add_option("--trace", sim_opts.trace, "replay this trace (arrivals, lengths, prefixes)");
+  sim->add_option("--requests", sim_opts.requests, "number of requests (default: the scenario's)");
+  sim->add_option("--seed", sim_opts.seed, "random seed (default: the scenario's)");
+  sim->add_option("--out", sim_opts.out_dir, "write requests.csv, summary.json and PNG plots here");
+  sim->add_flag("--json", sim_opts.as_json, "print one JSON object");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (*plan) return apps::plan_command(scenario, as_json);
+    if (*sim) return apps::sim_command(sim_opts);
     if (*up) return cmd_up(config_path, state_dir);
     if (*down) return cmd_down(state_dir);
     if (*status) return cmd_status(state_dir, router_flag, as_json);
@@ -385,6 +402,9 @@ int main(int argc, char** argv) {
     }
   } catch (const cli_error& e) {
     std::cerr << "prfaas: error: " << e.message << std::endl;
+    return 1;
+  } catch (const failure& f) {
+    std::cerr << "prfaas: error: " << to_string(f.code()) << ": " << f.what() << std::endl;
     return 1;
   }
   return 2;

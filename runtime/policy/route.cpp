@@ -1,5 +1,7 @@
 #include "runtime/policy/route.h"
 
+#include <algorithm>
+
 namespace prfaas::policy {
 
 const char* to_string(prefill_path p) { return p == prefill_path::prfaas ? "prfaas" : "local"; }
@@ -10,7 +12,8 @@ namespace {
 int least_loaded_prefill(std::span<const prefill_candidate> nodes, bool prfaas) {
   int best = -1;
   for (int i = 0; i < static_cast<int>(nodes.size()); ++i)
-    if (nodes[i].prfaas == prfaas && (best < 0 || nodes[i].in_flight < nodes[best].in_flight))
+    if (nodes[i].accepting && nodes[i].prfaas == prfaas &&
+        (best < 0 || nodes[i].in_flight < nodes[best].in_flight))
       best = i;
   return best;
 }
@@ -21,7 +24,10 @@ std::optional<route_decision> route(const route_request& request,
                                     std::span<const prefill_candidate> prefills,
                                     std::span<const decode_candidate> decodes) {
   route_decision d;
-  d.uncached_tokens = request.prompt_tokens - request.cached_local_tokens;
+  const int prefix = request.bandwidth_abundant
+                         ? std::max(request.cached_local_tokens, request.cached_prfaas_tokens)
+                         : request.cached_local_tokens;
+  d.uncached_tokens = request.prompt_tokens - prefix;
   const bool offload = d.uncached_tokens > request.threshold_tokens;
   d.path = offload ? prefill_path::prfaas : prefill_path::local;
   d.prefill = least_loaded_prefill(prefills, offload);

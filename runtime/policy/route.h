@@ -2,9 +2,10 @@
 // The per-request routing rule (PAPER.md §6, short timescale), as a plain function that the
 // live router calls and that the simulator will call.
 //
-// With l_total the prompt length and l_local the prefix cached in the local PD cluster, the
-// uncached length is l = l_total - l_local (the rule for scarce bandwidth: a PrfaaS-side hit is
-// not worth a cross-cluster cache move).  l > threshold goes to a PrfaaS prefill node, else to a
+// With l_total the prompt length and l_local, l_prfaas the prefix cached in each cluster, the
+// uncached length is l = l_total - l_local when bandwidth is scarce (a PrfaaS-side hit is not
+// worth a cross-cluster cache move) and l = l_total - max(l_local, l_prfaas) when it is abundant
+// (the longer hit is moved to where the request runs).  l > threshold goes to a PrfaaS prefill node, else to a
 // local prefill node; inside the cluster the least loaded node; the decode node is the least
 // loaded one with room.  When a cluster has no prefill node at all, the other cluster serves
 // (marked `fallback`), so a deployment degrades instead of refusing.
@@ -21,6 +22,7 @@ const char* to_string(prefill_path p);
 struct prefill_candidate {
   bool prfaas = false;     // in the PrfaaS cluster (else the local PD cluster)
   int in_flight = 0;       // prefills assigned and not finished
+  bool accepting = true;   // false while draining (e.g. being converted to decode)
 };
 
 struct decode_candidate {
@@ -32,6 +34,8 @@ struct route_request {
   int prompt_tokens = 0;
   int cached_local_tokens = 0;   // from the cache directory
   int threshold_tokens = 0;      // t
+  int cached_prfaas_tokens = 0;  // the same prefix's hit in the PrfaaS cluster
+  bool bandwidth_abundant = false;  // then the longer of both hits counts (it can be moved)
 };
 
 struct route_decision {

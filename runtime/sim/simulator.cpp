@@ -1,0 +1,410 @@
+#include "runtime/sim/simulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <queue>
+
+#include "runtime/common/errc.h"
+#include "runtime/policy/rebalancer.h"
+#include "runtime/policy/route.h"
+#include "runtime/policy/threshold_controller.h"
+#include "runtime/sim/prefix_cache.h"
+
+namespace prfaas::sim {
+namespace {
+
+enum class ev : uint8_t { arrival, prefill_done, kv_ready, decode_done, control, rebalance, sample };
+
+struct event {
+  double t;
+  uint64_t seq;  // FIFO among equal times: deterministic order
+  ev kind;
+  int a;
+  bool operator>(const event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+};
+
+struct prefill_instance {
+  bool prfaas = false;
+  bool retired = false;          // converted away
+  bool draining = false;         // converting to decode once idle
+  std::deque<int> queue;
+  std::vector<int> batch;
+  bool busy = false;
+  double busy_s = 0;
+};
+
+struct decode_instance {
+  bool retired = false, draining = false;
+  int active = 0;
+  std::deque<int> waiting;
+  int assigned = 0;              // routed here and not finished
+  double slot_s = 0;             // occupied slot-seconds
+};
+
+struct in_flight {
+  int prefill = -1, decode = -1;
+  int uncached = 0;
+  double decode_start = 0;
+};
+
+class engine {
+ public:
+  engine(const scenario& s, const std::vector<request>& w, const sim_options& o)
+      : s_(s), w_(w), o_(o), local_cache_(s.prefix_cache_blocks), prfaas_cache_(s.prefix_cache_blocks),
+        controller_(s.prfaas, s.pd, s.output_tokens, o.threshold) {
+    PRFAAS_REQUIRE(o.n_p >= 1 && o.n_p < s.n_pd, "the local cluster needs at least one prefill and one decode instance");
+    for (int i = 0; i < s.n_prfaas; ++i) add_prefill(true);
+    for (int i = 0; i < o.n_p; ++i) add_prefill(false);
+    for (int i = o.n_p; i < s.n_pd; ++i) add_decode();
+    st_.resize(w.size());
+    report_.records.resize(w.size());
+    threshold_ = o.threshold;
+    // Decode instances accept far more than BS_max so routing rarely refuses; the bound stays.
+    decode_capacity_ = s.pd.bs_max * 64;
+  }
+
+  sim_report run() {
+    if (!w_.empty()) push(w_[0].arrival_s, ev::arrival, 0);
+    push(s_.control_period_s, ev::control, 0);
+    push(s_.rebalance_period_s, ev::rebalance, 0);
+    push(s_.sample_period_s, ev::sample, 0);
+    last_arrival_ = w_.empty() ? 0 : w_.back().arrival_s;
+    size_t progress_step = std::max<size_t>(1, w_.size() / 100);
+    while (!events_.empty() && finished_ < static_cast<long>(w_.size())) {
+      const event e = events_.top();
+      events_.pop();
+      now_ = e.t;
+      switch (e.kind) {
+        case ev::arrival: arrive(e.a); break;
+        case ev::prefill_done: prefill_done(e.a); break;
+        case ev::kv_ready: kv_ready(e.a); break;
+        case ev::decode_done: decode_done(e.a); break;
+        case ev::control: control(); break;
+        case ev::rebalance: rebalance(); break;
+        case ev::sample: sample(); break;
+      }
+      if (o_.progress && e.kind == ev::arrival && (e.a + 1) % progress_step == 0)
+        o_.progress(static_cast<double>(e.a + 1) / w_.size());
+    }
+    return finish();
+  }
+
+ private:
+  void push(double t, ev kind, int a) { events_.push({t, seq_++, kind, a}); }
+
+  void add_prefill(bool prfaas) {
+    prefill_.push_back({});
+    prefill_.back().prfaas = prfaas;
+    pc_.push_back({prfaas, 0, true});
+  }
+  void add_decode() {
+    decode_.push_back({});
+    dc_.push_back({0, 0});
+    dc_.back().capacity = s_.pd.bs_max * 64;
+  }
+  int count_prefill_local() const {
+    int n = 0;
+    for (const auto& p : prefill_) n += !p.prfaas && !p.retired && !p.draining;
+    return n;
+  }
+  int count_decode() const {
+    int n = 0;
+    for (const auto& d : decode_) n += !d.retired && !d.draining;
+    return n;
+  }
+  bool in_window() const { return now_ <= last_arrival_; }
+
+  void arrive(int i) {
+    if (i + 1 < static_cast<int>(w_.size())) push(w_[i + 1].arrival_s, ev::arrival, i + 1);
+    const request& r = w_[i];
+    auto& rec = report_.records[i];
+    rec.arrival_s = r.arrival_s;
+    rec.input_tokens = r.input_tokens;
+    rec.output_tokens = r.output_tokens;
+    rec.threshold = threshold_;
+    const int cap = std::max(0, r.input_tokens - 1);  // the last token is always computed
+    const int local_hit = std::min(cap, local_cache_.match(r.blocks) * s_.block_tokens);
+    const int prfaas_hit = std::min(cap, prfaas_cache_.match(r.blocks) * s_.block_tokens);
+    policy::route_request rq{r.input_tokens, local_hit, static_cast<int>(threshold_), prfaas_hit,
+                             controller_.bandwidth_abundant()};
+    const auto d = policy::route(rq, pc_, dc_);
+    if (!d) {
+      rec.rejected = true;
+      ++report_.rejected;
+      ++finished_;
+      return;
+    }
+    controller_.observe(d->uncached_tokens);
+    auto& f = st_[i];
+    f.prefill = d->prefill;
+    f.decode = d->decode;
+    f.uncached = d->uncached_tokens;
+    rec.uncached_tokens = d->uncached_tokens;
+    rec.offloaded = prefill_[d->prefill].prfaas;
+    ++dc_[d->decode].active;
+    ++decode_[d->decode].assigned;
+    ++pc_[d->prefill].in_flight;
+    if (in_window()) ++(rec.offloaded ? report_.flow_prfaas : report_.flow_pd_prefill).entered;
+    prefill_[d->prefill].queue.push_back(i);
+    start_prefill(d->prefill);
+  }
+
+  void start_prefill(int p) {
+    auto& inst = prefill_[p];
+    if (inst.busy || inst.queue.empty()) return;
+    double tokens = 0, duration = 0;
+    inst.batch.clear();
+    while (!inst.queue.empty()) {
+      const int i = inst.queue.front();
+      if (!inst.batch.empty() && tokens + st_[i].uncached > s_.prefill_token_budget) break;
+      tokens += st_[i].uncached;
+      duration += (inst.prfaas ? s_.prfaas : s_.pd).t_prefill(st_[i].uncached);
+      inst.batch.push_back(i);
+      inst.queue.pop_front();
+    }
+    inst.busy = true;
+    inst.busy_s += duration;
+    const double end = now_ + duration;
+    for (int i : inst.batch) {
+      double ready = end;
+      if (inst.prfaas) ready = std::max(end, transmit(now_, s_.prfaas.s_kv_bytes(st_[i].uncached)));
+      push(ready, ev::kv_ready, i);
+    }
+    push(end, ev::prefill_done, p);
+  }
+
+  // The link serves transfers in order at the scheduled bandwidth; returns when `bytes` sent.
+  double transmit(double start, double bytes) {
+    double t = std::max(start, link_free_);
+    double left = bytes;
+    while (left > 0) {
+      const double gbps = s_.link_gbps_at(t);
+      double next_change = INFINITY;
+      for (const auto& [from, g] : s_.link_schedule)
+        if (from > t) { next_change = from; break; }
+      const double rate = std::max(gbps, 1e-6) * 1e9 / 8;
+      const double can = (next_change - t) * rate;
+      const double send = std::min(left, can);
+      account_egress(t, t + send / rate, send);
+      t += send / rate;
+      left -= send;
+    }
+    link_free_ = t;
+    link_bytes_ += bytes;
+    return t;
+  }
+
+  void account_egress(double from, double to, double bytes) {
+    const double w = s_.sample_period_s;
+    const size_t last = static_cast<size_t>(to / w);
+    if (egress_.size() <= last) egress_.resize(last + 1, 0);
+    if (to <= from) { egress_[last] += bytes; return; }
+    for (size_t b = static_cast<size_t>(from / w); b <= last; ++b) {
+      const double lo = std::max(from, b * w), hi = std::min(to, (b + 1) * w);
+      if (hi > lo) egress_[b] += bytes * (hi - lo) / (to - from);
+    }
+  }
+
+  void prefill_done(int p) {
+    auto& inst = prefill_[p];
+    inst.busy = false;
+    for (int i : inst.batch) {
+      --pc_[p].in_flight;
+      (inst.prfaas ? prfaas_cache_ : local_cache_).insert(w_[i].blocks);
+      if (!inst.prfaas && in_window()) ++report_.flow_pd_prefill.left;
+    }
+    inst.batch.clear();
+    if (inst.draining && inst.queue.empty()) convert_prefill_to_decode(p);
+    else start_prefill(p);
+  }
+
+  void kv_ready(int i) {
+    if (report_.records[i].offloaded && in_window()) ++report_.flow_prfaas.left;
+    if (in_window()) ++report_.flow_decode.entered;
+    auto& d = decode_[st_[i].decode];
+    if (d.active < s_.pd.bs_max) start_decode(i);
+    else d.waiting.push_back(i);
+  }
+
+  void start_decode(int i) {
+    auto& d = decode_[st_[i].decode];
+    ++d.active;
+    st_[i].decode_start = now_;
+    report_.records[i].ttft_s = now_ + s_.pd.t_decode_s - w_[i].arrival_s;
+    push(now_ + w_[i].output_tokens * s_.pd.t_decode_s, ev::decode_done, i);
+  }
+
+  void decode_done(int i) {
+    const int di = st_[i].decode;
+    auto& d = decode_[di];
+    --d.active;
+    --d.assigned;
+    --dc_[di].active;
+    d.slot_s += now_ - st_[i].decode_start;
+    report_.records[i].finish_s = now_;
+    ++report_.completed;
+    ++finished_;
+    if (in_window()) ++report_.flow_decode.left;
+    if (!d.waiting.empty()) {
+      const int next = d.waiting.front();
+      d.waiting.pop_front();
+      start_decode(next);
+    } else if (d.draining && d.assigned == 0) {
+      convert_decode_to_prefill(di);
+    }
+  }
+
+  void control() {
+    push(now_ + s_.control_period_s, ev::control, 0);
+    const double period = s_.control_period_s;
+    const double cap = s_.link_gbps_at(now_) * 1e9 / 8 * period;
+    const double util = cap > 0 ? (link_bytes_ - link_bytes_at_control_) / cap : 0;
+    link_bytes_at_control_ = link_bytes_;
+    long queued = 0;
+    for (const auto& p : prefill_)
+      if (p.prfaas) queued += static_cast<long>(p.queue.size());
+    if (!s_.controller) return;
+    const auto moved = controller_.on_period({util, s_.n_prfaas ? double(queued) / s_.n_prfaas : 0,
+                                              s_.link_gbps_at(now_), s_.n_prfaas, count_prefill_local(), count_decode()});
+    if (moved) {
+      threshold_ = *moved;
+      ++report_.threshold_moves;
+    }
+  }
+
+  void rebalance() {
+    push(now_ + s_.rebalance_period_s, ev::rebalance, 0);
+    double pbusy = 0, dslots = 0;
+    for (const auto& p : prefill_)
+      if (!p.prfaas && !p.retired) pbusy += p.busy_s;
+    for (const auto& d : decode_)
+      if (!d.retired) dslots += d.slot_s;
+    const double period = s_.rebalance_period_s;
+    const int n_p = count_prefill_local(), n_d = count_decode();
+    const double pd_busy = n_p ? (pbusy - pbusy_mark_) / (n_p * period) : 0;
+    const double occupancy = n_d ? (dslots - dslots_mark_) / (n_d * s_.pd.bs_max * period) : 0;
+    pbusy_mark_ = pbusy;
+    dslots_mark_ = dslots;
+    if (!s_.rebalancer) return;
+    const int move = policy::rebalance({pd_busy, occupancy, n_p, n_d});
+    if (move > 0) {
+      for (size_t i = 0; i < decode_.size(); ++i)
+        if (!decode_[i].retired && !decode_[i].draining) {
+          decode_[i].draining = true;
+          dc_[i].capacity = 0;  // routing skips it from now on
+          if (decode_[i].assigned == 0) convert_decode_to_prefill(static_cast<int>(i));
+          break;
+        }
+    } else if (move < 0) {
+      for (size_t i = 0; i < prefill_.size(); ++i)
+        if (!prefill_[i].prfaas && !prefill_[i].retired && !prefill_[i].draining) {
+          prefill_[i].draining = true;
+          pc_[i].accepting = false;
+          if (!prefill_[i].busy && prefill_[i].queue.empty()) convert_prefill_to_decode(static_cast<int>(i));
+          break;
+        }
+    }
+  }
+
+  void convert_decode_to_prefill(int i) {
+    decode_[i].retired = true;
+    add_prefill(false);
+    ++report_.conversions;
+  }
+  void convert_prefill_to_decode(int i) {
+    prefill_[i].retired = true;
+    pc_[i].accepting = false;
+    add_decode();
+    ++report_.conversions;
+  }
+
+  void sample() {
+    push(now_ + s_.sample_period_s, ev::sample, 0);
+    const size_t b = static_cast<size_t>((now_ - s_.sample_period_s) / s_.sample_period_s);
+    const double bytes = b < egress_.size() ? egress_[b] : 0;
+    report_.samples.push_back({now_, bytes * 8 / 1e9 / s_.sample_period_s, s_.link_gbps_at(now_), threshold_});
+  }
+
+  static double percentile(std::vector<double>& v, double q) {
+    if (v.empty()) return 0;
+    const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
+    std::nth_element(v.begin(), v.begin() + k, v.end());
+    return v[k];
+  }
+
+  sim_report finish() {
+    sim_report& r = report_;
+    r.requests = static_cast<long>(w_.size());
+    std::vector<double> ttft;
+    double first = INFINITY, last = 0, offloaded = 0, routed = 0, tpot = 0;
+    for (const auto& rec : r.records) {
+      first = std::min(first, rec.arrival_s);
+      if (rec.rejected) continue;
+      ++routed;
+      offloaded += rec.offloaded;
+      last = std::max(last, rec.finish_s);
+      ttft.push_back(rec.ttft_s);
+      tpot += s_.pd.t_decode_s;
+    }
+    r.duration_s = last > first ? last - first : 0;
+    r.throughput_rps = r.duration_s > 0 ? r.completed / r.duration_s : 0;
+    if (!ttft.empty()) {
+      double sum = 0;
+      for (double x : ttft) sum += x;
+      r.ttft_mean_s = sum / ttft.size();
+      r.ttft_p50_s = percentile(ttft, 0.50);
+      r.ttft_p90_s = percentile(ttft, 0.90);
+      r.ttft_p99_s = percentile(ttft, 0.99);
+      r.tpot_s = tpot / ttft.size();
+    }
+    r.offload_fraction = routed ? offloaded / routed : 0;
+    double link_capacity_bytes = 0;  // integrated over the run, in sample steps
+    for (double t = first; t < last; t += s_.sample_period_s)
+      link_capacity_bytes += s_.link_gbps_at(t) * 1e9 / 8 * std::min(s_.sample_period_s, last - t);
+    r.egress_utilisation = link_capacity_bytes > 0 ? link_bytes_ / link_capacity_bytes : 0;
+    double pf = 0, pl = 0, ds = 0;
+    for (const auto& p : prefill_) (p.prfaas ? pf : pl) += p.busy_s;
+    for (const auto& d : decode_) ds += d.slot_s;
+    const int n_p = count_prefill_local(), n_d = count_decode();
+    if (r.duration_s > 0) {
+      r.util_prfaas = s_.n_prfaas ? pf / (s_.n_prfaas * r.duration_s) : 0;
+      r.util_pd_prefill = n_p ? pl / (n_p * r.duration_s) : 0;
+      r.util_decode = n_d ? ds / (n_d * s_.pd.bs_max * r.duration_s) : 0;
+    }
+    r.final_threshold = threshold_;
+    r.final_n_p = n_p;
+    r.final_n_d = n_d;
+    return std::move(r);
+  }
+
+  const scenario& s_;
+  const std::vector<request>& w_;
+  const sim_options& o_;
+  prefix_cache local_cache_, prfaas_cache_;
+  policy::threshold_controller controller_;
+  std::vector<prefill_instance> prefill_;
+  std::vector<decode_instance> decode_;
+  std::vector<policy::prefill_candidate> pc_;
+  std::vector<policy::decode_candidate> dc_;
+  std::vector<in_flight> st_;
+  std::priority_queue<event, std::vector<event>, std::greater<>> events_;
+  uint64_t seq_ = 0;
+  double now_ = 0, last_arrival_ = 0, threshold_ = 0;
+  double link_free_ = 0, link_bytes_ = 0, link_bytes_at_control_ = 0;
+  double pbusy_mark_ = 0, dslots_mark_ = 0;
+  int decode_capacity_ = 0;
+  long finished_ = 0;
+  std::vector<double> egress_;
+  sim_report report_;
+};
+
+}  // namespace
+
+sim_report simulate(const scenario& s, const std::vector<request>& workload, const sim_options& options) {
+  engine e(s, workload, options);
+  return e.run();
+}
+
+}  // namespace prfaas::sim

@@ -1,0 +1,27 @@
+#pragma once
+// Requests for the simulator: generated (Poisson or on/off arrivals, log-normal lengths) or
+// replayed from a trace (../shared/traces format: timestamp ms, input_length, output_length,
+// hash_ids with one id per 512-token block; shared leading ids are shared prefixes).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/sim/scenario.h"
+
+namespace prfaas::sim {
+
+struct request {
+  double arrival_s = 0;
+  int input_tokens = 0;
+  int output_tokens = 0;
+  std::vector<uint32_t> blocks;  // prefix-cache block ids; empty: shares nothing
+};
+
+// Throws failure(bad_config) naming the line of a malformed record. At most `limit` requests.
+std::vector<request> load_trace(const std::string& path, size_t limit = SIZE_MAX);
+
+// `n` requests at `rate` per second from the scenario's length distribution and arrival process.
+std::vector<request> generate(const scenario& s, int n, double rate, uint64_t seed);
+
+}  // namespace prfaas::sim
