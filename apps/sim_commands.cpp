@@ -40,9 +40,9 @@ planned plan_for(const sim::scenario& s, policy::length_distribution lengths) {
 }
 
 // Uncached lengths of a trace after prefix-cache hits: replayed through one cache of the
-// scenario's capacity (unbounded when the scenario sets none).
+// scenario's capacity per cluster (no hits when the scenario caches nothing).
 policy::length_distribution trace_lengths(const sim::scenario& s, const std::vector<sim::request>& trace) {
-  sim::prefix_cache cache(s.prefix_cache_blocks > 0 ? s.prefix_cache_blocks : (1L << 40));
+  sim::prefix_cache cache(s.prefix_cache_blocks);
   std::vector<double> uncached;
   uncached.reserve(trace.size());
   for (const auto& r : trace) {
@@ -123,7 +123,7 @@ void write_plots(const fs::path& dir, const sim::sim_report& r) {
       "set ylabel 'fraction of requests'\nset logscale x\nplot '" + (dir / "ttft_cdf.csv").string() +
       "' using 1:2 every ::1 with lines lw 2 title 'TTFT'\nunset logscale x\n"
       "set output '" + (dir / "egress.png").string() + "'\nset title 'PrfaaS egress over time'\n"
-      "set xlabel 'time (s)'\nset ylabel 'Gbps'\nset key top right\nplot '" + (dir / "egress.csv").string() +
+      "set xlabel 'time (s)'\nset ylabel 'Gbps'\nset key top right\nset yrange [0:*]\nset offsets 0, 0, graph 0.12, 0\nplot '" + (dir / "egress.csv").string() +
       "' using 1:2 every ::1 with lines lw 2 title 'egress', '' using 1:3 every ::1 with lines dt 2 title 'link capacity'\n";
   std::ofstream(dir / "plots.gnuplot") << script;
   const std::string cmd = "gnuplot '" + (dir / "plots.gnuplot").string() + "' 2>&1";
@@ -156,7 +156,10 @@ int sim_command(const sim_command_options& o) {
   std::optional<planned> p;
   if (s.arrival == "trace" || s.lengths == "trace") {
     workload = sim::load_trace(s.trace, o.requests > 0 ? static_cast<size_t>(o.requests) : SIZE_MAX);
-    for (auto& r : workload) if (s.output_tokens > 0 && r.output_tokens < 1) r.output_tokens = 1;
+    // Plan with the trace's own mean output length; each request keeps its own in the replay.
+    double outputs = 0;
+    for (const auto& r : workload) outputs += r.output_tokens;
+    s.output_tokens = outputs / workload.size();
     p = plan_for(s, trace_lengths(s, workload));
   } else {
     p = plan_for(s, policy::length_distribution::truncated_lognormal(s.mu, s.sigma, s.min_tokens, s.max_tokens));

@@ -1,0 +1,144 @@
+// The simulator against the analytic model, its control loops, and its determinism.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+
+#include "runtime/policy/planner.h"
+#include "runtime/sim/prefix_cache.h"
+#include "runtime/sim/saturation.h"
+#include "runtime/sim/simulator.h"
+#include "runtime/sim/workload.h"
+
+using namespace prfaas;
+
+namespace {
+
+sim::scenario case_study() {
+  return sim::load_scenario(PRFAAS_SOURCE_DIR "/scenarios/paper-case-study.toml");
+}
+
+policy::throughput_point planned(const sim::scenario& s) {
+  const auto d = policy::length_distribution::truncated_lognormal(s.mu, s.sigma, s.min_tokens, s.max_tokens);
+  return policy::plan({&s.prfaas, &s.pd, s.n_prfaas, s.n_pd, s.link_gbps, s.output_tokens, &d, 512});
+}
+
+}  // namespace
+
+TEST_CASE("at saturation the simulator sustains the analytic Λ_max within 5 %") {
+  struct variant {
+    const char* name;
+    std::function<void(sim::scenario&)> edit;
+  };
+  const std::vector<variant> variants = {
+      {"the case study", [](sim::scenario&) {}},
+      // The link binds the PrfaaS side: 8 Gbps between the clusters.
+      {"a thin link", [](sim::scenario& s) { s.link_gbps = 8; }},
+      // Shorter prompts, longer answers, a bigger local cluster: a different balance.
+      {"long answers", [](sim::scenario& s) { s.mu = 8.5; s.output_tokens = 2048; s.n_pd = 14; s.n_prfaas = 2; }},
+  };
+  for (const auto& v : variants) {
+    auto s = case_study();
+    v.edit(s);
+    s.controller = false;   // steady state: t and the split stay at the plan
+    s.rebalancer = false;
+    const auto p = planned(s);
+    sim::sim_options o;
+    o.threshold = p.threshold;
+    o.n_p = p.shape.n_p;
+    const double rate = sim::saturation_rate(s, o, {0.5 * p.lambda_max, 1.5 * p.lambda_max, 10, 40000, 7, 0.02});
+    INFO(v.name << ": planned Λ_max " << p.lambda_max << " req/s (t " << p.threshold << ", N_p " << p.shape.n_p
+                << "), simulated saturation " << rate << " req/s");
+    CHECK(rate / p.lambda_max == Approx(1.0).epsilon(0.05));
+  }
+}
+
+TEST_CASE("a bandwidth collapse makes the router raise t: fewer, longer requests are offloaded") {
+  auto s = case_study();
+  s.rebalancer = false;
+  s.link_schedule = {{3000, 3.0}};  // 100 Gbps, then 3 Gbps from t = 3000 s
+  const auto p = planned(s);
+  const auto w = sim::generate(s, 30000, 0.7 * p.lambda_max, 3);
+  sim::sim_options o;
+  o.threshold = p.threshold;
+  o.n_p = p.shape.n_p;
+  const auto r = sim::simulate(s, w, o);
+  CHECK(r.completed + r.rejected == 30000);
+  double before = 0, after = 0, n_before = 0, n_after = 0, t_before = 0, t_after = 0;
+  for (const auto& rec : r.records) {
+    if (rec.arrival_s < 3000) { before += rec.offloaded; ++n_before; t_before = std::max(t_before, rec.threshold); }
+    else if (rec.arrival_s > 4000) { after += rec.offloaded; ++n_after; t_after = std::max(t_after, rec.threshold); }
+  }
+  INFO("t " << p.threshold << " -> " << r.final_threshold << ", offloaded " << before / n_before << " -> " << after / n_after);
+  CHECK(r.final_threshold > 1.3 * p.threshold);
+  CHECK(t_after > t_before);
+  CHECK(after / n_after < 0.5 * before / n_before);
+  CHECK(r.threshold_moves >= 1);
+}
+
+TEST_CASE("the same seed gives the same report") {
+  auto s = case_study();
+  const auto p = planned(s);
+  sim::sim_options o;
+  o.threshold = p.threshold;
+  o.n_p = p.shape.n_p;
+  const auto a = sim::simulate(s, sim::generate(s, 5000, 3.0, 11), o);
+  const auto b = sim::simulate(s, sim::generate(s, 5000, 3.0, 11), o);
+  const auto c = sim::simulate(s, sim::generate(s, 5000, 3.0, 12), o);
+  CHECK(a.ttft_p99_s == b.ttft_p99_s);
+  CHECK(a.throughput_rps == b.throughput_rps);
+  CHECK(a.offload_fraction == b.offload_fraction);
+  CHECK(a.ttft_p99_s != c.ttft_p99_s);
+}
+
+TEST_CASE("a prefill-bound local cluster converts decode instances to prefill") {
+  auto s = case_study();
+  s.controller = false;
+  s.n_prfaas = 0;          // everything prefills locally...
+  s.link_gbps = 100;
+  const auto w = sim::generate(s, 20000, 1.6, 5);
+  sim::sim_options o;
+  o.threshold = 1e9;
+  o.n_p = 2;               // ...on too few prefill instances
+  const auto r = sim::simulate(s, w, o);
+  CHECK(r.conversions >= 1);
+  CHECK(r.final_n_p > 2);
+  CHECK(r.final_n_p + r.final_n_d == s.n_pd);
+}
+
+TEST_CASE("an on/off workload keeps the mean rate but bunches arrivals") {
+  auto s = case_study();
+  s.arrival = "onoff";
+  s.on_s = 10;
+  s.off_s = 30;
+  const auto w = sim::generate(s, 4000, 2.0, 1);
+  CHECK(w.back().arrival_s / 4000 == Approx(0.5).epsilon(0.1));
+  for (const auto& r : w) CHECK(std::fmod(r.arrival_s, 40.0) <= 10.0);
+}
+
+TEST_CASE("a trace replays with its prefix sharing: repeated block ids hit the cache") {
+  const auto trace = sim::load_trace(PRFAAS_SOURCE_DIR "/tests/runtime/sim/mini_trace.jsonl");
+  REQUIRE(trace.size() == 4);
+  sim::prefix_cache cache(1000);
+  std::vector<int> hits;
+  for (const auto& r : trace) {
+    hits.push_back(cache.match(r.blocks));
+    cache.insert(r.blocks);
+  }
+  CHECK(hits == std::vector<int>{0, 1, 0, 3});
+}
+
+TEST_CASE("the prefix cache evicts the least recently used block at capacity") {
+  sim::prefix_cache cache(2);
+  const std::vector<uint32_t> a = {1, 2}, b = {3};
+  cache.insert(a);
+  CHECK(cache.match(std::vector<uint32_t>{1}) == 1);  // 1 is now the most recent
+  cache.insert(b);                                    // evicts 2
+  CHECK(cache.match(a) == 1);
+  CHECK(cache.size() == 2);
+}
+
+TEST_CASE("a malformed trace line is reported with its line number") {
+  CHECK_THROWS_WITH(sim::load_trace(PRFAAS_SOURCE_DIR "/tests/runtime/sim/bad_trace.jsonl"), Catch::Contains("bad_trace.jsonl:2:"));
+}
