@@ -24,6 +24,7 @@ namespace {
 
 struct reserved_sequence {
   std::unique_ptr<kv::sequence_kv> kv;
+  std::unique_ptr<transport::sequence_transfer> transfer;  // what the receiver writes through
   int max_tokens = 0;
 };
 
@@ -50,7 +51,7 @@ void schedule_step(decode_actor* self) {
 }
 
 caf::behavior decode(decode_actor* self, config::deployment_config config, node_info info,
-                     caf::actor router, std::string data_host) {
+                     caf::actor router, std::string data_host, std::string secret) {
   auto& st = self->state;
   st.self = std::move(info);
   st.router = std::move(router);
@@ -64,7 +65,8 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
                          e.first_token, e.error);
-      });
+      },
+      transport::receiver_options{secret});
   st.self.data_endpoint = endpoint{data_host, st.receiver->port()}.str();
   st.self.capacity = config.node.max_sequences;
   const int capacity = config.node.max_sequences;
@@ -79,8 +81,9 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           auto kv = std::make_unique<kv::sequence_kv>(st.model->config(), *st.pool);
           kv->reserve(job.prompt_tokens + job.max_tokens);
           kv->set_tokens(job.prompt_tokens);
-          st.receiver->expect(job.request, *kv);
-          st.reserved[job.request] = reserved_sequence{std::move(kv), job.max_tokens};
+          auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
+          st.receiver->expect(job.request, *transfer);
+          st.reserved[job.request] = reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
@@ -122,8 +125,8 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
 }  // namespace
 
 caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config, node_info self,
-                        caf::actor router, const std::string& data_host) {
-  return sys.spawn<caf::detached>(decode, config, std::move(self), std::move(router), data_host);
+                        caf::actor router, const std::string& data_host, const std::string& secret) {
+  return sys.spawn<caf::detached>(decode, config, std::move(self), std::move(router), data_host, secret);
 }
 
 }  // namespace prfaas::actors

@@ -13,6 +13,7 @@
 //   router     -> prefill     prefill_job                           -> prefill_report / error
 //   router     -> decode      abort_atom, request id
 //   decode     -> router      decode_started / decode_result / decode_failed
+//   prefill    -> router      link_report (KV egress telemetry, every report period)
 
 #include <caf/all.hpp>
 
@@ -133,8 +134,31 @@ typename Inspector::result_type inspect(Inspector& f, decode_failed& x) {
   return f(caf::meta::type_name("decode_failed"), x.request, x.error);
 }
 
+// A prefill node's KV egress over its links, every report period (runtime/transport/link_stats).
+struct link_report {
+  std::string node;
+  bool prfaas = false;
+  double egress_gbps = 0;          // bytes written per second, all links, last period
+  double capacity_gbps = 0;        // this node's share of the link (0: unknown)
+  int64_t bytes_in_flight = 0;     // posted, not yet written
+  int32_t links = 0, connections = 0;
+  uint32_t rtt_us = 0;             // worst connection
+  uint32_t retransmits = 0;        // all connections, cumulative
+  uint32_t cwnd = 0;               // smallest congestion window (segments)
+  uint64_t delivery_rate_bps = 0;  // sum of the kernel's estimates, bytes/s
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_report& x) {
+  return f(caf::meta::type_name("link_report"), x.node, x.prfaas, x.egress_gbps, x.capacity_gbps,
+           x.bytes_in_flight, x.links, x.connections, x.rtt_us, x.retransmits, x.cwnd, x.delivery_rate_bps);
+}
+
 struct router_status {
   std::vector<node_info> nodes;
+  std::vector<link_report> links;  // the latest report of each prefill node
+  double prfaas_egress_gbps = 0;   // PrfaaS cluster egress, sum over its nodes
+  double link_gbps = 0;            // configured inter-cluster capacity (0: unknown)
   int64_t completed = 0;
   int64_t failed = 0;
   int64_t in_flight = 0;
@@ -142,7 +166,8 @@ struct router_status {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_status& x) {
-  return f(caf::meta::type_name("router_status"), x.nodes, x.completed, x.failed, x.in_flight);
+  return f(caf::meta::type_name("router_status"), x.nodes, x.links, x.prfaas_egress_gbps, x.link_gbps, x.completed,
+           x.failed, x.in_flight);
 }
 
 // Renders an error for a person: "node_lost: decode node decode-1 lost (...)".
@@ -164,6 +189,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_result))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_failed))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::router_status))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::link_report))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::link_report>))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<int32_t>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, heartbeat_atom, "heartbeat")

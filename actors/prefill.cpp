@@ -1,62 +1,106 @@
 // Prefill role: runs the model over a prompt and streams each layer's KV to the decode node the
-// router chose, as soon as the layer is done (the prefill hook).  Spawned detached: a prefill
-// holds its thread for the length of the computation, and jobs queue in the mailbox.
+// router chose as soon as the layer is done (the prefill hook posts it; the link's connection
+// threads put it on the wire while the next layer computes).  Spawned detached: a prefill holds
+// its thread for the length of the computation, and jobs queue in the mailbox.  A linked
+// reporter actor sends the router the node's link telemetry every report period.
 //
-//   prefill_job --> [prefill: model.prefill, hook -> kv_sender.send_layer] --> prefill_report
+//   prefill_job --> [prefill: model.prefill, hook -> link.send_layer; flush] --> prefill_report
+//   reporter: tick --> link_pool.snapshot() --> link_report to the router
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <map>
 #include <memory>
 
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
 #include "runtime/model/hybrid_model.h"
-#include "runtime/transport/kv_sender.h"
+#include "runtime/transport/link_pool.h"
 
 namespace prfaas::actors {
 namespace {
+
+constexpr auto kReportPeriod = std::chrono::milliseconds(250);
+
+struct reporter_state {
+  transport::rate_meter rate;
+  static inline const char* name = "link-reporter";
+};
+
+caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shared_ptr<transport::link_pool> links,
+                            caf::actor router, node_info info, double capacity_gbps) {
+  self->send(self, atoms::tick_atom::value);
+  return {
+      [=](atoms::tick_atom) {
+        self->delayed_send(self, kReportPeriod, atoms::tick_atom::value);
+        const auto sum = transport::summarize(links->snapshot());
+        link_report r;
+        r.node = info.name;
+        r.prfaas = info.prfaas;
+        r.egress_gbps = self->state.rate.update(sum.bytes_sent, std::chrono::steady_clock::now()) * 8 / 1e9;
+        r.capacity_gbps = capacity_gbps;
+        r.bytes_in_flight = static_cast<int64_t>(sum.bytes_in_flight);
+        r.links = sum.links;
+        r.connections = sum.connections;
+        r.rtt_us = sum.worst_rtt_us;
+        r.retransmits = sum.retransmits;
+        r.cwnd = sum.smallest_cwnd;
+        r.delivery_rate_bps = sum.delivery_rate_bps;
+        if (router) self->send(router, r);
+      },
+  };
+}
 
 struct prefill_state {
   node_info self;
   std::unique_ptr<model::hybrid_model> model;
   std::unique_ptr<kv::block_pool> pool;
-  std::map<std::string, std::unique_ptr<transport::kv_sender>> senders;  // one per decode node
+  std::shared_ptr<transport::link_pool> links;
   static inline const char* name = "prefill";
 };
 
 using prefill_actor = caf::stateful_actor<prefill_state>;
 
-// The sender to `to`, reconnecting when the cached connection broke (the peer restarted).
-transport::kv_sender& sender_for(prefill_state& st, const std::string& to) {
-  auto& s = st.senders[to];
-  if (!s || s->broken())
-    s = std::make_unique<transport::kv_sender>(parse_endpoint(to), st.self.name, std::chrono::seconds(2));
-  return *s;
-}
-
-caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info) {
+caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info, caf::actor router,
+                      std::string secret) {
   auto& st = self->state;
   st.self = std::move(info);
   st.model = std::make_unique<model::hybrid_model>(config.model);
   st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
+  // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly.
+  const auto& t = config.transport;
+  const bool crosses = st.self.prfaas;
+  const int sharers = std::max(1, config.deployment.prfaas_prefill);
+  transport::link_options lo;
+  lo.name = st.self.name;
+  lo.secret = secret;
+  lo.connections = t.connections;
+  lo.max_inflight_bytes = static_cast<size_t>(t.max_inflight_mib) << 20;
+  lo.capacity_gbps = crosses ? t.link_gbps / sharers : 0;
+  lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
+                                       : std::chrono::microseconds(0);
+  std::shared_ptr<transport::pacer> pacer;
+  if (crosses && t.emulate_link) pacer = std::make_shared<transport::pacer>(t.link_gbps / sharers);
+  st.links = std::make_shared<transport::link_pool>(lo, pacer);
+  self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
       [=](atoms::status_atom) { return self->state.self; },
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;
         const auto t0 = std::chrono::steady_clock::now();
         try {
-          auto& tx = sender_for(st, job.decode_endpoint);
-          const uint64_t before = tx.payload_bytes_sent();
+          auto link = st.links->get(job.decode_endpoint);
+          const uint64_t before = link->payload_bytes_sent();
           kv::sequence_kv kv(st.model->config(), *st.pool);
-          auto logits = st.model->prefill(job.prompt, kv, [&](int layer) { tx.send_layer(job.request, kv, layer); });
-          tx.send_done(job.request, kv.tokens(), model::greedy(logits));
+          transport::sequence_transfer src(kv);
+          auto logits = st.model->prefill(job.prompt, kv, [&](int layer) { link->send_layer(job.request, src, layer); });
+          link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(logits));
+          link->flush();  // kv's blocks are referenced by posted frames until here
           prefill_report rep;
           rep.request = job.request;
-          rep.kv_bytes = static_cast<int64_t>(tx.payload_bytes_sent() - before);
+          rep.kv_bytes = static_cast<int64_t>(link->payload_bytes_sent() - before);
           rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
           spdlog::info("{}: request {} prefilled {} tokens in {:.0f} ms, {} KV bytes to {}", st.self.name,
                        job.request, job.prompt.size(), rep.prefill_ms, rep.kv_bytes, job.decode_endpoint);
@@ -71,8 +115,9 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
 
 }  // namespace
 
-caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config, node_info self) {
-  return sys.spawn<caf::detached>(prefill, config, std::move(self));
+caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config, node_info self,
+                         caf::actor router, const std::string& secret) {
+  return sys.spawn<caf::detached>(prefill, config, std::move(self), std::move(router), secret);
 }
 
 }  // namespace prfaas::actors

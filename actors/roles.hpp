@@ -21,13 +21,16 @@ caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config&
 caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
                                  node_info self);
 
-// Prefill node: model::hybrid_model::prefill streaming each layer with transport::kv_sender.
+// Prefill node: model::hybrid_model::prefill streaming each layer over a transport::link_pool;
+// reports link telemetry to `router`.  `secret` authenticates its KV links.
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
-                         node_info self);
+                         node_info self, caf::actor router, const std::string& secret);
 
-// Decode node: transport::kv_receiver landing KV, model::decode_batch decoding it.
+// Decode node: transport::kv_receiver landing KV, model::decode_batch decoding it.  Its
+// receiver refuses peers that do not prove `secret`.
 caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config,
-                        node_info self, caf::actor router, const std::string& data_host);
+                        node_info self, caf::actor router, const std::string& data_host,
+                        const std::string& secret);
 
 // The node supervisor: spawns the role actor through `spawn_role`, restarts it when it fails,
 // registers it with the router (when `router` is set) and heartbeats.  On a fatal error

@@ -58,6 +58,8 @@ struct router_state {
   std::map<uint64_t, request_state> requests;
   uint64_t next_request = 1;
   int64_t completed = 0, failed = 0;
+  std::map<std::string, link_report> links;   // latest report per prefill node
+  clock_type::time_point last_egress_log{};
   static inline const char* name = "router";
 };
 
@@ -89,6 +91,7 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   for (uint64_t id : st.registry.remove(name))
     finish(self, id, caf::make_error(errc::node_lost, role + " node " + name + " lost (" + why + ")"));
   st.handles.erase(name);
+  st.links.erase(name);
   spdlog::warn("router: {} node {} lost ({})", role, name, why);
 }
 
@@ -209,6 +212,24 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         }
         return rp;
       },
+      [=](const link_report& m) {
+        auto& st = self->state;
+        st.links[m.node] = m;
+        double egress = 0;
+        for (const auto& [name, l] : st.links)
+          if (l.prfaas) egress += l.egress_gbps;
+        // While KV crosses the link, say once a second how busy the link is.
+        const auto now = clock_type::now();
+        if (egress > 0 && now - st.last_egress_log >= std::chrono::seconds(1)) {
+          st.last_egress_log = now;
+          const double cap = st.config.transport.link_gbps;
+          if (cap > 0)
+            spdlog::info("router: PrfaaS egress {:.3f} Gbps of {:.3f} Gbps link ({:.1f} % utilised)", egress, cap,
+                         100 * egress / cap);
+          else
+            spdlog::info("router: PrfaaS egress {:.3f} Gbps", egress);
+        }
+      },
       [=](const decode_started& m) {
         auto it = self->state.requests.find(m.request);
         if (it == self->state.requests.end()) return;
@@ -254,6 +275,11 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
           for (const auto* n : st.registry.of_role(role))
             s.nodes.push_back(node_info{n->name, cluster::to_string(n->role), n->cluster, n->prfaas,
                                         n->data_endpoint, st.registry.model_fingerprint(), n->capacity});
+        for (const auto& [name, l] : st.links) {
+          s.links.push_back(l);
+          if (l.prfaas) s.prfaas_egress_gbps += l.egress_gbps;
+        }
+        s.link_gbps = st.config.transport.link_gbps;
         s.completed = st.completed;
         s.failed = st.failed;
         s.in_flight = static_cast<int64_t>(st.requests.size());

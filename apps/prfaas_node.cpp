@@ -55,9 +55,12 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "deployment TOML file");
   app.add_option("--name", name, "node name, unique in the deployment (default: ROLE-PID)");
   app.add_option("--port-file", port_file, "write the bound listen port here once listening");
+  std::string secret_file;
+  app.add_option("--secret-file", secret_file, "the deployment's shared secret (default: [transport] secret_file)");
   CLI11_PARSE(app, argc, argv);
 
   config::deployment_config config;
+  std::string secret;
   cluster::node_role role;
   endpoint listen_at, router_at;
   try {
@@ -68,6 +71,12 @@ int main(int argc, char** argv) {
       router_at = parse_endpoint(router_text);
     }
     if (!config_path.empty()) config = config::load_config(config_path);
+    if (secret_file.empty()) secret_file = config.transport.secret_file;
+    if (!secret_file.empty()) {
+      std::ifstream in(secret_file);
+      if (!(in >> secret) || secret.empty())
+        throw failure(errc::bad_config, "cannot read a shared secret from '" + secret_file + "'");
+    }
   } catch (const failure& f) {
     std::cerr << "prfaas-node: error: " << f.what() << "\n";
     return 2;
@@ -114,10 +123,10 @@ int main(int argc, char** argv) {
       opts.spawn_role = [&] { return actors::spawn_cache_directory(sys, config, self); };
       break;
     case cluster::node_role::prefill:
-      opts.spawn_role = [&] { return actors::spawn_prefill(sys, config, self); };
+      opts.spawn_role = [&] { return actors::spawn_prefill(sys, config, self, opts.router, secret); };
       break;
     case cluster::node_role::decode:
-      opts.spawn_role = [&] { return actors::spawn_decode(sys, config, self, opts.router, listen_at.host); };
+      opts.spawn_role = [&] { return actors::spawn_decode(sys, config, self, opts.router, listen_at.host, secret); };
       break;
   }
   // Every role actor is published on --listen; a restarted one takes its predecessor's port.

@@ -5,12 +5,17 @@
 # Enums are append-only: a removed value stays as a comment.
 
 enum FrameKind {
-  hello @0;        # first frame on a connection: protocol version and sender name
+  hello @0;        # first frame on a connection: version, sender name (`reason`), link id
+                   # (`requestId`) and connection index (`index`)
   kvBlock @1;      # one full-attention block of one layer: `index` is the block index
   linearState @2;  # the recurrent state of one linear-attention layer (`index` = 0)
-  layerDone @3;    # every payload of `layer` has been sent
+  layerDone @3;    # every payload of `layer` has been sent (informational: with several
+                   # connections it may overtake the payloads; the receiver counts them)
   requestDone @4;  # every layer has been sent; `firstToken` is the prefill's sampled token
   abort @5;        # the sender gives up on `requestId`; `reason` says why
+  challenge @6;    # receiver -> sender: `data` is a random nonce
+  proof @7;        # sender -> receiver: `data` is HMAC-SHA256(secret, nonce | name)
+  accepted @8;     # receiver -> sender: the connection may carry KV
 }
 
 struct KvFrame {

@@ -28,7 +28,10 @@ class table_reader {
     known_[key] = true;
     const toml::node* n = table_.get(key);
     if (!n) return;
-    if constexpr (std::is_same_v<T, std::string>) {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (auto v = n->value<bool>()) { out = *v; return; }
+      fail_at(source_, n->source(), name_ + "." + key + " must be true or false");
+    } else if constexpr (std::is_same_v<T, std::string>) {
       if (auto v = n->value<std::string>()) { out = *v; return; }
       fail_at(source_, n->source(), name_ + "." + key + " must be a string");
     } else if constexpr (std::is_floating_point_v<T>) {
@@ -85,6 +88,12 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
          r.get("threads", c.node.threads);
        }},
+      {"transport", [&](table_reader& r) {
+         auto& t = c.transport;
+         r.get("connections", t.connections); r.get("max_inflight_mib", t.max_inflight_mib);
+         r.get("secret_file", t.secret_file); r.get("link_gbps", t.link_gbps);
+         r.get("emulate_link", t.emulate_link); r.get("link_delay_ms", t.link_delay_ms);
+       }},
       {"deployment", [&](table_reader& r) {
          auto& d = c.deployment;
          r.get("host", d.host); r.get("router_port", d.router_port);
@@ -116,6 +125,9 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
         "router.node_timeout_ms must exceed router.heartbeat_ms");
   check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,
         "node.kv_blocks, node.max_sequences and node.threads must be positive");
+  check(c.transport.connections >= 1 && c.transport.connections <= 64, "transport.connections must be 1..64");
+  check(c.transport.max_inflight_mib >= 1, "transport.max_inflight_mib must be positive");
+  check(!c.transport.emulate_link || c.transport.link_gbps > 0, "transport.emulate_link needs transport.link_gbps");
   check(c.deployment.router_port <= 65535, "deployment.router_port must be a port number");
   check(c.deployment.decode >= 1, "deployment.decode must be at least 1");
   check(c.deployment.prfaas_prefill + c.deployment.local_prefill >= 1,

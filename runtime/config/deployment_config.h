@@ -4,6 +4,8 @@
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms
 //   [node]         kv_blocks, max_sequences, threads
+//   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
+//                  link_delay_ms
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
 //                  prfaas_cluster, local_cluster
 //
@@ -30,6 +32,15 @@ struct node_config {
   int threads = 2;               // compute threads per node
 };
 
+struct transport_config {
+  int connections = 4;           // TCP connections per KV link
+  int max_inflight_mib = 64;     // posted and unwritten KV per link (backpressure window)
+  std::string secret_file;       // the deployment's shared secret; `prfaas up` makes one if empty
+  double link_gbps = 0;          // capacity of the PrfaaS -> local link (0: unknown)
+  bool emulate_link = false;     // pace PrfaaS egress to link_gbps (shared evenly by its nodes)
+  double link_delay_ms = 0;      // added one-way delay on PrfaaS egress (emulation)
+};
+
 struct deployment_layout {
   std::string host = "127.0.0.1";
   int router_port = 0;           // 0: any free port
@@ -44,6 +55,7 @@ struct deployment_config {
   model::model_config model;
   router_config router;
   node_config node;
+  transport_config transport;
   deployment_layout deployment;
 };
 

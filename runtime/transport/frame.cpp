@@ -111,7 +111,7 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     auto f = rd.getRoot<KvFrame>();
     frame_header h;
     const auto kind = static_cast<uint16_t>(f.getKind());
-    if (kind > static_cast<uint16_t>(frame_kind::abort)) bad("unknown frame kind " + std::to_string(kind));
+    if (kind > static_cast<uint16_t>(frame_kind::accepted)) bad("unknown frame kind " + std::to_string(kind));
     h.kind = static_cast<frame_kind>(kind);
     h.request = f.getRequestId();
     h.layer = f.getLayer();
@@ -120,7 +120,7 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     h.first_token = f.getFirstToken();
     h.version = f.getVersion();
     if (f.hasReason()) h.reason = f.getReason().cStr();
-    const bool wants_payload = h.kind == frame_kind::kv_block || h.kind == frame_kind::linear_state;
+    const bool wants_payload = carries_payload(h.kind);
     if (wants_payload != (t.payload_words > 0))
       bad(std::string(to_string(h.kind)) + (wants_payload ? " frame without" : " frame with") + " a payload");
     return h;
@@ -153,6 +153,9 @@ const char* to_string(frame_kind kind) {
     case frame_kind::layer_done: return "layer_done";
     case frame_kind::request_done: return "request_done";
     case frame_kind::abort: return "abort";
+    case frame_kind::challenge: return "challenge";
+    case frame_kind::proof: return "proof";
+    case frame_kind::accepted: return "accepted";
   }
   return "unknown";
 }

@@ -39,8 +39,15 @@ inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 
 
 // Mirrors KvFrame.kind; values are the schema's.
 enum class frame_kind : uint16_t {
-  hello = 0, kv_block = 1, linear_state = 2, layer_done = 3, request_done = 4, abort = 5
+  hello = 0, kv_block = 1, linear_state = 2, layer_done = 3, request_done = 4, abort = 5,
+  challenge = 6, proof = 7, accepted = 8
 };
+
+// Frames that carry a payload segment: KV data, and the handshake's nonce and proof.
+inline bool carries_payload(frame_kind k) {
+  return k == frame_kind::kv_block || k == frame_kind::linear_state || k == frame_kind::challenge ||
+         k == frame_kind::proof;
+}
 
 struct frame_header {
   frame_kind kind = frame_kind::hello;

@@ -1,46 +1,130 @@
 #include "runtime/transport/kv_sender.h"
 
-#include <array>
+#include <cstring>
+#include <random>
 
 #include "runtime/common/errc.h"
+#include "runtime/transport/frame_io.h"
 
 namespace prfaas::transport {
+namespace {
 
-kv_sender::kv_sender(const endpoint& to, const std::string& self_name,
-                     std::chrono::milliseconds timeout)
-    : peer_(to), socket_(connect_tcp(to, timeout)) {
+constexpr size_t kFrameOverhead = 128;  // table + header segment, for window accounting
+constexpr size_t kMaxHandshakePayload = 64;
+
+uint64_t random_link_id() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+// hello -> [challenge -> proof] -> accepted, on one fresh connection.
+// Returns the bytes the receiver sent during the handshake.
+uint64_t handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index, const endpoint& peer) {
+  uint64_t received = 0;
+  frame_encoder enc;
   frame_header hello;
   hello.kind = frame_kind::hello;
-  hello.reason = self_name;
-  send(hello);
+  hello.reason = o.name;
+  hello.request = link_id;
+  hello.index = static_cast<uint32_t>(index);
+  write_frame(s, enc, hello);
+  const std::string refused = "the receiver at " + peer.str() + " refused the connection (wrong or missing shared secret?)";
+  for (;;) {
+    received_header h;
+    bool got = false;
+    try {
+      got = read_header(s, h);
+    } catch (const failure&) {
+      got = false;
+    }
+    if (!got) throw failure(errc::transport_failed, refused);
+    received += h.table.table_bytes + h.table.header_words * 8 + h.payload_bytes();
+    if (h.header.kind == frame_kind::accepted) return received;
+    if (h.header.kind != frame_kind::challenge) throw failure(errc::bad_frame, "unexpected handshake frame from " + peer.str());
+    const auto nonce = read_small_payload(s, h, kMaxHandshakePayload);
+    const auto proof = handshake_proof(o.secret, nonce, o.name);
+    std::vector<uint64_t> aligned((proof.size() + 7) / 8);
+    std::memcpy(aligned.data(), proof.data(), proof.size());
+    frame_header p;
+    p.kind = frame_kind::proof;
+    write_frame(s, enc, p, std::as_bytes(std::span(aligned)));
+  }
 }
 
-void kv_sender::send_layer(uint64_t request, kv::sequence_kv& kv, int layer) {
-  const bool full = kv.config().kind(layer) == model::layer_kind::full;
+}  // namespace
+
+kv_sender::kv_sender(const endpoint& to, link_options options, std::shared_ptr<pacer> shared_pacer)
+    : peer_(to), options_(std::move(options)), pacer_(std::move(shared_pacer)) {
+  PRFAAS_REQUIRE(options_.connections >= 1 && options_.connections <= 64, "connections per peer must be 1..64");
+  PRFAAS_REQUIRE(options_.max_inflight_bytes > 0, "the in-flight window must be positive");
+  if (!pacer_ && options_.pacing_gbps > 0) pacer_ = std::make_shared<pacer>(options_.pacing_gbps);
+  const uint64_t link_id = random_link_id();
+  for (int i = 0; i < options_.connections; ++i) {
+    socket_fd s = connect_tcp(to, options_.connect_timeout);
+    received_ += handshake(s, options_, link_id, static_cast<size_t>(i), to);
+    sockets_.push_back(std::move(s));
+  }
+  for (size_t i = 0; i < sockets_.size(); ++i) threads_.emplace_back([this, i] { run_connection(i); });
+}
+
+kv_sender::~kv_sender() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  room_.notify_all();
+  for (auto& s : sockets_) s.shutdown_both();  // unblocks a thread stuck in sendmsg
+  for (auto& t : threads_) t.join();
+}
+
+void kv_sender::check() const {
+  if (!broken_.empty()) throw failure(errc::transport_failed, broken_);
+}
+
+void kv_sender::fail(const std::string& why) {
+  if (broken_.empty()) broken_ = "KV link to " + peer_.str() + " failed: " + why;
+  queue_.clear();
+  inflight_ = 0;
+  work_.notify_all();
+  room_.notify_all();
+}
+
+void kv_sender::post(frame_job job) {
+  const uint64_t cost = job.payload.size() + kFrameOverhead;
+  std::unique_lock lock(mutex_);
+  // Backpressure: wait for room, but let a frame bigger than the window go when alone.
+  room_.wait(lock, [&] {
+    return !broken_.empty() || stopping_ || inflight_ == 0 || inflight_ + cost <= options_.max_inflight_bytes;
+  });
+  check();
+  job.due = std::chrono::steady_clock::now() + options_.delay;
+  inflight_ += cost;
+  posted_ += cost;
+  queue_.push_back(job);
+  work_.notify_one();
+}
+
+void kv_sender::send_layer(uint64_t request, transfer_view& source, int layer) {
   frame_header h;
-  h.kind = full ? frame_kind::kv_block : frame_kind::linear_state;
+  h.kind = source.kind(layer) == payload_kind::block ? frame_kind::kv_block : frame_kind::linear_state;
   h.request = request;
   h.layer = static_cast<uint32_t>(layer);
-  h.token_count = static_cast<uint32_t>(kv.tokens());
-  const int n = kv.payload_count(layer);
+  h.token_count = source.token_count();
+  const int n = source.payload_count(layer);
   for (int i = 0; i < n; ++i) {
     h.index = static_cast<uint32_t>(i);
-    auto payload = kv.payload(layer, i);
-    send(h, payload);
-    payload_bytes_ += payload.size();
+    post({h, source.payload(layer, i), {}});
   }
-  h.kind = frame_kind::layer_done;
-  h.index = static_cast<uint32_t>(n);
-  send(h);
 }
 
-void kv_sender::send_done(uint64_t request, int tokens, int32_t first_token) {
+void kv_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_token) {
   frame_header h;
   h.kind = frame_kind::request_done;
   h.request = request;
-  h.token_count = static_cast<uint32_t>(tokens);
+  h.token_count = tokens;
   h.first_token = first_token;
-  send(h);
+  post({h, {}, {}});
 }
 
 void kv_sender::send_abort(uint64_t request, const std::string& reason) {
@@ -48,21 +132,75 @@ void kv_sender::send_abort(uint64_t request, const std::string& reason) {
   h.kind = frame_kind::abort;
   h.request = request;
   h.reason = reason;
-  send(h);
+  post({h, {}, {}});
 }
 
-void kv_sender::send(const frame_header& h, std::span<const std::byte> payload) {
-  if (broken_) throw failure(errc::transport_failed, "KV connection to " + peer_.str() + " is broken");
-  encoder_.encode(h, payload);
-  auto src = encoder_.iovecs();
-  std::array<iovec, 3> iov{};
-  std::copy(src.begin(), src.end(), iov.begin());
-  try {
-    write_all(socket_, std::span<iovec>(iov.data(), src.size()));
-  } catch (const failure& e) {
-    broken_ = true;
-    throw failure(errc::transport_failed, "KV send to " + peer_.str() + " failed: " + e.what());
+void kv_sender::flush() {
+  std::unique_lock lock(mutex_);
+  room_.wait(lock, [&] { return !broken_.empty() || stopping_ || inflight_ == 0; });
+  check();
+}
+
+void kv_sender::run_connection(size_t index) {
+  frame_encoder enc;
+  const socket_fd& s = sockets_[index];
+  for (;;) {
+    frame_job job;
+    {
+      std::unique_lock lock(mutex_);
+      work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = queue_.front();
+      queue_.pop_front();
+    }
+    std::this_thread::sleep_until(job.due);  // emulated propagation delay; FIFO keeps it monotone
+    try {
+      enc.encode(job.header, job.payload);
+      if (pacer_) pacer_->acquire(enc.wire_bytes());
+      auto src = enc.iovecs();
+      std::array<iovec, 3> iov{};
+      std::copy(src.begin(), src.end(), iov.begin());
+      const size_t bytes = enc.wire_bytes();
+      write_all(s, std::span<iovec>(iov.data(), src.size()));
+      std::lock_guard lock(mutex_);
+      inflight_ -= std::min<uint64_t>(inflight_, job.payload.size() + kFrameOverhead);
+      sent_ += bytes;
+      payload_sent_ += job.payload.size();
+      ++frames_;
+      room_.notify_all();
+    } catch (const failure& e) {
+      std::lock_guard lock(mutex_);
+      fail(e.what());
+      return;
+    }
   }
+}
+
+bool kv_sender::broken() const {
+  std::lock_guard lock(mutex_);
+  return !broken_.empty();
+}
+
+uint64_t kv_sender::payload_bytes_sent() const {
+  std::lock_guard lock(mutex_);
+  return payload_sent_;
+}
+
+link_stats kv_sender::stats() const {
+  link_stats st;
+  st.peer = peer_.str();
+  st.connections = static_cast<int>(sockets_.size());
+  st.capacity_gbps = options_.capacity_gbps;
+  {
+    std::lock_guard lock(mutex_);
+    st.bytes_posted = posted_;
+    st.bytes_sent = sent_;
+    st.bytes_in_flight = inflight_;
+    st.frames_sent = frames_;
+    st.bytes_received = received_;
+  }
+  for (const auto& s : sockets_) st.tcp.push_back(read_tcp_info(s));
+  return st;
 }
 
 }  // namespace prfaas::transport

@@ -1,15 +1,22 @@
-// Sender and receiver over real loopback sockets: KV lands in place, layer by layer; frames that
-// do not belong are refused; a broken connection fails the requests it carried.
+// Sender and receiver over real loopback sockets: KV lands in place whatever connection carried
+// which payload and in whatever order; strangers and malformed frames are refused; the window,
+// the pacer and the counters hold.
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <random>
+#include <atomic>
+#include <functional>
+#include <thread>
 
 #include "runtime/common/errc.h"
 #include "runtime/model/hybrid_model.h"
+#include "runtime/transport/frame_io.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/kv_sender.h"
 
@@ -27,6 +34,14 @@ model::model_config small_config() {
   return c;
 }
 
+link_options opts(const std::string& name, int connections = 1, const std::string& secret = "") {
+  link_options o;
+  o.name = name;
+  o.connections = connections;
+  o.secret = secret;
+  return o;
+}
+
 // Collects receiver events; waits for a terminal one.
 struct event_log {
   std::mutex m;
@@ -40,7 +55,7 @@ struct event_log {
   kv_receiver::event wait_terminal(uint64_t request) {
     std::unique_lock l(m);
     kv_receiver::event out{kv_receiver::event::failed, request, -1, 0, "timed out waiting"};
-    cv.wait_for(l, 5s, [&] {
+    cv.wait_for(l, 10s, [&] {
       for (auto& e : events)
         if (e.request == request && e.kind != kv_receiver::event::layer_ready) { out = e; return true; }
       return false;
@@ -56,8 +71,8 @@ struct event_log {
   }
 };
 
-bool same_kv(kv::sequence_kv& a, kv::sequence_kv& b) {
-  for (int l = 0; l < a.config().n_layers; ++l) {
+bool same_payloads(transfer_view& a, transfer_view& b) {
+  for (int l = 0; l < a.layers(); ++l) {
     if (a.payload_count(l) != b.payload_count(l)) return false;
     for (int i = 0; i < a.payload_count(l); ++i) {
       auto x = a.payload(l, i), y = b.payload(l, i);
@@ -67,101 +82,264 @@ bool same_kv(kv::sequence_kv& a, kv::sequence_kv& b) {
   return true;
 }
 
+// A hand-driven peer: connects, passes the handshake, writes whatever frames a test wants.
+struct raw_peer {
+  socket_fd s;
+  frame_encoder enc;
+  raw_peer(uint16_t port, const std::string& name) : s(connect_tcp({"127.0.0.1", port}, 2s)) {
+    frame_header hello;
+    hello.kind = frame_kind::hello;
+    hello.reason = name;
+    write_frame(s, enc, hello);
+    received_header h;
+    REQUIRE(read_header(s, h));
+    REQUIRE(h.header.kind == frame_kind::accepted);
+  }
+  void send(const frame_header& h, std::span<const std::byte> payload = {}) { write_frame(s, enc, h, payload); }
+};
+
+struct buffers {
+  std::vector<uint64_t> words;
+  buffer_transfer view;
+  buffers(int count, size_t bytes) : words(count * bytes / 8), view(reinterpret_cast<std::byte*>(words.data()), count, bytes) {}
+};
+
 }  // namespace
 
-TEST_CASE("a prefill streamed layer by layer lands byte for byte in the registered sequence") {
+TEST_CASE("a prefill streamed layer by layer lands byte for byte, whatever the connection count") {
   const auto c = small_config();
   model::hybrid_model m(c);
-  kv::block_pool src_pool(c.block_bytes(), 64), dst_pool(c.block_bytes(), 64);
+  for (int connections : {1, 2, 4, 8}) {
+    INFO(connections << " connections");
+    kv::block_pool src_pool(c.block_bytes(), 64), dst_pool(c.block_bytes(), 64);
+    event_log log;
+    kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+    std::vector<int32_t> prompt(45);
+    for (int i = 0; i < 45; ++i) prompt[i] = (i * 37 + connections) % 256;
+    kv::sequence_kv dst(c, dst_pool);
+    dst.reserve(45 + 8);
+    dst.set_tokens(45);
+    sequence_transfer dst_view(dst);
+    rx.expect(7, dst_view);
+
+    kv_sender tx({"127.0.0.1", rx.port()}, opts("test-prefill", connections));
+    kv::sequence_kv src(c, src_pool);
+    sequence_transfer src_view(src);
+    const auto first = model::greedy(m.prefill(prompt, src, [&](int l) { tx.send_layer(7, src_view, l); }));
+    tx.send_done(7, static_cast<uint32_t>(src.tokens()), first);
+    tx.flush();
+
+    const auto done = log.wait_terminal(7);
+    REQUIRE(done.kind == kv_receiver::event::complete);
+    CHECK(done.first_token == first);
+    auto layers = log.layers(7);
+    std::sort(layers.begin(), layers.end());
+    CHECK(layers == std::vector<int>{0, 1, 2, 3});
+    CHECK(same_payloads(src_view, dst_view));
+    const auto stats = rx.stats();
+    CHECK(stats.payload_bytes == static_cast<uint64_t>(src.total_payload_bytes()));
+    CHECK(stats.connections == static_cast<uint64_t>(connections));
+    CHECK(tx.payload_bytes_sent() == stats.payload_bytes);
+    // Decoding from the received KV continues exactly as from the original.
+    CHECK(model::greedy(m.decode_step(first, dst)) == model::greedy(m.decode_step(first, src)));
+  }
+}
+
+TEST_CASE("payloads reassemble under random orders spread over random connections") {
+  std::mt19937_64 rng(20261127);
+  INFO("seed 20261127");
+  for (int round = 0; round < 20; ++round) {
+    const int blocks = 1 + static_cast<int>(rng() % 40);
+    const int connections = 1 + static_cast<int>(rng() % 6);
+    buffers src(blocks, 4096), dst(blocks, 4096);
+    for (size_t i = 0; i < src.words.size(); ++i) src.words[i] = rng();
+    event_log log;
+    kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+    rx.expect(100 + round, dst.view);
+    std::vector<std::unique_ptr<raw_peer>> peers;
+    for (int i = 0; i < connections; ++i) peers.push_back(std::make_unique<raw_peer>(rx.port(), "shuffler"));
+    std::vector<int> order(blocks);
+    for (int i = 0; i < blocks; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    // request_done may come first: the receiver completes when the last payload lands.
+    const bool done_first = rng() % 2;
+    frame_header done;
+    done.kind = frame_kind::request_done;
+    done.request = 100 + round;
+    done.token_count = static_cast<uint32_t>(blocks);
+    done.first_token = 42;
+    if (done_first) peers[rng() % connections]->send(done);
+    for (int b : order) {
+      frame_header h;
+      h.kind = frame_kind::kv_block;
+      h.request = 100 + round;
+      h.index = static_cast<uint32_t>(b);
+      h.token_count = static_cast<uint32_t>(blocks);
+      peers[rng() % connections]->send(h, src.view.payload(0, b));
+    }
+    if (!done_first) peers[rng() % connections]->send(done);
+    const auto e = log.wait_terminal(100 + round);
+    INFO("round " << round << ": " << blocks << " blocks over " << connections << " connections");
+    REQUIRE(e.kind == kv_receiver::event::complete);
+    CHECK(e.first_token == 42);
+    CHECK(src.words == dst.words);
+  }
+}
+
+TEST_CASE("the receiver copies no payload byte in user space") {
+  buffers src(64, 65536), dst(64, 65536);
+  for (size_t i = 0; i < src.words.size(); ++i) src.words[i] = i * 0x9e3779b97f4a7c15ull;
   event_log log;
   kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
-  std::vector<int32_t> prompt(45);
-  for (int i = 0; i < 45; ++i) prompt[i] = (i * 37) % 256;
+  rx.expect(1, dst.view);
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("zero-copy", 4));
+  tx.send_layer(1, src.view, 0);
+  tx.send_done(1, 64, 0);
+  tx.flush();
+  REQUIRE(log.wait_terminal(1).kind == kv_receiver::event::complete);
+  const auto s = rx.stats();
+  CHECK(s.payload_bytes == 64u * 65536u);
+  CHECK(static_cast<double>(s.copied_bytes) / s.payload_bytes == 0.0);
+  CHECK(src.words == dst.words);
+}
 
-  kv::sequence_kv dst(c, dst_pool);
-  dst.reserve(45 + 8);
-  dst.set_tokens(45);
-  rx.expect(7, dst);
-
-  kv_sender tx({"127.0.0.1", rx.port()}, "test-prefill", 2s);
-  kv::sequence_kv src(c, src_pool);
-  const auto first = model::greedy(m.prefill(prompt, src, [&](int l) { tx.send_layer(7, src, l); }));
-  tx.send_done(7, src.tokens(), first);
-
-  const auto done = log.wait_terminal(7);
-  REQUIRE(done.kind == kv_receiver::event::complete);
-  CHECK(done.first_token == first);
-  CHECK(log.layers(7) == std::vector<int>{0, 1, 2, 3});
-  CHECK(same_kv(src, dst));
-  const auto stats = rx.stats();
-  CHECK(stats.payload_bytes == static_cast<uint64_t>(src.total_payload_bytes()));
-  CHECK(tx.payload_bytes_sent() == stats.payload_bytes);
-
-  // Decoding from the received KV continues exactly as from the original.
-  CHECK(model::greedy(m.decode_step(first, dst)) == model::greedy(m.decode_step(first, src)));
+TEST_CASE("a peer without the shared secret is refused at the handshake") {
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log), receiver_options{"the deployment secret"});
+  auto refused = [&](const std::string& secret) {
+    try {
+      kv_sender tx({"127.0.0.1", rx.port()}, opts("intruder", 1, secret));
+      return false;
+    } catch (const failure& f) {
+      CHECK(f.code() == errc::transport_failed);
+      CHECK_THAT(f.what(), Catch::Contains("refused"));
+      return true;
+    }
+  };
+  CHECK(refused("a wrong secret"));
+  CHECK(refused(""));
+  CHECK(rx.stats().refused == 2);
+  kv_sender ok({"127.0.0.1", rx.port()}, opts("member", 2, "the deployment secret"));
+  CHECK(rx.stats().connections == 2);
+  CHECK(rx.stats().refused == 2);
 }
 
 TEST_CASE("frames for a request nobody expects are dropped, never written") {
-  const auto c = small_config();
-  kv::block_pool pool(c.block_bytes(), 16);
+  buffers src(3, 4096), dst(3, 4096);
   event_log log;
   kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
-  kv::sequence_kv src(c, pool);
-  src.reserve(10);
-  src.set_tokens(10);
-  kv_sender tx({"127.0.0.1", rx.port()}, "stranger", 2s);
-  tx.send_layer(99, src, 0);
-  tx.send_layer(99, src, 3);
-  tx.send_done(99, 10, 1);
-  // A request registered afterwards on the same connection still works: the stream stayed in sync.
-  kv::sequence_kv dst(c, pool);
-  dst.reserve(10);
-  dst.set_tokens(10);
-  rx.expect(5, dst);
-  for (int l = 0; l < c.n_layers; ++l) tx.send_layer(5, src, l);
-  tx.send_done(5, 10, 3);
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("stranger"));
+  tx.send_layer(99, src.view, 0);
+  tx.send_done(99, 3, 1);
+  tx.flush();
+  // A request registered afterwards on the same link still works: the stream stayed in sync.
+  rx.expect(5, dst.view);
+  tx.send_layer(5, src.view, 0);
+  tx.send_done(5, 3, 3);
   CHECK(log.wait_terminal(5).kind == kv_receiver::event::complete);
   const auto stats = rx.stats();
-  CHECK(stats.frames_rejected >= 5);  // 2 payloads, 2 layer_done, 1 request_done
-  CHECK(stats.dropped_bytes == static_cast<uint64_t>(c.linear_state_bytes() + 2 * c.block_bytes()));
+  CHECK(stats.frames_rejected == 4);  // 3 payloads and a request_done
+  CHECK(stats.dropped_bytes == 3u * 4096u);
 }
 
-TEST_CASE("a frame that contradicts the registered layout fails the request") {
-  const auto c = small_config();
-  kv::block_pool pool(c.block_bytes(), 16);
-  event_log log;
-  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
-  kv::sequence_kv src(c, pool), dst(c, pool);
-  src.reserve(30);
-  src.set_tokens(30);  // 4 blocks per full layer
-  dst.reserve(30);
-  dst.set_tokens(10);  // the receiver expects 2
-  rx.expect(1, dst);
-  kv_sender tx({"127.0.0.1", rx.port()}, "confused", 2s);
-  tx.send_layer(1, src, 3);
-  const auto e = log.wait_terminal(1);
-  CHECK(e.kind == kv_receiver::event::failed);
-  CHECK_THAT(e.error, Catch::Contains("tokens"));
+TEST_CASE("frames out of range or of the wrong shape fail the request and are not written") {
+  struct bad_case {
+    const char* what;
+    std::function<void(frame_header&)> edit;
+    size_t bytes;
+    const char* error;
+  };
+  const std::vector<bad_case> cases = {
+      {"layer out of range", [](frame_header& h) { h.layer = 7; }, 4096, "layer 7 out of range"},
+      {"block index out of range", [](frame_header& h) { h.index = 3; }, 4096, "index 3 out of range"},
+      {"wrong size", [](frame_header&) {}, 2048, "does not fit"},
+      {"wrong token count", [](frame_header& h) { h.token_count = 9; }, 4096, "tokens"},
+      {"wrong kind", [](frame_header& h) { h.kind = frame_kind::linear_state; }, 4096, "other kind"},
+  };
+  for (const auto& bc : cases) {
+    INFO(bc.what);
+    buffers dst(3, 4096);
+    std::vector<uint64_t> payload(bc.bytes / 8, 0xffffffffffffffffull);
+    event_log log;
+    kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+    rx.expect(1, dst.view);
+    raw_peer peer(rx.port(), "fuzzy");
+    frame_header h;
+    h.kind = frame_kind::kv_block;
+    h.request = 1;
+    h.token_count = 3;
+    bc.edit(h);
+    peer.send(h, std::as_bytes(std::span(payload)));
+    const auto e = log.wait_terminal(1);
+    CHECK(e.kind == kv_receiver::event::failed);
+    CHECK_THAT(e.error, Catch::Contains(bc.error));
+    CHECK(std::all_of(dst.words.begin(), dst.words.end(), [](uint64_t w) { return w == 0; }));
+  }
 }
 
 TEST_CASE("a connection that breaks mid-transfer fails the requests it carried") {
-  const auto c = small_config();
-  kv::block_pool pool(c.block_bytes(), 16);
+  buffers src(4, 4096), dst(4, 4096);
   event_log log;
   kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
-  kv::sequence_kv src(c, pool), dst(c, pool);
-  src.reserve(20);
-  src.set_tokens(20);
-  dst.reserve(20);
-  dst.set_tokens(20);
-  rx.expect(3, dst);
+  rx.expect(3, dst.view);
   {
-    kv_sender tx({"127.0.0.1", rx.port()}, "doomed-prefill", 2s);
-    tx.send_layer(3, src, 0);
+    raw_peer peer(rx.port(), "doomed-prefill");
+    frame_header h;
+    h.kind = frame_kind::kv_block;
+    h.request = 3;
+    h.token_count = 4;
+    peer.send(h, src.view.payload(0, 0));
   }  // the sender goes away with the request half sent
   const auto e = log.wait_terminal(3);
   CHECK(e.kind == kv_receiver::event::failed);
   CHECK_THAT(e.error, Catch::Contains("doomed-prefill"));
+}
+
+TEST_CASE("pacing holds a link to its configured rate within 10 %") {
+  buffers src(160, 65536), dst(160, 65536);  // 10 MiB
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  rx.expect(1, dst.view);
+  auto o = opts("paced", 4);
+  o.pacing_gbps = 0.4;  // 50 MB/s: 10 MiB take about 0.21 s
+  kv_sender tx({"127.0.0.1", rx.port()}, o);
+  const auto t0 = std::chrono::steady_clock::now();
+  tx.send_layer(1, src.view, 0);
+  tx.send_done(1, 160, 0);
+  tx.flush();
+  REQUIRE(log.wait_terminal(1).kind == kv_receiver::event::complete);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gbps = tx.stats().bytes_sent * 8 / 1e9 / s;
+  INFO("paced at " << gbps << " Gbps for a 0.4 Gbps setting");
+  CHECK(gbps == Approx(0.4).epsilon(0.10));
+}
+
+TEST_CASE("the sender's window bounds the bytes posted and not yet written") {
+  buffers src(256, 65536), dst(256, 65536);  // 16 MiB through a 1 MiB window, paced slow
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  rx.expect(1, dst.view);
+  auto o = opts("windowed", 2);
+  o.max_inflight_bytes = 1 << 20;
+  o.pacing_gbps = 1.0;
+  kv_sender tx({"127.0.0.1", rx.port()}, o);
+  std::atomic<uint64_t> worst{0};
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      worst = std::max<uint64_t>(worst, tx.stats().bytes_in_flight);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  tx.send_layer(1, src.view, 0);
+  tx.send_done(1, 256, 0);
+  tx.flush();
+  done = true;
+  watcher.join();
+  REQUIRE(log.wait_terminal(1).kind == kv_receiver::event::complete);
+  CHECK(worst > 0);
+  CHECK(worst <= (1u << 20) + 65536u + 256u);
+  CHECK(src.words == dst.words);
 }
 
 TEST_CASE("a receiver that is not there is a clear unreachable error") {
@@ -171,7 +349,7 @@ TEST_CASE("a receiver that is not there is a clear unreachable error") {
     port = rx.port();
   }
   try {
-    kv_sender tx({"127.0.0.1", port}, "x", 1s);
+    kv_sender tx({"127.0.0.1", port}, opts("x"));
     FAIL("connected to nothing");
   } catch (const failure& f) {
     CHECK(f.code() == errc::unreachable);

@@ -1,0 +1,37 @@
+#pragma once
+// Settings of one KV link (the connections from one sender to one receiver), and the
+// handshake's authentication.
+//
+// Handshake on every connection:   sender: hello(name, link id, connection index)
+//                                  receiver: challenge(32 random bytes)
+//                                  sender: proof = HMAC-SHA256(secret, challenge | name)
+//                                  receiver: accepted   (or it logs and closes)
+// A receiver with an empty secret accepts any peer (unit tests); deployments always set one.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace prfaas::transport {
+
+struct link_options {
+  std::string name;                        // this sender, e.g. "prfaas-prefill-0"
+  std::string secret;                      // the deployment's shared secret
+  int connections = 4;                     // TCP connections per peer, payloads striped
+  size_t max_inflight_bytes = 64u << 20;   // enqueued and not yet written: the backpressure window
+  double pacing_gbps = 0;                  // 0: unpaced; else every byte waits for the pacer
+  std::chrono::microseconds delay{0};      // added one-way delay (link emulation)
+  double capacity_gbps = 0;                // the link's capacity, for utilisation (0: unknown)
+  std::chrono::milliseconds connect_timeout{2000};
+};
+
+// HMAC-SHA256 of `challenge` and `name` under `secret`.
+std::vector<uint8_t> handshake_proof(const std::string& secret, const std::vector<uint8_t>& challenge,
+                                     const std::string& name);
+std::vector<uint8_t> random_challenge();
+// Constant-time comparison.
+bool proofs_equal(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b);
+
+}  // namespace prfaas::transport

@@ -1,0 +1,33 @@
+#pragma once
+// A node's KV links, one per peer, shared between the thread that sends on them (a prefill
+// actor) and the one that reports on them (telemetry).  A link found broken is replaced by a
+// fresh one on the next get().  Thread-safe.  Limit: max_links peers.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/transport/kv_sender.h"
+
+namespace prfaas::transport {
+
+class link_pool {
+ public:
+  link_pool(link_options options, std::shared_ptr<pacer> egress_pacer, size_t max_links = 256);
+
+  // The link to `peer` ("HOST:PORT"), connected on first use or after it broke.
+  std::shared_ptr<kv_sender> get(const std::string& peer);
+  std::vector<link_stats> snapshot() const;
+  const link_options& options() const { return options_; }
+
+ private:
+  link_options options_;
+  std::shared_ptr<pacer> pacer_;
+  size_t max_links_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<kv_sender>> links_;
+};
+
+}  // namespace prfaas::transport

@@ -1,0 +1,59 @@
+#pragma once
+// Telemetry of one KV link, as a snapshot: what the router reads to know how loaded the
+// inter-cluster link is (NCCL-style monotone counters plus the kernel's view of each socket).
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/transport/socket.h"
+
+namespace prfaas::transport {
+
+struct tcp_snapshot {
+  uint32_t rtt_us = 0;
+  uint32_t rtt_var_us = 0;
+  uint32_t total_retransmits = 0;
+  uint32_t snd_cwnd = 0;           // segments
+  uint64_t delivery_rate_bps = 0;  // bytes/s, the kernel's estimate
+  uint32_t notsent_bytes = 0;
+};
+
+// TCP_INFO of a connected socket (zeros where the kernel gives nothing).
+tcp_snapshot read_tcp_info(const socket_fd& s);
+
+struct link_stats {
+  std::string peer;
+  int connections = 0;
+  uint64_t bytes_posted = 0;       // handed to the sender
+  uint64_t bytes_sent = 0;         // written to the kernel
+  uint64_t bytes_received = 0;     // from the peer (handshake and control)
+  uint64_t bytes_in_flight = 0;    // posted, not yet written
+  uint64_t frames_sent = 0;
+  double capacity_gbps = 0;
+  std::vector<tcp_snapshot> tcp;   // one per connection
+};
+
+// All of a node's links together: what a telemetry report carries.
+struct link_summary {
+  int links = 0, connections = 0;
+  uint64_t bytes_sent = 0, bytes_in_flight = 0;
+  uint32_t worst_rtt_us = 0, retransmits = 0, smallest_cwnd = 0;
+  uint64_t delivery_rate_bps = 0;
+};
+link_summary summarize(const std::vector<link_stats>& links);
+
+// Bytes per second from successive cumulative counts.
+class rate_meter {
+ public:
+  double update(uint64_t total, std::chrono::steady_clock::time_point now);
+
+ private:
+  uint64_t last_total_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+  bool primed_ = false;
+  double rate_ = 0;
+};
+
+}  // namespace prfaas::transport

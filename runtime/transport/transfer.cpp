@@ -1,0 +1,15 @@
+#include "runtime/transport/transfer.h"
+
+#include "runtime/kv/sequence_kv.h"
+
+namespace prfaas::transport {
+
+int sequence_transfer::layers() const { return kv_.config().n_layers; }
+int sequence_transfer::payload_count(int layer) const { return kv_.payload_count(layer); }
+payload_kind sequence_transfer::kind(int layer) const {
+  return kv_.config().kind(layer) == model::layer_kind::full ? payload_kind::block : payload_kind::state;
+}
+std::span<std::byte> sequence_transfer::payload(int layer, int index) { return kv_.payload(layer, index); }
+uint32_t sequence_transfer::token_count() const { return static_cast<uint32_t>(kv_.tokens()); }
+
+}  // namespace prfaas::transport

@@ -1,0 +1,57 @@
+#pragma once
+// What one request's KV transfer reads from (sender) and lands in (receiver): a list of layers,
+// each a list of payloads addressed by (layer, index), each an 8-byte-aligned byte span that
+// stays valid until the transfer is done or cancelled.  sequence_kv is the usual one; the
+// transport bench uses plain buffers.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace prfaas::kv { class sequence_kv; }
+
+namespace prfaas::transport {
+
+enum class payload_kind : uint8_t { block, state };
+
+class transfer_view {
+ public:
+  virtual ~transfer_view() = default;
+  virtual int layers() const = 0;
+  virtual int payload_count(int layer) const = 0;
+  virtual payload_kind kind(int layer) const = 0;
+  virtual std::span<std::byte> payload(int layer, int index) = 0;
+  virtual uint32_t token_count() const = 0;
+};
+
+// The transfer view of one sequence's hybrid KV: full layers are blocks, linear layers states.
+class sequence_transfer final : public transfer_view {
+ public:
+  explicit sequence_transfer(kv::sequence_kv& kv) : kv_(kv) {}
+  int layers() const override;
+  int payload_count(int layer) const override;
+  payload_kind kind(int layer) const override;
+  std::span<std::byte> payload(int layer, int index) override;
+  uint32_t token_count() const override;
+
+ private:
+  kv::sequence_kv& kv_;
+};
+
+// One layer of `count` equal buffers of `bytes` each, carved from `base` (bench, tests).
+class buffer_transfer final : public transfer_view {
+ public:
+  buffer_transfer(std::byte* base, int count, size_t bytes) : base_(base), count_(count), bytes_(bytes) {}
+  int layers() const override { return 1; }
+  int payload_count(int) const override { return count_; }
+  payload_kind kind(int) const override { return payload_kind::block; }
+  std::span<std::byte> payload(int, int index) override { return {base_ + index * bytes_, bytes_}; }
+  uint32_t token_count() const override { return static_cast<uint32_t>(count_); }
+
+ private:
+  std::byte* base_;
+  int count_;
+  size_t bytes_;
+};
+
+}  // namespace prfaas::transport
