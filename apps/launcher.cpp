@@ -33,6 +33,7 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
   node_process p{name, role, cluster, -1, state_dir_ + "/logs/" + name + ".log"};
   std::vector<std::string> args = {node_binary_, "--role=" + role, "--cluster=" + cluster, "--name=" + name};
   if (!config_path_.empty()) args.push_back("--config=" + config_path_);
+  if (!secret_file_.empty()) args.push_back("--secret-file=" + secret_file_);
   args.insert(args.end(), extra.begin(), extra.end());
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -57,6 +58,24 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
 
 endpoint launcher::start() {
   fs::create_directories(state_dir_ + "/logs");
+  // The deployment's shared secret authenticates KV links; one is made unless configured.
+  if (config_.transport.secret_file.empty()) {
+    const std::string path = state_dir_ + "/secret";
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    unsigned char raw[32];
+    if (!urandom.read(reinterpret_cast<char*>(raw), sizeof raw))
+      throw failure(errc::internal, "cannot read /dev/urandom for the deployment secret");
+    std::string hex;
+    for (unsigned char b : raw) { static const char* d = "0123456789abcdef"; hex += d[b >> 4]; hex += d[b & 15]; }
+    {
+      std::ofstream out(path);
+      out << hex << "\n";
+    }
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    secret_file_ = path;
+  } else {
+    secret_file_ = fs::absolute(config_.transport.secret_file).string();
+  }
   if (::access(node_binary_.c_str(), X_OK) != 0)
     throw failure(errc::invalid_argument, "node binary not found: " + node_binary_);
   const auto& d = config_.deployment;

@@ -45,7 +45,7 @@ class launcher {
   node_process spawn(const std::string& name, const std::string& role, const std::string& cluster,
                      const std::vector<std::string>& extra);
 
-  std::string node_binary_, state_dir_, config_path_;
+  std::string node_binary_, state_dir_, config_path_, secret_file_;
   config::deployment_config config_;
   std::vector<node_process> nodes_;
 };

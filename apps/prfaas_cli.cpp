@@ -243,6 +243,15 @@ int cmd_status(const std::string& state_dir, const std::string& router_flag, boo
   j["completed"] = s->completed;
   j["failed"] = s->failed;
   j["in_flight"] = s->in_flight;
+  j["prfaas_egress_gbps"] = s->prfaas_egress_gbps;
+  j["link_gbps"] = s->link_gbps;
+  j["link_utilisation"] = s->link_gbps > 0 ? s->prfaas_egress_gbps / s->link_gbps : 0.0;
+  j["links"] = json::array();
+  for (const auto& l : s->links)
+    j["links"].push_back({{"node", l.node}, {"prfaas", l.prfaas}, {"egress_gbps", l.egress_gbps},
+                          {"capacity_gbps", l.capacity_gbps}, {"bytes_in_flight", l.bytes_in_flight},
+                          {"links", l.links}, {"connections", l.connections}, {"rtt_us", l.rtt_us},
+                          {"retransmits", l.retransmits}, {"cwnd", l.cwnd}, {"delivery_rate_bps", l.delivery_rate_bps}});
   j["nodes"] = json::array();
   for (const auto& n : s->nodes)
     j["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"data_endpoint", n.data_endpoint}});
@@ -250,6 +259,13 @@ int cmd_status(const std::string& state_dir, const std::string& router_flag, boo
   std::printf("router %s: %lld completed, %lld failed, %lld in flight\n", router_at.str().c_str(),
               static_cast<long long>(s->completed), static_cast<long long>(s->failed), static_cast<long long>(s->in_flight));
   for (const auto& n : s->nodes) std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), n.role.c_str(), n.cluster.c_str());
+  if (s->link_gbps > 0)
+    std::printf("PrfaaS egress %.3f Gbps of a %.3f Gbps link (%.1f %% utilised)\n", s->prfaas_egress_gbps, s->link_gbps,
+                100 * s->prfaas_egress_gbps / s->link_gbps);
+  for (const auto& l : s->links)
+    std::printf("  %-18s egress %8.3f Gbps  links %d x %d conn  in flight %lld B  rtt %u us  retrans %u  cwnd %u\n",
+                l.node.c_str(), l.egress_gbps, l.links, l.links ? l.connections / l.links : 0,
+                static_cast<long long>(l.bytes_in_flight), l.rtt_us, l.retransmits, l.cwnd);
   return 0;
 }
 
