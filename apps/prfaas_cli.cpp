@@ -7,6 +7,7 @@
 //   prfaas demo [--config FILE]                   up, a mixed workload, a summary, down
 //   prfaas plan --scenario FILE [--json]          optimum and baselines of the throughput model
 //   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
+//   prfaas bench transport [--csv FILE]           KV transport vs plain send/recv
 //
 // Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
 
@@ -30,6 +31,7 @@
 #include "actors/client.hpp"
 #include "actors/system_config.hpp"
 #include "apps/launcher.h"
+#include "apps/bench_transport.h"
 #include "apps/sim_commands.h"
 #include "runtime/common/errc.h"
 #include "runtime/model/generate.h"
@@ -394,9 +396,17 @@ int main(int argc, char** argv) {
   sim->add_option("--seed", sim_opts.seed, "random seed (default: the scenario's)");
   sim->add_option("--out", sim_opts.out_dir, "write requests.csv, summary.json and PNG plots here");
   sim->add_flag("--json", sim_opts.as_json, "print one JSON object");
+  auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
+  bench->require_subcommand(1);
+  apps::bench_transport_options bench_opts;
+  auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
+  bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
+  bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
+  bench_tx->add_option("--mib", bench_opts.total_mib, "MiB per transfer")->check(CLI::Range(8, 4096));
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (*bench_tx) return apps::bench_transport(bench_opts);
     if (*plan) return apps::plan_command(scenario, as_json);
     if (*sim) return apps::sim_command(sim_opts);
     if (*up) return cmd_up(config_path, state_dir);

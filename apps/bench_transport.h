@@ -1,0 +1,17 @@
+#pragma once
+// `prfaas bench transport`: KV transport against a plain send/recv baseline, sender and
+// receiver in separate processes on loopback.
+
+#include <string>
+
+namespace prfaas::apps {
+
+struct bench_transport_options {
+  std::string csv;        // write block_bytes,connections,transport_gbps,raw_gbps here
+  int reps = 5;           // median of this many transfers per cell and method
+  int total_mib = 256;    // bytes per transfer
+};
+
+int bench_transport(const bench_transport_options& options);
+
+}  // namespace prfaas::apps
