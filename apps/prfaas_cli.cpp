@@ -170,6 +170,18 @@ void wait_ready(caf::actor_system& sys, const caf::actor& router, apps::launcher
   }
 }
 
+// Starts every node and returns the router's address once all of them registered.
+endpoint start_and_wait(apps::launcher& l, caf::actor_system& sys) {
+  endpoint router_at;
+  try {
+    router_at = l.start();
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  wait_ready(sys, connect(sys, router_at), l);
+  return router_at;
+}
+
 void block_signals(sigset_t& set) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -189,15 +201,8 @@ int cmd_up(const std::string& config_path, const std::string& state_dir) {
       throw cli_error{"a deployment is already running from " + state_dir + " (pid " + std::to_string(pid) + "); `prfaas down` first"};
   }
   apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
-  endpoint router_at;
-  try {
-    router_at = l.start();
-  } catch (const failure& f) {
-    throw cli_error{f.what()};
-  }
   client_system client(config);
-  auto router = connect(client.sys, router_at);
-  wait_ready(client.sys, router, l);
+  const endpoint router_at = start_and_wait(l, client.sys);
   json st;
   st["router"] = router_at.str();
   st["up_pid"] = ::getpid();
@@ -295,15 +300,9 @@ int cmd_demo(const std::string& config_path) {
             << " PrfaaS prefill, " << config.deployment.local_prefill << " local prefill, " << config.deployment.decode
             << " decode nodes; threshold t = " << config.router.threshold_tokens << " tokens)" << std::endl;
   apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
-  endpoint router_at;
-  try {
-    router_at = l.start();
-  } catch (const failure& f) {
-    throw cli_error{f.what()};
-  }
   client_system client(config);
+  const endpoint router_at = start_and_wait(l, client.sys);
   auto router = connect(client.sys, router_at);
-  wait_ready(client.sys, router, l);
   std::cout << "router at " << router_at.str() << ", " << l.nodes().size() << " processes ready" << std::endl;
 
   // Short and long prompts interleaved; two clients at a time so both paths run concurrently.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "runtime/common/errc.h"
+#include "tests/support/small_model.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/hybrid_model.h"
 #include "runtime/model/tokenizer.h"
@@ -13,13 +14,7 @@ using namespace prfaas;
 
 namespace {
 
-model::model_config small_config() {
-  model::model_config c;
-  c.d_model = 64; c.n_layers = 4; c.heads = 4; c.kv_heads = 2; c.head_dim = 16;
-  c.linear_heads = 2; c.linear_key_dim = 16; c.linear_value_dim = 16; c.ffn_dim = 128;
-  c.block_tokens = 8; c.max_context = 256;
-  return c;
-}
+model::model_config small_config() { return testing::small_model(); }
 
 std::vector<int32_t> prompt(int n) {
   std::string s;

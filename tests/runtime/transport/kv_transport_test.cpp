@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "runtime/common/errc.h"
+#include "tests/support/small_model.h"
 #include "runtime/model/hybrid_model.h"
 #include "runtime/transport/frame_io.h"
 #include "runtime/transport/kv_receiver.h"
@@ -26,13 +27,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-model::model_config small_config() {
-  model::model_config c;
-  c.d_model = 64; c.n_layers = 4; c.heads = 4; c.kv_heads = 2; c.head_dim = 16;
-  c.linear_heads = 2; c.linear_key_dim = 16; c.linear_value_dim = 16; c.ffn_dim = 128;
-  c.block_tokens = 8; c.max_context = 256;
-  return c;
-}
+model::model_config small_config() { return testing::small_model(); }
 
 link_options opts(const std::string& name, int connections = 1, const std::string& secret = "") {
   link_options o;
@@ -312,6 +307,23 @@ TEST_CASE("pacing holds a link to its configured rate within 10 %") {
   const double gbps = tx.stats().bytes_sent * 8 / 1e9 / s;
   INFO("paced at " << gbps << " Gbps for a 0.4 Gbps setting");
   CHECK(gbps == Approx(0.4).epsilon(0.10));
+}
+
+TEST_CASE("the emulated one-way delay holds every frame back by its setting") {
+  buffers src(2, 4096), dst(2, 4096);
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  rx.expect(1, dst.view);
+  auto o = opts("far-away", 2);
+  o.delay = 80ms;
+  kv_sender tx({"127.0.0.1", rx.port()}, o);
+  const auto t0 = std::chrono::steady_clock::now();
+  tx.send_layer(1, src.view, 0);
+  tx.send_done(1, 2, 0);
+  REQUIRE(log.wait_terminal(1).kind == kv_receiver::event::complete);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(waited >= 80ms);
+  CHECK(waited < 2s);
 }
 
 TEST_CASE("the sender's window bounds the bytes posted and not yet written") {
