@@ -82,7 +82,7 @@ std::vector<const node_record*> node_registry::of_role(node_role role) const {
 std::vector<policy::prefill_candidate> node_registry::prefill_candidates(
     const std::vector<const node_record*>& nodes) {
   std::vector<policy::prefill_candidate> out;
-  for (const auto* n : nodes) out.push_back({n->prfaas, static_cast<int>(n->requests.size()), true});
+  for (const auto* n : nodes) out.push_back({n->prfaas, static_cast<int>(n->requests.size()), true, 0});
   return out;
 }
 

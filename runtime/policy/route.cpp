@@ -8,14 +8,21 @@ const char* to_string(prefill_path p) { return p == prefill_path::prfaas ? "prfa
 
 namespace {
 
-// Least loaded node of the wanted cluster; the first one on ties (stable across calls).
-int least_loaded_prefill(std::span<const prefill_candidate> nodes, bool prfaas) {
-  int best = -1;
-  for (int i = 0; i < static_cast<int>(nodes.size()); ++i)
-    if (nodes[i].accepting && nodes[i].prfaas == prfaas &&
-        (best < 0 || nodes[i].in_flight < nodes[best].in_flight))
-      best = i;
-  return best;
+// The node of the wanted cluster that serves: the longest own cache hit, unless it is more than
+// kAffinitySlack prefills busier than the least loaded node (first on ties).
+int pick_prefill(std::span<const prefill_candidate> nodes, bool prfaas) {
+  int least = -1, affine = -1;
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    const auto& n = nodes[i];
+    if (!n.accepting || n.prfaas != prfaas) continue;
+    if (least < 0 || n.in_flight < nodes[least].in_flight) least = i;
+    if (n.cached_tokens > 0 &&
+        (affine < 0 || n.cached_tokens > nodes[affine].cached_tokens ||
+         (n.cached_tokens == nodes[affine].cached_tokens && n.in_flight < nodes[affine].in_flight)))
+      affine = i;
+  }
+  if (affine >= 0 && nodes[affine].in_flight <= nodes[least].in_flight + kAffinitySlack) return affine;
+  return least;
 }
 
 }  // namespace
@@ -30,11 +37,11 @@ std::optional<route_decision> route(const route_request& request,
   d.uncached_tokens = request.prompt_tokens - prefix;
   const bool offload = d.uncached_tokens > request.threshold_tokens;
   d.path = offload ? prefill_path::prfaas : prefill_path::local;
-  d.prefill = least_loaded_prefill(prefills, offload);
+  d.prefill = pick_prefill(prefills, offload);
   if (d.prefill < 0) {
     d.fallback = true;
     d.path = offload ? prefill_path::local : prefill_path::prfaas;
-    d.prefill = least_loaded_prefill(prefills, !offload);
+    d.prefill = pick_prefill(prefills, !offload);
   }
   if (d.prefill < 0) return std::nullopt;
 

@@ -6,8 +6,9 @@
 // uncached length is l = l_total - l_local when bandwidth is scarce (a PrfaaS-side hit is not
 // worth a cross-cluster cache move) and l = l_total - max(l_local, l_prfaas) when it is abundant
 // (the longer hit is moved to where the request runs).  l > threshold goes to a PrfaaS prefill node, else to a
-// local prefill node; inside the cluster the least loaded node; the decode node is the least
-// loaded one with room.  When a cluster has no prefill node at all, the other cluster serves
+// local prefill node; inside the cluster the cache-affine node (the longest own hit), unless it
+// is more than kAffinitySlack prefills busier than the least loaded one, which then serves; the
+// decode node is the least loaded one with room.  When a cluster has no prefill node at all, the other cluster serves
 // (marked `fallback`), so a deployment degrades instead of refusing.
 
 #include <optional>
@@ -23,7 +24,12 @@ struct prefill_candidate {
   bool prfaas = false;     // in the PrfaaS cluster (else the local PD cluster)
   int in_flight = 0;       // prefills assigned and not finished
   bool accepting = true;   // false while draining (e.g. being converted to decode)
+  int cached_tokens = 0;   // this node's own cached prefix of the prompt
 };
+
+// How far cache affinity may override load: the cache-affine node is taken unless it holds
+// more than this many prefills beyond the least loaded node of its cluster.
+inline constexpr int kAffinitySlack = 2;
 
 struct decode_candidate {
   int active = 0;          // sequences held (reserved or decoding)

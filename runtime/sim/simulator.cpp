@@ -97,7 +97,7 @@ class engine {
   void add_prefill(bool prfaas) {
     prefill_.push_back({});
     prefill_.back().prfaas = prfaas;
-    pc_.push_back({prfaas, 0, true});
+    pc_.push_back({prfaas, 0, true, 0});
   }
   void add_decode() {
     decode_.push_back({});

@@ -45,3 +45,12 @@ TEST_CASE("a cluster without prefill nodes hands its requests to the other, mark
   CHECK(d->fallback);
   CHECK_FALSE(route({5000, 0, 1024}, std::vector<prefill_candidate>{}, decodes));
 }
+
+TEST_CASE("inside a cluster the cache-affine node serves unless it is much busier than the least loaded") {
+  std::vector<prefill_candidate> nodes = {{true, 0, true, 0}, {true, 2, true, 4096}, {true, 1, true, 1024}, {false, 0, true, 0}};
+  CHECK(route({8000, 0, 1024}, nodes, decodes)->prefill == 1);  // longest own hit, 2 busier: within the slack
+  nodes[1].in_flight = 3;                                         // 3 busier than node 0: beyond the slack
+  CHECK(route({8000, 0, 1024}, nodes, decodes)->prefill == 0);
+  nodes[0].accepting = false;                                     // draining nodes never serve
+  CHECK(route({8000, 0, 1024}, nodes, decodes)->prefill == 1);
+}
