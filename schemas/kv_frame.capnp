@@ -16,6 +16,8 @@ enum FrameKind {
   challenge @6;    # receiver -> sender: `data` is a random nonce
   proof @7;        # sender -> receiver: `data` is HMAC-SHA256(secret, nonce | name)
   accepted @8;     # receiver -> sender: the connection may carry KV
+  ncclId @9;       # receiver -> sender (NCCL links): `data` is the ncclUniqueId to join
+  devicePayload @10;  # a payload of `payloadBytes` for (layer, index) follows over NCCL
 }
 
 struct KvFrame {
@@ -28,4 +30,5 @@ struct KvFrame {
   version @6 :UInt32;
   reason @7 :Text;           # hello: sender name; abort: cause
   data @8 :Data;             # payload bytes, referenced in place (never copied into the message)
+  payloadBytes @9 :UInt64;   # devicePayload: the size of the payload NCCL carries
 }

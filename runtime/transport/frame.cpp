@@ -55,6 +55,7 @@ void frame_encoder::encode(const frame_header& h, std::span<const std::byte> pay
   f.setFirstToken(h.first_token);
   f.setVersion(h.version);
   if (!h.reason.empty()) f.setReason(h.reason.substr(0, 128));
+  f.setPayloadBytes(h.payload_bytes);
   if (!payload.empty())
     f.adoptData(mb.getOrphanage().referenceExternalData(
         capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(payload.data()), payload.size())));
@@ -111,7 +112,7 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     auto f = rd.getRoot<KvFrame>();
     frame_header h;
     const auto kind = static_cast<uint16_t>(f.getKind());
-    if (kind > static_cast<uint16_t>(frame_kind::accepted)) bad("unknown frame kind " + std::to_string(kind));
+    if (kind > static_cast<uint16_t>(frame_kind::device_payload)) bad("unknown frame kind " + std::to_string(kind));
     h.kind = static_cast<frame_kind>(kind);
     h.request = f.getRequestId();
     h.layer = f.getLayer();
@@ -120,6 +121,7 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     h.first_token = f.getFirstToken();
     h.version = f.getVersion();
     if (f.hasReason()) h.reason = f.getReason().cStr();
+    h.payload_bytes = f.getPayloadBytes();
     const bool wants_payload = carries_payload(h.kind);
     if (wants_payload != (t.payload_words > 0))
       bad(std::string(to_string(h.kind)) + (wants_payload ? " frame without" : " frame with") + " a payload");
@@ -156,6 +158,8 @@ const char* to_string(frame_kind kind) {
     case frame_kind::challenge: return "challenge";
     case frame_kind::proof: return "proof";
     case frame_kind::accepted: return "accepted";
+    case frame_kind::nccl_id: return "nccl_id";
+    case frame_kind::device_payload: return "device_payload";
   }
   return "unknown";
 }

@@ -40,13 +40,13 @@ inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 
 // Mirrors KvFrame.kind; values are the schema's.
 enum class frame_kind : uint16_t {
   hello = 0, kv_block = 1, linear_state = 2, layer_done = 3, request_done = 4, abort = 5,
-  challenge = 6, proof = 7, accepted = 8
+  challenge = 6, proof = 7, accepted = 8, nccl_id = 9, device_payload = 10
 };
 
 // Frames that carry a payload segment: KV data, and the handshake's nonce and proof.
 inline bool carries_payload(frame_kind k) {
   return k == frame_kind::kv_block || k == frame_kind::linear_state || k == frame_kind::challenge ||
-         k == frame_kind::proof;
+         k == frame_kind::proof || k == frame_kind::nccl_id;
 }
 
 struct frame_header {
@@ -58,6 +58,7 @@ struct frame_header {
   int32_t first_token = 0;
   uint32_t version = kProtocolVersion;
   std::string reason;  // hello: sender name; abort: cause
+  uint64_t payload_bytes = 0;  // device_payload: bytes that follow over NCCL
 };
 
 // Builds one frame; the iovecs stay valid until the next encode() or destruction.

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -36,6 +37,7 @@
 #include "runtime/transport/frame_io.h"
 #include "runtime/transport/socket.h"
 #include "runtime/transport/transfer.h"
+#include "runtime/transport/transfer_registry.h"
 
 namespace prfaas::transport {
 
@@ -47,23 +49,9 @@ struct receiver_options {
 
 class kv_receiver {
  public:
-  struct event {
-    enum kind_t { layer_ready, complete, failed } kind;
-    uint64_t request = 0;
-    int layer = -1;           // layer_ready
-    int32_t first_token = 0;  // complete
-    std::string error;        // failed: names the cause (and the peer)
-  };
-  using event_sink = std::function<void(const event&)>;
-
-  struct counters {
-    uint64_t payload_bytes = 0;      // landed in transfers
-    uint64_t copied_bytes = 0;       // payload bytes copied in user space on the way (0 here)
-    uint64_t dropped_bytes = 0;      // payloads of unknown or failed requests, discarded
-    uint64_t frames_rejected = 0;
-    uint64_t connections = 0;        // accepted after the handshake
-    uint64_t refused = 0;            // failed the handshake
-  };
+  using event = transfer_event;
+  using event_sink = transfer_registry::event_sink;
+  using counters = receive_counters;
 
   kv_receiver(const endpoint& listen_at, event_sink sink, receiver_options options = {});
   ~kv_receiver();  // stops and joins every thread
@@ -71,34 +59,31 @@ class kv_receiver {
   kv_receiver& operator=(const kv_receiver&) = delete;
 
   uint16_t port() const { return port_; }
-  void expect(uint64_t request, transfer_view& target);  // throws failure(no_capacity) past max_pending
-  void cancel(uint64_t request);
-  counters stats() const;
+  void expect(uint64_t request, transfer_view& target) { registry_.expect(request, target); }
+  void cancel(uint64_t request) { registry_.cancel(request); }
+  counters stats() const { return registry_.stats(); }
 
  private:
-  struct pending;
   struct connection;
   void accept_loop();
   void serve(std::shared_ptr<connection> conn);
-  bool authenticate(connection& conn);
   bool handle_frame(connection& conn);
   void land_payload(connection& conn, const received_header& h);
-  void maybe_complete_locked(uint64_t request);
-  void fail_locked(uint64_t request, const std::string& why);
   void drain(connection& conn, size_t bytes);
 
-  event_sink sink_;
   receiver_options options_;
+  transfer_registry registry_;
   socket_fd listener_;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable idle_;
-  std::map<uint64_t, pending> pending_;
+  std::mutex mutex_;  // guards connections_
   std::vector<std::shared_ptr<connection>> connections_;
-  counters counters_;
 };
+
+// The receiving half of the handshake (link_options.h) on a fresh connection: reads hello,
+// challenges when `secret` is set, answers accepted.  Returns the peer's name, or nothing when
+// it failed to prove the secret (logged).  Throws failure(bad_frame) on a protocol error.
+std::optional<std::string> accept_handshake(const socket_fd& s, const std::string& secret);
 
 }  // namespace prfaas::transport
