@@ -6,6 +6,11 @@
 #include "runtime/common/errc.h"
 #include "runtime/transport/link_options.h"
 
+#include <cstring>
+#include <random>
+
+#include "runtime/transport/frame_io.h"
+
 namespace prfaas::transport {
 
 std::vector<uint8_t> handshake_proof(const std::string& secret, const std::vector<uint8_t>& challenge,
@@ -24,6 +29,44 @@ std::vector<uint8_t> random_challenge() {
   std::vector<uint8_t> c(32);
   if (RAND_bytes(c.data(), static_cast<int>(c.size())) != 1) throw failure(errc::internal, "RAND_bytes failed");
   return c;
+}
+
+uint64_t random_link_id() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
+                           const endpoint& peer) {
+  uint64_t received = 0;
+  frame_encoder enc;
+  frame_header hello;
+  hello.kind = frame_kind::hello;
+  hello.reason = o.name;
+  hello.request = link_id;
+  hello.index = static_cast<uint32_t>(index);
+  write_frame(s, enc, hello);
+  const std::string refused = "the receiver at " + peer.str() + " refused the connection (wrong or missing shared secret?)";
+  for (;;) {
+    received_header h;
+    bool got = false;
+    try {
+      got = read_header(s, h);
+    } catch (const failure&) {
+      got = false;
+    }
+    if (!got) throw failure(errc::transport_failed, refused);
+    received += h.table.table_bytes + h.table.header_words * 8 + h.payload_bytes();
+    if (h.header.kind == frame_kind::accepted) return received;
+    if (h.header.kind != frame_kind::challenge) throw failure(errc::bad_frame, "unexpected handshake frame from " + peer.str());
+    const auto nonce = read_small_payload(s, h, 64);
+    const auto proof = handshake_proof(o.secret, nonce, o.name);
+    std::vector<uint64_t> aligned((proof.size() + 7) / 8);
+    std::memcpy(aligned.data(), proof.data(), proof.size());
+    frame_header p;
+    p.kind = frame_kind::proof;
+    write_frame(s, enc, p, std::as_bytes(std::span(aligned)));
+  }
 }
 
 bool proofs_equal(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {

@@ -10,47 +10,8 @@ namespace prfaas::transport {
 namespace {
 
 constexpr size_t kFrameOverhead = 128;  // table + header segment, for window accounting
-constexpr size_t kMaxHandshakePayload = 64;
-
-uint64_t random_link_id() {
-  std::random_device rd;
-  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-}
 
 // hello -> [challenge -> proof] -> accepted, on one fresh connection.
-// Returns the bytes the receiver sent during the handshake.
-uint64_t handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index, const endpoint& peer) {
-  uint64_t received = 0;
-  frame_encoder enc;
-  frame_header hello;
-  hello.kind = frame_kind::hello;
-  hello.reason = o.name;
-  hello.request = link_id;
-  hello.index = static_cast<uint32_t>(index);
-  write_frame(s, enc, hello);
-  const std::string refused = "the receiver at " + peer.str() + " refused the connection (wrong or missing shared secret?)";
-  for (;;) {
-    received_header h;
-    bool got = false;
-    try {
-      got = read_header(s, h);
-    } catch (const failure&) {
-      got = false;
-    }
-    if (!got) throw failure(errc::transport_failed, refused);
-    received += h.table.table_bytes + h.table.header_words * 8 + h.payload_bytes();
-    if (h.header.kind == frame_kind::accepted) return received;
-    if (h.header.kind != frame_kind::challenge) throw failure(errc::bad_frame, "unexpected handshake frame from " + peer.str());
-    const auto nonce = read_small_payload(s, h, kMaxHandshakePayload);
-    const auto proof = handshake_proof(o.secret, nonce, o.name);
-    std::vector<uint64_t> aligned((proof.size() + 7) / 8);
-    std::memcpy(aligned.data(), proof.data(), proof.size());
-    frame_header p;
-    p.kind = frame_kind::proof;
-    write_frame(s, enc, p, std::as_bytes(std::span(aligned)));
-  }
-}
-
 }  // namespace
 
 kv_sender::kv_sender(const endpoint& to, link_options options, std::shared_ptr<pacer> shared_pacer)
@@ -58,10 +19,10 @@ kv_sender::kv_sender(const endpoint& to, link_options options, std::shared_ptr<p
   PRFAAS_REQUIRE(options_.connections >= 1 && options_.connections <= 64, "connections per peer must be 1..64");
   PRFAAS_REQUIRE(options_.max_inflight_bytes > 0, "the in-flight window must be positive");
   if (!pacer_ && options_.pacing_gbps > 0) pacer_ = std::make_shared<pacer>(options_.pacing_gbps);
-  const uint64_t link_id = random_link_id();
+  const uint64_t link_id = random_link_id();  // one id for all of this link's connections
   for (int i = 0; i < options_.connections; ++i) {
     socket_fd s = connect_tcp(to, options_.connect_timeout);
-    received_ += handshake(s, options_, link_id, static_cast<size_t>(i), to);
+    received_ += connect_handshake(s, options_, link_id, static_cast<size_t>(i), to);
     sockets_.push_back(std::move(s));
   }
   for (size_t i = 0; i < sockets_.size(); ++i) threads_.emplace_back([this, i] { run_connection(i); });

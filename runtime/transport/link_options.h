@@ -14,6 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "runtime/common/endpoint.h"
+#include "runtime/transport/socket.h"
+
 namespace prfaas::transport {
 
 struct link_options {
@@ -33,5 +36,12 @@ std::vector<uint8_t> handshake_proof(const std::string& secret, const std::vecto
 std::vector<uint8_t> random_challenge();
 // Constant-time comparison.
 bool proofs_equal(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b);
+uint64_t random_link_id();
+
+// The sending half of the handshake on a fresh connection: hello, then the proof when
+// challenged, until accepted.  Returns the bytes the receiver sent.  Throws
+// failure(transport_failed) "... refused the connection ..." when the receiver hangs up.
+uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
+                           const endpoint& peer);
 
 }  // namespace prfaas::transport

@@ -1,0 +1,209 @@
+#include "runtime/transport/nccl_link.h"
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/common/errc.h"
+#include "runtime/transport/frame_io.h"
+
+namespace prfaas::transport {
+namespace {
+
+void cuda_check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw failure(errc::transport_failed, std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+void nccl_check(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess)
+    throw failure(errc::transport_failed, std::string(what) + ": " + ncclGetErrorString(r) + " (" + ncclGetLastError(nullptr) + ")");
+}
+
+constexpr size_t kMaxScratchBytes = size_t{256} << 20;  // drains of unwanted payloads
+
+}  // namespace
+
+int cuda_device_count() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+void configure_nccl_socket_env(const std::string& host_id) {
+  ::setenv("NCCL_NET", "Socket", 0);
+  ::setenv("NCCL_IB_DISABLE", "1", 0);
+  ::setenv("NCCL_SOCKET_IFNAME", "lo", 0);
+  ::setenv("NCCL_SOCKET_FAMILY", "AF_INET", 0);
+  ::setenv("NCCL_P2P_DISABLE", "1", 0);
+  ::setenv("NCCL_SHM_DISABLE", "1", 0);
+  if (!host_id.empty()) ::setenv("NCCL_HOSTID", host_id.c_str(), 1);
+}
+
+struct nccl_sender::cuda_state {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  ncclComm_t comm = nullptr;
+};
+
+nccl_sender::nccl_sender(const endpoint& to, link_options options, int device)
+    : peer_(to), options_(std::move(options)), control_(connect_tcp(to, options_.connect_timeout)),
+      cuda_(std::make_unique<cuda_state>()) {
+  connect_handshake(control_, options_, random_link_id(), 0, to);
+  received_header h;
+  if (!read_header(control_, h) || h.header.kind != frame_kind::nccl_id)
+    throw failure(errc::transport_failed, "the receiver at " + to.str() + " sent no NCCL id");
+  const auto id_bytes = read_small_payload(control_, h, sizeof(ncclUniqueId) + 8);
+  if (id_bytes.size() < sizeof(ncclUniqueId)) throw failure(errc::bad_frame, "short NCCL id");
+  ncclUniqueId id;
+  std::memcpy(&id, id_bytes.data(), sizeof id);
+  cuda_->device = device;
+  cuda_check(cudaSetDevice(device), "cudaSetDevice");
+  cuda_check(cudaStreamCreate(&cuda_->stream), "cudaStreamCreate");
+  nccl_check(ncclCommInitRank(&cuda_->comm, 2, id, 0), "ncclCommInitRank (sender)");
+}
+
+nccl_sender::~nccl_sender() {
+  if (cuda_->comm) {
+    cudaStreamSynchronize(cuda_->stream);
+    ncclCommDestroy(cuda_->comm);
+  }
+  if (cuda_->stream) cudaStreamDestroy(cuda_->stream);
+}
+
+void nccl_sender::send_layer(uint64_t request, transfer_view& source, int layer) {
+  frame_encoder enc;
+  frame_header h;
+  h.kind = frame_kind::device_payload;
+  h.request = request;
+  h.layer = static_cast<uint32_t>(layer);
+  h.token_count = source.token_count();
+  cuda_check(cudaSetDevice(cuda_->device), "cudaSetDevice");
+  for (int i = 0; i < source.payload_count(layer); ++i) {
+    const auto p = source.payload(layer, i);
+    h.index = static_cast<uint32_t>(i);
+    h.payload_bytes = p.size();
+    write_frame(control_, enc, h);  // the header first: the receiver posts the matching ncclRecv
+    nccl_check(ncclSend(p.data(), p.size(), ncclUint8, 1, cuda_->comm, cuda_->stream), "ncclSend");
+    payload_sent_ += p.size();
+  }
+}
+
+void nccl_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_token) {
+  frame_encoder enc;
+  frame_header h;
+  h.kind = frame_kind::request_done;
+  h.request = request;
+  h.token_count = tokens;
+  h.first_token = first_token;
+  write_frame(control_, enc, h);
+}
+
+void nccl_sender::flush() { cuda_check(cudaStreamSynchronize(cuda_->stream), "cudaStreamSynchronize"); }
+
+nccl_receiver::nccl_receiver(const endpoint& listen_at, event_sink sink, receiver_options options, int device)
+    : options_(std::move(options)), device_(device), registry_(std::move(sink), options_.max_pending),
+      listener_(listen_tcp(listen_at)) {
+  port_ = local_port(listener_);
+  thread_ = std::thread([this] { serve(); });
+}
+
+nccl_receiver::~nccl_receiver() {
+  stopping_ = true;
+  listener_.shutdown_both();
+  if (const int fd = current_fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  thread_.join();
+}
+
+void nccl_receiver::serve() {
+  uint64_t next_id = 1;
+  while (!stopping_) {
+    socket_fd s = accept_tcp(listener_);
+    if (!s) return;
+    const uint64_t id = next_id++;
+    current_fd_ = s.get();
+    std::string why = "NCCL link closed";
+    try {
+      serve_connection(s, id);
+    } catch (const failure& e) {
+      why = std::string("NCCL link failed: ") + e.what();
+    }
+    current_fd_ = -1;
+    registry_.connection_lost(id, why);
+  }
+}
+
+void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
+  const auto peer = accept_handshake(s, options_.secret);
+  registry_.count_connection(peer.has_value());
+  if (!peer) return;
+  frame_encoder enc;
+  frame_header ok;
+  ok.kind = frame_kind::accepted;
+  write_frame(s, enc, ok);
+
+  cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+  ncclUniqueId id;
+  nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  std::vector<uint64_t> id_words((sizeof id + 7) / 8);
+  std::memcpy(id_words.data(), &id, sizeof id);
+  frame_header idf;
+  idf.kind = frame_kind::nccl_id;
+  write_frame(s, enc, idf, std::as_bytes(std::span(id_words)));
+
+  cudaStream_t stream = nullptr;
+  ncclComm_t comm = nullptr;
+  void* scratch = nullptr;
+  size_t scratch_bytes = 0;
+  auto cleanup = [&] {
+    if (comm) ncclCommDestroy(comm);
+    if (stream) cudaStreamDestroy(stream);
+    if (scratch) cudaFree(scratch);
+  };
+  try {
+    cuda_check(cudaStreamCreate(&stream), "cudaStreamCreate");
+    nccl_check(ncclCommInitRank(&comm, 2, id, 1), "ncclCommInitRank (receiver)");
+    for (;;) {
+      received_header h;
+      if (!read_header(s, h)) break;
+      const auto& f = h.header;
+      if (f.kind != frame_kind::device_payload) {
+        if (f.kind != frame_kind::request_done && f.kind != frame_kind::abort && f.kind != frame_kind::layer_done)
+          throw failure(errc::bad_frame, std::string("unexpected ") + to_string(f.kind) + " frame on an NCCL link");
+        registry_.control(conn, f, *peer);
+        continue;
+      }
+      if (f.payload_bytes == 0 || f.payload_bytes > kMaxScratchBytes)
+        throw failure(errc::bad_frame, "device payload of " + std::to_string(f.payload_bytes) + " bytes");
+      const auto dst = registry_.begin_payload(conn, f, f.payload_bytes, *peer);
+      void* into = dst.data();
+      if (dst.empty()) {
+        // Nobody wants it, but the sender's ncclSend must still be matched.
+        if (scratch_bytes < f.payload_bytes) {
+          if (scratch) cudaFree(scratch);
+          cuda_check(cudaMalloc(&scratch, f.payload_bytes), "cudaMalloc (scratch)");
+          scratch_bytes = f.payload_bytes;
+        }
+        into = scratch;
+      }
+      std::string error;
+      try {
+        nccl_check(ncclRecv(into, f.payload_bytes, ncclUint8, 0, comm, stream), "ncclRecv");
+        cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+      } catch (const failure& e) {
+        error = e.what();
+      }
+      if (dst.empty()) registry_.count_dropped(f.payload_bytes);
+      else registry_.end_payload(f, f.payload_bytes, error);
+      if (!error.empty()) throw failure(errc::transport_failed, error);
+    }
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+  cleanup();
+}
+
+}  // namespace prfaas::transport
