@@ -11,7 +11,6 @@
 
 #include "runtime/common/errc.h"
 #include "runtime/policy/planner.h"
-#include "runtime/sim/prefix_cache.h"
 #include "runtime/sim/simulator.h"
 #include "runtime/sim/workload.h"
 
@@ -39,18 +38,8 @@ planned plan_for(const sim::scenario& s, policy::length_distribution lengths) {
   return p;
 }
 
-// Uncached lengths of a trace after prefix-cache hits: replayed through one cache of the
-// scenario's capacity per cluster (no hits when the scenario caches nothing).
 policy::length_distribution trace_lengths(const sim::scenario& s, const std::vector<sim::request>& trace) {
-  sim::prefix_cache cache(s.prefix_cache_blocks);
-  std::vector<double> uncached;
-  uncached.reserve(trace.size());
-  for (const auto& r : trace) {
-    const int hit = std::min(r.input_tokens - 1, cache.match(r.blocks) * s.block_tokens);
-    uncached.push_back(r.input_tokens - hit);
-    cache.insert(r.blocks);
-  }
-  return policy::length_distribution::empirical(std::move(uncached));
+  return policy::length_distribution::empirical(sim::uncached_lengths(trace, s.prefix_cache_blocks, s.block_tokens));
 }
 
 json point_json(const policy::throughput_point& p) {

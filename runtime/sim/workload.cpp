@@ -8,6 +8,7 @@
 
 #include "runtime/common/errc.h"
 #include "runtime/policy/length_distribution.h"
+#include "runtime/sim/prefix_cache.h"
 
 namespace prfaas::sim {
 
@@ -32,6 +33,18 @@ std::vector<request> load_trace(const std::string& path, size_t limit) {
     }
   }
   if (out.empty()) throw failure(errc::bad_config, "trace '" + path + "' holds no requests");
+  return out;
+}
+
+std::vector<double> uncached_lengths(const std::vector<request>& requests, long cache_blocks, int block_tokens) {
+  prefix_cache cache(cache_blocks);
+  std::vector<double> out;
+  out.reserve(requests.size());
+  for (const auto& r : requests) {
+    const int hit = std::min(r.input_tokens - 1, cache.match(r.blocks) * block_tokens);
+    out.push_back(r.input_tokens - hit);
+    cache.insert(r.blocks);
+  }
   return out;
 }
 

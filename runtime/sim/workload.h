@@ -21,6 +21,11 @@ struct request {
 // Throws failure(bad_config) naming the line of a malformed record. At most `limit` requests.
 std::vector<request> load_trace(const std::string& path, size_t limit = SIZE_MAX);
 
+// Each request's uncached length after prefix-cache hits, replaying the requests in order through
+// one cache of `cache_blocks` blocks (0: no cache, every token uncached).  The planner's empirical
+// length distribution for a trace.
+std::vector<double> uncached_lengths(const std::vector<request>& requests, long cache_blocks, int block_tokens);
+
 // `n` requests at `rate` per second from the scenario's length distribution and arrival process.
 std::vector<request> generate(const scenario& s, int n, double rate, uint64_t seed);
 

@@ -142,3 +142,9 @@ TEST_CASE("the prefix cache evicts the least recently used block at capacity") {
 TEST_CASE("a malformed trace line is reported with its line number") {
   CHECK_THROWS_WITH(sim::load_trace(PRFAAS_SOURCE_DIR "/tests/runtime/sim/bad_trace.jsonl"), Catch::Contains("bad_trace.jsonl:2:"));
 }
+
+TEST_CASE("a trace's uncached lengths subtract the prefix its earlier requests cached") {
+  const auto trace = sim::load_trace(PRFAAS_SOURCE_DIR "/tests/runtime/sim/mini_trace.jsonl");
+  CHECK(sim::uncached_lengths(trace, 1000, 512) == std::vector<double>{1100, 188, 300, 464});
+  CHECK(sim::uncached_lengths(trace, 0, 512) == std::vector<double>{1100, 700, 300, 2000});
+}
