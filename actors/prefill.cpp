@@ -95,6 +95,14 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
           const uint64_t before = link->payload_bytes_sent();
           kv::sequence_kv kv(st.model->config(), *st.pool);
           transport::sequence_transfer src(kv);
+          // Posted frames reference kv's blocks: whatever happens below, they are written (or
+          // the link has failed and dropped them) before kv goes back to the pool.
+          struct flush_before_free {
+            transport::kv_sender& link;
+            ~flush_before_free() {
+              try { link.flush(); } catch (const failure&) {}
+            }
+          } guard{*link};
           auto logits = st.model->prefill(job.prompt, kv, [&](int layer) { link->send_layer(job.request, src, layer); });
           link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(logits));
           link->flush();  // kv's blocks are referenced by posted frames until here
