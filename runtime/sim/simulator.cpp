@@ -61,8 +61,6 @@ class engine {
     st_.resize(w.size());
     report_.records.resize(w.size());
     threshold_ = o.threshold;
-    // Decode instances accept far more than BS_max so routing rarely refuses; the bound stays.
-    decode_capacity_ = s.pd.bs_max * 64;
   }
 
   sim_report run() {
@@ -101,8 +99,8 @@ class engine {
   }
   void add_decode() {
     decode_.push_back({});
-    dc_.push_back({0, 0});
-    dc_.back().capacity = s_.pd.bs_max * 64;
+    // A decode instance accepts far more than BS_max so routing rarely refuses; the bound stays.
+    dc_.push_back({0, s_.pd.bs_max * 64});
   }
   int count_prefill_local() const {
     int n = 0;
@@ -394,7 +392,6 @@ class engine {
   double now_ = 0, last_arrival_ = 0, threshold_ = 0;
   double link_free_ = 0, link_bytes_ = 0, link_bytes_at_control_ = 0;
   double pbusy_mark_ = 0, dslots_mark_ = 0;
-  int decode_capacity_ = 0;
   long finished_ = 0;
   std::vector<double> egress_;
   sim_report report_;
