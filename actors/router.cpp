@@ -187,6 +187,10 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         } catch (const failure& f) {
           return to_error(f);
         }
+        if (static_cast<int>(st.requests.size()) >= st.config.router.max_in_flight)
+          return caf::make_error(errc::no_capacity, "the router holds its maximum of " +
+                                                        std::to_string(st.config.router.max_in_flight) +
+                                                        " requests in flight");
         const uint64_t id = st.next_request++;
         request_state r;
         r.reply = self->make_response_promise();

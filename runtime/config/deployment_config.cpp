@@ -83,6 +83,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
       {"router", [&](table_reader& r) {
          r.get("threshold_tokens", c.router.threshold_tokens); r.get("deadline_ms", c.router.deadline_ms);
          r.get("heartbeat_ms", c.router.heartbeat_ms); r.get("node_timeout_ms", c.router.node_timeout_ms);
+         r.get("max_in_flight", c.router.max_in_flight);
        }},
       {"node", [&](table_reader& r) {
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
@@ -121,6 +122,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   };
   check(c.router.threshold_tokens >= 0, "router.threshold_tokens must be >= 0");
   check(c.router.deadline_ms > 0, "router.deadline_ms must be positive");
+  check(c.router.max_in_flight > 0, "router.max_in_flight must be positive");
   check(c.router.heartbeat_ms > 0 && c.router.node_timeout_ms > c.router.heartbeat_ms,
         "router.node_timeout_ms must exceed router.heartbeat_ms");
   check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,

@@ -2,7 +2,7 @@
 // A deployment's configuration: one TOML file read by `prfaas up` and by every node.
 //
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
-//   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms
+//   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight
 //   [node]         kv_blocks, max_sequences, threads
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms
@@ -24,6 +24,7 @@ struct router_config {
   int deadline_ms = 60000;       // default per-request deadline
   int heartbeat_ms = 200;        // middleman heartbeat between nodes
   int node_timeout_ms = 1500;    // a silent peer is declared lost after this
+  int max_in_flight = 1024;      // requests the router holds at once; more are refused
 };
 
 struct node_config {

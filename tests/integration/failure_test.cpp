@@ -94,3 +94,15 @@ TEST_CASE("a request that outlives its deadline ends with deadline_exceeded, not
   CHECK(r.seconds < 10);
   serves_on(d, 120, "local");
 }
+
+TEST_CASE("past its bound of requests in flight the router refuses with no_capacity and serves on") {
+  deployment d("[router]\nmax_in_flight = 1\n");
+  temp_dir out;
+  auto first = start_generate(d, out, text_prompt(100), 2000);  // holds the only slot for seconds
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const auto second = d.generate(text_prompt(100), 2);
+  CHECK(second.status == 1);
+  CHECK_THAT(second.err, Catch::Contains("no_capacity") && Catch::Contains("maximum of 1 requests"));
+  CHECK(first->wait(60000).status == 0);
+  serves_on(d, 120, "local");
+}

@@ -65,3 +65,18 @@ TEST_CASE("a missing file is a clear error") {
     CHECK_THAT(f.what(), Catch::Contains("/nonexistent/prfaas.toml"));
   }
 }
+
+TEST_CASE("configs/default.toml spells out exactly the built-in defaults") {
+  const auto file = config::load_config(PRFAAS_SOURCE_DIR "/configs/default.toml");
+  const config::deployment_config builtin;
+  CHECK(file.model.fingerprint() == builtin.model.fingerprint());
+  CHECK(file.router.threshold_tokens == builtin.router.threshold_tokens);
+  CHECK(file.router.deadline_ms == builtin.router.deadline_ms);
+  CHECK(file.router.max_in_flight == builtin.router.max_in_flight);
+  CHECK(file.node.kv_blocks == builtin.node.kv_blocks);
+  CHECK(file.transport.connections == builtin.transport.connections);
+  CHECK(file.transport.emulate_link == builtin.transport.emulate_link);
+  CHECK(file.deployment.prfaas_prefill == builtin.deployment.prfaas_prefill);
+  CHECK(file.deployment.decode == builtin.deployment.decode);
+  CHECK(config::load_config(PRFAAS_SOURCE_DIR "/configs/two-cluster-1g.toml").transport.link_gbps == 1.0);
+}
