@@ -65,6 +65,14 @@ struct router_state {
 
 using router_actor = caf::stateful_actor<router_state>;
 
+// PrfaaS cluster egress: the latest reports of its prefill nodes, summed.
+double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
+  double egress = 0;
+  for (const auto& [name, l] : links)
+    if (l.prfaas) egress += l.egress_gbps;
+  return egress;
+}
+
 caf::error to_error(const failure& f) { return caf::make_error(f.code(), std::string(f.what())); }
 
 void finish(router_actor* self, uint64_t id, caf::error err) {
@@ -219,9 +227,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
       [=](const link_report& m) {
         auto& st = self->state;
         st.links[m.node] = m;
-        double egress = 0;
-        for (const auto& [name, l] : st.links)
-          if (l.prfaas) egress += l.egress_gbps;
+        const double egress = prfaas_egress_gbps(st.links);
         // While KV crosses the link, say once a second how busy the link is.
         const auto now = clock_type::now();
         if (egress > 0 && now - st.last_egress_log >= std::chrono::seconds(1)) {
@@ -279,10 +285,8 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
           for (const auto* n : st.registry.of_role(role))
             s.nodes.push_back(node_info{n->name, cluster::to_string(n->role), n->cluster, n->prfaas,
                                         n->data_endpoint, st.registry.model_fingerprint(), n->capacity});
-        for (const auto& [name, l] : st.links) {
-          s.links.push_back(l);
-          if (l.prfaas) s.prfaas_egress_gbps += l.egress_gbps;
-        }
+        for (const auto& [name, l] : st.links) s.links.push_back(l);
+        s.prfaas_egress_gbps = prfaas_egress_gbps(st.links);
         s.link_gbps = st.config.transport.link_gbps;
         s.completed = st.completed;
         s.failed = st.failed;
