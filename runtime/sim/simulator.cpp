@@ -10,6 +10,8 @@
 #include "runtime/policy/rebalancer.h"
 #include "runtime/policy/route.h"
 #include "runtime/policy/threshold_controller.h"
+#include "runtime/sched/core.h"
+#include "runtime/sched/request_checker.h"
 #include "runtime/sim/prefix_cache.h"
 
 namespace prfaas::sim {
@@ -39,22 +41,28 @@ struct decode_instance {
   bool retired = false, draining = false;
   int active = 0;
   std::deque<int> waiting;
-  int assigned = 0;              // routed here and not finished
   double slot_s = 0;             // occupied slot-seconds
+  sched::node_id node = sched::kNoNode;
 };
 
 struct in_flight {
   int prefill = -1, decode = -1;
   int uncached = 0;
   double decode_start = 0;
+  sched::cache_hits hits;        // what the directory answers for it (the clusters' caches)
 };
 
 class engine {
  public:
   engine(const scenario& s, const std::vector<request>& w, const sim_options& o)
       : s_(s), w_(w), o_(o), local_cache_(s.prefix_cache_blocks), prfaas_cache_(s.prefix_cache_blocks),
-        controller_(s.prfaas, s.pd, s.output_tokens, o.threshold) {
+        controller_(s.prfaas, s.pd, s.output_tokens, o.threshold),
+        core_({.threshold_tokens = static_cast<int>(o.threshold), .use_directory = true,
+               .max_in_flight = static_cast<int>(std::min<size_t>(w.size() + 1, 1 << 30)),
+               .max_nodes = 1 << 20}) {
     PRFAAS_REQUIRE(o.n_p >= 1 && o.n_p < s.n_pd, "the local cluster needs at least one prefill and one decode instance");
+    // The clusters' pooled caches answer in place of a cache directory.
+    step(sched::node_up{{"directory", sched::node_kind::cache_directory, false, 0}});
     for (int i = 0; i < s.n_prfaas; ++i) add_prefill(true);
     for (int i = 0; i < o.n_p; ++i) add_prefill(false);
     for (int i = o.n_p; i < s.n_pd; ++i) add_decode();
@@ -92,15 +100,67 @@ class engine {
  private:
   void push(double t, ev kind, int a) { events_.push({t, seq_++, kind, a}); }
 
+  // Every control-plane decision goes through the core; its commands become the simulated
+  // world's actions (queues, timers), and the checker watches every step.
+  void step(const sched::event& e) {
+    // Commands may lead to further events (an answer the simulated world gives at once), so
+    // each step has its own command list.
+    sched::commands out;
+    core_.handle(e, now_, out);
+    if (o_.checker) o_.checker->after(e, out, core_);
+    for (const auto& c : out) std::visit([&](const auto& x) { act(x); }, c);
+  }
+  static uint64_t id_of(int i) { return static_cast<uint64_t>(i) + 1; }
+  static int index_of(uint64_t id) { return static_cast<int>(id - 1); }
+
+  void act(const sched::lookup_cache& c) { step(sched::cache_answer{c.id, st_[index_of(c.id)].hits}); }
+  void act(const sched::reserve& c) { step(sched::reserved{c.id}); }  // decode slots queue, never refuse
+  void act(const sched::prefill& c) {
+    const int i = index_of(c.id);
+    auto& f = st_[i];
+    auto& rec = report_.records[i];
+    f.prefill = instance_[c.node];
+    f.decode = instance_[c.decode];
+    f.uncached = c.uncached_tokens;
+    controller_.observe(c.uncached_tokens);
+    rec.uncached_tokens = c.uncached_tokens;
+    rec.offloaded = prefill_[f.prefill].prfaas;
+    if (in_window()) ++(rec.offloaded ? report_.flow_prfaas : report_.flow_pd_prefill).entered;
+    prefill_[f.prefill].queue.push_back(i);
+    start_prefill(f.prefill);
+  }
+  void act(const sched::abort_request&) { PRFAAS_ASSERT(false && "the simulated world injects no faults"); }
+  void act(const sched::reply& c) {
+    if (c.ok) return;
+    // Only routing refuses here: no prefill node, or no decode node with room.
+    report_.records[index_of(c.id)].rejected = true;
+    ++report_.rejected;
+    ++finished_;
+  }
+
+  std::string next_name(const char* kind) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%s-%08d", kind, names_++);  // name order = creation order
+    return buf;
+  }
   void add_prefill(bool prfaas) {
     prefill_.push_back({});
     prefill_.back().prfaas = prfaas;
-    pc_.push_back({prfaas, 0, true, 0});
+    prefill_node_.push_back(register_node({next_name("prefill"), sched::node_kind::prefill, prfaas, 0},
+                                          static_cast<int>(prefill_.size()) - 1));
   }
   void add_decode() {
     decode_.push_back({});
     // A decode instance accepts far more than BS_max so routing rarely refuses; the bound stays.
-    dc_.push_back({0, s_.pd.bs_max * 64});
+    decode_.back().node = register_node({next_name("decode"), sched::node_kind::decode, false, s_.pd.bs_max * 64},
+                                        static_cast<int>(decode_.size()) - 1);
+  }
+  sched::node_id register_node(sched::node_desc d, int instance) {
+    step(sched::node_up{std::move(d)});
+    const auto id = static_cast<sched::node_id>(core_.nodes().size()) - 1;
+    if (static_cast<int>(instance_.size()) <= id) instance_.resize(id + 1, -1);
+    instance_[id] = instance;
+    return id;
   }
   int count_prefill_local() const {
     int n = 0;
@@ -123,30 +183,10 @@ class engine {
     rec.output_tokens = r.output_tokens;
     rec.threshold = threshold_;
     const int cap = std::max(0, r.input_tokens - 1);  // the last token is always computed
-    const int local_hit = std::min(cap, local_cache_.match(r.blocks) * s_.block_tokens);
-    const int prfaas_hit = std::min(cap, prfaas_cache_.match(r.blocks) * s_.block_tokens);
-    policy::route_request rq{r.input_tokens, local_hit, static_cast<int>(threshold_), prfaas_hit,
-                             controller_.bandwidth_abundant()};
-    const auto d = policy::route(rq, pc_, dc_);
-    if (!d) {
-      rec.rejected = true;
-      ++report_.rejected;
-      ++finished_;
-      return;
-    }
-    controller_.observe(d->uncached_tokens);
-    auto& f = st_[i];
-    f.prefill = d->prefill;
-    f.decode = d->decode;
-    f.uncached = d->uncached_tokens;
-    rec.uncached_tokens = d->uncached_tokens;
-    rec.offloaded = prefill_[d->prefill].prfaas;
-    ++dc_[d->decode].active;
-    ++decode_[d->decode].assigned;
-    ++pc_[d->prefill].in_flight;
-    if (in_window()) ++(rec.offloaded ? report_.flow_prfaas : report_.flow_pd_prefill).entered;
-    prefill_[d->prefill].queue.push_back(i);
-    start_prefill(d->prefill);
+    auto& hits = st_[i].hits;
+    hits.local = std::min(cap, local_cache_.match(r.blocks) * s_.block_tokens);
+    hits.prfaas = std::min(cap, prfaas_cache_.match(r.blocks) * s_.block_tokens);
+    step(sched::request_arrived{id_of(i), r.input_tokens, r.output_tokens, 0});
   }
 
   void start_prefill(int p) {
@@ -209,7 +249,7 @@ class engine {
     auto& inst = prefill_[p];
     inst.busy = false;
     for (int i : inst.batch) {
-      --pc_[p].in_flight;
+      step(sched::prefill_done{id_of(i), 0, st_[i].uncached});
       (inst.prfaas ? prfaas_cache_ : local_cache_).insert(w_[i].blocks);
       if (!inst.prfaas && in_window()) ++report_.flow_pd_prefill.left;
     }
@@ -230,6 +270,7 @@ class engine {
     auto& d = decode_[st_[i].decode];
     ++d.active;
     st_[i].decode_start = now_;
+    step(sched::first_token{id_of(i), 0});
     report_.records[i].ttft_s = now_ + s_.pd.t_decode_s - w_[i].arrival_s;
     push(now_ + w_[i].output_tokens * s_.pd.t_decode_s, ev::decode_done, i);
   }
@@ -238,8 +279,7 @@ class engine {
     const int di = st_[i].decode;
     auto& d = decode_[di];
     --d.active;
-    --d.assigned;
-    --dc_[di].active;
+    step(sched::decode_done{id_of(i)});
     d.slot_s += now_ - st_[i].decode_start;
     report_.records[i].finish_s = now_;
     ++report_.completed;
@@ -249,7 +289,7 @@ class engine {
       const int next = d.waiting.front();
       d.waiting.pop_front();
       start_decode(next);
-    } else if (d.draining && d.assigned == 0) {
+    } else if (d.draining && core_.node(d.node).load == 0) {
       convert_decode_to_prefill(di);
     }
   }
@@ -270,6 +310,7 @@ class engine {
       threshold_ = *moved;
       ++report_.threshold_moves;
     }
+    step(sched::policy_update{static_cast<int>(threshold_), controller_.bandwidth_abundant()});
   }
 
   void rebalance() {
@@ -291,15 +332,15 @@ class engine {
       for (size_t i = 0; i < decode_.size(); ++i)
         if (!decode_[i].retired && !decode_[i].draining) {
           decode_[i].draining = true;
-          dc_[i].capacity = 0;  // routing skips it from now on
-          if (decode_[i].assigned == 0) convert_decode_to_prefill(static_cast<int>(i));
+          step(sched::node_drain{decode_[i].node});  // routing skips it from now on
+          if (core_.node(decode_[i].node).load == 0) convert_decode_to_prefill(static_cast<int>(i));
           break;
         }
     } else if (move < 0) {
       for (size_t i = 0; i < prefill_.size(); ++i)
         if (!prefill_[i].prfaas && !prefill_[i].retired && !prefill_[i].draining) {
           prefill_[i].draining = true;
-          pc_[i].accepting = false;
+          step(sched::node_drain{prefill_node_[i]});
           if (!prefill_[i].busy && prefill_[i].queue.empty()) convert_prefill_to_decode(static_cast<int>(i));
           break;
         }
@@ -308,12 +349,13 @@ class engine {
 
   void convert_decode_to_prefill(int i) {
     decode_[i].retired = true;
+    step(sched::node_down{decode_[i].node, "converted to prefill"});  // drained: it holds nothing
     add_prefill(false);
     ++report_.conversions;
   }
   void convert_prefill_to_decode(int i) {
     prefill_[i].retired = true;
-    pc_[i].accepting = false;
+    step(sched::node_down{prefill_node_[i], "converted to decode"});
     add_decode();
     ++report_.conversions;
   }
@@ -374,6 +416,7 @@ class engine {
     r.final_threshold = threshold_;
     r.final_n_p = n_p;
     r.final_n_d = n_d;
+    if (o_.checker) o_.checker->at_end(core_);
     return std::move(r);
   }
 
@@ -382,10 +425,12 @@ class engine {
   const sim_options& o_;
   prefix_cache local_cache_, prfaas_cache_;
   policy::threshold_controller controller_;
+  sched::core core_;
   std::vector<prefill_instance> prefill_;
   std::vector<decode_instance> decode_;
-  std::vector<policy::prefill_candidate> pc_;
-  std::vector<policy::decode_candidate> dc_;
+  std::vector<sched::node_id> prefill_node_;  // prefill instance -> core node
+  std::vector<int> instance_;                 // core node -> prefill or decode instance
+  int names_ = 0;
   std::vector<in_flight> st_;
   std::priority_queue<event, std::vector<event>, std::greater<>> events_;
   uint64_t seq_ = 0;

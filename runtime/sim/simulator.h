@@ -1,6 +1,8 @@
 #pragma once
-// Discrete-event simulation of a PrfaaS-PD deployment, driving the router's own policy code
-// (policy::route per request, policy::threshold_controller and policy::rebalancer per period).
+// Discrete-event simulation of a PrfaaS-PD deployment, driving the router's own control-plane
+// core (sched::core: every request's state machine, node loads, policy::route) and its policy
+// code (policy::threshold_controller and policy::rebalancer per period).  The simulator holds
+// only the simulated world: queues, batches, the link, decode slots and time.
 //
 // The model, stage by stage:
 //   - Routing at arrival: each cluster's prefix cache gives its hit; policy::route picks the
@@ -22,6 +24,8 @@
 
 #include "runtime/sim/scenario.h"
 #include "runtime/sim/workload.h"
+
+namespace prfaas::sched { class request_checker; }
 
 namespace prfaas::sim {
 
@@ -65,6 +69,7 @@ struct sim_options {
   double threshold = 0;           // initial t (tokens)
   int n_p = 0;                    // initial local prefill instances (the rest decode)
   std::function<void(double done_fraction)> progress;  // called about every 1 %
+  sched::request_checker* checker = nullptr;  // watches every step of the control-plane core
 };
 
 sim_report simulate(const scenario& s, const std::vector<request>& workload, const sim_options& options);

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "runtime/policy/planner.h"
+#include "runtime/sched/request_checker.h"
 #include "runtime/sim/prefix_cache.h"
 #include "runtime/sim/saturation.h"
 #include "runtime/sim/simulator.h"
@@ -63,7 +64,10 @@ TEST_CASE("a bandwidth collapse makes the router raise t: fewer, longer requests
   sim::sim_options o;
   o.threshold = p.threshold;
   o.n_p = p.shape.n_p;
+  sched::request_checker checker(64);
+  o.checker = &checker;
   const auto r = sim::simulate(s, w, o);
+  CHECK(checker.violations().empty());
   CHECK(r.completed + r.rejected == 30000);
   double before = 0, after = 0, n_before = 0, n_after = 0, t_before = 0, t_after = 0;
   for (const auto& rec : r.records) {
@@ -101,7 +105,10 @@ TEST_CASE("a prefill-bound local cluster converts decode instances to prefill") 
   sim::sim_options o;
   o.threshold = 1e9;
   o.n_p = 2;               // ...on too few prefill instances
+  sched::request_checker checker(64);
+  o.checker = &checker;
   const auto r = sim::simulate(s, w, o);
+  CHECK(checker.violations().empty());
   CHECK(r.conversions >= 1);
   CHECK(r.final_n_p > 2);
   CHECK(r.final_n_p + r.final_n_d == s.n_pd);
@@ -147,4 +154,35 @@ TEST_CASE("a trace's uncached lengths subtract the prefix its earlier requests c
   const auto trace = sim::load_trace(PRFAAS_SOURCE_DIR "/tests/runtime/sim/mini_trace.jsonl");
   CHECK(sim::uncached_lengths(trace, 1000, 512) == std::vector<double>{1100, 188, 300, 464});
   CHECK(sim::uncached_lengths(trace, 0, 512) == std::vector<double>{1100, 700, 300, 2000});
+}
+
+TEST_CASE("a seeded 10,000-request run of the control-plane core keeps every request invariant") {
+  // The trace's shared prefixes, the threshold controller and the rebalancer all move the core:
+  // every step is checked (each request ends exactly once, loads equal assignments).
+  auto s = case_study();
+  s.prefix_cache_blocks = 20000;
+  s.rebalance_period_s = 120;
+  s.control_period_s = 10;
+  const auto p = planned(s);
+  auto w = sim::generate(s, 10000, 0.95 * p.lambda_max, 42);
+  // Give requests shared prefixes: a tenth of the prompt's blocks from one of 50 documents.
+  for (size_t i = 0; i < w.size(); ++i) {
+    const int blocks = w[i].input_tokens / s.block_tokens;
+    for (int b = 0; b < blocks; ++b)
+      w[i].blocks.push_back(b < blocks / 10 ? static_cast<uint32_t>((i % 50) * 1000 + b)
+                                            : static_cast<uint32_t>(1000000 + i * 300 + b));
+  }
+  sim::sim_options o;
+  o.threshold = p.threshold;
+  o.n_p = p.shape.n_p;
+  sched::request_checker checker;
+  o.checker = &checker;
+  const auto r = sim::simulate(s, w, o);
+  INFO((checker.violations().empty() ? std::string("no violation") : checker.violations().front()));
+  CHECK(checker.violations().empty());
+  CHECK(checker.arrived() == 10000);
+  CHECK(checker.ended() == 10000);
+  CHECK(r.completed + r.rejected == 10000);
+  CHECK(r.completed > 9900);
+  CHECK(checker.steps() > 40000);
 }

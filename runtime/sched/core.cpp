@@ -1,0 +1,340 @@
+#include "runtime/sched/core.h"
+
+#include <algorithm>
+
+namespace prfaas::sched {
+
+const char* to_string(node_kind kind) {
+  switch (kind) {
+    case node_kind::prefill: return "prefill";
+    case node_kind::decode: return "decode";
+    case node_kind::cache_directory: return "cache-directory";
+  }
+  return "unknown";
+}
+
+const char* to_string(cache_source source) {
+  switch (source) {
+    case cache_source::none: return "none";
+    case cache_source::own: return "own";
+    case cache_source::peer: return "peer";
+    case cache_source::remote: return "remote";
+  }
+  return "unknown";
+}
+
+const char* to_string(phase p) {
+  switch (p) {
+    case phase::routing: return "routing";
+    case phase::reserving: return "reserving";
+    case phase::prefilling: return "prefilling";
+    case phase::transferring: return "transferring";
+    case phase::decoding: return "decoding";
+    case phase::done: return "done";
+    case phase::failed: return "failed";
+  }
+  return "unknown";
+}
+
+core::core(core_options options) : options_(options) {}
+
+void core::handle(const event& e, double now_s, commands& out) {
+  std::visit([&](const auto& ev) { on(ev, now_s, out); }, e);
+}
+
+const request_view* core::find(request_id id) const {
+  auto it = requests_.find(id);
+  return it == requests_.end() ? nullptr : &it->second;
+}
+
+std::optional<node_id> core::node_by_name(const std::string& name) const {
+  auto it = names_.find(name);
+  if (it == names_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool core::has_directory() const {
+  for (const auto& n : nodes_)
+    if (n.up && n.desc.kind == node_kind::cache_directory) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+
+void core::on(const node_up& e, double now, commands& out) {
+  auto it = names_.find(e.node.name);
+  node_id id;
+  if (it == names_.end()) {
+    if (static_cast<int>(nodes_.size()) >= options_.max_nodes)
+      throw failure(errc::no_capacity, "the router holds its maximum of " + std::to_string(options_.max_nodes) +
+                                           " nodes");
+    id = static_cast<node_id>(nodes_.size());
+    nodes_.push_back({});
+    names_.emplace(e.node.name, id);
+  } else {
+    id = it->second;
+    // The same name again: the node restarted, and what its last incarnation held is gone.
+    if (nodes_[id].up)
+      on(node_down{id, std::string(to_string(nodes_[id].desc.kind)) + " node " + e.node.name + " restarted"}, now,
+         out);
+  }
+  node_view& n = nodes_[id];
+  n.id = id;
+  n.desc = e.node;
+  n.up = true;
+  n.accepting = true;
+  n.load = 0;
+  rebuild_candidates();
+}
+
+void core::on(const node_down& e, double now, commands& out) {
+  if (e.node < 0 || e.node >= static_cast<node_id>(nodes_.size()) || !nodes_[e.node].up) {
+    ++counters_.stale_events;
+    return;
+  }
+  node_view& n = nodes_[e.node];
+  // Everything it held ends; the other node of each request is told to let go.
+  std::vector<request_id> held;
+  for (const auto& [id, r] : requests_)
+    if ((r.prefill_node == e.node && (r.holds_prefill || r.ph == phase::reserving)) ||
+        (r.decode_node == e.node && r.holds_decode))
+      held.push_back(id);
+  std::sort(held.begin(), held.end());
+  n.up = false;
+  for (request_id id : held) {
+    auto& r = requests_.at(id);
+    // This node is gone: nothing to release or abort on it.
+    if (r.prefill_node == e.node) r.holds_prefill = false;
+    if (r.decode_node == e.node) r.holds_decode = false;
+    fail(r, errc::node_lost, e.why.empty() ? std::string(to_string(n.desc.kind)) + " node " + n.desc.name + " lost"
+                                           : e.why,
+         out);
+  }
+  n.load = 0;
+  (void)now;
+  rebuild_candidates();
+}
+
+void core::on(const node_drain& e, double, commands&) {
+  if (e.node < 0 || e.node >= static_cast<node_id>(nodes_.size()) || !nodes_[e.node].up) {
+    ++counters_.stale_events;
+    return;
+  }
+  nodes_[e.node].accepting = false;
+  rebuild_candidates();
+}
+
+void core::rebuild_candidates() {
+  prefill_candidates_.clear();
+  decode_candidates_.clear();
+  prefill_ids_.clear();
+  decode_ids_.clear();
+  candidate_pos_.assign(nodes_.size(), -1);
+  for (const auto& [name, id] : names_) {  // name order
+    const node_view& n = nodes_[id];
+    if (!n.up) continue;
+    if (n.desc.kind == node_kind::prefill) {
+      candidate_pos_[id] = static_cast<int>(prefill_ids_.size());
+      prefill_ids_.push_back(id);
+      prefill_candidates_.push_back({n.desc.prfaas, n.load, n.accepting, 0});
+    } else if (n.desc.kind == node_kind::decode) {
+      candidate_pos_[id] = static_cast<int>(decode_ids_.size());
+      decode_ids_.push_back(id);
+      decode_candidates_.push_back({n.load, n.accepting ? n.desc.capacity : 0});
+    }
+  }
+}
+
+void core::set_load(node_id id, int delta) {
+  node_view& n = nodes_[id];
+  n.load += delta;
+  PRFAAS_ASSERT(n.load >= 0);
+  const int pos = candidate_pos_[id];
+  if (pos < 0) return;
+  if (n.desc.kind == node_kind::prefill) prefill_candidates_[pos].in_flight = n.load;
+  else if (n.desc.kind == node_kind::decode) decode_candidates_[pos].active = n.load;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+request_view* core::live(request_id id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) {
+    ++counters_.stale_events;
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void core::on(const request_arrived& e, double now, commands& out) {
+  ++counters_.arrived;
+  if (requests_.count(e.id)) {
+    // A duplicate id would corrupt the table: refuse it without touching the original.
+    out.push_back(reply{e.id, false, errc::invalid_argument, "request " + std::to_string(e.id) + " is already in flight", {}});
+    ++counters_.refused;
+    return;
+  }
+  if (static_cast<int>(requests_.size()) >= options_.max_in_flight) {
+    out.push_back(reply{e.id, false, errc::no_capacity,
+                        "the router holds its maximum of " + std::to_string(options_.max_in_flight) +
+                            " requests in flight", {}});
+    ++counters_.refused;
+    return;
+  }
+  request_view& r = requests_[e.id];
+  r.id = e.id;
+  r.prompt_tokens = e.prompt_tokens;
+  r.max_tokens = e.max_tokens;
+  r.accepted_s = now;
+  r.deadline_s = e.deadline_s;
+  if (r.deadline_s > 0) deadlines_.emplace(r.deadline_s, r.id);
+  if (options_.use_directory && has_directory()) {
+    out.push_back(lookup_cache{r.id});
+    return;
+  }
+  route(r, {}, out);
+}
+
+void core::on(const cache_answer& e, double, commands& out) {
+  request_view* r = live(e.id);
+  if (!r) return;
+  if (r->ph != phase::routing) { ++counters_.stale_events; return; }
+  route(*r, e.hits, out);
+}
+
+void core::route(request_view& r, const cache_hits& hits, commands& out) {
+  // A node's own hit counts for cache affinity; the hint never exceeds what leaves a token to
+  // compute (the prefill node checks again against its cache).
+  const int cap = std::max(0, r.prompt_tokens - 1);
+  for (const auto& [id, tokens] : hits.nodes)
+    if (id >= 0 && id < static_cast<node_id>(candidate_pos_.size()) && candidate_pos_[id] >= 0 &&
+        nodes_[id].desc.kind == node_kind::prefill)
+      prefill_candidates_[candidate_pos_[id]].cached_tokens = std::min(cap, tokens);
+  const policy::route_request rq{r.prompt_tokens, std::min(cap, hits.local), options_.threshold_tokens,
+                                 std::min(cap, hits.prfaas), options_.bandwidth_abundant};
+  const auto d = policy::route(rq, prefill_candidates_, decode_candidates_);
+  int own_hit = 0;
+  if (d) own_hit = prefill_candidates_[d->prefill].cached_tokens;
+  for (auto& c : prefill_candidates_) c.cached_tokens = 0;
+  if (!d) {
+    fail(r, errc::no_capacity,
+         prefill_ids_.empty() ? "no prefill node is registered"
+         : decode_ids_.empty() ? "no decode node is registered"
+                               : "no prefill node accepting work or no decode node with room",
+         out);
+    return;
+  }
+  r.path = d->path;
+  r.prefill_node = prefill_ids_[d->prefill];
+  r.decode_node = decode_ids_[d->decode];
+  r.uncached_tokens = d->uncached_tokens;
+  r.cached_tokens = own_hit;
+  r.source = own_hit > 0 ? cache_source::own : cache_source::none;
+  r.holds_decode = true;
+  set_load(r.decode_node, +1);
+  r.ph = phase::reserving;
+  out.push_back(reserve{r.id, r.decode_node});
+}
+
+void core::on(const reserved& e, double, commands& out) {
+  request_view* r = live(e.id);
+  if (!r) return;
+  if (r->ph != phase::reserving) { ++counters_.stale_events; return; }
+  r->ph = phase::prefilling;
+  r->holds_prefill = true;
+  set_load(r->prefill_node, +1);
+  out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens});
+}
+
+void core::on(const prefill_done& e, double, commands& out) {
+  request_view* r = live(e.id);
+  if (!r) return;
+  if (!r->holds_prefill) { ++counters_.stale_events; return; }
+  release_prefill(*r);
+  r->cached_tokens = e.cached_tokens;
+  r->computed_tokens = e.computed_tokens;
+  r->source = e.cached_tokens > 0 ? cache_source::own : cache_source::none;
+  if (r->ph == phase::prefilling) r->ph = phase::transferring;
+  if (r->decode_finished) complete(*r, out);
+}
+
+void core::on(const first_token& e, double now, commands&) {
+  request_view* r = live(e.id);
+  if (!r) return;
+  if (r->ph != phase::prefilling && r->ph != phase::transferring) { ++counters_.stale_events; return; }
+  r->ph = phase::decoding;
+  r->first_token_s = now;
+  r->kv_bytes = e.kv_bytes;
+}
+
+void core::on(const decode_done& e, double, commands& out) {
+  request_view* r = live(e.id);
+  if (!r) return;
+  if (r->ph != phase::decoding || r->decode_finished) { ++counters_.stale_events; return; }
+  r->decode_finished = true;
+  release_decode(*r);
+  if (!r->holds_prefill) complete(*r, out);
+}
+
+void core::on(const request_failed& e, double, commands& out) {
+  request_view* r = live(e.id);
+  if (!r) return;
+  fail(*r, e.code, e.why, out);
+}
+
+void core::on(const tick&, double now, commands& out) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const request_id id = deadlines_.begin()->second;
+    auto it = requests_.find(id);
+    PRFAAS_ASSERT(it != requests_.end());
+    request_view& r = it->second;
+    const int waited_ms = static_cast<int>((now - r.accepted_s) * 1000);
+    fail(r, errc::deadline_exceeded,
+         "request " + std::to_string(id) + " passed its deadline after " + std::to_string(waited_ms) + " ms", out);
+  }
+}
+
+void core::on(const policy_update& e, double, commands&) {
+  options_.threshold_tokens = e.threshold_tokens;
+  options_.bandwidth_abundant = e.bandwidth_abundant;
+}
+
+void core::release_prefill(request_view& r) {
+  if (!r.holds_prefill) return;
+  r.holds_prefill = false;
+  set_load(r.prefill_node, -1);
+}
+
+void core::release_decode(request_view& r) {
+  if (!r.holds_decode) return;
+  r.holds_decode = false;
+  set_load(r.decode_node, -1);
+}
+
+void core::complete(request_view& r, commands& out) {
+  r.ph = phase::done;
+  ++counters_.completed;
+  out.push_back(reply{r.id, true, errc::internal, {}, r});
+  forget(r);
+}
+
+void core::fail(request_view& r, errc code, const std::string& why, commands& out) {
+  // Whoever still holds it drops it: the prefill stops streaming, the decode frees its sequence.
+  if (r.holds_prefill) out.push_back(abort_request{r.id, r.prefill_node});
+  if (r.holds_decode) out.push_back(abort_request{r.id, r.decode_node});
+  release_prefill(r);
+  release_decode(r);
+  r.ph = phase::failed;
+  ++counters_.failed;
+  out.push_back(reply{r.id, false, code, why, r});
+  forget(r);
+}
+
+void core::forget(request_view& r) {
+  if (r.deadline_s > 0) deadlines_.erase({r.deadline_s, r.id});
+  requests_.erase(r.id);  // r dangles from here on
+}
+
+}  // namespace prfaas::sched

@@ -1,0 +1,114 @@
+#pragma once
+// The control-plane core: every in-flight request's state machine, the node table with its
+// loads, and the routing decision (policy::route).  Pure: no CAF, no sockets, no clock.  The
+// live router (actors/router.cpp) and the simulator (runtime/sim) both drive it, so the code a
+// seeded simulation explores is the code that runs.
+//
+//   core c({.threshold_tokens = 1024, .use_directory = true});
+//   sched::commands out;
+//   c.handle(sched::node_up{{"decode-0", node_kind::decode, false, 8}}, now, out);
+//   c.handle(sched::request_arrived{7, 3000, 16, now + 60}, now, out);   // -> lookup_cache{7}
+//   c.handle(sched::cache_answer{7, hits}, now, out);                    // -> reserve{7, decode}
+//   ...                                                                  // -> prefill, reply
+//
+// handle() is the one mutating call: it appends the commands the event calls for to `out`.
+// Events about requests or nodes the core no longer holds are stale (a late reply from a node
+// that was declared lost, an answer after a deadline) and are counted, not errors.
+//
+// Loads are the core's own counts: a prefill node holds a request from `prefill` until
+// prefill_done, a decode node from `reserve` until decode_done (or the request fails).
+// Limits: at most `max_in_flight` requests (more get reply{no_capacity} at once) and
+// `max_nodes` nodes (more are refused by add_node's caller through node_up's result).
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/sched/protocol.h"
+
+namespace prfaas::sched {
+
+struct core_options {
+  int threshold_tokens = 1024;      // t (policy_update moves it)
+  bool bandwidth_abundant = false;
+  bool use_directory = false;       // ask the cache directory before routing (else hits are 0)
+  int max_in_flight = 1024;
+  int max_nodes = 1024;
+};
+
+
+struct node_view {
+  node_id id = kNoNode;
+  node_desc desc;
+  bool up = false;                  // registered and not lost
+  bool accepting = true;            // false while draining
+  int load = 0;                     // requests it holds (see above)
+};
+
+struct core_counters {
+  int64_t arrived = 0, completed = 0, failed = 0, refused = 0, stale_events = 0;
+};
+
+class core {
+ public:
+  explicit core(core_options options = {});
+
+  void handle(const event& e, double now_s, commands& out);
+
+  // -- reading the state (tests, checkers, status) ----------------------------------------------
+  const request_view* find(request_id id) const;
+  const std::unordered_map<request_id, request_view>& requests() const { return requests_; }
+  const std::vector<node_view>& nodes() const { return nodes_; }
+  std::optional<node_id> node_by_name(const std::string& name) const;
+  const node_view& node(node_id id) const { return nodes_.at(id); }
+  const core_counters& counters() const { return counters_; }
+  int threshold_tokens() const { return options_.threshold_tokens; }
+  bool bandwidth_abundant() const { return options_.bandwidth_abundant; }
+  bool has_directory() const;
+
+ private:
+  // -- event handlers ---------------------------------------------------------------------------
+  void on(const node_up& e, double now, commands& out);
+  void on(const node_down& e, double now, commands& out);
+  void on(const node_drain& e, double now, commands& out);
+  void on(const request_arrived& e, double now, commands& out);
+  void on(const cache_answer& e, double now, commands& out);
+  void on(const reserved& e, double now, commands& out);
+  void on(const prefill_done& e, double now, commands& out);
+  void on(const first_token& e, double now, commands& out);
+  void on(const decode_done& e, double now, commands& out);
+  void on(const request_failed& e, double now, commands& out);
+  void on(const tick& e, double now, commands& out);
+  void on(const policy_update& e, double now, commands& out);
+
+  // -- request lifecycle ------------------------------------------------------------------------
+  request_view* live(request_id id);  // nullptr (and a stale count) when it ended
+  void route(request_view& r, const cache_hits& hits, commands& out);
+  void release_prefill(request_view& r);
+  void release_decode(request_view& r);
+  void complete(request_view& r, commands& out);
+  void fail(request_view& r, errc code, const std::string& why, commands& out);
+  void forget(request_view& r);
+
+  // -- the node table and the routing candidates built from it ----------------------------------
+  void rebuild_candidates();
+  void set_load(node_id id, int delta);
+
+  core_options options_;
+  std::unordered_map<request_id, request_view> requests_;
+  std::set<std::pair<double, request_id>> deadlines_;  // earliest first
+  std::vector<node_view> nodes_;                       // indexed by node_id; lost nodes stay, down
+  std::map<std::string, node_id> names_;
+  // Candidates in name order (policy::route breaks ties by position), and back to node ids.
+  std::vector<policy::prefill_candidate> prefill_candidates_;
+  std::vector<policy::decode_candidate> decode_candidates_;
+  std::vector<node_id> prefill_ids_, decode_ids_;
+  std::vector<int> candidate_pos_;                     // node_id -> position in its list, -1
+  core_counters counters_;
+};
+
+}  // namespace prfaas::sched

@@ -1,0 +1,133 @@
+#pragma once
+// What goes into the control-plane core and what comes out of it (DESIGN.md, the control-plane
+// core).  Events are facts a driver observed (a message arrived, time passed); commands are what
+// the core wants done.  The live router turns CAF messages into events and commands into
+// messages; the simulator turns them into its own queues and timers.  Both drive core.h.
+//
+// All values are small and copyable.  Times are seconds on the driver's clock (steady_clock for
+// the router, simulated time for the simulator): the core has no clock of its own.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "runtime/common/errc.h"
+#include "runtime/policy/route.h"
+
+namespace prfaas::sched {
+
+using request_id = uint64_t;
+using node_id = int32_t;        // dense, assigned by the core at a node's first registration
+inline constexpr node_id kNoNode = -1;
+
+enum class node_kind : uint8_t { prefill, decode, cache_directory };
+const char* to_string(node_kind kind);
+
+// Where the prefix a prefill starts from lives.  `own`: the prefill node's own cache; the
+// others are named for the results (`peer`: another node of the same cluster, `remote`: the
+// other cluster) and are what cache moves will produce.
+enum class cache_source : uint8_t { none, own, peer, remote };
+const char* to_string(cache_source source);
+
+// A request's phase: a field any test can read (core::find).
+//
+//   routing --> reserving --> prefilling --> transferring --> decoding --> done
+//      |            |             |               |               |
+//      +------------+-------------+---------------+---------------+----> failed
+//
+// routing: waiting for the cache directory's answer; reserving: the decode node is reserving
+// the sequence; prefilling: the prefill node computes and streams; transferring: the prefill
+// node has written the last byte, the decode node has not started; decoding: first token out.
+// A request whose decode finished before its prefill node reported stays in `decoding` until
+// the report: it is done when both nodes have let go of it.
+enum class phase : uint8_t { routing, reserving, prefilling, transferring, decoding, done, failed };
+const char* to_string(phase p);
+
+struct node_desc {
+  std::string name;                 // unique; a node that restarts comes back under its name
+  node_kind kind = node_kind::prefill;
+  bool prfaas = false;              // in the PrfaaS cluster (else the local PD cluster)
+  int capacity = 0;                 // decode: sequences held at once
+};
+
+// The cache directory's answer for one prompt: the longest usable hit in each cluster and on
+// each node that has one.
+struct cache_hits {
+  int local = 0;
+  int prfaas = 0;
+  std::vector<std::pair<node_id, int>> nodes;
+};
+
+// One request as the core sees it (core::find); a reply carries its last state.
+struct request_view {
+  request_id id = 0;
+  phase ph = phase::routing;
+  int prompt_tokens = 0, max_tokens = 0;
+  double accepted_s = 0, deadline_s = 0, first_token_s = 0;
+  policy::prefill_path path = policy::prefill_path::local;
+  node_id prefill_node = kNoNode, decode_node = kNoNode;
+  bool holds_prefill = false;       // counted in the prefill node's load
+  bool holds_decode = false;        // counted in the decode node's load
+  bool decode_finished = false;     // decode_done seen, waiting for prefill_done
+  int uncached_tokens = 0;          // as routed
+  int cached_tokens = 0;            // as reported by the prefill node (the routed hint before)
+  int computed_tokens = 0;
+  cache_source source = cache_source::none;
+  int64_t kv_bytes = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+struct node_up { node_desc node; };
+struct node_down { node_id node = kNoNode; std::string why; };
+struct node_drain { node_id node = kNoNode; };   // stop giving it work; it finishes what it holds
+
+struct request_arrived {
+  request_id id = 0;
+  int prompt_tokens = 0;
+  int max_tokens = 0;
+  double deadline_s = 0;            // absolute; 0: none
+};
+struct cache_answer { request_id id = 0; cache_hits hits; };
+struct reserved { request_id id = 0; };
+// The prefill node let go of the request: every KV byte is written.  What it really reused.
+struct prefill_done { request_id id = 0; int cached_tokens = 0; int computed_tokens = 0; };
+struct first_token { request_id id = 0; int64_t kv_bytes = 0; };
+struct decode_done { request_id id = 0; };
+struct request_failed { request_id id = 0; errc code = errc::internal; std::string why; };
+struct tick {};                     // ends requests past their deadline
+// The short-timescale loop moved: t and whether bandwidth counts as abundant.
+struct policy_update { int threshold_tokens = 0; bool bandwidth_abundant = false; };
+
+using event = std::variant<node_up, node_down, node_drain, request_arrived, cache_answer, reserved,
+                           prefill_done, first_token, decode_done, request_failed, tick, policy_update>;
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+struct lookup_cache { request_id id = 0; };                  // ask the directory, answer with cache_answer
+struct reserve { request_id id = 0; node_id decode = kNoNode; };   // answer: reserved or request_failed
+struct prefill {
+  request_id id = 0;
+  node_id node = kNoNode;
+  node_id decode = kNoNode;
+  policy::prefill_path path = policy::prefill_path::local;
+  int uncached_tokens = 0;          // what routing expects to be computed
+  int cached_tokens = 0;            // the hit the node is expected to start from (its own cache)
+};
+struct abort_request { request_id id = 0; node_id node = kNoNode; };  // the node drops it
+// The request ended: completed (code unset) or failed with a named cause.  Exactly once each.
+struct reply {
+  request_id id = 0;
+  bool ok = true;
+  errc code = errc::internal;
+  std::string why;
+  request_view request;             // its state when it ended (nodes, path, cache, timings)
+};
+
+using command = std::variant<lookup_cache, reserve, prefill, abort_request, reply>;
+using commands = std::vector<command>;
+
+}  // namespace prfaas::sched

@@ -1,0 +1,256 @@
+// The control-plane core as a specification: events in, commands out, phases readable.
+
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "runtime/sched/core.h"
+#include "runtime/sched/request_checker.h"
+
+using namespace prfaas;
+using namespace prfaas::sched;
+
+namespace {
+
+// A small deployment: two PrfaaS prefill nodes, one local prefill node, two decode nodes.
+struct fixture {
+  core c;
+  request_checker checker;
+  commands out;
+  double now = 0;
+
+  explicit fixture(core_options o = {}) : c(o) {
+    step(node_up{{"prfaas-prefill-0", node_kind::prefill, true, 0}});
+    step(node_up{{"prfaas-prefill-1", node_kind::prefill, true, 0}});
+    step(node_up{{"local-prefill-0", node_kind::prefill, false, 0}});
+    step(node_up{{"decode-0", node_kind::decode, false, 4}});
+    step(node_up{{"decode-1", node_kind::decode, false, 4}});
+  }
+  const commands& step(const event& e) {
+    out.clear();
+    c.handle(e, now, out);
+    checker.after(e, out, c);
+    return out;
+  }
+  node_id id(const std::string& name) const { return *c.node_by_name(name); }
+  template <class T>
+  std::vector<T> of(const commands& cmds) const {
+    std::vector<T> v;
+    for (const auto& x : cmds)
+      if (const auto* t = std::get_if<T>(&x)) v.push_back(*t);
+    return v;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a request moves routing -> reserving -> prefilling -> transferring -> decoding -> done") {
+  fixture f;
+  auto& out = f.step(request_arrived{1, 3000, 16, 0});
+  auto res = f.of<reserve>(out);
+  REQUIRE(res.size() == 1);
+  CHECK(f.c.find(1)->ph == phase::reserving);
+  CHECK(f.c.node(res[0].decode).load == 1);
+
+  auto pre = f.of<prefill>(f.step(reserved{1}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].path == policy::prefill_path::prfaas);  // 3000 uncached tokens > t = 1024
+  CHECK(f.c.node(pre[0].node).desc.prfaas);
+  CHECK(f.c.find(1)->ph == phase::prefilling);
+  CHECK(f.c.node(pre[0].node).load == 1);
+
+  f.step(prefill_done{1, 0, 3000});
+  CHECK(f.c.find(1)->ph == phase::transferring);
+  CHECK(f.c.node(pre[0].node).load == 0);
+  f.step(first_token{1, 4096});
+  CHECK(f.c.find(1)->ph == phase::decoding);
+  auto replies = f.of<reply>(f.step(decode_done{1}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].ok);
+  CHECK(replies[0].request.kv_bytes == 4096);
+  CHECK(replies[0].request.computed_tokens == 3000);
+  CHECK(f.c.find(1) == nullptr);
+  CHECK(f.c.node(res[0].decode).load == 0);
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("a decode that finishes before the prefill node reports waits for the report") {
+  fixture f;
+  f.step(request_arrived{1, 100, 1, 0});
+  f.step(reserved{1});
+  f.step(first_token{1, 100});
+  CHECK(f.of<reply>(f.step(decode_done{1})).empty());
+  CHECK(f.c.find(1)->decode_finished);
+  auto replies = f.of<reply>(f.step(prefill_done{1, 0, 100}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].ok);
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("with a directory the core asks it first, offloads on the uncached length and prefers the cache-affine node") {
+  fixture f({.threshold_tokens = 1024, .use_directory = true});
+  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+  auto& out = f.step(request_arrived{1, 3000, 8, 0});
+  REQUIRE(f.of<lookup_cache>(out).size() == 1);
+  CHECK(f.c.find(1)->ph == phase::routing);
+
+  // 2,944 tokens cached on the local prefill node: 56 uncached, far below t, so it stays local
+  // and goes to the node that holds the hit.
+  cache_hits hits;
+  hits.local = 2944;
+  hits.nodes = {{f.id("local-prefill-0"), 2944}};
+  f.step(cache_answer{1, hits});
+  auto pre = f.of<prefill>(f.step(reserved{1}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].path == policy::prefill_path::local);
+  CHECK(pre[0].node == f.id("local-prefill-0"));
+  CHECK(pre[0].cached_tokens == 2944);
+  CHECK(pre[0].uncached_tokens == 56);
+
+  // The same hit held by one of two PrfaaS nodes only: scarce bandwidth ignores it (offload),
+  // and the PrfaaS node that holds it serves.
+  f.step(request_arrived{2, 3000, 8, 0});
+  hits = {};
+  hits.prfaas = 2944;
+  hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
+  f.step(cache_answer{2, hits});
+  pre = f.of<prefill>(f.step(reserved{2}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].path == policy::prefill_path::prfaas);
+  CHECK(pre[0].node == f.id("prfaas-prefill-1"));
+  CHECK(pre[0].cached_tokens == 2944);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("a hit never covers the whole prompt: one token is always computed") {
+  fixture f({.threshold_tokens = 1024, .use_directory = true});
+  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+  f.step(request_arrived{1, 128, 8, 0});
+  cache_hits hits;
+  hits.local = 128;
+  hits.nodes = {{f.id("local-prefill-0"), 128}};
+  f.step(cache_answer{1, hits});
+  auto pre = f.of<prefill>(f.step(reserved{1}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].cached_tokens == 127);
+  CHECK(pre[0].uncached_tokens == 1);
+}
+
+TEST_CASE("a lost node fails what it holds with node_lost and the other node is told to let go") {
+  fixture f;
+  f.step(request_arrived{1, 3000, 16, 0});
+  auto pre = f.of<prefill>(f.step(reserved{1}));
+  REQUIRE(pre.size() == 1);
+  auto& out = f.step(node_down{pre[0].decode, "decode node decode-x lost (killed)"});
+  auto replies = f.of<reply>(out);
+  REQUIRE(replies.size() == 1);
+  CHECK_FALSE(replies[0].ok);
+  CHECK(replies[0].code == errc::node_lost);
+  CHECK(replies[0].why == "decode node decode-x lost (killed)");
+  auto aborts = f.of<abort_request>(out);
+  REQUIRE(aborts.size() == 1);
+  CHECK(aborts[0].node == pre[0].node);  // the prefill node, not the lost decode node
+  CHECK(f.c.node(pre[0].node).load == 0);
+  // The node's late messages are stale, not errors.
+  f.step(prefill_done{1, 0, 3000});
+  CHECK(f.c.counters().stale_events == 1);
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("a restarted node (same name) loses what its last incarnation held") {
+  fixture f;
+  f.step(request_arrived{1, 100, 16, 0});
+  auto res = f.of<reserve>(f.out);
+  REQUIRE(res.size() == 1);
+  const std::string name = f.c.node(res[0].decode).desc.name;
+  auto replies = f.of<reply>(f.step(node_up{{name, node_kind::decode, false, 4}}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].code == errc::node_lost);
+  CHECK(replies[0].why.find("restarted") != std::string::npos);
+  CHECK(f.c.node(res[0].decode).up);
+  CHECK(f.c.node(res[0].decode).load == 0);
+}
+
+TEST_CASE("a request past its deadline ends with deadline_exceeded at the next tick") {
+  fixture f;
+  f.step(request_arrived{1, 100, 16, 2.0});
+  f.step(reserved{1});
+  f.now = 1.5;
+  CHECK(f.of<reply>(f.step(tick{})).empty());
+  f.now = 2.5;
+  auto& out = f.step(tick{});
+  auto replies = f.of<reply>(out);
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].code == errc::deadline_exceeded);
+  CHECK(f.of<abort_request>(out).size() == 2);  // both the prefill and the decode node
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("past max_in_flight requests are refused with no_capacity, and a full decode tier refuses routing") {
+  fixture f({.threshold_tokens = 1024, .max_in_flight = 3});
+  for (request_id id = 1; id <= 3; ++id) f.step(request_arrived{id, 100, 1, 0});
+  auto replies = f.of<reply>(f.step(request_arrived{4, 100, 1, 0}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].code == errc::no_capacity);
+
+  fixture g;
+  for (request_id id = 1; id <= 8; ++id) g.step(request_arrived{id, 100, 1, 0});  // 2 x capacity 4
+  replies = g.of<reply>(g.step(request_arrived{9, 100, 1, 0}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].code == errc::no_capacity);
+  CHECK(g.checker.violations().empty());
+}
+
+TEST_CASE("a draining node gets no new work but finishes what it holds") {
+  fixture f;
+  f.step(request_arrived{1, 100, 1, 0});
+  auto pre = f.of<prefill>(f.step(reserved{1}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].node == f.id("local-prefill-0"));
+  f.step(node_drain{f.id("local-prefill-0")});
+  f.step(request_arrived{2, 100, 1, 0});
+  auto pre2 = f.of<prefill>(f.step(reserved{2}));
+  REQUIRE(pre2.size() == 1);
+  CHECK(pre2[0].node != f.id("local-prefill-0"));  // the local cluster has none left: fallback
+  f.step(prefill_done{1, 0, 100});
+  f.step(first_token{1, 1});
+  CHECK(f.of<reply>(f.step(decode_done{1})).size() == 1);
+}
+
+TEST_CASE("random event storms keep every invariant") {
+  // Events in any order, duplicated, late or for the wrong request: the checker must stay quiet.
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    fixture f({.threshold_tokens = 500, .use_directory = seed % 2 == 0});
+    if (seed % 2 == 0) f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+    std::mt19937 rng(seed);
+    request_id next = 1;
+    for (int i = 0; i < 3000; ++i) {
+      f.now += 0.01;
+      const request_id any = 1 + rng() % next;
+      const node_id node = static_cast<node_id>(rng() % f.c.nodes().size());
+      switch (rng() % 12) {
+        case 0: case 1: f.step(request_arrived{next++, 1 + static_cast<int>(rng() % 4000), 4, f.now + 2}); break;
+        case 2: f.step(cache_answer{any, {static_cast<int>(rng() % 2000), 0, {{node, 640}}}}); break;
+        case 3: f.step(reserved{any}); break;
+        case 4: f.step(prefill_done{any, 0, 10}); break;
+        case 5: f.step(first_token{any, 10}); break;
+        case 6: f.step(decode_done{any}); break;
+        case 7: if (rng() % 8 == 0) f.step(request_failed{any, errc::transport_failed, "broken"}); break;
+        case 8: if (rng() % 40 == 0) f.step(node_down{node, "lost"}); break;
+        case 9: if (rng() % 40 == 0) f.step(node_up{f.c.node(node).desc}); break;
+        case 10: f.step(tick{}); break;
+        case 11: if (rng() % 20 == 0) f.step(node_drain{node}); break;
+      }
+    }
+    f.now += 10;
+    f.step(tick{});  // every deadline has passed: everything ends
+    f.checker.at_end(f.c);
+    INFO("seed " << seed << ": " << (f.checker.violations().empty() ? "" : f.checker.violations()[0]));
+    CHECK(f.checker.violations().empty());
+    CHECK(f.checker.arrived() > 100);
+  }
+}
