@@ -89,6 +89,10 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
          r.get("threads", c.node.threads);
        }},
+      {"cache", [&](table_reader& r) {
+         r.get("budget_mib", c.cache.budget_mib);
+         r.get("snapshot_every_blocks", c.cache.snapshot_every_blocks);
+       }},
       {"transport", [&](table_reader& r) {
          auto& t = c.transport;
          r.get("connections", t.connections); r.get("max_inflight_mib", t.max_inflight_mib);
@@ -127,6 +131,11 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
         "router.node_timeout_ms must exceed router.heartbeat_ms");
   check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,
         "node.kv_blocks, node.max_sequences and node.threads must be positive");
+  // The cache shares the node's block pool: at most half of it, so sequences always have room.
+  check(static_cast<int64_t>(c.cache.budget_mib) << 20 <= static_cast<int64_t>(c.node.kv_blocks) * c.model.block_bytes() / 2,
+        "cache.budget_mib must be at most half of the block pool (node.kv_blocks x " +
+            std::to_string(c.model.block_bytes()) + " bytes)");
+  check(c.cache.snapshot_every_blocks >= 1, "cache.snapshot_every_blocks must be at least 1");
   check(c.transport.connections >= 1 && c.transport.connections <= 64, "transport.connections must be 1..64");
   check(c.transport.max_inflight_mib >= 1, "transport.max_inflight_mib must be positive");
   check(!c.transport.emulate_link || c.transport.link_gbps > 0, "transport.emulate_link needs transport.link_gbps");

@@ -4,6 +4,7 @@
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight
 //   [node]         kv_blocks, max_sequences, threads
+//   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
@@ -28,9 +29,14 @@ struct router_config {
 };
 
 struct node_config {
-  int kv_blocks = 512;           // block pool size per node
+  int kv_blocks = 1024;          // block pool size per node (the prefix cache draws from it too)
   int max_sequences = 8;         // decode: sequences held at once
   int threads = 2;               // compute threads per node
+};
+
+struct cache_config {
+  int budget_mib = 32;           // each node's prefix cache: KV blocks and state snapshots held
+  int snapshot_every_blocks = 4; // linear-state snapshots every N blocks (and at the prompt's end)
 };
 
 struct transport_config {
@@ -56,6 +62,7 @@ struct deployment_config {
   model::model_config model;
   router_config router;
   node_config node;
+  cache_config cache;
   transport_config transport;
   deployment_layout deployment;
 };

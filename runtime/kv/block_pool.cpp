@@ -21,7 +21,7 @@ block_pool::block_pool(long block_bytes, int capacity_blocks)
   slab_.reset(static_cast<std::byte*>(p));
   free_.reserve(capacity_blocks);
   for (int id = capacity_blocks - 1; id >= 0; --id) free_.push_back(id);
-  allocated_.assign(capacity_blocks, false);
+  holders_.assign(capacity_blocks, 0);
 }
 
 std::optional<int> block_pool::allocate() {
@@ -29,15 +29,26 @@ std::optional<int> block_pool::allocate() {
   if (free_.empty()) return std::nullopt;
   const int id = free_.back();
   free_.pop_back();
-  allocated_[id] = true;
+  holders_[id] = 1;
   return id;
+}
+
+void block_pool::retain(int id) {
+  std::lock_guard lock(mutex_);
+  PRFAAS_ASSERT(id >= 0 && id < capacity_ && holders_[id] > 0);
+  ++holders_[id];
 }
 
 void block_pool::release(int id) {
   std::lock_guard lock(mutex_);
-  PRFAAS_ASSERT(id >= 0 && id < capacity_ && allocated_[id]);
-  allocated_[id] = false;
-  free_.push_back(id);
+  PRFAAS_ASSERT(id >= 0 && id < capacity_ && holders_[id] > 0);
+  if (--holders_[id] == 0) free_.push_back(id);
+}
+
+int block_pool::holders(int id) const {
+  std::lock_guard lock(mutex_);
+  PRFAAS_ASSERT(id >= 0 && id < capacity_);
+  return holders_[id];
 }
 
 std::byte* block_pool::data(int id) const {

@@ -4,7 +4,8 @@
 //   block_pool pool(config.block_bytes(), 1024);   // 1024 blocks, allocated and touched once
 //   auto id = pool.allocate();                     // std::nullopt when the pool is full
 //   float* kv = pool.floats(*id);                  // 64-byte aligned, valid until release(*id)
-//   pool.release(*id);
+//   pool.retain(*id);                              // a second holder (e.g. the prefix cache)
+//   pool.release(*id);                             // each holder releases once; the last frees it
 //
 // The slab is allocated and pre-faulted up front (fresh pages fault at a fifth of memcpy speed),
 // and never grows: a full pool is an error the caller reports (errc::no_capacity), not a resize.
@@ -24,8 +25,10 @@ class block_pool {
   block_pool(const block_pool&) = delete;
   block_pool& operator=(const block_pool&) = delete;
 
-  std::optional<int> allocate();
-  void release(int id);  // id must be allocated; a double release is an internal error
+  std::optional<int> allocate();    // the caller holds the one reference
+  void retain(int id);               // one more holder of an allocated block
+  void release(int id);              // id must be held; a release past the last holder is an internal error
+  int holders(int id) const;         // 0: free
 
   std::byte* data(int id) const;  // block_bytes() bytes, 64-byte aligned
   float* floats(int id) const { return reinterpret_cast<float*>(data(id)); }
@@ -41,7 +44,7 @@ class block_pool {
   std::unique_ptr<std::byte, slab_deleter> slab_;
   mutable std::mutex mutex_;
   std::vector<int> free_;          // stack of free ids
-  std::vector<bool> allocated_;
+  std::vector<int> holders_;       // per block: 0 free, else how many hold it
 };
 
 }  // namespace prfaas::kv

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "runtime/kv/block_hash.h"
+
 namespace prfaas::kv {
 
-// Hash chain of the prompt's full blocks (a partial last block has no key).
-std::vector<uint64_t> block_hash_chain(std::span<const int32_t> tokens, int block_tokens);
 
 class prefix_directory {
  public:

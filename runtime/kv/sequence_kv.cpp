@@ -1,5 +1,7 @@
 #include "runtime/kv/sequence_kv.h"
 
+#include <algorithm>
+
 #include "runtime/common/errc.h"
 
 namespace prfaas::kv {
@@ -39,6 +41,36 @@ void sequence_kv::reserve(int tokens) {
     }
   }
   reserved_tokens_ = want * config_.block_tokens;
+}
+
+void sequence_kv::adopt_prefix(int tokens, const std::vector<std::vector<int>>& ids,
+                               const std::vector<const std::vector<float>*>& states) {
+  PRFAAS_REQUIRE(tokens_ == 0, "a shared prefix starts an empty sequence");
+  PRFAAS_REQUIRE(tokens % config_.block_tokens == 0, "a shared prefix is a whole number of blocks");
+  const int blocks = tokens / config_.block_tokens;
+  for (int l = 0; l < config_.n_layers; ++l) {
+    if (config_.kind(l) == layer_kind::full) {
+      PRFAAS_REQUIRE(static_cast<int>(ids.at(l).size()) == blocks, "shared prefix has the wrong block count");
+      for (int b = 0; b < blocks; ++b) {
+        const int id = ids[l][b];
+        pool_.retain(id);
+        if (b < static_cast<int>(block_ids_[l].size())) {
+          pool_.release(block_ids_[l][b]);  // a block reserved for this position: the shared one replaces it
+          block_ids_[l][b] = id;
+          block_ptrs_[l][b] = pool_.floats(id);
+        } else {
+          block_ids_[l].push_back(id);
+          block_ptrs_[l].push_back(pool_.floats(id));
+        }
+      }
+    } else {
+      const auto* s = states.at(l);
+      PRFAAS_REQUIRE(s && s->size() == states_[l].size(), "shared prefix has the wrong state size");
+      states_[l] = *s;
+    }
+  }
+  reserved_tokens_ = std::max(reserved_tokens_, tokens);
+  tokens_ = tokens;
 }
 
 void sequence_kv::set_tokens(int tokens) {

@@ -6,7 +6,8 @@
 // or its one state), each addressed by (layer, index), each an 8-byte-aligned byte span that the
 // sender references in place and the receiver lands in place.
 //
-// Owned by one actor at a time; blocks return to the pool on destruction.
+// Owned by one actor at a time; its blocks are released on destruction (the pool frees a block
+// when its last holder, a sequence or the prefix cache, lets go).
 
 #include <cstddef>
 #include <span>
@@ -32,7 +33,17 @@ class sequence_kv {
   void set_tokens(int tokens);                     // after a prefill or a received transfer
 
   const std::vector<float*>& blocks(int layer) const { return block_ptrs_[layer]; }
+  const std::vector<int>& block_ids(int layer) const { return block_ids_[layer]; }
+
+  // Starts an empty sequence from a cached prefix: `ids[layer]` are full blocks shared with
+  // their holder (each is retained, never written: new tokens go to blocks after them), and
+  // `states[layer]` the linear layers' state at exactly `tokens` positions (copied: it changes).
+  // `tokens` must be a whole number of blocks.  Blocks already reserved for those positions go
+  // back to the pool.
+  void adopt_prefix(int tokens, const std::vector<std::vector<int>>& ids,
+                    const std::vector<const std::vector<float>*>& states);
   float* linear_state(int layer) { return states_[layer].data(); }
+  const std::vector<float>& linear_state_vector(int layer) const { return states_[layer]; }
 
   // Transport view: the payloads that hold the first tokens() positions.
   int payload_count(int layer) const;

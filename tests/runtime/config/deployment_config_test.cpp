@@ -74,6 +74,8 @@ TEST_CASE("configs/default.toml spells out exactly the built-in defaults") {
   CHECK(file.router.deadline_ms == builtin.router.deadline_ms);
   CHECK(file.router.max_in_flight == builtin.router.max_in_flight);
   CHECK(file.node.kv_blocks == builtin.node.kv_blocks);
+  CHECK(file.cache.budget_mib == builtin.cache.budget_mib);
+  CHECK(file.cache.snapshot_every_blocks == builtin.cache.snapshot_every_blocks);
   CHECK(file.transport.connections == builtin.transport.connections);
   CHECK(file.transport.emulate_link == builtin.transport.emulate_link);
   CHECK(file.deployment.prfaas_prefill == builtin.deployment.prfaas_prefill);
