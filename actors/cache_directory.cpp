@@ -1,6 +1,9 @@
-// Cache-directory role: answers the router's prefix-match queries from kv::prefix_directory.
+// Cache-directory role: keeps kv::prefix_directory fed with the nodes' cache updates (forwarded
+// by the router) and answers the router's prefix-match queries per node.
 //
-//   (match_atom, cluster, prompt) --> cached prefix tokens in that cluster
+//   cache_update                  --> index.apply (reset: the node starts over)
+//   (drop_atom, node)             --> index.drop (the node was lost)
+//   (match_atom, prompt)          --> every node's usable hit, longest first
 
 #include <caf/all.hpp>
 
@@ -26,9 +29,16 @@ caf::behavior cache_directory(directory_actor* self, config::deployment_config c
   self->state.index = std::make_unique<kv::prefix_directory>(config.model.block_tokens);
   return {
       [=](atoms::status_atom) { return self->state.self; },
-      [=](atoms::match_atom, const std::string& cluster, const std::vector<int32_t>& prompt) -> int32_t {
-        const auto chain = kv::block_hash_chain(prompt, self->state.block_tokens);
-        return self->state.index->match(cluster, chain);
+      [=](const cache_update& m) {
+        kv::cache_delta d{m.added_blocks, m.removed_blocks, m.added_snapshots, m.removed_snapshots};
+        self->state.index->apply(m.node, m.cluster, d, m.reset);
+      },
+      [=](atoms::drop_atom, const std::string& node) { self->state.index->drop(node); },
+      [=](atoms::match_atom, const std::vector<int32_t>& prompt) -> std::vector<cache_hit> {
+        const auto chain = kv::reusable_chain(prompt, self->state.block_tokens);
+        std::vector<cache_hit> out;
+        for (auto& h : self->state.index->match(chain)) out.push_back({h.node, h.cluster, h.tokens});
+        return out;
       },
   };
 }

@@ -8,7 +8,10 @@
 //   supervisor -> router      heartbeat_atom, name, load
 //   client     -> router      generate_request                      -> generate_result / error
 //   client     -> router      status_atom                           -> router_status
-//   router     -> directory   match_atom, cluster, prompt           -> int32 cached tokens
+//   router     -> directory   match_atom, prompt                    -> std::vector<cache_hit>
+//   prefill    -> router      cache_update (inserts/evictions)     -> forwarded to the directory
+//   router     -> directory   drop_atom, node name                  (the node was lost)
+//   router     -> prefill     republish_atom                        (the directory restarted)
 //   router     -> decode      decode_job                            -> ok (sequence reserved)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
 //   router     -> decode      abort_atom, request id
@@ -62,12 +65,16 @@ struct generate_result {
   double tokens_per_s = 0;     // decode rate after the first token
   double total_ms = 0;
   int64_t kv_bytes = 0;        // KV payload bytes moved prefill -> decode
+  int32_t cached_tokens = 0;   // prompt tokens the prefill reused from a prefix cache
+  int32_t uncached_tokens = 0; // prompt tokens it computed
+  std::string cache_source;    // none | own | peer | remote (sched::cache_source)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
   return f(caf::meta::type_name("generate_result"), x.request, x.tokens, x.path, x.prefill_node,
-           x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes);
+           x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes, x.cached_tokens,
+           x.uncached_tokens, x.cache_source);
 }
 
 struct prefill_job {
@@ -85,11 +92,56 @@ struct prefill_report {
   uint64_t request = 0;
   int64_t kv_bytes = 0;
   double prefill_ms = 0;
+  int32_t cached_tokens = 0;    // restored from the node's prefix cache
+  int32_t computed_tokens = 0;  // computed: the prompt less the cached prefix
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_report& x) {
-  return f(caf::meta::type_name("prefill_report"), x.request, x.kv_bytes, x.prefill_ms);
+  return f(caf::meta::type_name("prefill_report"), x.request, x.kv_bytes, x.prefill_ms, x.cached_tokens,
+           x.computed_tokens);
+}
+
+// One node's usable hit of a prompt, as the cache directory sees it.
+struct cache_hit {
+  std::string node;
+  std::string cluster;
+  int32_t tokens = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_hit& x) {
+  return f(caf::meta::type_name("cache_hit"), x.node, x.cluster, x.tokens);
+}
+
+// A node's prefix cache now (kv::prefix_cache_stats), for `prfaas status`.
+struct cache_stats {
+  std::string node;
+  int64_t bytes = 0, blocks = 0, snapshots = 0;
+  int64_t lookups = 0, hits = 0, lookup_tokens = 0, hit_tokens = 0, evictions = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_stats& x) {
+  return f(caf::meta::type_name("cache_stats"), x.node, x.bytes, x.blocks, x.snapshots, x.lookups, x.hits,
+           x.lookup_tokens, x.hit_tokens, x.evictions);
+}
+
+// What a node's prefix cache inserted and evicted since its last update (kv::cache_delta), in
+// one batch per prefill.  `reset`: forget what the node published before (it restarted, or it
+// re-publishes everything for a restarted directory).
+struct cache_update {
+  std::string node;
+  std::string cluster;
+  bool reset = false;
+  std::vector<uint64_t> added_blocks, removed_blocks, added_snapshots, removed_snapshots;
+  cache_stats stats;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_update& x) {
+  return f(caf::meta::type_name("cache_update"), x.node, x.cluster, x.reset, x.added_blocks, x.removed_blocks,
+           x.added_snapshots, x.removed_snapshots, x.stats);
 }
 
 struct decode_job {
@@ -157,6 +209,7 @@ typename Inspector::result_type inspect(Inspector& f, link_report& x) {
 struct router_status {
   std::vector<node_info> nodes;
   std::vector<link_report> links;  // the latest report of each prefill node
+  std::vector<cache_stats> caches; // the latest of each node with a prefix cache
   double prfaas_egress_gbps = 0;   // PrfaaS cluster egress, sum over its nodes
   double link_gbps = 0;            // configured inter-cluster capacity (0: unknown)
   int64_t completed = 0;
@@ -166,8 +219,8 @@ struct router_status {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_status& x) {
-  return f(caf::meta::type_name("router_status"), x.nodes, x.links, x.prfaas_egress_gbps, x.link_gbps, x.completed,
-           x.failed, x.in_flight);
+  return f(caf::meta::type_name("router_status"), x.nodes, x.links, x.caches, x.prfaas_egress_gbps, x.link_gbps,
+           x.completed, x.failed, x.in_flight);
 }
 
 // Renders an error for a person: "node_lost: decode node decode-1 lost (...)".
@@ -192,6 +245,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::link_report))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::link_report>))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<int32_t>))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_hit))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::cache_hit>))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_stats))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::cache_stats>))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_update))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<uint64_t>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, heartbeat_atom, "heartbeat")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, status_atom, "status")
@@ -202,4 +261,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, kv_event_atom, "kv_event")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, deadline_atom, "deadline")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, shutdown_atom, "shutdown")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, drop_atom, "drop")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, republish_atom, "republish")
 CAF_END_TYPE_ID_BLOCK(prfaas)

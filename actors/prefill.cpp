@@ -1,10 +1,14 @@
-// Prefill role: runs the model over a prompt and streams each layer's KV to the decode node the
-// router chose as soon as the layer is done (the prefill hook posts it; the link's connection
-// threads put it on the wire while the next layer computes).  Spawned detached: a prefill holds
+// Prefill role: runs the model over a prompt, starting from the longest hit in the node's prefix
+// cache, and streams each layer's KV to the decode node the router chose as soon as the layer is
+// done (the prefill hook posts it; the link's connection threads put it on the wire while the
+// next layer computes).  After each prefill it sends the router what its cache inserted and
+// evicted (the router forwards it to the cache directory).  Spawned detached: a prefill holds
 // its thread for the length of the computation, and jobs queue in the mailbox.  A linked
 // reporter actor sends the router the node's link telemetry every report period.
 //
-//   prefill_job --> [prefill: model.prefill, hook -> link.send_layer; flush] --> prefill_report
+//   prefill_job --> [cached_prefill, hook -> link.send_layer; flush] --> prefill_report
+//                   cache delta --> cache_update to the router
+//   republish_atom --> the whole cache, reset = true (the directory restarted)
 //   reporter: tick --> link_pool.snapshot() --> link_report to the router
 
 #include <caf/all.hpp>
@@ -16,6 +20,8 @@
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
+#include "runtime/kv/prefix_cache.h"
+#include "runtime/model/cached_prefill.h"
 #include "runtime/model/hybrid_model.h"
 #include "runtime/transport/link_pool.h"
 
@@ -57,11 +63,32 @@ struct prefill_state {
   node_info self;
   std::unique_ptr<model::hybrid_model> model;
   std::unique_ptr<kv::block_pool> pool;
+  std::unique_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
+  bool published = false;                   // the first update resets what the directory held
+  caf::actor router;
   std::shared_ptr<transport::link_pool> links;
   static inline const char* name = "prefill";
 };
 
 using prefill_actor = caf::stateful_actor<prefill_state>;
+
+// After every prefill (even with nothing new: the statistics moved) and on request.
+void publish(prefill_actor* self, kv::cache_delta delta, bool reset) {
+  auto& st = self->state;
+  if (!st.router) return;
+  cache_update m;
+  m.node = st.self.name;
+  m.cluster = st.self.cluster;
+  m.reset = reset || !st.published;
+  m.added_blocks = std::move(delta.added_blocks);
+  m.removed_blocks = std::move(delta.removed_blocks);
+  m.added_snapshots = std::move(delta.added_snapshots);
+  m.removed_snapshots = std::move(delta.removed_snapshots);
+  const auto& s = st.cache->stats();
+  m.stats = {st.self.name, s.bytes, s.blocks, s.snapshots, s.lookups, s.hits, s.lookup_tokens, s.hit_tokens, s.evictions};
+  st.published = true;
+  self->send(st.router, std::move(m));
+}
 
 caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info, caf::actor router,
                       std::string secret) {
@@ -69,6 +96,10 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   st.self = std::move(info);
   st.model = std::make_unique<model::hybrid_model>(config.model);
   st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
+  st.cache = std::make_unique<kv::prefix_cache>(
+      st.model->config(), *st.pool,
+      kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
+  st.router = router;
   // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly.
   const auto& t = config.transport;
   const bool crosses = st.self.prfaas;
@@ -87,6 +118,10 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
       [=](atoms::status_atom) { return self->state.self; },
+      [=](atoms::republish_atom) { publish(self, self->state.cache->everything(), true); },
+      // Cancelling a prefill in progress is not built yet: a job runs to its end, and the decode
+      // node has already dropped the request.
+      [=](atoms::abort_atom, uint64_t) {},
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;
         const auto t0 = std::chrono::steady_clock::now();
@@ -103,15 +138,20 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
               try { link.flush(); } catch (const failure&) {}
             }
           } guard{*link};
-          auto logits = st.model->prefill(job.prompt, kv, [&](int layer) { link->send_layer(job.request, src, layer); });
-          link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(logits));
+          auto r = model::cached_prefill(*st.model, st.cache.get(), job.prompt, kv,
+                                         [&](int layer) { link->send_layer(job.request, src, layer); });
+          link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(r.logits));
           link->flush();  // kv's blocks are referenced by posted frames until here
+          publish(self, st.cache->take_delta(), false);
           prefill_report rep;
           rep.request = job.request;
           rep.kv_bytes = static_cast<int64_t>(link->payload_bytes_sent() - before);
           rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-          spdlog::info("{}: request {} prefilled {} tokens in {:.0f} ms, {} KV bytes to {}", st.self.name,
-                       job.request, job.prompt.size(), rep.prefill_ms, rep.kv_bytes, job.decode_endpoint);
+          rep.cached_tokens = r.cached_tokens;
+          rep.computed_tokens = r.computed_tokens;
+          spdlog::info("{}: request {} prefilled {} tokens ({} from the cache) in {:.0f} ms, {} KV bytes to {}",
+                       st.self.name, job.request, job.prompt.size(), r.cached_tokens, rep.prefill_ms, rep.kv_bytes,
+                       job.decode_endpoint);
           return rep;
         } catch (const failure& f) {
           spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());

@@ -14,7 +14,7 @@
 
 namespace prfaas::actors {
 
-// Router: requests' state machines over cluster::node_registry and policy::route.
+// Router: an adapter around the control-plane core (runtime/sched/core.h).
 caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config);
 
 // Cache directory: kv::prefix_directory.

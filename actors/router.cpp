@@ -1,69 +1,68 @@
-// Router role: owns every in-flight request's state machine and deadline.
+// Router role: an adapter around the control-plane core (runtime/sched/core.h), which owns every
+// request's state machine, the node table and the routing decision.  This actor only turns CAF
+// messages into the core's events and the core's commands into CAF messages:
 //
-//   generate_request
-//        |  check_request (prompt within context)
-//        v
-//   [routing] --match_atom--> cache directory (none registered: 0 cached tokens)
-//        |  policy::route (threshold t, least loaded nodes)
-//        v
-//   [reserving] --decode_job--> decode node (sequence and KV blocks reserved, receiver armed)
-//        v
-//   [prefilling] --prefill_job--> prefill node (KV streams to the decode node layer by layer)
-//        v                             decode_started marks the first token (TTFT)
-//   [decoding] <--decode_result-- decode node
-//        v
-//   [done] -> reply to the client
+//   message in                          event                 command            message out
+//   generate_request                 -> request_arrived       lookup_cache    -> match_atom to the directory
+//   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
+//   decode_job ok                    -> reserved              prefill         -> prefill_job to a prefill node
+//   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
+//   decode_started / decode_result   -> first_token / decode_done
+//   decode_failed, a refused job     -> request_failed        reply           -> the client's response
+//   register_atom / down_msg         -> node_up / node_down
+//   a deadline timer                 -> tick
 //
-// Any failure (a node down, a transport error, the deadline) ends the request with an error
-// that names the cause, and the nodes still holding it are told to drop it.
+// Beside the core it keeps what the core has no use for: response promises, prompts, output
+// tokens, actor handles, link and cache telemetry.  Cache updates from the nodes are forwarded
+// to the directory; a lost node is dropped from it, and a directory that (re)registers is
+// refilled by asking every prefill node to re-publish.
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <map>
+#include <unordered_map>
 
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
-#include "runtime/cluster/node_registry.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
-#include "runtime/policy/route.h"
+#include "runtime/sched/core.h"
 
 namespace prfaas::actors {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-double ms_since(clock_type::time_point t) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
-}
-
-struct request_state {
+// What the adapter keeps per request beside the core's view of it.
+struct pending_request {
   caf::response_promise reply;
   std::vector<int32_t> prompt;
-  int max_tokens = 0;
-  clock_type::time_point accepted;
-  policy::prefill_path path = policy::prefill_path::local;
-  std::string prefill_node, decode_node;
-  double ttft_ms = 0;
-  int64_t kv_bytes = 0;
+  std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
+  double decode_ms = 0;
 };
 
 struct router_state {
   config::deployment_config config;
-  cluster::node_registry registry{""};
-  std::map<std::string, caf::actor> handles;
+  std::unique_ptr<sched::core> core;
+  std::map<std::string, caf::actor> handles;    // by node name
   std::map<caf::actor_addr, std::string> names;
-  std::map<uint64_t, request_state> requests;
+  std::map<std::string, node_info> infos;
+  std::unordered_map<uint64_t, pending_request> requests;
   uint64_t next_request = 1;
-  int64_t completed = 0, failed = 0;
-  std::map<std::string, link_report> links;   // latest report per prefill node
+  clock_type::time_point started = clock_type::now();
+  std::map<std::string, link_report> links;    // latest report per prefill node
+  std::map<std::string, cache_stats> caches;   // latest cache statistics per node
   clock_type::time_point last_egress_log{};
   static inline const char* name = "router";
 };
 
 using router_actor = caf::stateful_actor<router_state>;
+
+double now_s(router_actor* self) {
+  return std::chrono::duration<double>(clock_type::now() - self->state.started).count();
+}
 
 // PrfaaS cluster egress: the latest reports of its prefill nodes, summed.
 double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
@@ -75,85 +74,144 @@ double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
 
 caf::error to_error(const failure& f) { return caf::make_error(f.code(), std::string(f.what())); }
 
-void finish(router_actor* self, uint64_t id, caf::error err) {
+// A node's error as the core's event: prfaas errors keep their code and text; anything else
+// (a CAF timeout, a broken connection) means the node could not be reached.
+sched::request_failed failed_event(uint64_t id, const caf::error& err) {
+  if (err.category() == caf::atom("prfaas")) {
+    std::string text;
+    const auto& ctx = err.context();
+    for (size_t i = 0; i < ctx.size(); ++i)
+      if (ctx.match_element<std::string>(i)) text += (text.empty() ? "" : ": ") + ctx.get_as<std::string>(i);
+    return {id, static_cast<errc>(err.code()), text};
+  }
+  return {id, errc::unreachable, describe(err)};
+}
+
+caf::actor handle_of(router_actor* self, sched::node_id id) {
+  const auto& name = self->state.core->node(id).desc.name;
+  auto it = self->state.handles.find(name);
+  return it == self->state.handles.end() ? caf::actor{} : it->second;
+}
+
+void step(router_actor* self, const sched::event& e);
+
+void act(router_actor* self, const sched::lookup_cache& c) {
   auto& st = self->state;
-  auto it = st.requests.find(id);
+  caf::actor dir;
+  for (const auto& n : st.core->nodes())
+    if (n.up && n.desc.kind == sched::node_kind::cache_directory) dir = handle_of(self, n.id);
+  const auto id = c.id;
+  if (!dir) { step(self, sched::cache_answer{id, {}}); return; }
+  self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, st.requests.at(id).prompt)
+      .then(
+          [=](const std::vector<cache_hit>& hits) {
+            auto& st = self->state;
+            sched::cache_hits h;
+            for (const auto& hit : hits) {
+              if (hit.cluster == st.config.deployment.local_cluster) h.local = std::max(h.local, hit.tokens);
+              else if (hit.cluster == st.config.deployment.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
+              if (auto n = st.core->node_by_name(hit.node)) h.nodes.emplace_back(*n, hit.tokens);
+            }
+            step(self, sched::cache_answer{id, std::move(h)});
+          },
+          [=](caf::error& err) {
+            spdlog::warn("router: cache directory did not answer ({}); assuming no hit", describe(err));
+            step(self, sched::cache_answer{id, {}});
+          });
+}
+
+void act(router_actor* self, const sched::reserve& c) {
+  auto& st = self->state;
+  const auto& r = st.requests.at(c.id);
+  const auto* view = st.core->find(c.id);
+  spdlog::info("router: request {} ({} tokens, {} cached) -> {} prefill {} -> decode {}", c.id, r.prompt.size(),
+               view->cached_tokens, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
+               st.core->node(c.decode).desc.name);
+  const auto id = c.id;
+  decode_job job{id, static_cast<int32_t>(r.prompt.size()), st.core->find(id)->max_tokens};
+  self->request(handle_of(self, c.decode), std::chrono::seconds(5), job)
+      .then([=](caf::ok_atom) { step(self, sched::reserved{id}); },
+            [=](caf::error& err) { step(self, failed_event(id, err)); });
+}
+
+void act(router_actor* self, const sched::prefill& c) {
+  auto& st = self->state;
+  const auto id = c.id;
+  const auto& decode = st.core->node(c.decode).desc.name;
+  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint};
+  self->request(handle_of(self, c.node), std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
+      .then([=](const prefill_report& rep) { step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens}); },
+            [=](caf::error& err) { step(self, failed_event(id, err)); });
+}
+
+void act(router_actor* self, const sched::abort_request& c) {
+  if (auto h = handle_of(self, c.node)) self->send(h, atoms::abort_atom::value, c.id);
+}
+
+void act(router_actor* self, const sched::reply& c) {
+  auto& st = self->state;
+  auto it = st.requests.find(c.id);
   if (it == st.requests.end()) return;
-  request_state& r = it->second;
-  spdlog::warn("router: request {} failed: {}", id, describe(err));
-  // The decode node may still hold a reserved sequence: let it go.
-  if (!r.decode_node.empty())
-    if (auto h = st.handles.find(r.decode_node); h != st.handles.end())
-      self->send(h->second, atoms::abort_atom::value, id);
-  st.registry.release(r.prefill_node, id);
-  st.registry.release(r.decode_node, id);
-  r.reply.deliver(std::move(err));
+  pending_request& p = it->second;
+  if (!c.ok) {
+    spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
+    p.reply.deliver(caf::make_error(c.code, c.why));
+  } else {
+    const auto& v = c.request;
+    generate_result out;
+    out.request = c.id;
+    out.tokens = std::move(p.tokens);
+    out.path = policy::to_string(v.path);
+    out.prefill_node = st.core->node(v.prefill_node).desc.name;
+    out.decode_node = st.core->node(v.decode_node).desc.name;
+    out.ttft_ms = (v.first_token_s - v.accepted_s) * 1000;
+    out.total_ms = (now_s(self) - v.accepted_s) * 1000;
+    out.tokens_per_s = p.decode_ms > 0 ? (out.tokens.size() - 1) * 1000.0 / p.decode_ms : 0;
+    out.kv_bytes = v.kv_bytes;
+    out.cached_tokens = v.cached_tokens;
+    out.uncached_tokens = v.computed_tokens;
+    out.cache_source = sched::to_string(v.source);
+    p.reply.deliver(std::move(out));
+  }
   st.requests.erase(it);
-  ++st.failed;
+}
+
+void step(router_actor* self, const sched::event& e) {
+  sched::commands out;
+  self->state.core->handle(e, now_s(self), out);
+  for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
+}
+
+sched::node_kind kind_of(const std::string& role) {
+  if (role == "prefill") return sched::node_kind::prefill;
+  if (role == "decode") return sched::node_kind::decode;
+  if (role == "cache-directory") return sched::node_kind::cache_directory;
+  throw failure(errc::invalid_argument, "a " + role + " node cannot register with the router");
+}
+
+caf::actor directory(router_actor* self) {
+  for (const auto& n : self->state.core->nodes())
+    if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id);
+  return {};
 }
 
 void node_lost(router_actor* self, const std::string& name, const std::string& why) {
   auto& st = self->state;
-  const auto* rec = st.registry.find(name);
-  const std::string role = rec ? cluster::to_string(rec->role) : "node";
-  for (uint64_t id : st.registry.remove(name))
-    finish(self, id, caf::make_error(errc::node_lost, role + " node " + name + " lost (" + why + ")"));
+  const auto id = st.core->node_by_name(name);
+  if (!id) return;
+  const std::string role = sched::to_string(st.core->node(*id).desc.kind);
+  spdlog::warn("router: {} node {} lost ({})", role, name, why);
+  step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
   st.handles.erase(name);
   st.links.erase(name);
-  spdlog::warn("router: {} node {} lost ({})", role, name, why);
-}
-
-void start_prefill(router_actor* self, uint64_t id) {
-  auto& st = self->state;
-  auto& r = st.requests.at(id);
-  const auto* decode = st.registry.find(r.decode_node);
-  prefill_job job{id, r.prompt, decode->data_endpoint};
-  const auto timeout = std::chrono::milliseconds(st.config.router.deadline_ms);
-  self->request(st.handles.at(r.prefill_node), timeout, std::move(job))
-      .then(
-          [=](const prefill_report&) {
-            // The prefill node is free again; the request itself completes with the decode node.
-            auto it = self->state.requests.find(id);
-            if (it == self->state.requests.end()) return;
-            self->state.registry.release(it->second.prefill_node, id);
-          },
-          [=](caf::error& err) { finish(self, id, std::move(err)); });
-}
-
-void dispatch(router_actor* self, uint64_t id, int cached_local) {
-  auto& st = self->state;
-  auto it = st.requests.find(id);
-  if (it == st.requests.end()) return;
-  request_state& r = it->second;
-  const auto prefills = st.registry.prefill_nodes();
-  const auto decodes = st.registry.decode_nodes();
-  const auto pc = cluster::node_registry::prefill_candidates(prefills);
-  const auto dc = cluster::node_registry::decode_candidates(decodes);
-  const policy::route_request rq{static_cast<int>(r.prompt.size()), cached_local,
-                                 st.config.router.threshold_tokens};
-  const auto decision = policy::route(rq, pc, dc);
-  if (!decision) {
-    finish(self, id, caf::make_error(errc::no_capacity,
-                                     prefills.empty() ? "no prefill node is registered"
-                                                      : "no decode node with room is registered"));
-    return;
-  }
-  r.path = decision->path;
-  r.prefill_node = prefills[decision->prefill]->name;
-  r.decode_node = decodes[decision->decode]->name;
-  st.registry.assign(r.prefill_node, id);
-  st.registry.assign(r.decode_node, id);
-  spdlog::info("router: request {} ({} tokens) -> {} prefill {} -> decode {}", id, r.prompt.size(),
-               policy::to_string(r.path), r.prefill_node, r.decode_node);
-  decode_job job{id, static_cast<int32_t>(r.prompt.size()), r.max_tokens};
-  self->request(st.handles.at(r.decode_node), std::chrono::seconds(5), job)
-      .then([=](caf::ok_atom) { if (self->state.requests.count(id)) start_prefill(self, id); },
-            [=](caf::error& err) { finish(self, id, std::move(err)); });
+  st.caches.erase(name);
+  if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
 }
 
 caf::behavior router(router_actor* self, config::deployment_config config) {
   self->state.config = config;
-  self->state.registry = cluster::node_registry(config.model.fingerprint());
+  self->state.core = std::make_unique<sched::core>(sched::core_options{
+      config.router.threshold_tokens, false, /*use_directory=*/true, config.router.max_in_flight, 1024});
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) return;
@@ -167,12 +225,12 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
   return {
       [=](atoms::register_atom, node_info info, caf::actor handle) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
+        const std::string mine = st.config.model.fingerprint();
         try {
-          cluster::node_record rec{info.name, cluster::parse_role(info.role), info.cluster,
-                                   info.prfaas, info.data_endpoint, info.capacity, {}, 0};
-          const auto lost = st.registry.add(std::move(rec), info.model);
-          for (uint64_t id : lost)
-            finish(self, id, caf::make_error(errc::node_lost, info.role + " node " + info.name + " restarted"));
+          if (info.model != mine)
+            throw failure(errc::model_mismatch, "node " + info.name + " runs model [" + info.model +
+                                                    "] but the router runs [" + mine + "]");
+          step(self, sched::node_up{{info.name, kind_of(info.role), info.prfaas, info.capacity}});
         } catch (const failure& f) {
           spdlog::error("router: refused node {}: {}", info.name, f.what());
           return to_error(f);
@@ -180,12 +238,17 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         self->monitor(handle);
         st.names[handle.address()] = info.name;
         st.handles[info.name] = handle;
+        st.infos[info.name] = info;
         spdlog::info("router: registered {} node {} (cluster {})", info.role, info.name, info.cluster);
+        // A new directory knows nothing: every prefill node publishes its whole cache again.
+        if (info.role == "cache-directory")
+          for (const auto& n : st.core->nodes())
+            if (n.up && n.desc.kind == sched::node_kind::prefill)
+              if (auto h = handle_of(self, n.id)) self->send(h, atoms::republish_atom::value);
         return caf::ok_atom::value;
       },
-      [=](atoms::heartbeat_atom, const std::string& name, int32_t) {
-        self->state.registry.heartbeat(
-            name, std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count());
+      [=](atoms::heartbeat_atom, const std::string&, int32_t) {
+        // Liveness is the middleman's heartbeat and the monitor's down message.
       },
       [=](generate_request& req) -> caf::result<generate_result> {
         auto& st = self->state;
@@ -195,35 +258,19 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         } catch (const failure& f) {
           return to_error(f);
         }
-        if (static_cast<int>(st.requests.size()) >= st.config.router.max_in_flight)
-          return caf::make_error(errc::no_capacity, "the router holds its maximum of " +
-                                                        std::to_string(st.config.router.max_in_flight) +
-                                                        " requests in flight");
         const uint64_t id = st.next_request++;
-        request_state r;
-        r.reply = self->make_response_promise();
-        r.prompt = std::move(prompt);
-        r.max_tokens = req.max_tokens;
-        r.accepted = clock_type::now();
-        auto rp = r.reply;
-        st.requests.emplace(id, std::move(r));
         const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.config.router.deadline_ms;
-        self->delayed_send(self, std::chrono::milliseconds(deadline_ms), atoms::deadline_atom::value, id);
-        const auto dirs = st.registry.of_role(cluster::node_role::cache_directory);
-        if (dirs.empty()) {
-          dispatch(self, id, 0);
-        } else {
-          const auto& local = st.config.deployment.local_cluster;
-          self->request(st.handles.at(dirs.front()->name), std::chrono::seconds(1), atoms::match_atom::value,
-                        local, st.requests.at(id).prompt)
-              .then([=](int32_t cached) { dispatch(self, id, cached); },
-                    [=](caf::error& err) {
-                      spdlog::warn("router: cache directory did not answer ({}); assuming no hit", describe(err));
-                      dispatch(self, id, 0);
-                    });
-        }
+        pending_request p;
+        p.reply = self->make_response_promise();
+        p.prompt = std::move(prompt);
+        auto rp = p.reply;
+        const int prompt_tokens = static_cast<int>(p.prompt.size());
+        st.requests.emplace(id, std::move(p));
+        self->delayed_send(self, std::chrono::milliseconds(deadline_ms), atoms::deadline_atom::value);
+        step(self, sched::request_arrived{id, prompt_tokens, req.max_tokens, now_s(self) + deadline_ms / 1000.0});
         return rp;
       },
+      [=](atoms::deadline_atom) { step(self, sched::tick{}); },
       [=](const link_report& m) {
         auto& st = self->state;
         st.links[m.node] = m;
@@ -240,57 +287,38 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
             spdlog::info("router: PrfaaS egress {:.3f} Gbps", egress);
         }
       },
-      [=](const decode_started& m) {
+      [=](const cache_update& m) {
+        auto& st = self->state;
+        // Only a registered node speaks for its own cache.
+        if (!st.handles.count(m.node)) return;
+        st.caches[m.node] = m.stats;
+        if (auto dir = directory(self)) self->send(dir, m);
+      },
+      [=](const decode_started& m) { step(self, sched::first_token{m.request, m.kv_bytes}); },
+      [=](decode_result& m) {
         auto it = self->state.requests.find(m.request);
         if (it == self->state.requests.end()) return;
-        it->second.ttft_ms = ms_since(it->second.accepted);
-        it->second.kv_bytes = m.kv_bytes;
-      },
-      [=](decode_result& m) {
-        auto& st = self->state;
-        auto it = st.requests.find(m.request);
-        if (it == st.requests.end()) return;
-        request_state& r = it->second;
-        generate_result out;
-        out.request = m.request;
-        out.tokens = std::move(m.tokens);
-        out.path = policy::to_string(r.path);
-        out.prefill_node = r.prefill_node;
-        out.decode_node = r.decode_node;
-        out.ttft_ms = r.ttft_ms;
-        out.total_ms = ms_since(r.accepted);
-        out.tokens_per_s = m.decode_ms > 0 ? (out.tokens.size() - 1) * 1000.0 / m.decode_ms : 0;
-        out.kv_bytes = r.kv_bytes;
-        st.registry.release(r.prefill_node, m.request);
-        st.registry.release(r.decode_node, m.request);
-        r.reply.deliver(std::move(out));
-        st.requests.erase(it);
-        ++st.completed;
+        it->second.tokens = std::move(m.tokens);
+        it->second.decode_ms = m.decode_ms;
+        step(self, sched::decode_done{m.request});
       },
       [=](const decode_failed& m) {
-        finish(self, m.request, caf::make_error(errc::transport_failed, m.error));
-      },
-      [=](atoms::deadline_atom, uint64_t id) {
-        auto it = self->state.requests.find(id);
-        if (it == self->state.requests.end()) return;
-        finish(self, id, caf::make_error(errc::deadline_exceeded,
-                                         "request " + std::to_string(id) + " passed its deadline after " +
-                                             std::to_string(static_cast<int>(ms_since(it->second.accepted))) + " ms"));
+        step(self, sched::request_failed{m.request, errc::transport_failed, m.error});
       },
       [=](atoms::status_atom) -> router_status {
         auto& st = self->state;
         router_status s;
-        for (const auto role : {cluster::node_role::cache_directory, cluster::node_role::prefill,
-                                cluster::node_role::decode})
-          for (const auto* n : st.registry.of_role(role))
-            s.nodes.push_back(node_info{n->name, cluster::to_string(n->role), n->cluster, n->prfaas,
-                                        n->data_endpoint, st.registry.model_fingerprint(), n->capacity});
+        for (const auto kind : {sched::node_kind::cache_directory, sched::node_kind::prefill, sched::node_kind::decode})
+          for (const auto& [name, info] : st.infos)
+            if (auto id = st.core->node_by_name(name))
+              if (st.core->node(*id).up && st.core->node(*id).desc.kind == kind) s.nodes.push_back(info);
         for (const auto& [name, l] : st.links) s.links.push_back(l);
+        for (const auto& [name, c] : st.caches) s.caches.push_back(c);
         s.prfaas_egress_gbps = prfaas_egress_gbps(st.links);
         s.link_gbps = st.config.transport.link_gbps;
-        s.completed = st.completed;
-        s.failed = st.failed;
-        s.in_flight = static_cast<int64_t>(st.requests.size());
+        s.completed = st.core->counters().completed;
+        s.failed = st.core->counters().failed + st.core->counters().refused;
+        s.in_flight = static_cast<int64_t>(st.core->requests().size());
         return s;
       },
   };

@@ -88,6 +88,9 @@ json result_json(const actors::generate_result& r) {
   j["tokens_per_s"] = r.tokens_per_s;
   j["total_ms"] = r.total_ms;
   j["kv_bytes"] = r.kv_bytes;
+  j["cached_tokens"] = r.cached_tokens;
+  j["uncached_tokens"] = r.uncached_tokens;
+  j["cache_source"] = r.cache_source.empty() ? "none" : r.cache_source;
   j["request"] = r.request;
   return j;
 }
@@ -97,9 +100,9 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 void print_result(const actors::generate_result& r, bool as_json) {
   if (as_json) { std::cout << dump(result_json(r)) << std::endl; return; }
   std::cout << printable(model::decode(r.tokens)) << std::endl;
-  std::fprintf(stderr, "[%s path, prefill %s, decode %s, ttft %.1f ms, %.1f tokens/s, %lld KV bytes]\n",
+  std::fprintf(stderr, "[%s path, prefill %s, decode %s, ttft %.1f ms, %.1f tokens/s, %lld KV bytes, %d cached tokens (%s)]\n",
                r.path.c_str(), r.prefill_node.c_str(), r.decode_node.c_str(), r.ttft_ms, r.tokens_per_s,
-               static_cast<long long>(r.kv_bytes));
+               static_cast<long long>(r.kv_bytes), r.cached_tokens, r.cache_source.empty() ? "none" : r.cache_source.c_str());
 }
 
 actors::generate_result in_process(const config::deployment_config& config, const std::string& prompt, int max_tokens) {
@@ -262,6 +265,12 @@ int cmd_status(const std::string& state_dir, const std::string& router_flag, boo
   j["nodes"] = json::array();
   for (const auto& n : s->nodes)
     j["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"data_endpoint", n.data_endpoint}});
+  auto hit_rate = [](const actors::cache_stats& c) { return c.lookups ? double(c.hits) / c.lookups : 0.0; };
+  j["caches"] = json::array();
+  for (const auto& c : s->caches)
+    j["caches"].push_back({{"node", c.node}, {"bytes", c.bytes}, {"blocks", c.blocks}, {"snapshots", c.snapshots},
+                           {"lookups", c.lookups}, {"hits", c.hits}, {"hit_rate", hit_rate(c)},
+                           {"hit_tokens", c.hit_tokens}, {"lookup_tokens", c.lookup_tokens}, {"evictions", c.evictions}});
   if (as_json) { std::cout << dump(j) << std::endl; return 0; }
   std::printf("router %s: %lld completed, %lld failed, %lld in flight\n", router_at.str().c_str(),
               static_cast<long long>(s->completed), static_cast<long long>(s->failed), static_cast<long long>(s->in_flight));
@@ -273,6 +282,12 @@ int cmd_status(const std::string& state_dir, const std::string& router_flag, boo
     std::printf("  %-18s egress %8.3f Gbps  links %d x %d conn  in flight %lld B  rtt %u us  retrans %u  cwnd %u\n",
                 l.node.c_str(), l.egress_gbps, l.links, l.links ? l.connections / l.links : 0,
                 static_cast<long long>(l.bytes_in_flight), l.rtt_us, l.retransmits, l.cwnd);
+  if (!s->caches.empty()) std::printf("prefix caches:\n");
+  for (const auto& c : s->caches)
+    std::printf("  %-18s %8.1f MiB  %5lld blocks  %4lld snapshots  hit rate %5.1f %% (%lld of %lld)  %lld evictions\n",
+                c.node.c_str(), c.bytes / 1048576.0, static_cast<long long>(c.blocks), static_cast<long long>(c.snapshots),
+                100 * hit_rate(c), static_cast<long long>(c.hits), static_cast<long long>(c.lookups),
+                static_cast<long long>(c.evictions));
   return 0;
 }
 

@@ -25,7 +25,7 @@
 #include "actors/client.hpp"
 #include "actors/roles.hpp"
 #include "actors/system_config.hpp"
-#include "runtime/cluster/node_registry.h"
+#include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
 
 using namespace prfaas;

@@ -1,32 +1,54 @@
 #include "runtime/kv/prefix_directory.h"
 
+#include <algorithm>
+
 namespace prfaas::kv {
 
-prefix_directory::prefix_directory(int block_tokens, size_t max_entries)
-    : block_tokens_(block_tokens), max_entries_(max_entries) {}
+prefix_directory::prefix_directory(int block_tokens, size_t max_keys_per_node)
+    : block_tokens_(block_tokens), max_keys_(max_keys_per_node) {}
 
-void prefix_directory::insert(const std::string& cluster, std::span<const uint64_t> chain) {
-  auto& keys = keys_[cluster];
-  auto& order = order_[cluster];
-  for (uint64_t k : chain) {
-    if (!keys.insert(k).second) continue;
-    order.push_back(k);
-    if (order.size() > max_entries_) {
-      keys.erase(order.front());
-      order.pop_front();
-    }
+void prefix_directory::apply(const std::string& node, const std::string& cluster, const cache_delta& d, bool reset) {
+  node_index& n = index_[node];
+  if (reset) n = {};
+  n.cluster = cluster;
+  for (uint64_t k : d.removed_blocks) n.blocks.erase(k);
+  for (uint64_t k : d.removed_snapshots) n.snapshots.erase(k);
+  for (uint64_t k : d.added_blocks) {
+    if (n.blocks.size() >= max_keys_) { ++dropped_keys_; continue; }
+    n.blocks.insert(k);
+  }
+  for (uint64_t k : d.added_snapshots) {
+    if (n.snapshots.size() >= max_keys_) { ++dropped_keys_; continue; }
+    n.snapshots.insert(k);
   }
 }
 
-int prefix_directory::match(const std::string& cluster, std::span<const uint64_t> chain) const {
-  auto it = keys_.find(cluster);
-  if (it == keys_.end()) return 0;
-  int blocks = 0;
-  for (uint64_t k : chain) {
-    if (!it->second.count(k)) break;
-    ++blocks;
+void prefix_directory::drop(const std::string& node) { index_.erase(node); }
+
+std::vector<directory_hit> prefix_directory::match(std::span<const uint64_t> chain) const {
+  std::vector<directory_hit> hits;
+  for (const auto& [name, n] : index_) {
+    int usable = 0;
+    for (size_t b = 0; b < chain.size(); ++b) {
+      if (!n.blocks.count(chain[b])) break;
+      if (n.snapshots.count(chain[b])) usable = static_cast<int>(b) + 1;
+    }
+    if (usable > 0) hits.push_back({name, n.cluster, usable * block_tokens_});
   }
-  return blocks * block_tokens_;
+  std::stable_sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.tokens > b.tokens; });
+  return hits;
+}
+
+int prefix_directory::best(const std::vector<directory_hit>& hits, const std::string& cluster) {
+  int best = 0;
+  for (const auto& h : hits)
+    if (h.cluster == cluster) best = std::max(best, h.tokens);
+  return best;
+}
+
+size_t prefix_directory::keys(const std::string& node) const {
+  auto it = index_.find(node);
+  return it == index_.end() ? 0 : it->second.blocks.size();
 }
 
 }  // namespace prfaas::kv

@@ -1,38 +1,61 @@
 #pragma once
-// The cache directory's index: per cluster, the block-hash chains its nodes reported as cached.
-// A prompt's chain is the hash of each full block of tokens chained to its parent's hash, so a
-// prefix matches block by block (DESIGN.md, hybrid prefix cache).
+// The cache directory's index: which node holds which full-block chain keys and which state
+// snapshots (DESIGN.md, hybrid prefix cache), as the nodes publish them (prefix_cache's deltas).
+// A node's hit for a prompt is computed as the node's own cache computes it: the longest prefix
+// whose blocks are all held and whose last block carries a snapshot.  The directory answers per
+// node and per cluster; the router uses both (offload on the uncached length, cache affinity).
 //
-// In this version no node reports cached blocks yet (prefill nodes free their KV once it is
-// sent), so every match answers 0 tokens in a live deployment; insert() is exercised by tests.
-// Limit: at most max_entries chains per cluster; inserting more evicts the oldest.
+//   prefix_directory dir(64);
+//   dir.apply("local-prefill-0", "local", delta, /*reset=*/false);
+//   auto hits = dir.match(reusable_chain(prompt, 64));   // [{node, cluster, tokens}, ...]
+//
+// A node that restarts publishes with reset = true (its cache is new); a node that is lost is
+// dropped.  Limit: at most max_keys_per_node block keys per node; keys past it are not indexed
+// (the node's hits are then under-reported, never over-reported) and counted.
 
 #include <cstdint>
-#include <deque>
 #include <map>
-#include <set>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "runtime/kv/block_hash.h"
+#include "runtime/kv/prefix_cache.h"
 
 namespace prfaas::kv {
 
+struct directory_hit {
+  std::string node;
+  std::string cluster;
+  int tokens = 0;
+};
 
 class prefix_directory {
  public:
-  explicit prefix_directory(int block_tokens, size_t max_entries = 1 << 20);
+  explicit prefix_directory(int block_tokens, size_t max_keys_per_node = 1 << 20);
 
-  void insert(const std::string& cluster, std::span<const uint64_t> chain);
-  // Tokens of the longest cached prefix of `chain` in `cluster`.
-  int match(const std::string& cluster, std::span<const uint64_t> chain) const;
+  void apply(const std::string& node, const std::string& cluster, const cache_delta& delta, bool reset);
+  void drop(const std::string& node);
+
+  // Every node with a usable hit of `chain`, longest first (ties by name).
+  std::vector<directory_hit> match(std::span<const uint64_t> chain) const;
+  // The longest hit in `cluster` among `hits`.
+  static int best(const std::vector<directory_hit>& hits, const std::string& cluster);
+
+  size_t nodes() const { return index_.size(); }
+  size_t keys(const std::string& node) const;
+  int64_t dropped_keys() const { return dropped_keys_; }
 
  private:
+  struct node_index {
+    std::string cluster;
+    std::unordered_set<uint64_t> blocks, snapshots;
+  };
   int block_tokens_;
-  size_t max_entries_;
-  std::map<std::string, std::set<uint64_t>> keys_;       // per cluster: cached block keys
-  std::map<std::string, std::deque<uint64_t>> order_;    // insertion order, for the bound
+  size_t max_keys_;
+  std::map<std::string, node_index> index_;
+  int64_t dropped_keys_ = 0;
 };
 
 }  // namespace prfaas::kv

@@ -254,3 +254,12 @@ TEST_CASE("random event storms keep every invariant") {
     CHECK(f.checker.arrived() > 100);
   }
 }
+
+TEST_CASE("the core holds at most max_nodes nodes; a restart under a known name still registers") {
+  core c({.max_nodes = 2});
+  commands out;
+  c.handle(node_up{{"a", node_kind::prefill, false, 0}}, 0, out);
+  c.handle(node_up{{"b", node_kind::decode, false, 1}}, 0, out);
+  CHECK_THROWS_WITH(c.handle(node_up{{"c", node_kind::decode, false, 1}}, 0, out), Catch::Contains("maximum of 2 nodes"));
+  CHECK_NOTHROW(c.handle(node_up{{"b", node_kind::decode, false, 1}}, 0, out));
+}

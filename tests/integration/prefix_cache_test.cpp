@@ -1,0 +1,83 @@
+// The live hybrid prefix cache: prefill nodes reuse what they computed, publish it to the cache
+// directory, and the router routes on the uncached length to the node that holds the hit.
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.h"
+
+using namespace prfaas::testing;
+using json = nlohmann::json;
+
+namespace {
+
+json parse_ok(const run_result& r) {
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.status == 0);
+  return json::parse(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("the same long prompt twice: the second reuses at least 90 % of it and answers the same") {
+  deployment d("[router]\nthreshold_tokens = 256\n");
+  const std::string prompt = text_prompt(3000);
+  const json first = parse_ok(d.generate(prompt, 12));
+  const json second = parse_ok(d.generate(prompt, 12));
+  CHECK(first["cached_tokens"] == 0);
+  CHECK(first["uncached_tokens"] == 3000);
+  CHECK(first["cache_source"] == "none");
+  CHECK(second["path"] == "prfaas");
+  CHECK(second["prefill_node"] == first["prefill_node"]);  // the node that holds the hit
+  CHECK(second["cached_tokens"].get<int>() >= 2700);
+  CHECK(second["uncached_tokens"].get<int>() <= 300);       // computed tokens: a tenth of the work or less
+  CHECK(second["cache_source"] == "own");
+  CHECK(second["text"] == first["text"]);
+  CHECK(second["tokens"] == parse_ok(generate_in_process(prompt, 12, d.config_path()))["tokens"]);
+  // The decode node still receives the whole sequence's KV.
+  CHECK(second["kv_bytes"] == first["kv_bytes"]);
+
+  const json status = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+  bool seen = false;
+  for (const auto& c : status["caches"])
+    if (c["node"] == first["prefill_node"]) {
+      seen = true;
+      CHECK(c["hits"] == 1);
+      CHECK(c["lookups"] == 2);
+      CHECK(c["blocks"].get<int>() >= 46);
+      CHECK(c["snapshots"].get<int>() >= 1);
+      CHECK(c["bytes"].get<long>() > 0);
+    }
+  CHECK(seen);
+}
+
+TEST_CASE("a shared 2,000-token prefix with two suffixes: the second hits the prefix to snapshot granularity") {
+  deployment d("[router]\nthreshold_tokens = 4096\n");  // everything local: one prefill node
+  const std::string prefix = text_prompt(2000);
+  // Suffixes longer than a block: the first prompt's own end snapshot lies past the prefix.
+  const std::string a = prefix + "| first question: what is offloaded, and why does the KV cross the link at all? Explain.";
+  const std::string b = prefix + "# second question, a different one: how large is the linear state of one layer?";
+  parse_ok(d.generate(a, 8));
+  const json served = parse_ok(d.generate(b, 8));
+  // Snapshots every 4 blocks of 64 tokens: the longest one inside the shared 2,000 tokens.
+  CHECK(served["cached_tokens"] == 2000 / 256 * 256);
+  CHECK(served["uncached_tokens"] == static_cast<int>(b.size()) - 2000 / 256 * 256);
+  CHECK(served["tokens"] == parse_ok(generate_in_process(b, 8, d.config_path()))["tokens"]);
+}
+
+TEST_CASE("offload is decided on the uncached length: a long prompt whose prefix is cached locally stays local") {
+  deployment d("[router]\nthreshold_tokens = 1024\n");
+  const std::string base = text_prompt(1000);
+  const json first = parse_ok(d.generate(base, 4));
+  CHECK(first["path"] == "local");
+  const std::string longer = base + text_prompt(500);
+  // 1,500 tokens is above t, but 960 of them are cached on the local prefill node: 540 remain.
+  const json served = parse_ok(d.generate(longer, 4));
+  CHECK(served["path"] == "local");
+  CHECK(served["cached_tokens"] == 960);
+  CHECK(served["tokens"] == parse_ok(generate_in_process(longer, 4, d.config_path()))["tokens"]);
+  // Without the hit the same length is offloaded.
+  const json cold = parse_ok(d.generate("another start. " + text_prompt(1500), 4));
+  CHECK(cold["path"] == "prfaas");
+}
