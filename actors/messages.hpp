@@ -12,6 +12,8 @@
 //   prefill    -> router      cache_update (inserts/evictions)     -> forwarded to the directory
 //   router     -> directory   drop_atom, node name                  (the node was lost)
 //   router     -> prefill     republish_atom                        (the directory restarted)
+//   router     -> prefill P   cache_pull (arm P's receiver)         -> ok; later P -> router cache_pulled
+//   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
 //   router     -> decode      decode_job                            -> ok (sequence reserved)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
 //   router     -> decode      abort_atom, request id
@@ -125,6 +127,43 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_stats& x) {
   return f(caf::meta::type_name("cache_stats"), x.node, x.bytes, x.blocks, x.snapshots, x.lookups, x.hits,
            x.lookup_tokens, x.hit_tokens, x.evictions);
+}
+
+// A prefix moving between two nodes' caches over the data plane (sched::pull_cache): the
+// receiving prefill node arms its KV receiver for `tokens` of `prompt`; the holding node sends
+// them to `endpoint`; the receiver reports cache_pulled when they are in its cache (tokens = 0:
+// they did not arrive, and the prefill recomputes them).
+struct cache_pull {
+  uint64_t request = 0;
+  std::vector<int32_t> prompt;
+  int32_t tokens = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_pull& x) {
+  return f(caf::meta::type_name("cache_pull"), x.request, x.prompt, x.tokens);
+}
+
+struct cache_push {
+  uint64_t request = 0;
+  std::vector<int32_t> prompt;
+  int32_t tokens = 0;
+  std::string endpoint;        // the receiving node's data endpoint
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_push& x) {
+  return f(caf::meta::type_name("cache_push"), x.request, x.prompt, x.tokens, x.endpoint);
+}
+
+struct cache_pulled {
+  uint64_t request = 0;
+  int32_t tokens = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_pulled& x) {
+  return f(caf::meta::type_name("cache_pulled"), x.request, x.tokens);
 }
 
 // What a node's prefix cache inserted and evicted since its last update (kv::cache_delta), in
@@ -251,6 +290,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::cache_stats>))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_update))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<uint64_t>))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_pull))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_push))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_pulled))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, heartbeat_atom, "heartbeat")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, status_atom, "status")

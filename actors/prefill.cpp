@@ -9,12 +9,15 @@
 //   prefill_job --> [cached_prefill, hook -> link.send_layer; flush] --> prefill_report
 //                   cache delta --> cache_update to the router
 //   republish_atom --> the whole cache, reset = true (the directory restarted)
+//   cache_pull --> [receiver armed] --kv complete--> into the cache, cache_pulled to the router
+//   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
 //   reporter: tick --> link_pool.snapshot() --> link_report to the router
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 
 #include "actors/messages.hpp"
@@ -23,7 +26,9 @@
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/model/cached_prefill.h"
 #include "runtime/model/hybrid_model.h"
+#include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_pool.h"
+#include "runtime/transport/prefix_move.h"
 
 namespace prfaas::actors {
 namespace {
@@ -64,6 +69,8 @@ struct prefill_state {
   std::unique_ptr<model::hybrid_model> model;
   std::unique_ptr<kv::block_pool> pool;
   std::unique_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
+  std::map<uint64_t, std::unique_ptr<transport::pulled_prefix>> pulls;  // prefixes on their way here
+  std::unique_ptr<transport::kv_receiver> receiver;  // after pulls: its threads write into them
   bool published = false;                   // the first update resets what the directory held
   caf::actor router;
   std::shared_ptr<transport::link_pool> links;
@@ -90,8 +97,27 @@ void publish(prefill_actor* self, kv::cache_delta delta, bool reset) {
   self->send(st.router, std::move(m));
 }
 
+// A pull ended, well (its prefix goes into the cache) or not (the prefill recomputes it).
+void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& why) {
+  auto& st = self->state;
+  auto it = st.pulls.find(id);
+  if (it == st.pulls.end()) return;
+  int tokens = 0;
+  if (ok) {
+    it->second->commit(*st.cache);
+    tokens = it->second->tokens();
+    publish(self, st.cache->take_delta(), false);
+    spdlog::info("{}: request {}: {} cached tokens pulled in", st.self.name, id, tokens);
+  } else {
+    st.receiver->cancel(id);
+    spdlog::warn("{}: request {}: pulling its cached prefix failed ({}); it will be recomputed", st.self.name, id, why);
+  }
+  st.pulls.erase(it);
+  if (st.router) self->send(st.router, cache_pulled{id, tokens});
+}
+
 caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info, caf::actor router,
-                      std::string secret) {
+                      std::string data_host, std::string secret) {
   auto& st = self->state;
   st.self = std::move(info);
   st.model = std::make_unique<model::hybrid_model>(config.model);
@@ -100,6 +126,17 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       st.model->config(), *st.pool,
       kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
   st.router = router;
+  // Pulled prefixes land here; receiver threads hand events over as messages (a weak address
+  // avoids a reference cycle).
+  caf::actor_addr me = self->address();
+  st.receiver = std::make_unique<transport::kv_receiver>(
+      endpoint{data_host, 0}, [me](const transport::kv_receiver::event& e) {
+        if (auto h = caf::actor_cast<caf::actor>(me))
+          caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind), e.first_token,
+                         e.error);
+      },
+      transport::receiver_options{secret});
+  st.self.data_endpoint = endpoint{data_host, st.receiver->port()}.str();
   // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly.
   const auto& t = config.transport;
   const bool crosses = st.self.prfaas;
@@ -120,8 +157,35 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       [=](atoms::status_atom) { return self->state.self; },
       [=](atoms::republish_atom) { publish(self, self->state.cache->everything(), true); },
       // Cancelling a prefill in progress is not built yet: a job runs to its end, and the decode
-      // node has already dropped the request.
-      [=](atoms::abort_atom, uint64_t) {},
+      // node has already dropped the request.  A pull waiting for its prefix ends here.
+      [=](atoms::abort_atom, uint64_t id) { pull_ended(self, id, false, "aborted"); },
+      [=](const cache_pull& m) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        try {
+          auto pull = std::make_unique<transport::pulled_prefix>(st.model->config(), *st.pool, m.prompt, m.tokens);
+          st.receiver->expect(m.request, pull->target());
+          st.pulls[m.request] = std::move(pull);
+        } catch (const failure& f) {
+          return caf::make_error(f.code(), st.self.name + ": " + f.what());
+        }
+        return caf::ok_atom::value;
+      },
+      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t, const std::string& error) {
+        using ev = transport::kv_receiver::event;
+        if (kind == ev::complete) pull_ended(self, id, true, "");
+        else if (kind == ev::failed) pull_ended(self, id, false, error);
+      },
+      [=](const cache_push& m) -> caf::result<int32_t> {
+        auto& st = self->state;
+        try {
+          auto link = st.links->get(m.endpoint);
+          transport::push_prefix(*st.cache, st.model->config(), *st.pool, *link, m.request, m.prompt, m.tokens);
+          spdlog::info("{}: request {}: {} cached tokens sent to {}", st.self.name, m.request, m.tokens, m.endpoint);
+          return m.tokens;
+        } catch (const failure& f) {
+          return caf::make_error(f.code(), st.self.name + ": " + f.what());
+        }
+      },
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;
         const auto t0 = std::chrono::steady_clock::now();
@@ -164,8 +228,8 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
 }  // namespace
 
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config, node_info self,
-                         caf::actor router, const std::string& secret) {
-  return sys.spawn<caf::detached>(prefill, config, std::move(self), std::move(router), secret);
+                         caf::actor router, const std::string& data_host, const std::string& secret) {
+  return sys.spawn<caf::detached>(prefill, config, std::move(self), std::move(router), data_host, secret);
 }
 
 }  // namespace prfaas::actors

@@ -21,10 +21,13 @@ caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config&
 caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
                                  node_info self);
 
-// Prefill node: model::hybrid_model::prefill streaming each layer over a transport::link_pool;
-// reports link telemetry to `router`.  `secret` authenticates its KV links.
+// Prefill node: model::cached_prefill over its kv::prefix_cache, streaming each layer over a
+// transport::link_pool; reports link telemetry and cache updates to `router`.  Its own KV
+// receiver (on `data_host`) takes prefixes pulled from other nodes' caches.  `secret`
+// authenticates its KV links both ways.
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
-                         node_info self, caf::actor router, const std::string& secret);
+                         node_info self, caf::actor router, const std::string& data_host,
+                         const std::string& secret);
 
 // Decode node: transport::kv_receiver landing KV, model::decode_batch decoding it.  Its
 // receiver refuses peers that do not prove `secret`.

@@ -9,6 +9,8 @@
 //   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
 //   decode_started / decode_result   -> first_token / decode_done
 //   decode_failed, a refused job     -> request_failed        reply           -> the client's response
+//   cache_pulled                     -> cache_pulled          pull_cache      -> cache_pull to the prefill node,
+//                                                                                then cache_push to the holder
 //   register_atom / down_msg         -> node_up / node_down
 //   a deadline timer                 -> tick
 //
@@ -144,6 +146,35 @@ void act(router_actor* self, const sched::prefill& c) {
             [=](caf::error& err) { step(self, failed_event(id, err)); });
 }
 
+// The prefill node arms its receiver first; only then is the holder asked to send.  The prefill
+// node reports cache_pulled when the prefix is in its cache; a refusal on either side ends the
+// pull with nothing (the prefill recomputes).
+void act(router_actor* self, const sched::pull_cache& c) {
+  auto& st = self->state;
+  const auto id = c.id;
+  const auto to = handle_of(self, c.to), from = handle_of(self, c.from);
+  const std::string to_name = st.core->node(c.to).desc.name;
+  if (!to || !from) { step(self, sched::cache_pulled{id, 0}); return; }
+  const auto& prompt = st.requests.at(id).prompt;
+  cache_push push{id, prompt, c.tokens, st.infos.at(to_name).data_endpoint};
+  spdlog::info("router: request {}: pulling {} cached tokens from {} to {}", id, c.tokens,
+               st.core->node(c.from).desc.name, to_name);
+  self->request(to, std::chrono::seconds(5), cache_pull{id, prompt, c.tokens})
+      .then(
+          [=](caf::ok_atom) {
+            self->request(from, std::chrono::seconds(30), push)
+                .then([=](int32_t) { /* the prefill node reports cache_pulled */ },
+                      [=](caf::error& err) {
+                        spdlog::warn("router: request {}: the cache holder did not send ({})", id, describe(err));
+                        self->send(to, atoms::abort_atom::value, id);  // it answers cache_pulled{0}
+                      });
+          },
+          [=](caf::error& err) {
+            spdlog::warn("router: request {}: {} cannot take the pulled prefix ({})", id, to_name, describe(err));
+            step(self, sched::cache_pulled{id, 0});
+          });
+}
+
 void act(router_actor* self, const sched::abort_request& c) {
   if (auto h = handle_of(self, c.node)) self->send(h, atoms::abort_atom::value, c.id);
 }
@@ -211,7 +242,8 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
 caf::behavior router(router_actor* self, config::deployment_config config) {
   self->state.config = config;
   self->state.core = std::make_unique<sched::core>(sched::core_options{
-      config.router.threshold_tokens, false, /*use_directory=*/true, config.router.max_in_flight, 1024});
+      config.router.threshold_tokens, config.router.bandwidth_abundant, /*use_directory=*/true,
+      config.router.pull_min_tokens, config.router.max_in_flight, 1024});
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) return;
@@ -295,6 +327,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         if (auto dir = directory(self)) self->send(dir, m);
       },
       [=](const decode_started& m) { step(self, sched::first_token{m.request, m.kv_bytes}); },
+      [=](const cache_pulled& m) { step(self, sched::cache_pulled{m.request, m.tokens}); },
       [=](decode_result& m) {
         auto it = self->state.requests.find(m.request);
         if (it == self->state.requests.end()) return;

@@ -7,6 +7,8 @@
 //   prfaas demo [--config FILE]                   up, a mixed workload, a summary, down
 //   prfaas plan --scenario FILE [--json]          optimum and baselines of the throughput model
 //   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
+//   prfaas replay --trace FILE [--scale-tokens K] [--requests N] [--concurrency C] [--json]
+//                                                 a trace against the running deployment
 //   prfaas bench transport [--csv FILE]           KV transport vs plain send/recv
 //
 // Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
@@ -32,6 +34,7 @@
 #include "actors/system_config.hpp"
 #include "apps/launcher.h"
 #include "apps/bench_transport.h"
+#include "apps/replay_command.h"
 #include "apps/sim_commands.h"
 #include "runtime/common/errc.h"
 #include "runtime/model/generate.h"
@@ -409,7 +412,20 @@ int main(int argc, char** argv) {
   sim->add_option("--requests", sim_opts.requests, "number of requests (default: the scenario's)");
   sim->add_option("--seed", sim_opts.seed, "random seed (default: the scenario's)");
   sim->add_option("--out", sim_opts.out_dir, "write requests.csv, summary.json and PNG plots here");
+  sim->add_option("--threshold", sim_opts.threshold, "start from this t (tokens) instead of the planned one");
+  sim->add_option("--n-p", sim_opts.n_p, "start with this many local prefill instances instead of the planned split");
   sim->add_flag("--json", sim_opts.as_json, "print one JSON object");
+  apps::replay_options replay_opts;
+  auto* replay = app.add_subcommand("replay", "send a trace to the running deployment; hit rate, offload, TTFT");
+  replay->add_option("--trace", replay_opts.trace, "trace in the ../shared/traces format")->required();
+  replay->add_option("--scale-tokens", replay_opts.scale_tokens, "trace tokens per prompt byte (divides 512)")
+      ->check(CLI::IsMember({1, 2, 4, 8, 16, 32, 64, 128, 256, 512}));
+  replay->add_option("--requests", replay_opts.requests, "the first N requests")->check(CLI::Range(1, 1000000));
+  replay->add_option("--concurrency", replay_opts.concurrency, "requests in flight at once")->check(CLI::Range(1, 256));
+  replay->add_option("--max-tokens", replay_opts.max_tokens, "cap on output tokens per request")->check(CLI::Range(1, 4096));
+  replay->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
+  replay->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  replay->add_flag("--json", replay_opts.as_json, "print one JSON object");
   auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
   bench->require_subcommand(1);
   apps::bench_transport_options bench_opts;
@@ -427,6 +443,11 @@ int main(int argc, char** argv) {
     if (*down) return cmd_down(state_dir);
     if (*status) return cmd_status(state_dir, router_flag, as_json);
     if (*demo) return cmd_demo(config_path);
+    if (*replay) {
+      const auto router_at = router_address(router_flag, state_dir);
+      client_system client(config::deployment_config{});
+      return apps::replay_command(client.sys, connect(client.sys, router_at), replay_opts);
+    }
     if (*gen) {
       if (in_proc) {
         auto config = load(config_path);

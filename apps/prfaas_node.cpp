@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
       opts.spawn_role = [&] { return actors::spawn_cache_directory(sys, config, self); };
       break;
     case cluster::node_role::prefill:
-      opts.spawn_role = [&] { return actors::spawn_prefill(sys, config, self, opts.router, secret); };
+      opts.spawn_role = [&] { return actors::spawn_prefill(sys, config, self, opts.router, listen_at.host, secret); };
       break;
     case cluster::node_role::decode:
       opts.spawn_role = [&] { return actors::spawn_decode(sys, config, self, opts.router, listen_at.host, secret); };

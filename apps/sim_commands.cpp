@@ -39,7 +39,8 @@ planned plan_for(const sim::scenario& s, policy::length_distribution lengths) {
 }
 
 policy::length_distribution trace_lengths(const sim::scenario& s, const std::vector<sim::request>& trace) {
-  return policy::length_distribution::empirical(sim::uncached_lengths(trace, s.prefix_cache_blocks, s.block_tokens));
+  return policy::length_distribution::empirical(sim::uncached_lengths(trace, s.prefix_cache_blocks, s.block_tokens,
+                                                                         {s.snapshot_every_blocks, s.snapshot_cost_blocks}));
 }
 
 json point_json(const policy::throughput_point& p) {
@@ -158,8 +159,8 @@ int sim_command(const sim_command_options& o) {
   std::cerr << "prfaas sim: " << workload.size() << " requests, planned t = " << p->best.threshold << " tokens, N_p = "
             << p->best.shape.n_p << ", N_d = " << p->best.shape.n_d << ", Λ_max = " << p->best.lambda_max << " req/s\n";
   sim::sim_options so;
-  so.threshold = p->best.threshold;
-  so.n_p = std::clamp(p->best.shape.n_p, 1, s.n_pd - 1);
+  so.threshold = o.threshold >= 0 ? o.threshold : p->best.threshold;
+  so.n_p = std::clamp(o.n_p > 0 ? o.n_p : p->best.shape.n_p, 1, s.n_pd - 1);
   int last_pct = -1;
   so.progress = [&](double f) {
     const int pct = static_cast<int>(f * 100);
@@ -172,10 +173,10 @@ int sim_command(const sim_command_options& o) {
   json j = {{"requests", r.requests}, {"completed", r.completed}, {"rejected", r.rejected},
             {"duration_s", r.duration_s}, {"throughput_rps", r.throughput_rps}, {"ttft_mean_s", r.ttft_mean_s},
             {"ttft_p50_s", r.ttft_p50_s}, {"ttft_p90_s", r.ttft_p90_s}, {"ttft_p99_s", r.ttft_p99_s},
-            {"tpot_s", r.tpot_s}, {"offload_fraction", r.offload_fraction},
+            {"tpot_s", r.tpot_s}, {"offload_fraction", r.offload_fraction}, {"cache_hit_rate", r.cache_hit_rate},
             {"egress_utilisation", r.egress_utilisation}, {"util_prfaas", r.util_prfaas},
             {"util_pd_prefill", r.util_pd_prefill}, {"util_decode", r.util_decode},
-            {"initial_threshold", p->best.threshold}, {"final_threshold", r.final_threshold},
+            {"initial_threshold", so.threshold}, {"final_threshold", r.final_threshold},
             {"threshold_moves", r.threshold_moves}, {"conversions", r.conversions},
             {"final_n_p", r.final_n_p}, {"final_n_d", r.final_n_d}, {"planned_lambda_max", p->best.lambda_max},
             {"wall_s", wall}};
@@ -191,6 +192,7 @@ int sim_command(const sim_command_options& o) {
     std::printf("offloaded         %.1f %% of requests (t: %.0f -> %.0f tokens, %d moves)\n", r.offload_fraction * 100,
                 p->best.threshold, r.final_threshold, r.threshold_moves);
     std::printf("egress            %.1f %% of link capacity over the run\n", r.egress_utilisation * 100);
+    std::printf("prefix cache      %.1f %% of prompt tokens reused\n", r.cache_hit_rate * 100);
     std::printf("utilisation       PrfaaS prefill %.1f %%, local prefill %.1f %%, decode slots %.1f %%\n",
                 r.util_prfaas * 100, r.util_pd_prefill * 100, r.util_decode * 100);
     std::printf("local instances   N_p %d, N_d %d (%d conversions)\n", r.final_n_p, r.final_n_d, r.conversions);

@@ -12,6 +12,8 @@ struct sim_command_options {
   std::string scenario, trace, out_dir;
   long requests = 0;   // 0: the scenario's (a trace: all of it)
   uint64_t seed = 0;   // 0: the scenario's
+  double threshold = -1;  // < 0: the planned t
+  int n_p = 0;            // 0: the planned split
   bool as_json = false;
 };
 int sim_command(const sim_command_options& options);

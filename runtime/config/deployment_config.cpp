@@ -84,6 +84,8 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("threshold_tokens", c.router.threshold_tokens); r.get("deadline_ms", c.router.deadline_ms);
          r.get("heartbeat_ms", c.router.heartbeat_ms); r.get("node_timeout_ms", c.router.node_timeout_ms);
          r.get("max_in_flight", c.router.max_in_flight);
+         r.get("pull_min_tokens", c.router.pull_min_tokens);
+         r.get("bandwidth_abundant", c.router.bandwidth_abundant);
        }},
       {"node", [&](table_reader& r) {
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);

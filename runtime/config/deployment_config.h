@@ -2,7 +2,8 @@
 // A deployment's configuration: one TOML file read by `prfaas up` and by every node.
 //
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
-//   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight
+//   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
+//                  pull_min_tokens, bandwidth_abundant
 //   [node]         kv_blocks, max_sequences, threads
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
@@ -26,6 +27,8 @@ struct router_config {
   int heartbeat_ms = 200;        // middleman heartbeat between nodes
   int node_timeout_ms = 1500;    // a silent peer is declared lost after this
   int max_in_flight = 1024;      // requests the router holds at once; more are refused
+  int pull_min_tokens = 256;     // move another node's cached prefix when it beats recomputing by this much (0: never)
+  bool bandwidth_abundant = false;  // the other cluster's cache hits count and are moved across
 };
 
 struct node_config {

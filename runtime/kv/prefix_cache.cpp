@@ -43,9 +43,11 @@ void prefix_cache::touch(entry& e, uint64_t key) {
   (void)key;
 }
 
-int prefix_cache::restore(std::span<const uint64_t> chain, sequence_kv& kv) {
-  ++stats_.lookups;
-  stats_.lookup_tokens += static_cast<int64_t>(chain.size()) * config_.block_tokens;
+int prefix_cache::restore(std::span<const uint64_t> chain, sequence_kv& kv, bool count) {
+  if (count) {
+    ++stats_.lookups;
+    stats_.lookup_tokens += static_cast<int64_t>(chain.size()) * config_.block_tokens;
+  }
   const int blocks = usable_blocks(chain);
   if (blocks == 0) return 0;
   std::vector<std::vector<int>> ids(config_.n_layers);
@@ -59,8 +61,10 @@ int prefix_cache::restore(std::span<const uint64_t> chain, sequence_kv& kv) {
   for (int l : linear_layers_) states[l] = &snap[l];
   const int tokens = blocks * config_.block_tokens;
   kv.adopt_prefix(tokens, ids, states);
-  ++stats_.hits;
-  stats_.hit_tokens += tokens;
+  if (count) {
+    ++stats_.hits;
+    stats_.hit_tokens += tokens;
+  }
   return tokens;
 }
 

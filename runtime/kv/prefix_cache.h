@@ -79,8 +79,9 @@ class prefix_cache {
   int match(std::span<const uint64_t> chain) const;
 
   // Starts the empty `kv` from the longest usable hit (shared blocks, copied states), refreshes
-  // the hit's entries and counts the lookup.  Returns the tokens restored (0 on a miss).
-  int restore(std::span<const uint64_t> chain, sequence_kv& kv);
+  // the hit's entries and counts the lookup (unless `count` is false: a prefix sent to another
+  // node is no hit of this node's prefills).  Returns the tokens restored (0 on a miss).
+  int restore(std::span<const uint64_t> chain, sequence_kv& kv, bool count = true);
 
   // Block counts in (from_blocks, chain_blocks] at which a prefill should take a snapshot.
   std::vector<int> snapshot_points(int from_blocks, int chain_blocks) const;

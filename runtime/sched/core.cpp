@@ -27,6 +27,7 @@ const char* to_string(phase p) {
   switch (p) {
     case phase::routing: return "routing";
     case phase::reserving: return "reserving";
+    case phase::pulling: return "pulling";
     case phase::prefilling: return "prefilling";
     case phase::transferring: return "transferring";
     case phase::decoding: return "decoding";
@@ -218,6 +219,21 @@ void core::route(request_view& r, const cache_hits& hits, commands& out) {
   int own_hit = 0;
   if (d) own_hit = prefill_candidates_[d->prefill].cached_tokens;
   for (auto& c : prefill_candidates_) c.cached_tokens = 0;
+  // The best hit elsewhere that this request may use: the same cluster always, the other one
+  // only when bandwidth is abundant (PAPER.md §6: the longer cache is moved across first).
+  node_id source = kNoNode;
+  int source_hit = 0;
+  if (d && options_.pull_min_tokens > 0) {
+    const node_id chosen = prefill_ids_[d->prefill];
+    for (const auto& [id, tokens] : hits.nodes) {
+      if (id == chosen || id < 0 || id >= static_cast<node_id>(nodes_.size()) || !nodes_[id].up) continue;
+      if (nodes_[id].desc.kind != node_kind::prefill) continue;
+      if (nodes_[id].desc.prfaas != nodes_[chosen].desc.prfaas && !options_.bandwidth_abundant) continue;
+      const int hit = std::min(cap, tokens);
+      if (hit > source_hit) { source = id; source_hit = hit; }
+    }
+    if (source_hit < own_hit + options_.pull_min_tokens) source = kNoNode;
+  }
   if (!d) {
     fail(r, errc::no_capacity,
          prefill_ids_.empty() ? "no prefill node is registered"
@@ -232,6 +248,10 @@ void core::route(request_view& r, const cache_hits& hits, commands& out) {
   r.uncached_tokens = d->uncached_tokens;
   r.cached_tokens = own_hit;
   r.source = own_hit > 0 ? cache_source::own : cache_source::none;
+  if (source != kNoNode) {
+    r.pull_from = source;
+    r.pull_tokens = source_hit;
+  }
   r.holds_decode = true;
   set_load(r.decode_node, +1);
   r.ph = phase::reserving;
@@ -242,9 +262,26 @@ void core::on(const reserved& e, double, commands& out) {
   request_view* r = live(e.id);
   if (!r) return;
   if (r->ph != phase::reserving) { ++counters_.stale_events; return; }
-  r->ph = phase::prefilling;
-  r->holds_prefill = true;
+  r->holds_prefill = true;  // receiving a pulled prefix occupies the prefill node too
   set_load(r->prefill_node, +1);
+  if (r->pull_from != kNoNode && nodes_[r->pull_from].up) {
+    r->ph = phase::pulling;
+    out.push_back(pull_cache{r->id, r->pull_from, r->prefill_node, r->pull_tokens});
+    return;
+  }
+  r->pull_from = kNoNode;
+  r->pull_tokens = 0;
+  r->ph = phase::prefilling;
+  out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens});
+}
+
+void core::on(const cache_pulled& e, double, commands& out) {
+  request_view* r = live(e.id);
+  if (!r) return;
+  if (r->ph != phase::pulling) { ++counters_.stale_events; return; }
+  r->pull_tokens = e.tokens;  // 0: the pull failed, the prefill recomputes
+  if (e.tokens > r->cached_tokens) r->cached_tokens = e.tokens;
+  r->ph = phase::prefilling;
   out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens});
 }
 
@@ -256,6 +293,10 @@ void core::on(const prefill_done& e, double, commands& out) {
   r->cached_tokens = e.cached_tokens;
   r->computed_tokens = e.computed_tokens;
   r->source = e.cached_tokens > 0 ? cache_source::own : cache_source::none;
+  // What the prefill reused came from the pull when the pull brought at least that much.
+  if (r->pull_from != kNoNode && r->pull_tokens > 0 && e.cached_tokens > 0 && e.cached_tokens <= r->pull_tokens)
+    r->source = nodes_[r->pull_from].desc.prfaas == nodes_[r->prefill_node].desc.prfaas ? cache_source::peer
+                                                                                          : cache_source::remote;
   if (r->ph == phase::prefilling) r->ph = phase::transferring;
   if (r->decode_finished) complete(*r, out);
 }

@@ -36,6 +36,10 @@ struct core_options {
   int threshold_tokens = 1024;      // t (policy_update moves it)
   bool bandwidth_abundant = false;
   bool use_directory = false;       // ask the cache directory before routing (else hits are 0)
+  // Pull another node's cached prefix (same cluster; the other cluster too when bandwidth is
+  // abundant) when it beats the prefill node's own hit by at least this many tokens: moving
+  // KV costs a transfer, recomputing a short stretch is cheaper.  0 turns pulling off.
+  int pull_min_tokens = 0;
   int max_in_flight = 1024;
   int max_nodes = 1024;
 };
@@ -84,6 +88,7 @@ class core {
   void on(const request_failed& e, double now, commands& out);
   void on(const tick& e, double now, commands& out);
   void on(const policy_update& e, double now, commands& out);
+  void on(const cache_pulled& e, double now, commands& out);
 
   // -- request lifecycle ------------------------------------------------------------------------
   request_view* live(request_id id);  // nullptr (and a stale count) when it ended

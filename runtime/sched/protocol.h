@@ -32,16 +32,18 @@ const char* to_string(cache_source source);
 
 // A request's phase: a field any test can read (core::find).
 //
-//   routing --> reserving --> prefilling --> transferring --> decoding --> done
-//      |            |             |               |               |
-//      +------------+-------------+---------------+---------------+----> failed
+//   routing --> reserving --> [pulling] --> prefilling --> transferring --> decoding --> done
+//      |            |             |             |               |               |
+//      +------------+-------------+-------------+---------------+---------------+----> failed
 //
 // routing: waiting for the cache directory's answer; reserving: the decode node is reserving
-// the sequence; prefilling: the prefill node computes and streams; transferring: the prefill
+// the sequence; pulling: a cached prefix held by another node moves to the prefill node over
+// the data plane (only when that node's hit beats the prefill node's own by pull_min_tokens);
+// prefilling: the prefill node computes and streams; transferring: the prefill
 // node has written the last byte, the decode node has not started; decoding: first token out.
 // A request whose decode finished before its prefill node reported stays in `decoding` until
 // the report: it is done when both nodes have let go of it.
-enum class phase : uint8_t { routing, reserving, prefilling, transferring, decoding, done, failed };
+enum class phase : uint8_t { routing, reserving, pulling, prefilling, transferring, decoding, done, failed };
 const char* to_string(phase p);
 
 struct node_desc {
@@ -67,6 +69,8 @@ struct request_view {
   double accepted_s = 0, deadline_s = 0, first_token_s = 0;
   policy::prefill_path path = policy::prefill_path::local;
   node_id prefill_node = kNoNode, decode_node = kNoNode;
+  node_id pull_from = kNoNode;      // the node whose cached prefix is moved to the prefill node
+  int pull_tokens = 0;              // that prefix (0: none); the tokens that arrived after the pull
   bool holds_prefill = false;       // counted in the prefill node's load
   bool holds_decode = false;        // counted in the decode node's load
   bool decode_finished = false;     // decode_done seen, waiting for prefill_done
@@ -95,6 +99,9 @@ struct reserved { request_id id = 0; };
 // The prefill node let go of the request: every KV byte is written.  What it really reused.
 struct prefill_done { request_id id = 0; int cached_tokens = 0; int computed_tokens = 0; };
 struct first_token { request_id id = 0; int64_t kv_bytes = 0; };
+// The pulled prefix is in the prefill node's cache (`tokens`), or the pull failed (0): either way
+// the prefill goes ahead, computing what is not cached.
+struct cache_pulled { request_id id = 0; int tokens = 0; };
 struct decode_done { request_id id = 0; };
 struct request_failed { request_id id = 0; errc code = errc::internal; std::string why; };
 struct tick {};                     // ends requests past their deadline
@@ -102,7 +109,8 @@ struct tick {};                     // ends requests past their deadline
 struct policy_update { int threshold_tokens = 0; bool bandwidth_abundant = false; };
 
 using event = std::variant<node_up, node_down, node_drain, request_arrived, cache_answer, reserved,
-                           prefill_done, first_token, decode_done, request_failed, tick, policy_update>;
+                           prefill_done, first_token, decode_done, request_failed, tick, policy_update,
+                           cache_pulled>;
 
 // ---------------------------------------------------------------------------------------------
 // Commands
@@ -118,6 +126,9 @@ struct prefill {
   int cached_tokens = 0;            // the hit the node is expected to start from (its own cache)
 };
 struct abort_request { request_id id = 0; node_id node = kNoNode; };  // the node drops it
+// Move the first `tokens` of the request's prompt from `from`'s prefix cache into `to`'s, over
+// the data plane (same frames, same transport).  Answer: cache_pulled.
+struct pull_cache { request_id id = 0; node_id from = kNoNode; node_id to = kNoNode; int tokens = 0; };
 // The request ended: completed (code unset) or failed with a named cause.  Exactly once each.
 struct reply {
   request_id id = 0;
@@ -127,7 +138,7 @@ struct reply {
   request_view request;             // its state when it ended (nodes, path, cache, timings)
 };
 
-using command = std::variant<lookup_cache, reserve, prefill, abort_request, reply>;
+using command = std::variant<lookup_cache, reserve, prefill, abort_request, reply, pull_cache>;
 using commands = std::vector<command>;
 
 }  // namespace prfaas::sched

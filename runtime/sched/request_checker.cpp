@@ -32,7 +32,7 @@ void request_checker::scan(const core& c) {
     if (r.ph == phase::done || r.ph == phase::failed)
       violation("request " + std::to_string(id) + " kept in the core after it ended");
     if (r.holds_prefill) {
-      if (r.ph != phase::prefilling && r.ph != phase::transferring && r.ph != phase::decoding)
+      if (r.ph != phase::pulling && r.ph != phase::prefilling && r.ph != phase::transferring && r.ph != phase::decoding)
         violation("request " + std::to_string(id) + " holds its prefill node in phase " + to_string(r.ph));
       if (!c.node(r.prefill_node).up) violation("request " + std::to_string(id) + " holds a prefill node that is down");
       ++load[r.prefill_node];

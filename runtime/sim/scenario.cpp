@@ -79,11 +79,15 @@ scenario load_scenario(const std::string& path) {
   s.prefill_token_budget = m["prefill_token_budget"].value_or(s.prefill_token_budget);
   s.prefix_cache_blocks = m["prefix_cache_blocks"].value_or(s.prefix_cache_blocks);
   s.block_tokens = m["block_tokens"].value_or(s.block_tokens);
+  s.snapshot_every_blocks = m["snapshot_every_blocks"].value_or(s.snapshot_every_blocks);
+  s.snapshot_cost_blocks = m["snapshot_cost_blocks"].value_or(s.snapshot_cost_blocks);
   s.control_period_s = m["control_period_s"].value_or(s.control_period_s);
   s.rebalance_period_s = m["rebalance_period_s"].value_or(s.rebalance_period_s);
   s.sample_period_s = m["sample_period_s"].value_or(s.sample_period_s);
   s.controller = m["controller"].value_or(s.controller);
   s.rebalancer = m["rebalancer"].value_or(s.rebalancer);
+  if (s.snapshot_every_blocks < 1 || s.snapshot_cost_blocks < 0 || s.block_tokens < 1)
+    fail(path, t["sim"].node(), "sim.snapshot_every_blocks and sim.block_tokens must be at least 1, snapshot_cost_blocks >= 0");
   if (s.requests < 1 || s.control_period_s <= 0 || s.rebalance_period_s <= 0 || s.sample_period_s <= 0)
     fail(path, t["sim"].node(), "sim values must be positive");
   return s;

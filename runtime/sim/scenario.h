@@ -9,6 +9,7 @@
 //              output_tokens, arrival = "poisson" | "onoff" (on_s, off_s) | "trace",
 //              load (fraction of the planned Λ_max) or rate (requests/s)
 //   [sim] requests, seed, prefill_token_budget, prefix_cache_blocks, block_tokens,
+//         snapshot_every_blocks, snapshot_cost_blocks,
 //         control_period_s, rebalance_period_s, controller, rebalancer, sample_period_s
 
 #include <cstdint>
@@ -40,6 +41,8 @@ struct scenario {
   uint64_t seed = 1;
   double prefill_token_budget = 65536;  // tokens per prefill batch (one request at least)
   long prefix_cache_blocks = 0;       // per cluster; 0 disables prefix caching
+  int snapshot_every_blocks = 1;      // linear-state snapshots (the hybrid hit rule, sim/prefix_cache.h)
+  double snapshot_cost_blocks = 0;    // cache capacity one snapshot takes, in blocks
   int block_tokens = 512;             // trace hash_ids cover this many tokens each
   double control_period_s = 30;
   double rebalance_period_s = 300;

@@ -55,7 +55,9 @@ struct in_flight {
 class engine {
  public:
   engine(const scenario& s, const std::vector<request>& w, const sim_options& o)
-      : s_(s), w_(w), o_(o), local_cache_(s.prefix_cache_blocks), prfaas_cache_(s.prefix_cache_blocks),
+      : s_(s), w_(w), o_(o),
+        local_cache_(s.prefix_cache_blocks, {s.snapshot_every_blocks, s.snapshot_cost_blocks}),
+        prfaas_cache_(s.prefix_cache_blocks, {s.snapshot_every_blocks, s.snapshot_cost_blocks}),
         controller_(s.prfaas, s.pd, s.output_tokens, o.threshold),
         core_({.threshold_tokens = static_cast<int>(o.threshold), .use_directory = true,
                .max_in_flight = static_cast<int>(std::min<size_t>(w.size() + 1, 1 << 30)),
@@ -121,15 +123,20 @@ class engine {
     auto& rec = report_.records[i];
     f.prefill = instance_[c.node];
     f.decode = instance_[c.decode];
-    f.uncached = c.uncached_tokens;
     controller_.observe(c.uncached_tokens);
-    rec.uncached_tokens = c.uncached_tokens;
     rec.offloaded = prefill_[f.prefill].prfaas;
+    // The prefill reuses what its own cluster caches (a PrfaaS hit counts there even when
+    // scarce bandwidth kept it out of the routing decision), and computes the rest.
+    rec.cached_tokens = rec.offloaded ? f.hits.prfaas : f.hits.local;
+    f.uncached = w_[i].input_tokens - rec.cached_tokens;
+    rec.uncached_tokens = f.uncached;
     if (in_window()) ++(rec.offloaded ? report_.flow_prfaas : report_.flow_pd_prefill).entered;
     prefill_[f.prefill].queue.push_back(i);
     start_prefill(f.prefill);
   }
   void act(const sched::abort_request&) { PRFAAS_ASSERT(false && "the simulated world injects no faults"); }
+  // Caches are pooled per cluster here, so a hit is already where its cluster prefills.
+  void act(const sched::pull_cache& c) { step(sched::cache_pulled{c.id, c.tokens}); }
   void act(const sched::reply& c) {
     if (c.ok) return;
     // Only routing refuses here: no prefill node, or no decode node with room.
@@ -250,7 +257,7 @@ class engine {
     inst.busy = false;
     for (int i : inst.batch) {
       step(sched::prefill_done{id_of(i), 0, st_[i].uncached});
-      (inst.prfaas ? prfaas_cache_ : local_cache_).insert(w_[i].blocks);
+      (inst.prfaas ? prfaas_cache_ : local_cache_).insert(w_[i].blocks, reusable_blocks(w_[i], s_.block_tokens));
       if (!inst.prfaas && in_window()) ++report_.flow_pd_prefill.left;
     }
     inst.batch.clear();
@@ -378,12 +385,14 @@ class engine {
     sim_report& r = report_;
     r.requests = static_cast<long>(w_.size());
     std::vector<double> ttft;
-    double first = INFINITY, last = 0, offloaded = 0, routed = 0, tpot = 0;
+    double first = INFINITY, last = 0, offloaded = 0, routed = 0, tpot = 0, cached = 0, prompt = 0;
     for (const auto& rec : r.records) {
       first = std::min(first, rec.arrival_s);
       if (rec.rejected) continue;
       ++routed;
       offloaded += rec.offloaded;
+      cached += rec.cached_tokens;
+      prompt += rec.input_tokens;
       last = std::max(last, rec.finish_s);
       ttft.push_back(rec.ttft_s);
       tpot += s_.pd.t_decode_s;
@@ -400,6 +409,7 @@ class engine {
       r.tpot_s = tpot / ttft.size();
     }
     r.offload_fraction = routed ? offloaded / routed : 0;
+    r.cache_hit_rate = prompt > 0 ? cached / prompt : 0;
     double link_capacity_bytes = 0;  // integrated over the run, in sample steps
     for (double t = first; t < last; t += s_.sample_period_s)
       link_capacity_bytes += s_.link_gbps_at(t) * 1e9 / 8 * std::min(s_.sample_period_s, last - t);

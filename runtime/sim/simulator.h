@@ -32,6 +32,7 @@ namespace prfaas::sim {
 struct request_record {
   double arrival_s = 0, ttft_s = 0, finish_s = 0;
   int input_tokens = 0, uncached_tokens = 0, output_tokens = 0;
+  int cached_tokens = 0;        // reused from the prefix cache of the cluster that prefilled it
   bool offloaded = false;
   bool rejected = false;        // no prefill or decode instance could take it
   double threshold = 0;         // t when it was routed
@@ -55,6 +56,7 @@ struct sim_report {
   double ttft_mean_s = 0, ttft_p50_s = 0, ttft_p90_s = 0, ttft_p99_s = 0;
   double tpot_s = 0;
   double offload_fraction = 0;
+  double cache_hit_rate = 0;      // prompt tokens reused from a prefix cache / prompt tokens
   double egress_utilisation = 0;  // PrfaaS bytes / link capacity over the whole run
   double util_prfaas = 0, util_pd_prefill = 0, util_decode = 0;
   double final_threshold = 0;

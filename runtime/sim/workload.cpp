@@ -36,14 +36,19 @@ std::vector<request> load_trace(const std::string& path, size_t limit) {
   return out;
 }
 
-std::vector<double> uncached_lengths(const std::vector<request>& requests, long cache_blocks, int block_tokens) {
-  prefix_cache cache(cache_blocks);
+int reusable_blocks(const request& r, int block_tokens) {
+  return std::min<int>(static_cast<int>(r.blocks.size()), (r.input_tokens - 1) / block_tokens);
+}
+
+std::vector<double> uncached_lengths(const std::vector<request>& requests, long cache_blocks, int block_tokens,
+                                     cache_shape shape) {
+  prefix_cache cache(cache_blocks, shape);
   std::vector<double> out;
   out.reserve(requests.size());
   for (const auto& r : requests) {
     const int hit = std::min(r.input_tokens - 1, cache.match(r.blocks) * block_tokens);
     out.push_back(r.input_tokens - hit);
-    cache.insert(r.blocks);
+    cache.insert(r.blocks, reusable_blocks(r, block_tokens));
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/sim/prefix_cache.h"
 #include "runtime/sim/scenario.h"
 
 namespace prfaas::sim {
@@ -24,7 +25,12 @@ std::vector<request> load_trace(const std::string& path, size_t limit = SIZE_MAX
 // Each request's uncached length after prefix-cache hits, replaying the requests in order through
 // one cache of `cache_blocks` blocks (0: no cache, every token uncached).  The planner's empirical
 // length distribution for a trace.
-std::vector<double> uncached_lengths(const std::vector<request>& requests, long cache_blocks, int block_tokens);
+std::vector<double> uncached_lengths(const std::vector<request>& requests, long cache_blocks, int block_tokens,
+                                     cache_shape shape = {});
+
+// Blocks of a request a cache may keep: its full blocks before the last token (whose logits are
+// always computed), as the live cache keeps them (kv::reusable_chain).
+int reusable_blocks(const request& r, int block_tokens);
 
 // `n` requests at `rate` per second from the scenario's length distribution and arrival process.
 std::vector<request> generate(const scenario& s, int n, double rate, uint64_t seed);

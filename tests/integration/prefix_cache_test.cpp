@@ -81,3 +81,29 @@ TEST_CASE("offload is decided on the uncached length: a long prompt whose prefix
   const json cold = parse_ok(d.generate("another start. " + text_prompt(1500), 4));
   CHECK(cold["path"] == "prfaas");
 }
+
+TEST_CASE("a hit in the other cluster is used only under abundant bandwidth, moved over the data plane") {
+  const std::string prompt = text_prompt(3000);
+  for (const bool abundant : {false, true}) {
+    INFO((abundant ? "abundant" : "scarce") << " bandwidth");
+    deployment d(std::string("[router]\nthreshold_tokens = 1024\nbandwidth_abundant = ") + (abundant ? "true" : "false") + "\n");
+    const json first = parse_ok(d.generate(prompt, 8));  // 3,000 uncached tokens: PrfaaS
+    CHECK(first["path"] == "prfaas");
+    const json second = parse_ok(d.generate(prompt, 8));
+    if (!abundant) {
+      // Scarce: the local cluster caches nothing, so 3,000 tokens count as uncached: PrfaaS again,
+      // on the node that holds the hit.
+      CHECK(second["path"] == "prfaas");
+      CHECK(second["cache_source"] == "own");
+    } else {
+      // Abundant: the PrfaaS hit counts, 56 tokens remain, the request stays local and the
+      // cached prefix crosses to the local prefill node first.
+      CHECK(second["path"] == "local");
+      CHECK(second["prefill_node"] == "local-prefill-0");
+      CHECK(second["cache_source"] == "remote");
+    }
+    CHECK(second["cached_tokens"] == 2944);
+    CHECK(second["uncached_tokens"] == 56);
+    CHECK(second["tokens"] == first["tokens"]);
+  }
+}

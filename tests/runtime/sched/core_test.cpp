@@ -224,7 +224,8 @@ TEST_CASE("a draining node gets no new work but finishes what it holds") {
 TEST_CASE("random event storms keep every invariant") {
   // Events in any order, duplicated, late or for the wrong request: the checker must stay quiet.
   for (uint32_t seed = 1; seed <= 20; ++seed) {
-    fixture f({.threshold_tokens = 500, .use_directory = seed % 2 == 0});
+    fixture f({.threshold_tokens = 500, .bandwidth_abundant = seed % 3 == 0, .use_directory = seed % 2 == 0,
+               .pull_min_tokens = 64});
     if (seed % 2 == 0) f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
     std::mt19937 rng(seed);
     request_id next = 1;
@@ -236,7 +237,7 @@ TEST_CASE("random event storms keep every invariant") {
         case 0: case 1: f.step(request_arrived{next++, 1 + static_cast<int>(rng() % 4000), 4, f.now + 2}); break;
         case 2: f.step(cache_answer{any, {static_cast<int>(rng() % 2000), 0, {{node, 640}}}}); break;
         case 3: f.step(reserved{any}); break;
-        case 4: f.step(prefill_done{any, 0, 10}); break;
+        case 4: f.step(rng() % 2 ? event{prefill_done{any, 0, 10}} : event{cache_pulled{any, 64}}); break;
         case 5: f.step(first_token{any, 10}); break;
         case 6: f.step(decode_done{any}); break;
         case 7: if (rng() % 8 == 0) f.step(request_failed{any, errc::transport_failed, "broken"}); break;
@@ -262,4 +263,91 @@ TEST_CASE("the core holds at most max_nodes nodes; a restart under a known name 
   c.handle(node_up{{"b", node_kind::decode, false, 1}}, 0, out);
   CHECK_THROWS_WITH(c.handle(node_up{{"c", node_kind::decode, false, 1}}, 0, out), Catch::Contains("maximum of 2 nodes"));
   CHECK_NOTHROW(c.handle(node_up{{"b", node_kind::decode, false, 1}}, 0, out));
+}
+
+TEST_CASE("a longer hit on a busier node of the same cluster is pulled to the node that prefills") {
+  fixture f({.threshold_tokens = 1024, .use_directory = true, .pull_min_tokens = 256});
+  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+  // prfaas-prefill-1 holds the hit but is 3 prefills busier than prfaas-prefill-0: beyond the
+  // affinity slack, so node 0 prefills and pulls the prefix from node 1.
+  for (request_id id = 10; id < 13; ++id) {
+    f.step(request_arrived{id, 3000, 1, 0});
+    cache_hits h;
+    h.nodes = {{f.id("prfaas-prefill-1"), 3000}};
+    f.step(cache_answer{id, h});
+    f.step(reserved{id});
+  }
+  REQUIRE(f.c.node(f.id("prfaas-prefill-1")).load == 3);
+  f.step(request_arrived{1, 3000, 4, 0});
+  cache_hits hits;
+  hits.prfaas = 2944;
+  hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
+  f.step(cache_answer{1, hits});
+  auto pulls = f.of<pull_cache>(f.step(reserved{1}));
+  REQUIRE(pulls.size() == 1);
+  CHECK(pulls[0].from == f.id("prfaas-prefill-1"));
+  CHECK(pulls[0].to == f.id("prfaas-prefill-0"));
+  CHECK(pulls[0].tokens == 2944);
+  CHECK(f.c.find(1)->ph == phase::pulling);
+  CHECK(f.c.node(f.id("prfaas-prefill-0")).load == 1);  // receiving occupies the prefill node
+
+  auto pre = f.of<prefill>(f.step(cache_pulled{1, 2944}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].cached_tokens == 2944);
+  f.step(prefill_done{1, 2944, 56});
+  CHECK(f.c.find(1)->source == cache_source::peer);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("the other cluster's hit counts only under abundant bandwidth, and is then moved across") {
+  for (bool abundant : {false, true}) {
+    fixture f({.threshold_tokens = 1024, .bandwidth_abundant = abundant, .use_directory = true, .pull_min_tokens = 256});
+    f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+    f.step(request_arrived{1, 3000, 4, 0});
+    cache_hits hits;
+    hits.prfaas = 2944;
+    hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
+    f.step(cache_answer{1, hits});
+    auto& out = f.step(reserved{1});
+    if (!abundant) {
+      // Scarce: 3,000 uncached local tokens go to PrfaaS, to the node with the hit: nothing moves.
+      auto pre = f.of<prefill>(out);
+      REQUIRE(pre.size() == 1);
+      CHECK(pre[0].node == f.id("prfaas-prefill-1"));
+      CHECK(pre[0].cached_tokens == 2944);
+      CHECK(f.of<pull_cache>(out).empty());
+    } else {
+      // Abundant: 56 uncached tokens stay local, and the PrfaaS hit is moved to the local node.
+      auto pulls = f.of<pull_cache>(out);
+      REQUIRE(pulls.size() == 1);
+      CHECK(pulls[0].to == f.id("local-prefill-0"));
+      CHECK(pulls[0].from == f.id("prfaas-prefill-1"));
+      f.step(cache_pulled{1, 2944});
+      f.step(prefill_done{1, 2944, 56});
+      CHECK(f.c.find(1)->source == cache_source::remote);
+      CHECK(f.c.find(1)->path == policy::prefill_path::local);
+    }
+    CHECK(f.checker.violations().empty());
+  }
+}
+
+TEST_CASE("a failed pull is no failure: the prefill recomputes what did not arrive") {
+  fixture f({.threshold_tokens = 1024, .bandwidth_abundant = true, .use_directory = true, .pull_min_tokens = 256});
+  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+  f.step(request_arrived{1, 3000, 4, 0});
+  cache_hits hits;
+  hits.prfaas = 2944;
+  hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
+  f.step(cache_answer{1, hits});
+  REQUIRE(f.of<pull_cache>(f.step(reserved{1})).size() == 1);
+  // The source node is lost meanwhile: the request does not hold it, so it goes on.
+  CHECK(f.of<reply>(f.step(node_down{f.id("prfaas-prefill-1"), "lost"})).empty());
+  auto pre = f.of<prefill>(f.step(cache_pulled{1, 0}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].cached_tokens == 0);
+  f.step(prefill_done{1, 0, 3000});
+  f.step(first_token{1, 1});
+  CHECK(f.of<reply>(f.step(decode_done{1}))[0].ok);
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
 }

@@ -10,6 +10,7 @@
 #include "runtime/sim/prefix_cache.h"
 #include "runtime/sim/saturation.h"
 #include "runtime/sim/simulator.h"
+#include "runtime/sim/trace_prompt.h"
 #include "runtime/sim/workload.h"
 
 using namespace prfaas;
@@ -152,7 +153,9 @@ TEST_CASE("a malformed trace line is reported with its line number") {
 
 TEST_CASE("a trace's uncached lengths subtract the prefix its earlier requests cached") {
   const auto trace = sim::load_trace(PRFAAS_SOURCE_DIR "/tests/runtime/sim/mini_trace.jsonl");
-  CHECK(sim::uncached_lengths(trace, 1000, 512) == std::vector<double>{1100, 188, 300, 464});
+  // The first request (1,100 tokens) leaves only its two full blocks in the cache: the fourth
+  // shares ids 0, 1, 2 with it but reuses 1,024 tokens, as a live cache would.
+  CHECK(sim::uncached_lengths(trace, 1000, 512) == std::vector<double>{1100, 188, 300, 976});
   CHECK(sim::uncached_lengths(trace, 0, 512) == std::vector<double>{1100, 700, 300, 2000});
 }
 
@@ -185,4 +188,37 @@ TEST_CASE("a seeded 10,000-request run of the control-plane core keeps every req
   CHECK(r.completed + r.rejected == 10000);
   CHECK(r.completed > 9900);
   CHECK(checker.steps() > 40000);
+}
+
+TEST_CASE("trace prompts share bytes exactly where the trace's block ids are shared") {
+  sim::request a, b, c;
+  a.input_tokens = 3 * 512;
+  a.blocks = {7, 8, 9};
+  b.input_tokens = 2 * 512 + 100;  // a partial third block
+  b.blocks = {7, 8, 10};
+  c.input_tokens = 512;
+  c.blocks = {11};
+  const auto pa = sim::trace_prompt(a, 32), pb = sim::trace_prompt(b, 32), pc = sim::trace_prompt(c, 32);
+  CHECK(pa.size() == 48);
+  CHECK(pb.size() == 36);  // ceil(1124 / 32)
+  CHECK(pa.substr(0, 32) == pb.substr(0, 32));
+  CHECK(pa.substr(32, 4) != pb.substr(32, 4));
+  CHECK(pa.substr(0, 16) != pc);
+  CHECK(sim::trace_prompt(a, 32) == pa);  // deterministic
+  CHECK_THROWS(sim::trace_prompt(a, 3));
+}
+
+TEST_CASE("the hybrid rule in the simulated cache: a prefix is usable only up to a snapshot") {
+  // Snapshots every 2 blocks and at the end of each inserted prompt's reusable part.
+  sim::prefix_cache cache(100, {2, 0});
+  const std::vector<uint32_t> a = {1, 2, 3, 4, 5};
+  cache.insert(a, 5);                                         // snapshots at 2, 4, 5
+  CHECK(cache.match(std::vector<uint32_t>{1, 2, 3, 9}) == 2);  // 3 blocks shared, state only at 2
+  CHECK(cache.match(a) == 5);
+  CHECK(cache.snapshots() == 3);
+  // Capacity counts snapshots: 5 blocks + 3 snapshots x 2 = 11 > 10 evicts the last leaf.
+  sim::prefix_cache small(10, {2, 2});
+  small.insert(a, 5);
+  CHECK(small.size() == 4);
+  CHECK(small.match(a) == 4);
 }

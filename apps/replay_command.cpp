@@ -1,0 +1,98 @@
+#include "apps/replay_command.h"
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "actors/client.hpp"
+#include "runtime/sim/trace_prompt.h"
+#include "runtime/sim/workload.h"
+
+namespace prfaas::apps {
+namespace {
+
+using json = nlohmann::json;
+
+struct path_totals {
+  long requests = 0;
+  double ttft_ms = 0;
+  long prompt_tokens = 0, cached_tokens = 0;
+};
+
+}  // namespace
+
+int replay_command(caf::actor_system& sys, const caf::actor& router, const replay_options& o) {
+  const auto trace = sim::load_trace(o.trace, static_cast<size_t>(std::max<long>(1, o.requests)));
+  std::vector<std::string> prompts(trace.size());
+  std::vector<int> outputs(trace.size());
+  for (size_t i = 0; i < trace.size(); ++i) {
+    outputs[i] = std::clamp((trace[i].output_tokens + o.scale_tokens - 1) / o.scale_tokens, 1, o.max_tokens);
+    prompts[i] = sim::trace_prompt(trace[i], o.scale_tokens);
+    const size_t room = static_cast<size_t>(std::max(1, o.context - outputs[i]));
+    if (prompts[i].size() > room) prompts[i].resize(room);  // cut to the model's context
+  }
+  std::vector<actors::generate_result> results(trace.size());
+  std::vector<std::string> errors(trace.size());
+  std::atomic<size_t> next{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < std::max(1, o.concurrency); ++c)
+    clients.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < trace.size();) {
+        auto r = actors::generate(sys, router, actors::generate_request{prompts[i], outputs[i], 0},
+                                  std::chrono::seconds(120));
+        if (r) results[i] = std::move(*r);
+        else errors[i] = actors::describe(r.error());
+      }
+    });
+  for (auto& t : clients) t.join();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::map<std::string, path_totals> paths;
+  path_totals all;
+  long failed = 0;
+  for (size_t i = 0; i < trace.size(); ++i) {
+    if (!errors[i].empty()) {
+      if (failed++ < 5) std::cerr << "prfaas replay: request " << i << ": " << errors[i] << "\n";
+      continue;
+    }
+    const auto& r = results[i];
+    for (auto* t : {&paths[r.path], &all}) {
+      ++t->requests;
+      t->ttft_ms += r.ttft_ms;
+      t->prompt_tokens += static_cast<long>(prompts[i].size());
+      t->cached_tokens += r.cached_tokens;
+    }
+  }
+  auto rate = [](const path_totals& t) { return t.prompt_tokens ? double(t.cached_tokens) / t.prompt_tokens : 0.0; };
+  json j = {{"trace", o.trace}, {"requests", trace.size()}, {"completed", all.requests}, {"failed", failed},
+            {"scale_tokens", o.scale_tokens}, {"concurrency", o.concurrency}, {"wall_s", wall},
+            {"hit_rate", rate(all)}, {"prompt_tokens", all.prompt_tokens}, {"cached_tokens", all.cached_tokens},
+            {"offload_fraction", all.requests ? double(paths["prfaas"].requests) / all.requests : 0.0}};
+  for (const auto& [name, t] : paths)
+    if (t.requests)
+      j["paths"][name] = {{"requests", t.requests}, {"ttft_mean_ms", t.ttft_ms / t.requests}, {"hit_rate", rate(t)}};
+  if (o.as_json) {
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    std::printf("replayed %zu requests of %s (1 prompt byte = %d trace tokens) in %.1f s: %ld completed, %ld failed\n",
+                trace.size(), o.trace.c_str(), o.scale_tokens, wall, all.requests, failed);
+    std::printf("prefix-cache hit rate %.1f %% of prompt tokens (%ld of %ld), offloaded %.1f %% of requests\n",
+                100 * rate(all), all.cached_tokens, all.prompt_tokens, 100 * j["offload_fraction"].get<double>());
+    for (const auto& [name, t] : paths)
+      if (t.requests)
+        std::printf("  %-7s %5ld requests  TTFT mean %8.1f ms  hit rate %5.1f %%\n", name.c_str(), t.requests,
+                    t.ttft_ms / t.requests, 100 * rate(t));
+  }
+  return failed ? 1 : 0;
+}
+
+}  // namespace prfaas::apps

@@ -1,0 +1,24 @@
+#pragma once
+// `prfaas replay`: sends a trace (../shared/traces format) to a running deployment, with each
+// trace block's id mapped to fixed token content (sim/trace_prompt.h) so that shared prefixes
+// really are shared, and reports the prefix-cache hit rate, the offload share and TTFT per path.
+
+#include <caf/fwd.hpp>
+
+#include <string>
+
+namespace prfaas::apps {
+
+struct replay_options {
+  std::string trace;
+  long requests = 1000;   // the first N requests of the trace
+  int scale_tokens = 32;  // trace tokens per prompt byte (divides 512)
+  int concurrency = 4;    // requests in flight at once, sent in trace order
+  int max_tokens = 4;     // output tokens per request (the trace's, scaled, capped at this)
+  int context = 4096;     // the model's context: longer prompts are cut to fit
+  bool as_json = false;
+};
+
+int replay_command(caf::actor_system& sys, const caf::actor& router, const replay_options& options);
+
+}  // namespace prfaas::apps
