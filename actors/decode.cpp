@@ -1,10 +1,14 @@
 // Decode role: reserves a sequence when the router assigns a request, lands its KV through the
-// KV receiver, then decodes it with continuous batching and reports the tokens.  Spawned
-// detached: decode steps hold the thread.
+// KV receiver, then decodes it with continuous batching and reports the tokens.  A finished
+// sequence (prompt and output) goes into the node's prefix cache, so a conversation's next turn
+// can start from it: the router pulls it to the prefill node (cache_push).  Spawned detached:
+// decode steps hold the thread.
 //
 //   decode_job --> [reserved: receiver armed] --kv complete--> [decoding] --step...--> decode_result
 //                        |                                          |
 //                        +--kv failed / abort--> decode_failed       +--abort--> dropped
+//   done --> prefix cache insert --> cache_update to the router
+//   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -12,12 +16,17 @@
 #include <map>
 #include <memory>
 
+#include "actors/cache_update.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
 #include "runtime/model/decode_batch.h"
 #include "runtime/model/hybrid_model.h"
+#include "runtime/kv/block_hash.h"
+#include "runtime/kv/prefix_cache.h"
 #include "runtime/transport/kv_receiver.h"
+#include "runtime/transport/link_pool.h"
+#include "runtime/transport/prefix_move.h"
 
 namespace prfaas::actors {
 namespace {
@@ -26,6 +35,7 @@ struct reserved_sequence {
   std::unique_ptr<kv::sequence_kv> kv;
   std::unique_ptr<transport::sequence_transfer> transfer;  // what the receiver writes through
   int max_tokens = 0;
+  std::vector<int32_t> prompt;
 };
 
 struct decode_state {
@@ -35,9 +45,13 @@ struct decode_state {
   // reserved sequences) goes first, then the sequences, then the pool they came from.
   std::unique_ptr<model::hybrid_model> model;
   std::unique_ptr<kv::block_pool> pool;
+  std::unique_ptr<kv::prefix_cache> cache;
   std::map<uint64_t, reserved_sequence> reserved;
+  std::map<uint64_t, std::vector<int32_t>> prompts;  // of the sequences decoding, for their cache keys
   std::unique_ptr<model::decode_batch> batch;
   std::unique_ptr<transport::kv_receiver> receiver;
+  std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
+  bool published = false;
   bool stepping = false;
   static inline const char* name = "decode";
 };
@@ -57,7 +71,16 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
   st.router = std::move(router);
   st.model = std::make_unique<model::hybrid_model>(config.model);
   st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
-  st.batch = std::make_unique<model::decode_batch>(*st.model, config.node.max_sequences);
+  st.cache = std::make_unique<kv::prefix_cache>(
+      st.model->config(), *st.pool,
+      kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
+  st.batch = std::make_unique<model::decode_batch>(*st.model, config.node.max_sequences, config.cache.budget_mib > 0);
+  transport::link_options lo;
+  lo.name = st.self.name;
+  lo.secret = secret;
+  lo.connections = config.transport.connections;
+  lo.max_inflight_bytes = static_cast<size_t>(config.transport.max_inflight_mib) << 20;
+  st.links = std::make_shared<transport::link_pool>(lo, nullptr);
   // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
   caf::actor_addr me = self->address();
   st.receiver = std::make_unique<transport::kv_receiver>(
@@ -78,12 +101,14 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
                                                         std::to_string(capacity) + " sequences");
         try {
+          const auto& c = st.model->config();
+          st.cache->make_room(c.full_layers() * c.blocks_for(job.prompt_tokens + job.max_tokens));
           auto kv = std::make_unique<kv::sequence_kv>(st.model->config(), *st.pool);
           kv->reserve(job.prompt_tokens + job.max_tokens);
           kv->set_tokens(job.prompt_tokens);
           auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
           st.receiver->expect(job.request, *transfer);
-          st.reserved[job.request] = reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens};
+          st.reserved[job.request] = reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
@@ -99,6 +124,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           st.reserved.erase(it);
           self->send(st.router, decode_started{id, seq.kv->total_payload_bytes()});
           st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
+          st.prompts[id] = std::move(seq.prompt);
           schedule_step(self);
         } else if (kind == ev::failed) {
           st.receiver->cancel(id);  // waits out a writer still landing a payload
@@ -111,12 +137,47 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         st.receiver->cancel(id);
         st.reserved.erase(id);
         st.batch->remove(id);
+        st.prompts.erase(id);
+      },
+      [=](atoms::republish_atom) {
+        auto& st = self->state;
+        st.published = true;
+        self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
+      },
+      [=](const cache_push& m) -> caf::result<int32_t> {
+        auto& st = self->state;
+        try {
+          auto link = st.links->get(m.endpoint);
+          transport::push_prefix(*st.cache, st.model->config(), *st.pool, *link, m.request, m.prompt, m.tokens);
+          spdlog::info("{}: request {}: {} cached tokens sent to {}", st.self.name, m.request, m.tokens, m.endpoint);
+          return m.tokens;
+        } catch (const failure& f) {
+          return caf::make_error(f.code(), st.self.name + ": " + f.what());
+        }
       },
       [=](atoms::step_atom) {
         auto& st = self->state;
         st.stepping = false;
-        for (auto& done : st.batch->step())
+        bool cached = false;
+        for (auto& done : st.batch->step()) {
+          // The sequence's KV covers its prompt and every output token but the last: cached
+          // under those tokens' keys, a next turn that repeats them starts from here.
+          auto prompt = std::move(st.prompts[done.request]);
+          st.prompts.erase(done.request);
+          if (!prompt.empty() && done.kv) {
+            prompt.insert(prompt.end(), done.tokens.begin(), done.tokens.end());
+            prompt.resize(std::min<size_t>(prompt.size(), done.kv->tokens()));
+            st.cache->insert(kv::block_hash_chain(prompt, st.model->config().block_tokens), *done.kv,
+                             std::move(done.snapshots));
+            cached = true;
+          }
           self->send(st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms});
+        }
+        if (cached) {
+          const bool first = !st.published;
+          st.published = true;
+          self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
+        }
         schedule_step(self);
       },
   };

@@ -187,11 +187,12 @@ struct decode_job {
   uint64_t request = 0;
   int32_t prompt_tokens = 0;
   int32_t max_tokens = 0;
+  std::vector<int32_t> prompt; // the finished sequence goes into the node's prefix cache under its keys
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
-  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens);
+  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt);
 }
 
 struct decode_started {

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 
+#include "actors/cache_update.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
@@ -83,18 +84,9 @@ using prefill_actor = caf::stateful_actor<prefill_state>;
 void publish(prefill_actor* self, kv::cache_delta delta, bool reset) {
   auto& st = self->state;
   if (!st.router) return;
-  cache_update m;
-  m.node = st.self.name;
-  m.cluster = st.self.cluster;
-  m.reset = reset || !st.published;
-  m.added_blocks = std::move(delta.added_blocks);
-  m.removed_blocks = std::move(delta.removed_blocks);
-  m.added_snapshots = std::move(delta.added_snapshots);
-  m.removed_snapshots = std::move(delta.removed_snapshots);
-  const auto& s = st.cache->stats();
-  m.stats = {st.self.name, s.bytes, s.blocks, s.snapshots, s.lookups, s.hits, s.lookup_tokens, s.hit_tokens, s.evictions};
+  const bool first = !st.published;
   st.published = true;
-  self->send(st.router, std::move(m));
+  self->send(st.router, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
 }
 
 // A pull ended, well (its prefix goes into the cache) or not (the prefill recomputes it).
@@ -193,7 +185,8 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
           auto link = st.links->get(job.decode_endpoint);
           const uint64_t before = link->payload_bytes_sent();
           kv::sequence_kv kv(st.model->config(), *st.pool);
-          transport::sequence_transfer src(kv);
+          // Frames carry the prompt's length while chunks stream before the prefill ends.
+          transport::sequence_transfer src(kv, static_cast<int>(job.prompt.size()));
           // Posted frames reference kv's blocks: whatever happens below, they are written (or
           // the link has failed and dropped them) before kv goes back to the pool.
           struct flush_before_free {
@@ -203,7 +196,9 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
             }
           } guard{*link};
           auto r = model::cached_prefill(*st.model, st.cache.get(), job.prompt, kv,
-                                         [&](int layer) { link->send_layer(job.request, src, layer); });
+                                         [&](int layer, int first, int end) {
+                                           link->send_payloads(job.request, src, layer, first, end);
+                                         });
           link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(r.logits));
           link->flush();  // kv's blocks are referenced by posted frames until here
           publish(self, st.cache->take_delta(), false);

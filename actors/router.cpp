@@ -130,7 +130,7 @@ void act(router_actor* self, const sched::reserve& c) {
                view->cached_tokens, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
                st.core->node(c.decode).desc.name);
   const auto id = c.id;
-  decode_job job{id, static_cast<int32_t>(r.prompt.size()), st.core->find(id)->max_tokens};
+  decode_job job{id, static_cast<int32_t>(r.prompt.size()), st.core->find(id)->max_tokens, r.prompt};
   self->request(handle_of(self, c.decode), std::chrono::seconds(5), job)
       .then([=](caf::ok_atom) { step(self, sched::reserved{id}); },
             [=](caf::error& err) { step(self, failed_event(id, err)); });
@@ -272,10 +272,10 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         st.handles[info.name] = handle;
         st.infos[info.name] = info;
         spdlog::info("router: registered {} node {} (cluster {})", info.role, info.name, info.cluster);
-        // A new directory knows nothing: every prefill node publishes its whole cache again.
+        // A new directory knows nothing: every node publishes its whole cache again.
         if (info.role == "cache-directory")
           for (const auto& n : st.core->nodes())
-            if (n.up && n.desc.kind == sched::node_kind::prefill)
+            if (n.up && n.desc.kind != sched::node_kind::cache_directory)
               if (auto h = handle_of(self, n.id)) self->send(h, atoms::republish_atom::value);
         return caf::ok_atom::value;
       },

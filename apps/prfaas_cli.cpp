@@ -3,7 +3,7 @@
 //   prfaas up [--config FILE] [--state DIR]       launch a deployment on loopback (Ctrl-C stops it)
 //   prfaas down [--state DIR]                     stop the deployment `up` started
 //   prfaas status [--state DIR] [--json]          nodes and request counters
-//   prfaas generate --prompt TEXT --max-tokens N [--json] [--in-process] [--router HOST:PORT]
+//   prfaas generate --prompt TEXT | --prompt-file F --max-tokens N [--json] [--in-process] [--router HOST:PORT]
 //   prfaas demo [--config FILE]                   up, a mixed workload, a summary, down
 //   prfaas plan --scenario FILE [--json]          optimum and baselines of the throughput model
 //   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
@@ -391,7 +391,14 @@ int main(int argc, char** argv) {
   status->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   status->add_flag("--json", as_json, "print one JSON object");
   auto* gen = app.add_subcommand("generate", "send one request and print its output");
-  gen->add_option("--prompt", prompt, "prompt text")->required();
+  std::string prompt_file;
+  auto* prompt_opt = gen->add_option("--prompt", prompt, "prompt text");
+  auto* prompt_file_opt = gen->add_option("--prompt-file", prompt_file, "read the prompt's bytes from this file")
+                              ->check(CLI::ExistingFile);
+  prompt_opt->excludes(prompt_file_opt);
+  gen->callback([&] {
+    if (prompt_file.empty() && prompt_opt->count() == 0) throw CLI::RequiredError("--prompt or --prompt-file");
+  });
   gen->add_option("--max-tokens", max_tokens, "tokens to generate")->required();
   gen->add_flag("--json", as_json, "print one JSON object");
   gen->add_flag("--in-process", in_proc, "run the model in this process (the reference)");
@@ -449,6 +456,10 @@ int main(int argc, char** argv) {
       return apps::replay_command(client.sys, connect(client.sys, router_at), replay_opts);
     }
     if (*gen) {
+      if (!prompt_file.empty()) {
+        std::ifstream in(prompt_file, std::ios::binary);
+        prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
       if (in_proc) {
         auto config = load(config_path);
         omp_set_num_threads(config.node.threads);

@@ -131,6 +131,16 @@ void prefix_cache::insert(std::span<const uint64_t> chain, const sequence_kv& kv
   evict_to_budget();
 }
 
+void prefix_cache::make_room(int free_blocks) {
+  while (pool_.free_blocks() < free_blocks && !lru_.empty()) {
+    auto it = lru_.end();
+    do {
+      --it;
+    } while (it != lru_.begin() && entries_.at(*it).children > 0);
+    evict(*it);
+  }
+}
+
 void prefix_cache::evict_to_budget() {
   while (stats_.bytes > options_.budget_bytes && !lru_.empty()) {
     // The least recently used leaf: a chain only ever loses its last block.

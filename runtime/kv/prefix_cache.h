@@ -92,6 +92,11 @@ class prefix_cache {
   // within the chain), then evicts down to the budget.
   void insert(std::span<const uint64_t> chain, const sequence_kv& kv, std::vector<state_snapshot> snapshots);
 
+  // Evicts least recently used leaves until the pool has `free_blocks` free blocks or the cache
+  // is empty: sequences come before cached prefixes when they share one pool.  Evicting a block
+  // a sequence still holds frees nothing, so the pool may stay short.
+  void make_room(int free_blocks);
+
   cache_delta take_delta();
   cache_delta everything() const;  // every key held, for a full re-publication
 

@@ -6,12 +6,15 @@
 //      the linear states can be snapshot at exact block boundaries;
 //   3. insert the prompt's full blocks and the snapshots into the cache.
 //
-// The layer hook runs only during the last chunk: after layer l of that chunk, every block and
-// the final state of layer l are complete, so the transport streams layer by layer as before.
+// KV streams as it becomes final, through `on_final(layer, first, end)` (payloads [first, end)
+// of that layer): the cached blocks at once, each chunk's full blocks after that chunk's layer,
+// the last blocks and the linear states after the last chunk's layer.  So layer k is on the
+// wire while layer k+1 computes, chunk after chunk.
 // Kernels compute each position in one fixed order whatever the chunking, so the logits (and
 // greedy output) are bit-identical to a cold one-shot prefill.  With `cache` null this is a
 // plain prefill.
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -19,6 +22,8 @@
 #include "runtime/model/hybrid_model.h"
 
 namespace prfaas::model {
+
+using payload_hook = std::function<void(int layer, int first, int end)>;
 
 struct cached_prefill_result {
   std::vector<float> logits;   // of the prompt's last token
@@ -29,6 +34,6 @@ struct cached_prefill_result {
 // `kv` must be empty.  Throws what prefill and the pool throw (failure(no_capacity), ...).
 cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache* cache,
                                      std::span<const int32_t> prompt, kv::sequence_kv& kv,
-                                     const hybrid_model::layer_hook& hook = {});
+                                     const payload_hook& on_final = {});
 
 }  // namespace prfaas::model

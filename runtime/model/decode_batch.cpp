@@ -4,15 +4,21 @@
 
 namespace prfaas::model {
 
-decode_batch::decode_batch(const hybrid_model& model, int max_sequences)
-    : model_(model), max_sequences_(max_sequences) {}
+decode_batch::decode_batch(const hybrid_model& model, int max_sequences, bool snapshots)
+    : model_(model), max_sequences_(max_sequences), snapshots_(snapshots) {}
+
+void decode_batch::maybe_snapshot(sequence& s) const {
+  if (snapshots_ && s.kv->tokens() > 0 && s.kv->tokens() % model_.config().block_tokens == 0)
+    s.snapshots.push_back(kv::prefix_cache::take(*s.kv));
+}
 
 void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token,
                        int max_tokens) {
   if (size() >= max_sequences_)
     throw failure(errc::no_capacity, "decode batch full (" + std::to_string(max_sequences_) + " sequences)");
   PRFAAS_REQUIRE(max_tokens >= 1, "max tokens must be at least 1");
-  sequence s{std::move(kv), {first_token}, max_tokens, std::chrono::steady_clock::now()};
+  sequence s{std::move(kv), {first_token}, max_tokens, std::chrono::steady_clock::now(), {}};
+  maybe_snapshot(s);
   active_.emplace(request, std::move(s));
 }
 
@@ -22,11 +28,13 @@ std::vector<decode_batch::finished> decode_batch::step() {
   std::vector<finished> done;
   for (auto it = active_.begin(); it != active_.end();) {
     sequence& s = it->second;
-    if (static_cast<int>(s.tokens.size()) < s.max_tokens)
+    if (static_cast<int>(s.tokens.size()) < s.max_tokens) {
       s.tokens.push_back(greedy(model_.decode_step(s.tokens.back(), *s.kv)));
+      maybe_snapshot(s);
+    }
     if (static_cast<int>(s.tokens.size()) >= s.max_tokens) {
       const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.started).count();
-      done.push_back({it->first, std::move(s.tokens), ms});
+      done.push_back({it->first, std::move(s.tokens), ms, std::move(s.kv), std::move(s.snapshots)});
       it = active_.erase(it);
     } else {
       ++it;

@@ -8,6 +8,10 @@
 //
 // Greedy decoding over the same model code as the in-process reference, so a request's tokens
 // do not depend on what else shares its batch.
+//
+// With `snapshots` on, each sequence keeps its linear states whenever its KV reaches a block
+// boundary (on arrival and after any step), so the finished sequence can go into a prefix
+// cache (kv::prefix_cache::insert) with state snapshots at exact lengths.
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +19,7 @@
 #include <memory>
 #include <vector>
 
+#include "runtime/kv/prefix_cache.h"
 #include "runtime/kv/sequence_kv.h"
 #include "runtime/model/hybrid_model.h"
 
@@ -26,9 +31,11 @@ class decode_batch {
     uint64_t request;
     std::vector<int32_t> tokens;
     double decode_ms;  // from add() to the last token
+    std::unique_ptr<kv::sequence_kv> kv;           // its KV: the prompt and every token but the last
+    std::vector<kv::state_snapshot> snapshots;     // at block boundaries (with snapshots on)
   };
 
-  decode_batch(const hybrid_model& model, int max_sequences);
+  decode_batch(const hybrid_model& model, int max_sequences, bool snapshots = false);
 
   // Throws failure(no_capacity) beyond max_sequences.
   void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens);
@@ -44,9 +51,13 @@ class decode_batch {
     std::vector<int32_t> tokens;
     int max_tokens;
     std::chrono::steady_clock::time_point started;
+    std::vector<kv::state_snapshot> snapshots;
   };
+  void maybe_snapshot(sequence& s) const;
+
   const hybrid_model& model_;
   int max_sequences_;
+  bool snapshots_;
   std::map<uint64_t, sequence> active_;
 };
 

@@ -213,8 +213,16 @@ void core::route(request_view& r, const cache_hits& hits, commands& out) {
     if (id >= 0 && id < static_cast<node_id>(candidate_pos_.size()) && candidate_pos_[id] >= 0 &&
         nodes_[id].desc.kind == node_kind::prefill)
       prefill_candidates_[candidate_pos_[id]].cached_tokens = std::min(cap, tokens);
-  const policy::route_request rq{r.prompt_tokens, std::min(cap, hits.local), options_.threshold_tokens,
-                                 std::min(cap, hits.prfaas), options_.bandwidth_abundant};
+  // Without pulls a cluster's hit counts only where a prefill node can start from it: its own.
+  cache_hits usable = hits;
+  if (options_.pull_min_tokens == 0 && !hits.nodes.empty()) {
+    usable.local = usable.prfaas = 0;
+    for (const auto& [id, tokens] : hits.nodes)
+      if (id >= 0 && id < static_cast<node_id>(nodes_.size()) && nodes_[id].desc.kind == node_kind::prefill)
+        (nodes_[id].desc.prfaas ? usable.prfaas : usable.local) = std::max(nodes_[id].desc.prfaas ? usable.prfaas : usable.local, tokens);
+  }
+  const policy::route_request rq{r.prompt_tokens, std::min(cap, usable.local), options_.threshold_tokens,
+                                 std::min(cap, usable.prfaas), options_.bandwidth_abundant};
   const auto d = policy::route(rq, prefill_candidates_, decode_candidates_);
   int own_hit = 0;
   if (d) own_hit = prefill_candidates_[d->prefill].cached_tokens;
@@ -227,7 +235,7 @@ void core::route(request_view& r, const cache_hits& hits, commands& out) {
     const node_id chosen = prefill_ids_[d->prefill];
     for (const auto& [id, tokens] : hits.nodes) {
       if (id == chosen || id < 0 || id >= static_cast<node_id>(nodes_.size()) || !nodes_[id].up) continue;
-      if (nodes_[id].desc.kind != node_kind::prefill) continue;
+      if (nodes_[id].desc.kind == node_kind::cache_directory) continue;  // prefill and decode nodes cache
       if (nodes_[id].desc.prfaas != nodes_[chosen].desc.prfaas && !options_.bandwidth_abundant) continue;
       const int hit = std::min(cap, tokens);
       if (hit > source_hit) { source = id; source_hit = hit; }

@@ -67,13 +67,16 @@ void kv_sender::post(frame_job job) {
 }
 
 void kv_sender::send_layer(uint64_t request, transfer_view& source, int layer) {
+  send_payloads(request, source, layer, 0, source.payload_count(layer));
+}
+
+void kv_sender::send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end) {
   frame_header h;
   h.kind = source.kind(layer) == payload_kind::block ? frame_kind::kv_block : frame_kind::linear_state;
   h.request = request;
   h.layer = static_cast<uint32_t>(layer);
   h.token_count = source.token_count();
-  const int n = source.payload_count(layer);
-  for (int i = 0; i < n; ++i) {
+  for (int i = first; i < end; ++i) {
     h.index = static_cast<uint32_t>(i);
     post({h, source.payload(layer, i), {}});
   }

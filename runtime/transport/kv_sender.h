@@ -47,6 +47,8 @@ class kv_sender {
   kv_sender& operator=(const kv_sender&) = delete;
 
   void send_layer(uint64_t request, transfer_view& source, int layer);
+  // Payloads [first, end) of `layer` only: a layer may go out in parts as they become final.
+  void send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end);
   void send_done(uint64_t request, uint32_t tokens, int32_t first_token);
   void send_abort(uint64_t request, const std::string& reason);
   void flush();  // every frame posted so far is written

@@ -10,6 +10,8 @@ payload_kind sequence_transfer::kind(int layer) const {
   return kv_.config().kind(layer) == model::layer_kind::full ? payload_kind::block : payload_kind::state;
 }
 std::span<std::byte> sequence_transfer::payload(int layer, int index) { return kv_.payload(layer, index); }
-uint32_t sequence_transfer::token_count() const { return static_cast<uint32_t>(kv_.tokens()); }
+uint32_t sequence_transfer::token_count() const {
+  return static_cast<uint32_t>(tokens_ >= 0 ? tokens_ : kv_.tokens());
+}
 
 }  // namespace prfaas::transport

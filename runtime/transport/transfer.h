@@ -27,7 +27,9 @@ class transfer_view {
 // The transfer view of one sequence's hybrid KV: full layers are blocks, linear layers states.
 class sequence_transfer final : public transfer_view {
  public:
-  explicit sequence_transfer(kv::sequence_kv& kv) : kv_(kv) {}
+  // `tokens` >= 0 fixes the token count frames carry: a sequence still being prefilled in
+  // chunks streams its finished blocks under the length it will have.
+  explicit sequence_transfer(kv::sequence_kv& kv, int tokens = -1) : kv_(kv), tokens_(tokens) {}
   int layers() const override;
   int payload_count(int layer) const override;
   payload_kind kind(int layer) const override;
@@ -36,6 +38,7 @@ class sequence_transfer final : public transfer_view {
 
  private:
   kv::sequence_kv& kv_;
+  int tokens_;
 };
 
 // One layer of `count` equal buffers of `bytes` each, carved from `base` (bench, tests).

@@ -107,3 +107,26 @@ TEST_CASE("a hit in the other cluster is used only under abundant bandwidth, mov
     CHECK(second["tokens"] == first["tokens"]);
   }
 }
+
+TEST_CASE("a conversation's next turn starts from the decode node's cache: pulled to the prefill node, same output") {
+  deployment d("[router]\nthreshold_tokens = 4096\n[deployment]\ndecode = 1\n");
+  const std::string turn1 = text_prompt(1000);
+  const json first = parse_ok(d.generate(turn1, 300));
+  // The next prompt repeats the whole first turn, answer included (byte-level tokens).
+  std::string turn2 = turn1;
+  for (int t : first["tokens"]) turn2.push_back(static_cast<char>(t));
+  turn2 += " and then?";
+  temp_dir dir;
+  const std::string file = dir.write("turn2.txt", turn2);
+  const json second = parse_ok(run({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt-file", file,
+                                    "--max-tokens", "8"}, 120000));
+  // The prefill node caches 960 tokens of turn 1's prompt; the decode node 1,280 tokens of
+  // prompt and answer (a snapshot at each block boundary it decoded past): 320 more, pulled.
+  CHECK(second["path"] == "local");
+  CHECK(second["cache_source"] == "peer");
+  CHECK(second["cached_tokens"] == 1280);
+  CHECK(second["uncached_tokens"] == static_cast<int>(turn2.size()) - 1280);
+  const json reference = parse_ok(run({PRFAAS_CLI, "generate", "--in-process", "--json", "--config", d.config_path(),
+                                       "--prompt-file", file, "--max-tokens", "8"}));
+  CHECK(second["tokens"] == reference["tokens"]);
+}

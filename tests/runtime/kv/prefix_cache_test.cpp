@@ -188,3 +188,37 @@ TEST_CASE("a zero budget turns caching off") {
   }
   CHECK(cache.stats().blocks == 0);
 }
+
+TEST_CASE("a cached prefill streams every payload exactly once, each already final when it is handed out") {
+  const auto c = testing::small_model();
+  model::hybrid_model m(c);
+  kv::block_pool pool(c.block_bytes(), 256);
+  kv::prefix_cache cache(c, pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 2});
+  const auto warm = text(40, "a cached beginning. ");
+  kv::sequence_kv first(c, pool);
+  model::cached_prefill(m, &cache, warm, first);  // 4 blocks cached, snapshots at 2 and 4
+  const auto p = concat(warm, text(60, "and a longer continuation "));
+  kv::sequence_kv kv(c, pool);
+  std::map<std::pair<int, int>, std::vector<std::byte>> handed;  // (layer, index) -> bytes then
+  int calls = 0;
+  const auto r = model::cached_prefill(m, &cache, p, kv, [&](int layer, int a, int b) {
+    ++calls;
+    for (int i = a; i < b; ++i) {
+      auto span = kv.payload(layer, i);
+      INFO("layer " << layer << " payload " << i);
+      REQUIRE(handed.emplace(std::make_pair(layer, i), std::vector<std::byte>(span.begin(), span.end())).second);
+    }
+  });
+  CHECK(r.cached_tokens == 32);
+  CHECK(calls > c.n_layers);  // full layers go out in several parts
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int i = 0; i < kv.payload_count(l); ++i) {
+      INFO("layer " << l << " payload " << i);
+      REQUIRE(handed.count({l, i}));
+      const auto now = kv.payload(l, i);
+      CHECK(std::memcmp(handed[{l, i}].data(), now.data(), now.size()) == 0);
+    }
+  size_t expected = 0;
+  for (int l = 0; l < c.n_layers; ++l) expected += kv.payload_count(l);
+  CHECK(handed.size() == expected);
+}
