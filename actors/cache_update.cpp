@@ -1,5 +1,10 @@
 #include "actors/cache_update.hpp"
 
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "runtime/transport/prefix_move.h"
+
 namespace prfaas::actors {
 
 cache_update make_cache_update(const node_info& self, const kv::prefix_cache& cache, kv::cache_delta delta, bool reset) {
@@ -14,6 +19,18 @@ cache_update make_cache_update(const node_info& self, const kv::prefix_cache& ca
   const auto& s = cache.stats();
   m.stats = {self.name, s.bytes, s.blocks, s.snapshots, s.lookups, s.hits, s.lookup_tokens, s.hit_tokens, s.evictions};
   return m;
+}
+
+caf::result<int32_t> serve_cache_push(const node_info& self, kv::prefix_cache& cache, const model::model_config& config,
+                                      kv::block_pool& pool, transport::link_pool& links, const cache_push& m) {
+  try {
+    auto link = links.get(m.endpoint);
+    transport::push_prefix(cache, config, pool, *link, m.request, m.prompt, m.tokens);
+    spdlog::info("{}: request {}: {} cached tokens sent to {}", self.name, m.request, m.tokens, m.endpoint);
+    return m.tokens;
+  } catch (const failure& f) {
+    return caf::make_error(f.code(), self.name + ": " + f.what());
+  }
 }
 
 }  // namespace prfaas::actors

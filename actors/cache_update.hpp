@@ -1,12 +1,21 @@
 #pragma once
-// The cache_update a caching node (prefill or decode) sends the router after its prefix cache
-// changed: the delta for the directory and the cache's statistics for `prfaas status`.
+// What a caching node (prefill or decode) says about its prefix cache: the cache_update it sends
+// the router after the cache changed (the delta for the directory, the statistics for `prfaas
+// status`), and its answer to a cache_push (send a cached prefix to a pulling node).
+
+#include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
 #include "runtime/kv/prefix_cache.h"
+#include "runtime/transport/link_pool.h"
 
 namespace prfaas::actors {
 
 cache_update make_cache_update(const node_info& self, const kv::prefix_cache& cache, kv::cache_delta delta, bool reset);
+
+// Sends the pushed prefix over `links` and waits until it is written; the tokens sent, or the
+// failure as a CAF error naming the node.
+caf::result<int32_t> serve_cache_push(const node_info& self, kv::prefix_cache& cache, const model::model_config& config,
+                                      kv::block_pool& pool, transport::link_pool& links, const cache_push& m);
 
 }  // namespace prfaas::actors

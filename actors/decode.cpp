@@ -26,7 +26,6 @@
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_pool.h"
-#include "runtime/transport/prefix_move.h"
 
 namespace prfaas::actors {
 namespace {
@@ -144,16 +143,9 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         st.published = true;
         self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
       },
-      [=](const cache_push& m) -> caf::result<int32_t> {
+      [=](const cache_push& m) {
         auto& st = self->state;
-        try {
-          auto link = st.links->get(m.endpoint);
-          transport::push_prefix(*st.cache, st.model->config(), *st.pool, *link, m.request, m.prompt, m.tokens);
-          spdlog::info("{}: request {}: {} cached tokens sent to {}", st.self.name, m.request, m.tokens, m.endpoint);
-          return m.tokens;
-        } catch (const failure& f) {
-          return caf::make_error(f.code(), st.self.name + ": " + f.what());
-        }
+        return serve_cache_push(st.self, *st.cache, st.model->config(), *st.pool, *st.links, m);
       },
       [=](atoms::step_atom) {
         auto& st = self->state;

@@ -167,16 +167,9 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         if (kind == ev::complete) pull_ended(self, id, true, "");
         else if (kind == ev::failed) pull_ended(self, id, false, error);
       },
-      [=](const cache_push& m) -> caf::result<int32_t> {
+      [=](const cache_push& m) {
         auto& st = self->state;
-        try {
-          auto link = st.links->get(m.endpoint);
-          transport::push_prefix(*st.cache, st.model->config(), *st.pool, *link, m.request, m.prompt, m.tokens);
-          spdlog::info("{}: request {}: {} cached tokens sent to {}", st.self.name, m.request, m.tokens, m.endpoint);
-          return m.tokens;
-        } catch (const failure& f) {
-          return caf::make_error(f.code(), st.self.name + ": " + f.what());
-        }
+        return serve_cache_push(st.self, *st.cache, st.model->config(), *st.pool, *st.links, m);
       },
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;

@@ -14,11 +14,6 @@ namespace {
 // t = 256 tokens: prompts above it cross to the PrfaaS cluster.
 const char* kConfig = "[router]\nthreshold_tokens = 256\n";
 
-json parse_ok(const run_result& r) {
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  REQUIRE(r.status == 0);
-  return json::parse(r.out);
-}
 }  // namespace
 
 TEST_CASE("greedy output is byte-identical in process, on the local path and on the PrfaaS path") {

@@ -10,16 +10,6 @@
 using namespace prfaas::testing;
 using json = nlohmann::json;
 
-namespace {
-
-json parse_ok(const run_result& r) {
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  REQUIRE(r.status == 0);
-  return json::parse(r.out);
-}
-
-}  // namespace
-
 TEST_CASE("the same long prompt twice: the second reuses at least 90 % of it and answers the same") {
   deployment d("[router]\nthreshold_tokens = 256\n");
   const std::string prompt = text_prompt(3000);

@@ -1,5 +1,7 @@
 #include "tests/support/process.h"
 
+#include <catch2/catch.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -145,6 +147,12 @@ run_result deployment::generate(const std::string& prompt, int max_tokens, const
                                    "--max-tokens", std::to_string(max_tokens)};
   args.insert(args.end(), extra.begin(), extra.end());
   return run(args, 120000);
+}
+
+nlohmann::json parse_ok(const run_result& r) {
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.status == 0);
+  return nlohmann::json::parse(r.out);
 }
 
 run_result generate_in_process(const std::string& prompt, int max_tokens, const std::string& config_path) {

@@ -64,6 +64,9 @@ class deployment {
   nlohmann::json state_json_;
 };
 
+// The JSON a successful command printed; fails the test (showing stdout and stderr) otherwise.
+nlohmann::json parse_ok(const run_result& r);
+
 // `prfaas generate --in-process --json`.
 run_result generate_in_process(const std::string& prompt, int max_tokens, const std::string& config_path = "");
 

@@ -33,6 +33,15 @@ struct fixture {
     return out;
   }
   node_id id(const std::string& name) const { return *c.node_by_name(name); }
+  void add_directory() { step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}}); }
+  // A request whose prompt `node` caches `tokens` of, as the directory answers it.
+  const commands& arrive_with_hit(request_id rid, int prompt, const std::string& node, int tokens) {
+    step(request_arrived{rid, prompt, 4, 0});
+    cache_hits hits;
+    (c.node(id(node)).desc.prfaas ? hits.prfaas : hits.local) = tokens;
+    hits.nodes = {{id(node), tokens}};
+    return step(cache_answer{rid, hits});
+  }
   template <class T>
   std::vector<T> of(const commands& cmds) const {
     std::vector<T> v;
@@ -91,7 +100,7 @@ TEST_CASE("a decode that finishes before the prefill node reports waits for the 
 
 TEST_CASE("with a directory the core asks it first, offloads on the uncached length and prefers the cache-affine node") {
   fixture f({.threshold_tokens = 1024, .use_directory = true});
-  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+  f.add_directory();
   auto& out = f.step(request_arrived{1, 3000, 8, 0});
   REQUIRE(f.of<lookup_cache>(out).size() == 1);
   CHECK(f.c.find(1)->ph == phase::routing);
@@ -126,12 +135,8 @@ TEST_CASE("with a directory the core asks it first, offloads on the uncached len
 
 TEST_CASE("a hit never covers the whole prompt: one token is always computed") {
   fixture f({.threshold_tokens = 1024, .use_directory = true});
-  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
-  f.step(request_arrived{1, 128, 8, 0});
-  cache_hits hits;
-  hits.local = 128;
-  hits.nodes = {{f.id("local-prefill-0"), 128}};
-  f.step(cache_answer{1, hits});
+  f.add_directory();
+  f.arrive_with_hit(1, 128, "local-prefill-0", 128);
   auto pre = f.of<prefill>(f.step(reserved{1}));
   REQUIRE(pre.size() == 1);
   CHECK(pre[0].cached_tokens == 127);
@@ -267,22 +272,15 @@ TEST_CASE("the core holds at most max_nodes nodes; a restart under a known name 
 
 TEST_CASE("a longer hit on a busier node of the same cluster is pulled to the node that prefills") {
   fixture f({.threshold_tokens = 1024, .use_directory = true, .pull_min_tokens = 256});
-  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
+  f.add_directory();
   // prfaas-prefill-1 holds the hit but is 3 prefills busier than prfaas-prefill-0: beyond the
   // affinity slack, so node 0 prefills and pulls the prefix from node 1.
   for (request_id id = 10; id < 13; ++id) {
-    f.step(request_arrived{id, 3000, 1, 0});
-    cache_hits h;
-    h.nodes = {{f.id("prfaas-prefill-1"), 3000}};
-    f.step(cache_answer{id, h});
+    f.arrive_with_hit(id, 3000, "prfaas-prefill-1", 3000);
     f.step(reserved{id});
   }
   REQUIRE(f.c.node(f.id("prfaas-prefill-1")).load == 3);
-  f.step(request_arrived{1, 3000, 4, 0});
-  cache_hits hits;
-  hits.prfaas = 2944;
-  hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
-  f.step(cache_answer{1, hits});
+  f.arrive_with_hit(1, 3000, "prfaas-prefill-1", 2944);
   auto pulls = f.of<pull_cache>(f.step(reserved{1}));
   REQUIRE(pulls.size() == 1);
   CHECK(pulls[0].from == f.id("prfaas-prefill-1"));
@@ -302,12 +300,8 @@ TEST_CASE("a longer hit on a busier node of the same cluster is pulled to the no
 TEST_CASE("the other cluster's hit counts only under abundant bandwidth, and is then moved across") {
   for (bool abundant : {false, true}) {
     fixture f({.threshold_tokens = 1024, .bandwidth_abundant = abundant, .use_directory = true, .pull_min_tokens = 256});
-    f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
-    f.step(request_arrived{1, 3000, 4, 0});
-    cache_hits hits;
-    hits.prfaas = 2944;
-    hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
-    f.step(cache_answer{1, hits});
+    f.add_directory();
+    f.arrive_with_hit(1, 3000, "prfaas-prefill-1", 2944);
     auto& out = f.step(reserved{1});
     if (!abundant) {
       // Scarce: 3,000 uncached local tokens go to PrfaaS, to the node with the hit: nothing moves.
@@ -333,12 +327,8 @@ TEST_CASE("the other cluster's hit counts only under abundant bandwidth, and is 
 
 TEST_CASE("a failed pull is no failure: the prefill recomputes what did not arrive") {
   fixture f({.threshold_tokens = 1024, .bandwidth_abundant = true, .use_directory = true, .pull_min_tokens = 256});
-  f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
-  f.step(request_arrived{1, 3000, 4, 0});
-  cache_hits hits;
-  hits.prfaas = 2944;
-  hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
-  f.step(cache_answer{1, hits});
+  f.add_directory();
+  f.arrive_with_hit(1, 3000, "prfaas-prefill-1", 2944);
   REQUIRE(f.of<pull_cache>(f.step(reserved{1})).size() == 1);
   // The source node is lost meanwhile: the request does not hold it, so it goes on.
   CHECK(f.of<reply>(f.step(node_down{f.id("prfaas-prefill-1"), "lost"})).empty());
