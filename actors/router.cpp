@@ -321,8 +321,9 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
       },
       [=](const cache_update& m) {
         auto& st = self->state;
-        // Only a registered node speaks for its own cache.
-        if (!st.handles.count(m.node)) return;
+        // Only a registered node speaks, and only for its own cache.
+        auto h = st.handles.find(m.node);
+        if (h == st.handles.end() || h->second.address() != self->current_sender()) return;
         st.caches[m.node] = m.stats;
         if (auto dir = directory(self)) self->send(dir, m);
       },

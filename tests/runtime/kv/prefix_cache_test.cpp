@@ -222,3 +222,23 @@ TEST_CASE("a cached prefill streams every payload exactly once, each already fin
   for (int l = 0; l < c.n_layers; ++l) expected += kv.payload_count(l);
   CHECK(handed.size() == expected);
 }
+
+TEST_CASE("sequences come first: make_room evicts cached prefixes until the pool has the blocks asked for") {
+  const auto c = testing::small_model();
+  model::hybrid_model m(c);
+  kv::block_pool pool(c.block_bytes(), 64);
+  kv::prefix_cache cache(c, pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 4});
+  for (const auto* seed : {"one ", "two ", "three "}) {
+    kv::sequence_kv kv(c, pool);
+    model::cached_prefill(m, &cache, text(80, seed), kv);
+  }
+  const int cached_blocks = pool.capacity() - pool.free_blocks();
+  REQUIRE(cached_blocks >= 27);  // 3 prompts x 9 reusable blocks x 2 full layers
+  cache.make_room(pool.capacity() - 10);
+  CHECK(pool.free_blocks() >= pool.capacity() - 10);
+  CHECK(cache.stats().evictions > 0);
+  cache.check_invariants();
+  cache.make_room(pool.capacity());  // everything, if need be
+  CHECK(cache.stats().blocks == 0);
+  CHECK(pool.free_blocks() == pool.capacity());
+}

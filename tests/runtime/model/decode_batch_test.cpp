@@ -47,3 +47,32 @@ TEST_CASE("a full batch refuses another sequence") {
   batch.add(1, std::make_unique<kv::sequence_kv>(c, pool), 5, 3);
   CHECK_THROWS_AS(batch.add(2, std::make_unique<kv::sequence_kv>(c, pool), 5, 3), failure);
 }
+
+TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapshot at each block boundary it passed") {
+  model::model_config c;
+  c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
+  c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
+  model::hybrid_model m(c);
+  kv::block_pool pool(c.block_bytes(), 128);
+  model::decode_batch batch(m, 2, /*snapshots=*/true);
+  const auto p = model::encode("twenty characters!!!");  // 20 tokens
+  auto kv = std::make_unique<kv::sequence_kv>(c, pool);
+  kv->reserve(40);
+  const auto first = model::greedy(m.prefill(p, *kv));
+  batch.add(1, std::move(kv), first, 15);  // KV grows to 20 + 14 = 34 positions
+  std::vector<model::decode_batch::finished> done;
+  while (done.empty()) done = batch.step();
+  REQUIRE(done.size() == 1);
+  REQUIRE(done[0].kv);
+  CHECK(done[0].kv->tokens() == 34);
+  std::vector<int> at;
+  for (const auto& s : done[0].snapshots) at.push_back(s.blocks);
+  CHECK(at == std::vector<int>{3, 4});  // 24 and 32 positions
+  // Each snapshot equals the state a fresh prefill of those tokens leaves.
+  std::vector<int32_t> seq = p;
+  seq.insert(seq.end(), done[0].tokens.begin(), done[0].tokens.end());
+  kv::sequence_kv fresh(c, pool);
+  m.prefill(std::span(seq).first(24), fresh);
+  for (int l = 0; l < c.n_layers; ++l)
+    if (c.kind(l) == model::layer_kind::linear) CHECK(done[0].snapshots[0].states[l] == fresh.linear_state_vector(l));
+}
