@@ -35,6 +35,7 @@ struct reserved_sequence {
   std::unique_ptr<transport::sequence_transfer> transfer;  // what the receiver writes through
   int max_tokens = 0;
   std::vector<int32_t> prompt;
+  int32_t attempt = 0;
 };
 
 struct decode_state {
@@ -46,7 +47,8 @@ struct decode_state {
   std::unique_ptr<kv::block_pool> pool;
   std::unique_ptr<kv::prefix_cache> cache;
   std::map<uint64_t, reserved_sequence> reserved;
-  std::map<uint64_t, std::vector<int32_t>> prompts;  // of the sequences decoding, for their cache keys
+  // Of the sequences decoding: their prompts (cache keys) and the router's attempt (echoed).
+  std::map<uint64_t, std::pair<std::vector<int32_t>, int32_t>> decoding;
   std::unique_ptr<model::decode_batch> batch;
   std::unique_ptr<transport::kv_receiver> receiver;
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
@@ -107,7 +109,8 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           kv->set_tokens(job.prompt_tokens);
           auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
           st.receiver->expect(job.request, *transfer);
-          st.reserved[job.request] = reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt};
+          st.reserved[job.request] =
+              reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
@@ -121,14 +124,15 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         if (kind == ev::complete) {
           auto seq = std::move(it->second);
           st.reserved.erase(it);
-          self->send(st.router, decode_started{id, seq.kv->total_payload_bytes()});
+          self->send(st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt});
           st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
-          st.prompts[id] = std::move(seq.prompt);
+          st.decoding[id] = {std::move(seq.prompt), seq.attempt};
           schedule_step(self);
         } else if (kind == ev::failed) {
           st.receiver->cancel(id);  // waits out a writer still landing a payload
+          const int32_t attempt = it->second.attempt;
           st.reserved.erase(it);
-          self->send(st.router, decode_failed{id, st.self.name + ": " + error});
+          self->send(st.router, decode_failed{id, st.self.name + ": " + error, attempt});
         }
       },
       [=](atoms::abort_atom, uint64_t id) {
@@ -136,7 +140,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         st.receiver->cancel(id);
         st.reserved.erase(id);
         st.batch->remove(id);
-        st.prompts.erase(id);
+        st.decoding.erase(id);
       },
       [=](atoms::republish_atom) {
         auto& st = self->state;
@@ -154,8 +158,8 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         for (auto& done : st.batch->step()) {
           // The sequence's KV covers its prompt and every output token but the last: cached
           // under those tokens' keys, a next turn that repeats them starts from here.
-          auto prompt = std::move(st.prompts[done.request]);
-          st.prompts.erase(done.request);
+          auto [prompt, attempt] = std::move(st.decoding[done.request]);
+          st.decoding.erase(done.request);
           if (!prompt.empty() && done.kv) {
             prompt.insert(prompt.end(), done.tokens.begin(), done.tokens.end());
             prompt.resize(std::min<size_t>(prompt.size(), done.kv->tokens()));
@@ -163,7 +167,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
                              std::move(done.snapshots));
             cached = true;
           }
-          self->send(st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms});
+          self->send(st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt});
         }
         if (cached) {
           const bool first = !st.published;

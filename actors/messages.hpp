@@ -137,11 +137,12 @@ struct cache_pull {
   uint64_t request = 0;
   std::vector<int32_t> prompt;
   int32_t tokens = 0;
+  int32_t attempt = 0;         // echoed in cache_pulled
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_pull& x) {
-  return f(caf::meta::type_name("cache_pull"), x.request, x.prompt, x.tokens);
+  return f(caf::meta::type_name("cache_pull"), x.request, x.prompt, x.tokens, x.attempt);
 }
 
 struct cache_push {
@@ -159,11 +160,12 @@ typename Inspector::result_type inspect(Inspector& f, cache_push& x) {
 struct cache_pulled {
   uint64_t request = 0;
   int32_t tokens = 0;
+  int32_t attempt = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_pulled& x) {
-  return f(caf::meta::type_name("cache_pulled"), x.request, x.tokens);
+  return f(caf::meta::type_name("cache_pulled"), x.request, x.tokens, x.attempt);
 }
 
 // What a node's prefix cache inserted and evicted since its last update (kv::cache_delta), in
@@ -188,42 +190,46 @@ struct decode_job {
   int32_t prompt_tokens = 0;
   int32_t max_tokens = 0;
   std::vector<int32_t> prompt; // the finished sequence goes into the node's prefix cache under its keys
+  int32_t attempt = 0;         // echoed in decode_started / decode_result / decode_failed
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
-  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt);
+  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt);
 }
 
 struct decode_started {
   uint64_t request = 0;
   int64_t kv_bytes = 0;        // KV payload bytes that landed for it
+  int32_t attempt = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_started& x) {
-  return f(caf::meta::type_name("decode_started"), x.request, x.kv_bytes);
+  return f(caf::meta::type_name("decode_started"), x.request, x.kv_bytes, x.attempt);
 }
 
 struct decode_result {
   uint64_t request = 0;
   std::vector<int32_t> tokens;
   double decode_ms = 0;        // after the first token
+  int32_t attempt = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_result& x) {
-  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms);
+  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms, x.attempt);
 }
 
 struct decode_failed {
   uint64_t request = 0;
   std::string error;
+  int32_t attempt = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_failed& x) {
-  return f(caf::meta::type_name("decode_failed"), x.request, x.error);
+  return f(caf::meta::type_name("decode_failed"), x.request, x.error, x.attempt);
 }
 
 // A prefill node's KV egress over its links, every report period (runtime/transport/link_stats).

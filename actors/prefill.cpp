@@ -70,7 +70,8 @@ struct prefill_state {
   std::unique_ptr<model::hybrid_model> model;
   std::unique_ptr<kv::block_pool> pool;
   std::unique_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
-  std::map<uint64_t, std::unique_ptr<transport::pulled_prefix>> pulls;  // prefixes on their way here
+  // Prefixes on their way here, with the router's attempt (echoed in cache_pulled).
+  std::map<uint64_t, std::pair<std::unique_ptr<transport::pulled_prefix>, int32_t>> pulls;
   std::unique_ptr<transport::kv_receiver> receiver;  // after pulls: its threads write into them
   bool published = false;                   // the first update resets what the directory held
   caf::actor router;
@@ -95,9 +96,10 @@ void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& wh
   auto it = st.pulls.find(id);
   if (it == st.pulls.end()) return;
   int tokens = 0;
+  const int32_t attempt = it->second.second;
   if (ok) {
-    it->second->commit(*st.cache);
-    tokens = it->second->tokens();
+    it->second.first->commit(*st.cache);
+    tokens = it->second.first->tokens();
     publish(self, st.cache->take_delta(), false);
     spdlog::info("{}: request {}: {} cached tokens pulled in", st.self.name, id, tokens);
   } else {
@@ -105,7 +107,7 @@ void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& wh
     spdlog::warn("{}: request {}: pulling its cached prefix failed ({}); it will be recomputed", st.self.name, id, why);
   }
   st.pulls.erase(it);
-  if (st.router) self->send(st.router, cache_pulled{id, tokens});
+  if (st.router) self->send(st.router, cache_pulled{id, tokens, attempt});
 }
 
 caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info, caf::actor router,
@@ -156,7 +158,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         try {
           auto pull = std::make_unique<transport::pulled_prefix>(st.model->config(), *st.pool, m.prompt, m.tokens);
           st.receiver->expect(m.request, pull->target());
-          st.pulls[m.request] = std::move(pull);
+          st.pulls[m.request] = {std::move(pull), m.attempt};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }

@@ -78,15 +78,15 @@ caf::error to_error(const failure& f) { return caf::make_error(f.code(), std::st
 
 // A node's error as the core's event: prfaas errors keep their code and text; anything else
 // (a CAF timeout, a broken connection) means the node could not be reached.
-sched::request_failed failed_event(uint64_t id, const caf::error& err) {
+sched::request_failed failed_event(uint64_t id, const caf::error& err, int attempt) {
   if (err.category() == caf::atom("prfaas")) {
     std::string text;
     const auto& ctx = err.context();
     for (size_t i = 0; i < ctx.size(); ++i)
       if (ctx.match_element<std::string>(i)) text += (text.empty() ? "" : ": ") + ctx.get_as<std::string>(i);
-    return {id, static_cast<errc>(err.code()), text};
+    return {id, static_cast<errc>(err.code()), text, attempt};
   }
-  return {id, errc::unreachable, describe(err)};
+  return {id, errc::unreachable, describe(err), attempt};
 }
 
 caf::actor handle_of(router_actor* self, sched::node_id id) {
@@ -126,24 +126,30 @@ void act(router_actor* self, const sched::reserve& c) {
   auto& st = self->state;
   const auto& r = st.requests.at(c.id);
   const auto* view = st.core->find(c.id);
+  if (c.attempt > 0) spdlog::warn("router: request {} dispatched again (attempt {})", c.id, c.attempt + 1);
   spdlog::info("router: request {} ({} tokens, {} cached) -> {} prefill {} -> decode {}", c.id, r.prompt.size(),
                view->cached_tokens, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
                st.core->node(c.decode).desc.name);
   const auto id = c.id;
-  decode_job job{id, static_cast<int32_t>(r.prompt.size()), st.core->find(id)->max_tokens, r.prompt};
+  const int attempt = c.attempt;
+  decode_job job{id, static_cast<int32_t>(r.prompt.size()), st.core->find(id)->max_tokens, r.prompt, attempt};
   self->request(handle_of(self, c.decode), std::chrono::seconds(5), job)
-      .then([=](caf::ok_atom) { step(self, sched::reserved{id}); },
-            [=](caf::error& err) { step(self, failed_event(id, err)); });
+      .then([=](caf::ok_atom) { step(self, sched::reserved{id, attempt}); },
+            [=](caf::error& err) { step(self, failed_event(id, err, attempt)); });
 }
 
 void act(router_actor* self, const sched::prefill& c) {
   auto& st = self->state;
   const auto id = c.id;
+  const int attempt = c.attempt;
   const auto& decode = st.core->node(c.decode).desc.name;
   prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint};
   self->request(handle_of(self, c.node), std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
-      .then([=](const prefill_report& rep) { step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens}); },
-            [=](caf::error& err) { step(self, failed_event(id, err)); });
+      .then(
+          [=](const prefill_report& rep) {
+            step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens, attempt});
+          },
+          [=](caf::error& err) { step(self, failed_event(id, err, attempt)); });
 }
 
 // The prefill node arms its receiver first; only then is the holder asked to send.  The prefill
@@ -152,14 +158,15 @@ void act(router_actor* self, const sched::prefill& c) {
 void act(router_actor* self, const sched::pull_cache& c) {
   auto& st = self->state;
   const auto id = c.id;
+  const int attempt = c.attempt;
   const auto to = handle_of(self, c.to), from = handle_of(self, c.from);
   const std::string to_name = st.core->node(c.to).desc.name;
-  if (!to || !from) { step(self, sched::cache_pulled{id, 0}); return; }
+  if (!to || !from) { step(self, sched::cache_pulled{id, 0, attempt}); return; }
   const auto& prompt = st.requests.at(id).prompt;
   cache_push push{id, prompt, c.tokens, st.infos.at(to_name).data_endpoint};
   spdlog::info("router: request {}: pulling {} cached tokens from {} to {}", id, c.tokens,
                st.core->node(c.from).desc.name, to_name);
-  self->request(to, std::chrono::seconds(5), cache_pull{id, prompt, c.tokens})
+  self->request(to, std::chrono::seconds(5), cache_pull{id, prompt, c.tokens, attempt})
       .then(
           [=](caf::ok_atom) {
             self->request(from, std::chrono::seconds(30), push)
@@ -171,7 +178,7 @@ void act(router_actor* self, const sched::pull_cache& c) {
           },
           [=](caf::error& err) {
             spdlog::warn("router: request {}: {} cannot take the pulled prefix ({})", id, to_name, describe(err));
-            step(self, sched::cache_pulled{id, 0});
+            step(self, sched::cache_pulled{id, 0, attempt});
           });
 }
 
@@ -243,7 +250,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
   self->state.config = config;
   self->state.core = std::make_unique<sched::core>(sched::core_options{
       config.router.threshold_tokens, config.router.bandwidth_abundant, /*use_directory=*/true,
-      config.router.pull_min_tokens, config.router.max_in_flight, 1024});
+      config.router.pull_min_tokens, config.router.max_in_flight, 1024, config.router.max_attempts});
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) return;
@@ -327,17 +334,18 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         st.caches[m.node] = m.stats;
         if (auto dir = directory(self)) self->send(dir, m);
       },
-      [=](const decode_started& m) { step(self, sched::first_token{m.request, m.kv_bytes}); },
-      [=](const cache_pulled& m) { step(self, sched::cache_pulled{m.request, m.tokens}); },
+      [=](const decode_started& m) { step(self, sched::first_token{m.request, m.kv_bytes, m.attempt}); },
+      [=](const cache_pulled& m) { step(self, sched::cache_pulled{m.request, m.tokens, m.attempt}); },
       [=](decode_result& m) {
         auto it = self->state.requests.find(m.request);
-        if (it == self->state.requests.end()) return;
+        const auto* view = self->state.core->find(m.request);
+        if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;  // an abandoned attempt
         it->second.tokens = std::move(m.tokens);
         it->second.decode_ms = m.decode_ms;
-        step(self, sched::decode_done{m.request});
+        step(self, sched::decode_done{m.request, m.attempt});
       },
       [=](const decode_failed& m) {
-        step(self, sched::request_failed{m.request, errc::transport_failed, m.error});
+        step(self, sched::request_failed{m.request, errc::transport_failed, m.error, m.attempt});
       },
       [=](atoms::status_atom) -> router_status {
         auto& st = self->state;

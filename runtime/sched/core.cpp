@@ -103,18 +103,17 @@ void core::on(const node_down& e, double now, commands& out) {
       held.push_back(id);
   std::sort(held.begin(), held.end());
   n.up = false;
+  n.load = 0;
+  rebuild_candidates();  // before any re-dispatch: the lost node is no candidate
+  const std::string why =
+      e.why.empty() ? std::string(to_string(n.desc.kind)) + " node " + n.desc.name + " lost" : e.why;
   for (request_id id : held) {
     auto& r = requests_.at(id);
     // This node is gone: nothing to release or abort on it.
     if (r.prefill_node == e.node) r.holds_prefill = false;
     if (r.decode_node == e.node) r.holds_decode = false;
-    fail(r, errc::node_lost, e.why.empty() ? std::string(to_string(n.desc.kind)) + " node " + n.desc.name + " lost"
-                                           : e.why,
-         out);
+    redispatch(r, errc::node_lost, why, now, out);
   }
-  n.load = 0;
-  (void)now;
-  rebuild_candidates();
 }
 
 void core::on(const node_drain& e, double, commands&) {
@@ -167,6 +166,41 @@ request_view* core::live(request_id id) {
     return nullptr;
   }
   return &it->second;
+}
+
+request_view* core::live(request_id id, int attempt) {
+  request_view* r = live(id);
+  if (r && r->attempt != attempt) {
+    ++counters_.stale_events;
+    return nullptr;
+  }
+  return r;
+}
+
+void core::redispatch(request_view& r, errc code, const std::string& why, double now, commands& out) {
+  const bool retryable = code == errc::node_lost || code == errc::unreachable || code == errc::transport_failed;
+  if (!retryable || r.attempt + 1 >= options_.max_attempts || (r.deadline_s > 0 && now >= r.deadline_s)) {
+    fail(r, code, why, out);
+    return;
+  }
+  // Whoever still holds this attempt lets go; the next attempt starts from routing.
+  if (r.holds_prefill) out.push_back(abort_request{r.id, r.prefill_node});
+  if (r.holds_decode) out.push_back(abort_request{r.id, r.decode_node});
+  release_prefill(r);
+  release_decode(r);
+  ++r.attempt;
+  ++counters_.redispatched;
+  r.ph = phase::routing;
+  r.prefill_node = r.decode_node = r.pull_from = kNoNode;
+  r.pull_tokens = r.cached_tokens = r.computed_tokens = r.uncached_tokens = 0;
+  r.decode_finished = false;
+  r.source = cache_source::none;
+  r.kv_bytes = 0;
+  if (options_.use_directory && has_directory()) {
+    out.push_back(lookup_cache{r.id});
+    return;
+  }
+  route(r, {}, out);
 }
 
 void core::on(const request_arrived& e, double now, commands& out) {
@@ -263,38 +297,40 @@ void core::route(request_view& r, const cache_hits& hits, commands& out) {
   r.holds_decode = true;
   set_load(r.decode_node, +1);
   r.ph = phase::reserving;
-  out.push_back(reserve{r.id, r.decode_node});
+  out.push_back(reserve{r.id, r.decode_node, r.attempt});
 }
 
 void core::on(const reserved& e, double, commands& out) {
-  request_view* r = live(e.id);
+  request_view* r = live(e.id, e.attempt);
   if (!r) return;
   if (r->ph != phase::reserving) { ++counters_.stale_events; return; }
   r->holds_prefill = true;  // receiving a pulled prefix occupies the prefill node too
   set_load(r->prefill_node, +1);
   if (r->pull_from != kNoNode && nodes_[r->pull_from].up) {
     r->ph = phase::pulling;
-    out.push_back(pull_cache{r->id, r->pull_from, r->prefill_node, r->pull_tokens});
+    out.push_back(pull_cache{r->id, r->pull_from, r->prefill_node, r->pull_tokens, r->attempt});
     return;
   }
   r->pull_from = kNoNode;
   r->pull_tokens = 0;
   r->ph = phase::prefilling;
-  out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens});
+  out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens,
+                        r->attempt});
 }
 
 void core::on(const cache_pulled& e, double, commands& out) {
-  request_view* r = live(e.id);
+  request_view* r = live(e.id, e.attempt);
   if (!r) return;
   if (r->ph != phase::pulling) { ++counters_.stale_events; return; }
   r->pull_tokens = e.tokens;  // 0: the pull failed, the prefill recomputes
   if (e.tokens > r->cached_tokens) r->cached_tokens = e.tokens;
   r->ph = phase::prefilling;
-  out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens});
+  out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens,
+                        r->attempt});
 }
 
 void core::on(const prefill_done& e, double, commands& out) {
-  request_view* r = live(e.id);
+  request_view* r = live(e.id, e.attempt);
   if (!r) return;
   if (!r->holds_prefill) { ++counters_.stale_events; return; }
   release_prefill(*r);
@@ -310,7 +346,7 @@ void core::on(const prefill_done& e, double, commands& out) {
 }
 
 void core::on(const first_token& e, double now, commands&) {
-  request_view* r = live(e.id);
+  request_view* r = live(e.id, e.attempt);
   if (!r) return;
   if (r->ph != phase::prefilling && r->ph != phase::transferring) { ++counters_.stale_events; return; }
   r->ph = phase::decoding;
@@ -319,7 +355,7 @@ void core::on(const first_token& e, double now, commands&) {
 }
 
 void core::on(const decode_done& e, double, commands& out) {
-  request_view* r = live(e.id);
+  request_view* r = live(e.id, e.attempt);
   if (!r) return;
   if (r->ph != phase::decoding || r->decode_finished) { ++counters_.stale_events; return; }
   r->decode_finished = true;
@@ -327,10 +363,10 @@ void core::on(const decode_done& e, double, commands& out) {
   if (!r->holds_prefill) complete(*r, out);
 }
 
-void core::on(const request_failed& e, double, commands& out) {
-  request_view* r = live(e.id);
+void core::on(const request_failed& e, double now, commands& out) {
+  request_view* r = live(e.id, e.attempt);
   if (!r) return;
-  fail(*r, e.code, e.why, out);
+  redispatch(*r, e.code, e.why, now, out);
 }
 
 void core::on(const tick&, double now, commands& out) {

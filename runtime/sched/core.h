@@ -42,6 +42,7 @@ struct core_options {
   int pull_min_tokens = 0;
   int max_in_flight = 1024;
   int max_nodes = 1024;
+  int max_attempts = 1;             // dispatches per request (1: a lost node ends the request)
 };
 
 
@@ -54,7 +55,7 @@ struct node_view {
 };
 
 struct core_counters {
-  int64_t arrived = 0, completed = 0, failed = 0, refused = 0, stale_events = 0;
+  int64_t arrived = 0, completed = 0, failed = 0, refused = 0, stale_events = 0, redispatched = 0;
 };
 
 class core {
@@ -92,6 +93,9 @@ class core {
 
   // -- request lifecycle ------------------------------------------------------------------------
   request_view* live(request_id id);  // nullptr (and a stale count) when it ended
+  request_view* live(request_id id, int attempt);  // ... or when the event is from an older attempt
+  // Dispatches the request again from routing when attempts and its deadline allow, else fails it.
+  void redispatch(request_view& r, errc code, const std::string& why, double now, commands& out);
   void route(request_view& r, const cache_hits& hits, commands& out);
   void release_prefill(request_view& r);
   void release_decode(request_view& r);

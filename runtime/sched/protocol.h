@@ -30,6 +30,12 @@ const char* to_string(node_kind kind);
 enum class cache_source : uint8_t { none, own, peer, remote };
 const char* to_string(cache_source source);
 
+// Attempts: a request that loses a node it depends on (node down, a broken transfer, a node that
+// cannot be reached) is dispatched again from routing, on other nodes, up to max_attempts and
+// within its deadline; greedy output does not depend on where it runs.  Every command carries
+// the attempt and every event about a request echoes it, so a late answer from an abandoned
+// attempt is stale, never mistaken for the current one.
+//
 // A request's phase: a field any test can read (core::find).
 //
 //   routing --> reserving --> [pulling] --> prefilling --> transferring --> decoding --> done
@@ -79,6 +85,7 @@ struct request_view {
   int computed_tokens = 0;
   cache_source source = cache_source::none;
   int64_t kv_bytes = 0;
+  int attempt = 0;                  // 0 for the first dispatch
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -95,15 +102,17 @@ struct request_arrived {
   double deadline_s = 0;            // absolute; 0: none
 };
 struct cache_answer { request_id id = 0; cache_hits hits; };
-struct reserved { request_id id = 0; };
+struct reserved { request_id id = 0; int attempt = 0; };
 // The prefill node let go of the request: every KV byte is written.  What it really reused.
-struct prefill_done { request_id id = 0; int cached_tokens = 0; int computed_tokens = 0; };
-struct first_token { request_id id = 0; int64_t kv_bytes = 0; };
+struct prefill_done { request_id id = 0; int cached_tokens = 0; int computed_tokens = 0; int attempt = 0; };
+struct first_token { request_id id = 0; int64_t kv_bytes = 0; int attempt = 0; };
 // The pulled prefix is in the prefill node's cache (`tokens`), or the pull failed (0): either way
 // the prefill goes ahead, computing what is not cached.
-struct cache_pulled { request_id id = 0; int tokens = 0; };
-struct decode_done { request_id id = 0; };
-struct request_failed { request_id id = 0; errc code = errc::internal; std::string why; };
+struct cache_pulled { request_id id = 0; int tokens = 0; int attempt = 0; };
+struct decode_done { request_id id = 0; int attempt = 0; };
+// A node gave up on the request.  node_lost, unreachable and transport_failed are worth another
+// attempt on other nodes; anything else ends the request.
+struct request_failed { request_id id = 0; errc code = errc::internal; std::string why; int attempt = 0; };
 struct tick {};                     // ends requests past their deadline
 // The short-timescale loop moved: t and whether bandwidth counts as abundant.
 struct policy_update { int threshold_tokens = 0; bool bandwidth_abundant = false; };
@@ -116,7 +125,7 @@ using event = std::variant<node_up, node_down, node_drain, request_arrived, cach
 // Commands
 
 struct lookup_cache { request_id id = 0; };                  // ask the directory, answer with cache_answer
-struct reserve { request_id id = 0; node_id decode = kNoNode; };   // answer: reserved or request_failed
+struct reserve { request_id id = 0; node_id decode = kNoNode; int attempt = 0; };  // answer: reserved or request_failed
 struct prefill {
   request_id id = 0;
   node_id node = kNoNode;
@@ -124,11 +133,12 @@ struct prefill {
   policy::prefill_path path = policy::prefill_path::local;
   int uncached_tokens = 0;          // what routing expects to be computed
   int cached_tokens = 0;            // the hit the node is expected to start from (its own cache)
+  int attempt = 0;
 };
 struct abort_request { request_id id = 0; node_id node = kNoNode; };  // the node drops it
 // Move the first `tokens` of the request's prompt from `from`'s prefix cache into `to`'s, over
 // the data plane (same frames, same transport).  Answer: cache_pulled.
-struct pull_cache { request_id id = 0; node_id from = kNoNode; node_id to = kNoNode; int tokens = 0; };
+struct pull_cache { request_id id = 0; node_id from = kNoNode; node_id to = kNoNode; int tokens = 0; int attempt = 0; };
 // The request ended: completed (code unset) or failed with a named cause.  Exactly once each.
 struct reply {
   request_id id = 0;

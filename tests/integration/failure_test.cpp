@@ -1,11 +1,12 @@
 // Fault injection: a worker dies (SIGKILL) or hangs (SIGSTOP) in the middle of a request.  The
-// router notices, the client gets an error that names the lost node before its deadline, and the
-// deployment goes on serving.  Re-dispatch of the lost request comes later; here it must fail
-// cleanly.
+// router notices and dispatches the request again on other nodes (router.max_attempts): the
+// client gets the same output as without the fault.  Out of attempts, the client gets an error
+// that names the lost node before its deadline.  Either way the deployment goes on serving.
 
 #include <catch2/catch.hpp>
 #include <signal.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -31,11 +32,25 @@ void serves_on(const deployment& d, int prompt_bytes, const std::string& path) {
 }
 }  // namespace
 
-TEST_CASE("a decode node killed mid-request: the client's error names it within 2 s and serving goes on") {
+TEST_CASE("a decode node killed mid-decode: the request runs again on the other decode node, same output") {
   deployment d(kConfig);
   temp_dir out;
+  const std::string prompt = text_prompt(100);
   // Both decode nodes idle: the router picks decode-0 (least loaded, first by name).
-  auto client = start_generate(d, out, text_prompt(100), 3500);  // seconds of decoding
+  auto client = start_generate(d, out, prompt, 1500);  // seconds of decoding
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
+  const json served = parse_ok(client->wait(60000));
+  CHECK(served["decode_node"] == "decode-1");
+  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 1500, d.config_path()))["tokens"]);
+  serves_on(d, 120, "local");
+  serves_on(d, 900, "prfaas");
+}
+
+TEST_CASE("out of attempts, a lost decode node's request fails with an error that names it, within 2 s") {
+  deployment d("[router]\nthreshold_tokens = 256\ndeadline_ms = 30000\nmax_attempts = 1\n");
+  temp_dir out;
+  auto client = start_generate(d, out, text_prompt(100), 3500);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const double killed_at = now_seconds();
   REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
@@ -46,43 +61,40 @@ TEST_CASE("a decode node killed mid-request: the client's error names it within 
   CHECK_THAT(r.err, Catch::Contains("node_lost") && Catch::Contains("decode node decode-0 lost"));
   CHECK(noticed_s < 2.0);
   serves_on(d, 120, "local");
-  serves_on(d, 900, "prfaas");
 }
 
-TEST_CASE("a prefill node killed mid-prefill: the client's error names it within 2 s and serving goes on") {
+TEST_CASE("a prefill node killed mid-prefill: the request is prefilled again on the other PrfaaS node, same output") {
   deployment d(kConfig);
   temp_dir out;
   // A near-context prompt keeps prfaas-prefill-0 busy for more than a second.
-  auto client = start_generate(d, out, text_prompt(4000), 4);
+  const std::string prompt = text_prompt(4000);
+  auto client = start_generate(d, out, prompt, 4);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const double killed_at = now_seconds();
   REQUIRE(::kill(d.pid_of("prfaas-prefill-0"), SIGKILL) == 0);
-  const auto r = client->wait(30000);
-  const double noticed_s = now_seconds() - killed_at;
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  CHECK(r.status == 1);
-  CHECK_THAT(r.err, Catch::Contains("prfaas-prefill-0"));
-  CHECK(noticed_s < 2.0);
+  const json served = parse_ok(client->wait(60000));
+  CHECK(served["prefill_node"] == "prfaas-prefill-1");
+  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 4, d.config_path()))["tokens"]);
   serves_on(d, 900, "prfaas");  // on prfaas-prefill-1
   serves_on(d, 120, "local");
 }
 
-TEST_CASE("a hung decode node (SIGSTOP) is declared lost by middleman heartbeats before the deadline") {
+TEST_CASE("a hung decode node (SIGSTOP) is declared lost by middleman heartbeats and its request runs elsewhere") {
   deployment d(kConfig);
   temp_dir out;
-  auto client = start_generate(d, out, text_prompt(100), 3500);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::string prompt = text_prompt(100);
+  auto client = start_generate(d, out, prompt, 1500);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   const pid_t decode0 = d.pid_of("decode-0");
-  const double stopped_at = now_seconds();
   REQUIRE(::kill(decode0, SIGSTOP) == 0);
-  const auto r = client->wait(30000);
-  const double noticed_s = now_seconds() - stopped_at;
+  const auto r = client->wait(60000);
   ::kill(decode0, SIGKILL);
   ::kill(decode0, SIGCONT);
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  CHECK(r.status == 1);
-  CHECK_THAT(r.err, Catch::Contains("decode node decode-0 lost"));
-  CHECK(noticed_s < 5.0);  // node_timeout_ms (1.5 s) plus a heartbeat, with room for a loaded machine
+  const json served = parse_ok(r);
+  CHECK(served["decode_node"] == "decode-1");
+  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 1500, d.config_path()))["tokens"]);
+  std::ifstream log(d.state_dir() + "/logs/router.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("decode node decode-0 lost"));
   serves_on(d, 120, "local");
 }
 

@@ -230,7 +230,7 @@ TEST_CASE("random event storms keep every invariant") {
   // Events in any order, duplicated, late or for the wrong request: the checker must stay quiet.
   for (uint32_t seed = 1; seed <= 20; ++seed) {
     fixture f({.threshold_tokens = 500, .bandwidth_abundant = seed % 3 == 0, .use_directory = seed % 2 == 0,
-               .pull_min_tokens = 64});
+               .pull_min_tokens = 64, .max_attempts = 1 + static_cast<int>(seed % 3)});
     if (seed % 2 == 0) f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
     std::mt19937 rng(seed);
     request_id next = 1;
@@ -238,14 +238,17 @@ TEST_CASE("random event storms keep every invariant") {
       f.now += 0.01;
       const request_id any = 1 + rng() % next;
       const node_id node = static_cast<node_id>(rng() % f.c.nodes().size());
+      // Mostly the request's current attempt, sometimes an abandoned one.
+      const auto* cur = f.c.find(any);
+      const int attempt = cur && rng() % 4 ? cur->attempt : static_cast<int>(rng() % 3);
       switch (rng() % 12) {
         case 0: case 1: f.step(request_arrived{next++, 1 + static_cast<int>(rng() % 4000), 4, f.now + 2}); break;
         case 2: f.step(cache_answer{any, {static_cast<int>(rng() % 2000), 0, {{node, 640}}}}); break;
-        case 3: f.step(reserved{any}); break;
-        case 4: f.step(rng() % 2 ? event{prefill_done{any, 0, 10}} : event{cache_pulled{any, 64}}); break;
-        case 5: f.step(first_token{any, 10}); break;
-        case 6: f.step(decode_done{any}); break;
-        case 7: if (rng() % 8 == 0) f.step(request_failed{any, errc::transport_failed, "broken"}); break;
+        case 3: f.step(reserved{any, attempt}); break;
+        case 4: f.step(rng() % 2 ? event{prefill_done{any, 0, 10, attempt}} : event{cache_pulled{any, 64, attempt}}); break;
+        case 5: f.step(first_token{any, 10, attempt}); break;
+        case 6: f.step(decode_done{any, attempt}); break;
+        case 7: if (rng() % 8 == 0) f.step(request_failed{any, rng() % 2 ? errc::transport_failed : errc::internal, "broken", attempt}); break;
         case 8: if (rng() % 40 == 0) f.step(node_down{node, "lost"}); break;
         case 9: if (rng() % 40 == 0) f.step(node_up{f.c.node(node).desc}); break;
         case 10: f.step(tick{}); break;
@@ -340,4 +343,73 @@ TEST_CASE("a failed pull is no failure: the prefill recomputes what did not arri
   CHECK(f.of<reply>(f.step(decode_done{1}))[0].ok);
   f.checker.at_end(f.c);
   CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("with attempts left, a lost decode node's request is dispatched again elsewhere and completes") {
+  fixture f({.threshold_tokens = 1024, .max_attempts = 3});
+  f.step(request_arrived{1, 3000, 16, 0});
+  auto pre = f.of<prefill>(f.step(reserved{1}));
+  REQUIRE(pre.size() == 1);
+  f.step(first_token{1, 4096});
+  auto& out = f.step(node_down{pre[0].decode, "decode node lost (killed)"});
+  CHECK(f.of<reply>(out).empty());
+  auto aborts = f.of<abort_request>(out);
+  REQUIRE(aborts.size() == 1);
+  CHECK(aborts[0].node == pre[0].node);  // the prefill node lets go of attempt 0
+  auto res = f.of<reserve>(out);
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].attempt == 1);
+  CHECK(res[0].decode != pre[0].decode);  // the lost node is no candidate
+  CHECK(f.c.find(1)->ph == phase::reserving);
+  CHECK(f.c.counters().redispatched == 1);
+
+  // Late answers of attempt 0 change nothing.
+  f.step(prefill_done{1, 0, 3000, 0});
+  f.step(decode_done{1, 0});
+  CHECK(f.c.find(1)->ph == phase::reserving);
+  CHECK(f.c.counters().stale_events == 2);
+
+  auto pre2 = f.of<prefill>(f.step(reserved{1, 1}));
+  REQUIRE(pre2.size() == 1);
+  CHECK(pre2[0].attempt == 1);
+  f.step(prefill_done{1, 0, 3000, 1});
+  f.step(first_token{1, 4096, 1});
+  auto replies = f.of<reply>(f.step(decode_done{1, 1}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].ok);
+  CHECK(replies[0].request.attempt == 1);
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("a broken transfer is retried; a request out of attempts, past its deadline or failed for good ends") {
+  SECTION("transport_failed is worth another attempt") {
+    fixture f({.threshold_tokens = 1024, .max_attempts = 2});
+    f.step(request_arrived{1, 100, 4, 0});
+    f.step(reserved{1});
+    auto& out = f.step(request_failed{1, errc::transport_failed, "connection reset", 0});
+    CHECK(f.of<reply>(out).empty());
+    CHECK(f.of<reserve>(out).size() == 1);
+    // The second (last) attempt fails the same way: now the client hears of it.
+    f.step(reserved{1, 1});
+    auto replies = f.of<reply>(f.step(request_failed{1, errc::transport_failed, "connection reset", 1}));
+    REQUIRE(replies.size() == 1);
+    CHECK(replies[0].code == errc::transport_failed);
+  }
+  SECTION("past the deadline there is no new attempt") {
+    fixture f({.threshold_tokens = 1024, .max_attempts = 3});
+    f.step(request_arrived{1, 100, 4, 1.0});
+    f.step(reserved{1});
+    f.now = 1.5;
+    auto replies = f.of<reply>(f.step(request_failed{1, errc::node_lost, "gone", 0}));
+    REQUIRE(replies.size() == 1);
+    CHECK(replies[0].code == errc::node_lost);
+  }
+  SECTION("an error of the request itself is final") {
+    fixture f({.threshold_tokens = 1024, .max_attempts = 3});
+    f.step(request_arrived{1, 100, 4, 0});
+    auto replies = f.of<reply>(f.step(request_failed{1, errc::no_capacity, "pool exhausted", 0}));
+    REQUIRE(replies.size() == 1);
+    CHECK(replies[0].code == errc::no_capacity);
+  }
 }
