@@ -81,6 +81,20 @@ int main(int argc, char** argv) {
     std::cerr << "prfaas-node: error: " << f.what() << "\n";
     return 2;
   }
+  // OpenMP reads its settings when the process starts, for every thread it will make: compute
+  // threads of several nodes share a host, so they block instead of spinning when idle, and
+  // node.threads holds on the threads that compute (not only on this one).  Set both, once, by
+  // starting this program again with them.
+  const std::string threads = std::to_string(config.node.threads);
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* count = std::getenv("OMP_NUM_THREADS");
+  if (!std::getenv("PRFAAS_NODE_OMP_SET") && (!policy || !count || threads != count)) {
+    if (!policy) ::setenv("OMP_WAIT_POLICY", "passive", 1);
+    ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
+    ::setenv("PRFAAS_NODE_OMP_SET", "1", 1);
+    ::execv("/proc/self/exe", argv);
+    std::cerr << "prfaas-node: warning: cannot restart with OpenMP settings; continuing\n";
+  }
   if (name.empty()) name = role_text + "-" + std::to_string(::getpid());
   spdlog::set_pattern("%H:%M:%S.%e [" + name + "] %^%l%$ %v");
   omp_set_num_threads(config.node.threads);
