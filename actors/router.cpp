@@ -250,7 +250,8 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
   self->state.config = config;
   self->state.core = std::make_unique<sched::core>(sched::core_options{
       config.router.threshold_tokens, config.router.bandwidth_abundant, /*use_directory=*/true,
-      config.router.pull_min_tokens, config.router.max_in_flight, 1024, config.router.max_attempts});
+      config.router.pull_min_tokens, config.router.max_in_flight, 1024, config.router.max_attempts,
+      config.router.queue_max});
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) return;

@@ -87,6 +87,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("pull_min_tokens", c.router.pull_min_tokens);
          r.get("bandwidth_abundant", c.router.bandwidth_abundant);
          r.get("max_attempts", c.router.max_attempts);
+         r.get("queue_max", c.router.queue_max);
        }},
       {"node", [&](table_reader& r) {
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
@@ -131,6 +132,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.router.deadline_ms > 0, "router.deadline_ms must be positive");
   check(c.router.max_in_flight > 0, "router.max_in_flight must be positive");
   check(c.router.max_attempts >= 1 && c.router.max_attempts <= 10, "router.max_attempts must be 1..10");
+  check(c.router.queue_max <= c.router.max_in_flight, "router.queue_max must be at most router.max_in_flight");
   check(c.router.heartbeat_ms > 0 && c.router.node_timeout_ms > c.router.heartbeat_ms,
         "router.node_timeout_ms must exceed router.heartbeat_ms");
   check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,

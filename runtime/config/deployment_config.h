@@ -3,7 +3,7 @@
 //
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
-//                  pull_min_tokens, bandwidth_abundant, max_attempts
+//                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max
 //   [node]         kv_blocks, max_sequences, threads
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
@@ -30,6 +30,7 @@ struct router_config {
   int pull_min_tokens = 256;     // move another node's cached prefix when it beats recomputing by this much (0: never)
   bool bandwidth_abundant = false;  // the other cluster's cache hits count and are moved across
   int max_attempts = 3;          // dispatches per request: a lost node's requests run again elsewhere
+  int queue_max = 256;           // requests waiting for room (FIFO) before no_capacity
 };
 
 struct node_config {

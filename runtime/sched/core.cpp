@@ -26,6 +26,7 @@ const char* to_string(cache_source source) {
 const char* to_string(phase p) {
   switch (p) {
     case phase::routing: return "routing";
+    case phase::queued: return "queued";
     case phase::reserving: return "reserving";
     case phase::pulling: return "pulling";
     case phase::prefilling: return "prefilling";
@@ -41,6 +42,20 @@ core::core(core_options options) : options_(options) {}
 
 void core::handle(const event& e, double now_s, commands& out) {
   std::visit([&](const auto& ev) { on(ev, now_s, out); }, e);
+  if (room_freed_ && !queue_.empty()) drain_queue(out);
+  room_freed_ = false;
+}
+
+void core::drain_queue(commands& out) {
+  // First come, first served: the head waits until it fits, and those behind it wait too.
+  while (!queue_.empty()) {
+    auto it = requests_.find(queue_.front());
+    PRFAAS_ASSERT(it != requests_.end() && it->second.ph == phase::queued);
+    const auto hits = queued_hits_.at(it->first);
+    if (!route(it->second, hits, out, no_room::leave)) return;
+    queued_hits_.erase(it->first);
+    queue_.pop_front();
+  }
 }
 
 const request_view* core::find(request_id id) const {
@@ -87,6 +102,7 @@ void core::on(const node_up& e, double now, commands& out) {
   n.accepting = true;
   n.load = 0;
   rebuild_candidates();
+  room_freed_ = true;
 }
 
 void core::on(const node_down& e, double now, commands& out) {
@@ -239,7 +255,7 @@ void core::on(const cache_answer& e, double, commands& out) {
   route(*r, e.hits, out);
 }
 
-void core::route(request_view& r, const cache_hits& hits, commands& out) {
+bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room on_no_room) {
   // A node's own hit counts for cache affinity; the hint never exceeds what leaves a token to
   // compute (the prefill node checks again against its cache).
   const int cap = std::max(0, r.prompt_tokens - 1);
@@ -277,12 +293,22 @@ void core::route(request_view& r, const cache_hits& hits, commands& out) {
     if (source_hit < own_hit + options_.pull_min_tokens) source = kNoNode;
   }
   if (!d) {
-    fail(r, errc::no_capacity,
-         prefill_ids_.empty() ? "no prefill node is registered"
-         : decode_ids_.empty() ? "no decode node is registered"
-                               : "no prefill node accepting work or no decode node with room",
-         out);
-    return;
+    if (on_no_room == no_room::leave) return false;
+    if (prefill_ids_.empty() || decode_ids_.empty()) {
+      fail(r, errc::no_capacity, prefill_ids_.empty() ? "no prefill node is registered" : "no decode node is registered",
+           out);
+    } else if (static_cast<int>(queue_.size()) < options_.queue_max) {
+      r.ph = phase::queued;
+      queue_.push_back(r.id);
+      queued_hits_[r.id] = hits;
+    } else {
+      fail(r, errc::no_capacity,
+           options_.queue_max > 0 ? "no node has room and the admission queue holds its maximum of " +
+                                        std::to_string(options_.queue_max) + " requests"
+                                  : "no prefill node accepting work or no decode node with room",
+           out);
+    }
+    return false;
   }
   r.path = d->path;
   r.prefill_node = prefill_ids_[d->prefill];
@@ -298,6 +324,7 @@ void core::route(request_view& r, const cache_hits& hits, commands& out) {
   set_load(r.decode_node, +1);
   r.ph = phase::reserving;
   out.push_back(reserve{r.id, r.decode_node, r.attempt});
+  return true;
 }
 
 void core::on(const reserved& e, double, commands& out) {
@@ -390,12 +417,14 @@ void core::release_prefill(request_view& r) {
   if (!r.holds_prefill) return;
   r.holds_prefill = false;
   set_load(r.prefill_node, -1);
+  room_freed_ = true;
 }
 
 void core::release_decode(request_view& r) {
   if (!r.holds_decode) return;
   r.holds_decode = false;
   set_load(r.decode_node, -1);
+  room_freed_ = true;
 }
 
 void core::complete(request_view& r, commands& out) {
@@ -419,6 +448,7 @@ void core::fail(request_view& r, errc code, const std::string& why, commands& ou
 
 void core::forget(request_view& r) {
   if (r.deadline_s > 0) deadlines_.erase({r.deadline_s, r.id});
+  if (queued_hits_.erase(r.id)) queue_.erase(std::find(queue_.begin(), queue_.end(), r.id));
   requests_.erase(r.id);  // r dangles from here on
 }
 

@@ -21,6 +21,7 @@
 // `max_nodes` nodes (more are refused by add_node's caller through node_up's result).
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -43,6 +44,9 @@ struct core_options {
   int max_in_flight = 1024;
   int max_nodes = 1024;
   int max_attempts = 1;             // dispatches per request (1: a lost node ends the request)
+  // Requests that find no room wait here, first come first served, and are routed as soon as a
+  // node lets go of one; past this many they are refused (no_capacity).  0: refuse at once.
+  int queue_max = 0;
 };
 
 
@@ -68,6 +72,7 @@ class core {
   const request_view* find(request_id id) const;
   const std::unordered_map<request_id, request_view>& requests() const { return requests_; }
   const std::vector<node_view>& nodes() const { return nodes_; }
+  size_t queued() const { return queue_.size(); }
   std::optional<node_id> node_by_name(const std::string& name) const;
   const node_view& node(node_id id) const { return nodes_.at(id); }
   const core_counters& counters() const { return counters_; }
@@ -96,7 +101,10 @@ class core {
   request_view* live(request_id id, int attempt);  // ... or when the event is from an older attempt
   // Dispatches the request again from routing when attempts and its deadline allow, else fails it.
   void redispatch(request_view& r, errc code, const std::string& why, double now, commands& out);
-  void route(request_view& r, const cache_hits& hits, commands& out);
+  enum class no_room { queue_or_fail, leave };
+  // Routes `r`; without room it queues or fails it (queue_or_fail), or leaves it as it is.
+  bool route(request_view& r, const cache_hits& hits, commands& out, no_room on_no_room = no_room::queue_or_fail);
+  void drain_queue(commands& out);
   void release_prefill(request_view& r);
   void release_decode(request_view& r);
   void complete(request_view& r, commands& out);
@@ -110,6 +118,9 @@ class core {
   core_options options_;
   std::unordered_map<request_id, request_view> requests_;
   std::set<std::pair<double, request_id>> deadlines_;  // earliest first
+  std::deque<request_id> queue_;                       // requests waiting for room, oldest first
+  std::unordered_map<request_id, cache_hits> queued_hits_;
+  bool room_freed_ = false;                            // a node let go of a request in this step
   std::vector<node_view> nodes_;                       // indexed by node_id; lost nodes stay, down
   std::map<std::string, node_id> names_;
   // Candidates in name order (policy::route breaks ties by position), and back to node ids.

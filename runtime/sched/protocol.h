@@ -38,18 +38,19 @@ const char* to_string(cache_source source);
 //
 // A request's phase: a field any test can read (core::find).
 //
-//   routing --> reserving --> [pulling] --> prefilling --> transferring --> decoding --> done
-//      |            |             |             |               |               |
-//      +------------+-------------+-------------+---------------+---------------+----> failed
+//   routing --> [queued] --> reserving --> [pulling] --> prefilling --> transferring --> decoding --> done
+//      |           |             |             |             |               |               |
+//      +-----------+-------------+-------------+-------------+---------------+---------------+----> failed
 //
-// routing: waiting for the cache directory's answer; reserving: the decode node is reserving
+// routing: waiting for the cache directory's answer; queued: every prefill node is draining or
+// every decode node is full, so it waits (FIFO, bounded) for room; reserving: the decode node is reserving
 // the sequence; pulling: a cached prefix held by another node moves to the prefill node over
 // the data plane (only when that node's hit beats the prefill node's own by pull_min_tokens);
 // prefilling: the prefill node computes and streams; transferring: the prefill
 // node has written the last byte, the decode node has not started; decoding: first token out.
 // A request whose decode finished before its prefill node reported stays in `decoding` until
 // the report: it is done when both nodes have let go of it.
-enum class phase : uint8_t { routing, reserving, pulling, prefilling, transferring, decoding, done, failed };
+enum class phase : uint8_t { routing, queued, reserving, pulling, prefilling, transferring, decoding, done, failed };
 const char* to_string(phase p);
 
 struct node_desc {

@@ -107,8 +107,19 @@ TEST_CASE("a request that outlives its deadline ends with deadline_exceeded, not
   serves_on(d, 120, "local");
 }
 
+TEST_CASE("beyond the decode nodes' room, requests wait in the admission queue and complete in turn") {
+  deployment d("[router]\nthreshold_tokens = 4096\n[node]\nmax_sequences = 1\n[deployment]\ndecode = 1\n");
+  temp_dir out;
+  std::vector<std::unique_ptr<child>> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(start_generate(d, out, text_prompt(100 + i), 200));
+  for (int i = 0; i < 3; ++i) {
+    const json served = parse_ok(clients[i]->wait(60000));
+    CHECK(served["tokens"] == parse_ok(generate_in_process(text_prompt(100 + i), 200, d.config_path()))["tokens"]);
+  }
+}
+
 TEST_CASE("past its bound of requests in flight the router refuses with no_capacity and serves on") {
-  deployment d("[router]\nmax_in_flight = 1\n");
+  deployment d("[router]\nmax_in_flight = 1\nqueue_max = 0\n");
   temp_dir out;
   auto first = start_generate(d, out, text_prompt(100), 2000);  // holds the only slot for seconds
   std::this_thread::sleep_for(std::chrono::milliseconds(800));

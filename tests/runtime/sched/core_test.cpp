@@ -230,7 +230,8 @@ TEST_CASE("random event storms keep every invariant") {
   // Events in any order, duplicated, late or for the wrong request: the checker must stay quiet.
   for (uint32_t seed = 1; seed <= 20; ++seed) {
     fixture f({.threshold_tokens = 500, .bandwidth_abundant = seed % 3 == 0, .use_directory = seed % 2 == 0,
-               .pull_min_tokens = 64, .max_attempts = 1 + static_cast<int>(seed % 3)});
+               .pull_min_tokens = 64, .max_attempts = 1 + static_cast<int>(seed % 3),
+               .queue_max = static_cast<int>(seed % 4) * 3});
     if (seed % 2 == 0) f.step(node_up{{"cache-directory", node_kind::cache_directory, false, 0}});
     std::mt19937 rng(seed);
     request_id next = 1;
@@ -412,4 +413,38 @@ TEST_CASE("a broken transfer is retried; a request out of attempts, past its dea
     REQUIRE(replies.size() == 1);
     CHECK(replies[0].code == errc::no_capacity);
   }
+}
+
+TEST_CASE("without room, requests wait in a bounded FIFO queue and go as soon as a node lets go of one") {
+  fixture f({.threshold_tokens = 1024, .queue_max = 2});
+  for (request_id id = 1; id <= 8; ++id) {  // two decode nodes of capacity 4: full
+    f.step(request_arrived{id, 100, 1, 0});
+    f.step(reserved{id});
+  }
+  CHECK(f.of<reserve>(f.step(request_arrived{9, 100, 1, 0})).empty());
+  CHECK(f.c.find(9)->ph == phase::queued);
+  f.step(request_arrived{10, 100, 1, 5.0});
+  CHECK(f.c.queued() == 2);
+  auto refused = f.of<reply>(f.step(request_arrived{11, 100, 1, 0}));
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].code == errc::no_capacity);
+  CHECK_THAT(refused[0].why, Catch::Contains("admission queue holds its maximum of 2"));
+
+  // Request 1 ends: its decode slot goes to the oldest waiting request, 9, in the same step.
+  f.step(prefill_done{1, 0, 100});
+  f.step(first_token{1, 1});
+  auto& out = f.step(decode_done{1});
+  CHECK(f.of<reply>(out).size() == 1);
+  auto res = f.of<reserve>(out);
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].id == 9);
+  CHECK(f.c.find(10)->ph == phase::queued);
+  // A waiting request's deadline still holds.
+  f.now = 6;
+  auto expired = f.of<reply>(f.step(tick{}));
+  REQUIRE(expired.size() == 1);
+  CHECK(expired[0].id == 10);
+  CHECK(expired[0].code == errc::deadline_exceeded);
+  CHECK(f.c.queued() == 0);
+  CHECK(f.checker.violations().empty());
 }
