@@ -83,11 +83,12 @@ struct prefill_job {
   uint64_t request = 0;
   std::vector<int32_t> prompt;
   std::string decode_endpoint; // where the KV goes
+  int32_t deadline_ms = 0;     // time the request has left when sent (0: none); checked after every layer
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
-  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint);
+  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms);
 }
 
 struct prefill_report {

@@ -176,6 +176,19 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;
         const auto t0 = std::chrono::steady_clock::now();
+        // The job carries the request's deadline: past it, stop after the layer in progress
+        // (the router has already failed or re-dispatched the request).
+        const auto deadline = t0 + std::chrono::milliseconds(job.deadline_ms);
+        const int layers = st.model->config().n_layers;
+        auto check_deadline = [&](int layer) {
+          if (job.deadline_ms <= 0) return;
+          const auto now = std::chrono::steady_clock::now();
+          if (now <= deadline) return;
+          const double late_ms = std::chrono::duration<double, std::milli>(now - deadline).count();
+          throw failure(errc::deadline_exceeded, "prefill stopped after layer " + std::to_string(layer) + " of " +
+                                                     std::to_string(layers) + ", " + std::to_string(static_cast<int>(late_ms)) +
+                                                     " ms past the request's deadline");
+        };
         try {
           auto link = st.links->get(job.decode_endpoint);
           const uint64_t before = link->payload_bytes_sent();
@@ -193,7 +206,8 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
           auto r = model::cached_prefill(*st.model, st.cache.get(), job.prompt, kv,
                                          [&](int layer, int first, int end) {
                                            link->send_payloads(job.request, src, layer, first, end);
-                                         });
+                                         },
+                                         check_deadline);
           link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(r.logits));
           link->flush();  // kv's blocks are referenced by posted frames until here
           publish(self, st.cache->take_delta(), false);

@@ -143,7 +143,9 @@ void act(router_actor* self, const sched::prefill& c) {
   const auto id = c.id;
   const int attempt = c.attempt;
   const auto& decode = st.core->node(c.decode).desc.name;
-  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint};
+  const auto* view = st.core->find(id);
+  const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
+  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms};
   self->request(handle_of(self, c.node), std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
       .then(
           [=](const prefill_report& rep) {

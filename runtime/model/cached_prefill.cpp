@@ -6,7 +6,8 @@ namespace prfaas::model {
 
 cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache* cache,
                                      std::span<const int32_t> prompt, kv::sequence_kv& kv,
-                                     const payload_hook& on_final) {
+                                     const payload_hook& on_final,
+                                     const std::function<void(int layer)>& after_layer) {
   PRFAAS_REQUIRE(!prompt.empty(), "prefill needs at least one token");
   PRFAAS_REQUIRE(kv.tokens() == 0, "a cached prefill starts from an empty sequence");
   const auto& c = model.config();
@@ -15,6 +16,7 @@ cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache
   // After layer l of the chunk [from, to): what of layer l is final now.  Chunks start and end
   // at block boundaries, except the last, which ends the prompt.
   auto stream = [&](int layer, int from, int to, bool last) {
+    if (after_layer) after_layer(layer);
     if (!on_final) return;
     if (c.kind(layer) == layer_kind::full) {
       const int first = from / block, end = last ? c.blocks_for(total) : to / block;

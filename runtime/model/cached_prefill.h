@@ -31,9 +31,13 @@ struct cached_prefill_result {
   int computed_tokens = 0;     // the prompt less the cached prefix
 };
 
+// `after_layer(layer)` runs after every layer of every chunk and may throw to stop the prefill
+// there (a job past its deadline); nothing is cached then.
+//
 // `kv` must be empty.  Throws what prefill and the pool throw (failure(no_capacity), ...).
 cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache* cache,
                                      std::span<const int32_t> prompt, kv::sequence_kv& kv,
-                                     const payload_hook& on_final = {});
+                                     const payload_hook& on_final = {},
+                                     const std::function<void(int layer)>& after_layer = {});
 
 }  // namespace prfaas::model

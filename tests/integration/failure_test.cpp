@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <regex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -105,6 +106,29 @@ TEST_CASE("a request that outlives its deadline ends with deadline_exceeded, not
   CHECK_THAT(r.err, Catch::Contains("deadline_exceeded"));
   CHECK(r.seconds < 10);
   serves_on(d, 120, "local");
+}
+
+TEST_CASE("a request past its deadline stops its prefill within one layer on the prefill node") {
+  deployment d(kConfig);
+  // A near-context prompt takes prfaas-prefill-0 well over a second; the deadline is 300 ms.
+  const auto r = d.generate(text_prompt(4000), 4, {"--deadline-ms", "300"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("deadline_exceeded"));
+  std::string log;
+  for (int waited = 0; waited < 5000 && log.find("prefill stopped after layer") == std::string::npos; waited += 100) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(d.state_dir() + "/logs/prfaas-prefill-0.log");
+    log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  INFO(log);
+  const std::regex stopped(R"(prefill stopped after layer (\d+) of 8, (\d+) ms past)");
+  std::smatch m;
+  REQUIRE(std::regex_search(log, m, stopped));
+  // Checked after every layer of every 256-token chunk: it stops well before its end, and
+  // within one layer's time of the deadline.
+  CHECK(std::stoi(m[2]) < 250);
+  CHECK(log.find("prefilled 4000 tokens") == std::string::npos);
+  serves_on(d, 900, "prfaas");
 }
 
 TEST_CASE("beyond the decode nodes' room, requests wait in the admission queue and complete in turn") {
