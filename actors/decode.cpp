@@ -142,6 +142,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         st.batch->remove(id);
         st.decoding.erase(id);
       },
+      [=](atoms::router_atom, caf::actor router) { self->state.router = std::move(router); },
       [=](atoms::republish_atom) {
         auto& st = self->state;
         st.published = true;

@@ -12,6 +12,7 @@
 //   prefill    -> router      cache_update (inserts/evictions)     -> forwarded to the directory
 //   router     -> directory   drop_atom, node name                  (the node was lost)
 //   router     -> prefill     republish_atom                        (the directory restarted)
+//   supervisor -> role        router_atom, actor                    (the router restarted: its new handle)
 //   router     -> prefill P   cache_pull (arm P's receiver)         -> ok; later P -> router cache_pulled
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
 //   router     -> decode      decode_job                            -> ok (sequence reserved)
@@ -313,4 +314,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, shutdown_atom, "shutdown")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, drop_atom, "drop")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, republish_atom, "republish")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, router_atom, "router")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, reconnect_atom, "reconnect")
 CAF_END_TYPE_ID_BLOCK(prfaas)

@@ -38,13 +38,16 @@ constexpr auto kReportPeriod = std::chrono::milliseconds(250);
 
 struct reporter_state {
   transport::rate_meter rate;
+  caf::actor router;
   static inline const char* name = "link-reporter";
 };
 
 caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shared_ptr<transport::link_pool> links,
                             caf::actor router, node_info info, double capacity_gbps) {
+  self->state.router = std::move(router);
   self->send(self, atoms::tick_atom::value);
   return {
+      [=](atoms::router_atom, caf::actor router) { self->state.router = std::move(router); },
       [=](atoms::tick_atom) {
         self->delayed_send(self, kReportPeriod, atoms::tick_atom::value);
         const auto sum = transport::summarize(links->snapshot());
@@ -60,7 +63,7 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
         r.retransmits = sum.retransmits;
         r.cwnd = sum.smallest_cwnd;
         r.delivery_rate_bps = sum.delivery_rate_bps;
-        if (router) self->send(router, r);
+        if (self->state.router) self->send(self->state.router, r);
       },
   };
 }
@@ -75,6 +78,7 @@ struct prefill_state {
   std::unique_ptr<transport::kv_receiver> receiver;  // after pulls: its threads write into them
   bool published = false;                   // the first update resets what the directory held
   caf::actor router;
+  caf::actor reporter;
   std::shared_ptr<transport::link_pool> links;
   static inline const char* name = "prefill";
 };
@@ -146,9 +150,13 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   std::shared_ptr<transport::pacer> pacer;
   if (crosses && t.emulate_link) pacer = std::make_shared<transport::pacer>(t.link_gbps / sharers);
   st.links = std::make_shared<transport::link_pool>(lo, pacer);
-  self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
+  st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
       [=](atoms::status_atom) { return self->state.self; },
+      [=](atoms::router_atom, caf::actor router) {
+        self->send(self->state.reporter, atoms::router_atom::value, router);
+        self->state.router = std::move(router);
+      },
       [=](atoms::republish_atom) { publish(self, self->state.cache->everything(), true); },
       // Cancelling a prefill in progress is not built yet: a job runs to its end, and the decode
       // node has already dropped the request.  A pull waiting for its prefix ends here.

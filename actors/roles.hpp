@@ -10,6 +10,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "runtime/common/endpoint.h"
 #include "runtime/config/deployment_config.h"
 
 namespace prfaas::actors {
@@ -35,12 +36,15 @@ caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config&
                         node_info self, caf::actor router, const std::string& data_host,
                         const std::string& secret);
 
-// The node supervisor: spawns the role actor through `spawn_role`, restarts it when it fails,
-// registers it with the router (when `router` is set) and heartbeats.  On a fatal error
-// (registration refused, router lost) it calls `fatal(message)` once.
+// The node supervisor: spawns the role actor through `spawn_role` (given the current router),
+// restarts it when it fails, registers it with the router (when `router` is set) and
+// heartbeats.  When the router is lost it reconnects to `router_at` with backoff, hands the
+// role the new router (router_atom) and registers again.  On a fatal error (registration
+// refused, the role failing too often) it calls `fatal(message)` once.
 struct supervisor_options {
-  std::function<caf::actor()> spawn_role;
+  std::function<caf::actor(caf::actor router)> spawn_role;
   caf::actor router;                                  // null for the router's own process
+  endpoint router_at;                                 // where to reconnect
   std::function<void(const caf::actor&)> on_spawned;  // e.g. publish the new role actor
   std::function<void(const std::string&)> fatal;
   int heartbeat_ms = 200;

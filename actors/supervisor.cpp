@@ -1,12 +1,20 @@
 // Node supervisor: one per process.  Spawns the role actor, restarts it when it fails, registers
-// it with the router, and heartbeats.
+// it with the router, and heartbeats.  Losing the router is no reason to stop: the role keeps
+// what it holds, and the supervisor reconnects with backoff and registers again (the router,
+// restarted, rebuilds its view from these registrations and the caches published after them).
 //
 //   [start] --spawn role, ask its node_info--> [registering] --ok--> [running] --tick--> heartbeat
-//      ^                                            | error                |
-//      +------- role actor down (abnormal) ---------+---> fatal            +--router down--> fatal
+//      ^                                        ^    | refused                |
+//      +--- role actor down (abnormal) ---------|----+---> fatal              |
+//                                               |                             |
+//                                   [reconnecting] <-------- router down -----+
+//                                   (backoff 100 ms .. 2 s; the role gets the new router handle)
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
@@ -15,11 +23,16 @@ namespace prfaas::actors {
 namespace {
 
 constexpr int kMaxRestarts = 5;  // within one process lifetime; beyond that the node gives up
+constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 
 struct supervisor_state {
   supervisor_options options;
   caf::actor role;
+  caf::actor router;              // the current router (changes when it restarts)
   node_info info;
+  bool registered = false;
+  std::chrono::milliseconds backoff = kFirstBackoff;
   int restarts = 0;
   bool fatal_sent = false;
   static inline const char* name = "supervisor";
@@ -34,33 +47,80 @@ void fatal(supervisor_actor* self, const std::string& why) {
   self->state.options.fatal(why);
 }
 
-void start_role(supervisor_actor* self) {
+void register_role(supervisor_actor* self) {
   auto& st = self->state;
-  st.role = st.options.spawn_role();
-  self->monitor(st.role);
-  if (st.options.on_spawned) st.options.on_spawned(st.role);
-  if (!st.options.router) return;  // the router's own process registers nothing
+  if (!st.router || !st.role) return;
   auto role = st.role;
   self->request(role, std::chrono::seconds(5), atoms::status_atom::value)
       .then(
           [=](node_info info) {
             self->state.info = info;
-            self->request(self->state.options.router, std::chrono::seconds(5), atoms::register_atom::value,
-                          info, role)
-                .then([=](caf::ok_atom) { spdlog::info("{}: registered with the router", info.name); },
-                      [=](caf::error& err) {
+            self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role)
+                .then(
+                    [=](caf::ok_atom) {
+                      self->state.registered = true;
+                      self->state.backoff = kFirstBackoff;
+                      spdlog::info("{}: registered with the router", info.name);
+                      // A new router, or its directory, knows nothing of this node's cache yet.
+                      if (info.role == "prefill" || info.role == "decode") self->send(role, atoms::republish_atom::value);
+                    },
+                    [=](caf::error& err) {
+                      // A router that is gone again is reconnected to; a refusal is final.
+                      if (err.category() == caf::atom("prfaas"))
                         fatal(self, info.name + ": the router refused registration: " + describe(err));
-                      });
+                    });
           },
           [=](caf::error& err) { fatal(self, "role actor did not start: " + describe(err)); });
 }
 
+void start_role(supervisor_actor* self) {
+  auto& st = self->state;
+  st.role = st.options.spawn_role(st.router);
+  self->monitor(st.role);
+  if (st.options.on_spawned) st.options.on_spawned(st.role);
+  register_role(self);
+}
+
+void reconnect(supervisor_actor* self) {
+  auto& st = self->state;
+  auto mm = self->home_system().middleman().actor_handle();
+  const auto at = st.options.router_at;
+  self->request(mm, std::chrono::seconds(2), caf::connect_atom::value, at.host, at.port)
+      .then(
+          [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            auto& st = self->state;
+            st.router = caf::actor_cast<caf::actor>(ptr);
+            if (!st.router) {
+              self->delayed_send(self, st.backoff, atoms::reconnect_atom::value);
+              return;
+            }
+            spdlog::info("{}: reached the router at {} again", st.info.name, at.str());
+            self->monitor(st.router);
+            if (st.role) self->send(st.role, atoms::router_atom::value, st.router);
+            register_role(self);
+          },
+          [=](caf::error&) {
+            auto& st = self->state;
+            self->delayed_send(self, st.backoff, atoms::reconnect_atom::value);
+            st.backoff = std::min(kMaxBackoff, st.backoff * 2);
+          });
+}
+
 caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
   self->state.options = std::move(options);
+  self->state.router = self->state.options.router;
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
-    if (st.options.router && msg.source == st.options.router.address()) {
-      fatal(self, st.info.name + ": lost the router (" + caf::to_string(msg.reason) + ")");
+    if (st.router && msg.source == st.router.address()) {
+      spdlog::warn("{}: lost the router ({}); serving what it holds and reconnecting", st.info.name,
+                   caf::to_string(msg.reason));
+      st.router = nullptr;
+      st.registered = false;
+      if (st.options.router_at.port == 0) {
+        fatal(self, st.info.name + ": lost the router and has no address to reconnect to");
+        return;
+      }
+      self->delayed_send(self, st.backoff, atoms::reconnect_atom::value);
       return;
     }
     if (msg.source != st.role.address()) return;
@@ -70,21 +130,24 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
       return;
     }
     spdlog::warn("role actor failed ({}); restarting ({} of {})", caf::to_string(msg.reason), st.restarts, kMaxRestarts);
+    st.registered = false;
     start_role(self);
   });
   self->set_exit_handler([=](caf::exit_msg& msg) {
     if (self->state.role) self->send_exit(self->state.role, msg.reason);
     self->quit(msg.reason);
   });
-  if (self->state.options.router) self->monitor(self->state.options.router);
+  if (self->state.router) self->monitor(self->state.router);
   start_role(self);
-  if (self->state.options.router) self->send(self, atoms::tick_atom::value);
+  if (self->state.router) self->send(self, atoms::tick_atom::value);
   return {
       [=](atoms::tick_atom) {
         auto& st = self->state;
-        if (!st.info.name.empty()) self->send(st.options.router, atoms::heartbeat_atom::value, st.info.name, int32_t{0});
+        if (st.registered && st.router)
+          self->send(st.router, atoms::heartbeat_atom::value, st.info.name, int32_t{0});
         self->delayed_send(self, std::chrono::milliseconds(st.options.heartbeat_ms), atoms::tick_atom::value);
       },
+      [=](atoms::reconnect_atom) { reconnect(self); },
   };
 }
 

@@ -29,8 +29,8 @@ launcher::launcher(std::string node_binary, std::string state_dir, std::string c
 launcher::~launcher() { stop(); }
 
 node_process launcher::spawn(const std::string& name, const std::string& role, const std::string& cluster,
-                             const std::vector<std::string>& extra) {
-  node_process p{name, role, cluster, -1, state_dir_ + "/logs/" + name + ".log"};
+                             const std::vector<std::string>& extra, bool append_log) {
+  node_process p{name, role, cluster, -1, state_dir_ + "/logs/" + name + ".log", extra, {}, 0, false};
   std::vector<std::string> args = {node_binary_, "--role=" + role, "--cluster=" + cluster, "--name=" + name};
   if (!config_path_.empty()) args.push_back("--config=" + config_path_);
   if (!secret_file_.empty()) args.push_back("--secret-file=" + secret_file_);
@@ -44,7 +44,7 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the launcher blocks signals for sigwait
-    const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | (append_log ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
     if (fd >= 0) { ::dup2(fd, 1); ::dup2(fd, 2); }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -92,6 +92,8 @@ endpoint launcher::start() {
       throw failure(errc::unreachable, "the router did not start: " + log_tail(nodes_.front()));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // A restarted router must come back where the others look for it.
+  nodes_.front().extra = {"--listen=" + router.str(), "--port-file=" + port_file};
   const std::string router_flag = "--router=" + router.str();
   const std::string listen_flag = "--listen=" + d.host + ":0";
   nodes_.push_back(spawn("cache-directory", "cache-directory", d.local_cluster, {listen_flag, router_flag}));
@@ -134,6 +136,38 @@ std::vector<std::string> launcher::reap_exited() {
     n.pid = -1;
     out.push_back(n.name + (WIFSIGNALED(status) ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
                                                 : " (exit status " + std::to_string(WEXITSTATUS(status)) + ")"));
+  }
+  return out;
+}
+
+std::vector<std::string> launcher::supervise() {
+  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::vector<std::string> out;
+  for (auto& n : nodes_) {
+    if (n.pid > 0) {
+      int status = 0;
+      if (::waitpid(n.pid, &status, WNOHANG) != n.pid) continue;
+      n.pid = -1;
+      const std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                                  : "exit status " + std::to_string(WEXITSTATUS(status));
+      std::erase_if(n.exits, [&](double t) { return now - t > kRestartWindow; });
+      n.exits.push_back(now);
+      if (static_cast<int>(n.exits.size()) >= kRestartLimit) {
+        n.left_down = true;
+        out.push_back("node " + n.name + " exited (" + how + "), " + std::to_string(n.exits.size()) + " times in " +
+                      std::to_string(static_cast<int>(kRestartWindow)) + " s: left down");
+        continue;
+      }
+      const double backoff = std::min(5.0, 0.25 * (1 << (n.exits.size() - 1)));
+      n.restart_at = now + backoff;
+      out.push_back("node " + n.name + " exited (" + how + "); restarting in " +
+                    std::to_string(static_cast<int>(backoff * 1000)) + " ms");
+    } else if (!n.left_down && n.restart_at > 0 && now >= n.restart_at) {
+      const auto exits = n.exits;
+      n = spawn(n.name, n.role, n.cluster, n.extra, /*append_log=*/true);
+      n.exits = exits;
+      out.push_back("node " + n.name + " restarted (pid " + std::to_string(n.pid) + ")");
+    }
   }
   return out;
 }

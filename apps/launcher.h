@@ -3,6 +3,10 @@
 // the router first, then the cache directory, the prefill nodes of both clusters and the decode
 // nodes, each a prfaas-node process whose output goes to STATE_DIR/logs/NAME.log.
 // Children get SIGTERM if the launcher dies (PR_SET_PDEATHSIG), so nothing outlives it.
+//
+// supervise() restarts a node that exited, with the same arguments (the router on the port it
+// had, so the others find it again), after a backoff of 250 ms doubling to 5 s; a node that
+// exits kRestartLimit times within kRestartWindow is reported and left down.
 
 #include <sys/types.h>
 
@@ -21,7 +25,14 @@ struct node_process {
   std::string cluster;
   pid_t pid = -1;
   std::string log;
+  std::vector<std::string> extra;  // role-specific arguments, kept for restarts
+  std::vector<double> exits;       // when it exited (steady seconds), for the restart limit
+  double restart_at = 0;           // > 0: due for a restart then
+  bool left_down = false;          // exited too often
 };
+
+inline constexpr int kRestartLimit = 5;
+inline constexpr double kRestartWindow = 60;  // seconds
 
 class launcher {
  public:
@@ -36,6 +47,9 @@ class launcher {
   void stop(int grace_ms = 5000);
   // Reaps nodes that exited; returns "NAME (exit status / signal)" for each one.
   std::vector<std::string> reap_exited();
+  // Reaps exited nodes, schedules their restarts and performs those that are due; returns one
+  // line per thing that happened (exit, restart, given up).  Call it regularly.
+  std::vector<std::string> supervise();
 
   const std::vector<node_process>& nodes() const { return nodes_; }
   size_t expected_workers() const { return nodes_.empty() ? 0 : nodes_.size() - 1; }
@@ -43,7 +57,7 @@ class launcher {
 
  private:
   node_process spawn(const std::string& name, const std::string& role, const std::string& cluster,
-                     const std::vector<std::string>& extra);
+                     const std::vector<std::string>& extra, bool append_log = false);
 
   std::string node_binary_, state_dir_, config_path_, secret_file_;
   config::deployment_config config_;

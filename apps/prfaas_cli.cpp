@@ -209,18 +209,26 @@ int cmd_up(const std::string& config_path, const std::string& state_dir) {
   apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
   client_system client(config);
   const endpoint router_at = start_and_wait(l, client.sys);
-  json st;
-  st["router"] = router_at.str();
-  st["up_pid"] = ::getpid();
-  for (const auto& n : l.nodes()) st["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"pid", n.pid}, {"log", n.log}});
-  std::ofstream(state_file(state_dir)) << st.dump(2) << "\n";
+  auto write_state = [&] {
+    json st;
+    st["router"] = router_at.str();
+    st["up_pid"] = ::getpid();
+    for (const auto& n : l.nodes())
+      st["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"pid", n.pid}, {"log", n.log}});
+    std::ofstream(state_file(state_dir) + ".tmp") << st.dump(2) << "\n";
+    fs::rename(state_file(state_dir) + ".tmp", state_file(state_dir));
+  };
+  write_state();
   std::cout << "prfaas deployment up: router at " << router_at.str() << ", " << l.nodes().size() << " nodes (logs in "
             << state_dir << "/logs); Ctrl-C or `prfaas down` stops it" << std::endl;
   for (;;) {
-    timespec tick{0, 500'000'000};
+    timespec tick{0, 100'000'000};
     const int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) break;
-    for (const auto& gone : l.reap_exited()) std::cerr << "prfaas up: node exited: " << gone << std::endl;
+    // Nodes that exit are restarted (the state file follows their new pids).
+    const auto events = l.supervise();
+    for (const auto& line : events) std::cerr << "prfaas up: " << line << std::endl;
+    if (!events.empty()) write_state();
   }
   std::cout << "stopping the deployment" << std::endl;
   l.stop();

@@ -128,19 +128,24 @@ int main(int argc, char** argv) {
       return 1;
     }
     opts.router = *router;
+    opts.router_at = router_at;
   }
   switch (role) {
     case cluster::node_role::router:
-      opts.spawn_role = [&] { return actors::spawn_router(sys, config); };
+      opts.spawn_role = [&](caf::actor) { return actors::spawn_router(sys, config); };
       break;
     case cluster::node_role::cache_directory:
-      opts.spawn_role = [&] { return actors::spawn_cache_directory(sys, config, self); };
+      opts.spawn_role = [&](caf::actor) { return actors::spawn_cache_directory(sys, config, self); };
       break;
     case cluster::node_role::prefill:
-      opts.spawn_role = [&] { return actors::spawn_prefill(sys, config, self, opts.router, listen_at.host, secret); };
+      opts.spawn_role = [&](caf::actor router) {
+        return actors::spawn_prefill(sys, config, self, router, listen_at.host, secret);
+      };
       break;
     case cluster::node_role::decode:
-      opts.spawn_role = [&] { return actors::spawn_decode(sys, config, self, opts.router, listen_at.host, secret); };
+      opts.spawn_role = [&](caf::actor router) {
+        return actors::spawn_decode(sys, config, self, router, listen_at.host, secret);
+      };
       break;
   }
   // Every role actor is published on --listen; a restarted one takes its predecessor's port.

@@ -42,7 +42,7 @@ TEST_CASE("a role actor that fails is restarted, up to the limit, then the node 
   caf::actor_system sys{cfg};
   spawn_log log;
   actors::supervisor_options opts;
-  opts.spawn_role = [&] { return sys.spawn(fragile); };
+  opts.spawn_role = [&](caf::actor) { return sys.spawn(fragile); };
   opts.on_spawned = [&](const caf::actor& a) {
     std::lock_guard l(log.m);
     log.spawned.push_back(a);

@@ -137,7 +137,9 @@ deployment::~deployment() {
 std::string deployment::router() const { return state_json_.at("router").get<std::string>(); }
 
 pid_t deployment::pid_of(const std::string& node) const {
-  for (const auto& n : state_json_.at("nodes"))
+  // Read afresh: `prfaas up` rewrites the file when it restarts a node.
+  const auto state = nlohmann::json::parse(slurp(state_ + "/deployment.json"));
+  for (const auto& n : state.at("nodes"))
     if (n.at("name") == node) return n.at("pid").get<pid_t>();
   throw std::runtime_error("no node named " + node);
 }

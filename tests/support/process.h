@@ -52,7 +52,7 @@ class deployment {
   ~deployment();
   const std::string& state_dir() const { return state_; }
   std::string router() const;
-  pid_t pid_of(const std::string& node) const;  // from the deployment state file
+  pid_t pid_of(const std::string& node) const;  // from the deployment state file, as it is now
   std::string config_path() const { return config_; }
   // `prfaas generate --json` against this deployment.
   run_result generate(const std::string& prompt, int max_tokens, const std::vector<std::string>& extra = {}) const;

@@ -1,0 +1,68 @@
+// Supervision across a host: `prfaas up` restarts a node process that dies, and no worker exits
+// because it lost the router: it reconnects and registers again, and serving resumes.
+
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/process.h"
+
+using namespace prfaas::testing;
+using json = nlohmann::json;
+
+namespace {
+
+const char* kConfig = "[router]\nthreshold_tokens = 256\n";
+
+// Seconds until a request of `bytes` succeeds again (retried every 100 ms), or -1 after `limit_s`.
+double seconds_until_served(const deployment& d, int bytes, const std::string& path, double limit_s) {
+  const double start = now_seconds();
+  while (now_seconds() - start < limit_s) {
+    const auto r = run({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt", text_prompt(bytes),
+                        "--max-tokens", "4"},
+                       20000);
+    if (r.status == 0 && json::parse(r.out)["path"] == path) return now_seconds() - start;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("the router killed: prfaas up restarts it on its port, workers stay up and re-register, serving resumes") {
+  deployment d(kConfig);
+  const std::vector<std::string> workers = {"cache-directory", "prfaas-prefill-0", "prfaas-prefill-1",
+                                            "local-prefill-0", "decode-0", "decode-1"};
+  std::map<std::string, pid_t> before;
+  for (const auto& w : workers) before[w] = d.pid_of(w);
+  const pid_t router = d.pid_of("router");
+  REQUIRE(::kill(router, SIGKILL) == 0);
+  const double local_s = seconds_until_served(d, 120, "local", 15);
+  INFO("served locally again after " << local_s << " s");
+  CHECK(local_s >= 0);
+  CHECK(local_s < 5);
+  CHECK(seconds_until_served(d, 900, "prfaas", 10) >= 0);
+  CHECK(d.pid_of("router") != router);
+  for (const auto& w : workers) {
+    INFO(w);
+    CHECK(d.pid_of(w) == before[w]);  // never exited
+    CHECK(::kill(before[w], 0) == 0);
+  }
+}
+
+TEST_CASE("a decode node killed: prfaas up restarts it and it serves again under its name") {
+  deployment d("[router]\nthreshold_tokens = 256\n[deployment]\ndecode = 1\n");
+  const pid_t decode = d.pid_of("decode-0");
+  REQUIRE(::kill(decode, SIGKILL) == 0);
+  const double s = seconds_until_served(d, 120, "local", 15);
+  INFO("served again after " << s << " s");
+  CHECK(s >= 0);
+  CHECK(s < 5);
+  CHECK(d.pid_of("decode-0") != decode);
+  const auto st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--router", d.router()}));
+  int decodes = 0;
+  for (const auto& n : st["nodes"]) decodes += n["name"] == "decode-0";
+  CHECK(decodes == 1);
+}
