@@ -3,6 +3,8 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <cstdio>
+#include <random>
 #include <thread>
 
 namespace prfaas::actors {
@@ -20,20 +22,65 @@ caf::expected<caf::actor> connect_router(caf::actor_system& sys, const endpoint&
                                                 std::to_string(attempts) + " attempts (" + last + ")");
 }
 
-caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor& router,
-                                        const generate_request& request, std::chrono::milliseconds timeout) {
+namespace {
+
+// One request and its answer, CAF's own errors (a timeout, a lost peer) left as they are.
+caf::expected<generate_result> ask(caf::actor_system& sys, const caf::actor& router, const generate_request& request,
+                                   std::chrono::milliseconds timeout) {
   caf::scoped_actor self{sys};
   caf::expected<generate_result> out{caf::make_error(errc::internal, "no reply")};
   self->request(router, timeout, request)
-      .receive([&](generate_result& r) { out = std::move(r); },
-               [&](caf::error& err) {
-                 if (err == caf::sec::request_timeout)
-                   out = caf::make_error(errc::deadline_exceeded, "no reply from the router within " +
-                                                                      std::to_string(timeout.count()) + " ms");
-                 else
-                   out = std::move(err);
-               });
+      .receive([&](generate_result& r) { out = std::move(r); }, [&](caf::error& err) { out = std::move(err); });
   return out;
+}
+
+}  // namespace
+
+caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor& router,
+                                        const generate_request& request, std::chrono::milliseconds timeout) {
+  auto out = ask(sys, router, request, timeout);
+  if (!out && out.error() == caf::sec::request_timeout)
+    return caf::make_error(errc::deadline_exceeded,
+                           "no reply from the router within " + std::to_string(timeout.count()) + " ms");
+  return out;
+}
+
+caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
+                                                 generate_request request, std::chrono::milliseconds budget) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + budget;
+  if (request.client_id.empty()) {
+    std::random_device rd;
+    char id[33];
+    std::snprintf(id, sizeof id, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+    request.client_id = id;
+  }
+  std::string last = "no attempt";
+  caf::actor router;
+  for (int tries = 0; clock::now() < deadline; ++tries) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    if (!router) {
+      auto h = sys.middleman().remote_actor(router_at.host, router_at.port);
+      if (!h) {
+        last = "cannot reach the router at " + router_at.str() + " (" + sys.render(h.error()) + ")";
+        std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(100)));
+        continue;
+      }
+      router = *h;
+    }
+    request.deadline_ms = static_cast<int32_t>(std::max<long>(1, left.count()));
+    auto r = ask(sys, router, request, std::min(left, std::chrono::milliseconds(1000)));
+    if (r) return r;
+    const auto& err = r.error();
+    // The router's own verdict on the request is final; silence or a lost router is not.
+    if (err.category() == caf::atom("prfaas") && static_cast<errc>(err.code()) != errc::unreachable) return r;
+    last = describe(err);
+    // Look the router up again: the same one while its connection holds, a restarted one at
+    // the same address once the old connection is gone.
+    router = nullptr;
+  }
+  return caf::make_error(errc::deadline_exceeded, "no answer within " + std::to_string(budget.count()) +
+                                                      " ms (last: " + last + ")");
 }
 
 caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,

@@ -21,6 +21,14 @@ caf::expected<caf::actor> connect_router(caf::actor_system& sys, const endpoint&
 caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor& router,
                                         const generate_request& request, std::chrono::milliseconds timeout);
 
+// Sends one request and keeps at it until it completes, fails for a reason of its own, or
+// `budget` has passed: every second without an answer it sends the request again under the same
+// client id (a router still holding it lets the retry join it), and a router that went away is
+// reconnected to at `router_at` (a restarted router runs the request again: greedy output does
+// not depend on where).  Never waits past the budget.
+caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
+                                                 generate_request request, std::chrono::milliseconds budget);
+
 caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 

@@ -51,11 +51,14 @@ struct generate_request {
   std::string prompt;          // bytes; the tokenizer is byte-level
   int32_t max_tokens = 16;
   int32_t deadline_ms = 0;     // 0: the router's default
+  // Chosen by the client and kept across its retries: a retry that reaches a router still
+  // holding the request joins it instead of starting it again.  Empty: no retries.
+  std::string client_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
-  return f(caf::meta::type_name("generate_request"), x.prompt, x.max_tokens, x.deadline_ms);
+  return f(caf::meta::type_name("generate_request"), x.prompt, x.max_tokens, x.deadline_ms, x.client_id);
 }
 
 struct generate_result {

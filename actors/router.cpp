@@ -39,7 +39,8 @@ using clock_type = std::chrono::steady_clock;
 
 // What the adapter keeps per request beside the core's view of it.
 struct pending_request {
-  caf::response_promise reply;
+  std::vector<caf::response_promise> replies;  // the client, and any retry of it that joined
+  std::string client_id;
   std::vector<int32_t> prompt;
   std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
   double decode_ms = 0;
@@ -52,6 +53,7 @@ struct router_state {
   std::map<caf::actor_addr, std::string> names;
   std::map<std::string, node_info> infos;
   std::unordered_map<uint64_t, pending_request> requests;
+  std::unordered_map<std::string, uint64_t> by_client_id;  // in flight only
   uint64_t next_request = 1;
   clock_type::time_point started = clock_type::now();
   std::map<std::string, link_report> links;    // latest report per prefill node
@@ -195,7 +197,7 @@ void act(router_actor* self, const sched::reply& c) {
   pending_request& p = it->second;
   if (!c.ok) {
     spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
-    p.reply.deliver(caf::make_error(c.code, c.why));
+    for (auto& rp : p.replies) rp.deliver(caf::make_error(c.code, c.why));
   } else {
     const auto& v = c.request;
     generate_result out;
@@ -211,8 +213,9 @@ void act(router_actor* self, const sched::reply& c) {
     out.cached_tokens = v.cached_tokens;
     out.uncached_tokens = v.computed_tokens;
     out.cache_source = sched::to_string(v.source);
-    p.reply.deliver(std::move(out));
+    for (auto& rp : p.replies) rp.deliver(out);
   }
+  if (!p.client_id.empty()) st.by_client_id.erase(p.client_id);
   st.requests.erase(it);
 }
 
@@ -300,12 +303,25 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         } catch (const failure& f) {
           return to_error(f);
         }
+        // A client's retry of a request still in flight joins it.
+        if (!req.client_id.empty())
+          if (auto known = st.by_client_id.find(req.client_id); known != st.by_client_id.end()) {
+            auto rp = self->make_response_promise();
+            auto& replies = st.requests.at(known->second).replies;
+            // The newest retries wait; a client that retried this often gave up on the oldest.
+            if (replies.size() >= 4) replies.erase(replies.begin());
+            replies.push_back(rp);
+            spdlog::info("router: a retry of request {} joined it", known->second);
+            return rp;
+          }
         const uint64_t id = st.next_request++;
         const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.config.router.deadline_ms;
         pending_request p;
-        p.reply = self->make_response_promise();
+        auto rp = self->make_response_promise();
+        p.replies.push_back(rp);
+        p.client_id = req.client_id;
+        if (!req.client_id.empty()) st.by_client_id[req.client_id] = id;
         p.prompt = std::move(prompt);
-        auto rp = p.reply;
         const int prompt_tokens = static_cast<int>(p.prompt.size());
         st.requests.emplace(id, std::move(p));
         self->delayed_send(self, std::chrono::milliseconds(deadline_ms), atoms::deadline_atom::value);

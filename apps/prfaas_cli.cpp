@@ -476,8 +476,13 @@ int main(int argc, char** argv) {
       }
       const auto router_at = router_address(router_flag, state_dir);
       client_system client(config::deployment_config{});
-      auto router = connect(client.sys, router_at);
-      print_result(remote_generate(client.sys, router, prompt, max_tokens, deadline_ms), as_json);
+      connect(client.sys, router_at);  // an unreachable router is reported at once
+      // Retries within the request's deadline (the router's default when unset, 60 s here).
+      const int budget_ms = deadline_ms > 0 ? deadline_ms : 60000;
+      auto r = actors::generate_retrying(client.sys, router_at, actors::generate_request{prompt, max_tokens, deadline_ms},
+                                         std::chrono::milliseconds(budget_ms + 2000));
+      if (!r) throw cli_error{actors::describe(r.error())};
+      print_result(*r, as_json);
       return 0;
     }
   } catch (const cli_error& e) {

@@ -294,13 +294,15 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
   }
   if (!d) {
     if (on_no_room == no_room::leave) return false;
-    if (prefill_ids_.empty() || decode_ids_.empty()) {
-      fail(r, errc::no_capacity, prefill_ids_.empty() ? "no prefill node is registered" : "no decode node is registered",
-           out);
-    } else if (static_cast<int>(queue_.size()) < options_.queue_max) {
+    // Waiting also covers nodes not registered yet (a restarted router rebuilding its view):
+    // the request goes when they come, or ends at its deadline.
+    if (static_cast<int>(queue_.size()) < options_.queue_max) {
       r.ph = phase::queued;
       queue_.push_back(r.id);
       queued_hits_[r.id] = hits;
+    } else if (prefill_ids_.empty() || decode_ids_.empty()) {
+      fail(r, errc::no_capacity, prefill_ids_.empty() ? "no prefill node is registered" : "no decode node is registered",
+           out);
     } else {
       fail(r, errc::no_capacity,
            options_.queue_max > 0 ? "no node has room and the admission queue holds its maximum of " +

@@ -42,8 +42,9 @@ const char* to_string(cache_source source);
 //      |           |             |             |             |               |               |
 //      +-----------+-------------+-------------+-------------+---------------+---------------+----> failed
 //
-// routing: waiting for the cache directory's answer; queued: every prefill node is draining or
-// every decode node is full, so it waits (FIFO, bounded) for room; reserving: the decode node is reserving
+// routing: waiting for the cache directory's answer; queued: no prefill node takes work or no
+// decode node has room (or none is registered yet), so it waits (FIFO, bounded) for room;
+// reserving: the decode node is reserving
 // the sequence; pulling: a cached prefix held by another node moves to the prefill node over
 // the data plane (only when that node's hit beats the prefill node's own by pull_min_tokens);
 // prefilling: the prefill node computes and streams; transferring: the prefill

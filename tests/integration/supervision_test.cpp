@@ -66,3 +66,15 @@ TEST_CASE("a decode node killed: prfaas up restarts it and it serves again under
   for (const auto& n : st["nodes"]) decodes += n["name"] == "decode-0";
   CHECK(decodes == 1);
 }
+
+TEST_CASE("a client whose router dies mid-request retries it under the same id and gets the fault-free output") {
+  deployment d(kConfig);
+  temp_dir out;
+  const std::string prompt = text_prompt(150);
+  child client({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt", prompt, "--max-tokens", "600"},
+               out.path());
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
+  const json served = parse_ok(client.wait(60000));
+  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 600, d.config_path()))["tokens"]);
+}

@@ -448,3 +448,19 @@ TEST_CASE("without room, requests wait in a bounded FIFO queue and go as soon as
   CHECK(f.c.queued() == 0);
   CHECK(f.checker.violations().empty());
 }
+
+TEST_CASE("a router that knows no nodes yet (just restarted) holds requests until they register") {
+  core c({.threshold_tokens = 1024, .queue_max = 4});
+  request_checker checker;
+  commands out;
+  auto step = [&](const event& e) { out.clear(); c.handle(e, 0, out); checker.after(e, out, c); };
+  step(request_arrived{1, 100, 4, 0});
+  CHECK(c.find(1)->ph == phase::queued);
+  step(node_up{{"local-prefill-0", node_kind::prefill, false, 0}});
+  CHECK(c.find(1)->ph == phase::queued);  // no decode node yet
+  step(node_up{{"decode-0", node_kind::decode, false, 4}});
+  CHECK(c.find(1)->ph == phase::reserving);
+  REQUIRE(out.size() == 1);
+  CHECK(std::holds_alternative<reserve>(out[0]));
+  CHECK(checker.violations().empty());
+}
