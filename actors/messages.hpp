@@ -13,6 +13,7 @@
 //   router     -> directory   drop_atom, node name                  (the node was lost)
 //   router     -> prefill     republish_atom                        (the directory restarted)
 //   supervisor -> role        router_atom, actor                    (the router restarted: its new handle)
+//   node       -> router      drain_atom, name                      -> int32 requests it still holds
 //   router     -> prefill P   cache_pull (arm P's receiver)         -> ok; later P -> router cache_pulled
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
 //   router     -> decode      decode_job                            -> ok (sequence reserved)
@@ -319,4 +320,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, republish_atom, "republish")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, router_atom, "router")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, reconnect_atom, "reconnect")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, drain_atom, "drain")
 CAF_END_TYPE_ID_BLOCK(prfaas)

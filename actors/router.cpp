@@ -329,6 +329,17 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         return rp;
       },
       [=](atoms::deadline_atom) { step(self, sched::tick{}); },
+      // A node leaving (SIGTERM) gets no new work; it asks until it holds nothing.
+      [=](atoms::drain_atom, const std::string& name) -> int32_t {
+        auto& st = self->state;
+        const auto id = st.core->node_by_name(name);
+        if (!id || !st.core->node(*id).up) return 0;
+        if (st.core->node(*id).accepting) {
+          spdlog::info("router: {} is draining", name);
+          step(self, sched::node_drain{*id});
+        }
+        return st.core->node(*id).load;
+      },
       [=](const link_report& m) {
         auto& st = self->state;
         st.links[m.node] = m;

@@ -150,6 +150,12 @@ std::vector<std::string> launcher::supervise() {
       n.pid = -1;
       const std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                                                   : "exit status " + std::to_string(WEXITSTATUS(status));
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        // A clean exit (a drained node) was meant: it stays down.
+        n.left_down = true;
+        out.push_back("node " + n.name + " left (exit status 0)");
+        continue;
+      }
       std::erase_if(n.exits, [&](double t) { return now - t > kRestartWindow; });
       n.exits.push_back(now);
       if (static_cast<int>(n.exits.size()) >= kRestartLimit) {

@@ -4,7 +4,8 @@
 // nodes, each a prfaas-node process whose output goes to STATE_DIR/logs/NAME.log.
 // Children get SIGTERM if the launcher dies (PR_SET_PDEATHSIG), so nothing outlives it.
 //
-// supervise() restarts a node that exited, with the same arguments (the router on the port it
+// supervise() restarts a node that died (a signal or a non-zero exit; a clean exit, such as a
+// drained node's, was meant), with the same arguments (the router on the port it
 // had, so the others find it again), after a backoff of 250 ms doubling to 5 s; a node that
 // exits kRestartLimit times within kRestartWindow is reported and left down.
 

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -178,6 +179,25 @@ int main(int argc, char** argv) {
     if (sig == SIGUSR1) {
       std::cerr << "prfaas-node: error: " << fatal_message << "\n";
       status = 1;
+    }
+  }
+  // SIGTERM drains a worker: the router gives it no new work, and it leaves once it holds
+  // nothing (or the router is gone, or the drain limit passed).  SIGINT leaves at once.
+  if (sig == SIGTERM && opts.router && (role == cluster::node_role::prefill || role == cluster::node_role::decode)) {
+    spdlog::info("{}: draining: no new work, finishing what it holds", name);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.router.drain_ms);
+    for (;;) {
+      auto router = sys.middleman().remote_actor(router_at.host, router_at.port);
+      if (!router) break;
+      caf::scoped_actor self{sys};
+      int32_t held = -1;
+      self->request(*router, std::chrono::seconds(1), prfaas::atoms::drain_atom::value, name)
+          .receive([&](int32_t n) { held = n; }, [&](caf::error&) {});
+      if (held <= 0 || std::chrono::steady_clock::now() > until) {
+        spdlog::info("{}: drained ({} requests left)", name, std::max(0, held));
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
   // Stop the supervisor (it stops the role actor) and wait, bounded, until it is gone.

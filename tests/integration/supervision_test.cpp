@@ -78,3 +78,31 @@ TEST_CASE("a client whose router dies mid-request retries it under the same id a
   const json served = parse_ok(client.wait(60000));
   CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 600, d.config_path()))["tokens"]);
 }
+
+TEST_CASE("SIGTERM drains a decode node: it finishes what it holds, takes nothing new, leaves and stays down") {
+  deployment d(kConfig);
+  temp_dir out;
+  const std::string prompt = text_prompt(100);
+  // decode-0 (least loaded, first by name) takes a request of a few seconds.
+  child first({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt", prompt, "--max-tokens", "1200"},
+              out.path());
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const pid_t decode0 = d.pid_of("decode-0");
+  REQUIRE(::kill(decode0, SIGTERM) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const json during = parse_ok(d.generate(text_prompt(120), 4));
+  CHECK(during["decode_node"] == "decode-1");  // nothing new for a draining node
+  const json served = parse_ok(first.wait(60000));
+  CHECK(served["decode_node"] == "decode-0");  // finished where it was, not re-dispatched
+  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 1200, d.config_path()))["tokens"]);
+  // It leaves once it holds nothing, and `prfaas up` leaves it down.
+  bool gone = false;
+  for (int waited = 0; waited < 5000 && !gone; waited += 100) {
+    gone = ::kill(decode0, 0) != 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(gone);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK(d.pid_of("decode-0") == -1);
+  CHECK(parse_ok(d.generate(text_prompt(130), 4))["decode_node"] == "decode-1");
+}
