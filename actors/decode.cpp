@@ -98,6 +98,8 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
       [=](atoms::status_atom) { return self->state.self; },
       [=](const decode_job& job) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
+        if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
+          return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
         if (static_cast<int>(st.reserved.size()) + st.batch->size() >= capacity)
           return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
                                                         std::to_string(capacity) + " sequences");
@@ -142,7 +144,17 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         st.batch->remove(id);
         st.decoding.erase(id);
       },
-      [=](atoms::router_atom, caf::actor router) { self->state.router = std::move(router); },
+      // A new router: what the last one assigned can no longer be delivered (its clients retry
+      // with the new one), so the sequences go and their room with them.
+      [=](atoms::router_atom, caf::actor router) {
+        auto& st = self->state;
+        st.router = std::move(router);
+        for (auto& [id, seq] : st.reserved) st.receiver->cancel(id);
+        st.reserved.clear();
+        for (auto& [id, d] : st.decoding) st.batch->remove(id);
+        st.decoding.clear();
+        spdlog::info("{}: the router changed: dropped the work of the last one", st.self.name);
+      },
       [=](atoms::republish_atom) {
         auto& st = self->state;
         st.published = true;

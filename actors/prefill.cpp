@@ -154,8 +154,13 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   return {
       [=](atoms::status_atom) { return self->state.self; },
       [=](atoms::router_atom, caf::actor router) {
-        self->send(self->state.reporter, atoms::router_atom::value, router);
-        self->state.router = std::move(router);
+        auto& st = self->state;
+        self->send(st.reporter, atoms::router_atom::value, router);
+        st.router = std::move(router);
+        // Pulls the last router started can no longer be used.
+        for (auto& [id, pull] : st.pulls) st.receiver->cancel(id);
+        st.pulls.clear();
+        if (!st.router) spdlog::warn("{}: the router is gone; jobs it sent are refused", st.self.name);
       },
       [=](atoms::republish_atom) { publish(self, self->state.cache->everything(), true); },
       // Cancelling a prefill in progress is not built yet: a job runs to its end, and the decode
@@ -183,6 +188,8 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       },
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;
+        if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
+          return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
         const auto t0 = std::chrono::steady_clock::now();
         // The job carries the request's deadline: past it, stop after the layer in progress
         // (the router has already failed or re-dispatched the request).

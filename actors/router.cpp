@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <map>
+#include <random>
 #include <unordered_map>
 
 #include "actors/messages.hpp"
@@ -54,7 +55,9 @@ struct router_state {
   std::map<std::string, node_info> infos;
   std::unordered_map<uint64_t, pending_request> requests;
   std::unordered_map<std::string, uint64_t> by_client_id;  // in flight only
-  uint64_t next_request = 1;
+  // Request ids name a request on every node: a restarted router must not reuse the ids of its
+  // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
+  uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
   clock_type::time_point started = clock_type::now();
   std::map<std::string, link_report> links;    // latest report per prefill node
   std::map<std::string, cache_stats> caches;   // latest cache statistics per node
@@ -256,7 +259,9 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
   self->state.core = std::make_unique<sched::core>(sched::core_options{
       config.router.threshold_tokens, config.router.bandwidth_abundant, /*use_directory=*/true,
       config.router.pull_min_tokens, config.router.max_in_flight, 1024, config.router.max_attempts,
-      config.router.queue_max});
+      config.router.queue_max, /*settle_until_s=*/config.router.settle_ms / 1000.0});
+  // The settling period ends with a tick, which routes whatever waited for it.
+  self->delayed_send(self, std::chrono::milliseconds(config.router.settle_ms), atoms::deadline_atom::value);
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) return;

@@ -8,7 +8,7 @@
 //      +--- role actor down (abnormal) ---------|----+---> fatal              |
 //                                               |                             |
 //                                   [reconnecting] <-------- router down -----+
-//                                   (backoff 100 ms .. 2 s; the role gets the new router handle)
+//                                   (backoff 100 ms .. 1 s; the role gets the new router handle)
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -24,7 +24,7 @@ namespace {
 
 constexpr int kMaxRestarts = 5;  // within one process lifetime; beyond that the node gives up
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
-constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
 
 struct supervisor_state {
   supervisor_options options;
@@ -47,28 +47,37 @@ void fatal(supervisor_actor* self, const std::string& why) {
   self->state.options.fatal(why);
 }
 
-void register_role(supervisor_actor* self) {
+void send_registration(supervisor_actor* self, const node_info& info) {
+  auto role = self->state.role;
+  self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role)
+      .then(
+          [=](caf::ok_atom) {
+            self->state.registered = true;
+            self->state.backoff = kFirstBackoff;
+            spdlog::info("{}: registered with the router", info.name);
+            // A new router, or its directory, knows nothing of this node's cache yet.
+            if (info.role == "prefill" || info.role == "decode") self->send(role, atoms::republish_atom::value);
+          },
+          [=](caf::error& err) {
+            // A router that is gone again is reconnected to; a refusal is final.
+            if (err.category() == caf::atom("prfaas"))
+              fatal(self, info.name + ": the router refused registration: " + describe(err));
+          });
+}
+
+void register_role(supervisor_actor* self, bool ask_role) {
   auto& st = self->state;
   if (!st.router || !st.role) return;
-  auto role = st.role;
-  self->request(role, std::chrono::seconds(5), atoms::status_atom::value)
+  // A re-registration reuses what the role said: a role busy computing answers late.
+  if (!ask_role && !st.info.name.empty()) {
+    send_registration(self, st.info);
+    return;
+  }
+  self->request(st.role, std::chrono::seconds(5), atoms::status_atom::value)
       .then(
           [=](node_info info) {
             self->state.info = info;
-            self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role)
-                .then(
-                    [=](caf::ok_atom) {
-                      self->state.registered = true;
-                      self->state.backoff = kFirstBackoff;
-                      spdlog::info("{}: registered with the router", info.name);
-                      // A new router, or its directory, knows nothing of this node's cache yet.
-                      if (info.role == "prefill" || info.role == "decode") self->send(role, atoms::republish_atom::value);
-                    },
-                    [=](caf::error& err) {
-                      // A router that is gone again is reconnected to; a refusal is final.
-                      if (err.category() == caf::atom("prfaas"))
-                        fatal(self, info.name + ": the router refused registration: " + describe(err));
-                    });
+            send_registration(self, info);
           },
           [=](caf::error& err) { fatal(self, "role actor did not start: " + describe(err)); });
 }
@@ -78,7 +87,7 @@ void start_role(supervisor_actor* self) {
   st.role = st.options.spawn_role(st.router);
   self->monitor(st.role);
   if (st.options.on_spawned) st.options.on_spawned(st.role);
-  register_role(self);
+  register_role(self, /*ask_role=*/true);
 }
 
 void reconnect(supervisor_actor* self) {
@@ -96,8 +105,9 @@ void reconnect(supervisor_actor* self) {
             }
             spdlog::info("{}: reached the router at {} again", st.info.name, at.str());
             self->monitor(st.router);
-            if (st.role) self->send(st.role, atoms::router_atom::value, st.router);
-            register_role(self);
+            // Ahead of whatever waits in the role's mailbox (high priority).
+            if (st.role) self->send<caf::message_priority::high>(st.role, atoms::router_atom::value, st.router);
+            register_role(self, /*ask_role=*/false);
           },
           [=](caf::error&) {
             auto& st = self->state;
@@ -116,6 +126,9 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
                    caf::to_string(msg.reason));
       st.router = nullptr;
       st.registered = false;
+      // The role stops taking work from the lost router at once: jobs it sent that still wait
+      // in the role's mailbox are refused, not computed for nobody.
+      if (st.role) self->send<caf::message_priority::high>(st.role, atoms::router_atom::value, caf::actor{});
       if (st.options.router_at.port == 0) {
         fatal(self, st.info.name + ": lost the router and has no address to reconnect to");
         return;

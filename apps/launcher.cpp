@@ -164,7 +164,7 @@ std::vector<std::string> launcher::supervise() {
                       std::to_string(static_cast<int>(kRestartWindow)) + " s: left down");
         continue;
       }
-      const double backoff = std::min(5.0, 0.25 * (1 << (n.exits.size() - 1)));
+      const double backoff = std::min(5.0, 0.1 * (1 << (n.exits.size() - 1)));
       n.restart_at = now + backoff;
       out.push_back("node " + n.name + " exited (" + how + "); restarting in " +
                     std::to_string(static_cast<int>(backoff * 1000)) + " ms");

@@ -6,7 +6,7 @@
 //
 // supervise() restarts a node that died (a signal or a non-zero exit; a clean exit, such as a
 // drained node's, was meant), with the same arguments (the router on the port it
-// had, so the others find it again), after a backoff of 250 ms doubling to 5 s; a node that
+// had, so the others find it again), after a backoff of 100 ms doubling to 5 s; a node that
 // exits kRestartLimit times within kRestartWindow is reported and left down.
 
 #include <sys/types.h>

@@ -9,6 +9,7 @@
 //   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
 //   prfaas replay --trace FILE [--scale-tokens K] [--requests N] [--concurrency C] [--json]
 //                                                 a trace against the running deployment
+//   prfaas chaos kill|stop|cont|term NODE... [--state DIR]   faults against a running deployment
 //   prfaas bench transport [--csv FILE]           KV transport vs plain send/recv
 //
 // Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
@@ -236,6 +237,25 @@ int cmd_up(const std::string& config_path, const std::string& state_dir) {
   return 0;
 }
 
+// Sends a node of the running deployment a fault: kill (SIGKILL: dies, `up` restarts it), stop
+// (SIGSTOP: hangs until cont), cont (SIGCONT), term (SIGTERM: drains and leaves).
+int cmd_chaos(const std::string& state_dir, const std::string& action, const std::vector<std::string>& names) {
+  static const std::map<std::string, int> signals = {
+      {"kill", SIGKILL}, {"stop", SIGSTOP}, {"cont", SIGCONT}, {"term", SIGTERM}};
+  const auto sig = signals.find(action);
+  if (sig == signals.end()) throw cli_error{"unknown fault '" + action + "' (expected kill, stop, cont or term)"};
+  const auto st = read_state(state_dir);
+  for (const auto& name : names) {
+    int pid = -1;
+    for (const auto& n : st.at("nodes"))
+      if (n.at("name") == name) pid = n.at("pid").get<int>();
+    if (pid <= 0) throw cli_error{"no running node named '" + name + "' in " + state_dir};
+    if (::kill(pid, sig->second) != 0) throw cli_error{"cannot signal " + name + " (pid " + std::to_string(pid) + ")"};
+    std::cout << "prfaas chaos: " << action << " " << name << " (pid " << pid << ")" << std::endl;
+  }
+  return 0;
+}
+
 int cmd_down(const std::string& state_dir) {
   const auto st = read_state(state_dir);
   const int pid = st.value("up_pid", 0);
@@ -430,6 +450,12 @@ int main(int argc, char** argv) {
   sim->add_option("--threshold", sim_opts.threshold, "start from this t (tokens) instead of the planned one");
   sim->add_option("--n-p", sim_opts.n_p, "start with this many local prefill instances instead of the planned split");
   sim->add_flag("--json", sim_opts.as_json, "print one JSON object");
+  std::string chaos_action;
+  std::vector<std::string> chaos_nodes;
+  auto* chaos = app.add_subcommand("chaos", "inject a fault into a running deployment's node");
+  chaos->add_option("action", chaos_action, "kill | stop | cont | term")->required();
+  chaos->add_option("nodes", chaos_nodes, "node names (prfaas status lists them)")->required();
+  chaos->add_option("--state", state_dir, "directory for the deployment's state and logs");
   apps::replay_options replay_opts;
   auto* replay = app.add_subcommand("replay", "send a trace to the running deployment; hit rate, offload, TTFT");
   replay->add_option("--trace", replay_opts.trace, "trace in the ../shared/traces format")->required();
@@ -456,6 +482,7 @@ int main(int argc, char** argv) {
     if (*sim) return apps::sim_command(sim_opts);
     if (*up) return cmd_up(config_path, state_dir);
     if (*down) return cmd_down(state_dir);
+    if (*chaos) return cmd_chaos(state_dir, chaos_action, chaos_nodes);
     if (*status) return cmd_status(state_dir, router_flag, as_json);
     if (*demo) return cmd_demo(config_path);
     if (*replay) {

@@ -89,6 +89,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("max_attempts", c.router.max_attempts);
          r.get("queue_max", c.router.queue_max);
          r.get("drain_ms", c.router.drain_ms);
+         r.get("settle_ms", c.router.settle_ms);
        }},
       {"node", [&](table_reader& r) {
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);

@@ -3,7 +3,7 @@
 //
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
-//                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms
+//                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms
 //   [node]         kv_blocks, max_sequences, threads
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
@@ -32,6 +32,7 @@ struct router_config {
   int max_attempts = 3;          // dispatches per request: a lost node's requests run again elsewhere
   int queue_max = 256;           // requests waiting for room (FIFO) before no_capacity
   int drain_ms = 30000;          // a node told to stop (SIGTERM) finishes its work for at most this long
+  int settle_ms = 1000;          // a starting router routes nothing before its nodes had this long to register
 };
 
 struct node_config {

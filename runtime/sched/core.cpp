@@ -41,13 +41,16 @@ const char* to_string(phase p) {
 core::core(core_options options) : options_(options) {}
 
 void core::handle(const event& e, double now_s, commands& out) {
+  now_ = now_s;
   std::visit([&](const auto& ev) { on(ev, now_s, out); }, e);
+  if (std::holds_alternative<tick>(e) && now_s >= options_.settle_until_s) room_freed_ = true;
   if (room_freed_ && !queue_.empty()) drain_queue(out);
   room_freed_ = false;
 }
 
 void core::drain_queue(commands& out) {
   // First come, first served: the head waits until it fits, and those behind it wait too.
+  if (now_ < options_.settle_until_s) return;
   while (!queue_.empty()) {
     auto it = requests_.find(queue_.front());
     PRFAAS_ASSERT(it != requests_.end() && it->second.ph == phase::queued);
@@ -194,7 +197,10 @@ request_view* core::live(request_id id, int attempt) {
 }
 
 void core::redispatch(request_view& r, errc code, const std::string& why, double now, commands& out) {
-  const bool retryable = code == errc::node_lost || code == errc::unreachable || code == errc::transport_failed;
+  // A node that refused for lack of room (its own count, which the core's may not know yet) is
+  // worth another attempt too.
+  const bool retryable = code == errc::node_lost || code == errc::unreachable || code == errc::transport_failed ||
+                         code == errc::no_capacity;
   if (!retryable || r.attempt + 1 >= options_.max_attempts || (r.deadline_s > 0 && now >= r.deadline_s)) {
     fail(r, code, why, out);
     return;
@@ -273,7 +279,9 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
   }
   const policy::route_request rq{r.prompt_tokens, std::min(cap, usable.local), options_.threshold_tokens,
                                  std::min(cap, usable.prfaas), options_.bandwidth_abundant};
-  const auto d = policy::route(rq, prefill_candidates_, decode_candidates_);
+  auto d = policy::route(rq, prefill_candidates_, decode_candidates_);
+  // Still settling: wait like a request without room (when there is a queue to wait in).
+  if (now_ < options_.settle_until_s && options_.queue_max > 0) d.reset();
   int own_hit = 0;
   if (d) own_hit = prefill_candidates_[d->prefill].cached_tokens;
   for (auto& c : prefill_candidates_) c.cached_tokens = 0;

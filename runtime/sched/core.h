@@ -47,6 +47,10 @@ struct core_options {
   // Requests that find no room wait here, first come first served, and are routed as soon as a
   // node lets go of one; past this many they are refused (no_capacity).  0: refuse at once.
   int queue_max = 0;
+  // Nothing is routed before this time: a router that just started waits for its nodes to
+  // register (after a restart they all come back within a moment) instead of sending everything
+  // to the first one that does.  Requests wait in the queue meanwhile; a tick after it routes them.
+  double settle_until_s = 0;
 };
 
 
@@ -121,6 +125,7 @@ class core {
   std::deque<request_id> queue_;                       // requests waiting for room, oldest first
   std::unordered_map<request_id, cache_hits> queued_hits_;
   bool room_freed_ = false;                            // a node let go of a request in this step
+  double now_ = 0;                                     // of the event being handled
   std::vector<node_view> nodes_;                       // indexed by node_id; lost nodes stay, down
   std::map<std::string, node_id> names_;
   // Candidates in name order (policy::route breaks ties by position), and back to node ids.

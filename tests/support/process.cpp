@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -49,7 +50,7 @@ std::string temp_dir::write(const std::string& name, const std::string& text) co
 }
 
 child::child(const std::vector<std::string>& args, const std::string& out_dir) {
-  static int counter = 0;
+  static std::atomic<int> counter{0};  // children may start from several threads
   const std::string base = out_dir + "/proc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   out_path_ = base + ".out";
   err_path_ = base + ".err";

@@ -78,6 +78,7 @@ TEST_CASE("configs/default.toml spells out exactly the built-in defaults") {
   CHECK(file.router.max_attempts == builtin.router.max_attempts);
   CHECK(file.router.queue_max == builtin.router.queue_max);
   CHECK(file.router.drain_ms == builtin.router.drain_ms);
+  CHECK(file.router.settle_ms == builtin.router.settle_ms);
   CHECK(file.node.kv_blocks == builtin.node.kv_blocks);
   CHECK(file.cache.budget_mib == builtin.cache.budget_mib);
   CHECK(file.cache.snapshot_every_blocks == builtin.cache.snapshot_every_blocks);

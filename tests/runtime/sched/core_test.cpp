@@ -409,9 +409,9 @@ TEST_CASE("a broken transfer is retried; a request out of attempts, past its dea
   SECTION("an error of the request itself is final") {
     fixture f({.threshold_tokens = 1024, .max_attempts = 3});
     f.step(request_arrived{1, 100, 4, 0});
-    auto replies = f.of<reply>(f.step(request_failed{1, errc::no_capacity, "pool exhausted", 0}));
+    auto replies = f.of<reply>(f.step(request_failed{1, errc::bad_frame, "payload index out of range", 0}));
     REQUIRE(replies.size() == 1);
-    CHECK(replies[0].code == errc::no_capacity);
+    CHECK(replies[0].code == errc::bad_frame);
   }
 }
 
@@ -463,4 +463,21 @@ TEST_CASE("a router that knows no nodes yet (just restarted) holds requests unti
   REQUIRE(out.size() == 1);
   CHECK(std::holds_alternative<reserve>(out[0]));
   CHECK(checker.violations().empty());
+}
+
+TEST_CASE("a settling router routes nothing until its settling time has passed, then everything in order") {
+  core c({.threshold_tokens = 1024, .queue_max = 8, .settle_until_s = 1.0});
+  commands out;
+  c.handle(node_up{{"local-prefill-0", node_kind::prefill, false, 0}}, 0.1, out);
+  c.handle(node_up{{"decode-0", node_kind::decode, false, 4}}, 0.1, out);
+  c.handle(request_arrived{1, 100, 4, 0}, 0.2, out);
+  c.handle(request_arrived{2, 100, 4, 0}, 0.3, out);
+  CHECK(out.empty());
+  CHECK(c.queued() == 2);
+  c.handle(tick{}, 0.5, out);
+  CHECK(out.empty());
+  c.handle(tick{}, 1.0, out);
+  REQUIRE(out.size() == 2);
+  CHECK(std::get<reserve>(out[0]).id == 1);
+  CHECK(std::get<reserve>(out[1]).id == 2);
 }
