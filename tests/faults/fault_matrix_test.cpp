@@ -153,3 +153,25 @@ TEST_CASE("fault matrix: SIGSTOP of a decode node for 5 s") {
   });
   check_row(row);
 }
+
+TEST_CASE("64 concurrent clients, 1,000 requests: every reply reaches its client, queued ones complete") {
+  deployment d(kConfig);
+  temp_dir dir;
+  // A trace of short requests sharing a few prefixes (prfaas replay's input format).
+  std::string trace;
+  for (int i = 0; i < 1000; ++i)
+    trace += "{\"timestamp\": " + std::to_string(i) + ", \"input_length\": " + std::to_string(400 + (i % 7) * 150) +
+             ", \"output_length\": 64, \"hash_ids\": [" + std::to_string(i % 5) + ", " + std::to_string(1000 + i) +
+             ", " + std::to_string(5000 + i) + ", " + std::to_string(9000 + i) + ", " + std::to_string(13000 + i) + "]}\n";
+  const std::string file = dir.write("trace.jsonl", trace);
+  const auto r = run({PRFAAS_CLI, "replay", "--router", d.router(), "--trace", file, "--scale-tokens", "8",
+                      "--requests", "1000", "--concurrency", "64", "--max-tokens", "4", "--json"},
+                     280000);
+  const json out = parse_ok(r);
+  CHECK(out["requests"] == 1000);
+  CHECK(out["completed"] == 1000);
+  CHECK(out["failed"] == 0);
+  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--router", d.router()}));
+  CHECK(st["completed"] == 1000);
+  CHECK(st["in_flight"] == 0);
+}
