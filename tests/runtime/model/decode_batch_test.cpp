@@ -8,6 +8,7 @@
 #include "runtime/model/decode_batch.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
+#include "tests/support/small_model.h"
 
 using namespace prfaas;
 
@@ -49,9 +50,7 @@ TEST_CASE("a full batch refuses another sequence") {
 }
 
 TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapshot at each block boundary it passed") {
-  model::model_config c;
-  c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
-  c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
+  const auto c = testing::small_model();  // 8-token blocks
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 128);
   model::decode_batch batch(m, 2, /*snapshots=*/true);
