@@ -49,6 +49,9 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const e
                                                  generate_request request, std::chrono::milliseconds budget) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + budget;
+  // The request's own deadline counts from the first send; each retry carries what is left.
+  const int32_t own_ms = request.deadline_ms;
+  const auto own_deadline = clock::now() + std::chrono::milliseconds(own_ms);
   if (request.client_id.empty()) {
     std::random_device rd;
     char id[33];
@@ -68,7 +71,9 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const e
       }
       router = *h;
     }
-    request.deadline_ms = static_cast<int32_t>(std::max<long>(1, left.count()));
+    if (own_ms > 0)
+      request.deadline_ms = static_cast<int32_t>(std::max<long>(
+          1, std::chrono::duration_cast<std::chrono::milliseconds>(own_deadline - clock::now()).count()));
     auto r = ask(sys, router, request, std::min(left, std::chrono::milliseconds(1000)));
     if (r) return r;
     const auto& err = r.error();

@@ -25,7 +25,8 @@ caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor
 // `budget` has passed: every second without an answer it sends the request again under the same
 // client id (a router still holding it lets the retry join it), and a router that went away is
 // reconnected to at `router_at` (a restarted router runs the request again: greedy output does
-// not depend on where).  Never waits past the budget.
+// not depend on where).  Never waits past the budget.  The request's own deadline_ms (0: the
+// router's default) counts from the first send: a retry carries what is left of it.
 caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
                                                  generate_request request, std::chrono::milliseconds budget);
 

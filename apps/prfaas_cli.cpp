@@ -177,8 +177,10 @@ void wait_ready(caf::actor_system& sys, const caf::actor& router, apps::launcher
   }
 }
 
-// Starts every node and returns the router's address once all of them registered.
-endpoint start_and_wait(apps::launcher& l, caf::actor_system& sys) {
+// Starts every node and returns the router's address once all of them registered and the
+// router's settling time (router.settle_ms from its start) has passed: up means routing.
+endpoint start_and_wait(apps::launcher& l, caf::actor_system& sys, const config::deployment_config& config) {
+  const auto started = std::chrono::steady_clock::now();
   endpoint router_at;
   try {
     router_at = l.start();
@@ -186,6 +188,7 @@ endpoint start_and_wait(apps::launcher& l, caf::actor_system& sys) {
     throw cli_error{f.what()};
   }
   wait_ready(sys, connect(sys, router_at), l);
+  std::this_thread::sleep_until(started + std::chrono::milliseconds(config.router.settle_ms));
   return router_at;
 }
 
@@ -209,7 +212,7 @@ int cmd_up(const std::string& config_path, const std::string& state_dir) {
   }
   apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
   client_system client(config);
-  const endpoint router_at = start_and_wait(l, client.sys);
+  const endpoint router_at = start_and_wait(l, client.sys, config);
   auto write_state = [&] {
     json st;
     st["router"] = router_at.str();
@@ -347,7 +350,7 @@ int cmd_demo(const std::string& config_path) {
             << " decode nodes; threshold t = " << config.router.threshold_tokens << " tokens)" << std::endl;
   apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
   client_system client(config);
-  const endpoint router_at = start_and_wait(l, client.sys);
+  const endpoint router_at = start_and_wait(l, client.sys, config);
   auto router = connect(client.sys, router_at);
   std::cout << "router at " << router_at.str() << ", " << l.nodes().size() << " processes ready" << std::endl;
 
