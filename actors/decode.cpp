@@ -22,7 +22,6 @@
 #include "runtime/kv/block_pool.h"
 #include "runtime/model/decode_batch.h"
 #include "runtime/model/hybrid_model.h"
-#include "runtime/kv/block_hash.h"
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_pool.h"
@@ -175,9 +174,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           st.decoding.erase(done.request);
           if (!prompt.empty() && done.kv) {
             prompt.insert(prompt.end(), done.tokens.begin(), done.tokens.end());
-            prompt.resize(std::min<size_t>(prompt.size(), done.kv->tokens()));
-            st.cache->insert(kv::block_hash_chain(prompt, st.model->config().block_tokens), *done.kv,
-                             std::move(done.snapshots));
+            st.cache->insert_sequence(prompt, *done.kv, std::move(done.snapshots));
             cached = true;
           }
           self->send(st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt});

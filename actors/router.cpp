@@ -102,11 +102,15 @@ caf::actor handle_of(router_actor* self, sched::node_id id) {
 
 void step(router_actor* self, const sched::event& e);
 
+caf::actor directory(router_actor* self) {
+  for (const auto& n : self->state.core->nodes())
+    if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id);
+  return {};
+}
+
 void act(router_actor* self, const sched::lookup_cache& c) {
   auto& st = self->state;
-  caf::actor dir;
-  for (const auto& n : st.core->nodes())
-    if (n.up && n.desc.kind == sched::node_kind::cache_directory) dir = handle_of(self, n.id);
+  const auto dir = directory(self);
   const auto id = c.id;
   if (!dir) { step(self, sched::cache_answer{id, {}}); return; }
   self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, st.requests.at(id).prompt)
@@ -137,7 +141,7 @@ void act(router_actor* self, const sched::reserve& c) {
                st.core->node(c.decode).desc.name);
   const auto id = c.id;
   const int attempt = c.attempt;
-  decode_job job{id, static_cast<int32_t>(r.prompt.size()), st.core->find(id)->max_tokens, r.prompt, attempt};
+  decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt};
   self->request(handle_of(self, c.decode), std::chrono::seconds(5), job)
       .then([=](caf::ok_atom) { step(self, sched::reserved{id, attempt}); },
             [=](caf::error& err) { step(self, failed_event(id, err, attempt)); });
@@ -233,12 +237,6 @@ sched::node_kind kind_of(const std::string& role) {
   if (role == "decode") return sched::node_kind::decode;
   if (role == "cache-directory") return sched::node_kind::cache_directory;
   throw failure(errc::invalid_argument, "a " + role + " node cannot register with the router");
-}
-
-caf::actor directory(router_actor* self) {
-  for (const auto& n : self->state.core->nodes())
-    if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id);
-  return {};
 }
 
 void node_lost(router_actor* self, const std::string& name, const std::string& why) {

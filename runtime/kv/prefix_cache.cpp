@@ -37,10 +37,9 @@ int prefix_cache::match(std::span<const uint64_t> chain) const {
   return usable_blocks(chain) * config_.block_tokens;
 }
 
-void prefix_cache::touch(entry& e, uint64_t key) {
+void prefix_cache::touch(entry& e) {
   lru_.splice(lru_.begin(), lru_, e.lru);
   e.lru = lru_.begin();
-  (void)key;
 }
 
 int prefix_cache::restore(std::span<const uint64_t> chain, sequence_kv& kv, bool count) {
@@ -54,7 +53,7 @@ int prefix_cache::restore(std::span<const uint64_t> chain, sequence_kv& kv, bool
   for (int b = 0; b < blocks; ++b) {
     entry& e = entries_.at(chain[b]);
     for (size_t f = 0; f < full_layers_.size(); ++f) ids[full_layers_[f]].push_back(e.ids[f]);
-    touch(e, chain[b]);  // in chain order: the deepest block ends most recent
+    touch(e);  // in chain order: the deepest block ends most recent
   }
   const auto& snap = *entries_.at(chain[blocks - 1]).snapshot;
   std::vector<const std::vector<float>*> states(config_.n_layers, nullptr);
@@ -114,7 +113,7 @@ void prefix_cache::insert(std::span<const uint64_t> chain, const sequence_kv& kv
       ++stats_.blocks;
       delta_.added_blocks.push_back(key);
     } else {
-      touch(it->second, key);
+      touch(it->second);
     }
     parent = key;
   }
@@ -131,28 +130,20 @@ void prefix_cache::insert(std::span<const uint64_t> chain, const sequence_kv& kv
   evict_to_budget();
 }
 
+uint64_t prefix_cache::lru_leaf() const {
+  // A chain only ever loses its last block; a non-empty forest always has a leaf.
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it)
+    if (entries_.at(*it).children == 0) return *it;
+  PRFAAS_ASSERT(false && "a non-empty prefix cache without a leaf");
+  return 0;
+}
+
 void prefix_cache::make_room(int free_blocks) {
-  while (pool_.free_blocks() < free_blocks && !lru_.empty()) {
-    auto it = lru_.end();
-    do {
-      --it;
-    } while (it != lru_.begin() && entries_.at(*it).children > 0);
-    evict(*it);
-  }
+  while (pool_.free_blocks() < free_blocks && !lru_.empty()) evict(lru_leaf());
 }
 
 void prefix_cache::evict_to_budget() {
-  while (stats_.bytes > options_.budget_bytes && !lru_.empty()) {
-    // The least recently used leaf: a chain only ever loses its last block.
-    auto it = lru_.end();
-    bool found = false;
-    while (it != lru_.begin()) {
-      --it;
-      if (entries_.at(*it).children == 0) { found = true; break; }
-    }
-    PRFAAS_ASSERT(found);  // a non-empty forest always has a leaf
-    evict(*it);
-  }
+  while (stats_.bytes > options_.budget_bytes && !lru_.empty()) evict(lru_leaf());
 }
 
 void prefix_cache::evict(uint64_t key) {
@@ -172,6 +163,12 @@ void prefix_cache::evict(uint64_t key) {
   delta_.removed_blocks.push_back(key);
   lru_.erase(e.lru);
   entries_.erase(it);
+}
+
+void prefix_cache::insert_sequence(std::span<const int32_t> tokens, const sequence_kv& kv,
+                                   std::vector<state_snapshot> snapshots) {
+  const auto n = std::min(tokens.size(), static_cast<size_t>(kv.tokens()));
+  insert(block_hash_chain(tokens.first(n), config_.block_tokens), kv, std::move(snapshots));
 }
 
 cache_delta prefix_cache::take_delta() {

@@ -97,6 +97,10 @@ class prefix_cache {
   // a sequence still holds frees nothing, so the pool may stay short.
   void make_room(int free_blocks);
 
+  // Caches a finished sequence whose KV holds `tokens` (a decode node's prompt and answer; the
+  // answer's last token has no KV yet, so only the first kv.tokens() count) under their keys.
+  void insert_sequence(std::span<const int32_t> tokens, const sequence_kv& kv, std::vector<state_snapshot> snapshots);
+
   cache_delta take_delta();
   cache_delta everything() const;  // every key held, for a full re-publication
 
@@ -120,7 +124,8 @@ class prefix_cache {
   };
 
   int usable_blocks(std::span<const uint64_t> chain) const;
-  void touch(entry& e, uint64_t key);
+  void touch(entry& e);
+  uint64_t lru_leaf() const;  // the least recently used entry without children
   void evict_to_budget();
   void evict(uint64_t key);
 

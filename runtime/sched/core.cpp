@@ -205,19 +205,25 @@ void core::redispatch(request_view& r, errc code, const std::string& why, double
     fail(r, code, why, out);
     return;
   }
-  // Whoever still holds this attempt lets go; the next attempt starts from routing.
+  // Whoever still holds this attempt lets go; the next attempt starts from routing with only
+  // the request's own fields: nothing of the last attempt's placement carries over.
   if (r.holds_prefill) out.push_back(abort_request{r.id, r.prefill_node});
   if (r.holds_decode) out.push_back(abort_request{r.id, r.decode_node});
   release_prefill(r);
   release_decode(r);
-  ++r.attempt;
   ++counters_.redispatched;
-  r.ph = phase::routing;
-  r.prefill_node = r.decode_node = r.pull_from = kNoNode;
-  r.pull_tokens = r.cached_tokens = r.computed_tokens = r.uncached_tokens = 0;
-  r.decode_finished = false;
-  r.source = cache_source::none;
-  r.kv_bytes = 0;
+  request_view next;
+  next.id = r.id;
+  next.prompt_tokens = r.prompt_tokens;
+  next.max_tokens = r.max_tokens;
+  next.accepted_s = r.accepted_s;
+  next.deadline_s = r.deadline_s;
+  next.attempt = r.attempt + 1;
+  r = next;
+  start_routing(r, out);
+}
+
+void core::start_routing(request_view& r, commands& out) {
   if (options_.use_directory && has_directory()) {
     out.push_back(lookup_cache{r.id});
     return;
@@ -247,11 +253,7 @@ void core::on(const request_arrived& e, double now, commands& out) {
   r.accepted_s = now;
   r.deadline_s = e.deadline_s;
   if (r.deadline_s > 0) deadlines_.emplace(r.deadline_s, r.id);
-  if (options_.use_directory && has_directory()) {
-    out.push_back(lookup_cache{r.id});
-    return;
-  }
-  route(r, {}, out);
+  start_routing(r, out);
 }
 
 void core::on(const cache_answer& e, double, commands& out) {
@@ -270,15 +272,17 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
         nodes_[id].desc.kind == node_kind::prefill)
       prefill_candidates_[candidate_pos_[id]].cached_tokens = std::min(cap, tokens);
   // Without pulls a cluster's hit counts only where a prefill node can start from it: its own.
-  cache_hits usable = hits;
+  int local_hit = hits.local, prfaas_hit = hits.prfaas;
   if (options_.pull_min_tokens == 0 && !hits.nodes.empty()) {
-    usable.local = usable.prfaas = 0;
-    for (const auto& [id, tokens] : hits.nodes)
-      if (id >= 0 && id < static_cast<node_id>(nodes_.size()) && nodes_[id].desc.kind == node_kind::prefill)
-        (nodes_[id].desc.prfaas ? usable.prfaas : usable.local) = std::max(nodes_[id].desc.prfaas ? usable.prfaas : usable.local, tokens);
+    local_hit = prfaas_hit = 0;
+    for (const auto& [id, tokens] : hits.nodes) {
+      if (id < 0 || id >= static_cast<node_id>(nodes_.size()) || nodes_[id].desc.kind != node_kind::prefill) continue;
+      int& cluster_hit = nodes_[id].desc.prfaas ? prfaas_hit : local_hit;
+      cluster_hit = std::max(cluster_hit, tokens);
+    }
   }
-  const policy::route_request rq{r.prompt_tokens, std::min(cap, usable.local), options_.threshold_tokens,
-                                 std::min(cap, usable.prfaas), options_.bandwidth_abundant};
+  const policy::route_request rq{r.prompt_tokens, std::min(cap, local_hit), options_.threshold_tokens,
+                                 std::min(cap, prfaas_hit), options_.bandwidth_abundant};
   auto d = policy::route(rq, prefill_candidates_, decode_candidates_);
   // Still settling: wait like a request without room (when there is a queue to wait in).
   if (now_ < options_.settle_until_s && options_.queue_max > 0) d.reset();

@@ -102,6 +102,7 @@ class core {
 
   // -- request lifecycle ------------------------------------------------------------------------
   request_view* live(request_id id);  // nullptr (and a stale count) when it ended
+  void start_routing(request_view& r, commands& out);  // ask the directory first when there is one
   request_view* live(request_id id, int attempt);  // ... or when the event is from an older attempt
   // Dispatches the request again from routing when attempts and its deadline allow, else fails it.
   void redispatch(request_view& r, errc code, const std::string& why, double now, commands& out);
