@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "actors/cache_update.hpp"
+#include "actors/kv_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
@@ -75,12 +76,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
       st.model->config(), *st.pool,
       kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
   st.batch = std::make_unique<model::decode_batch>(*st.model, config.node.max_sequences, config.cache.budget_mib > 0);
-  transport::link_options lo;
-  lo.name = st.self.name;
-  lo.secret = secret;
-  lo.connections = config.transport.connections;
-  lo.max_inflight_bytes = static_cast<size_t>(config.transport.max_inflight_mib) << 20;
-  st.links = std::make_shared<transport::link_pool>(lo, nullptr);
+  st.links = std::make_shared<transport::link_pool>(link_options_for(config, st.self.name, secret), nullptr);
   // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
   caf::actor_addr me = self->address();
   st.receiver = std::make_unique<transport::kv_receiver>(
@@ -89,7 +85,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
                          e.first_token, e.error);
       },
-      transport::receiver_options{secret});
+      receiver_options_for(config, secret));
   st.self.data_endpoint = endpoint{data_host, st.receiver->port()}.str();
   st.self.capacity = config.node.max_sequences;
   const int capacity = config.node.max_sequences;

@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "actors/cache_update.hpp"
+#include "actors/kv_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
@@ -80,6 +81,7 @@ struct prefill_state {
   caf::actor router;
   caf::actor reporter;
   std::shared_ptr<transport::link_pool> links;
+  std::shared_ptr<transport::pacer> egress;  // PrfaaS nodes: the emulated inter-cluster link
   static inline const char* name = "prefill";
 };
 
@@ -133,23 +135,19 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind), e.first_token,
                          e.error);
       },
-      transport::receiver_options{secret});
+      receiver_options_for(config, secret));
   st.self.data_endpoint = endpoint{data_host, st.receiver->port()}.str();
   // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly.
+  // Their pacer exists even unpaced (rate 0), so the link can be cut or slowed at run time.
   const auto& t = config.transport;
   const bool crosses = st.self.prfaas;
   const int sharers = std::max(1, config.deployment.prfaas_prefill);
-  transport::link_options lo;
-  lo.name = st.self.name;
-  lo.secret = secret;
-  lo.connections = t.connections;
-  lo.max_inflight_bytes = static_cast<size_t>(t.max_inflight_mib) << 20;
+  auto lo = link_options_for(config, st.self.name, secret);
   lo.capacity_gbps = crosses ? t.link_gbps / sharers : 0;
   lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
                                        : std::chrono::microseconds(0);
-  std::shared_ptr<transport::pacer> pacer;
-  if (crosses && t.emulate_link) pacer = std::make_shared<transport::pacer>(t.link_gbps / sharers);
-  st.links = std::make_shared<transport::link_pool>(lo, pacer);
+  if (crosses) st.egress = std::make_shared<transport::pacer>(t.emulate_link ? t.link_gbps / sharers : 0);
+  st.links = std::make_shared<transport::link_pool>(lo, st.egress);
   st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
       [=](atoms::status_atom) { return self->state.self; },
@@ -210,21 +208,22 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
           kv::sequence_kv kv(st.model->config(), *st.pool);
           // Frames carry the prompt's length while chunks stream before the prefill ends.
           transport::sequence_transfer src(kv, static_cast<int>(job.prompt.size()));
-          // Posted frames reference kv's blocks: whatever happens below, they are written (or
-          // the link has failed and dropped them) before kv goes back to the pool.
-          struct flush_before_free {
+          // Posted frames reference kv's blocks: whatever happens below, no connection thread
+          // reads them once kv goes back to the pool.
+          struct forget_before_free {
             transport::kv_sender& link;
-            ~flush_before_free() {
-              try { link.flush(); } catch (const failure&) {}
-            }
-          } guard{*link};
+            uint64_t request;
+            ~forget_before_free() { link.forget(request); }
+          } guard{*link, job.request};
           auto r = model::cached_prefill(*st.model, st.cache.get(), job.prompt, kv,
                                          [&](int layer, int first, int end) {
                                            link->send_payloads(job.request, src, layer, first, end);
                                          },
                                          check_deadline);
           link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(r.logits));
-          link->flush();  // kv's blocks are referenced by posted frames until here
+          // The receiver confirms it has everything (a broken link resumes meanwhile); until
+          // then kv's blocks may be sent again.
+          link->finish(job.request, job.deadline_ms > 0 ? deadline : t0 + 2 * lo.receive_timeout + lo.resume_timeout);
           publish(self, st.cache->take_delta(), false);
           prefill_report rep;
           rep.request = job.request;

@@ -207,7 +207,7 @@ int bench_transport(const bench_transport_options& o) {
         tx.send_done(id, static_cast<uint32_t>(blocks), 0);
         expect_line("done " + std::to_string(id));
         t_gbs.push_back(total / std::chrono::duration<double>(clock_type::now() - t0).count() / 1e9);
-        tx.flush();
+        tx.finish(id, clock_type::now() + std::chrono::seconds(30));
         // The baseline: the same bytes with plain send() over the same number of connections.
         write_line(cmd, "raw_expect " + std::to_string(total) + " " + std::to_string(block));
         expect_line("ok");

@@ -153,7 +153,7 @@ endpoint router_address(const std::string& flag, const std::string& state_dir) {
 
 actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor& router, const std::string& prompt,
                                         int max_tokens, int deadline_ms) {
-  actors::generate_request req{prompt, max_tokens, deadline_ms};
+  actors::generate_request req{prompt, max_tokens, deadline_ms, {}};
   const int wait_ms = (deadline_ms > 0 ? deadline_ms : 60000) + 5000;
   auto r = actors::generate(sys, router, req, std::chrono::milliseconds(wait_ms));
   if (!r) throw cli_error{actors::describe(r.error())};
@@ -509,7 +509,7 @@ int main(int argc, char** argv) {
       connect(client.sys, router_at);  // an unreachable router is reported at once
       // Retries within the request's deadline (the router's default when unset, 60 s here).
       const int budget_ms = deadline_ms > 0 ? deadline_ms : 60000;
-      auto r = actors::generate_retrying(client.sys, router_at, actors::generate_request{prompt, max_tokens, deadline_ms},
+      auto r = actors::generate_retrying(client.sys, router_at, actors::generate_request{prompt, max_tokens, deadline_ms, {}},
                                          std::chrono::milliseconds(budget_ms + 2000));
       if (!r) throw cli_error{actors::describe(r.error())};
       print_result(*r, as_json);

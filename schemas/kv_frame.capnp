@@ -18,6 +18,12 @@ enum FrameKind {
   accepted @8;     # receiver -> sender: the connection may carry KV
   ncclId @9;       # receiver -> sender (NCCL links): `data` is the ncclUniqueId to join
   devicePayload @10;  # a payload of `payloadBytes` for (layer, index) follows over NCCL
+  ack @11;         # receiver -> sender: `index` 1 progress (layers [0, `layer`) are ready),
+                   # 2 complete, 3 failed (`reason` says why)
+  resume @12;      # sender -> receiver, on a new connection after a break: what landed of
+                   # `requestId`?
+  resumeState @13; # receiver -> sender: `index` 0 nothing to resume (`reason`), 1 active (`data`
+                   # holds one bit per payload, layers in order), 2 complete
 }
 
 struct KvFrame {

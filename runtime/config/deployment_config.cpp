@@ -104,6 +104,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("connections", t.connections); r.get("max_inflight_mib", t.max_inflight_mib);
          r.get("secret_file", t.secret_file); r.get("link_gbps", t.link_gbps);
          r.get("emulate_link", t.emulate_link); r.get("link_delay_ms", t.link_delay_ms);
+         r.get("receive_timeout_ms", t.receive_timeout_ms); r.get("resume_timeout_ms", t.resume_timeout_ms);
        }},
       {"deployment", [&](table_reader& r) {
          auto& d = c.deployment;
@@ -147,6 +148,10 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.transport.connections >= 1 && c.transport.connections <= 64, "transport.connections must be 1..64");
   check(c.transport.max_inflight_mib >= 1, "transport.max_inflight_mib must be positive");
   check(!c.transport.emulate_link || c.transport.link_gbps > 0, "transport.emulate_link needs transport.link_gbps");
+  check(c.transport.receive_timeout_ms >= 100 && c.transport.receive_timeout_ms <= 600000,
+        "transport.receive_timeout_ms must be 100..600000");
+  check(c.transport.resume_timeout_ms >= 0 && c.transport.resume_timeout_ms <= 600000,
+        "transport.resume_timeout_ms must be 0..600000");
   check(c.deployment.router_port <= 65535, "deployment.router_port must be a port number");
   check(c.deployment.decode >= 1, "deployment.decode must be at least 1");
   check(c.deployment.prfaas_prefill + c.deployment.local_prefill >= 1,

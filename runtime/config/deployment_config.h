@@ -53,6 +53,8 @@ struct transport_config {
   double link_gbps = 0;          // capacity of the PrfaaS -> local link (0: unknown)
   bool emulate_link = false;     // pace PrfaaS egress to link_gbps (shared evenly by its nodes)
   double link_delay_ms = 0;      // added one-way delay on PrfaaS egress (emulation)
+  int receive_timeout_ms = 5000; // a KV peer silent this long mid-transfer is dropped (then resumed)
+  int resume_timeout_ms = 15000; // a broken KV transfer is resumed within this, or fails
 };
 
 struct deployment_layout {

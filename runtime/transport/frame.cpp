@@ -112,7 +112,7 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     auto f = rd.getRoot<KvFrame>();
     frame_header h;
     const auto kind = static_cast<uint16_t>(f.getKind());
-    if (kind > static_cast<uint16_t>(frame_kind::device_payload)) bad("unknown frame kind " + std::to_string(kind));
+    if (kind > static_cast<uint16_t>(frame_kind::resume_state)) bad("unknown frame kind " + std::to_string(kind));
     h.kind = static_cast<frame_kind>(kind);
     h.request = f.getRequestId();
     h.layer = f.getLayer();
@@ -123,7 +123,7 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     if (f.hasReason()) h.reason = f.getReason().cStr();
     h.payload_bytes = f.getPayloadBytes();
     const bool wants_payload = carries_payload(h.kind);
-    if (wants_payload != (t.payload_words > 0))
+    if (!may_carry_payload(h.kind) && wants_payload != (t.payload_words > 0))
       bad(std::string(to_string(h.kind)) + (wants_payload ? " frame without" : " frame with") + " a payload");
     return h;
   } catch (const kj::Exception& e) {
@@ -160,6 +160,9 @@ const char* to_string(frame_kind kind) {
     case frame_kind::accepted: return "accepted";
     case frame_kind::nccl_id: return "nccl_id";
     case frame_kind::device_payload: return "device_payload";
+    case frame_kind::ack: return "ack";
+    case frame_kind::resume: return "resume";
+    case frame_kind::resume_state: return "resume_state";
   }
   return "unknown";
 }

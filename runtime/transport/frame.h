@@ -40,7 +40,8 @@ inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 
 // Mirrors KvFrame.kind; values are the schema's.
 enum class frame_kind : uint16_t {
   hello = 0, kv_block = 1, linear_state = 2, layer_done = 3, request_done = 4, abort = 5,
-  challenge = 6, proof = 7, accepted = 8, nccl_id = 9, device_payload = 10
+  challenge = 6, proof = 7, accepted = 8, nccl_id = 9, device_payload = 10, ack = 11, resume = 12,
+  resume_state = 13
 };
 
 // Frames that carry a payload segment: KV data, and the handshake's nonce and proof.
@@ -48,6 +49,12 @@ inline bool carries_payload(frame_kind k) {
   return k == frame_kind::kv_block || k == frame_kind::linear_state || k == frame_kind::challenge ||
          k == frame_kind::proof || k == frame_kind::nccl_id;
 }
+// A resume_state carries its bitmap only when there is something to resume.
+inline bool may_carry_payload(frame_kind k) { return k == frame_kind::resume_state; }
+
+// An ack's `index`, and a resume_state's.
+enum class ack_kind : uint32_t { progress = 1, complete = 2, failed = 3 };
+enum class resume_kind : uint32_t { unknown = 0, active = 1, complete = 2 };
 
 struct frame_header {
   frame_kind kind = frame_kind::hello;

@@ -13,6 +13,8 @@ struct kv_receiver::connection {
   std::string peer_name = "unknown peer";
   std::thread thread;
   std::vector<std::byte> scratch;  // drain buffer for frames nobody expects
+  frame_encoder enc;               // acks and resume answers: only this connection's thread writes
+  uint64_t last_refused = 0;       // the request last told "not expected" (once, not per frame)
 };
 
 std::optional<std::string> accept_handshake(const socket_fd& s, const std::string& secret) {
@@ -41,8 +43,11 @@ std::optional<std::string> accept_handshake(const socket_fd& s, const std::strin
 }
 
 kv_receiver::kv_receiver(const endpoint& listen_at, event_sink sink, receiver_options options)
-    : options_(std::move(options)), registry_(std::move(sink), options_.max_pending), listener_(listen_tcp(listen_at)) {
+    : options_(std::move(options)),
+      registry_(std::move(sink), options_.max_pending, options_.resume_window),
+      listener_(listen_tcp(listen_at)) {
   port_ = local_port(listener_);
+  registry_.set_interrupter([this](uint64_t id) { cut(id); });
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
@@ -60,9 +65,20 @@ kv_receiver::~kv_receiver() {
     if (c->thread.joinable()) c->thread.join();
 }
 
+void kv_receiver::cut(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  for (auto& c : connections_)
+    if (c->id == id) c->socket.shutdown_both();
+}
+
 void kv_receiver::accept_loop() {
   uint64_t next_id = 1;
   while (!stopping_) {
+    // Between connections, interrupted transfers past their resume window fail.
+    if (!wait_readable(listener_, std::chrono::milliseconds(250))) {
+      registry_.expire();
+      continue;
+    }
     socket_fd s = accept_tcp(listener_);
     if (!s) break;
     std::lock_guard lock(mutex_);
@@ -84,6 +100,8 @@ void kv_receiver::accept_loop() {
 void kv_receiver::serve(std::shared_ptr<connection> conn) {
   std::string why;
   try {
+    // A peer that connects and then says nothing (or stops mid-frame) is not waited for forever.
+    set_receive_timeout(conn->socket, options_.receive_timeout);
     const auto peer = accept_handshake(conn->socket, options_.secret);
     registry_.count_connection(peer.has_value());  // before the peer hears it: its stats see this
     if (peer) {
@@ -92,13 +110,22 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
       frame_header ok;
       ok.kind = frame_kind::accepted;
       write_frame(conn->socket, enc, ok);
-      while (!stopping_ && handle_frame(*conn)) {}
+      const auto tick = std::min(std::chrono::milliseconds(500), options_.receive_timeout);
+      while (!stopping_) {
+        if (!wait_readable(conn->socket, tick)) {
+          if (registry_.stalled(conn->id, options_.receive_timeout))
+            throw failure(errc::transport_failed, "no KV byte for " + std::to_string(options_.receive_timeout.count()) +
+                                                      " ms in the middle of a transfer");
+          continue;
+        }
+        if (!handle_frame(*conn)) break;
+      }
       why = "KV connection from " + conn->peer_name + " closed";
     }
   } catch (const failure& e) {
     why = "KV connection from " + conn->peer_name + " failed: " + e.what();
   }
-  // Every request this connection was carrying is lost with it.
+  // The transfers it carried wait for their sender to resume them over a new connection.
   registry_.connection_lost(conn->id, why);
   std::lock_guard lock(mutex_);
   conn->socket.reset();  // marks the connection for reaping; the thread is joined later
@@ -112,28 +139,67 @@ bool kv_receiver::handle_frame(connection& conn) {
     case frame_kind::linear_state: land_payload(conn, h); return true;
     case frame_kind::request_done:
     case frame_kind::abort:
-    case frame_kind::layer_done: registry_.control(conn.id, h.header, conn.peer_name); return true;
+    case frame_kind::layer_done: acknowledge(conn, registry_.control(conn.id, h.header, conn.peer_name)); return true;
+    case frame_kind::resume: answer_resume(conn, h.header.request); return true;
     default: throw failure(errc::bad_frame, std::string("unexpected ") + to_string(h.header.kind) + " frame");
   }
 }
 
 void kv_receiver::land_payload(connection& conn, const received_header& h) {
   const size_t bytes = h.payload_bytes();
-  const auto dst = registry_.begin_payload(conn.id, h.header, bytes, conn.peer_name);
-  if (dst.empty()) {
+  const auto land = registry_.begin_payload(conn.id, h.header, bytes, conn.peer_name);
+  if (land.dst.empty()) {
     drain(conn, bytes);
+    if (land.unknown && conn.last_refused != h.header.request) {
+      conn.last_refused = h.header.request;  // the sender hears it once, and stops sending
+      acknowledge(conn, {receipt::failed, h.header.request, 0, "the receiver does not expect this request"});
+    }
     return;
   }
   // The payload lands in its block: the kernel's copy is the only one.
   std::string error;
+  bool broken = false;
   try {
-    read_exact(conn.socket, dst);
-    frame_decoder::verify_payload(h.seg0(), dst, dst.size());
+    read_exact(conn.socket, land.dst);
   } catch (const failure& e) {
     error = e.what();
+    broken = true;
   }
-  registry_.end_payload(h.header, bytes, error);
-  if (!error.empty()) throw failure(errc::transport_failed, error);
+  if (!broken) {
+    try {
+      frame_decoder::verify_payload(h.seg0(), land.dst, land.dst.size());
+    } catch (const failure& e) {
+      error = e.what();
+    }
+  }
+  const receipt r = registry_.end_payload(conn.id, h.header, bytes, error, broken);
+  if (broken) throw failure(errc::transport_failed, error);
+  acknowledge(conn, r);
+}
+
+void kv_receiver::acknowledge(connection& conn, const receipt& r) {
+  if (r.kind == receipt::none) return;
+  frame_header a;
+  a.kind = frame_kind::ack;
+  a.request = r.request;
+  a.layer = r.acked_layers;
+  a.index = static_cast<uint32_t>(r.kind == receipt::progress   ? ack_kind::progress
+                                  : r.kind == receipt::complete ? ack_kind::complete
+                                                                : ack_kind::failed);
+  a.reason = r.why;
+  write_frame(conn.socket, conn.enc, a);
+}
+
+void kv_receiver::answer_resume(connection& conn, uint64_t request) {
+  const resume_answer ans = registry_.resume(conn.id, request);
+  frame_header a;
+  a.kind = frame_kind::resume_state;
+  a.request = request;
+  a.index = static_cast<uint32_t>(ans.kind == resume_answer::active     ? resume_kind::active
+                                  : ans.kind == resume_answer::complete ? resume_kind::complete
+                                                                        : resume_kind::unknown);
+  a.reason = ans.why;
+  write_frame(conn.socket, conn.enc, a, std::as_bytes(std::span(ans.landed)));
 }
 
 void kv_receiver::drain(connection& conn, size_t bytes) {

@@ -9,6 +9,13 @@
 //   ... sink(event{complete, request, first_token}) ...
 //   rx.cancel(request);            // on abort: afterwards no thread touches the transfer
 //
+// Acknowledgements go back on the connection that carried the frame: each newly ready prefix
+// of layers, then complete (or failed, naming the cause; also once for frames of a request it
+// does not expect).  A connection that breaks interrupts its transfers instead of failing them:
+// the sender reconnects, asks what landed (resume) and sends the rest; a transfer not resumed
+// within `resume_window` fails (transfer_registry.h).  A connection whose transfer sees no byte
+// for `receive_timeout` is dropped (a hung sender), which interrupts that transfer the same way.
+//
 // Each connection is authenticated first (link_options.h).  Payloads may come over any of a
 // link's connections in any order: a layer is ready when all its payloads landed, the request
 // complete when every layer is ready and its request_done arrived.  The receiver reads a
@@ -21,6 +28,7 @@
 // called on them, possibly under the receiver's lock: it must only hand the event over.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -45,6 +53,8 @@ struct receiver_options {
   std::string secret;        // empty: accept unauthenticated peers
   int max_connections = 256;
   size_t max_pending = 4096; // requests expected at once
+  std::chrono::milliseconds receive_timeout{5000};  // a transfer's sender silent this long is dropped
+  std::chrono::milliseconds resume_window{15000};   // an interrupted transfer waits this long
 };
 
 class kv_receiver {
@@ -69,6 +79,9 @@ class kv_receiver {
   void serve(std::shared_ptr<connection> conn);
   bool handle_frame(connection& conn);
   void land_payload(connection& conn, const received_header& h);
+  void answer_resume(connection& conn, uint64_t request);
+  void acknowledge(connection& conn, const receipt& r);
+  void cut(uint64_t connection);
   void drain(connection& conn, size_t bytes);
 
   receiver_options options_;

@@ -5,21 +5,31 @@
 //   sequence_transfer src(kv);
 //   model.prefill(prompt, kv, [&](int l) { tx.send_layer(id, src, l); });   // returns at once
 //   tx.send_done(id, kv.tokens(), first_token);
-//   tx.flush();                                             // before kv may be freed
+//   tx.finish(id, deadline);                                // the receiver has it all; kv may go
 //
 // send_layer only posts the layer's frames: connection threads take them from one queue (so
 // payloads stripe over the connections, each taking the next frame when it is free) and write
 // each with one sendmsg of [segment table, header, block]: no KV byte is copied in user space.
 // Layer k is on the wire while the caller computes layer k+1; at most
 // options.max_inflight_bytes may be posted and unwritten, beyond that send_layer waits
-// (backpressure).  The payload memory must stay valid until flush() returns.
+// (backpressure).  The source must stay valid until finish() or forget() returns.
 //
-// Errors: the first failure marks the sender broken; every later call (and flush) throws
-// failure(transport_failed) naming the peer.  Thread-safe.
+// Acknowledged and resumable: the receiver acknowledges each ready prefix of layers (`acked`,
+// monotone) and the end.  When a connection breaks (reset, link cut, peer restart, a peer
+// silent for options.receive_timeout), the link is interrupted, not failed: a keeper thread
+// reconnects with backoff, asks the receiver what landed of each unfinished transfer, and posts
+// only the payloads missing.  Only when it cannot within options.resume_timeout is the link
+// broken; a transfer the receiver no longer holds (it restarted, or cancelled it) fails alone.
+//
+// Errors: a broken link makes every later call throw failure(transport_failed) naming the peer;
+// finish() throws it for a failed transfer, failure(deadline_exceeded) past its deadline.
+// Thread-safe.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +48,8 @@ namespace prfaas::transport {
 
 class kv_sender {
  public:
+  using clock = std::chrono::steady_clock;
+
   // Connects options.connections sockets and runs the handshake on each. Throws
   // failure(unreachable) or failure(transport_failed) ("refused: authentication failed").
   // `shared_pacer` (optional) paces this link together with others, e.g. a node's egress.
@@ -50,39 +62,97 @@ class kv_sender {
   // Payloads [first, end) of `layer` only: a layer may go out in parts as they become final.
   void send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end);
   void send_done(uint64_t request, uint32_t tokens, int32_t first_token);
+  // Tells the receiver to give the request up, and forgets it here.
   void send_abort(uint64_t request, const std::string& reason);
+  // Waits until the receiver confirmed the request complete; then its source may be freed.
+  void finish(uint64_t request, clock::time_point deadline);
+  // Drops the request without waiting for the receiver: its queued frames go, and once this
+  // returns no thread reads its source.
+  void forget(uint64_t request);
   void flush();  // every frame posted so far is written
+
+  struct progress {
+    bool known = false;
+    uint32_t acked_layers = 0;  // the receiver's ready prefix
+    bool complete = false;
+    uint64_t payload_bytes_sent = 0;  // this request's, re-sends included
+  };
+  progress progress_of(uint64_t request) const;
+  // Breaks every connection now, as a reset would: the link resumes (fault injection, tests).
+  void break_connections(const std::string& why);
 
   bool broken() const;
   link_stats stats() const;
   const endpoint& peer() const { return peer_; }
   uint64_t payload_bytes_sent() const;
+  uint64_t resumes() const;  // times the link was re-established and its transfers resumed
 
  private:
+  enum class link_state { up, interrupted, broken };
   struct frame_job {
     frame_header header;
     std::span<const std::byte> payload;
-    std::chrono::steady_clock::time_point due;  // posted + the emulated one-way delay
+    clock::time_point due;  // posted + the emulated one-way delay
   };
-  void post(frame_job job);
-  void run_connection(size_t index);
-  void fail(const std::string& why);
-  void check() const;
+  struct record {  // one request's transfer on this link
+    transfer_view* source = nullptr;
+    std::vector<size_t> offset;  // first bit of each layer
+    std::vector<bool> posted;    // per payload: posted by the caller
+    bool done_posted = false;
+    frame_header done;
+    uint32_t acked_layers = 0;
+    enum { active, complete, failed } state = active;
+    std::string error;
+    int writing = 0;                     // its frames inside sendmsg right now
+    clock::time_point written_all{};     // its done frame was written (epoch: not yet)
+    uint64_t payload_sent = 0;
+  };
+  struct connection {
+    socket_fd socket;
+    std::thread writer, reader;
+  };
+
+  record& record_for(uint64_t request, transfer_view& source);  // under mutex_
+  void post(frame_job job, std::unique_lock<std::mutex>& lock);
+  void run_writer(size_t index, uint64_t generation);
+  void run_reader(size_t index, uint64_t generation);
+  void on_ack(const frame_header& h);
+  void interrupt(uint64_t generation, const std::string& why);
+  void keep_link();
+  std::vector<connection> connect_all();
+  struct landed_answer {  // the receiver's answer to a resume
+    resume_kind kind = resume_kind::unknown;
+    std::vector<uint64_t> bits;  // active: one bit per payload landed
+    std::string why;             // unknown
+  };
+  using landed_map = std::map<uint64_t, landed_answer>;
+  landed_map ask_landed(const connection& c, const std::vector<uint64_t>& requests);
+  void install(std::vector<connection> fresh, const landed_map& landed);
+  void give_up(const std::string& why);
+  void start_threads();
+  void check_locked() const;
 
   endpoint peer_;
   link_options options_;
   std::shared_ptr<pacer> pacer_;
-  std::vector<socket_fd> sockets_;
-  std::vector<std::thread> threads_;
+  uint64_t link_id_;
 
   mutable std::mutex mutex_;
-  std::condition_variable work_;    // connection threads wait for frames
-  std::condition_variable room_;    // posters wait for window room; flush waits for idle
+  std::condition_variable work_;    // writers wait for frames
+  std::condition_variable room_;    // posters wait for window room; flush and finish wait
+  std::condition_variable keeper_;  // the keeper waits for an interruption
+  std::vector<connection> conns_;
+  std::thread keeper_thread_;
+  uint64_t generation_ = 0;         // bumped when a new set of connections is installed
+  link_state state_ = link_state::up;
+  clock::time_point interrupted_at_{};
+  std::string interrupted_by_;
   std::deque<frame_job> queue_;
+  std::map<uint64_t, record> records_;
   uint64_t inflight_ = 0;           // posted and not yet written
   bool stopping_ = false;
-  std::string broken_;              // empty while healthy
-  uint64_t posted_ = 0, sent_ = 0, payload_sent_ = 0, frames_ = 0, received_ = 0;
+  std::string broken_;              // set once the link is given up
+  uint64_t posted_ = 0, sent_ = 0, payload_sent_ = 0, frames_ = 0, received_ = 0, resumes_ = 0;
 };
 
 }  // namespace prfaas::transport

@@ -28,6 +28,8 @@ struct link_options {
   std::chrono::microseconds delay{0};      // added one-way delay (link emulation)
   double capacity_gbps = 0;                // the link's capacity, for utilisation (0: unknown)
   std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds receive_timeout{5000};   // a silent receiver (handshake, resume, acks)
+  std::chrono::milliseconds resume_timeout{15000};   // a broken link is re-established for this long
 };
 
 // HMAC-SHA256 of `challenge` and `name` under `secret`.

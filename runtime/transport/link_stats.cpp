@@ -33,6 +33,7 @@ link_summary summarize(const std::vector<link_stats>& links) {
     s.connections += l.connections;
     s.bytes_sent += l.bytes_sent;
     s.bytes_in_flight += l.bytes_in_flight;
+    s.resumes += l.resumes;
     for (const auto& t : l.tcp) {
       s.worst_rtt_us = std::max(s.worst_rtt_us, t.rtt_us);
       s.retransmits += t.total_retransmits;

@@ -31,6 +31,7 @@ struct link_stats {
   uint64_t bytes_received = 0;     // from the peer (handshake and control)
   uint64_t bytes_in_flight = 0;    // posted, not yet written
   uint64_t frames_sent = 0;
+  uint64_t resumes = 0;            // times the link broke and its transfers were resumed
   double capacity_gbps = 0;
   std::vector<tcp_snapshot> tcp;   // one per connection
 };
@@ -38,7 +39,7 @@ struct link_stats {
 // All of a node's links together: what a telemetry report carries.
 struct link_summary {
   int links = 0, connections = 0;
-  uint64_t bytes_sent = 0, bytes_in_flight = 0;
+  uint64_t bytes_sent = 0, bytes_in_flight = 0, resumes = 0;
   uint32_t worst_rtt_us = 0, retransmits = 0, smallest_cwnd = 0;
   uint64_t delivery_rate_bps = 0;
 };

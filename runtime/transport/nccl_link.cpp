@@ -131,7 +131,7 @@ void nccl_receiver::serve() {
       why = std::string("NCCL link failed: ") + e.what();
     }
     current_fd_ = -1;
-    registry_.connection_lost(id, why);
+    registry_.connection_lost(id, why, /*resumable=*/false);  // NCCL links do not resume
   }
 }
 
@@ -177,7 +177,7 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
       }
       if (f.payload_bytes == 0 || f.payload_bytes > kMaxScratchBytes)
         throw failure(errc::bad_frame, "device payload of " + std::to_string(f.payload_bytes) + " bytes");
-      const auto dst = registry_.begin_payload(conn, f, f.payload_bytes, *peer);
+      const auto dst = registry_.begin_payload(conn, f, f.payload_bytes, *peer).dst;
       void* into = dst.data();
       if (dst.empty()) {
         // Nobody wants it, but the sender's ncclSend must still be matched.
@@ -196,7 +196,7 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
         error = e.what();
       }
       if (dst.empty()) registry_.count_dropped(f.payload_bytes);
-      else registry_.end_payload(f, f.payload_bytes, error);
+      else registry_.end_payload(conn, f, f.payload_bytes, error);
       if (!error.empty()) throw failure(errc::transport_failed, error);
     }
   } catch (...) {

@@ -16,7 +16,8 @@ std::vector<uint64_t> prefix_chain(std::span<const int32_t> prompt, int tokens, 
 }  // namespace
 
 void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, kv_sender& link,
-                 uint64_t request, std::span<const int32_t> prompt, int tokens) {
+                 uint64_t request, std::span<const int32_t> prompt, int tokens,
+                 std::chrono::steady_clock::time_point deadline) {
   const auto chain = prefix_chain(prompt, tokens, config.block_tokens);
   kv::sequence_kv kv(config, pool);
   const int restored = cache.restore(chain, kv, /*count=*/false);
@@ -24,17 +25,16 @@ void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv:
     throw failure(errc::no_capacity, "the cached prefix of " + std::to_string(tokens) + " tokens is gone (" +
                                          std::to_string(restored) + " left)");
   sequence_transfer src(kv);
-  // Posted frames reference kv's blocks: they are written (or dropped by a broken link) before
-  // kv lets go of them, whatever throws below.
-  struct flush_before_release {
+  // Posted frames reference kv's blocks: no connection thread reads them once kv lets go of
+  // them, whatever throws below.
+  struct forget_before_release {
     kv_sender& link;
-    ~flush_before_release() {
-      try { link.flush(); } catch (const failure&) {}
-    }
-  } guard{link};
+    uint64_t request;
+    ~forget_before_release() { link.forget(request); }
+  } guard{link, request};
   for (int l = 0; l < config.n_layers; ++l) link.send_layer(request, src, l);
   link.send_done(request, static_cast<uint32_t>(tokens), 0);
-  link.flush();
+  link.finish(request, deadline);
 }
 
 pulled_prefix::pulled_prefix(const model::model_config& config, kv::block_pool& pool, std::vector<int32_t> prompt,

@@ -23,11 +23,12 @@
 namespace prfaas::transport {
 
 // Sends the first `tokens` of `prompt` from `cache` over `link` as request `request`, and
-// waits until every frame is written (the restored blocks are released after).  Throws
+// waits until the receiver confirmed it all (the restored blocks are released after).  Throws
 // failure(no_capacity) when the cache no longer holds that prefix (evicted since the directory
-// heard of it), or what the link throws.
+// heard of it), or what the link throws (deadline_exceeded past `deadline`).
 void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, kv_sender& link,
-                 uint64_t request, std::span<const int32_t> prompt, int tokens);
+                 uint64_t request, std::span<const int32_t> prompt, int tokens,
+                 std::chrono::steady_clock::time_point deadline);
 
 class pulled_prefix {
  public:

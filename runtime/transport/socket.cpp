@@ -109,6 +109,20 @@ socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout) {
   return s;
 }
 
+void set_receive_timeout(const socket_fd& s, std::chrono::milliseconds timeout) {
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+bool wait_readable(const socket_fd& s, std::chrono::milliseconds timeout) {
+  pollfd p{s.get(), POLLIN, 0};
+  for (;;) {
+    const int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (n >= 0) return n > 0;
+    if (errno != EINTR) return true;  // let the read report the error
+  }
+}
+
 bool read_exact(const socket_fd& s, std::span<std::byte> buf) {
   size_t done = 0;
   while (done < buf.size()) {
@@ -119,6 +133,8 @@ bool read_exact(const socket_fd& s, std::span<std::byte> buf) {
       throw failure(errc::transport_failed, "peer closed the connection mid-frame");
     }
     if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      throw failure(errc::transport_failed, "receive timed out: the peer stopped sending");
     throw failure(errc::transport_failed, "recv: " + sys_error());
   }
   return true;

@@ -40,6 +40,12 @@ socket_fd accept_tcp(const socket_fd& listener);
 // Connects with TCP_NODELAY within `timeout`. Throws failure(unreachable).
 socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout);
 
+// A read that waits longer than `timeout` for a byte fails (failure(transport_failed), "timed
+// out"): a peer that stops sending mid-frame (hung, not dead) does not hold a reader forever.
+void set_receive_timeout(const socket_fd& s, std::chrono::milliseconds timeout);
+// Waits up to `timeout` for bytes (or an EOF) to read.  False on a timeout.
+bool wait_readable(const socket_fd& s, std::chrono::milliseconds timeout);
+
 // Reads exactly buf.size() bytes. Returns false on a clean EOF before the first byte; throws
 // failure(transport_failed) on an error or an EOF inside the buffer.
 bool read_exact(const socket_fd& s, std::span<std::byte> buf);

@@ -3,41 +3,64 @@
 #include "runtime/common/errc.h"
 
 namespace prfaas::transport {
+namespace {
+constexpr size_t kRecentRequests = 4096;  // ended requests remembered for late resumes
+}
 
-transfer_registry::transfer_registry(event_sink sink, size_t max_pending)
-    : sink_(std::move(sink)), max_pending_(max_pending) {}
+transfer_registry::transfer_registry(event_sink sink, size_t max_pending, std::chrono::milliseconds resume_window)
+    : sink_(std::move(sink)), max_pending_(max_pending), resume_window_(resume_window) {}
 
 void transfer_registry::expect(uint64_t request, transfer_view& target) {
   std::lock_guard lock(mutex_);
+  expire_locked(clock::now());
   PRFAAS_REQUIRE(!pending_.count(request), "request " + std::to_string(request) + " already expected");
   if (pending_.size() >= max_pending_)
     throw failure(errc::no_capacity, "KV receiver expects its maximum of " + std::to_string(max_pending_) + " requests");
   pending p;
   p.target = &target;
+  size_t bits = 0;
+  for (int l = 0; l < target.layers(); ++l) {
+    p.offset.push_back(bits);
+    bits += static_cast<size_t>(target.payload_count(l));
+  }
+  p.landed.assign(bits, false);
   p.received.assign(target.layers(), 0);
   p.layer_ready.assign(target.layers(), false);
+  p.progress = clock::now();
+  recent_.erase(request);  // a request id may come back (a new attempt on the same node)
   pending_.emplace(request, std::move(p));
 }
 
 void transfer_registry::cancel(uint64_t request) {
   std::unique_lock lock(mutex_);
+  auto it = pending_.find(request);
+  if (it == pending_.end()) return;
+  it->second.failed = true;  // nothing new lands in it
+  const std::set<uint64_t> busy(it->second.writing.begin(), it->second.writing.end());
+  if (!busy.empty() && cut_) {
+    lock.unlock();
+    for (uint64_t c : busy) cut_(c);
+    lock.lock();
+  }
   idle_.wait(lock, [&] {
-    auto it = pending_.find(request);
-    return it == pending_.end() || it->second.busy == 0;
+    auto i = pending_.find(request);
+    return i == pending_.end() || i->second.writing.empty();
   });
   pending_.erase(request);
 }
 
-std::span<std::byte> transfer_registry::begin_payload(uint64_t connection, const frame_header& f, size_t bytes,
-                                                      const std::string& peer) {
+transfer_registry::landing transfer_registry::begin_payload(uint64_t connection, const frame_header& f, size_t bytes,
+                                                            const std::string& peer) {
   std::lock_guard lock(mutex_);
   auto it = pending_.find(f.request);
   if (it == pending_.end() || it->second.failed) {
     ++counters_.frames_rejected;
-    return {};
+    return {{}, true};
   }
   pending& p = it->second;
   p.connections.insert(connection);
+  p.progress = clock::now();
+  p.interrupted = {};
   transfer_view& t = *p.target;
   const int layer = static_cast<int>(f.layer);
   std::string error;
@@ -48,7 +71,7 @@ std::span<std::byte> transfer_registry::begin_payload(uint64_t connection, const
     error = std::string(to_string(f.kind)) + " frame for layer " + std::to_string(layer) + " of the other kind";
   else if (f.token_count != t.token_count())
     error = "frame covers " + std::to_string(f.token_count) + " tokens, expected " + std::to_string(t.token_count());
-  else if (f.index >= static_cast<uint32_t>(t.payload_count(layer)) || p.layer_ready[layer])
+  else if (f.index >= static_cast<uint32_t>(t.payload_count(layer)))
     error = "payload index " + std::to_string(f.index) + " out of range for layer " + std::to_string(layer);
   else if (t.payload(layer, static_cast<int>(f.index)).size() != bytes)
     error = "payload of " + std::to_string(bytes) + " bytes does not fit its block";
@@ -57,66 +80,133 @@ std::span<std::byte> transfer_registry::begin_payload(uint64_t connection, const
     fail_locked(f.request, "bad KV frame from " + peer + ": " + error);
     return {};
   }
-  ++p.busy;
-  return t.payload(layer, static_cast<int>(f.index));
+  if (p.landed[p.offset[layer] + f.index]) {  // re-sent after a resume: already here
+    counters_.duplicate_bytes += bytes;
+    return {};
+  }
+  p.writing.insert(connection);
+  return {t.payload(layer, static_cast<int>(f.index)), false};
 }
 
-void transfer_registry::end_payload(const frame_header& f, size_t bytes, const std::string& error) {
+receipt transfer_registry::end_payload(uint64_t connection, const frame_header& f, size_t bytes, const std::string& error,
+                                       bool connection_error) {
+  receipt out;
   std::lock_guard lock(mutex_);
   auto it = pending_.find(f.request);
   if (it != pending_.end()) {
     pending& p = it->second;
-    --p.busy;
-    if (!error.empty() && !p.failed) {
-      fail_locked(f.request, error);  // erases the entry unless another writer is still busy
-    } else if (p.failed) {
-      if (p.busy == 0) pending_.erase(it);
-    } else {
+    if (auto w = p.writing.find(connection); w != p.writing.end()) p.writing.erase(w);
+    const int layer = static_cast<int>(f.layer);
+    if (p.failed) {
+      if (p.writing.empty()) pending_.erase(it);
+    } else if (!error.empty()) {
+      // A broken connection leaves the payload missing (a resume sends it again); a payload that
+      // arrived whole but wrong fails the request.
+      if (!connection_error) out = fail_locked(f.request, error);
+    } else if (!p.landed[p.offset[layer] + f.index]) {
+      p.landed[p.offset[layer] + f.index] = true;
       counters_.payload_bytes += bytes;
-      const int layer = static_cast<int>(f.layer);
+      p.progress = clock::now();
       if (++p.received[layer] == p.target->payload_count(layer)) {
         p.layer_ready[layer] = true;
         ++p.layers_ready;
         sink_(transfer_event{transfer_event::layer_ready, f.request, layer, 0, {}});
+        out = progress_receipt(f.request, p);
       }
-      maybe_complete_locked(f.request);
+      if (receipt done = maybe_complete_locked(f.request); done.kind != receipt::none) out = done;
     }
   }
   idle_.notify_all();
+  return out;
 }
 
-void transfer_registry::control(uint64_t connection, const frame_header& h, const std::string& peer) {
+receipt transfer_registry::control(uint64_t connection, const frame_header& h, const std::string& peer) {
   std::lock_guard lock(mutex_);
   auto it = pending_.find(h.request);
   if (it == pending_.end() || it->second.failed) {
     ++counters_.frames_rejected;
-    return;
+    return {};
   }
   pending& p = it->second;
   p.connections.insert(connection);
-  if (h.kind == frame_kind::abort) {
-    fail_locked(h.request, peer + " aborted the transfer: " + h.reason);
-  } else if (h.kind == frame_kind::request_done) {
-    if (h.token_count != p.target->token_count()) {
-      fail_locked(h.request, "request_done for " + std::to_string(h.token_count) + " tokens, expected " +
-                                 std::to_string(p.target->token_count()));
-      return;
-    }
+  p.progress = clock::now();
+  p.interrupted = {};
+  if (h.kind == frame_kind::abort) return fail_locked(h.request, peer + " aborted the transfer: " + h.reason);
+  if (h.kind == frame_kind::request_done) {
+    if (h.token_count != p.target->token_count())
+      return fail_locked(h.request, "request_done for " + std::to_string(h.token_count) + " tokens, expected " +
+                                        std::to_string(p.target->token_count()));
     p.done_seen = true;
     p.first_token = h.first_token;
-    maybe_complete_locked(h.request);
-  } else if (h.layer >= static_cast<uint32_t>(p.target->layers()) ||
-             h.index != static_cast<uint32_t>(p.target->payload_count(static_cast<int>(h.layer)))) {
-    fail_locked(h.request, "layer_done for layer " + std::to_string(h.layer) + " does not match the transfer");
+    return maybe_complete_locked(h.request);
   }
+  if (h.layer >= static_cast<uint32_t>(p.target->layers()) ||
+      h.index != static_cast<uint32_t>(p.target->payload_count(static_cast<int>(h.layer))))
+    return fail_locked(h.request, "layer_done for layer " + std::to_string(h.layer) + " does not match the transfer");
+  return {};
 }
 
-void transfer_registry::connection_lost(uint64_t connection, const std::string& why) {
+void transfer_registry::connection_lost(uint64_t connection, const std::string& why, bool resumable) {
   std::lock_guard lock(mutex_);
+  const auto now = clock::now();
   std::vector<uint64_t> lost;
-  for (auto& [id, p] : pending_)
-    if (p.connections.count(connection)) lost.push_back(id);
+  for (auto& [id, p] : pending_) {
+    if (!p.connections.erase(connection) || p.failed) continue;
+    if (!resumable) {
+      lost.push_back(id);
+    } else if (!is_interrupted(p)) {
+      p.interrupted = now;
+      p.interrupted_by = why;
+      ++counters_.interrupted;
+    }
+  }
   for (uint64_t id : lost) fail_locked(id, why);
+  expire_locked(now);
+}
+
+resume_answer transfer_registry::resume(uint64_t connection, uint64_t request) {
+  std::lock_guard lock(mutex_);
+  expire_locked(clock::now());
+  resume_answer a;
+  auto it = pending_.find(request);
+  if (it == pending_.end() || it->second.failed) {
+    auto r = recent_.find(request);
+    if (r != recent_.end() && r->second) a.kind = resume_answer::complete;
+    else a.why = r != recent_.end() ? "the transfer failed here" : "the receiver does not expect it (cancelled, or restarted)";
+    return a;
+  }
+  pending& p = it->second;
+  p.connections.insert(connection);
+  p.progress = clock::now();
+  p.interrupted = {};
+  ++counters_.resumed;
+  a.kind = resume_answer::active;
+  a.landed.assign((p.landed.size() + 63) / 64, 0);
+  for (size_t i = 0; i < p.landed.size(); ++i)
+    if (p.landed[i]) a.landed[i / 64] |= uint64_t{1} << (i % 64);
+  return a;
+}
+
+bool transfer_registry::stalled(uint64_t connection, clock::duration limit) const {
+  std::lock_guard lock(mutex_);
+  const auto now = clock::now();
+  for (const auto& [id, p] : pending_)
+    if (!p.failed && p.connections.count(connection) && now - p.progress > limit) return true;
+  return false;
+}
+
+void transfer_registry::expire() {
+  std::lock_guard lock(mutex_);
+  expire_locked(clock::now());
+}
+
+void transfer_registry::expire_locked(clock::time_point now) {
+  std::vector<std::pair<uint64_t, std::string>> late;
+  for (auto& [id, p] : pending_)
+    if (!p.failed && is_interrupted(p) && now - p.interrupted > resume_window_)
+      late.emplace_back(id, p.interrupted_by);
+  for (auto& [id, why] : late)
+    fail_locked(id, why + "; not resumed within " + std::to_string(resume_window_.count()) + " ms");
 }
 
 void transfer_registry::count_dropped(size_t bytes) {
@@ -134,23 +224,45 @@ receive_counters transfer_registry::stats() const {
   return counters_;
 }
 
-void transfer_registry::maybe_complete_locked(uint64_t request) {
-  auto it = pending_.find(request);
-  if (it == pending_.end()) return;
-  pending& p = it->second;
-  if (!p.done_seen || p.busy != 0 || p.layers_ready != p.target->layers()) return;
-  const int32_t first = p.first_token;
-  pending_.erase(it);
-  sink_(transfer_event{transfer_event::complete, request, -1, first, {}});
+receipt transfer_registry::progress_receipt(uint64_t request, pending& p) {
+  uint32_t ready = p.acked;
+  while (ready < p.layer_ready.size() && p.layer_ready[ready]) ++ready;
+  if (ready == p.acked) return {};
+  p.acked = ready;
+  return {receipt::progress, request, ready, {}};
 }
 
-void transfer_registry::fail_locked(uint64_t request, const std::string& why) {
+receipt transfer_registry::maybe_complete_locked(uint64_t request) {
   auto it = pending_.find(request);
-  if (it == pending_.end() || it->second.failed) return;
+  if (it == pending_.end()) return {};
+  pending& p = it->second;
+  if (!p.done_seen || !p.writing.empty() || p.layers_ready != p.target->layers()) return {};
+  const int32_t first = p.first_token;
+  const auto layers = static_cast<uint32_t>(p.target->layers());
+  pending_.erase(it);
+  remember_locked(request, true);
+  sink_(transfer_event{transfer_event::complete, request, -1, first, {}});
+  return {receipt::complete, request, layers, {}};
+}
+
+receipt transfer_registry::fail_locked(uint64_t request, const std::string& why) {
+  auto it = pending_.find(request);
+  if (it == pending_.end() || it->second.failed) return {};
   // A payload being written right now keeps the entry until its writer is done with it.
-  if (it->second.busy == 0) pending_.erase(it);
+  if (it->second.writing.empty()) pending_.erase(it);
   else it->second.failed = true;
+  remember_locked(request, false);
   sink_(transfer_event{transfer_event::failed, request, -1, 0, why});
+  return {receipt::failed, request, 0, why};
+}
+
+void transfer_registry::remember_locked(uint64_t request, bool complete) {
+  if (recent_.emplace(request, complete).second) recent_order_.push_back(request);
+  else recent_[request] = complete;
+  while (recent_order_.size() > kRecentRequests) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
 }
 
 }  // namespace prfaas::transport

@@ -20,84 +20,16 @@
 #include "runtime/transport/frame_io.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/kv_sender.h"
+#include "tests/support/transport_fixtures.h"
 
 using namespace prfaas;
 using namespace prfaas::transport;
 using namespace std::chrono_literals;
+using namespace prfaas::testing;
 
 namespace {
 
 model::model_config small_config() { return testing::small_model(); }
-
-link_options opts(const std::string& name, int connections = 1, const std::string& secret = "") {
-  link_options o;
-  o.name = name;
-  o.connections = connections;
-  o.secret = secret;
-  return o;
-}
-
-// Collects receiver events; waits for a terminal one.
-struct event_log {
-  std::mutex m;
-  std::condition_variable cv;
-  std::vector<kv_receiver::event> events;
-  void operator()(const kv_receiver::event& e) {
-    std::lock_guard l(m);
-    events.push_back(e);
-    cv.notify_all();
-  }
-  kv_receiver::event wait_terminal(uint64_t request) {
-    std::unique_lock l(m);
-    kv_receiver::event out{kv_receiver::event::failed, request, -1, 0, "timed out waiting"};
-    cv.wait_for(l, 10s, [&] {
-      for (auto& e : events)
-        if (e.request == request && e.kind != kv_receiver::event::layer_ready) { out = e; return true; }
-      return false;
-    });
-    return out;
-  }
-  std::vector<int> layers(uint64_t request) {
-    std::lock_guard l(m);
-    std::vector<int> out;
-    for (auto& e : events)
-      if (e.request == request && e.kind == kv_receiver::event::layer_ready) out.push_back(e.layer);
-    return out;
-  }
-};
-
-bool same_payloads(transfer_view& a, transfer_view& b) {
-  for (int l = 0; l < a.layers(); ++l) {
-    if (a.payload_count(l) != b.payload_count(l)) return false;
-    for (int i = 0; i < a.payload_count(l); ++i) {
-      auto x = a.payload(l, i), y = b.payload(l, i);
-      if (x.size() != y.size() || std::memcmp(x.data(), y.data(), x.size()) != 0) return false;
-    }
-  }
-  return true;
-}
-
-// A hand-driven peer: connects, passes the handshake, writes whatever frames a test wants.
-struct raw_peer {
-  socket_fd s;
-  frame_encoder enc;
-  raw_peer(uint16_t port, const std::string& name) : s(connect_tcp({"127.0.0.1", port}, 2s)) {
-    frame_header hello;
-    hello.kind = frame_kind::hello;
-    hello.reason = name;
-    write_frame(s, enc, hello);
-    received_header h;
-    REQUIRE(read_header(s, h));
-    REQUIRE(h.header.kind == frame_kind::accepted);
-  }
-  void send(const frame_header& h, std::span<const std::byte> payload = {}) { write_frame(s, enc, h, payload); }
-};
-
-struct buffers {
-  std::vector<uint64_t> words;
-  buffer_transfer view;
-  buffers(int count, size_t bytes) : words(count * bytes / 8), view(reinterpret_cast<std::byte*>(words.data()), count, bytes) {}
-};
 
 }  // namespace
 
@@ -272,10 +204,12 @@ TEST_CASE("frames out of range or of the wrong shape fail the request and are no
   }
 }
 
-TEST_CASE("a connection that breaks mid-transfer fails the requests it carried") {
+TEST_CASE("a connection broken mid-transfer and never resumed fails its requests after the resume window") {
   buffers src(4, 4096), dst(4, 4096);
   event_log log;
-  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  receiver_options ro;
+  ro.resume_window = 300ms;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log), ro);
   rx.expect(3, dst.view);
   {
     raw_peer peer(rx.port(), "doomed-prefill");
@@ -285,9 +219,13 @@ TEST_CASE("a connection that breaks mid-transfer fails the requests it carried")
     h.token_count = 4;
     peer.send(h, src.view.payload(0, 0));
   }  // the sender goes away with the request half sent
+  const auto t0 = std::chrono::steady_clock::now();
   const auto e = log.wait_terminal(3);
   CHECK(e.kind == kv_receiver::event::failed);
   CHECK_THAT(e.error, Catch::Contains("doomed-prefill"));
+  CHECK_THAT(e.error, Catch::Contains("not resumed within 300 ms"));
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);  // it waited for a resume first
+  CHECK(rx.stats().interrupted == 1);
 }
 
 TEST_CASE("pacing holds a link to its configured rate within 10 %") {

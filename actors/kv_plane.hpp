@@ -1,0 +1,17 @@
+#pragma once
+// The KV data plane's settings for a node, from the deployment config: its links' options (as a
+// sender) and its receiver's.
+
+#include <string>
+
+#include "runtime/config/deployment_config.h"
+#include "runtime/transport/kv_receiver.h"
+#include "runtime/transport/link_options.h"
+
+namespace prfaas::actors {
+
+transport::link_options link_options_for(const config::deployment_config& config, const std::string& name,
+                                         const std::string& secret);
+transport::receiver_options receiver_options_for(const config::deployment_config& config, const std::string& secret);
+
+}  // namespace prfaas::actors
