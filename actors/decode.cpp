@@ -52,6 +52,7 @@ struct decode_state {
   std::unique_ptr<model::decode_batch> batch;
   std::unique_ptr<transport::kv_receiver> receiver;
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
+  std::shared_ptr<fault_injector> faults;
   bool published = false;
   bool stepping = false;
   static inline const char* name = "decode";
@@ -66,7 +67,7 @@ void schedule_step(decode_actor* self) {
 }
 
 caf::behavior decode(decode_actor* self, config::deployment_config config, node_info info,
-                     caf::actor router, std::string data_host, std::string secret) {
+                     caf::actor router, worker_context context) {
   auto& st = self->state;
   st.self = std::move(info);
   st.router = std::move(router);
@@ -76,17 +77,20 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
       st.model->config(), *st.pool,
       kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
   st.batch = std::make_unique<model::decode_batch>(*st.model, config.node.max_sequences, config.cache.budget_mib > 0);
-  st.links = std::make_shared<transport::link_pool>(link_options_for(config, st.self.name, secret), nullptr);
+  auto lo = link_options_for(config, st.self.name, context.secret);
+  lo.faults = context.faults;
+  st.links = std::make_shared<transport::link_pool>(lo, nullptr);
+  st.faults = context.faults;
   // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
   caf::actor_addr me = self->address();
   st.receiver = std::make_unique<transport::kv_receiver>(
-      endpoint{data_host, 0}, [me](const transport::kv_receiver::event& e) {
+      endpoint{context.data_host, 0}, [me](const transport::kv_receiver::event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
                          e.first_token, e.error);
       },
-      receiver_options_for(config, secret));
-  st.self.data_endpoint = endpoint{data_host, st.receiver->port()}.str();
+      receiver_options_for(config, context.secret));
+  st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
   st.self.capacity = config.node.max_sequences;
   const int capacity = config.node.max_sequences;
   return {
@@ -95,6 +99,13 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         auto& st = self->state;
         if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
           return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
+        if (st.faults && st.faults->fire(fault_point::crash_role)) {
+          spdlog::warn("{}: fault point crash_role: the role actor dies", st.self.name);
+          self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
+          return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
+        }
+        if (st.faults && st.faults->fire(fault_point::fail_alloc))
+          return caf::make_error(errc::no_capacity, st.self.name + ": no room for the sequence (fault point fail_alloc)");
         if (static_cast<int>(st.reserved.size()) + st.batch->size() >= capacity)
           return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
                                                         std::to_string(capacity) + " sequences");
@@ -132,12 +143,17 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           self->send(st.router, decode_failed{id, st.self.name + ": " + error, attempt});
         }
       },
-      [=](atoms::abort_atom, uint64_t id) {
+      // Only the attempt named: a request re-dispatched here again keeps its new sequence.
+      [=](atoms::abort_atom, uint64_t id, int32_t attempt) {
         auto& st = self->state;
-        st.receiver->cancel(id);
-        st.reserved.erase(id);
-        st.batch->remove(id);
-        st.decoding.erase(id);
+        if (auto it = st.reserved.find(id); it != st.reserved.end() && it->second.attempt == attempt) {
+          st.receiver->cancel(id);
+          st.reserved.erase(it);
+        }
+        if (auto it = st.decoding.find(id); it != st.decoding.end() && it->second.second == attempt) {
+          st.batch->remove(id);
+          st.decoding.erase(it);
+        }
       },
       // A new router: what the last one assigned can no longer be delivered (its clients retry
       // with the new one), so the sequences go and their room with them.
@@ -188,8 +204,8 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
 }  // namespace
 
 caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config, node_info self,
-                        caf::actor router, const std::string& data_host, const std::string& secret) {
-  return sys.spawn<caf::detached>(decode, config, std::move(self), std::move(router), data_host, secret);
+                        caf::actor router, worker_context context) {
+  return sys.spawn<caf::detached>(decode, config, std::move(self), std::move(router), std::move(context));
 }
 
 }  // namespace prfaas::actors

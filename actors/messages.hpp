@@ -4,7 +4,7 @@
 // one type-ID block, registered by prfaas::actors::system_config.
 //
 // Who sends what:
-//   supervisor -> router      register_atom, node_info, actor      -> ok / error(model_mismatch)
+//   supervisor -> router      register_atom, node_info, role, control -> ok / error(model_mismatch)
 //   supervisor -> router      heartbeat_atom, name, load
 //   client     -> router      generate_request                      -> generate_result / error
 //   client     -> router      status_atom                           -> router_status
@@ -18,7 +18,7 @@
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
 //   router     -> decode      decode_job                            -> ok (sequence reserved)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
-//   router     -> decode      abort_atom, request id
+//   router     -> role, its supervisor (control)   abort_atom, request id, attempt
 //   decode     -> router      decode_started / decode_result / decode_failed
 //   prefill    -> router      link_report (KV egress telemetry, every report period)
 
@@ -89,11 +89,12 @@ struct prefill_job {
   std::vector<int32_t> prompt;
   std::string decode_endpoint; // where the KV goes
   int32_t deadline_ms = 0;     // time the request has left when sent (0: none); checked after every layer
+  int32_t attempt = 0;         // the router's attempt: a cancellation names it
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
-  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms);
+  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms, x.attempt);
 }
 
 struct prefill_report {

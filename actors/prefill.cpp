@@ -19,6 +19,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "actors/cache_update.hpp"
 #include "actors/kv_plane.hpp"
@@ -82,6 +83,7 @@ struct prefill_state {
   caf::actor reporter;
   std::shared_ptr<transport::link_pool> links;
   std::shared_ptr<transport::pacer> egress;  // PrfaaS nodes: the emulated inter-cluster link
+  worker_context context;                    // cancellations, fault points
   static inline const char* name = "prefill";
 };
 
@@ -117,7 +119,7 @@ void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& wh
 }
 
 caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info, caf::actor router,
-                      std::string data_host, std::string secret) {
+                      worker_context context) {
   auto& st = self->state;
   st.self = std::move(info);
   st.model = std::make_unique<model::hybrid_model>(config.model);
@@ -130,19 +132,21 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   // avoids a reference cycle).
   caf::actor_addr me = self->address();
   st.receiver = std::make_unique<transport::kv_receiver>(
-      endpoint{data_host, 0}, [me](const transport::kv_receiver::event& e) {
+      endpoint{context.data_host, 0}, [me](const transport::kv_receiver::event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind), e.first_token,
                          e.error);
       },
-      receiver_options_for(config, secret));
-  st.self.data_endpoint = endpoint{data_host, st.receiver->port()}.str();
+      receiver_options_for(config, context.secret));
+  st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
+  st.context = context;
   // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly.
   // Their pacer exists even unpaced (rate 0), so the link can be cut or slowed at run time.
   const auto& t = config.transport;
   const bool crosses = st.self.prfaas;
   const int sharers = std::max(1, config.deployment.prfaas_prefill);
-  auto lo = link_options_for(config, st.self.name, secret);
+  auto lo = link_options_for(config, st.self.name, context.secret);
+  lo.faults = context.faults;
   lo.capacity_gbps = crosses ? t.link_gbps / sharers : 0;
   lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
                                        : std::chrono::microseconds(0);
@@ -161,9 +165,12 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         if (!st.router) spdlog::warn("{}: the router is gone; jobs it sent are refused", st.self.name);
       },
       [=](atoms::republish_atom) { publish(self, self->state.cache->everything(), true); },
-      // Cancelling a prefill in progress is not built yet: a job runs to its end, and the decode
-      // node has already dropped the request.  A pull waiting for its prefix ends here.
-      [=](atoms::abort_atom, uint64_t id) { pull_ended(self, id, false, "aborted"); },
+      // A running prefill reads cancellations from the board (the supervisor writes it); here
+      // a pull waiting for its prefix ends.
+      [=](atoms::abort_atom, uint64_t id, int32_t attempt) {
+        auto it = self->state.pulls.find(id);
+        if (it != self->state.pulls.end() && it->second.second == attempt) pull_ended(self, id, false, "aborted");
+      },
       [=](const cache_pull& m) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         try {
@@ -188,19 +195,34 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         auto& st = self->state;
         if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
           return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
+        const auto& cancels = st.context.cancels;
+        if (cancels && cancels->cancelled(job.request, job.attempt))
+          return caf::make_error(errc::cancelled, st.self.name + ": request " + std::to_string(job.request) +
+                                                      " was cancelled before its prefill started");
+        if (st.context.faults && st.context.faults->fire(fault_point::crash_role)) {
+          spdlog::warn("{}: fault point crash_role: the role actor dies", st.self.name);
+          self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
+          return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
+        }
         const auto t0 = std::chrono::steady_clock::now();
-        // The job carries the request's deadline: past it, stop after the layer in progress
-        // (the router has already failed or re-dispatched the request).
+        spdlog::info("{}: request {} (attempt {}): prefill of {} tokens started", st.self.name, job.request, job.attempt,
+                     job.prompt.size());
+        // The job carries the request's deadline: past it, or once the request is cancelled,
+        // stop after the layer in progress (the router has already failed or re-dispatched it).
         const auto deadline = t0 + std::chrono::milliseconds(job.deadline_ms);
         const int layers = st.model->config().n_layers;
-        auto check_deadline = [&](int layer) {
+        const int delay_ms = st.context.faults ? st.context.faults->options().delay_layer_ms : 0;
+        auto after_layer = [&](int layer) {
+          if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // fault point
+          const std::string where = "prefill stopped after layer " + std::to_string(layer) + " of " + std::to_string(layers);
+          if (cancels && cancels->cancelled(job.request, job.attempt))
+            throw failure(errc::cancelled, where + ": the request was cancelled");
           if (job.deadline_ms <= 0) return;
           const auto now = std::chrono::steady_clock::now();
           if (now <= deadline) return;
           const double late_ms = std::chrono::duration<double, std::milli>(now - deadline).count();
-          throw failure(errc::deadline_exceeded, "prefill stopped after layer " + std::to_string(layer) + " of " +
-                                                     std::to_string(layers) + ", " + std::to_string(static_cast<int>(late_ms)) +
-                                                     " ms past the request's deadline");
+          throw failure(errc::deadline_exceeded,
+                        where + ", " + std::to_string(static_cast<int>(late_ms)) + " ms past the request's deadline");
         };
         try {
           auto link = st.links->get(job.decode_endpoint);
@@ -219,7 +241,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
                                          [&](int layer, int first, int end) {
                                            link->send_payloads(job.request, src, layer, first, end);
                                          },
-                                         check_deadline);
+                                         after_layer);
           link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(r.logits));
           // The receiver confirms it has everything (a broken link resumes meanwhile); until
           // then kv's blocks may be sent again.
@@ -246,8 +268,8 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
 }  // namespace
 
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config, node_info self,
-                         caf::actor router, const std::string& data_host, const std::string& secret) {
-  return sys.spawn<caf::detached>(prefill, config, std::move(self), std::move(router), data_host, secret);
+                         caf::actor router, worker_context context) {
+  return sys.spawn<caf::detached>(prefill, config, std::move(self), std::move(router), std::move(context));
 }
 
 }  // namespace prfaas::actors

@@ -10,7 +10,9 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "runtime/common/cancel_board.h"
 #include "runtime/common/endpoint.h"
+#include "runtime/common/fault_points.h"
 #include "runtime/config/deployment_config.h"
 
 namespace prfaas::actors {
@@ -22,19 +24,25 @@ caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config&
 caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
                                  node_info self);
 
+// What a worker role gets from its node beside the config: where its KV receiver listens, the
+// secret that authenticates its KV links both ways, and the node's shared services.
+struct worker_context {
+  std::string data_host;
+  std::string secret;
+  std::shared_ptr<cancel_board> cancels;  // written by the node's supervisor (null: none)
+  std::shared_ptr<fault_injector> faults; // the config's [faults] (null: none)
+};
+
 // Prefill node: model::cached_prefill over its kv::prefix_cache, streaming each layer over a
 // transport::link_pool; reports link telemetry and cache updates to `router`.  Its own KV
-// receiver (on `data_host`) takes prefixes pulled from other nodes' caches.  `secret`
-// authenticates its KV links both ways.
+// receiver takes prefixes pulled from other nodes' caches.  A job cancelled on the board stops
+// before it starts or after the layer in progress.
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
-                         node_info self, caf::actor router, const std::string& data_host,
-                         const std::string& secret);
+                         node_info self, caf::actor router, worker_context context);
 
-// Decode node: transport::kv_receiver landing KV, model::decode_batch decoding it.  Its
-// receiver refuses peers that do not prove `secret`.
+// Decode node: transport::kv_receiver landing KV, model::decode_batch decoding it.
 caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config,
-                        node_info self, caf::actor router, const std::string& data_host,
-                        const std::string& secret);
+                        node_info self, caf::actor router, worker_context context);
 
 // The node supervisor: spawns the role actor through `spawn_role` (given the current router),
 // restarts it when it fails, registers it with the router (when `router` is set) and
@@ -48,6 +56,7 @@ struct supervisor_options {
   std::function<void(const caf::actor&)> on_spawned;  // e.g. publish the new role actor
   std::function<void(const std::string&)> fatal;
   int heartbeat_ms = 200;
+  std::shared_ptr<cancel_board> cancels;  // abort_atom to the supervisor marks it (null: ignored)
 };
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_options options);
 

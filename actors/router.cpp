@@ -51,6 +51,7 @@ struct router_state {
   config::deployment_config config;
   std::unique_ptr<sched::core> core;
   std::map<std::string, caf::actor> handles;    // by node name
+  std::map<std::string, caf::actor> controls;   // by node name: its supervisor, never busy
   std::map<caf::actor_addr, std::string> names;
   std::map<std::string, node_info> infos;
   std::unordered_map<uint64_t, pending_request> requests;
@@ -154,7 +155,7 @@ void act(router_actor* self, const sched::prefill& c) {
   const auto& decode = st.core->node(c.decode).desc.name;
   const auto* view = st.core->find(id);
   const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
-  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms};
+  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms, attempt};
   self->request(handle_of(self, c.node), std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
       .then(
           [=](const prefill_report& rep) {
@@ -184,7 +185,7 @@ void act(router_actor* self, const sched::pull_cache& c) {
                 .then([=](int32_t) { /* the prefill node reports cache_pulled */ },
                       [=](caf::error& err) {
                         spdlog::warn("router: request {}: the cache holder did not send ({})", id, describe(err));
-                        self->send(to, atoms::abort_atom::value, id);  // it answers cache_pulled{0}
+                        self->send(to, atoms::abort_atom::value, id, attempt);  // it answers cache_pulled{0}
                       });
           },
           [=](caf::error& err) {
@@ -193,8 +194,13 @@ void act(router_actor* self, const sched::pull_cache& c) {
           });
 }
 
+// The role drops what it holds when it next reads its mailbox; its supervisor marks the request
+// cancelled at once, for work the role is in the middle of (a prefill checks between layers).
 void act(router_actor* self, const sched::abort_request& c) {
-  if (auto h = handle_of(self, c.node)) self->send(h, atoms::abort_atom::value, c.id);
+  const int32_t attempt = c.attempt;
+  if (auto h = handle_of(self, c.node)) self->send(h, atoms::abort_atom::value, c.id, attempt);
+  auto ctl = self->state.controls.find(self->state.core->node(c.node).desc.name);
+  if (ctl != self->state.controls.end() && ctl->second) self->send(ctl->second, atoms::abort_atom::value, c.id, attempt);
 }
 
 void act(router_actor* self, const sched::reply& c) {
@@ -247,6 +253,7 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   spdlog::warn("router: {} node {} lost ({})", role, name, why);
   step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
   st.handles.erase(name);
+  st.controls.erase(name);
   st.links.erase(name);
   st.caches.erase(name);
   if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
@@ -271,7 +278,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
       node_lost(self, name, caf::to_string(msg.reason));
   });
   return {
-      [=](atoms::register_atom, node_info info, caf::actor handle) -> caf::result<caf::ok_atom> {
+      [=](atoms::register_atom, node_info info, caf::actor handle, caf::actor control) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         const std::string mine = st.config.model.fingerprint();
         try {
@@ -286,6 +293,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         self->monitor(handle);
         st.names[handle.address()] = info.name;
         st.handles[info.name] = handle;
+        st.controls[info.name] = control;
         st.infos[info.name] = info;
         spdlog::info("router: registered {} node {} (cluster {})", info.role, info.name, info.cluster);
         // A new directory knows nothing: every node publishes its whole cache again.

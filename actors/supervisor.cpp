@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
@@ -22,7 +23,10 @@
 namespace prfaas::actors {
 namespace {
 
-constexpr int kMaxRestarts = 5;  // within one process lifetime; beyond that the node gives up
+// Restart intensity: more than kMaxRestarts restarts within kRestartWindow and the node gives
+// up (the process exits, and whoever supervises processes decides).
+constexpr int kMaxRestarts = 5;
+constexpr auto kRestartWindow = std::chrono::seconds(60);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
 
@@ -33,7 +37,7 @@ struct supervisor_state {
   node_info info;
   bool registered = false;
   std::chrono::milliseconds backoff = kFirstBackoff;
-  int restarts = 0;
+  std::deque<std::chrono::steady_clock::time_point> restarts;  // within the window
   bool fatal_sent = false;
   static inline const char* name = "supervisor";
 };
@@ -49,7 +53,10 @@ void fatal(supervisor_actor* self, const std::string& why) {
 
 void send_registration(supervisor_actor* self, const node_info& info) {
   auto role = self->state.role;
-  self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role)
+  // The supervisor registers itself beside the role as the node's control handle: it is never
+  // busy, so cancellations reach work the role is in the middle of.
+  caf::actor control = caf::actor_cast<caf::actor>(self);
+  self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role, control)
       .then(
           [=](caf::ok_atom) {
             self->state.registered = true;
@@ -138,11 +145,16 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
     }
     if (msg.source != st.role.address()) return;
     if (msg.reason == caf::exit_reason::user_shutdown || !msg.reason) return;
-    if (++st.restarts > kMaxRestarts) {
-      fatal(self, "role actor failed " + std::to_string(kMaxRestarts) + " times; last: " + caf::to_string(msg.reason));
+    const auto now = std::chrono::steady_clock::now();
+    while (!st.restarts.empty() && now - st.restarts.front() > kRestartWindow) st.restarts.pop_front();
+    st.restarts.push_back(now);
+    if (static_cast<int>(st.restarts.size()) > kMaxRestarts) {
+      fatal(self, "role actor failed " + std::to_string(st.restarts.size()) + " times within " +
+                      std::to_string(kRestartWindow.count()) + " s; last: " + caf::to_string(msg.reason));
       return;
     }
-    spdlog::warn("role actor failed ({}); restarting ({} of {})", caf::to_string(msg.reason), st.restarts, kMaxRestarts);
+    spdlog::warn("role actor failed ({}); restarting ({} of {} within {} s)", caf::to_string(msg.reason),
+                 st.restarts.size(), kMaxRestarts, kRestartWindow.count());
     st.registered = false;
     start_role(self);
   });
@@ -161,6 +173,9 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
         self->delayed_send(self, std::chrono::milliseconds(st.options.heartbeat_ms), atoms::tick_atom::value);
       },
       [=](atoms::reconnect_atom) { reconnect(self); },
+      [=](atoms::abort_atom, uint64_t id, int32_t attempt) {
+        if (self->state.options.cancels) self->state.options.cancels->cancel(id, attempt);
+      },
   };
 }
 

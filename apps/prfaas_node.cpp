@@ -119,8 +119,18 @@ int main(int argc, char** argv) {
   self.prfaas = cluster == config.deployment.prfaas_cluster;
   self.model = config.model.fingerprint();
 
+  // The node's shared services: the supervisor marks cancellations, the role reads them; fault
+  // points draw from one generator seeded per node.
+  actors::worker_context worker{listen_at.host, secret, std::make_shared<cancel_board>(), nullptr};
+  if (config.faults.any()) {
+    auto f = config.faults;
+    f.seed ^= std::hash<std::string>{}(name);
+    worker.faults = std::make_shared<fault_injector>(f);
+    spdlog::warn("{}: fault points armed (seed {})", name, config.faults.seed);
+  }
   actors::supervisor_options opts;
   opts.heartbeat_ms = config.router.heartbeat_ms;
+  opts.cancels = worker.cancels;
   opts.fatal = request_exit;
   if (role != cluster::node_role::router) {
     auto router = actors::connect_router(sys, router_at);
@@ -140,12 +150,12 @@ int main(int argc, char** argv) {
       break;
     case cluster::node_role::prefill:
       opts.spawn_role = [&](caf::actor router) {
-        return actors::spawn_prefill(sys, config, self, router, listen_at.host, secret);
+        return actors::spawn_prefill(sys, config, self, router, worker);
       };
       break;
     case cluster::node_role::decode:
       opts.spawn_role = [&](caf::actor router) {
-        return actors::spawn_decode(sys, config, self, router, listen_at.host, secret);
+        return actors::spawn_decode(sys, config, self, router, worker);
       };
       break;
   }

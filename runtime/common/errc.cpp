@@ -9,6 +9,7 @@ const char* to_string(errc code) {
     case errc::transport_failed: return "transport_failed";
     case errc::deadline_exceeded: return "deadline_exceeded";
     case errc::no_capacity: return "no_capacity";
+    case errc::cancelled: return "cancelled";
     case errc::internal: return "internal";
     case errc::invalid_argument: return "invalid_argument";
     case errc::prompt_too_long: return "prompt_too_long";

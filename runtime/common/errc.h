@@ -16,6 +16,7 @@ enum class errc : uint8_t {
   transport_failed = 3,  // a KV connection broke or was refused mid-transfer
   deadline_exceeded = 4, // the request's deadline passed before it completed
   no_capacity = 5,       // no node of a needed kind is registered, or a bounded pool is full
+  cancelled = 6,         // the request ended elsewhere (error, deadline, client gone): its work stops
   // -- internal --------------------------------------------------------------------------------
   internal = 20,
   // -- invalid usage ---------------------------------------------------------------------------

@@ -106,6 +106,12 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("emulate_link", t.emulate_link); r.get("link_delay_ms", t.link_delay_ms);
          r.get("receive_timeout_ms", t.receive_timeout_ms); r.get("resume_timeout_ms", t.resume_timeout_ms);
        }},
+      {"faults", [&](table_reader& r) {
+         auto& f = c.faults;
+         r.get("seed", f.seed); r.get("drop_frame", f.drop_frame); r.get("reset_link", f.reset_link);
+         r.get("delay_layer_ms", f.delay_layer_ms); r.get("fail_alloc", f.fail_alloc);
+         r.get("crash_role", f.crash_role);
+       }},
       {"deployment", [&](table_reader& r) {
          auto& d = c.deployment;
          r.get("host", d.host); r.get("router_port", d.router_port);
@@ -148,6 +154,10 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.transport.connections >= 1 && c.transport.connections <= 64, "transport.connections must be 1..64");
   check(c.transport.max_inflight_mib >= 1, "transport.max_inflight_mib must be positive");
   check(!c.transport.emulate_link || c.transport.link_gbps > 0, "transport.emulate_link needs transport.link_gbps");
+  for (auto [p, name] : {std::pair{c.faults.drop_frame, "drop_frame"}, {c.faults.reset_link, "reset_link"},
+                         {c.faults.fail_alloc, "fail_alloc"}, {c.faults.crash_role, "crash_role"}})
+    check(p >= 0 && p <= 0.5, std::string("faults.") + name + " must be a probability in 0..0.5");
+  check(c.faults.delay_layer_ms <= 10000, "faults.delay_layer_ms must be 0..10000");
   check(c.transport.receive_timeout_ms >= 100 && c.transport.receive_timeout_ms <= 600000,
         "transport.receive_timeout_ms must be 100..600000");
   check(c.transport.resume_timeout_ms >= 0 && c.transport.resume_timeout_ms <= 600000,

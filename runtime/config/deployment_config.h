@@ -7,9 +7,11 @@
 //   [node]         kv_blocks, max_sequences, threads
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
-//                  link_delay_ms
+//                  link_delay_ms, receive_timeout_ms, resume_timeout_ms
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
 //                  prfaas_cluster, local_cluster
+//   [faults]       seed, drop_frame, reset_link, delay_layer_ms, fail_alloc, crash_role
+//                  (runtime/common/fault_points.h; all off by default)
 //
 // Unknown tables or keys are errors, so a typo never silently falls back to a default; every
 // error names the file and line.  configs/default.toml holds the defaults, written out.
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/common/fault_points.h"
 #include "runtime/model/config.h"
 
 namespace prfaas::config {
@@ -74,6 +77,7 @@ struct deployment_config {
   cache_config cache;
   transport_config transport;
   deployment_layout deployment;
+  fault_options faults;
 };
 
 // Throws failure(bad_config) with "FILE:LINE: what".

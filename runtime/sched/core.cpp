@@ -207,8 +207,8 @@ void core::redispatch(request_view& r, errc code, const std::string& why, double
   }
   // Whoever still holds this attempt lets go; the next attempt starts from routing with only
   // the request's own fields: nothing of the last attempt's placement carries over.
-  if (r.holds_prefill) out.push_back(abort_request{r.id, r.prefill_node});
-  if (r.holds_decode) out.push_back(abort_request{r.id, r.decode_node});
+  if (r.holds_prefill) out.push_back(abort_request{r.id, r.prefill_node, r.attempt});
+  if (r.holds_decode) out.push_back(abort_request{r.id, r.decode_node, r.attempt});
   release_prefill(r);
   release_decode(r);
   ++counters_.redispatched;
@@ -450,8 +450,8 @@ void core::complete(request_view& r, commands& out) {
 
 void core::fail(request_view& r, errc code, const std::string& why, commands& out) {
   // Whoever still holds it drops it: the prefill stops streaming, the decode frees its sequence.
-  if (r.holds_prefill) out.push_back(abort_request{r.id, r.prefill_node});
-  if (r.holds_decode) out.push_back(abort_request{r.id, r.decode_node});
+  if (r.holds_prefill) out.push_back(abort_request{r.id, r.prefill_node, r.attempt});
+  if (r.holds_decode) out.push_back(abort_request{r.id, r.decode_node, r.attempt});
   release_prefill(r);
   release_decode(r);
   r.ph = phase::failed;

@@ -137,7 +137,7 @@ struct prefill {
   int cached_tokens = 0;            // the hit the node is expected to start from (its own cache)
   int attempt = 0;
 };
-struct abort_request { request_id id = 0; node_id node = kNoNode; };  // the node drops it
+struct abort_request { request_id id = 0; node_id node = kNoNode; int attempt = 0; };  // the node drops it
 // Move the first `tokens` of the request's prompt from `from`'s prefix cache into `to`'s, over
 // the data plane (same frames, same transport).  Answer: cache_pulled.
 struct pull_cache { request_id id = 0; node_id from = kNoNode; node_id to = kNoNode; int tokens = 0; int attempt = 0; };

@@ -204,14 +204,15 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
     s = &conns_[index].socket;  // stays put when the keeper moves the vector away
   }
   auto current = [&] { return !stopping_ && generation_ == generation && state_ == link_state::up; };
-  auto release = [&](const frame_job& job, bool written) {
+  // `payload_bytes`: of the job's payload, what the kernel took (all of it, or part of it when
+  // the connection broke mid-frame: those bytes count as sent, and will be sent again).
+  auto release = [&](const frame_job& job, bool whole, size_t payload_bytes) {
+    payload_sent_ += payload_bytes;
     auto it = records_.find(job.header.request);
     if (it == records_.end() || job.header.kind == frame_kind::abort) return;
     --it->second.writing;
-    if (written) {
-      it->second.payload_sent += job.payload.size();
-      if (job.header.kind == frame_kind::request_done) it->second.written_all = clock::now();
-    }
+    it->second.payload_sent += payload_bytes;
+    if (whole && job.header.kind == frame_kind::request_done) it->second.written_all = clock::now();
   };
   for (;;) {
     frame_job job;
@@ -232,26 +233,38 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
       std::lock_guard lock(mutex_);
       stop = !current();
     }
+    size_t written = 0, header_bytes = 0;
+    const bool payload = !job.payload.empty() && (job.header.kind == frame_kind::kv_block ||
+                                                  job.header.kind == frame_kind::linear_state);
+    if (payload && options_.faults && options_.faults->fire(fault_point::drop_frame)) {
+      std::lock_guard lock(mutex_);  // lost on the way: counted as sent, never arrives
+      release(job, true, job.payload.size());
+      inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
+      room_.notify_all();
+      continue;
+    }
     try {
       if (stop) throw failure(errc::transport_failed, "the link was re-established");
+      if (options_.faults && options_.faults->fire(fault_point::reset_link))
+        throw failure(errc::transport_failed, "connection reset (fault point reset_link)");
       enc.encode(job.header, job.payload);
+      header_bytes = enc.wire_bytes() - job.payload.size();
       if (pacer_) pacer_->acquire(enc.wire_bytes());
       auto src = enc.iovecs();
       std::array<iovec, 3> iov{};
       std::copy(src.begin(), src.end(), iov.begin());
-      const size_t bytes = enc.wire_bytes();
-      write_all(*s, std::span<iovec>(iov.data(), src.size()));
+      write_all(*s, std::span<iovec>(iov.data(), src.size()), &written);
       std::lock_guard lock(mutex_);
-      release(job, true);
+      release(job, true, job.payload.size());
       inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
-      sent_ += bytes;
-      payload_sent_ += job.payload.size();
+      sent_ += written;
       ++frames_;
       room_.notify_all();
     } catch (const failure& e) {
       {
         std::lock_guard lock(mutex_);
-        release(job, false);
+        release(job, false, written > header_bytes ? written - header_bytes : 0);
+        sent_ += written;
         room_.notify_all();
       }
       interrupt(generation, e.what());

@@ -11,10 +11,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/common/fault_points.h"
 #include "runtime/transport/socket.h"
 
 namespace prfaas::transport {
@@ -30,6 +32,7 @@ struct link_options {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds receive_timeout{5000};   // a silent receiver (handshake, resume, acks)
   std::chrono::milliseconds resume_timeout{15000};   // a broken link is re-established for this long
+  std::shared_ptr<fault_injector> faults;            // drop_frame, reset_link (null: none)
 };
 
 // HMAC-SHA256 of `challenge` and `name` under `secret`.

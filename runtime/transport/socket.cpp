@@ -140,7 +140,7 @@ bool read_exact(const socket_fd& s, std::span<std::byte> buf) {
   return true;
 }
 
-void write_all(const socket_fd& s, std::span<iovec> iov) {
+void write_all(const socket_fd& s, std::span<iovec> iov, size_t* written) {
   size_t first = 0;
   while (first < iov.size()) {
     msghdr msg{};
@@ -153,6 +153,7 @@ void write_all(const socket_fd& s, std::span<iovec> iov) {
         throw failure(errc::transport_failed, "send timed out: the peer stopped reading");
       throw failure(errc::transport_failed, "send: " + sys_error());
     }
+    if (written) *written += static_cast<size_t>(n);
     // Advance past what the kernel took; a partial write resumes mid-iovec.
     while (n > 0 && first < iov.size()) {
       const size_t take = std::min(static_cast<size_t>(n), iov[first].iov_len);

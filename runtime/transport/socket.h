@@ -50,7 +50,8 @@ bool wait_readable(const socket_fd& s, std::chrono::milliseconds timeout);
 // failure(transport_failed) on an error or an EOF inside the buffer.
 bool read_exact(const socket_fd& s, std::span<std::byte> buf);
 // Writes every byte of the iovecs (one sendmsg when the kernel takes it all). Throws
-// failure(transport_failed).  `iov` is consumed (advanced in place).
-void write_all(const socket_fd& s, std::span<iovec> iov);
+// failure(transport_failed).  `iov` is consumed (advanced in place).  `written` (optional)
+// counts the bytes the kernel took, also when it throws part-way.
+void write_all(const socket_fd& s, std::span<iovec> iov, size_t* written = nullptr);
 
 }  // namespace prfaas::transport

@@ -131,6 +131,36 @@ TEST_CASE("a request past its deadline stops its prefill within one layer on the
   serves_on(d, 900, "prfaas");
 }
 
+TEST_CASE("a request that fails elsewhere stops its running prefill within one layer (cancellation)") {
+  // One attempt only: losing the decode node fails the request, and the router cancels its
+  // prefill, which is in the middle of a near-context prompt.
+  deployment d("[router]\nmax_attempts = 1\n[deployment]\ndecode = 1\n");
+  temp_dir out;
+  auto client = start_generate(d, out, text_prompt(4000), 4);
+  std::string log;
+  auto read_log = [&] {
+    std::ifstream in(d.state_dir() + "/logs/prfaas-prefill-0.log");
+    log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  for (int waited = 0; waited < 10000 && log.find("prefill of 4000 tokens started") == std::string::npos; waited += 20) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    read_log();
+  }
+  REQUIRE(log.find("prefill of 4000 tokens started") != std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the prefill is under way
+  REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
+  const auto r = client->wait(30000);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("node_lost"));
+  for (int waited = 0; waited < 5000 && log.find("the request was cancelled") == std::string::npos; waited += 100) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    read_log();
+  }
+  INFO(log);
+  CHECK(std::regex_search(log, std::regex(R"(prefill stopped after layer \d+ of 8: the request was cancelled)")));
+  CHECK(log.find("prefilled 4000 tokens") == std::string::npos);
+}
+
 TEST_CASE("beyond the decode nodes' room, requests wait in the admission queue and complete in turn") {
   deployment d("[router]\nthreshold_tokens = 4096\n[node]\nmax_sequences = 1\n[deployment]\ndecode = 1\n");
   temp_dir out;

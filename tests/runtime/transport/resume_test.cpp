@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "runtime/common/errc.h"
@@ -83,6 +84,10 @@ TEST_CASE("a transfer broken mid-way resumes from what the receiver acknowledged
   const uint64_t sent = tx.payload_bytes_sent();
   INFO("acknowledged " << acked_at_break << " layers at the break; " << p.payload_bytes_sent << " bytes written then; "
                        << sent << " bytes in all for " << total);
+  std::printf("resume | acked %u of 4 layers at the break | %llu payload bytes sent for %llu | %llu sent twice "
+              "(one layer: %zu)\n",
+              acked_at_break, static_cast<unsigned long long>(sent), static_cast<unsigned long long>(total),
+              static_cast<unsigned long long>(sent - total), src.layer_bytes());
   CHECK(sent >= total);
   CHECK(sent - total <= src.layer_bytes());
   CHECK(rx.stats().payload_bytes == total);
