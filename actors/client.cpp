@@ -97,4 +97,13 @@ caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& ro
   return out;
 }
 
+caf::expected<int32_t> link_control(caf::actor_system& sys, const caf::actor& router, const std::string& action,
+                                    double gbps) {
+  caf::scoped_actor self{sys};
+  caf::expected<int32_t> out{caf::make_error(errc::internal, "no reply")};
+  self->request(router, std::chrono::seconds(5), atoms::link_atom::value, action, gbps)
+      .receive([&](int32_t n) { out = n; }, [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
 }  // namespace prfaas::actors

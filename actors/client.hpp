@@ -33,4 +33,10 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const e
 caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+// Acts on the emulated PrfaaS -> local link of every PrfaaS prefill node: "cut" (nothing
+// leaves, no connection gets through), "restore" (its configured rate, uncut), "rate" (`gbps`
+// in all, shared evenly).  Returns how many nodes were told.
+caf::expected<int32_t> link_control(caf::actor_system& sys, const caf::actor& router, const std::string& action,
+                                    double gbps);
+
 }  // namespace prfaas::actors

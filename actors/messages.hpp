@@ -21,6 +21,8 @@
 //   router     -> role, its supervisor (control)   abort_atom, request id, attempt
 //   decode     -> router      decode_started / decode_result / decode_failed
 //   prefill    -> router      link_report (KV egress telemetry, every report period)
+//   client     -> router      link_atom, "cut"|"restore"|"rate", gbps  -> int32 PrfaaS nodes told
+//   router     -> supervisor  link_atom, action, gbps (its share)  (the emulated inter-cluster link)
 
 #include <caf/all.hpp>
 
@@ -322,4 +324,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, router_atom, "router")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, reconnect_atom, "reconnect")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, drain_atom, "drain")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, link_atom, "link")
 CAF_END_TYPE_ID_BLOCK(prfaas)

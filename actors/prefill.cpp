@@ -150,7 +150,8 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   lo.capacity_gbps = crosses ? t.link_gbps / sharers : 0;
   lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
                                        : std::chrono::microseconds(0);
-  if (crosses) st.egress = std::make_shared<transport::pacer>(t.emulate_link ? t.link_gbps / sharers : 0);
+  st.egress = crosses ? context.egress : nullptr;
+  if (crosses && !st.egress) st.egress = std::make_shared<transport::pacer>(t.emulate_link ? t.link_gbps / sharers : 0);
   st.links = std::make_shared<transport::link_pool>(lo, st.egress);
   st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {

@@ -14,6 +14,7 @@
 #include "runtime/common/endpoint.h"
 #include "runtime/common/fault_points.h"
 #include "runtime/config/deployment_config.h"
+#include "runtime/transport/pacer.h"
 
 namespace prfaas::actors {
 
@@ -31,6 +32,7 @@ struct worker_context {
   std::string secret;
   std::shared_ptr<cancel_board> cancels;  // written by the node's supervisor (null: none)
   std::shared_ptr<fault_injector> faults; // the config's [faults] (null: none)
+  std::shared_ptr<transport::pacer> egress;  // PrfaaS prefill nodes: the emulated inter-cluster link
 };
 
 // Prefill node: model::cached_prefill over its kv::prefix_cache, streaming each layer over a
@@ -57,6 +59,10 @@ struct supervisor_options {
   std::function<void(const std::string&)> fatal;
   int heartbeat_ms = 200;
   std::shared_ptr<cancel_board> cancels;  // abort_atom to the supervisor marks it (null: ignored)
+  // A PrfaaS prefill node's emulated inter-cluster link: link_atom to the supervisor cuts,
+  // restores (to `egress_gbps`) or re-rates it.
+  std::shared_ptr<transport::pacer> egress;
+  double egress_gbps = 0;
 };
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_options options);
 

@@ -303,6 +303,23 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
               if (auto h = handle_of(self, n.id)) self->send(h, atoms::republish_atom::value);
         return caf::ok_atom::value;
       },
+      // The emulated inter-cluster link, through each PrfaaS prefill node's supervisor (its role
+      // may be busy for the length of the fault).
+      [=](atoms::link_atom, const std::string& action, double gbps) -> caf::result<int32_t> {
+        auto& st = self->state;
+        if (action != "cut" && action != "restore" && action != "rate")
+          return caf::make_error(errc::invalid_argument, "unknown link action '" + action + "' (cut, restore, rate)");
+        if (action == "rate" && !(gbps > 0 && gbps <= 1e4))
+          return caf::make_error(errc::invalid_argument, "a link rate must be in (0, 10000] Gbps");
+        std::vector<caf::actor> nodes;
+        for (const auto& [name, info] : st.infos)
+          if (info.prfaas && info.role == "prefill")
+            if (auto c = st.controls.find(name); c != st.controls.end() && c->second) nodes.push_back(c->second);
+        for (auto& c : nodes)
+          self->send(c, atoms::link_atom::value, action, nodes.empty() ? gbps : gbps / static_cast<double>(nodes.size()));
+        spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
+        return static_cast<int32_t>(nodes.size());
+      },
       [=](atoms::heartbeat_atom, const std::string&, int32_t) {
         // Liveness is the middleman's heartbeat and the monitor's down message.
       },

@@ -176,6 +176,18 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
       [=](atoms::abort_atom, uint64_t id, int32_t attempt) {
         if (self->state.options.cancels) self->state.options.cancels->cancel(id, attempt);
       },
+      [=](atoms::link_atom, const std::string& action, double gbps) {
+        auto& o = self->state.options;
+        if (!o.egress) return;
+        if (action == "cut") o.egress->set_cut(true);
+        if (action == "restore") {
+          o.egress->set_gbps(o.egress_gbps);
+          o.egress->set_cut(false);
+        }
+        if (action == "rate") o.egress->set_gbps(gbps);
+        spdlog::warn("{}: emulated link {} (now {:.3f} Gbps{})", self->state.info.name, action, o.egress->gbps(),
+                     o.egress->is_cut() ? ", cut" : "");
+      },
   };
 }
 

@@ -10,6 +10,8 @@
 //   prfaas replay --trace FILE [--scale-tokens K] [--requests N] [--concurrency C] [--json]
 //                                                 a trace against the running deployment
 //   prfaas chaos kill|stop|cont|term NODE... [--state DIR]   faults against a running deployment
+//   prfaas chaos link cut|restore [--state DIR]               partition the inter-cluster link, or heal it
+//   prfaas chaos link rate --gbps X [--state DIR]            collapse (or raise) its rate
 //   prfaas bench transport [--csv FILE]           KV transport vs plain send/recv
 //
 // Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
@@ -242,11 +244,29 @@ int cmd_up(const std::string& config_path, const std::string& state_dir) {
 
 // Sends a node of the running deployment a fault: kill (SIGKILL: dies, `up` restarts it), stop
 // (SIGSTOP: hangs until cont), cont (SIGCONT), term (SIGTERM: drains and leaves).
-int cmd_chaos(const std::string& state_dir, const std::string& action, const std::vector<std::string>& names) {
+// The emulated PrfaaS -> local link: cut, restore, or rate (X Gbps in all).
+int cmd_chaos_link(const std::string& state_dir, const std::vector<std::string>& args, double gbps) {
+  if (args.size() != 1 || (args[0] != "cut" && args[0] != "restore" && args[0] != "rate"))
+    throw cli_error{"usage: prfaas chaos link cut|restore|rate [--gbps X]"};
+  if (args[0] == "rate" && !(gbps > 0)) throw cli_error{"prfaas chaos link rate needs --gbps X (X > 0)"};
+  client_system client(config::deployment_config{});
+  auto router = connect(client.sys, router_address("", state_dir), 3);
+  auto n = actors::link_control(client.sys, router, args[0], gbps);
+  if (!n) throw cli_error{actors::describe(n.error())};
+  std::cout << "prfaas chaos: link " << args[0];
+  if (args[0] == "rate") std::cout << " " << gbps << " Gbps";
+  std::cout << " (" << *n << " PrfaaS prefill nodes)" << std::endl;
+  return 0;
+}
+
+int cmd_chaos(const std::string& state_dir, const std::string& action, const std::vector<std::string>& names,
+              double gbps) {
+  if (action == "link") return cmd_chaos_link(state_dir, names, gbps);
+  if (names.empty()) throw cli_error{"prfaas chaos " + action + " needs at least one node name"};
   static const std::map<std::string, int> signals = {
       {"kill", SIGKILL}, {"stop", SIGSTOP}, {"cont", SIGCONT}, {"term", SIGTERM}};
   const auto sig = signals.find(action);
-  if (sig == signals.end()) throw cli_error{"unknown fault '" + action + "' (expected kill, stop, cont or term)"};
+  if (sig == signals.end()) throw cli_error{"unknown fault '" + action + "' (expected kill, stop, cont, term or link)"};
   const auto st = read_state(state_dir);
   for (const auto& name : names) {
     int pid = -1;
@@ -456,8 +476,10 @@ int main(int argc, char** argv) {
   std::string chaos_action;
   std::vector<std::string> chaos_nodes;
   auto* chaos = app.add_subcommand("chaos", "inject a fault into a running deployment's node");
-  chaos->add_option("action", chaos_action, "kill | stop | cont | term")->required();
-  chaos->add_option("nodes", chaos_nodes, "node names (prfaas status lists them)")->required();
+  double chaos_gbps = 0;
+  chaos->add_option("action", chaos_action, "kill | stop | cont | term | link")->required();
+  chaos->add_option("nodes", chaos_nodes, "node names (prfaas status lists them); for link: cut | restore | rate");
+  chaos->add_option("--gbps", chaos_gbps, "link rate: the new rate of the whole inter-cluster link");
   chaos->add_option("--state", state_dir, "directory for the deployment's state and logs");
   apps::replay_options replay_opts;
   auto* replay = app.add_subcommand("replay", "send a trace to the running deployment; hit rate, offload, TTFT");
@@ -485,7 +507,7 @@ int main(int argc, char** argv) {
     if (*sim) return apps::sim_command(sim_opts);
     if (*up) return cmd_up(config_path, state_dir);
     if (*down) return cmd_down(state_dir);
-    if (*chaos) return cmd_chaos(state_dir, chaos_action, chaos_nodes);
+    if (*chaos) return cmd_chaos(state_dir, chaos_action, chaos_nodes, chaos_gbps);
     if (*status) return cmd_status(state_dir, router_flag, as_json);
     if (*demo) return cmd_demo(config_path);
     if (*replay) {

@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
 
   // The node's shared services: the supervisor marks cancellations, the role reads them; fault
   // points draw from one generator seeded per node.
-  actors::worker_context worker{listen_at.host, secret, std::make_shared<cancel_board>(), nullptr};
+  actors::worker_context worker{listen_at.host, secret, std::make_shared<cancel_board>(), nullptr, nullptr};
   if (config.faults.any()) {
     auto f = config.faults;
     f.seed ^= std::hash<std::string>{}(name);
@@ -131,6 +131,14 @@ int main(int argc, char** argv) {
   actors::supervisor_options opts;
   opts.heartbeat_ms = config.router.heartbeat_ms;
   opts.cancels = worker.cancels;
+  // A PrfaaS prefill node's egress crosses the inter-cluster link: its nodes share its capacity
+  // evenly.  The pacer exists even unpaced (rate 0), so the link can be cut or slowed at run time;
+  // it outlives restarts of the role.
+  if (role == cluster::node_role::prefill && self.prfaas) {
+    const auto& t = config.transport;
+    opts.egress_gbps = t.emulate_link ? t.link_gbps / std::max(1, config.deployment.prfaas_prefill) : 0;
+    worker.egress = opts.egress = std::make_shared<transport::pacer>(opts.egress_gbps);
+  }
   opts.fatal = request_exit;
   if (role != cluster::node_role::router) {
     auto router = actors::connect_router(sys, router_at);

@@ -126,6 +126,7 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
     why = "KV connection from " + conn->peer_name + " failed: " + e.what();
   }
   // The transfers it carried wait for their sender to resume them over a new connection.
+  if (!stopping_) spdlog::info("KV receiver: {}", why);
   registry_.connection_lost(conn->id, why);
   std::lock_guard lock(mutex_);
   conn->socket.reset();  // marks the connection for reaping; the thread is joined later

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "runtime/common/errc.h"
 #include "runtime/transport/frame_io.h"
 
@@ -120,7 +122,10 @@ void kv_sender::send_payloads(uint64_t request, transfer_view& source, int layer
     record& r = record_for(request, source);
     // The receiver gave it up (cancelled, or a bad frame): stop computing for it.
     if (r.state == record::failed) throw failure(errc::transport_failed, r.error);
-    r.posted[r.offset[layer] + static_cast<size_t>(i)] = true;
+    const size_t bit = r.offset[layer] + static_cast<size_t>(i);
+    PRFAAS_REQUIRE(i >= 0 && i < source.payload_count(layer) && bit < r.posted.size(),
+                   "payload " + std::to_string(i) + " of layer " + std::to_string(layer) + " is outside the transfer");
+    r.posted[bit] = true;
     h.index = static_cast<uint32_t>(i);
     post({h, source.payload(layer, i), {}}, lock);
   }
@@ -346,6 +351,7 @@ void kv_sender::interrupt(uint64_t generation, const std::string& why) {
   state_ = link_state::interrupted;
   interrupted_at_ = clock::now();
   interrupted_by_ = why;
+  spdlog::warn("KV link to {} interrupted ({}); resuming its {} transfers", peer_.str(), why, records_.size());
   for (auto& c : conns_) c.socket.shutdown_both();
   work_.notify_all();
   room_.notify_all();
@@ -415,10 +421,12 @@ void kv_sender::keep_link() {
         give_up(last);
         break;
       }
-      keeper_.wait_for(lock, backoff, [&] { return stopping_; });
+      // Across an emulated cut, look often: the link is back the moment it is restored.
+      const bool cut = pacer_ && pacer_->is_cut();
+      keeper_.wait_for(lock, cut ? std::chrono::milliseconds(20) : backoff, [&] { return stopping_; });
       if (stopping_) return;
       lock.unlock();
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      if (!cut) backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
     }
   }
 }
@@ -501,6 +509,8 @@ void kv_sender::install(std::vector<connection> fresh, const landed_map& landed)
   }
   state_ = link_state::up;
   ++resumes_;
+  spdlog::info("KV link to {} re-established after {:.0f} ms: {} frames to send again", peer_.str(),
+               std::chrono::duration<double, std::milli>(now - interrupted_at_).count(), queue_.size());
   start_threads();
   work_.notify_all();
   room_.notify_all();
@@ -510,6 +520,7 @@ void kv_sender::give_up(const std::string& why) {
   state_ = link_state::broken;
   broken_ = "KV link to " + peer_.str() + " failed: " + why + " (not re-established within " +
             std::to_string(options_.resume_timeout.count()) + " ms)";
+  spdlog::error("{}", broken_);
   for (auto& [id, r] : records_)
     if (r.state == record::active) {
       r.state = record::failed;

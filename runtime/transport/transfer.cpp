@@ -5,7 +5,12 @@
 namespace prfaas::transport {
 
 int sequence_transfer::layers() const { return kv_.config().n_layers; }
-int sequence_transfer::payload_count(int layer) const { return kv_.payload_count(layer); }
+// A fixed token count fixes the layout too: a sequence still being prefilled has fewer blocks
+// than it will have, and both ends must agree on the final layout from the first frame on.
+int sequence_transfer::payload_count(int layer) const {
+  if (tokens_ < 0 || kind(layer) == payload_kind::state) return kv_.payload_count(layer);
+  return kv_.config().blocks_for(tokens_);
+}
 payload_kind sequence_transfer::kind(int layer) const {
   return kv_.config().kind(layer) == model::layer_kind::full ? payload_kind::block : payload_kind::state;
 }

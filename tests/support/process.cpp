@@ -1,5 +1,6 @@
 #include "tests/support/process.h"
 
+#include <cstdlib>
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -39,6 +40,8 @@ temp_dir::temp_dir() {
 }
 
 temp_dir::~temp_dir() {
+  // PRFAAS_TEST_KEEP=1 keeps every test's directories (deployment logs) for a post-mortem.
+  if (const char* keep = std::getenv("PRFAAS_TEST_KEEP"); keep && std::string(keep) == "1") return;
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
