@@ -12,7 +12,7 @@
 #include "actors/messages.hpp"
 #include "runtime/common/cancel_board.h"
 #include "runtime/common/endpoint.h"
-#include "runtime/common/fault_points.h"
+#include "runtime/faults/fault_points.h"
 #include "runtime/config/deployment_config.h"
 #include "runtime/transport/pacer.h"
 

@@ -7,7 +7,8 @@
 //   prfaas demo [--config FILE]                   up, a mixed workload, a summary, down
 //   prfaas plan --scenario FILE [--json]          optimum and baselines of the throughput model
 //   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
-//   prfaas replay --trace FILE [--scale-tokens K] [--requests N] [--concurrency C] [--json]
+//   prfaas replay --trace FILE [--scale-tokens K] [--requests N] [--concurrency C] [--outcomes F] [--json]
+//   prfaas check RUN --reference REF [--min-completed X]     a fault run's outcomes against a fault-free one
 //                                                 a trace against the running deployment
 //   prfaas chaos kill|stop|cont|term NODE... [--state DIR]   faults against a running deployment
 //   prfaas chaos link cut|restore [--state DIR]               partition the inter-cluster link, or heal it
@@ -38,6 +39,7 @@
 #include "apps/launcher.h"
 #include "apps/bench_transport.h"
 #include "apps/replay_command.h"
+#include "runtime/faults/outcome_check.h"
 #include "apps/sim_commands.h"
 #include "runtime/common/errc.h"
 #include "runtime/model/generate.h"
@@ -279,6 +281,30 @@ int cmd_chaos(const std::string& state_dir, const std::string& action, const std
   return 0;
 }
 
+// Every request of a fault run ended once, completed ones as in the fault-free run, none past
+// its deadline, enough completed.  Exit 0 when all holds, 1 otherwise.
+int cmd_check(const std::string& run_path, const std::string& reference_path, const faults::check_options& options,
+              bool as_json) {
+  std::map<std::string, std::vector<int32_t>> reference;
+  for (const auto& o : faults::load_outcomes(reference_path)) {
+    if (!o.completed) throw cli_error{"the reference run did not complete request " + o.id + " (" + o.error + ")"};
+    reference[o.id] = o.tokens;
+  }
+  const auto r = faults::check_outcomes(faults::load_outcomes(run_path), reference, options);
+  if (as_json) {
+    std::cout << json{{"ok", r.ok()}, {"requests", r.requests}, {"completed", r.completed}, {"errors", r.errors},
+                      {"lost", r.lost}, {"duplicated", r.duplicated}, {"wrong", r.wrong}, {"unnamed", r.unnamed},
+                      {"hung", r.hung}, {"problems", r.problems}}.dump(2)
+              << std::endl;
+  } else {
+    std::printf("%s: %d requests: %d completed, %d errors, %d lost, %d answered twice, %d wrong, %d unnamed, %d hung\n",
+                r.ok() ? "ok" : "FAILED", r.requests, r.completed, r.errors, r.lost, r.duplicated, r.wrong, r.unnamed,
+                r.hung);
+    for (const auto& p : r.problems) std::printf("  %s\n", p.c_str());
+  }
+  return r.ok() ? 0 : 1;
+}
+
 int cmd_down(const std::string& state_dir) {
   const auto st = read_state(state_dir);
   const int pid = st.value("up_pid", 0);
@@ -492,6 +518,16 @@ int main(int argc, char** argv) {
   replay->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   replay->add_option("--state", state_dir, "directory for the deployment's state and logs");
   replay->add_flag("--json", replay_opts.as_json, "print one JSON object");
+  replay->add_option("--deadline-ms", replay_opts.deadline_ms, "each request's deadline")->check(CLI::Range(1, 3600000));
+  replay->add_option("--outcomes", replay_opts.outcomes, "write every request's outcome here (JSON lines, for prfaas check)");
+
+  std::string check_run, check_reference;
+  faults::check_options check_opts;
+  auto* check = app.add_subcommand("check", "check a fault run's request outcomes against a fault-free run's");
+  check->add_option("run", check_run, "outcomes of the run under faults (prfaas replay --outcomes)")->required();
+  check->add_option("--reference", check_reference, "outcomes of the same requests without faults")->required();
+  check->add_option("--min-completed", check_opts.min_completed, "fraction that must complete")->check(CLI::Range(0.0, 1.0));
+  check->add_flag("--json", as_json, "print one JSON object");
   auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
   bench->require_subcommand(1);
   apps::bench_transport_options bench_opts;
@@ -509,11 +545,12 @@ int main(int argc, char** argv) {
     if (*down) return cmd_down(state_dir);
     if (*chaos) return cmd_chaos(state_dir, chaos_action, chaos_nodes, chaos_gbps);
     if (*status) return cmd_status(state_dir, router_flag, as_json);
+    if (*check) return cmd_check(check_run, check_reference, check_opts, as_json);
     if (*demo) return cmd_demo(config_path);
     if (*replay) {
       const auto router_at = router_address(router_flag, state_dir);
       client_system client(config::deployment_config{});
-      return apps::replay_command(client.sys, connect(client.sys, router_at), replay_opts);
+      return apps::replay_command(client.sys, router_at, replay_opts);
     }
     if (*gen) {
       if (!prompt_file.empty()) {

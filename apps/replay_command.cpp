@@ -1,6 +1,7 @@
 #include "apps/replay_command.h"
 
 #include <caf/all.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "actors/client.hpp"
+#include "runtime/faults/outcome_check.h"
 #include "runtime/sim/trace_prompt.h"
 #include "runtime/sim/workload.h"
 
@@ -29,7 +31,7 @@ struct path_totals {
 
 }  // namespace
 
-int replay_command(caf::actor_system& sys, const caf::actor& router, const replay_options& o) {
+int replay_command(caf::actor_system& sys, const endpoint& router_at, const replay_options& o) {
   const auto trace = sim::load_trace(o.trace, static_cast<size_t>(std::max<long>(1, o.requests)));
   std::vector<std::string> prompts(trace.size());
   std::vector<int> outputs(trace.size());
@@ -41,20 +43,38 @@ int replay_command(caf::actor_system& sys, const caf::actor& router, const repla
   }
   std::vector<actors::generate_result> results(trace.size());
   std::vector<std::string> errors(trace.size());
+  std::vector<double> seconds(trace.size());
   std::atomic<size_t> next{0};
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> clients;
   for (int c = 0; c < std::max(1, o.concurrency); ++c)
     clients.emplace_back([&] {
       for (size_t i; (i = next.fetch_add(1)) < trace.size();) {
-        auto r = actors::generate(sys, router, actors::generate_request{prompts[i], outputs[i], 0},
-                                  std::chrono::seconds(120));
+        const auto sent = std::chrono::steady_clock::now();
+        auto r = actors::generate_retrying(sys, router_at, actors::generate_request{prompts[i], outputs[i], o.deadline_ms, {}},
+                                           std::chrono::milliseconds(o.deadline_ms + 2000));
+        seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
         if (r) results[i] = std::move(*r);
         else errors[i] = actors::describe(r.error());
       }
     });
   for (auto& t : clients) t.join();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  if (!o.outcomes.empty()) {
+    std::ofstream out(o.outcomes);
+    for (size_t i = 0; i < trace.size(); ++i) {
+      faults::request_outcome oc;
+      oc.id = std::to_string(i);
+      oc.completed = errors[i].empty();
+      oc.tokens = results[i].tokens;
+      oc.error = errors[i];
+      oc.seconds = seconds[i];
+      oc.deadline_s = o.deadline_ms / 1000.0;
+      out << faults::to_json(oc).dump() << "\n";
+    }
+    if (!out) std::cerr << "prfaas replay: cannot write " << o.outcomes << "\n";
+  }
 
   std::map<std::string, path_totals> paths;
   path_totals all;

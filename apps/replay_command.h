@@ -2,10 +2,14 @@
 // `prfaas replay`: sends a trace (../shared/traces format) to a running deployment, with each
 // trace block's id mapped to fixed token content (sim/trace_prompt.h) so that shared prefixes
 // really are shared, and reports the prefix-cache hit rate, the offload share and TTFT per path.
+// Clients retry within each request's deadline (actors::generate_retrying), as a fault run
+// needs; `outcomes` writes every request's outcome for `prfaas check` (faults/outcome_check.h).
 
 #include <caf/fwd.hpp>
 
 #include <string>
+
+#include "runtime/common/endpoint.h"
 
 namespace prfaas::apps {
 
@@ -16,9 +20,11 @@ struct replay_options {
   int concurrency = 4;    // requests in flight at once, sent in trace order
   int max_tokens = 4;     // output tokens per request (the trace's, scaled, capped at this)
   int context = 4096;     // the model's context: longer prompts are cut to fit
+  int deadline_ms = 60000; // each request's deadline
+  std::string outcomes;   // write one JSON line per request here (empty: none)
   bool as_json = false;
 };
 
-int replay_command(caf::actor_system& sys, const caf::actor& router, const replay_options& options);
+int replay_command(caf::actor_system& sys, const endpoint& router_at, const replay_options& options);
 
 }  // namespace prfaas::apps

@@ -11,7 +11,7 @@
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
 //                  prfaas_cluster, local_cluster
 //   [faults]       seed, drop_frame, reset_link, delay_layer_ms, fail_alloc, crash_role
-//                  (runtime/common/fault_points.h; all off by default)
+//                  (runtime/faults/fault_points.h; all off by default)
 //
 // Unknown tables or keys are errors, so a typo never silently falls back to a default; every
 // error names the file and line.  configs/default.toml holds the defaults, written out.
@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/common/fault_points.h"
+#include "runtime/faults/fault_points.h"
 #include "runtime/model/config.h"
 
 namespace prfaas::config {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "runtime/common/endpoint.h"
-#include "runtime/common/fault_points.h"
+#include "runtime/faults/fault_points.h"
 #include "runtime/transport/socket.h"
 
 namespace prfaas::transport {

@@ -1,4 +1,4 @@
-#include "runtime/common/fault_points.h"
+#include "runtime/faults/fault_points.h"
 
 namespace prfaas {
 
