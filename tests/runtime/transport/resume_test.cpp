@@ -216,3 +216,49 @@ TEST_CASE("frames for a transfer the receiver gave up stop the sender: finish na
   }
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);  // told, not timed out
 }
+
+TEST_CASE("frames lost on the way (fault point drop_frame) are found unconfirmed and sent again") {
+  layered_buffers src(3, 8, 4096, true), dst(3, 8, 4096, false);
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  rx.expect(3, dst);
+  auto o = opts("lossy", 2);
+  o.receive_timeout = 200ms;
+  fault_options f;
+  f.seed = 3;
+  f.drop_frame = 0.2;
+  o.faults = std::make_shared<fault_injector>(f);
+  kv_sender tx({"127.0.0.1", rx.port()}, o);
+  for (int l = 0; l < 3; ++l) tx.send_layer(3, src, l);
+  tx.send_done(3, 8, 1);
+  tx.finish(3, soon());
+  CHECK(log.wait_terminal(3).kind == kv_receiver::event::complete);
+  CHECK(src.words == dst.words);
+  CHECK(o.faults->fired(fault_point::drop_frame) > 0);
+  CHECK(tx.resumes() >= 1);
+}
+
+TEST_CASE("connections reset at random (fault point reset_link) never lose or corrupt a transfer") {
+  layered_buffers src(4, 16, 16384, true);
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  auto o = opts("flaky", 4);
+  fault_options f;
+  f.seed = 11;
+  f.reset_link = 0.02;
+  o.faults = std::make_shared<fault_injector>(f);
+  kv_sender tx({"127.0.0.1", rx.port()}, o);
+  for (uint64_t id = 1; id <= 5; ++id) {
+    layered_buffers dst(4, 16, 16384, false);
+    rx.expect(id, dst);
+    for (int l = 0; l < 4; ++l) tx.send_layer(id, src, l);
+    tx.send_done(id, 16, 0);
+    tx.finish(id, soon());
+    CHECK(log.wait_terminal(id).kind == kv_receiver::event::complete);
+    CHECK(src.words == dst.words);
+  }
+  CHECK(o.faults->fired(fault_point::reset_link) > 0);
+  // Each reset interrupts the link once (two connections may fire within one interruption).
+  CHECK(tx.resumes() >= 1);
+  CHECK(tx.resumes() <= o.faults->fired(fault_point::reset_link));
+}
