@@ -226,8 +226,8 @@ TEST_CASE("fault matrix: the inter-cluster link's rate collapsed to 1 % for 10 s
 
 TEST_CASE("fault matrix: seeded fault points in every node (frames dropped, links reset, refusals, crashes)") {
   const auto row = run_fault("fault points", nullptr,
-                             "[faults]\nseed = 7\ndrop_frame = 0.002\nreset_link = 0.002\nfail_alloc = 0.03\n"
-                             "crash_role = 0.01\n");
+                             "[faults]\nseed = 7\ndrop_frame = 0.002\nreset_link = 0.002\nfail_alloc = 0.02\n"
+                             "crash_role = 0.005\n");
   check_row(row);
 }
 
