@@ -83,12 +83,9 @@ kv_sender::record& kv_sender::record_for(uint64_t request, transfer_view& source
   if (records_.size() >= 4096) throw failure(errc::no_capacity, "KV link to " + peer_.str() + " carries 4096 transfers");
   record r;
   r.source = &source;
-  size_t bits = 0;
-  for (int l = 0; l < source.layers(); ++l) {
-    r.offset.push_back(bits);
-    bits += static_cast<size_t>(source.payload_count(l));
-  }
-  r.posted.assign(bits, false);
+  payload_numbering n(source);
+  r.offset = std::move(n.offset);
+  r.posted.assign(n.total, false);
   return records_.emplace(request, std::move(r)).first->second;
 }
 

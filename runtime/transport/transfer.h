@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace prfaas::kv { class sequence_kv; }
 
@@ -22,6 +23,19 @@ class transfer_view {
   virtual payload_kind kind(int layer) const = 0;
   virtual std::span<std::byte> payload(int layer, int index) = 0;
   virtual uint32_t token_count() const = 0;
+};
+
+// Every payload of a transfer numbered in order (layers in order, payloads in order): how the
+// two ends name "what landed" when a transfer resumes.  offset[l] is layer l's first number.
+struct payload_numbering {
+  std::vector<size_t> offset;
+  size_t total = 0;
+  explicit payload_numbering(const transfer_view& t) {
+    for (int l = 0; l < t.layers(); ++l) {
+      offset.push_back(total);
+      total += static_cast<size_t>(t.payload_count(l));
+    }
+  }
 };
 
 // The transfer view of one sequence's hybrid KV: full layers are blocks, linear layers states.

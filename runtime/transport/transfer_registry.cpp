@@ -18,12 +18,9 @@ void transfer_registry::expect(uint64_t request, transfer_view& target) {
     throw failure(errc::no_capacity, "KV receiver expects its maximum of " + std::to_string(max_pending_) + " requests");
   pending p;
   p.target = &target;
-  size_t bits = 0;
-  for (int l = 0; l < target.layers(); ++l) {
-    p.offset.push_back(bits);
-    bits += static_cast<size_t>(target.payload_count(l));
-  }
-  p.landed.assign(bits, false);
+  payload_numbering n(target);
+  p.offset = std::move(n.offset);
+  p.landed.assign(n.total, false);
   p.received.assign(target.layers(), 0);
   p.layer_ready.assign(target.layers(), false);
   p.progress = clock::now();
