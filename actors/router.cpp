@@ -23,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -56,6 +57,10 @@ struct router_state {
   std::map<std::string, node_info> infos;
   std::unordered_map<uint64_t, pending_request> requests;
   std::unordered_map<std::string, uint64_t> by_client_id;  // in flight only
+  // Results of requests completed lately, by client id: a retry that arrives after the answer
+  // (which the client then missed or has not read yet) gets the same result, not a second run.
+  std::unordered_map<std::string, generate_result> done_by_client_id;
+  std::deque<std::string> done_order;  // bounded: the oldest go first
   // Request ids name a request on every node: a restarted router must not reuse the ids of its
   // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
   uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
@@ -95,13 +100,28 @@ sched::request_failed failed_event(uint64_t id, const caf::error& err, int attem
   return {id, errc::unreachable, describe(err), attempt};
 }
 
+void step(router_actor* self, const sched::event& e);
+void node_lost(router_actor* self, const std::string& name, const std::string& why);
+
+// A job's error.  When it says the role actor itself is gone (it crashed answering, or was
+// already dead), the node is lost now, before its down message arrives: otherwise the next
+// attempt could be routed to the same dead handle and be lost too.
+void job_failed(router_actor* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
+                const caf::actor_addr& handle) {
+  const bool gone = (err.category() == caf::atom("system") &&
+                     err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down)) ||
+                    (err.category() == caf::atom("prfaas") && err.code() == static_cast<uint8_t>(errc::node_lost));
+  auto h = self->state.handles.find(node);
+  if (gone && h != self->state.handles.end() && h->second.address() == handle) node_lost(self, node, describe(err));
+  step(self, failed_event(id, err, attempt));
+}
+
 caf::actor handle_of(router_actor* self, sched::node_id id) {
   const auto& name = self->state.core->node(id).desc.name;
   auto it = self->state.handles.find(name);
   return it == self->state.handles.end() ? caf::actor{} : it->second;
 }
 
-void step(router_actor* self, const sched::event& e);
 
 caf::actor directory(router_actor* self) {
   for (const auto& n : self->state.core->nodes())
@@ -143,9 +163,12 @@ void act(router_actor* self, const sched::reserve& c) {
   const auto id = c.id;
   const int attempt = c.attempt;
   decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt};
-  self->request(handle_of(self, c.decode), std::chrono::seconds(5), job)
+  const auto to = handle_of(self, c.decode);
+  const std::string name = self->state.core->node(c.decode).desc.name;
+  const auto addr = to.address();
+  self->request(to, std::chrono::seconds(5), job)
       .then([=](caf::ok_atom) { step(self, sched::reserved{id, attempt}); },
-            [=](caf::error& err) { step(self, failed_event(id, err, attempt)); });
+            [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
 }
 
 void act(router_actor* self, const sched::prefill& c) {
@@ -156,12 +179,15 @@ void act(router_actor* self, const sched::prefill& c) {
   const auto* view = st.core->find(id);
   const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
   prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms, attempt};
-  self->request(handle_of(self, c.node), std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
+  const auto to = handle_of(self, c.node);
+  const std::string name = st.core->node(c.node).desc.name;
+  const auto addr = to.address();
+  self->request(to, std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
       .then(
           [=](const prefill_report& rep) {
             step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens, attempt});
           },
-          [=](caf::error& err) { step(self, failed_event(id, err, attempt)); });
+          [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
 }
 
 // The prefill node arms its receiver first; only then is the holder asked to send.  The prefill
@@ -227,6 +253,14 @@ void act(router_actor* self, const sched::reply& c) {
     out.uncached_tokens = v.computed_tokens;
     out.cache_source = sched::to_string(v.source);
     for (auto& rp : p.replies) rp.deliver(out);
+    if (!p.client_id.empty() && st.done_by_client_id.emplace(p.client_id, out).second) {
+      st.done_order.push_back(p.client_id);
+      constexpr size_t kRememberedResults = 4096;
+      while (st.done_order.size() > kRememberedResults) {
+        st.done_by_client_id.erase(st.done_order.front());
+        st.done_order.pop_front();
+      }
+    }
   }
   if (!p.client_id.empty()) st.by_client_id.erase(p.client_id);
   st.requests.erase(it);
@@ -332,6 +366,11 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
           return to_error(f);
         }
         // A client's retry of a request still in flight joins it.
+        if (!req.client_id.empty())
+          if (auto done = st.done_by_client_id.find(req.client_id); done != st.done_by_client_id.end()) {
+            spdlog::info("router: a retry of request {} got its result again", done->second.request);
+            return done->second;
+          }
         if (!req.client_id.empty())
           if (auto known = st.by_client_id.find(req.client_id); known != st.by_client_id.end()) {
             auto rp = self->make_response_promise();

@@ -1,6 +1,7 @@
 #include "apps/launcher.h"
 
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -61,17 +62,18 @@ endpoint launcher::start() {
   // The deployment's shared secret authenticates KV links; one is made unless configured.
   if (config_.transport.secret_file.empty()) {
     const std::string path = state_dir_ + "/secret";
-    std::ifstream urandom("/dev/urandom", std::ios::binary);
     unsigned char raw[32];
-    if (!urandom.read(reinterpret_cast<char*>(raw), sizeof raw))
-      throw failure(errc::internal, "cannot read /dev/urandom for the deployment secret");
+    if (RAND_bytes(raw, sizeof raw) != 1) throw failure(errc::internal, "cannot draw the deployment secret");
     std::string hex;
     for (unsigned char b : raw) { static const char* d = "0123456789abcdef"; hex += d[b >> 4]; hex += d[b & 15]; }
-    {
-      std::ofstream out(path);
-      out << hex << "\n";
-    }
-    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    hex += "\n";
+    // Created 0600, never readable by others for an instant; an old one is replaced, not reused.
+    fs::remove(path);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw failure(errc::internal, "cannot create " + path);
+    const bool written = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+    ::close(fd);
+    if (!written) throw failure(errc::internal, "cannot write " + path);
     secret_file_ = path;
   } else {
     secret_file_ = fs::absolute(config_.transport.secret_file).string();

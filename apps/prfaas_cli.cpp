@@ -476,13 +476,14 @@ int main(int argc, char** argv) {
   gen->callback([&] {
     if (prompt_file.empty() && prompt_opt->count() == 0) throw CLI::RequiredError("--prompt or --prompt-file");
   });
-  gen->add_option("--max-tokens", max_tokens, "tokens to generate")->required();
+  gen->add_option("--max-tokens", max_tokens, "tokens to generate")->required()->check(CLI::Range(1, 1 << 20));
   gen->add_flag("--json", as_json, "print one JSON object");
   gen->add_flag("--in-process", in_proc, "run the model in this process (the reference)");
   gen->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   gen->add_option("--state", state_dir, "directory for the deployment's state and logs");
   gen->add_option("--config", config_path, "deployment TOML file (for --in-process)");
-  gen->add_option("--deadline-ms", deadline_ms, "per-request deadline (default: the router's)");
+  gen->add_option("--deadline-ms", deadline_ms, "per-request deadline (default: the router's)")
+      ->check(CLI::Range(1, 3600000));
   auto* demo = app.add_subcommand("demo", "up, a short mixed workload, a summary table, down");
   demo->add_option("--config", config_path, "deployment TOML file");
   std::string scenario;
@@ -535,7 +536,13 @@ int main(int argc, char** argv) {
   bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
   bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
   bench_tx->add_option("--mib", bench_opts.total_mib, "MiB per transfer")->check(CLI::Range(8, 4096));
-  CLI11_PARSE(app, argc, argv);
+  // Usage errors exit 2 (help and version 0), whatever CLI11's own code for the error.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
 
   try {
     if (*bench_tx) return apps::bench_transport(bench_opts);

@@ -58,7 +58,13 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", port_file, "write the bound listen port here once listening");
   std::string secret_file;
   app.add_option("--secret-file", secret_file, "the deployment's shared secret (default: [transport] secret_file)");
-  CLI11_PARSE(app, argc, argv);
+  // Usage errors exit 2 (help 0), whatever CLI11's own code for the error.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
 
   config::deployment_config config;
   std::string secret;

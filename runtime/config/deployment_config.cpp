@@ -137,22 +137,34 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   auto check = [&](bool ok, const std::string& what) {
     if (!ok) throw failure(errc::bad_config, source + ": " + what);
   };
-  check(c.router.threshold_tokens >= 0, "router.threshold_tokens must be >= 0");
-  check(c.router.deadline_ms > 0, "router.deadline_ms must be positive");
-  check(c.router.max_in_flight > 0, "router.max_in_flight must be positive");
+  // Every value has a range: a typo of a few digits is an error, not a crash or a fork bomb.
+  check(c.router.threshold_tokens >= 0 && c.router.threshold_tokens <= (1 << 20), "router.threshold_tokens must be 0..1048576");
+  check(c.router.deadline_ms > 0 && c.router.deadline_ms <= 3600000, "router.deadline_ms must be 1..3600000");
+  check(c.router.max_in_flight > 0 && c.router.max_in_flight <= 100000, "router.max_in_flight must be 1..100000");
+  check(c.router.heartbeat_ms <= 60000 && c.router.node_timeout_ms <= 600000,
+        "router.heartbeat_ms must be at most 60000 and router.node_timeout_ms at most 600000");
+  check(c.router.drain_ms <= 3600000 && c.router.settle_ms <= 60000,
+        "router.drain_ms must be at most 3600000 and router.settle_ms at most 60000");
   check(c.router.max_attempts >= 1 && c.router.max_attempts <= 10, "router.max_attempts must be 1..10");
   check(c.router.queue_max <= c.router.max_in_flight, "router.queue_max must be at most router.max_in_flight");
   check(c.router.heartbeat_ms > 0 && c.router.node_timeout_ms > c.router.heartbeat_ms,
         "router.node_timeout_ms must exceed router.heartbeat_ms");
   check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,
         "node.kv_blocks, node.max_sequences and node.threads must be positive");
+  check(c.node.threads <= 256, "node.threads must be 1..256");
+  check(c.node.max_sequences <= 4096, "node.max_sequences must be 1..4096");
+  check(static_cast<int64_t>(c.node.kv_blocks) * c.model.block_bytes() <= (int64_t{64} << 30),
+        "node.kv_blocks x the block size (" + std::to_string(c.model.block_bytes()) + " bytes) must be at most 64 GiB");
   // The cache shares the node's block pool: at most half of it, so sequences always have room.
   check(static_cast<int64_t>(c.cache.budget_mib) << 20 <= static_cast<int64_t>(c.node.kv_blocks) * c.model.block_bytes() / 2,
         "cache.budget_mib must be at most half of the block pool (node.kv_blocks x " +
             std::to_string(c.model.block_bytes()) + " bytes)");
   check(c.cache.snapshot_every_blocks >= 1, "cache.snapshot_every_blocks must be at least 1");
   check(c.transport.connections >= 1 && c.transport.connections <= 64, "transport.connections must be 1..64");
-  check(c.transport.max_inflight_mib >= 1, "transport.max_inflight_mib must be positive");
+  check(c.transport.max_inflight_mib >= 1 && c.transport.max_inflight_mib <= 16384,
+        "transport.max_inflight_mib must be 1..16384");
+  check(c.transport.link_gbps >= 0 && c.transport.link_gbps <= 10000, "transport.link_gbps must be 0..10000");
+  check(c.transport.link_delay_ms >= 0 && c.transport.link_delay_ms <= 10000, "transport.link_delay_ms must be 0..10000");
   check(!c.transport.emulate_link || c.transport.link_gbps > 0, "transport.emulate_link needs transport.link_gbps");
   for (auto [p, name] : {std::pair{c.faults.drop_frame, "drop_frame"}, {c.faults.reset_link, "reset_link"},
                          {c.faults.fail_alloc, "fail_alloc"}, {c.faults.crash_role, "crash_role"}})
@@ -163,7 +175,9 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.transport.resume_timeout_ms >= 0 && c.transport.resume_timeout_ms <= 600000,
         "transport.resume_timeout_ms must be 0..600000");
   check(c.deployment.router_port <= 65535, "deployment.router_port must be a port number");
-  check(c.deployment.decode >= 1, "deployment.decode must be at least 1");
+  check(c.deployment.decode >= 1 && c.deployment.decode <= 64, "deployment.decode must be 1..64");
+  check(c.deployment.prfaas_prefill <= 64 && c.deployment.local_prefill <= 64,
+        "deployment.prfaas_prefill and deployment.local_prefill must be 0..64");
   check(c.deployment.prfaas_prefill + c.deployment.local_prefill >= 1,
         "a deployment needs at least one prefill node");
   return c;

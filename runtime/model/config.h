@@ -38,6 +38,8 @@ struct model_config {
   long block_bytes() const { return 2L * block_tokens * kv_heads * head_dim * 4; }
   long linear_state_bytes() const { return 4L * linear_heads * linear_value_dim * linear_key_dim; }
   int blocks_for(int tokens) const { return (tokens + block_tokens - 1) / block_tokens; }
+  // Bytes of all weights (fp32), counted from the shape before any is allocated.
+  int64_t weight_bytes() const;
 
   // Throws failure(bad_config) naming the first invalid field.
   void validate() const;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <type_traits>
 
 #include "runtime/common/errc.h"
 
@@ -20,6 +21,17 @@ namespace {
 [[noreturn]] void fail(const std::string& path, const toml::node* n, const std::string& what) {
   throw failure(errc::bad_config, path + (n ? ":" + std::to_string(n->source().begin.line) : "") + ": " + what);
 }
+// A value of the right type, or `fallback` when the key is absent; a value of another type is
+// an error naming the key and its line, never silently the default.
+template <class T>
+T typed(const std::string& path, toml::node_view<toml::node> v, T fallback, const std::string& key) {
+  if (!v) return fallback;
+  if (auto x = v.value<T>()) return static_cast<T>(*x);
+  const char* want = std::is_same_v<T, std::string> ? "a string" : std::is_same_v<T, bool> ? "true or false"
+                     : std::is_floating_point_v<T>  ? "a number" : "an integer";
+  fail(path, v.node(), key + " must be " + want);
+}
+
 }  // namespace
 
 scenario load_scenario(const std::string& path) {
@@ -43,11 +55,13 @@ scenario load_scenario(const std::string& path) {
   };
   s.prfaas = profile_at("prfaas");
   s.pd = profile_at("pd");
-  s.n_prfaas = t["prfaas"]["instances"].value_or(0);
-  s.n_pd = t["pd"]["instances"].value_or(0);
+  s.n_prfaas = typed(path, t["prfaas"]["instances"], 0, "prfaas.instances");
+  s.n_pd = typed(path, t["pd"]["instances"], 0, "pd.instances");
+  if (s.n_prfaas < 0 || s.n_pd < 0 || s.n_prfaas > 100000 || s.n_pd > 100000)
+    fail(path, t["prfaas"].node(), "prfaas.instances and pd.instances must be 0..100000");
   if (s.n_prfaas < 0 || s.n_pd < 2) fail(path, t["pd"].node(), "needs at least 2 local PD instances and no negative counts");
-  s.homogeneous_instances = t["baseline"]["homogeneous_instances"].value_or(s.n_prfaas + s.n_pd);
-  s.link_gbps = t["link"]["gbps"].value_or(100.0);
+  s.homogeneous_instances = typed(path, t["baseline"]["homogeneous_instances"], s.n_prfaas + s.n_pd, "baseline.homogeneous_instances");
+  s.link_gbps = typed(path, t["link"]["gbps"], 100.0, "link.gbps");
   if (const toml::array* sched = t["link"]["schedule"].as_array())
     for (const auto& e : *sched) {
       const toml::array* pair = e.as_array();
@@ -57,35 +71,35 @@ scenario load_scenario(const std::string& path) {
     }
   std::sort(s.link_schedule.begin(), s.link_schedule.end());
   const auto w = t["workload"];
-  s.lengths = w["lengths"].value_or(s.lengths);
-  s.mu = w["mu"].value_or(s.mu);
-  s.sigma = w["sigma"].value_or(s.sigma);
-  s.min_tokens = w["min_tokens"].value_or(s.min_tokens);
-  s.max_tokens = w["max_tokens"].value_or(s.max_tokens);
-  s.trace = w["trace"].value_or(std::string{});
+  s.lengths = typed(path, w["lengths"], s.lengths, "workload.lengths");
+  s.mu = typed(path, w["mu"], s.mu, "workload.mu");
+  s.sigma = typed(path, w["sigma"], s.sigma, "workload.sigma");
+  s.min_tokens = typed(path, w["min_tokens"], s.min_tokens, "workload.min_tokens");
+  s.max_tokens = typed(path, w["max_tokens"], s.max_tokens, "workload.max_tokens");
+  s.trace = typed(path, w["trace"], std::string{}, "workload.trace");
   if (!s.trace.empty() && std::filesystem::path(s.trace).is_relative()) s.trace = (dir / s.trace).string();
-  s.output_tokens = w["output_tokens"].value_or(s.output_tokens);
-  s.arrival = w["arrival"].value_or(s.arrival);
-  s.load = w["load"].value_or(s.load);
-  s.rate = w["rate"].value_or(s.rate);
-  s.on_s = w["on_s"].value_or(s.on_s);
-  s.off_s = w["off_s"].value_or(s.off_s);
+  s.output_tokens = typed(path, w["output_tokens"], s.output_tokens, "workload.output_tokens");
+  s.arrival = typed(path, w["arrival"], s.arrival, "workload.arrival");
+  s.load = typed(path, w["load"], s.load, "workload.load");
+  s.rate = typed(path, w["rate"], s.rate, "workload.rate");
+  s.on_s = typed(path, w["on_s"], s.on_s, "workload.on_s");
+  s.off_s = typed(path, w["off_s"], s.off_s, "workload.off_s");
   if (s.lengths != "lognormal" && s.lengths != "trace") fail(path, w["lengths"].node(), "workload.lengths is lognormal or trace");
   if (s.arrival != "poisson" && s.arrival != "onoff" && s.arrival != "trace")
     fail(path, w["arrival"].node(), "workload.arrival is poisson, onoff or trace");
   const auto m = t["sim"];
-  s.requests = m["requests"].value_or(s.requests);
-  s.seed = m["seed"].value_or(s.seed);
-  s.prefill_token_budget = m["prefill_token_budget"].value_or(s.prefill_token_budget);
-  s.prefix_cache_blocks = m["prefix_cache_blocks"].value_or(s.prefix_cache_blocks);
-  s.block_tokens = m["block_tokens"].value_or(s.block_tokens);
-  s.snapshot_every_blocks = m["snapshot_every_blocks"].value_or(s.snapshot_every_blocks);
-  s.snapshot_cost_blocks = m["snapshot_cost_blocks"].value_or(s.snapshot_cost_blocks);
-  s.control_period_s = m["control_period_s"].value_or(s.control_period_s);
-  s.rebalance_period_s = m["rebalance_period_s"].value_or(s.rebalance_period_s);
-  s.sample_period_s = m["sample_period_s"].value_or(s.sample_period_s);
-  s.controller = m["controller"].value_or(s.controller);
-  s.rebalancer = m["rebalancer"].value_or(s.rebalancer);
+  s.requests = typed(path, m["requests"], s.requests, "sim.requests");
+  s.seed = typed(path, m["seed"], s.seed, "sim.seed");
+  s.prefill_token_budget = typed(path, m["prefill_token_budget"], s.prefill_token_budget, "sim.prefill_token_budget");
+  s.prefix_cache_blocks = typed(path, m["prefix_cache_blocks"], s.prefix_cache_blocks, "sim.prefix_cache_blocks");
+  s.block_tokens = typed(path, m["block_tokens"], s.block_tokens, "sim.block_tokens");
+  s.snapshot_every_blocks = typed(path, m["snapshot_every_blocks"], s.snapshot_every_blocks, "sim.snapshot_every_blocks");
+  s.snapshot_cost_blocks = typed(path, m["snapshot_cost_blocks"], s.snapshot_cost_blocks, "sim.snapshot_cost_blocks");
+  s.control_period_s = typed(path, m["control_period_s"], s.control_period_s, "sim.control_period_s");
+  s.rebalance_period_s = typed(path, m["rebalance_period_s"], s.rebalance_period_s, "sim.rebalance_period_s");
+  s.sample_period_s = typed(path, m["sample_period_s"], s.sample_period_s, "sim.sample_period_s");
+  s.controller = typed(path, m["controller"], s.controller, "sim.controller");
+  s.rebalancer = typed(path, m["rebalancer"], s.rebalancer, "sim.rebalancer");
   if (s.snapshot_every_blocks < 1 || s.snapshot_cost_blocks < 0 || s.block_tokens < 1)
     fail(path, t["sim"].node(), "sim.snapshot_every_blocks and sim.block_tokens must be at least 1, snapshot_cost_blocks >= 0");
   if (s.requests < 1 || s.control_period_s <= 0 || s.rebalance_period_s <= 0 || s.sample_period_s <= 0)

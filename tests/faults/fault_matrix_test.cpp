@@ -27,7 +27,8 @@ constexpr int kRequests = 200;
 constexpr int kConcurrency = 16;
 constexpr int kScale = 8;  // trace tokens per prompt byte
 // A 10 Gbps inter-cluster link (unpaced until a fault slows it).
-const std::string kConfig = "[router]\nthreshold_tokens = 256\ndeadline_ms = 60000\n[transport]\nlink_gbps = 10\n";
+const std::string kRouter = "[router]\nthreshold_tokens = 256\ndeadline_ms = 60000\n";
+const std::string kConfig = kRouter + "[transport]\nlink_gbps = 10\n";
 
 // Eight prompts, short ones local and long ones crossing from PrfaaS, each sent 25 times (so
 // the prefix caches hold some of them, as in real traffic).
@@ -93,8 +94,8 @@ std::pair<double, double> probe_both_paths(const deployment& d, double since) {
 // fault has ended (e.g. after a SIGCONT); then fresh probes measure when both paths serve again.
 // Outcomes go to `outcomes`.
 matrix_row run_workload(const std::string& name, const std::function<void(const deployment&)>& inject,
-                        const std::string& outcomes, const std::string& extra_config = "") {
-  deployment d(kConfig + extra_config);
+                        const std::string& outcomes, const std::string& config = "") {
+  deployment d(config.empty() ? kConfig : config);
   temp_dir out;
   matrix_row row;
   row.fault = name;
@@ -124,10 +125,10 @@ const matrix_row& reference_run() {
 }
 
 matrix_row run_fault(const std::string& name, const std::function<void(const deployment&)>& inject,
-                     const std::string& extra_config = "") {
+                     const std::string& config = "") {
   const matrix_row& reference = reference_run();
   temp_dir out;
-  auto row = run_workload(name, inject, out.path() + "/outcomes.jsonl", extra_config);
+  auto row = run_workload(name, inject, out.path() + "/outcomes.jsonl", config);
   const auto c = run({PRFAAS_CLI, "check", out.path() + "/outcomes.jsonl", "--reference", reference.outcomes, "--json"},
                      30000);
   INFO("check: " << c.out << c.err);
@@ -225,9 +226,11 @@ TEST_CASE("fault matrix: the inter-cluster link's rate collapsed to 1 % for 10 s
 }
 
 TEST_CASE("fault matrix: seeded fault points in every node (frames dropped, links reset, refusals, crashes)") {
+  // Every job may meet a fault here, so a request gets 5 dispatches instead of 3.
   const auto row = run_fault("fault points", nullptr,
-                             "[faults]\nseed = 7\ndrop_frame = 0.002\nreset_link = 0.002\nfail_alloc = 0.02\n"
-                             "crash_role = 0.005\n");
+                             kRouter + "max_attempts = 5\n[transport]\nlink_gbps = 10\n"
+                                       "[faults]\nseed = 7\ndrop_frame = 0.002\nreset_link = 0.002\n"
+                                       "fail_alloc = 0.02\ncrash_role = 0.005\n");
   check_row(row);
 }
 
