@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include "runtime/transport/socket.h"
 #include "tests/support/process.h"
 
@@ -87,4 +89,24 @@ TEST_CASE("a malformed config file is reported with its line, by prfaas up and b
   r = run({PRFAAS_CLI, "demo", "--config", typo}, 30000);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains(typo + ":2:") && Catch::Contains("kv_block"));
+}
+
+TEST_CASE("usage errors exit 2 whatever the kind, help exits 0") {
+  // An option out of its range, a missing required option, an unknown flag.
+  auto r = run({PRFAAS_CLI, "generate", "--prompt", "x", "--max-tokens", "1", "--deadline-ms", "2147483647"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("deadline-ms"));
+  r = run({PRFAAS_CLI, "generate", "--prompt", "x"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("max-tokens"));
+  r = run({PRFAAS_NODE, "--role=decode", "--cluster=local", "--listen=127.0.0.1:0", "--frobnicate=1"});
+  CHECK(r.status == 2);
+  CHECK(run({PRFAAS_CLI, "--help"}).status == 0);
+}
+
+TEST_CASE("the deployment secret is created readable by its owner only") {
+  deployment d;
+  struct stat st {};
+  REQUIRE(::stat((d.state_dir() + "/secret").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
 }

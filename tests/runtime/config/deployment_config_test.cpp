@@ -57,6 +57,19 @@ TEST_CASE("a value of the wrong type or range names the line and the field") {
   CHECK_THAT(error_of("[deployment]\ndecode = 0\n"), Catch::Contains("decode"));
 }
 
+TEST_CASE("every value has a range: sizes that would crash, exhaust memory or fork without end are refused") {
+  CHECK_THAT(error_of("[node]\nthreads = 100000\n"), Catch::Contains("node.threads must be 1..256"));
+  CHECK_THAT(error_of("[model]\nd_model = 100000\n"), Catch::Contains("d_model"));
+  CHECK_THAT(error_of("[model]\nd_model = 8192\nffn_dim = 65536\n"), Catch::Contains("weights would exceed 4 GiB"));
+  CHECK_THAT(error_of("[deployment]\ndecode = 5000\n"), Catch::Contains("deployment.decode must be 1..64"));
+  CHECK_THAT(error_of("[node]\nkv_blocks = 100000000\n"), Catch::Contains("at most 64 GiB"));
+  CHECK_THAT(error_of("[router]\ndeadline_ms = 2147483647\n"), Catch::Contains("router.deadline_ms must be 1..3600000"));
+  CHECK_THAT(error_of("[transport]\nmax_inflight_mib = 100000\n"), Catch::Contains("max_inflight_mib"));
+  CHECK_THAT(error_of("[faults]\ncrash_role = 0.9\n"), Catch::Contains("faults.crash_role"));
+  CHECK_THAT(error_of("[faults]\nseed = \"x\"\n"), Catch::Contains("faults.seed"));
+  CHECK(error_of("[node]\nthreads = 256\n[deployment]\ndecode = 64\n").empty());  // the bounds themselves are fine
+}
+
 TEST_CASE("a missing file is a clear error") {
   try {
     config::load_config("/nonexistent/prfaas.toml");
