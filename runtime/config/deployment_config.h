@@ -13,8 +13,9 @@
 //   [faults]       seed, drop_frame, reset_link, delay_layer_ms, fail_alloc, crash_role
 //                  (runtime/faults/fault_points.h; all off by default)
 //
-// Unknown tables or keys are errors, so a typo never silently falls back to a default; every
-// error names the file and line.  configs/default.toml holds the defaults, written out.
+// Unknown tables or keys are errors, so a typo never silently falls back to a default; a value
+// of the wrong type or outside its range (every value has one: sizes that would crash, exhaust
+// memory or fork without end are refused) is an error too; every error names the file and line.  configs/default.toml holds the defaults, written out.
 
 #include <cstdint>
 #include <string>
