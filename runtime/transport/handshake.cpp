@@ -58,6 +58,8 @@ uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t l
     if (!got) throw failure(errc::transport_failed, refused);
     received += h.table.table_bytes + h.table.header_words * 8 + h.payload_bytes();
     if (h.header.kind == frame_kind::accepted) return received;
+    if (h.header.kind == frame_kind::abort)
+      throw failure(errc::transport_failed, "the receiver at " + peer.str() + " refused the connection: " + h.header.reason);
     if (h.header.kind != frame_kind::challenge) throw failure(errc::bad_frame, "unexpected handshake frame from " + peer.str());
     const auto nonce = read_small_payload(s, h, 64);
     const auto proof = handshake_proof(o.secret, nonce, o.name);

@@ -65,6 +65,20 @@ kv_receiver::~kv_receiver() {
     if (c->thread.joinable()) c->thread.join();
 }
 
+void kv_receiver::refuse(socket_fd s, const std::string& why) {
+  registry_.count_connection(false);
+  spdlog::warn("KV receiver: refused a connection: {}", why);
+  try {
+    set_receive_timeout(s, std::chrono::milliseconds(100));
+    frame_encoder enc;
+    frame_header a;
+    a.kind = frame_kind::abort;
+    a.reason = why;
+    write_frame(s, enc, a);  // a small frame into a fresh socket's buffer: never blocks
+  } catch (const failure&) {
+  }
+}
+
 void kv_receiver::cut(uint64_t id) {
   std::lock_guard lock(mutex_);
   for (auto& c : connections_)
@@ -88,7 +102,16 @@ void kv_receiver::accept_loop() {
       if (c->thread.joinable()) c->thread.join();
       return true;
     });
-    if (static_cast<int>(connections_.size()) >= options_.max_connections) continue;  // closes s
+    // A refusal says why, so a real peer refused at a bound does not blame its secret.
+    if (static_cast<int>(connections_.size()) >= options_.max_connections) {
+      refuse(std::move(s), "the receiver holds its maximum of " + std::to_string(options_.max_connections) + " connections");
+      continue;
+    }
+    if (handshaking_ >= options_.max_handshaking) {
+      refuse(std::move(s), std::to_string(options_.max_handshaking) + " connections are in their handshake already");
+      continue;
+    }
+    ++handshaking_;
     auto conn = std::make_shared<connection>();
     conn->id = next_id++;
     conn->socket = std::move(s);
@@ -101,8 +124,16 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
   std::string why;
   try {
     // A peer that connects and then says nothing (or stops mid-frame) is not waited for forever.
+    set_receive_timeout(conn->socket, options_.handshake_timeout);
+    std::optional<std::string> peer;
+    try {
+      peer = accept_handshake(conn->socket, options_.secret);
+    } catch (...) {
+      --handshaking_;
+      throw;
+    }
+    --handshaking_;
     set_receive_timeout(conn->socket, options_.receive_timeout);
-    const auto peer = accept_handshake(conn->socket, options_.secret);
     registry_.count_connection(peer.has_value());  // before the peer hears it: its stats see this
     if (peer) {
       conn->peer_name = *peer;

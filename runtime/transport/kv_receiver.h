@@ -52,6 +52,10 @@ namespace prfaas::transport {
 struct receiver_options {
   std::string secret;        // empty: accept unauthenticated peers
   int max_connections = 256;
+  // Connections not yet past the handshake, at most this many at once and for this long: peers
+  // that connect and say nothing cannot fill the connection bound.
+  int max_handshaking = 32;
+  std::chrono::milliseconds handshake_timeout{2000};
   size_t max_pending = 4096; // requests expected at once
   std::chrono::milliseconds receive_timeout{5000};  // a transfer's sender silent this long is dropped
   std::chrono::milliseconds resume_window{15000};   // an interrupted transfer waits this long
@@ -82,6 +86,7 @@ class kv_receiver {
   void answer_resume(connection& conn, uint64_t request);
   void acknowledge(connection& conn, const receipt& r);
   void cut(uint64_t connection);
+  void refuse(socket_fd s, const std::string& why);
   void drain(connection& conn, size_t bytes);
 
   receiver_options options_;
@@ -89,6 +94,7 @@ class kv_receiver {
   socket_fd listener_;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> handshaking_{0};
   std::thread acceptor_;
   std::mutex mutex_;  // guards connections_
   std::vector<std::shared_ptr<connection>> connections_;

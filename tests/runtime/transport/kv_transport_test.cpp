@@ -306,3 +306,36 @@ TEST_CASE("a receiver that is not there is a clear unreachable error") {
     CHECK_THAT(f.what(), Catch::Contains(std::to_string(port)));
   }
 }
+
+TEST_CASE("idle connections that never say hello cannot lock real peers out, and a refusal says why") {
+  buffers src(2, 4096), dst(2, 4096);
+  event_log log;
+  receiver_options ro;
+  ro.max_connections = 40;
+  ro.max_handshaking = 8;
+  ro.handshake_timeout = 300ms;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log), ro);
+  std::vector<socket_fd> idle;
+  for (int i = 0; i < 300; ++i) idle.push_back(connect_tcp({"127.0.0.1", rx.port()}, 2s));
+  // Past the handshake bound they were refused at once; the rest are dropped after 300 ms.
+  std::this_thread::sleep_for(600ms);
+  rx.expect(1, dst.view);
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("real-prefill", 2));
+  tx.send_layer(1, src.view, 0);
+  tx.send_done(1, 2, 0);
+  tx.finish(1, std::chrono::steady_clock::now() + 10s);
+  CHECK(src.words == dst.words);
+  CHECK(rx.stats().refused >= 200);  // most at once; the rest timed out in their handshake
+
+  // At the connection bound a peer hears the bound, not a doubt about its secret.
+  receiver_options one;
+  one.max_connections = 1;
+  kv_receiver small({"127.0.0.1", 0}, std::ref(log), one);
+  kv_sender first({"127.0.0.1", small.port()}, opts("first", 1));
+  try {
+    kv_sender second({"127.0.0.1", small.port()}, opts("second", 1));
+    FAIL("a second connection got past a bound of one");
+  } catch (const failure& f) {
+    CHECK_THAT(f.what(), Catch::Contains("maximum of 1 connections"));
+  }
+}
