@@ -121,12 +121,13 @@ TEST_CASE("a request past its deadline stops its prefill within one layer on the
     log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   INFO(log);
-  const std::regex stopped(R"(prefill stopped after layer (\d+) of 8, (\d+) ms past)");
+  // Checked after every layer of every 256-token chunk, it stops well before its end: on its own
+  // deadline (within one layer's time of it), or on the router's cancellation when the router's
+  // deadline timer fired first (the cancel board is read after every layer too).
+  const std::regex stopped(R"(prefill stopped after layer (\d+) of 8(, (\d+) ms past|: the request was cancelled))");
   std::smatch m;
   REQUIRE(std::regex_search(log, m, stopped));
-  // Checked after every layer of every 256-token chunk: it stops well before its end, and
-  // within one layer's time of the deadline.
-  CHECK(std::stoi(m[2]) < 250);
+  if (m[3].matched) CHECK(std::stoi(m[3]) < 250);
   CHECK(log.find("prefilled 4000 tokens") == std::string::npos);
   serves_on(d, 900, "prfaas");
 }
