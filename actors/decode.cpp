@@ -77,9 +77,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
       st.model->config(), *st.pool,
       kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
   st.batch = std::make_unique<model::decode_batch>(*st.model, config.node.max_sequences, config.cache.budget_mib > 0);
-  auto lo = link_options_for(config, st.self.name, context.secret);
-  lo.faults = context.faults;
-  st.links = std::make_shared<transport::link_pool>(lo, nullptr);
+  st.links = std::make_shared<transport::link_pool>(link_options_for(config, st.self.name, context), nullptr);
   st.faults = context.faults;
   // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
   caf::actor_addr me = self->address();

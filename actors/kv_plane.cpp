@@ -3,11 +3,12 @@
 namespace prfaas::actors {
 
 transport::link_options link_options_for(const config::deployment_config& config, const std::string& name,
-                                         const std::string& secret) {
+                                         const worker_context& context) {
   const auto& t = config.transport;
   transport::link_options lo;
   lo.name = name;
-  lo.secret = secret;
+  lo.secret = context.secret;
+  lo.faults = context.faults;
   lo.connections = t.connections;
   lo.max_inflight_bytes = static_cast<size_t>(t.max_inflight_mib) << 20;
   lo.receive_timeout = std::chrono::milliseconds(t.receive_timeout_ms);

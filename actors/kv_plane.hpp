@@ -4,14 +4,16 @@
 
 #include <string>
 
+#include "actors/roles.hpp"
 #include "runtime/config/deployment_config.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_options.h"
 
 namespace prfaas::actors {
 
+// The node's secret and fault points come from its context.
 transport::link_options link_options_for(const config::deployment_config& config, const std::string& name,
-                                         const std::string& secret);
+                                         const worker_context& context);
 transport::receiver_options receiver_options_for(const config::deployment_config& config, const std::string& secret);
 
 }  // namespace prfaas::actors

@@ -82,7 +82,6 @@ struct prefill_state {
   caf::actor router;
   caf::actor reporter;
   std::shared_ptr<transport::link_pool> links;
-  std::shared_ptr<transport::pacer> egress;  // PrfaaS nodes: the emulated inter-cluster link
   worker_context context;                    // cancellations, fault points
   static inline const char* name = "prefill";
 };
@@ -140,19 +139,16 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       receiver_options_for(config, context.secret));
   st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
   st.context = context;
-  // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly.
-  // Their pacer exists even unpaced (rate 0), so the link can be cut or slowed at run time.
+  // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly,
+  // paced by the node's own pacer (context.egress, which chaos commands cut and re-rate).
   const auto& t = config.transport;
   const bool crosses = st.self.prfaas;
   const int sharers = std::max(1, config.deployment.prfaas_prefill);
-  auto lo = link_options_for(config, st.self.name, context.secret);
-  lo.faults = context.faults;
+  auto lo = link_options_for(config, st.self.name, context);
   lo.capacity_gbps = crosses ? t.link_gbps / sharers : 0;
   lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
                                        : std::chrono::microseconds(0);
-  st.egress = crosses ? context.egress : nullptr;
-  if (crosses && !st.egress) st.egress = std::make_shared<transport::pacer>(t.emulate_link ? t.link_gbps / sharers : 0);
-  st.links = std::make_shared<transport::link_pool>(lo, st.egress);
+  st.links = std::make_shared<transport::link_pool>(lo, crosses ? context.egress : nullptr);
   st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
       [=](atoms::status_atom) { return self->state.self; },

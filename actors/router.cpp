@@ -23,12 +23,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <deque>
 #include <map>
 #include <random>
 #include <unordered_map>
 
 #include "actors/messages.hpp"
+#include "runtime/common/bounded_memory.h"
 #include "actors/roles.hpp"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
@@ -59,8 +59,7 @@ struct router_state {
   std::unordered_map<std::string, uint64_t> by_client_id;  // in flight only
   // Results of requests completed lately, by client id: a retry that arrives after the answer
   // (which the client then missed or has not read yet) gets the same result, not a second run.
-  std::unordered_map<std::string, generate_result> done_by_client_id;
-  std::deque<std::string> done_order;  // bounded: the oldest go first
+  bounded_memory<std::string, generate_result> done_by_client_id{4096};
   // Request ids name a request on every node: a restarted router must not reuse the ids of its
   // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
   uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
@@ -253,14 +252,7 @@ void act(router_actor* self, const sched::reply& c) {
     out.uncached_tokens = v.computed_tokens;
     out.cache_source = sched::to_string(v.source);
     for (auto& rp : p.replies) rp.deliver(out);
-    if (!p.client_id.empty() && st.done_by_client_id.emplace(p.client_id, out).second) {
-      st.done_order.push_back(p.client_id);
-      constexpr size_t kRememberedResults = 4096;
-      while (st.done_order.size() > kRememberedResults) {
-        st.done_by_client_id.erase(st.done_order.front());
-        st.done_order.pop_front();
-      }
-    }
+    if (!p.client_id.empty()) st.done_by_client_id.remember(p.client_id, out);
   }
   if (!p.client_id.empty()) st.by_client_id.erase(p.client_id);
   st.requests.erase(it);
@@ -367,9 +359,9 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         }
         // A client's retry of a request still in flight joins it.
         if (!req.client_id.empty())
-          if (auto done = st.done_by_client_id.find(req.client_id); done != st.done_by_client_id.end()) {
-            spdlog::info("router: a retry of request {} got its result again", done->second.request);
-            return done->second;
+          if (const auto* done = st.done_by_client_id.find(req.client_id)) {
+            spdlog::info("router: a retry of request {} got its result again", done->request);
+            return *done;
           }
         if (!req.client_id.empty())
           if (auto known = st.by_client_id.find(req.client_id); known != st.by_client_id.end()) {

@@ -4,17 +4,12 @@ namespace prfaas {
 
 void cancel_board::cancel(uint64_t request, int attempt) {
   std::lock_guard lock(mutex_);
-  if (!cancelled_.insert({request, attempt}).second) return;
-  order_.push_back({request, attempt});
-  while (order_.size() > capacity_) {
-    cancelled_.erase(order_.front());
-    order_.pop_front();
-  }
+  cancelled_.remember({request, attempt}, true);
 }
 
 bool cancel_board::cancelled(uint64_t request, int attempt) const {
   std::lock_guard lock(mutex_);
-  return cancelled_.count({request, attempt}) > 0;
+  return cancelled_.find({request, attempt}) != nullptr;
 }
 
 size_t cancel_board::size() const {

@@ -10,26 +10,23 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <mutex>
-#include <set>
 #include <utility>
+
+#include "runtime/common/bounded_memory.h"
 
 namespace prfaas {
 
 class cancel_board {
  public:
-  explicit cancel_board(size_t capacity = 4096) : capacity_(capacity) {}
+  explicit cancel_board(size_t capacity = 4096) : cancelled_(capacity) {}
   void cancel(uint64_t request, int attempt);
   bool cancelled(uint64_t request, int attempt) const;
   size_t size() const;
 
  private:
-  using key = std::pair<uint64_t, int>;
-  size_t capacity_;
   mutable std::mutex mutex_;
-  std::set<key> cancelled_;
-  std::deque<key> order_;
+  bounded_memory<std::pair<uint64_t, int>, bool> cancelled_;
 };
 
 }  // namespace prfaas

@@ -6,7 +6,6 @@ const char* to_string(fault_point p) {
   switch (p) {
     case fault_point::drop_frame: return "drop_frame";
     case fault_point::reset_link: return "reset_link";
-    case fault_point::delay_layer: return "delay_layer";
     case fault_point::fail_alloc: return "fail_alloc";
     case fault_point::crash_role: return "crash_role";
   }
@@ -21,7 +20,6 @@ double fault_injector::probability(fault_point p) const {
     case fault_point::reset_link: return options_.reset_link;
     case fault_point::fail_alloc: return options_.fail_alloc;
     case fault_point::crash_role: return options_.crash_role;
-    case fault_point::delay_layer: return options_.delay_layer_ms > 0 ? 1.0 : 0.0;
   }
   return 0;
 }

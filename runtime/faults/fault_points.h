@@ -24,8 +24,9 @@
 
 namespace prfaas {
 
-enum class fault_point : uint8_t { drop_frame, reset_link, delay_layer, fail_alloc, crash_role };
-inline constexpr size_t kFaultPoints = 5;
+// The points drawn with a probability (delay_layer_ms is read as a duration, never drawn).
+enum class fault_point : uint8_t { drop_frame, reset_link, fail_alloc, crash_role };
+inline constexpr size_t kFaultPoints = 4;
 const char* to_string(fault_point p);
 
 struct fault_options {

@@ -3,10 +3,6 @@
 #include "runtime/common/errc.h"
 
 namespace prfaas::transport {
-namespace {
-constexpr size_t kRecentRequests = 4096;  // ended requests remembered for late resumes
-}
-
 transfer_registry::transfer_registry(event_sink sink, size_t max_pending, std::chrono::milliseconds resume_window)
     : sink_(std::move(sink)), max_pending_(max_pending), resume_window_(resume_window) {}
 
@@ -24,7 +20,7 @@ void transfer_registry::expect(uint64_t request, transfer_view& target) {
   p.received.assign(target.layers(), 0);
   p.layer_ready.assign(target.layers(), false);
   p.progress = clock::now();
-  recent_.erase(request);  // a request id may come back (a new attempt on the same node)
+  recent_.forget(request);  // a request id may come back (a new attempt on the same node)
   pending_.emplace(request, std::move(p));
 }
 
@@ -167,9 +163,9 @@ resume_answer transfer_registry::resume(uint64_t connection, uint64_t request) {
   resume_answer a;
   auto it = pending_.find(request);
   if (it == pending_.end() || it->second.failed) {
-    auto r = recent_.find(request);
-    if (r != recent_.end() && r->second) a.kind = resume_answer::complete;
-    else a.why = r != recent_.end() ? "the transfer failed here" : "the receiver does not expect it (cancelled, or restarted)";
+    const bool* completed = recent_.find(request);
+    if (completed && *completed) a.kind = resume_answer::complete;
+    else a.why = completed ? "the transfer failed here" : "the receiver does not expect it (cancelled, or restarted)";
     return a;
   }
   pending& p = it->second;
@@ -237,7 +233,7 @@ receipt transfer_registry::maybe_complete_locked(uint64_t request) {
   const int32_t first = p.first_token;
   const auto layers = static_cast<uint32_t>(p.target->layers());
   pending_.erase(it);
-  remember_locked(request, true);
+  recent_.remember(request, true);
   sink_(transfer_event{transfer_event::complete, request, -1, first, {}});
   return {receipt::complete, request, layers, {}};
 }
@@ -248,18 +244,9 @@ receipt transfer_registry::fail_locked(uint64_t request, const std::string& why)
   // A payload being written right now keeps the entry until its writer is done with it.
   if (it->second.writing.empty()) pending_.erase(it);
   else it->second.failed = true;
-  remember_locked(request, false);
+  recent_.remember(request, false);
   sink_(transfer_event{transfer_event::failed, request, -1, 0, why});
   return {receipt::failed, request, 0, why};
-}
-
-void transfer_registry::remember_locked(uint64_t request, bool complete) {
-  if (recent_.emplace(request, complete).second) recent_order_.push_back(request);
-  else recent_[request] = complete;
-  while (recent_order_.size() > kRecentRequests) {
-    recent_.erase(recent_order_.front());
-    recent_order_.pop_front();
-  }
 }
 
 }  // namespace prfaas::transport

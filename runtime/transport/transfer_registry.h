@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/common/bounded_memory.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/transfer.h"
 
@@ -133,7 +134,6 @@ class transfer_registry {
   receipt progress_receipt(uint64_t request, pending& p);
   receipt maybe_complete_locked(uint64_t request);
   receipt fail_locked(uint64_t request, const std::string& why);
-  void remember_locked(uint64_t request, bool complete);
   void expire_locked(clock::time_point now);
 
   event_sink sink_;
@@ -143,9 +143,9 @@ class transfer_registry {
   mutable std::mutex mutex_;
   std::condition_variable idle_;
   std::map<uint64_t, pending> pending_;
-  // Requests that ended here lately, so a resume after the end hears how it ended.
-  std::deque<uint64_t> recent_order_;
-  std::map<uint64_t, bool> recent_;  // request -> completed (else failed)
+  // Requests that ended here lately (completed, else failed), so a resume after the end hears
+  // how it ended.
+  bounded_memory<uint64_t, bool> recent_{4096};
   receive_counters counters_;
 };
 
