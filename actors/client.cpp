@@ -1,5 +1,7 @@
 #include "actors/client.hpp"
 
+#include "actors/actor_plane.hpp"
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
@@ -13,7 +15,7 @@ caf::expected<caf::actor> connect_router(caf::actor_system& sys, const endpoint&
                                          std::chrono::milliseconds delay) {
   std::string last;
   for (int i = 0; i < attempts; ++i) {
-    auto h = sys.middleman().remote_actor(router.host, router.port);
+    auto h = remote_actor(sys, router.host, router.port);
     if (h) return *h;
     last = sys.render(h.error());
     if (i + 1 < attempts) std::this_thread::sleep_for(delay);
@@ -63,7 +65,7 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const e
   for (int tries = 0; clock::now() < deadline; ++tries) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     if (!router) {
-      auto h = sys.middleman().remote_actor(router_at.host, router_at.port);
+      auto h = remote_actor(sys, router_at.host, router_at.port);
       if (!h) {
         last = "cannot reach the router at " + router_at.str() + " (" + sys.render(h.error()) + ")";
         std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(100)));

@@ -4,7 +4,8 @@
 // one type-ID block, registered by prfaas::actors::system_config.
 //
 // Who sends what:
-//   supervisor -> router      register_atom, node_info, role, control -> ok / error(model_mismatch)
+//   supervisor -> router      register_atom, node_info, role, control, registration_proof
+//                                                                   -> ok / error(model_mismatch, invalid_argument)
 //   supervisor -> router      heartbeat_atom, name, load
 //   client     -> router      generate_request                      -> generate_result / error
 //   client     -> router      status_atom                           -> router_status
@@ -48,6 +49,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("node_info"), x.name, x.role, x.cluster, x.prfaas,
            x.data_endpoint, x.model, x.capacity);
+}
+
+// A node's proof of its name at registration (runtime/security/pki.h): its certificate and its
+// key's signature of security::registration_statement(name, role, its CAF node, the router's).
+// Both empty in a deployment started with --insecure.
+struct registration_proof {
+  std::string certificate_pem;
+  std::vector<uint8_t> signature;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, registration_proof& x) {
+  return f(caf::meta::type_name("registration_proof"), x.certificate_pem, x.signature);
 }
 
 struct generate_request {
@@ -309,6 +323,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_pull))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_push))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_pulled))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::registration_proof))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<uint8_t>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, heartbeat_atom, "heartbeat")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, status_atom, "status")

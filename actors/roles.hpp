@@ -14,12 +14,16 @@
 #include "runtime/common/endpoint.h"
 #include "runtime/faults/fault_points.h"
 #include "runtime/config/deployment_config.h"
+#include "runtime/security/pki.h"
 #include "runtime/transport/pacer.h"
 
 namespace prfaas::actors {
 
-// Router: an adapter around the control-plane core (runtime/sched/core.h).
-caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config);
+// Router: an adapter around the control-plane core (runtime/sched/core.h).  With `trust` (the
+// deployment's CA), a node registers only under the name and role of the certificate whose key
+// signed its registration; without it (--insecure) names are taken on the node's word.
+caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
+                        std::shared_ptr<const security::verifier> trust);
 
 // Cache directory: kv::prefix_directory.
 caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
@@ -63,6 +67,8 @@ struct supervisor_options {
   // restores (to `egress_gbps`) or re-rates it.
   std::shared_ptr<transport::pacer> egress;
   double egress_gbps = 0;
+  // Signs the registration statement (own node id, router's node id); null: --insecure.
+  std::function<registration_proof(const std::string& node, const std::string& router)> prove;
 };
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_options options);
 

@@ -12,6 +12,12 @@
 //   cache_pulled                     -> cache_pulled          pull_cache      -> cache_pull to the prefill node,
 //                                                                                then cache_push to the holder
 //   register_atom / down_msg         -> node_up / node_down
+//
+// Who may say what: a node registers only under the name and role its certificate's key signed
+// (runtime/security/pki.h); afterwards a message about a request counts only when it comes from
+// the node the core says holds that part of it, and a message about a node only from that node.
+// Anything else is dropped with a warning: a peer that proved membership of the deployment
+// still cannot finish, fail or report for somebody else.
 //   a deadline timer                 -> tick
 //
 // Beside the core it keeps what the core has no use for: response promises, prompts, output
@@ -67,6 +73,7 @@ struct router_state {
   std::map<std::string, link_report> links;    // latest report per prefill node
   std::map<std::string, cache_stats> caches;   // latest cache statistics per node
   clock_type::time_point last_egress_log{};
+  std::shared_ptr<const security::verifier> trust;  // null: --insecure
   static inline const char* name = "router";
 };
 
@@ -121,6 +128,38 @@ caf::actor handle_of(router_actor* self, sched::node_id id) {
   return it == self->state.handles.end() ? caf::actor{} : it->second;
 }
 
+
+// True when the message being handled comes from the process of node `name` as registered.
+bool sent_by(router_actor* self, const std::string& name) {
+  const auto& from = self->current_sender();
+  auto h = self->state.handles.find(name);
+  return from && h != self->state.handles.end() && from->node() == h->second.node();
+}
+
+// The node the core has doing `role` of request `id` now (empty: none, or an unknown request).
+std::string holder(router_actor* self, uint64_t id, sched::node_kind role) {
+  const auto* view = self->state.core->find(id);
+  if (!view) return {};
+  const auto n = role == sched::node_kind::decode ? view->decode_node : view->prefill_node;
+  if (n == sched::kNoNode) return {};
+  return self->state.core->node(n).desc.name;
+}
+
+// A message about request `id` that only its `role` node may send; false (and a warning) when
+// another peer sent it.  Requests the router no longer knows are left to the handlers.
+bool from_holder(router_actor* self, uint64_t id, sched::node_kind role, const char* what) {
+  if (!self->state.core->find(id)) return true;
+  const auto name = holder(self, id, role);
+  if (!name.empty() && sent_by(self, name)) return true;
+  // A node that held an earlier attempt may still speak of it after a re-dispatch; any other
+  // sender is a misbehaving peer.  Either way only the holder's word counts.
+  const auto& from = self->current_sender();
+  std::string who = from ? caf::to_string(from->node()) : std::string("an anonymous sender");
+  for (const auto& [other, h] : self->state.handles)
+    if (from && h.node() == from->node()) who = "node " + other;
+  spdlog::warn("router: dropped a {} for request {} from {}, which does not hold it", what, id, who);
+  return false;
+}
 
 caf::actor directory(router_actor* self) {
   for (const auto& n : self->state.core->nodes())
@@ -285,8 +324,10 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
 }
 
-caf::behavior router(router_actor* self, config::deployment_config config) {
+caf::behavior router(router_actor* self, config::deployment_config config,
+                     std::shared_ptr<const security::verifier> trust) {
   self->state.config = config;
+  self->state.trust = std::move(trust);
   self->state.core = std::make_unique<sched::core>(sched::core_options{
       config.router.threshold_tokens, config.router.bandwidth_abundant, /*use_directory=*/true,
       config.router.pull_min_tokens, config.router.max_in_flight, 1024, config.router.max_attempts,
@@ -304,10 +345,25 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
       node_lost(self, name, caf::to_string(msg.reason));
   });
   return {
-      [=](atoms::register_atom, node_info info, caf::actor handle, caf::actor control) -> caf::result<caf::ok_atom> {
+      [=](atoms::register_atom, node_info info, caf::actor handle, caf::actor control,
+          const registration_proof& proof) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         const std::string mine = st.config.model.fingerprint();
         try {
+          const auto& from = self->current_sender();
+          // The actors registered must live in the registering process.
+          if (!from || !handle || handle.node() != from->node() || (control && control.node() != from->node()))
+            throw failure(errc::invalid_argument, "node " + info.name + " registered actors of another process");
+          if (st.trust) {
+            const auto who = st.trust->check(
+                proof.certificate_pem,
+                security::registration_statement({info.name, info.role}, caf::to_string(from->node()),
+                                                 caf::to_string(self->node())),
+                proof.signature);
+            if (who.name != info.name || who.role != info.role)
+              throw failure(errc::invalid_argument, "a node with the certificate of " + who.role + " node " + who.name +
+                                                        " tried to register as " + info.role + " node " + info.name);
+          }
           if (info.model != mine)
             throw failure(errc::model_mismatch, "node " + info.name + " runs model [" + info.model +
                                                     "] but the router runs [" + mine + "]");
@@ -316,6 +372,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
           spdlog::error("router: refused node {}: {}", info.name, f.what());
           return to_error(f);
         }
+        if (!st.trust) spdlog::warn("router: registered {} on its word (--insecure: no certificate checked)", info.name);
         self->monitor(handle);
         st.names[handle.address()] = info.name;
         st.handles[info.name] = handle;
@@ -393,6 +450,10 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         auto& st = self->state;
         const auto id = st.core->node_by_name(name);
         if (!id || !st.core->node(*id).up) return 0;
+        if (!sent_by(self, name)) {
+          spdlog::warn("router: dropped a drain of {} sent by another process", name);
+          return st.core->node(*id).load;
+        }
         if (st.core->node(*id).accepting) {
           spdlog::info("router: {} is draining", name);
           step(self, sched::node_drain{*id});
@@ -401,6 +462,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
       },
       [=](const link_report& m) {
         auto& st = self->state;
+        if (!sent_by(self, m.node)) return;
         st.links[m.node] = m;
         const double egress = prfaas_egress_gbps(st.links);
         // While KV crosses the link, say once a second how busy the link is.
@@ -423,9 +485,16 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         st.caches[m.node] = m.stats;
         if (auto dir = directory(self)) self->send(dir, m);
       },
-      [=](const decode_started& m) { step(self, sched::first_token{m.request, m.kv_bytes, m.attempt}); },
-      [=](const cache_pulled& m) { step(self, sched::cache_pulled{m.request, m.tokens, m.attempt}); },
+      [=](const decode_started& m) {
+        if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
+        step(self, sched::first_token{m.request, m.kv_bytes, m.attempt});
+      },
+      [=](const cache_pulled& m) {
+        if (!from_holder(self, m.request, sched::node_kind::prefill, "pulled prefix")) return;
+        step(self, sched::cache_pulled{m.request, m.tokens, m.attempt});
+      },
       [=](decode_result& m) {
+        if (!from_holder(self, m.request, sched::node_kind::decode, "result")) return;
         auto it = self->state.requests.find(m.request);
         const auto* view = self->state.core->find(m.request);
         if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;  // an abandoned attempt
@@ -434,6 +503,7 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
         step(self, sched::decode_done{m.request, m.attempt});
       },
       [=](const decode_failed& m) {
+        if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) return;
         step(self, sched::request_failed{m.request, errc::transport_failed, m.error, m.attempt});
       },
       [=](atoms::status_atom) -> router_status {
@@ -457,8 +527,9 @@ caf::behavior router(router_actor* self, config::deployment_config config) {
 
 }  // namespace
 
-caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config) {
-  return sys.spawn(router, config);
+caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
+                        std::shared_ptr<const security::verifier> trust) {
+  return sys.spawn(router, config, std::move(trust));
 }
 
 }  // namespace prfaas::actors

@@ -18,6 +18,7 @@
 #include <deque>
 
 #include "actors/messages.hpp"
+#include "actors/actor_plane.hpp"
 #include "actors/roles.hpp"
 
 namespace prfaas::actors {
@@ -56,7 +57,11 @@ void send_registration(supervisor_actor* self, const node_info& info) {
   // The supervisor registers itself beside the role as the node's control handle: it is never
   // busy, so cancellations reach work the role is in the middle of.
   caf::actor control = caf::actor_cast<caf::actor>(self);
-  self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role, control)
+  registration_proof proof;
+  if (self->state.options.prove)
+    proof = self->state.options.prove(caf::to_string(self->home_system().node()),
+                                      caf::to_string(self->state.router.node()));
+  self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role, control, proof)
       .then(
           [=](caf::ok_atom) {
             self->state.registered = true;
@@ -99,7 +104,7 @@ void start_role(supervisor_actor* self) {
 
 void reconnect(supervisor_actor* self) {
   auto& st = self->state;
-  auto mm = self->home_system().middleman().actor_handle();
+  auto mm = middleman_handle(self->home_system());
   const auto at = st.options.router_at;
   self->request(mm, std::chrono::seconds(2), caf::connect_atom::value, at.host, at.port)
       .then(

@@ -1,17 +1,24 @@
 #include "actors/system_config.hpp"
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include "actors/messages.hpp"
 
 namespace prfaas::actors {
 
-system_config::system_config(const config::router_config& timing, size_t scheduler_threads) {
+system_config::system_config(const config::router_config& timing, size_t scheduler_threads, const tls_files& tls) {
   add_message_types<caf::id_block::prfaas>();
   add_error_category(caf::atom("prfaas"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     return describe(caf::error{code, caf::atom("prfaas"), ctx});
   });
   load<caf::io::middleman>();
+  if (tls.enabled()) {
+    load<caf::openssl::manager>();
+    openssl_cafile = tls.ca;
+    openssl_certificate = tls.certificate;
+    openssl_key = tls.key;
+  }
   set("scheduler.policy", caf::atom("sharing"));
   set("scheduler.max-threads", scheduler_threads);
   set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(timing.heartbeat_ms)});

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "runtime/common/errc.h"
+#include "runtime/security/pki.h"
 
 namespace prfaas::apps {
 
@@ -23,9 +24,22 @@ namespace fs = std::filesystem;
 std::string executable_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
 
 launcher::launcher(std::string node_binary, std::string state_dir, std::string config_path,
-                   config::deployment_config config)
-    : node_binary_(std::move(node_binary)), state_dir_(std::move(state_dir)),
-      config_path_(config_path.empty() ? "" : fs::absolute(config_path).string()), config_(std::move(config)) {}
+                   config::deployment_config config, bool insecure)
+    : node_binary_(std::move(node_binary)), state_dir_(fs::absolute(state_dir).string()),
+      config_path_(config_path.empty() ? "" : fs::absolute(config_path).string()), config_(std::move(config)),
+      insecure_(insecure) {}
+
+actors::tls_files launcher::prepare() {
+  if (insecure_) return {};
+  const auto client = actors::deployment_credentials(state_dir_, "client");
+  if (prepared_) return client;
+  fs::create_directories(state_dir_);
+  fs::remove_all(state_dir_ + "/pki");
+  auto ca = security::certificate_authority::create(state_dir_ + "/pki", "prfaas deployment " + state_dir_);
+  ca.issue({"client", "client"}, state_dir_ + "/pki/nodes");
+  prepared_ = true;
+  return client;
+}
 
 launcher::~launcher() { stop(); }
 
@@ -35,6 +49,14 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
   std::vector<std::string> args = {node_binary_, "--role=" + role, "--cluster=" + cluster, "--name=" + name};
   if (!config_path_.empty()) args.push_back("--config=" + config_path_);
   if (!secret_file_.empty()) args.push_back("--secret-file=" + secret_file_);
+  if (insecure_) {
+    args.push_back("--insecure");
+  } else {
+    const auto tls = actors::deployment_credentials(state_dir_, name);
+    if (!fs::exists(tls.certificate))
+      security::certificate_authority::open(state_dir_ + "/pki").issue({name, role}, state_dir_ + "/pki/nodes");
+    args.insert(args.end(), {"--ca=" + tls.ca, "--cert=" + tls.certificate, "--key=" + tls.key});
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -59,6 +81,7 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
 
 endpoint launcher::start() {
   fs::create_directories(state_dir_ + "/logs");
+  prepare();
   // The deployment's shared secret authenticates KV links; one is made unless configured.
   if (config_.transport.secret_file.empty()) {
     const std::string path = state_dir_ + "/secret";

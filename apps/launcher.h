@@ -4,6 +4,10 @@
 // nodes, each a prfaas-node process whose output goes to STATE_DIR/logs/NAME.log.
 // Children get SIGTERM if the launcher dies (PR_SET_PDEATHSIG), so nothing outlives it.
 //
+// Unless insecure, prepare() makes the deployment's CA in STATE_DIR/pki (a new one each time: a
+// new deployment trusts nothing of an old one), a certificate per node when it is first spawned,
+// and one named "client" for the prfaas commands that talk to the router.
+//
 // supervise() restarts a node that died (a signal or a non-zero exit; a clean exit, such as a
 // drained node's, was meant), with the same arguments (the router on the port it
 // had, so the others find it again), after a backoff of 100 ms doubling to 5 s; a node that
@@ -15,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/actor_plane.hpp"
 #include "runtime/common/endpoint.h"
 #include "runtime/config/deployment_config.h"
 
@@ -39,8 +44,12 @@ class launcher {
  public:
   // config_path may be empty (built-in defaults); it is handed to every node.
   launcher(std::string node_binary, std::string state_dir, std::string config_path,
-           config::deployment_config config);
+           config::deployment_config config, bool insecure = false);
   ~launcher();  // stop()
+
+  // Makes the CA and the client's certificate (start() calls it when nobody did); returns the
+  // client's credentials (empty when insecure).
+  actors::tls_files prepare();
 
   // Starts the router and waits for its port; then every other node. Throws failure.
   endpoint start();
@@ -62,6 +71,7 @@ class launcher {
 
   std::string node_binary_, state_dir_, config_path_, secret_file_;
   config::deployment_config config_;
+  bool insecure_ = false, prepared_ = false;
   std::vector<node_process> nodes_;
 };
 

@@ -42,6 +42,7 @@
 #include "runtime/faults/outcome_check.h"
 #include "apps/sim_commands.h"
 #include "runtime/common/errc.h"
+#include "runtime/security/pki.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
 
@@ -132,11 +133,44 @@ actors::generate_result in_process(const config::deployment_config& config, cons
   }
 }
 
+// How a command reaches the actor plane: the deployment's client certificate from --state (or
+// --ca/--cert/--key for a deployment elsewhere), or plaintext when the deployment was started
+// with --insecure (its state says so) or --insecure is given.
+struct client_access {
+  std::string state_dir = ".prfaas";
+  actors::tls_files tls;
+  bool insecure = false;
+};
+
+actors::tls_files client_tls(const client_access& a) {
+  if (a.insecure) return {};
+  if (a.tls.enabled()) return a.tls;
+  auto tls = actors::deployment_credentials(a.state_dir, "client");
+  if (fs::exists(tls.ca)) return tls;
+  if (fs::exists(state_file(a.state_dir)) && read_state(a.state_dir).value("insecure", false)) return {};
+  throw cli_error{"no credentials for the deployment's actor plane: `prfaas up --state DIR` keeps them in DIR/pki "
+                  "(pass --state DIR), `prfaas certs` issues them for another host (pass --ca, --cert, --key); "
+                  "a deployment started with --insecure takes --insecure"};
+}
+
+void add_access_options(CLI::App* cmd, client_access& a) {
+  auto* ca = cmd->add_option("--ca", a.tls.ca, "the deployment's CA certificate (default: STATE/pki/ca.pem)");
+  auto* cert = cmd->add_option("--cert", a.tls.certificate, "a client certificate issued by `prfaas certs`");
+  auto* key = cmd->add_option("--key", a.tls.key, "its private key");
+  ca->needs(cert, key);
+  cert->needs(ca, key);
+  key->needs(ca, cert);
+  cmd->add_flag("--insecure", a.insecure, "plaintext actor plane (a deployment started with --insecure)")
+      ->excludes(ca, cert, key);
+}
+
 // A CAF system for a client process: same timing as the nodes, one scheduler thread.
 struct client_system {
   actors::system_config cfg;
   caf::actor_system sys;
-  explicit client_system(const config::deployment_config& c) : cfg(c.router, 1), sys(cfg) {}
+  client_system(const config::deployment_config& c, const actors::tls_files& tls) : cfg(c.router, 1, tls), sys(cfg) {
+    if (!tls.enabled()) spdlog::warn("prfaas: plaintext actor plane (--insecure)");
+  }
 };
 
 caf::actor connect(caf::actor_system& sys, const endpoint& router, int attempts = 10) {
@@ -203,7 +237,7 @@ void block_signals(sigset_t& set) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int cmd_up(const std::string& config_path, const std::string& state_dir) {
+int cmd_up(const std::string& config_path, const std::string& state_dir, bool insecure) {
   sigset_t signals;
   block_signals(signals);
   auto config = load(config_path);
@@ -214,12 +248,14 @@ int cmd_up(const std::string& config_path, const std::string& state_dir) {
     if (pid > 0 && ::kill(pid, 0) == 0)
       throw cli_error{"a deployment is already running from " + state_dir + " (pid " + std::to_string(pid) + "); `prfaas down` first"};
   }
-  apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
-  client_system client(config);
+  apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config, insecure);
+  if (insecure) std::cerr << "prfaas up: warning: --insecure: the actor plane is plaintext and unauthenticated\n";
+  client_system client(config, l.prepare());
   const endpoint router_at = start_and_wait(l, client.sys, config);
   auto write_state = [&] {
     json st;
     st["router"] = router_at.str();
+    st["insecure"] = insecure;
     st["up_pid"] = ::getpid();
     for (const auto& n : l.nodes())
       st["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"pid", n.pid}, {"log", n.log}});
@@ -247,11 +283,12 @@ int cmd_up(const std::string& config_path, const std::string& state_dir) {
 // Sends a node of the running deployment a fault: kill (SIGKILL: dies, `up` restarts it), stop
 // (SIGSTOP: hangs until cont), cont (SIGCONT), term (SIGTERM: drains and leaves).
 // The emulated PrfaaS -> local link: cut, restore, or rate (X Gbps in all).
-int cmd_chaos_link(const std::string& state_dir, const std::vector<std::string>& args, double gbps) {
+int cmd_chaos_link(const client_access& access, const std::vector<std::string>& args, double gbps) {
+  const auto& state_dir = access.state_dir;
   if (args.size() != 1 || (args[0] != "cut" && args[0] != "restore" && args[0] != "rate"))
     throw cli_error{"usage: prfaas chaos link cut|restore|rate [--gbps X]"};
   if (args[0] == "rate" && !(gbps > 0)) throw cli_error{"prfaas chaos link rate needs --gbps X (X > 0)"};
-  client_system client(config::deployment_config{});
+  client_system client(config::deployment_config{}, client_tls(access));
   auto router = connect(client.sys, router_address("", state_dir), 3);
   auto n = actors::link_control(client.sys, router, args[0], gbps);
   if (!n) throw cli_error{actors::describe(n.error())};
@@ -261,9 +298,10 @@ int cmd_chaos_link(const std::string& state_dir, const std::vector<std::string>&
   return 0;
 }
 
-int cmd_chaos(const std::string& state_dir, const std::string& action, const std::vector<std::string>& names,
+int cmd_chaos(const client_access& access, const std::string& action, const std::vector<std::string>& names,
               double gbps) {
-  if (action == "link") return cmd_chaos_link(state_dir, names, gbps);
+  if (action == "link") return cmd_chaos_link(access, names, gbps);
+  const auto& state_dir = access.state_dir;
   if (names.empty()) throw cli_error{"prfaas chaos " + action + " needs at least one node name"};
   static const std::map<std::string, int> signals = {
       {"kill", SIGKILL}, {"stop", SIGSTOP}, {"cont", SIGCONT}, {"term", SIGTERM}};
@@ -322,9 +360,9 @@ int cmd_down(const std::string& state_dir) {
   throw cli_error{"the deployment (pid " + std::to_string(pid) + ") did not stop within 15 s"};
 }
 
-int cmd_status(const std::string& state_dir, const std::string& router_flag, bool as_json) {
-  const auto router_at = router_address(router_flag, state_dir);
-  client_system client(config::deployment_config{});
+int cmd_status(const client_access& access, const std::string& router_flag, bool as_json) {
+  const auto router_at = router_address(router_flag, access.state_dir);
+  client_system client(config::deployment_config{}, client_tls(access));
   auto router = connect(client.sys, router_at, 3);
   auto s = actors::status(client.sys, router);
   if (!s) throw cli_error{actors::describe(s.error())};
@@ -386,7 +424,20 @@ std::string demo_prompt(int seed, int bytes) {
   return s;
 }
 
-int cmd_demo(const std::string& config_path) {
+// Issues NAME's certificate from the deployment's CA into OUT (with the CA's certificate, to
+// verify peers against): what a node on another host, or a client, needs to join.
+int cmd_certs(const std::string& state_dir, const std::string& name, const std::string& role, const std::string& out) {
+  auto ca = security::certificate_authority::open(state_dir + "/pki");
+  const auto files = ca.issue({name, role}, out);
+  fs::copy_file(ca.certificate_path(), out + "/ca.pem", fs::copy_options::overwrite_existing);
+  std::cout << "issued " << role << " certificate for " << name << ": " << files.certificate << ", key " << files.key
+            << " (0600), CA " << out << "/ca.pem" << std::endl;
+  std::cout << "  prfaas-node --role=" << role << " --ca=" << out << "/ca.pem --cert=" << files.certificate
+            << " --key=" << files.key << " ..." << std::endl;
+  return 0;
+}
+
+int cmd_demo(const std::string& config_path, bool insecure) {
   sigset_t signals;
   block_signals(signals);
   auto config = load(config_path);
@@ -394,8 +445,8 @@ int cmd_demo(const std::string& config_path) {
   std::cout << "== prfaas demo: starting a deployment on loopback (" << config.deployment.prfaas_prefill
             << " PrfaaS prefill, " << config.deployment.local_prefill << " local prefill, " << config.deployment.decode
             << " decode nodes; threshold t = " << config.router.threshold_tokens << " tokens)" << std::endl;
-  apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config);
-  client_system client(config);
+  apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config, insecure);
+  client_system client(config, l.prepare());
   const endpoint router_at = start_and_wait(l, client.sys, config);
   auto router = connect(client.sys, router_at);
   std::cout << "router at " << router_at.str() << ", " << l.nodes().size() << " processes ready" << std::endl;
@@ -456,17 +507,20 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string config_path, state_dir = ".prfaas", router_flag, prompt;
   int max_tokens = 16, deadline_ms = 0;
-  bool as_json = false, in_proc = false;
+  bool as_json = false, in_proc = false, insecure = false;
+  client_access access;
 
   auto* up = app.add_subcommand("up", "launch a deployment from one config file as local processes");
   up->add_option("--config", config_path, "deployment TOML file");
   up->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  up->add_flag("--insecure", insecure, "plaintext, unauthenticated actor plane (testing only; logs a warning)");
   auto* down = app.add_subcommand("down", "stop the deployment started by `prfaas up`");
   down->add_option("--state", state_dir, "directory for the deployment's state and logs");
   auto* status = app.add_subcommand("status", "show the running deployment's nodes and counters");
   status->add_option("--state", state_dir, "directory for the deployment's state and logs");
   status->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   status->add_flag("--json", as_json, "print one JSON object");
+  add_access_options(status, access);
   auto* gen = app.add_subcommand("generate", "send one request and print its output");
   std::string prompt_file;
   auto* prompt_opt = gen->add_option("--prompt", prompt, "prompt text");
@@ -481,11 +535,13 @@ int main(int argc, char** argv) {
   gen->add_flag("--in-process", in_proc, "run the model in this process (the reference)");
   gen->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   gen->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  add_access_options(gen, access);
   gen->add_option("--config", config_path, "deployment TOML file (for --in-process)");
   gen->add_option("--deadline-ms", deadline_ms, "per-request deadline (default: the router's)")
       ->check(CLI::Range(1, 3600000));
   auto* demo = app.add_subcommand("demo", "up, a short mixed workload, a summary table, down");
   demo->add_option("--config", config_path, "deployment TOML file");
+  demo->add_flag("--insecure", insecure, "plaintext, unauthenticated actor plane (to compare; logs a warning)");
   std::string scenario;
   auto* plan = app.add_subcommand("plan", "size a deployment with the throughput model; compare with baselines");
   plan->add_option("--scenario", scenario, "scenario TOML file")->required();
@@ -508,6 +564,7 @@ int main(int argc, char** argv) {
   chaos->add_option("nodes", chaos_nodes, "node names (prfaas status lists them); for link: cut | restore | rate");
   chaos->add_option("--gbps", chaos_gbps, "link rate: the new rate of the whole inter-cluster link");
   chaos->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  add_access_options(chaos, access);
   apps::replay_options replay_opts;
   auto* replay = app.add_subcommand("replay", "send a trace to the running deployment; hit rate, offload, TTFT");
   replay->add_option("--trace", replay_opts.trace, "trace in the ../shared/traces format")->required();
@@ -518,6 +575,7 @@ int main(int argc, char** argv) {
   replay->add_option("--max-tokens", replay_opts.max_tokens, "cap on output tokens per request")->check(CLI::Range(1, 4096));
   replay->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   replay->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  add_access_options(replay, access);
   replay->add_flag("--json", replay_opts.as_json, "print one JSON object");
   replay->add_option("--deadline-ms", replay_opts.deadline_ms, "each request's deadline")->check(CLI::Range(1, 3600000));
   replay->add_option("--outcomes", replay_opts.outcomes, "write every request's outcome here (JSON lines, for prfaas check)");
@@ -529,6 +587,14 @@ int main(int argc, char** argv) {
   check->add_option("--reference", check_reference, "outcomes of the same requests without faults")->required();
   check->add_option("--min-completed", check_opts.min_completed, "fraction that must complete")->check(CLI::Range(0.0, 1.0));
   check->add_flag("--json", as_json, "print one JSON object");
+  auto* certs = app.add_subcommand("certs", "issue a certificate from a deployment's CA (for a node on another host, or a client)");
+  std::string cert_name, cert_role, cert_out;
+  certs->add_option("--state", state_dir, "directory of the deployment whose CA issues it (STATE/pki)");
+  certs->add_option("--name", cert_name, "the node's name, unique in the deployment")->required();
+  certs->add_option("--role", cert_role, "router | cache-directory | prefill | decode | client")
+      ->required()
+      ->check(CLI::IsMember({"router", "cache-directory", "prefill", "decode", "client"}));
+  certs->add_option("--out", cert_out, "write NAME.pem, NAME.key (0600) and ca.pem here")->required();
   auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
   bench->require_subcommand(1);
   apps::bench_transport_options bench_opts;
@@ -544,19 +610,21 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
+  access.state_dir = state_dir;
   try {
+    if (*certs) return cmd_certs(state_dir, cert_name, cert_role, cert_out);
     if (*bench_tx) return apps::bench_transport(bench_opts);
     if (*plan) return apps::plan_command(scenario, as_json);
     if (*sim) return apps::sim_command(sim_opts);
-    if (*up) return cmd_up(config_path, state_dir);
+    if (*up) return cmd_up(config_path, state_dir, insecure);
     if (*down) return cmd_down(state_dir);
-    if (*chaos) return cmd_chaos(state_dir, chaos_action, chaos_nodes, chaos_gbps);
-    if (*status) return cmd_status(state_dir, router_flag, as_json);
+    if (*chaos) return cmd_chaos(access, chaos_action, chaos_nodes, chaos_gbps);
+    if (*status) return cmd_status(access, router_flag, as_json);
     if (*check) return cmd_check(check_run, check_reference, check_opts, as_json);
-    if (*demo) return cmd_demo(config_path);
+    if (*demo) return cmd_demo(config_path, insecure);
     if (*replay) {
       const auto router_at = router_address(router_flag, state_dir);
-      client_system client(config::deployment_config{});
+      client_system client(config::deployment_config{}, client_tls(access));
       return apps::replay_command(client.sys, router_at, replay_opts);
     }
     if (*gen) {
@@ -571,7 +639,7 @@ int main(int argc, char** argv) {
         return 0;
       }
       const auto router_at = router_address(router_flag, state_dir);
-      client_system client(config::deployment_config{});
+      client_system client(config::deployment_config{}, client_tls(access));
       connect(client.sys, router_at);  // an unreachable router is reported at once
       // Retries within the request's deadline (the router's default when unset, 60 s here).
       const int budget_ms = deadline_ms > 0 ? deadline_ms : 60000;

@@ -1,7 +1,11 @@
 // prfaas-node: one binary, any role.
 //
-//   prfaas-node --role=router --cluster=local --listen=127.0.0.1:7000 [--config=FILE]
-//   prfaas-node --role=decode --cluster=local --listen=127.0.0.1:0 --router=127.0.0.1:7000
+//   prfaas-node --role=router --cluster=local --listen=127.0.0.1:7000 --ca=CA --cert=C --key=K [--config=FILE]
+//   prfaas-node --role=decode --cluster=local --listen=127.0.0.1:0 --router=127.0.0.1:7000 --ca=CA --cert=C --key=K
+//
+// The actor plane is mutual TLS: --ca is the deployment's CA, --cert and --key this node's
+// certificate (from `prfaas up` or `prfaas certs`), whose subject gives the node's name and role.
+// --insecure instead runs it in plaintext, unauthenticated, with a warning.
 //
 // A supervisor actor spawns the role actor and restarts it when it fails; worker roles register
 // with the router and heartbeat.  Exit status: 0 after SIGINT/SIGTERM, 1 on a fatal error (the
@@ -23,11 +27,13 @@
 #include <iostream>
 #include <mutex>
 
+#include "actors/actor_plane.hpp"
 #include "actors/client.hpp"
 #include "actors/roles.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
+#include "runtime/security/pki.h"
 
 using namespace prfaas;
 
@@ -58,6 +64,16 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", port_file, "write the bound listen port here once listening");
   std::string secret_file;
   app.add_option("--secret-file", secret_file, "the deployment's shared secret (default: [transport] secret_file)");
+  actors::tls_files tls;
+  bool insecure = false;
+  auto* ca_opt = app.add_option("--ca", tls.ca, "the deployment's CA certificate (PEM)");
+  auto* cert_opt = app.add_option("--cert", tls.certificate, "this node's certificate (PEM): its name and role");
+  auto* key_opt = app.add_option("--key", tls.key, "this node's private key (PEM, mode 0600)");
+  ca_opt->needs(cert_opt, key_opt);
+  cert_opt->needs(ca_opt, key_opt);
+  key_opt->needs(ca_opt, cert_opt);
+  app.add_flag("--insecure", insecure, "plaintext actor plane, no authentication (testing only)")
+      ->excludes(ca_opt, cert_opt, key_opt);
   // Usage errors exit 2 (help 0), whatever CLI11's own code for the error.
   try {
     app.parse(argc, argv);
@@ -70,6 +86,7 @@ int main(int argc, char** argv) {
   std::string secret;
   cluster::node_role role;
   endpoint listen_at, router_at;
+  std::shared_ptr<security::node_credentials> credentials;
   try {
     role = cluster::parse_role(role_text);
     listen_at = parse_endpoint(listen_text);
@@ -83,6 +100,18 @@ int main(int argc, char** argv) {
       std::ifstream in(secret_file);
       if (!(in >> secret) || secret.empty())
         throw failure(errc::bad_config, "cannot read a shared secret from '" + secret_file + "'");
+    }
+    if (!insecure && !tls.enabled())
+      throw failure(errc::invalid_argument, "--ca, --cert and --key are required (or --insecure for a plaintext actor plane)");
+    if (tls.enabled()) {
+      // The certificate says who this node is: a --name or --role that differs is a mistake.
+      credentials = std::make_shared<security::node_credentials>(tls.ca, tls.certificate, tls.key);
+      const auto& who = credentials->who();
+      if (!name.empty() && name != who.name)
+        throw failure(errc::invalid_argument, "--name " + name + " but the certificate is for " + who.name);
+      if (who.role != role_text)
+        throw failure(errc::invalid_argument, "--role " + role_text + " but the certificate is for a " + who.role + " node");
+      name = who.name;
     }
   } catch (const failure& f) {
     std::cerr << "prfaas-node: error: " << f.what() << "\n";
@@ -115,7 +144,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  actors::system_config cfg(config.router);
+  if (insecure) spdlog::warn("{}: --insecure: the actor plane is plaintext and unauthenticated", name);
+  actors::system_config cfg(config.router, 2, tls);
   caf::actor_system sys{cfg};
 
   actors::node_info self;
@@ -146,6 +176,13 @@ int main(int argc, char** argv) {
     worker.egress = opts.egress = std::make_shared<transport::pacer>(opts.egress_gbps);
   }
   opts.fatal = request_exit;
+  if (credentials)
+    opts.prove = [credentials](const std::string& node, const std::string& router) {
+      actors::registration_proof p;
+      p.certificate_pem = credentials->certificate_pem();
+      p.signature = credentials->sign(security::registration_statement(credentials->who(), node, router));
+      return p;
+    };
   if (role != cluster::node_role::router) {
     auto router = actors::connect_router(sys, router_at);
     if (!router) {
@@ -157,7 +194,8 @@ int main(int argc, char** argv) {
   }
   switch (role) {
     case cluster::node_role::router:
-      opts.spawn_role = [&](caf::actor) { return actors::spawn_router(sys, config); };
+      opts.spawn_role = [&, trust = tls.enabled() ? std::make_shared<const security::verifier>(tls.ca) : nullptr](
+                            caf::actor) { return actors::spawn_router(sys, config, trust); };
       break;
     case cluster::node_role::cache_directory:
       opts.spawn_role = [&](caf::actor) { return actors::spawn_cache_directory(sys, config, self); };
@@ -177,8 +215,8 @@ int main(int argc, char** argv) {
   caf::actor published;
   uint16_t bound_port = listen_at.port;
   opts.on_spawned = [&](const caf::actor& a) {
-    if (published) sys.middleman().unpublish(published, bound_port);
-    auto port = sys.middleman().publish(a, bound_port, listen_at.host.c_str(), true);
+    if (published) actors::unpublish(sys, published, bound_port);
+    auto port = actors::publish(sys, a, bound_port, listen_at.host);
     if (!port) {
       request_exit("cannot listen on " + listen_at.str() + ": " +
                    (port.error() == caf::sec::cannot_open_port ? "port in use or not available"
@@ -211,7 +249,7 @@ int main(int argc, char** argv) {
     spdlog::info("{}: draining: no new work, finishing what it holds", name);
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.router.drain_ms);
     for (;;) {
-      auto router = sys.middleman().remote_actor(router_at.host, router_at.port);
+      auto router = actors::remote_actor(sys, router_at.host, router_at.port);
       if (!router) break;
       caf::scoped_actor self{sys};
       int32_t held = -1;
@@ -231,7 +269,7 @@ int main(int argc, char** argv) {
     caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
     self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(3)) >> [] {});
   }
-  if (published) sys.middleman().unpublish(published, bound_port);
+  if (published) actors::unpublish(sys, published, bound_port);
   spdlog::shutdown();
   std::fflush(nullptr);
   // Leave without ~actor_system: in CAF 0.17 a detached actor that dies while a remote node

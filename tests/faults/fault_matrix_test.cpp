@@ -62,7 +62,7 @@ struct matrix_row {
 // `prfaas replay` of the matrix workload against `d`, writing its outcomes to `outcomes`.
 std::unique_ptr<child> start_workload(const deployment& d, const temp_dir& out, const std::string& outcomes) {
   return std::make_unique<child>(
-      std::vector<std::string>{PRFAAS_CLI, "replay", "--router", d.router(), "--trace", trace_file(), "--scale-tokens",
+      std::vector<std::string>{PRFAAS_CLI, "replay", "--state", d.state_dir(), "--trace", trace_file(), "--scale-tokens",
                                std::to_string(kScale), "--requests", std::to_string(kRequests), "--concurrency",
                                std::to_string(kConcurrency), "--max-tokens", "16", "--deadline-ms", "60000",
                                "--outcomes", outcomes, "--json"},
@@ -77,7 +77,7 @@ std::pair<double, double> probe_both_paths(const deployment& d, double since) {
   for (int n = 0; now_seconds() - since < 40 && !(local_ok && prfaas_ok); ++n) {
     auto probe = [&](int tokens) {
       const double t0 = now_seconds();
-      const bool ok = run({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt",
+      const bool ok = run({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt",
                            "recovery probe " + std::to_string(n) + " " + text_prompt(tokens), "--max-tokens", "2"},
                           30000).status == 0;
       if (ok) took = std::max(took, now_seconds() - t0);
@@ -244,14 +244,14 @@ TEST_CASE("64 concurrent clients, 1,000 requests: every reply reaches its client
              ", \"output_length\": 64, \"hash_ids\": [" + std::to_string(i % 5) + ", " + std::to_string(1000 + i) +
              ", " + std::to_string(5000 + i) + ", " + std::to_string(9000 + i) + ", " + std::to_string(13000 + i) + "]}\n";
   const std::string file = dir.write("trace.jsonl", trace);
-  const auto r = run({PRFAAS_CLI, "replay", "--router", d.router(), "--trace", file, "--scale-tokens", "8",
+  const auto r = run({PRFAAS_CLI, "replay", "--state", d.state_dir(), "--trace", file, "--scale-tokens", "8",
                       "--requests", "1000", "--concurrency", "64", "--max-tokens", "4", "--json"},
                      280000);
   const json out = parse_ok(r);
   CHECK(out["requests"] == 1000);
   CHECK(out["completed"] == 1000);
   CHECK(out["failed"] == 0);
-  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--router", d.router()}));
+  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
   CHECK(st["completed"] == 1000);
   CHECK(st["in_flight"] == 0);
 }

@@ -36,18 +36,19 @@ TEST_CASE("an unknown flag is refused by name") {
 TEST_CASE("a listen port in use is reported with the address") {
   auto taken = transport::listen_tcp({"127.0.0.1", 0});
   const std::string addr = "127.0.0.1:" + std::to_string(transport::local_port(taken));
-  const auto r = run({PRFAAS_NODE, "--role=router", "--cluster=local", "--listen=" + addr}, 30000);
+  const auto r = run({PRFAAS_NODE, "--role=router", "--cluster=local", "--listen=" + addr, "--insecure"}, 30000);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("cannot listen on " + addr));
 }
 
 TEST_CASE("an unreachable router is retried a bounded number of times, then reported") {
   const std::string addr = "127.0.0.1:" + std::to_string(closed_port());
-  auto r = run({PRFAAS_NODE, "--role=prefill", "--cluster=local", "--listen=127.0.0.1:0", "--router=" + addr}, 30000);
+  auto r = run({PRFAAS_NODE, "--role=prefill", "--cluster=local", "--listen=127.0.0.1:0", "--router=" + addr, "--insecure"},
+               30000);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("cannot reach the router at " + addr + " after 10 attempts"));
   CHECK(r.seconds < 15);
-  r = run({PRFAAS_CLI, "generate", "--router", addr, "--prompt", "hi", "--max-tokens", "2"}, 30000);
+  r = run({PRFAAS_CLI, "generate", "--router", addr, "--insecure", "--prompt", "hi", "--max-tokens", "2"}, 30000);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("cannot reach the router at " + addr));
 }
@@ -68,8 +69,13 @@ TEST_CASE("a node whose model differs from the router's is refused when it regis
   deployment d;
   temp_dir dir;
   const auto other = dir.write("other.toml", "[model]\nseed = 7\n");
+  // A genuine member of the deployment (`prfaas certs`), with the wrong model.
+  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", "intruder", "--role", "decode", "--out",
+               dir.path() + "/certs"}).status == 0);
   const auto r = run({PRFAAS_NODE, "--role=decode", "--cluster=local", "--listen=127.0.0.1:0", "--router=" + d.router(),
-                      "--config=" + other, "--name=intruder"}, 30000);
+                      "--config=" + other, "--ca=" + dir.path() + "/certs/ca.pem",
+                      "--cert=" + dir.path() + "/certs/intruder.pem", "--key=" + dir.path() + "/certs/intruder.key"},
+                     30000);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("refused registration") && Catch::Contains("model_mismatch") &&
                         Catch::Contains("seed=7"));

@@ -53,7 +53,7 @@ TEST_CASE("concurrent requests on both paths all complete with their reference o
   temp_dir out;
   for (const auto& p : prompts)
     clients.push_back(std::make_unique<child>(
-        std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt", p, "--max-tokens", "8"},
+        std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", p, "--max-tokens", "8"},
         out.path()));
   for (size_t i = 0; i < prompts.size(); ++i) {
     const json served = parse_ok(clients[i]->wait(120000));

@@ -20,7 +20,7 @@ namespace {
 const char* kConfig = "[router]\nthreshold_tokens = 256\ndeadline_ms = 30000\n";
 
 std::unique_ptr<child> start_generate(const deployment& d, const temp_dir& out, const std::string& prompt, int max_tokens) {
-  return std::make_unique<child>(std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--router", d.router(),
+  return std::make_unique<child>(std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(),
                                                           "--prompt", prompt, "--max-tokens", std::to_string(max_tokens)},
                                  out.path());
 }

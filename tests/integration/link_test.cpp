@@ -20,7 +20,7 @@ TEST_CASE("with an emulated 1 Gbps link the router logs the egress utilisation o
   REQUIRE(r.status == 0);
   CHECK(json::parse(r.out)["path"] == "prfaas");
 
-  const auto st = run({PRFAAS_CLI, "status", "--json", "--router", d.router()});
+  const auto st = run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()});
   REQUIRE(st.status == 0);
   const auto s = json::parse(st.out);
   CHECK(s["link_gbps"] == 1.0);

@@ -108,7 +108,7 @@ TEST_CASE("a conversation's next turn starts from the decode node's cache: pulle
   turn2 += " and then?";
   temp_dir dir;
   const std::string file = dir.write("turn2.txt", turn2);
-  const json second = parse_ok(run({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt-file", file,
+  const json second = parse_ok(run({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt-file", file,
                                     "--max-tokens", "8"}, 120000));
   // The prefill node caches 960 tokens of turn 1's prompt; the decode node 1,280 tokens of
   // prompt and answer (a snapshot at each block boundary it decoded past): 320 more, pulled.

@@ -20,7 +20,7 @@ const char* kConfig = "[router]\nthreshold_tokens = 256\n";
 double seconds_until_served(const deployment& d, int bytes, const std::string& path, double limit_s) {
   const double start = now_seconds();
   while (now_seconds() - start < limit_s) {
-    const auto r = run({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt", text_prompt(bytes),
+    const auto r = run({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", text_prompt(bytes),
                         "--max-tokens", "4"},
                        20000);
     if (r.status == 0 && json::parse(r.out)["path"] == path) return now_seconds() - start;
@@ -61,7 +61,7 @@ TEST_CASE("a decode node killed: prfaas up restarts it and it serves again under
   CHECK(s >= 0);
   CHECK(s < 5);
   CHECK(d.pid_of("decode-0") != decode);
-  const auto st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--router", d.router()}));
+  const auto st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
   int decodes = 0;
   for (const auto& n : st["nodes"]) decodes += n["name"] == "decode-0";
   CHECK(decodes == 1);
@@ -71,7 +71,7 @@ TEST_CASE("a client whose router dies mid-request retries it under the same id a
   deployment d(kConfig);
   temp_dir out;
   const std::string prompt = text_prompt(150);
-  child client({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt", prompt, "--max-tokens", "600"},
+  child client({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", prompt, "--max-tokens", "600"},
                out.path());
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
@@ -84,7 +84,7 @@ TEST_CASE("SIGTERM drains a decode node: it finishes what it holds, takes nothin
   temp_dir out;
   const std::string prompt = text_prompt(100);
   // decode-0 (least loaded, first by name) takes a request of a few seconds.
-  child first({PRFAAS_CLI, "generate", "--json", "--router", d.router(), "--prompt", prompt, "--max-tokens", "1200"},
+  child first({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", prompt, "--max-tokens", "1200"},
               out.path());
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   const pid_t decode0 = d.pid_of("decode-0");

@@ -149,7 +149,7 @@ pid_t deployment::pid_of(const std::string& node) const {
 }
 
 run_result deployment::generate(const std::string& prompt, int max_tokens, const std::vector<std::string>& extra) const {
-  std::vector<std::string> args = {PRFAAS_CLI, "generate", "--json", "--router", router(), "--prompt", prompt,
+  std::vector<std::string> args = {PRFAAS_CLI, "generate", "--json", "--state", state_, "--prompt", prompt,
                                    "--max-tokens", std::to_string(max_tokens)};
   args.insert(args.end(), extra.begin(), extra.end());
   return run(args, 120000);

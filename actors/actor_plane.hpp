@@ -1,0 +1,33 @@
+#pragma once
+// The actor plane's one door: every prfaas process publishes, connects and reconnects through
+// these functions, which take mutual TLS (CAF's OpenSSL module) whenever the process was given
+// credentials, and CAF's plain middleman only in a deployment started with --insecure.  Nothing
+// else may call middleman().publish / remote_actor: a plaintext door beside a TLS one would let
+// unauthenticated peers reach CAF's protocol parser, which 32 bytes crash (libcaf_io 0.17).
+
+#include <caf/fwd.hpp>
+#include <caf/io/middleman_actor.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace prfaas::actors {
+
+// The files a process proves itself with and checks its peers against; all empty: plaintext.
+struct tls_files {
+  std::string ca, certificate, key;
+  bool enabled() const { return !ca.empty(); }
+};
+
+// Where `prfaas up` keeps a deployment's credentials: STATE/pki/ca.pem, STATE/pki/nodes/NAME.pem
+// and NAME.key.
+tls_files deployment_credentials(const std::string& state_dir, const std::string& name);
+
+bool tls_on(caf::actor_system& sys);
+caf::expected<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom, uint16_t port, const std::string& host);
+void unpublish(caf::actor_system& sys, const caf::actor& whom, uint16_t port);
+caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string& host, uint16_t port);
+// The middleman actor to ask for connections asynchronously (connect_atom), TLS or plain.
+caf::io::middleman_actor middleman_handle(caf::actor_system& sys);
+
+}  // namespace prfaas::actors

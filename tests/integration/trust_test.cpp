@@ -1,0 +1,221 @@
+// Trust on the actor plane: every door of a deployment is mutual TLS against its own CA, so a
+// peer without the deployment's certificate never reaches CAF's protocol parser; a member may
+// register only under the name its certificate carries, and may speak only of requests it holds.
+
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "runtime/security/pki.h"
+#include "runtime/transport/socket.h"
+#include "tests/support/process.h"
+
+using namespace prfaas;
+using namespace prfaas::testing;
+using json = nlohmann::json;
+
+namespace {
+
+const std::vector<std::string> kNodes = {"router", "cache-directory", "prfaas-prefill-0", "local-prefill-0", "decode-0"};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The actor-plane port a node published, from its log ("ROLE listening on HOST:PORT").
+uint16_t actor_port(const deployment& d, const std::string& node) {
+  std::smatch m;
+  const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");
+  static const std::regex re(" listening on [0-9.]+:([0-9]+)");
+  uint16_t port = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
+    port = static_cast<uint16_t>(std::stoi((*it)[1]));
+  return port;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// Sends `bytes` on a fresh plain TCP connection and waits for the peer to close it (or 2 s).
+void send_raw(uint16_t port, const std::vector<uint8_t>& bytes) {
+  auto s = transport::connect_tcp({"127.0.0.1", port}, std::chrono::seconds(2));
+  (void)!::send(s.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  char buf[256];
+  transport::set_receive_timeout(s, std::chrono::milliseconds(2000));
+  while (::recv(s.get(), buf, sizeof buf, 0) > 0) {
+  }
+}
+
+// CAF 0.17's BASP header: operation, 3 bytes, payload length, operation data, two actor ids.
+std::vector<uint8_t> basp_header(uint8_t operation, uint32_t payload_len) {
+  std::vector<uint8_t> h(32, 0);
+  h[0] = operation;
+  for (int i = 0; i < 4; ++i) h[4 + i] = static_cast<uint8_t>(payload_len >> (8 * (3 - i)));
+  return h;
+}
+
+const char* kShort = "[router]\nthreshold_tokens = 100000\n";  // every request stays local
+
+}  // namespace
+
+TEST_CASE("a client without the deployment's certificate, or with a foreign, expired or mismatched one, cannot connect") {
+  deployment d;
+  temp_dir dir;
+  const std::string pki = d.state_dir() + "/pki";
+  auto foreign = security::certificate_authority::create(dir.path() + "/foreign");
+  const auto stranger = foreign.issue({"client", "client"}, dir.path() + "/foreign/nodes");
+  security::issue_options expired;
+  expired.starts_in = -std::chrono::hours(48);
+  expired.valid_for = std::chrono::hours(1);
+  const auto old = security::certificate_authority::open(pki).issue({"old-client", "client"}, dir.path() + "/old", expired);
+
+  auto try_generate = [&](std::vector<std::string> access) {
+    std::vector<std::string> args = {PRFAAS_CLI, "generate", "--router", d.router(), "--prompt", "hi", "--max-tokens", "2"};
+    args.insert(args.end(), access.begin(), access.end());
+    return run(args, 60000);
+  };
+  SECTION("no certificate: plaintext") {
+    const auto r = try_generate({"--insecure"});
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("cannot reach the router"));
+  }
+  SECTION("a certificate from another CA") {
+    const auto r = try_generate({"--ca", pki + "/ca.pem", "--cert", stranger.certificate, "--key", stranger.key});
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("cannot reach the router"));
+  }
+  SECTION("a real client certificate, but trusting another CA (the router's certificate is then refused)") {
+    const auto r = try_generate({"--ca", dir.path() + "/foreign/ca.pem", "--cert", pki + "/nodes/client.pem", "--key",
+                                 pki + "/nodes/client.key"});
+    CHECK(r.status != 0);
+  }
+  SECTION("an expired certificate of the deployment's own CA") {
+    const auto r = try_generate({"--ca", pki + "/ca.pem", "--cert", old.certificate, "--key", old.key});
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("cannot reach the router"));
+  }
+  SECTION("the deployment's client certificate") {
+    const auto r = try_generate({"--ca", pki + "/ca.pem", "--cert", pki + "/nodes/client.pem", "--key", pki + "/nodes/client.key"});
+    CHECK(r.status == 0);
+  }
+}
+
+TEST_CASE("malformed and oversized CAF headers from an unauthenticated peer neither crash nor bloat any node") {
+  deployment d;
+  std::map<std::string, pid_t> pids;
+  std::map<std::string, uint16_t> ports;
+  for (const auto& n : kNodes) {
+    pids[n] = d.pid_of(n);
+    ports[n] = actor_port(d, n);
+    REQUIRE(ports[n] != 0);
+  }
+  const long rss_before = rss_kib(pids["router"]);
+  for (const auto& n : kNodes) {
+    send_raw(ports[n], basp_header(1, 0));  // the header that crashes a plaintext libcaf_io 0.17.6
+    for (int i = 0; i < 8; ++i) send_raw(ports[n], basp_header(1, 900u << 20));  // 900 MiB announced
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (const auto& n : kNodes) {
+    INFO(n);
+    CHECK(d.pid_of(n) == pids[n]);  // not restarted
+    CHECK(::kill(pids[n], 0) == 0);
+  }
+  const long rss_after = rss_kib(pids["router"]);
+  INFO("router RSS " << rss_before << " KiB -> " << rss_after << " KiB");
+  CHECK(rss_after < rss_before + 64 * 1024);
+  CHECK(d.generate("still serving", 2).status == 0);
+}
+
+TEST_CASE("a node presenting decode-0's name without decode-0's certificate and key is refused") {
+  deployment d;
+  temp_dir dir;
+  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", "decode-9", "--role", "decode", "--out",
+               dir.path()}).status == 0);
+  const std::vector<std::string> mine = {d.router(), dir.path() + "/ca.pem", dir.path() + "/decode-9.pem",
+                                         dir.path() + "/decode-9.key"};
+  auto rogue = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {PRFAAS_ROGUE, "impersonate"};
+    args.insert(args.end(), mine.begin(), mine.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args, 30000);
+  };
+  SECTION("its own certificate, decode-0's name") {
+    const auto r = rogue({"decode-0", "decode"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("refused") && Catch::Contains("certificate of decode node decode-9") &&
+                          Catch::Contains("as decode node decode-0"));
+  }
+  SECTION("decode-0's certificate (public), signed with its own key") {
+    const auto r = rogue({"decode-0", "decode", d.state_dir() + "/pki/nodes/decode-0.pem"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("refused") && Catch::Contains("not signed by the key"));
+  }
+  SECTION("its own name, another role") {
+    const auto r = rogue({"decode-9", "prefill"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("refused"));
+  }
+  // The real decode-0 still serves.
+  const json served = parse_ok(d.generate(text_prompt(100), 4));
+  CHECK(served["decode_node"].get<std::string>().rfind("decode-", 0) == 0);
+}
+
+TEST_CASE("a node cannot deliver a result or a failure for a request it does not hold") {
+  deployment d(kShort);
+  temp_dir dir;
+  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", "local-prefill-9", "--role", "prefill", "--out",
+               dir.path()}).status == 0);
+  temp_dir rogue_dir;
+  child rogue({PRFAAS_ROGUE, "forge", d.router(), dir.path() + "/ca.pem", dir.path() + "/local-prefill-9.pem",
+               dir.path() + "/local-prefill-9.key"},
+              rogue_dir.path());
+  std::string rogue_out;
+  for (int waited = 0; rogue_out.empty() || slurp(rogue_out).find("registered") == std::string::npos; waited += 50) {
+    for (const auto& e : std::filesystem::directory_iterator(rogue_dir.path()))
+      if (e.path().extension() == ".out") rogue_out = e.path().string();
+    REQUIRE(waited < 20000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Requests in parallel: the router spreads them over both local prefill nodes, the rogue among
+  // them, which forges a result for each job it gets and then disappears.
+  temp_dir out;
+  std::vector<std::string> prompts;
+  std::vector<std::unique_ptr<child>> clients;
+  for (int i = 0; i < 6; ++i) {
+    prompts.push_back("request " + std::to_string(i) + ": " + text_prompt(80 + 40 * i));
+    clients.push_back(std::make_unique<child>(
+        std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", prompts.back(),
+                                 "--max-tokens", "6"},
+        out.path()));
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const json served = parse_ok(clients[i]->wait(120000));
+    const json reference = parse_ok(generate_in_process(prompts[i], 6));
+    CHECK(served["tokens"] == reference["tokens"]);
+    CHECK(served["prefill_node"] != "local-prefill-9");
+  }
+  rogue.wait(5000);
+  INFO(slurp(rogue_out));
+  CHECK(slurp(rogue_out).find("forged") != std::string::npos);  // it did try
+  CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"),
+             Catch::Contains("from node local-prefill-9, which does not hold it"));
+}
