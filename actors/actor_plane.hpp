@@ -27,6 +27,9 @@ bool tls_on(caf::actor_system& sys);
 caf::expected<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom, uint16_t port, const std::string& host);
 void unpublish(caf::actor_system& sys, const caf::actor& whom, uint16_t port);
 caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string& host, uint16_t port);
+// True: the OpenSSL error-queue fix for libcaf_openssl is linked in (actors/openssl_error_queue.cpp).
+bool openssl_error_queue_fixed();
+
 // The middleman actor to ask for connections asynchronously (connect_atom), TLS or plain.
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys);
 

@@ -14,6 +14,7 @@ system_config::system_config(const config::router_config& timing, size_t schedul
   });
   load<caf::io::middleman>();
   if (tls.enabled()) {
+    if (!openssl_error_queue_fixed()) throw failure(errc::internal, "TLS without the OpenSSL error-queue fix");
     load<caf::openssl::manager>();
     openssl_cafile = tls.ca;
     openssl_certificate = tls.certificate;

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -498,6 +499,49 @@ int cmd_demo(const std::string& config_path, bool insecure) {
   return 0;
 }
 
+// `prfaas bench serve`: what mutual TLS on the actor plane costs a served request.  Two
+// deployments from the same config, one with TLS and one --insecure, run one after the other
+// (never at once: they would share the 2 cores); rounds alternate between them so that drift in
+// the machine's load falls on both.  Each round sends the same short requests one at a time.
+int cmd_bench_serve(const std::string& config_path, int rounds, int requests) {
+  sigset_t signals;
+  block_signals(signals);
+  const auto config = load(config_path);
+  std::map<bool, std::vector<double>> total_ms, ttft_ms;
+  for (int round = 0; round < 2 * rounds; ++round) {
+    const bool tls = round % 2 == 0;
+    const std::string state_dir = fs::temp_directory_path() / ("prfaas-bench-serve-" + std::to_string(::getpid()));
+    apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config, /*insecure=*/!tls);
+    {
+      client_system client(config, l.prepare());
+      const endpoint router_at = start_and_wait(l, client.sys, config);
+      auto router = connect(client.sys, router_at);
+      for (int i = 0; i < requests; ++i) {
+        const auto started = std::chrono::steady_clock::now();
+        const auto r = remote_generate(client.sys, router, demo_prompt(i, 200), 8, 0);
+        total_ms[tls].push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+        ttft_ms[tls].push_back(r.ttft_ms);
+      }
+      l.stop();
+    }
+    fs::remove_all(state_dir);
+    std::fprintf(stderr, "round %d of %d (%s) done\n", round + 1, 2 * rounds, tls ? "TLS" : "plaintext");
+  }
+  auto pct = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+  };
+  std::printf("served requests (200-byte prompts, 8 tokens, one at a time), %d per actor plane, alternating rounds\n",
+              rounds * requests);
+  std::printf("%-12s %12s %12s %12s %12s\n", "actor plane", "median ms", "p90 ms", "TTFT med ms", "TTFT p90 ms");
+  for (const bool tls : {false, true})
+    std::printf("%-12s %12.2f %12.2f %12.2f %12.2f\n", tls ? "mutual TLS" : "plaintext", pct(total_ms[tls], 0.5),
+                pct(total_ms[tls], 0.9), pct(ttft_ms[tls], 0.5), pct(ttft_ms[tls], 0.9));
+  std::printf("TLS / plaintext, median request: %.3f\n", pct(total_ms[true], 0.5) / pct(total_ms[false], 0.5));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -598,6 +642,11 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
   bench->require_subcommand(1);
   apps::bench_transport_options bench_opts;
+  int serve_rounds = 3, serve_requests = 20;
+  auto* bench_serve = bench->add_subcommand("serve", "a served request's latency with and without TLS on the actor plane");
+  bench_serve->add_option("--config", config_path, "deployment TOML file");
+  bench_serve->add_option("--rounds", serve_rounds, "deployments of each kind, alternating")->check(CLI::Range(1, 20));
+  bench_serve->add_option("--requests", serve_requests, "requests per round")->check(CLI::Range(1, 1000));
   auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
   bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
   bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
@@ -614,6 +663,7 @@ int main(int argc, char** argv) {
   try {
     if (*certs) return cmd_certs(state_dir, cert_name, cert_role, cert_out);
     if (*bench_tx) return apps::bench_transport(bench_opts);
+    if (*bench_serve) return cmd_bench_serve(config_path, serve_rounds, serve_requests);
     if (*plan) return apps::plan_command(scenario, as_json);
     if (*sim) return apps::sim_command(sim_opts);
     if (*up) return cmd_up(config_path, state_dir, insecure);

@@ -14,7 +14,9 @@ enum FrameKind {
   requestDone @4;  # every layer has been sent; `firstToken` is the prefill's sampled token
   abort @5;        # the sender gives up on `requestId`; `reason` says why
   challenge @6;    # receiver -> sender: `data` is a random nonce
-  proof @7;        # sender -> receiver: `data` is HMAC-SHA256(secret, nonce | name)
+  proof @7;        # sender -> receiver: `data` is HMAC-SHA256(secret, nonce | name), then the
+                   # sender's own 32-byte nonce; receiver -> sender (before accepted): `data` is
+                   # HMAC-SHA256(secret, sender's nonce | "kv-receiver\n" | name)
   accepted @8;     # receiver -> sender: the connection may carry KV
   ncclId @9;       # receiver -> sender (NCCL links): `data` is the ncclUniqueId to join
   devicePayload @10;  # a payload of `payloadBytes` for (layer, index) follows over NCCL

@@ -33,7 +33,7 @@
 
 namespace prfaas::transport {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;  // 2: mutual authentication
 inline constexpr size_t kMaxHeaderWords = 64;                  // the KvFrame struct and its text
 inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 512 MiB Data limit
 

@@ -36,6 +36,9 @@ uint64_t random_link_id() {
   return (static_cast<uint64_t>(rd()) << 32) ^ rd();
 }
 
+// Both sides prove the secret before a byte of KV moves: the receiver challenges the sender,
+// and the sender's proof carries a challenge of its own, which the receiver answers (under
+// another label, so neither proof can be reflected as the other) before it accepts.
 uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
                            const endpoint& peer) {
   uint64_t received = 0;
@@ -47,6 +50,8 @@ uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t l
   hello.index = static_cast<uint32_t>(index);
   write_frame(s, enc, hello);
   const std::string refused = "the receiver at " + peer.str() + " refused the connection (wrong or missing shared secret?)";
+  std::vector<uint8_t> my_nonce;
+  bool receiver_proved = false;
   for (;;) {
     received_header h;
     bool got = false;
@@ -57,18 +62,39 @@ uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t l
     }
     if (!got) throw failure(errc::transport_failed, refused);
     received += h.table.table_bytes + h.table.header_words * 8 + h.payload_bytes();
-    if (h.header.kind == frame_kind::accepted) return received;
+    if (h.header.kind == frame_kind::accepted) {
+      if (!o.secret.empty() && !receiver_proved)
+        throw failure(errc::transport_failed, "the receiver at " + peer.str() +
+                                                  " did not prove the shared secret: no KV is sent to it");
+      return received;
+    }
     if (h.header.kind == frame_kind::abort)
       throw failure(errc::transport_failed, "the receiver at " + peer.str() + " refused the connection: " + h.header.reason);
-    if (h.header.kind != frame_kind::challenge) throw failure(errc::bad_frame, "unexpected handshake frame from " + peer.str());
+    if (h.header.kind == frame_kind::proof && !my_nonce.empty() && !receiver_proved) {
+      const auto proof = read_small_payload(s, h, 64);
+      if (!proofs_equal(proof, receiver_proof(o.secret, my_nonce, o.name)))
+        throw failure(errc::transport_failed, "the receiver at " + peer.str() +
+                                                  " failed to prove the shared secret: no KV is sent to it");
+      receiver_proved = true;
+      continue;
+    }
+    if (h.header.kind != frame_kind::challenge || !my_nonce.empty())
+      throw failure(errc::bad_frame, "unexpected handshake frame from " + peer.str());
     const auto nonce = read_small_payload(s, h, 64);
-    const auto proof = handshake_proof(o.secret, nonce, o.name);
+    auto proof = handshake_proof(o.secret, nonce, o.name);
+    my_nonce = random_challenge();
+    proof.insert(proof.end(), my_nonce.begin(), my_nonce.end());
     std::vector<uint64_t> aligned((proof.size() + 7) / 8);
     std::memcpy(aligned.data(), proof.data(), proof.size());
     frame_header p;
     p.kind = frame_kind::proof;
     write_frame(s, enc, p, std::as_bytes(std::span(aligned)));
   }
+}
+
+std::vector<uint8_t> receiver_proof(const std::string& secret, const std::vector<uint8_t>& challenge,
+                                    const std::string& sender_name) {
+  return handshake_proof(secret, challenge, "kv-receiver\n" + sender_name);
 }
 
 bool proofs_equal(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {

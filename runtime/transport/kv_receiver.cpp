@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "runtime/common/errc.h"
 #include "runtime/transport/link_options.h"
 
@@ -34,10 +37,19 @@ std::optional<std::string> accept_handshake(const socket_fd& s, const std::strin
     received_header p;
     std::vector<uint8_t> proof;
     if (read_header(s, p) && p.header.kind == frame_kind::proof) proof = read_small_payload(s, p, 64);
-    if (!proofs_equal(proof, handshake_proof(secret, nonce, peer))) {
+    // The sender's proof (32 bytes), then its own challenge (32 bytes).
+    const std::vector<uint8_t> theirs(proof.begin(), proof.begin() + std::min<size_t>(proof.size(), 32));
+    if (proof.size() != 64 || !proofs_equal(theirs, handshake_proof(secret, nonce, peer))) {
       spdlog::warn("KV receiver: refused a connection from '{}': authentication failed", peer);
       return std::nullopt;
     }
+    const std::vector<uint8_t> challenge(proof.begin() + 32, proof.end());
+    const auto answer = receiver_proof(secret, challenge, peer);
+    std::vector<uint64_t> aligned((answer.size() + 7) / 8);
+    std::memcpy(aligned.data(), answer.data(), answer.size());
+    frame_header mine;
+    mine.kind = frame_kind::proof;
+    write_frame(s, enc, mine, std::as_bytes(std::span(aligned)));
   }
   return peer;
 }

@@ -38,13 +38,17 @@ struct link_options {
 // HMAC-SHA256 of `challenge` and `name` under `secret`.
 std::vector<uint8_t> handshake_proof(const std::string& secret, const std::vector<uint8_t>& challenge,
                                      const std::string& name);
+// The receiver's answer to the sender's own challenge: HMAC under another label.
+std::vector<uint8_t> receiver_proof(const std::string& secret, const std::vector<uint8_t>& challenge,
+                                    const std::string& sender_name);
 std::vector<uint8_t> random_challenge();
 // Constant-time comparison.
 bool proofs_equal(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b);
 uint64_t random_link_id();
 
-// The sending half of the handshake on a fresh connection: hello, then the proof when
-// challenged, until accepted.  Returns the bytes the receiver sent.  Throws
+// The sending half of the handshake on a fresh connection: hello, then the proof (with a
+// challenge of its own) when challenged, then the receiver's proof, until accepted.  With a
+// secret, a receiver that does not prove it gets no KV.  Returns the bytes the receiver sent.  Throws
 // failure(transport_failed) "... refused the connection ..." when the receiver hangs up.
 uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
                            const endpoint& peer);

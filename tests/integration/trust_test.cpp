@@ -139,6 +139,8 @@ TEST_CASE("malformed and oversized CAF headers from an unauthenticated peer neit
   const long rss_after = rss_kib(pids["router"]);
   INFO("router RSS " << rss_before << " KiB -> " << rss_after << " KiB");
   CHECK(rss_after < rss_before + 64 * 1024);
+  // Failed handshakes cost their own connection only: no node lost its link to the router.
+  CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"), !Catch::Contains(" lost ("));
   CHECK(d.generate("still serving", 2).status == 0);
 }
 

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +22,7 @@
 #include "runtime/transport/frame_io.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/kv_sender.h"
+#include "runtime/transport/socket.h"
 #include "tests/support/transport_fixtures.h"
 
 using namespace prfaas;
@@ -149,6 +152,51 @@ TEST_CASE("a peer without the shared secret is refused at the handshake") {
   kv_sender ok({"127.0.0.1", rx.port()}, opts("member", 2, "the deployment secret"));
   CHECK(rx.stats().connections == 2);
   CHECK(rx.stats().refused == 2);
+}
+
+TEST_CASE("a sender sends no KV to a receiver that does not prove the shared secret") {
+  event_log log;
+  SECTION("a receiver that asks for no proof at all") {
+    kv_receiver open_door({"127.0.0.1", 0}, std::ref(log));
+    CHECK_THROWS_WITH(kv_sender({"127.0.0.1", open_door.port()}, opts("prefill", 1, "the deployment secret")),
+                      Catch::Contains("did not prove the shared secret"));
+  }
+  SECTION("an impostor that challenges, then answers the sender's challenge without the secret") {
+    auto listener = listen_tcp({"127.0.0.1", 0});
+    const uint16_t port = local_port(listener);
+    std::thread impostor([&] {
+      auto s = accept_tcp(listener);
+      frame_encoder enc;
+      received_header h;
+      REQUIRE(read_header(s, h));  // hello
+      const auto nonce = random_challenge();
+      frame_header c;
+      c.kind = frame_kind::challenge;
+      write_frame(s, enc, c, std::as_bytes(std::span(nonce)));
+      REQUIRE(read_header(s, h));
+      const auto proof = read_small_payload(s, h, 64);
+      const std::vector<uint8_t> theirs(proof.begin() + 32, proof.end());
+      const auto guess = receiver_proof("a guessed secret", theirs, "prefill");
+      std::vector<uint64_t> aligned(4);
+      std::memcpy(aligned.data(), guess.data(), 32);
+      frame_header p;
+      p.kind = frame_kind::proof;
+      write_frame(s, enc, p, std::as_bytes(std::span(aligned)));
+      frame_header ok;
+      ok.kind = frame_kind::accepted;
+      write_frame(s, enc, ok);
+      char b;
+      (void)!::recv(s.get(), &b, 1, 0);  // until the sender hangs up
+    });
+    CHECK_THROWS_WITH(kv_sender({"127.0.0.1", port}, opts("prefill", 1, "the deployment secret")),
+                      Catch::Contains("failed to prove the shared secret"));
+    impostor.join();
+  }
+  SECTION("the real receiver proves it, and the transfer runs") {
+    kv_receiver rx({"127.0.0.1", 0}, std::ref(log), receiver_options{"the deployment secret"});
+    kv_sender tx({"127.0.0.1", rx.port()}, opts("prefill", 2, "the deployment secret"));
+    CHECK(rx.stats().connections == 2);
+  }
 }
 
 TEST_CASE("frames for a request nobody expects are dropped, never written") {
