@@ -13,12 +13,14 @@ transport::link_options link_options_for(const config::deployment_config& config
   lo.max_inflight_bytes = static_cast<size_t>(t.max_inflight_mib) << 20;
   lo.receive_timeout = std::chrono::milliseconds(t.receive_timeout_ms);
   lo.resume_timeout = std::chrono::milliseconds(t.resume_timeout_ms);
+  lo.encrypt = t.encrypt;
   return lo;
 }
 
 transport::receiver_options receiver_options_for(const config::deployment_config& config, const std::string& secret) {
   transport::receiver_options ro;
   ro.secret = secret;
+  ro.require_encryption = config.transport.encrypt;
   ro.receive_timeout = std::chrono::milliseconds(config.transport.receive_timeout_ms);
   // The receiver waits a little longer than the sender tries, so a resume in time finds it.
   ro.resume_window = std::chrono::milliseconds(config.transport.resume_timeout_ms + config.transport.receive_timeout_ms);

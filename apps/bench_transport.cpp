@@ -2,8 +2,9 @@
 //   parent -> child: "expect ID BLOCKS BLOCK_BYTES" | "raw_open N" | "raw_expect BYTES BLOCK_BYTES" | "quit"
 //   child -> parent: "ports KV RAW" | "ok" | "done ID" | "fail ID WHY" | "raw_done"
 // For each cell both methods move the same bytes from the same pre-faulted source into the same
-// pre-faulted destination: the transport as one request of BLOCKS payload frames, the baseline
-// as plain send() of BLOCK_BYTES chunks spread over N connections and recv() into place.
+// pre-faulted destination: the transport as one request of BLOCKS payload frames (plaintext,
+// then with transport.encrypt's AES-256-GCM), the baseline as plain send() of BLOCK_BYTES chunks
+// spread over N connections and recv() into place.
 
 #include "apps/bench_transport.h"
 
@@ -33,6 +34,10 @@ namespace {
 
 using namespace prfaas::transport;
 using clock_type = std::chrono::steady_clock;
+
+// Both ends authenticate as a deployment does; encryption is the sender's choice per link.
+const char* const kBenchSecret = "bench secret";
+
 
 struct line_pipe {
   int fd;
@@ -76,7 +81,7 @@ std::vector<uint64_t> prefaulted(size_t bytes) {
   kv_receiver rx({"127.0.0.1", 0}, [&](const kv_receiver::event& e) {
     if (e.kind == kv_receiver::event::complete) reply("done " + std::to_string(e.request));
     else if (e.kind == kv_receiver::event::failed) reply("fail " + std::to_string(e.request) + " " + e.error);
-  });
+  }, receiver_options{kBenchSecret});
   socket_fd raw_listener = listen_tcp({"127.0.0.1", 0});
   reply("ports " + std::to_string(rx.port()) + " " + std::to_string(local_port(raw_listener)));
 
@@ -179,9 +184,10 @@ int bench_transport(const bench_transport_options& o) {
   std::ofstream csv;
   if (!o.csv.empty()) {
     csv.open(o.csv);
-    csv << "block_bytes,connections,transport_gbps,raw_gbps\n";
+    csv << "block_bytes,connections,transport_gbps,encrypted_gbps,raw_gbps\n";
   }
-  std::printf("%-11s %-5s %14s %14s %9s\n", "block", "conns", "transport GB/s", "raw GB/s", "ratio");
+  std::printf("%-11s %-5s %14s %14s %14s %9s %9s\n", "block", "conns", "transport GB/s", "encrypted GB/s", "raw GB/s",
+              "ratio", "enc/plain");
   uint64_t next_id = 1;
   for (size_t block : {size_t{64} << 10, size_t{256} << 10, size_t{1} << 20}) {
     const int blocks = static_cast<int>(total / block);
@@ -191,27 +197,35 @@ int bench_transport(const bench_transport_options& o) {
       link_options lo;
       lo.name = "bench";
       lo.connections = conns;
+      lo.secret = kBenchSecret;
       kv_sender tx({"127.0.0.1", kv_port}, lo);
+      lo.encrypt = true;
+      kv_sender etx({"127.0.0.1", kv_port}, lo);
       write_line(cmd, "raw_open " + std::to_string(conns));
       expect_line("ok");
       std::vector<socket_fd> raw;
       for (int i = 0; i < conns; ++i) raw.push_back(connect_tcp({"127.0.0.1", raw_port}, std::chrono::seconds(2)));
-      std::vector<double> t_gbs, r_gbs;
-      for (int rep = 0; rep < o.reps; ++rep) {
-        // The transport: one request of `blocks` payload frames.
+      std::vector<double> t_gbs, e_gbs, r_gbs;
+      // The transport: one request of `blocks` payload frames; GB/s from post to confirmation.
+      auto transfer = [&](kv_sender& sender) {
         const uint64_t id = next_id++;
         write_line(cmd, "expect " + std::to_string(id) + " " + std::to_string(blocks) + " " + std::to_string(block));
         expect_line("ok");
-        auto t0 = clock_type::now();
-        tx.send_layer(id, view, 0);
-        tx.send_done(id, static_cast<uint32_t>(blocks), 0);
+        const auto t0 = clock_type::now();
+        sender.send_layer(id, view, 0);
+        sender.send_done(id, static_cast<uint32_t>(blocks), 0);
         expect_line("done " + std::to_string(id));
-        t_gbs.push_back(total / std::chrono::duration<double>(clock_type::now() - t0).count() / 1e9);
-        tx.finish(id, clock_type::now() + std::chrono::seconds(30));
+        const double gbs = total / std::chrono::duration<double>(clock_type::now() - t0).count() / 1e9;
+        sender.finish(id, clock_type::now() + std::chrono::seconds(30));
+        return gbs;
+      };
+      for (int rep = 0; rep < o.reps; ++rep) {
+        t_gbs.push_back(transfer(tx));
+        e_gbs.push_back(transfer(etx));
         // The baseline: the same bytes with plain send() over the same number of connections.
         write_line(cmd, "raw_expect " + std::to_string(total) + " " + std::to_string(block));
         expect_line("ok");
-        t0 = clock_type::now();
+        const auto t0 = clock_type::now();
         std::vector<std::thread> senders;
         for (int c = 0; c < conns; ++c)
           senders.emplace_back([&, c] {
@@ -228,11 +242,11 @@ int bench_transport(const bench_transport_options& o) {
         expect_line("raw_done");
         r_gbs.push_back(total / std::chrono::duration<double>(clock_type::now() - t0).count() / 1e9);
       }
-      const double t = median(t_gbs), r = median(r_gbs);
-      std::printf("%-11s %-5d %14.2f %14.2f %8.1f%%\n", (std::to_string(block >> 10) + " KiB").c_str(), conns, t, r,
-                  100 * t / r);
+      const double t = median(t_gbs), e = median(e_gbs), r = median(r_gbs);
+      std::printf("%-11s %-5d %14.2f %14.2f %14.2f %8.1f%% %8.1f%%\n", (std::to_string(block >> 10) + " KiB").c_str(),
+                  conns, t, e, r, 100 * t / r, 100 * e / t);
       std::fflush(stdout);
-      if (csv) csv << block << "," << conns << "," << t * 8 << "," << r * 8 << "\n";
+      if (csv) csv << block << "," << conns << "," << t * 8 << "," << e * 8 << "," << r * 8 << "\n";
     }
   }
   write_line(cmd, "quit");

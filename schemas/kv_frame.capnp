@@ -38,5 +38,6 @@ struct KvFrame {
   version @6 :UInt32;
   reason @7 :Text;           # hello: sender name; abort: cause
   data @8 :Data;             # payload bytes, referenced in place (never copied into the message)
-  payloadBytes @9 :UInt64;   # devicePayload: the size of the payload NCCL carries
+  payloadBytes @9 :UInt64;
+  tag @10 :Data;             # kvBlock, linearState on an encrypted link: the AES-256-GCM tag   # devicePayload: the size of the payload NCCL carries
 }

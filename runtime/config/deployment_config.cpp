@@ -105,6 +105,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("secret_file", t.secret_file); r.get("link_gbps", t.link_gbps);
          r.get("emulate_link", t.emulate_link); r.get("link_delay_ms", t.link_delay_ms);
          r.get("receive_timeout_ms", t.receive_timeout_ms); r.get("resume_timeout_ms", t.resume_timeout_ms);
+         r.get("encrypt", t.encrypt);
        }},
       {"faults", [&](table_reader& r) {
          auto& f = c.faults;

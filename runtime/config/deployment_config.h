@@ -7,7 +7,7 @@
 //   [node]         kv_blocks, max_sequences, threads
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
-//                  link_delay_ms, receive_timeout_ms, resume_timeout_ms
+//                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
 //                  prfaas_cluster, local_cluster
 //   [faults]       seed, drop_frame, reset_link, delay_layer_ms, fail_alloc, crash_role
@@ -59,6 +59,7 @@ struct transport_config {
   double link_delay_ms = 0;      // added one-way delay on PrfaaS egress (emulation)
   int receive_timeout_ms = 5000; // a KV peer silent this long mid-transfer is dropped (then resumed)
   int resume_timeout_ms = 15000; // a broken KV transfer is resumed within this, or fails
+  bool encrypt = false;          // AES-256-GCM on KV payloads (links over networks not owned)
 };
 
 struct deployment_layout {

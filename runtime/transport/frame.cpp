@@ -56,6 +56,7 @@ void frame_encoder::encode(const frame_header& h, std::span<const std::byte> pay
   f.setVersion(h.version);
   if (!h.reason.empty()) f.setReason(h.reason.substr(0, 128));
   f.setPayloadBytes(h.payload_bytes);
+  if (h.has_tag) f.setTag(capnp::Data::Reader(h.tag.data(), h.tag.size()));
   if (!payload.empty())
     f.adoptData(mb.getOrphanage().referenceExternalData(
         capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(payload.data()), payload.size())));
@@ -122,6 +123,12 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     h.version = f.getVersion();
     if (f.hasReason()) h.reason = f.getReason().cStr();
     h.payload_bytes = f.getPayloadBytes();
+    if (f.hasTag()) {
+      const auto tag = f.getTag();
+      if (tag.size() != h.tag.size()) bad("a payload tag of " + std::to_string(tag.size()) + " bytes");
+      std::memcpy(h.tag.data(), tag.begin(), h.tag.size());
+      h.has_tag = true;
+    }
     const bool wants_payload = carries_payload(h.kind);
     if (!may_carry_payload(h.kind) && wants_payload != (t.payload_words > 0))
       bad(std::string(to_string(h.kind)) + (wants_payload ? " frame without" : " frame with") + " a payload");

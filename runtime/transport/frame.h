@@ -52,6 +52,9 @@ inline bool carries_payload(frame_kind k) {
 // A resume_state carries its bitmap only when there is something to resume.
 inline bool may_carry_payload(frame_kind k) { return k == frame_kind::resume_state; }
 
+// A hello's `token_count`: the sender asks for encrypted payloads (payload_cipher.h).
+inline constexpr uint32_t kHelloEncrypt = 1;
+
 // An ack's `index`, and a resume_state's.
 enum class ack_kind : uint32_t { progress = 1, complete = 2, failed = 3 };
 enum class resume_kind : uint32_t { unknown = 0, active = 1, complete = 2 };
@@ -66,6 +69,9 @@ struct frame_header {
   uint32_t version = kProtocolVersion;
   std::string reason;  // hello: sender name; abort: cause
   uint64_t payload_bytes = 0;  // device_payload: bytes that follow over NCCL
+  // kv_block, linear_state on an encrypted link (payload_cipher.h): the payload's tag.
+  bool has_tag = false;
+  std::array<uint8_t, 16> tag{};
 };
 
 // Builds one frame; the iovecs stay valid until the next encode() or destruction.

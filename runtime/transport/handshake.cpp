@@ -39,15 +39,20 @@ uint64_t random_link_id() {
 // Both sides prove the secret before a byte of KV moves: the receiver challenges the sender,
 // and the sender's proof carries a challenge of its own, which the receiver answers (under
 // another label, so neither proof can be reflected as the other) before it accepts.
-uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
-                           const endpoint& peer) {
-  uint64_t received = 0;
+handshake_result connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
+                                   const endpoint& peer) {
+  if (o.encrypt && o.secret.empty())
+    throw failure(errc::invalid_argument, "transport.encrypt needs the deployment's shared secret");
+  handshake_result out;
+  uint64_t& received = out.received;
+  std::vector<uint8_t> challenge;
   frame_encoder enc;
   frame_header hello;
   hello.kind = frame_kind::hello;
   hello.reason = o.name;
   hello.request = link_id;
   hello.index = static_cast<uint32_t>(index);
+  if (o.encrypt) hello.token_count = kHelloEncrypt;
   write_frame(s, enc, hello);
   const std::string refused = "the receiver at " + peer.str() + " refused the connection (wrong or missing shared secret?)";
   std::vector<uint8_t> my_nonce;
@@ -66,7 +71,8 @@ uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t l
       if (!o.secret.empty() && !receiver_proved)
         throw failure(errc::transport_failed, "the receiver at " + peer.str() +
                                                   " did not prove the shared secret: no KV is sent to it");
-      return received;
+      if (o.encrypt) out.key = derive_payload_key(o.secret, challenge, my_nonce);
+      return out;
     }
     if (h.header.kind == frame_kind::abort)
       throw failure(errc::transport_failed, "the receiver at " + peer.str() + " refused the connection: " + h.header.reason);
@@ -81,6 +87,7 @@ uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t l
     if (h.header.kind != frame_kind::challenge || !my_nonce.empty())
       throw failure(errc::bad_frame, "unexpected handshake frame from " + peer.str());
     const auto nonce = read_small_payload(s, h, 64);
+    challenge = nonce;
     auto proof = handshake_proof(o.secret, nonce, o.name);
     my_nonce = random_challenge();
     proof.insert(proof.end(), my_nonce.begin(), my_nonce.end());

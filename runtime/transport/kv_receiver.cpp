@@ -18,9 +18,11 @@ struct kv_receiver::connection {
   std::vector<std::byte> scratch;  // drain buffer for frames nobody expects
   frame_encoder enc;               // acks and resume answers: only this connection's thread writes
   uint64_t last_refused = 0;       // the request last told "not expected" (once, not per frame)
+  std::unique_ptr<payload_cipher> cipher;  // the sender asked for encrypted payloads
 };
 
-std::optional<std::string> accept_handshake(const socket_fd& s, const std::string& secret) {
+std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::string& secret,
+                                              bool require_encryption) {
   received_header h;
   if (!read_header(s, h)) throw failure(errc::transport_failed, "peer closed the connection before hello");
   if (h.header.kind != frame_kind::hello) throw failure(errc::bad_frame, "first frame is not hello");
@@ -28,7 +30,19 @@ std::optional<std::string> accept_handshake(const socket_fd& s, const std::strin
     throw failure(errc::bad_frame, "protocol version " + std::to_string(h.header.version) + ", expected " +
                                        std::to_string(kProtocolVersion));
   const std::string peer = h.header.reason.empty() ? "unnamed peer" : h.header.reason;
+  const bool encrypt = h.header.token_count == kHelloEncrypt;
   frame_encoder enc;
+  auto refuse = [&](const std::string& why) -> std::optional<accepted_peer> {
+    spdlog::warn("KV receiver: refused a connection from '{}': {}", peer, why);
+    frame_header a;
+    a.kind = frame_kind::abort;
+    a.reason = why;
+    write_frame(s, enc, a);
+    return std::nullopt;
+  };
+  if (require_encryption && !encrypt) return refuse("this receiver takes encrypted links only (transport.encrypt)");
+  if (encrypt && secret.empty()) return refuse("encrypted links need the deployment's shared secret");
+  accepted_peer out{peer, std::nullopt};
   if (!secret.empty()) {
     const auto nonce = random_challenge();
     frame_header c;
@@ -44,6 +58,7 @@ std::optional<std::string> accept_handshake(const socket_fd& s, const std::strin
       return std::nullopt;
     }
     const std::vector<uint8_t> challenge(proof.begin() + 32, proof.end());
+    if (encrypt) out.key = derive_payload_key(secret, nonce, challenge);
     const auto answer = receiver_proof(secret, challenge, peer);
     std::vector<uint64_t> aligned((answer.size() + 7) / 8);
     std::memcpy(aligned.data(), answer.data(), answer.size());
@@ -51,7 +66,7 @@ std::optional<std::string> accept_handshake(const socket_fd& s, const std::strin
     mine.kind = frame_kind::proof;
     write_frame(s, enc, mine, std::as_bytes(std::span(aligned)));
   }
-  return peer;
+  return out;
 }
 
 kv_receiver::kv_receiver(const endpoint& listen_at, event_sink sink, receiver_options options)
@@ -137,9 +152,9 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
   try {
     // A peer that connects and then says nothing (or stops mid-frame) is not waited for forever.
     set_receive_timeout(conn->socket, options_.handshake_timeout);
-    std::optional<std::string> peer;
+    std::optional<accepted_peer> peer;
     try {
-      peer = accept_handshake(conn->socket, options_.secret);
+      peer = accept_handshake(conn->socket, options_.secret, options_.require_encryption);
     } catch (...) {
       --handshaking_;
       throw;
@@ -148,7 +163,8 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
     set_receive_timeout(conn->socket, options_.receive_timeout);
     registry_.count_connection(peer.has_value());  // before the peer hears it: its stats see this
     if (peer) {
-      conn->peer_name = *peer;
+      conn->peer_name = peer->name;
+      if (peer->key) conn->cipher = std::make_unique<payload_cipher>(*peer->key);
       frame_encoder enc;
       frame_header ok;
       ok.kind = frame_kind::accepted;
@@ -194,6 +210,7 @@ void kv_receiver::land_payload(connection& conn, const received_header& h) {
   const auto land = registry_.begin_payload(conn.id, h.header, bytes, conn.peer_name);
   if (land.dst.empty()) {
     drain(conn, bytes);
+    if (conn.cipher) conn.cipher->skip();  // its number is spent: both ends count every payload
     if (land.unknown && conn.last_refused != h.header.request) {
       conn.last_refused = h.header.request;  // the sender hears it once, and stops sending
       acknowledge(conn, {receipt::failed, h.header.request, 0, "the receiver does not expect this request"});
@@ -214,6 +231,18 @@ void kv_receiver::land_payload(connection& conn, const received_header& h) {
       frame_decoder::verify_payload(h.seg0(), land.dst, land.dst.size());
     } catch (const failure& e) {
       error = e.what();
+    }
+    // Decrypted in place; a payload that fails authentication was tampered with (or the ends
+    // disagree on transport.encrypt): the link is not trusted further.
+    if (conn.cipher && !h.header.has_tag) {
+      error = "an unencrypted payload on an encrypted link";
+      broken = true;
+    } else if (conn.cipher && !conn.cipher->open(h.header, land.dst, h.header.tag)) {
+      error = "a payload failed authentication (tampered with on the way?)";
+      broken = true;
+    } else if (!conn.cipher && h.header.has_tag) {
+      error = "an encrypted payload on a plaintext link";
+      broken = true;
     }
   }
   const receipt r = registry_.end_payload(conn.id, h.header, bytes, error, broken);

@@ -43,6 +43,7 @@
 
 #include "runtime/common/endpoint.h"
 #include "runtime/transport/frame_io.h"
+#include "runtime/transport/payload_cipher.h"
 #include "runtime/transport/socket.h"
 #include "runtime/transport/transfer.h"
 #include "runtime/transport/transfer_registry.h"
@@ -59,6 +60,7 @@ struct receiver_options {
   size_t max_pending = 4096; // requests expected at once
   std::chrono::milliseconds receive_timeout{5000};  // a transfer's sender silent this long is dropped
   std::chrono::milliseconds resume_window{15000};   // an interrupted transfer waits this long
+  bool require_encryption = false;  // refuse senders that do not ask for encrypted payloads
 };
 
 class kv_receiver {
@@ -101,8 +103,15 @@ class kv_receiver {
 };
 
 // The receiving half of the handshake (link_options.h) on a fresh connection: reads hello,
-// challenges when `secret` is set, answers accepted.  Returns the peer's name, or nothing when
-// it failed to prove the secret (logged).  Throws failure(bad_frame) on a protocol error.
-std::optional<std::string> accept_handshake(const socket_fd& s, const std::string& secret);
+// challenges when `secret` is set and proves it back.  Returns the peer's name and, when it
+// asked for encrypted payloads, the connection's key; nothing when it failed to prove the
+// secret, or did not ask for encryption that `require_encryption` demands (logged, and told
+// why).  The caller answers accepted.  Throws failure(bad_frame) on a protocol error.
+struct accepted_peer {
+  std::string name;
+  std::optional<payload_key> key;
+};
+std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::string& secret,
+                                              bool require_encryption = false);
 
 }  // namespace prfaas::transport

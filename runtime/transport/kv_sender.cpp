@@ -55,7 +55,9 @@ std::vector<kv_sender::connection> kv_sender::connect_all() {
     c.socket = connect_tcp(peer_, options_.connect_timeout);
     // A receiver that accepted but does not answer (stopped) is not waited for forever.
     set_receive_timeout(c.socket, options_.receive_timeout);
-    received += connect_handshake(c.socket, options_, link_id_, static_cast<size_t>(i), peer_);
+    const auto hs = connect_handshake(c.socket, options_, link_id_, static_cast<size_t>(i), peer_);
+    received += hs.received;
+    if (hs.key) c.cipher = std::make_shared<payload_cipher>(*hs.key);
     out.push_back(std::move(c));
   }
   std::lock_guard lock(mutex_);
@@ -201,9 +203,15 @@ void kv_sender::flush() {
 void kv_sender::run_writer(size_t index, uint64_t generation) {
   frame_encoder enc;
   const socket_fd* s = nullptr;
+  std::shared_ptr<payload_cipher> cipher;
+  std::vector<uint64_t> sealed;  // encrypted payloads: the one copy encryption costs
   {
     std::lock_guard lock(mutex_);
+    // A writer that starts after the keeper took its generation's connections away has nothing
+    // to write on.
+    if (generation_ != generation || index >= conns_.size()) return;
     s = &conns_[index].socket;  // stays put when the keeper moves the vector away
+    cipher = conns_[index].cipher;
   }
   auto current = [&] { return !stopping_ && generation_ == generation && state_ == link_state::up; };
   // `payload_bytes`: of the job's payload, what the kernel took (all of it, or part of it when
@@ -249,7 +257,15 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
       if (stop) throw failure(errc::transport_failed, "the link was re-established");
       if (options_.faults && options_.faults->fire(fault_point::reset_link))
         throw failure(errc::transport_failed, "connection reset (fault point reset_link)");
-      enc.encode(job.header, job.payload);
+      if (cipher && payload) {
+        sealed.resize(job.payload.size() / 8);
+        const auto out = std::as_writable_bytes(std::span(sealed));
+        job.header.tag = cipher->seal(job.header, job.payload, out);
+        job.header.has_tag = true;
+        enc.encode(job.header, out);
+      } else {
+        enc.encode(job.header, job.payload);
+      }
       header_bytes = enc.wire_bytes() - job.payload.size();
       if (pacer_) pacer_->acquire(enc.wire_bytes());
       auto src = enc.iovecs();
@@ -279,6 +295,7 @@ void kv_sender::run_reader(size_t index, uint64_t generation) {
   const socket_fd* s = nullptr;
   {
     std::lock_guard lock(mutex_);
+    if (generation_ != generation || index >= conns_.size()) return;  // as for the writer
     s = &conns_[index].socket;
   }
   for (;;) {

@@ -110,6 +110,7 @@ class kv_sender {
   struct connection {
     socket_fd socket;
     std::thread writer, reader;
+    std::shared_ptr<payload_cipher> cipher;  // options.encrypt: seals this connection's payloads
   };
 
   record& record_for(uint64_t request, transfer_view& source);  // under mutex_

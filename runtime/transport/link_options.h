@@ -12,10 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/transport/payload_cipher.h"
 #include "runtime/faults/fault_points.h"
 #include "runtime/transport/socket.h"
 
@@ -33,6 +35,7 @@ struct link_options {
   std::chrono::milliseconds receive_timeout{5000};   // a silent receiver (handshake, resume, acks)
   std::chrono::milliseconds resume_timeout{15000};   // a broken link is re-established for this long
   std::shared_ptr<fault_injector> faults;            // drop_frame, reset_link (null: none)
+  bool encrypt = false;  // AES-256-GCM on every payload (payload_cipher.h); needs the secret
 };
 
 // HMAC-SHA256 of `challenge` and `name` under `secret`.
@@ -50,7 +53,11 @@ uint64_t random_link_id();
 // challenge of its own) when challenged, then the receiver's proof, until accepted.  With a
 // secret, a receiver that does not prove it gets no KV.  Returns the bytes the receiver sent.  Throws
 // failure(transport_failed) "... refused the connection ..." when the receiver hangs up.
-uint64_t connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
-                           const endpoint& peer);
+struct handshake_result {
+  uint64_t received = 0;            // bytes the receiver sent
+  std::optional<payload_key> key;   // options.encrypt: the connection's payload key
+};
+handshake_result connect_handshake(const socket_fd& s, const link_options& o, uint64_t link_id, size_t index,
+                                   const endpoint& peer);
 
 }  // namespace prfaas::transport

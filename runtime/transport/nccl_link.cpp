@@ -138,7 +138,7 @@ void nccl_receiver::serve() {
 void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
   const auto peer = accept_handshake(s, options_.secret);
   registry_.count_connection(peer.has_value());
-  if (!peer) return;
+  if (!peer) return;  // NCCL links carry device payloads in the clear: transport.encrypt covers TCP links
   frame_encoder enc;
   frame_header ok;
   ok.kind = frame_kind::accepted;
@@ -172,12 +172,12 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
       if (f.kind != frame_kind::device_payload) {
         if (f.kind != frame_kind::request_done && f.kind != frame_kind::abort && f.kind != frame_kind::layer_done)
           throw failure(errc::bad_frame, std::string("unexpected ") + to_string(f.kind) + " frame on an NCCL link");
-        registry_.control(conn, f, *peer);
+        registry_.control(conn, f, peer->name);
         continue;
       }
       if (f.payload_bytes == 0 || f.payload_bytes > kMaxScratchBytes)
         throw failure(errc::bad_frame, "device payload of " + std::to_string(f.payload_bytes) + " bytes");
-      const auto dst = registry_.begin_payload(conn, f, f.payload_bytes, *peer).dst;
+      const auto dst = registry_.begin_payload(conn, f, f.payload_bytes, peer->name).dst;
       void* into = dst.data();
       if (dst.empty()) {
         // Nobody wants it, but the sender's ncclSend must still be matched.

@@ -44,6 +44,8 @@ class payload_cipher {
   // Decrypts `data` in place under the next frame number; false when the tag does not match
   // (then `data` holds nothing usable).
   bool open(const frame_header& h, std::span<std::byte> data, const payload_tag& tag);
+  // A payload received but not opened (nobody expected it): its number is spent all the same.
+  void skip();
 
  private:
   struct impl;

@@ -221,3 +221,15 @@ TEST_CASE("a node cannot deliver a result or a failure for a request it does not
   CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"),
              Catch::Contains("from node local-prefill-9, which does not hold it"));
 }
+
+TEST_CASE("with transport.encrypt a deployment serves both paths with the reference output") {
+  deployment d("[transport]\nencrypt = true\n");
+  for (const int bytes : {300, 2400}) {  // local path, PrfaaS path
+    const std::string prompt = text_prompt(bytes);
+    const json served = parse_ok(d.generate(prompt, 6));
+    const json reference = parse_ok(generate_in_process(prompt, 6, d.config_path()));
+    CHECK(served["tokens"] == reference["tokens"]);
+    CHECK(served["kv_bytes"].get<long>() > 0);
+  }
+  CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"), !Catch::Contains(" lost ("));
+}
