@@ -33,6 +33,7 @@
 #include "actors/system_config.hpp"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
+#include "runtime/security/connection_guard.h"
 #include "runtime/security/pki.h"
 
 using namespace prfaas;
@@ -214,6 +215,11 @@ int main(int argc, char** argv) {
   // Every role actor is published on --listen; a restarted one takes its predecessor's port.
   caf::actor published;
   uint16_t bound_port = listen_at.port;
+  // Strangers on the published port (idle, or trickling a TLS handshake) are shut out after a
+  // stall and beyond a bound: CAF 0.17 sets neither (runtime/security/connection_guard.h).
+  std::unique_ptr<security::connection_guard> guard;
+  security::guard_options guarding;
+  guarding.stall_limit = std::chrono::milliseconds(std::max(3000, 2 * config.router.node_timeout_ms));
   opts.on_spawned = [&](const caf::actor& a) {
     if (published) actors::unpublish(sys, published, bound_port);
     auto port = actors::publish(sys, a, bound_port, listen_at.host);
@@ -225,6 +231,7 @@ int main(int argc, char** argv) {
     }
     published = a;
     bound_port = *port;
+    if (!guard) guard = std::make_unique<security::connection_guard>(bound_port, guarding);
     if (!port_file.empty()) {
       std::ofstream(port_file + ".tmp") << *port << "\n";
       std::rename((port_file + ".tmp").c_str(), port_file.c_str());

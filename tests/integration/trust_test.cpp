@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -232,4 +234,47 @@ TEST_CASE("with transport.encrypt a deployment serves both paths with the refere
     CHECK(served["kv_bytes"].get<long>() > 0);
   }
   CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"), !Catch::Contains(" lost ("));
+}
+
+namespace {
+
+// True once the node closed the connection (EOF or reset); false while it is still open.
+bool closed_by_peer(const transport::socket_fd& s) {
+  char b;
+  const ssize_t n = ::recv(s.get(), &b, 1, MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+}  // namespace
+
+TEST_CASE("strangers that connect and say nothing, or trickle a TLS handshake, are shut out; members still get in") {
+  deployment d;
+  const uint16_t port = actor_port(d, "router");
+  REQUIRE(port != 0);
+  std::vector<transport::socket_fd> idle, trickling;
+  for (int i = 0; i < 100; ++i) idle.push_back(transport::connect_tcp({"127.0.0.1", port}, std::chrono::seconds(2)));
+  const uint8_t record[] = {0x16, 0x03, 0x01, 0x40, 0x00};  // a TLS record of 16 KiB announced
+  for (int i = 0; i < 5; ++i) {
+    trickling.push_back(transport::connect_tcp({"127.0.0.1", port}, std::chrono::seconds(2)));
+    (void)!::send(trickling.back().get(), record, sizeof record, MSG_NOSIGNAL);
+  }
+  // Beyond the bound of 32 unestablished connections, the oldest are shut at once.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const auto closed = [](const std::vector<transport::socket_fd>& v) {
+    return std::count_if(v.begin(), v.end(), [](const auto& s) { return closed_by_peer(s); });
+  };
+  CHECK(closed(idle) >= 60);
+  // A member connects and is served in the middle of it.
+  CHECK(d.generate("served during the flood", 2).status == 0);
+  // The trickle goes on (a byte every 250 ms), yet nothing is sent to them: shut after the stall.
+  for (int t = 0; t < 32 && closed(trickling) < 5; ++t) {
+    for (auto& s : trickling) (void)!::send(s.get(), "\x01", 1, MSG_NOSIGNAL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  CHECK(closed(trickling) == 5);
+  CHECK(closed(idle) == 100);
+  const auto log = slurp(d.state_dir() + "/logs/router.log");
+  CHECK_THAT(log, Catch::Contains("connection guard: shut down") && Catch::Contains("unauthenticated connections"));
+  CHECK_THAT(log, !Catch::Contains(" lost ("));  // no member was shut out
+  CHECK(d.generate("still serving", 2).status == 0);
 }

@@ -1,0 +1,160 @@
+#include "runtime/security/connection_guard.h"
+
+// <linux/tcp.h> for the full tcp_info (bytes_acked).
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <vector>
+
+namespace prfaas::security {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+uint16_t port_of(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return 0;
+}
+
+std::string text_of(const sockaddr_storage& a) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (a.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, host, sizeof host);
+  else if (a.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(port_of(a));
+}
+
+// An accepted TCP connection on `port` behind descriptor `fd`: its peer, and the bytes the
+// peer acknowledged having been sent.
+struct socket_view {
+  std::string peer;
+  uint64_t sent = 0;
+};
+
+bool view_of(int fd, uint16_t port, socket_view& out) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  sockaddr_storage local{}, peer{};
+  socklen_t ll = sizeof local, pl = sizeof peer;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || port_of(local) != port) return false;
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return false;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) return false;
+  struct tcp_info info {};
+  len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || info.tcpi_state != 1 /* TCP_ESTABLISHED */) return false;
+  out.peer = text_of(peer);
+  out.sent = info.tcpi_bytes_acked;
+  return true;
+}
+
+std::vector<int> descriptors() {
+  std::vector<int> out;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') out.push_back(std::atoi(e->d_name));
+    ::closedir(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+connection_guard::connection_guard(uint16_t port, guard_options options) : port_(port), options_(options) {
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      look();
+      lock.lock();
+      wake_.wait_for(lock, options_.tick, [&] { return stopping_; });
+    }
+  });
+}
+
+connection_guard::~connection_guard() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+guard_stats connection_guard::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void connection_guard::look() {
+  const auto now = clock_type::now();
+  std::lock_guard lock(mutex_);
+  std::set<std::pair<int, std::string>> present;
+  auto shut = [&](int fd, const watched& w, const std::string& why) {
+    // The descriptor may have been reused since the look: shut it only if it is still the same
+    // connection.
+    socket_view again;
+    if (!view_of(fd, port_, again) || again.peer != w.peer) return false;
+    ::shutdown(fd, SHUT_RDWR);
+    spdlog::warn("connection guard: shut down the connection from {} on port {}: {}", w.peer, port_, why);
+    return true;
+  };
+  for (int fd : descriptors()) {
+    socket_view v;
+    if (!view_of(fd, port_, v)) continue;
+    const auto key = std::make_pair(fd, v.peer);
+    present.insert(key);
+    auto [it, fresh] = conns_.try_emplace(key);
+    watched& w = it->second;
+    if (fresh) {
+      w.peer = v.peer;
+      w.first_seen = w.last_growth = now;
+      w.sent = v.sent;
+      ++stats_.watched;
+      continue;
+    }
+    if (v.sent > w.sent) {
+      w.sent = v.sent;
+      w.last_growth = now;
+      ++w.growths;
+    } else if (now - w.last_growth > options_.stall_limit) {
+      if (shut(fd, w, "nothing sent to it for " + std::to_string(options_.stall_limit.count()) +
+                          " ms (an unauthenticated peer stuck in its TLS handshake)"))
+        ++stats_.shut_stalled;
+      present.erase(key);
+    }
+  }
+  std::erase_if(conns_, [&](const auto& c) { return !present.count(c.first); });
+  // The bound on connections not yet established: the oldest beyond it go first.
+  std::vector<std::pair<clock_type::time_point, std::pair<int, std::string>>> pending;
+  int established = 0;
+  for (const auto& [key, w] : conns_) {
+    if (w.growths >= options_.established_after) ++established;
+    else pending.emplace_back(w.first_seen, key);
+  }
+  std::sort(pending.begin(), pending.end());
+  const size_t cap = static_cast<size_t>(std::max(0, options_.max_pending));
+  size_t over = pending.size() > cap ? pending.size() - cap : 0;
+  for (size_t i = 0; i < over; ++i) {
+    const auto& key = pending[i].second;
+    if (shut(key.first, conns_.at(key), "over the bound of " + std::to_string(cap) + " unauthenticated connections"))
+      ++stats_.shut_over_cap;
+    conns_.erase(key);
+  }
+  stats_.pending = static_cast<int>(pending.size() - over);
+  stats_.established = established;
+}
+
+}  // namespace prfaas::security
