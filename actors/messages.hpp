@@ -284,12 +284,17 @@ struct router_status {
   int64_t completed = 0;
   int64_t failed = 0;
   int64_t in_flight = 0;
+  int32_t threshold_tokens = 0;    // t now
+  int32_t threshold_moves = 0;     // by the live controller since the router started
+  double offload_share = 0;        // requests completed on the PrfaaS path, last minute
+  int32_t recent_completed = 0;    // requests completed, last minute
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_status& x) {
   return f(caf::meta::type_name("router_status"), x.nodes, x.links, x.caches, x.prfaas_egress_gbps, x.link_gbps,
-           x.completed, x.failed, x.in_flight);
+           x.completed, x.failed, x.in_flight, x.threshold_tokens, x.threshold_moves, x.offload_share,
+           x.recent_completed);
 }
 
 // Renders an error for a person: "node_lost: decode node decode-1 lost (...)".

@@ -29,6 +29,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -38,6 +39,8 @@
 #include "actors/roles.hpp"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
+#include "runtime/policy/threshold_controller.h"
+#include "runtime/profile/instance_profile.h"
 #include "runtime/sched/core.h"
 
 namespace prfaas::actors {
@@ -74,6 +77,13 @@ struct router_state {
   std::map<std::string, cache_stats> caches;   // latest cache statistics per node
   clock_type::time_point last_egress_log{};
   std::shared_ptr<const security::verifier> trust;  // null: --insecure
+  // The live threshold controller (router.controller), the simulator's own code: the profiles
+  // it plans with, declared before it (it keeps references to them).
+  std::unique_ptr<profile::instance_profile> prfaas_profile, pd_profile;
+  std::unique_ptr<policy::threshold_controller> controller;
+  double link_gbps = 0;       // the inter-cluster link's capacity now (config, then link rate)
+  int threshold_moves = 0;
+  std::deque<std::pair<clock_type::time_point, bool>> recent;  // completions: offloaded?
   static inline const char* name = "router";
 };
 
@@ -200,6 +210,8 @@ void act(router_actor* self, const sched::reserve& c) {
                st.core->node(c.decode).desc.name);
   const auto id = c.id;
   const int attempt = c.attempt;
+  if (st.controller && attempt == 0)
+    st.controller->observe(static_cast<double>(r.prompt.size()) - view->cached_tokens);
   decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt};
   const auto to = handle_of(self, c.decode);
   const std::string name = self->state.core->node(c.decode).desc.name;
@@ -292,6 +304,8 @@ void act(router_actor* self, const sched::reply& c) {
     out.cache_source = sched::to_string(v.source);
     for (auto& rp : p.replies) rp.deliver(out);
     if (!p.client_id.empty()) st.done_by_client_id.remember(p.client_id, out);
+    st.recent.emplace_back(clock_type::now(), v.path == policy::prefill_path::prfaas);
+    while (st.recent.size() > 100000) st.recent.pop_front();
   }
   if (!p.client_id.empty()) st.by_client_id.erase(p.client_id);
   st.requests.erase(it);
@@ -324,16 +338,61 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
 }
 
+// One period of the live threshold controller: the PrfaaS egress the prefill nodes measured
+// against the link's capacity now, and the PrfaaS queues, into the simulator's controller; a
+// move of t goes to the core as the simulator's policy_update does.
+void control(router_actor* self) {
+  auto& st = self->state;
+  if (!st.controller) return;
+  self->delayed_send(self, std::chrono::milliseconds(st.config.router.controller_period_ms), atoms::tick_atom::value);
+  policy::controller_inputs in;
+  in.link_gbps = st.link_gbps;
+  in.egress_utilisation = st.link_gbps > 0 ? prfaas_egress_gbps(st.links) / st.link_gbps : 0;
+  int prfaas_load = 0;
+  for (const auto& n : st.core->nodes()) {
+    if (!n.up) continue;
+    if (n.desc.kind == sched::node_kind::prefill && n.desc.prfaas) { ++in.n_prfaas; prfaas_load += n.load; }
+    else if (n.desc.kind == sched::node_kind::prefill) ++in.n_p;
+    else if (n.desc.kind == sched::node_kind::decode) ++in.n_d;
+  }
+  in.prfaas_queue_per_instance = in.n_prfaas ? static_cast<double>(prfaas_load) / in.n_prfaas : 0;
+  const int before = st.core->threshold_tokens();
+  if (const auto moved = st.controller->on_period(in)) {
+    ++st.threshold_moves;
+    spdlog::info("router: threshold t {} -> {} tokens (PrfaaS egress {:.3f} of {:.3f} Gbps, {:.0f} % utilised; "
+                 "{:.1f} requests per PrfaaS node)",
+                 before, static_cast<int>(*moved), prfaas_egress_gbps(st.links), st.link_gbps,
+                 100 * in.egress_utilisation, in.prfaas_queue_per_instance);
+  }
+  step(self, sched::policy_update{static_cast<int>(st.controller->threshold()), st.controller->bandwidth_abundant()});
+}
+
 caf::behavior router(router_actor* self, config::deployment_config config,
                      std::shared_ptr<const security::verifier> trust) {
   self->state.config = config;
   self->state.trust = std::move(trust);
+  self->state.link_gbps = config.transport.link_gbps;
+  if (config.router.controller) {
+    try {
+      auto& st = self->state;
+      st.prfaas_profile = std::make_unique<profile::instance_profile>(profile::load_profile(config.router.profile_prfaas));
+      st.pd_profile = std::make_unique<profile::instance_profile>(profile::load_profile(config.router.profile_pd));
+      st.controller = std::make_unique<policy::threshold_controller>(
+          *st.prfaas_profile, *st.pd_profile, config.router.output_tokens, config.router.threshold_tokens);
+      spdlog::info("router: live threshold controller on, every {} ms, from t = {} tokens",
+                   config.router.controller_period_ms, config.router.threshold_tokens);
+    } catch (const failure& f) {
+      spdlog::error("router: live threshold controller off: {}", f.what());
+    }
+  }
   self->state.core = std::make_unique<sched::core>(sched::core_options{
       config.router.threshold_tokens, config.router.bandwidth_abundant, /*use_directory=*/true,
       config.router.pull_min_tokens, config.router.max_in_flight, 1024, config.router.max_attempts,
       config.router.queue_max, /*settle_until_s=*/config.router.settle_ms / 1000.0});
   // The settling period ends with a tick, which routes whatever waited for it.
   self->delayed_send(self, std::chrono::milliseconds(config.router.settle_ms), atoms::deadline_atom::value);
+  if (self->state.controller)
+    self->delayed_send(self, std::chrono::milliseconds(config.router.controller_period_ms), atoms::tick_atom::value);
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) return;
@@ -401,6 +460,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         for (auto& c : nodes)
           self->send(c, atoms::link_atom::value, action, nodes.empty() ? gbps : gbps / static_cast<double>(nodes.size()));
         spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
+        if (action == "rate") st.link_gbps = gbps;  // what the controller plans with from now
         return static_cast<int32_t>(nodes.size());
       },
       [=](atoms::heartbeat_atom, const std::string&, int32_t) {
@@ -445,6 +505,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         return rp;
       },
       [=](atoms::deadline_atom) { step(self, sched::tick{}); },
+      [=](atoms::tick_atom) { control(self); },
       // A node leaving (SIGTERM) gets no new work; it asks until it holds nothing.
       [=](atoms::drain_atom, const std::string& name) -> int32_t {
         auto& st = self->state;
@@ -516,7 +577,14 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         for (const auto& [name, l] : st.links) s.links.push_back(l);
         for (const auto& [name, c] : st.caches) s.caches.push_back(c);
         s.prfaas_egress_gbps = prfaas_egress_gbps(st.links);
-        s.link_gbps = st.config.transport.link_gbps;
+        s.link_gbps = st.link_gbps;
+        s.threshold_tokens = st.core->threshold_tokens();
+        s.threshold_moves = st.threshold_moves;
+        const auto minute_ago = clock_type::now() - std::chrono::minutes(1);
+        int offloaded = 0;
+        for (const auto& [when, prfaas] : st.recent)
+          if (when >= minute_ago) { ++s.recent_completed; offloaded += prfaas; }
+        s.offload_share = s.recent_completed ? static_cast<double>(offloaded) / s.recent_completed : 0;
         s.completed = st.core->counters().completed;
         s.failed = st.core->counters().failed + st.core->counters().refused;
         s.in_flight = static_cast<int64_t>(st.core->requests().size());

@@ -372,6 +372,10 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   j["completed"] = s->completed;
   j["failed"] = s->failed;
   j["in_flight"] = s->in_flight;
+  j["threshold_tokens"] = s->threshold_tokens;
+  j["threshold_moves"] = s->threshold_moves;
+  j["offload_share_last_minute"] = s->offload_share;
+  j["completed_last_minute"] = s->recent_completed;
   j["prfaas_egress_gbps"] = s->prfaas_egress_gbps;
   j["link_gbps"] = s->link_gbps;
   j["link_utilisation"] = s->link_gbps > 0 ? s->prfaas_egress_gbps / s->link_gbps : 0.0;
@@ -393,6 +397,8 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   if (as_json) { std::cout << dump(j) << std::endl; return 0; }
   std::printf("router %s: %lld completed, %lld failed, %lld in flight\n", router_at.str().c_str(),
               static_cast<long long>(s->completed), static_cast<long long>(s->failed), static_cast<long long>(s->in_flight));
+  std::printf("threshold t = %d tokens (%d moves by the live controller); last minute: %d completed, %.0f %% offloaded\n",
+              s->threshold_tokens, s->threshold_moves, s->recent_completed, 100 * s->offload_share);
   for (const auto& n : s->nodes) std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), n.role.c_str(), n.cluster.c_str());
   if (s->link_gbps > 0)
     std::printf("PrfaaS egress %.3f Gbps of a %.3f Gbps link (%.1f %% utilised)\n", s->prfaas_egress_gbps, s->link_gbps,
@@ -602,6 +608,13 @@ int main(int argc, char** argv) {
   sim->add_flag("--json", sim_opts.as_json, "print one JSON object");
   std::string chaos_action;
   std::vector<std::string> chaos_nodes;
+  auto* link = app.add_subcommand("link", "the running deployment's emulated inter-cluster link");
+  link->require_subcommand(1);
+  auto* link_set = link->add_subcommand("set", "change the link's rate now (a bandwidth collapse, or its end)");
+  double link_gbps = 0;
+  link_set->add_option("--gbps", link_gbps, "the whole link's new rate")->required()->check(CLI::Range(1e-6, 1e4));
+  link_set->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  add_access_options(link_set, access);
   auto* chaos = app.add_subcommand("chaos", "inject a fault into a running deployment's node");
   double chaos_gbps = 0;
   chaos->add_option("action", chaos_action, "kill | stop | cont | term | link")->required();
@@ -669,6 +682,7 @@ int main(int argc, char** argv) {
     if (*up) return cmd_up(config_path, state_dir, insecure);
     if (*down) return cmd_down(state_dir);
     if (*chaos) return cmd_chaos(access, chaos_action, chaos_nodes, chaos_gbps);
+    if (*link_set) return cmd_chaos_link(access, {"rate"}, link_gbps);
     if (*status) return cmd_status(access, router_flag, as_json);
     if (*check) return cmd_check(check_run, check_reference, check_opts, as_json);
     if (*demo) return cmd_demo(config_path, insecure);

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <functional>
@@ -90,6 +91,10 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("queue_max", c.router.queue_max);
          r.get("drain_ms", c.router.drain_ms);
          r.get("settle_ms", c.router.settle_ms);
+         r.get("controller", c.router.controller);
+         r.get("controller_period_ms", c.router.controller_period_ms);
+         r.get("profile_prfaas", c.router.profile_prfaas); r.get("profile_pd", c.router.profile_pd);
+         r.get("output_tokens", c.router.output_tokens);
        }},
       {"node", [&](table_reader& r) {
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
@@ -150,6 +155,16 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.router.queue_max <= c.router.max_in_flight, "router.queue_max must be at most router.max_in_flight");
   check(c.router.heartbeat_ms > 0 && c.router.node_timeout_ms > c.router.heartbeat_ms,
         "router.node_timeout_ms must exceed router.heartbeat_ms");
+  check(c.router.controller_period_ms >= 100 && c.router.controller_period_ms <= 600000,
+        "router.controller_period_ms must be 100..600000");
+  check(c.router.output_tokens >= 1 && c.router.output_tokens <= 65536, "router.output_tokens must be 1..65536");
+  check(!c.router.controller || (!c.router.profile_prfaas.empty() && !c.router.profile_pd.empty()),
+        "router.controller needs router.profile_prfaas and router.profile_pd");
+  check(!c.router.controller || c.transport.link_gbps > 0, "router.controller needs transport.link_gbps");
+  // Profiles are found beside the config file, as scenarios find theirs.
+  for (auto* p : {&c.router.profile_prfaas, &c.router.profile_pd})
+    if (!p->empty() && std::filesystem::path(*p).is_relative())
+      *p = (std::filesystem::path(source).parent_path() / *p).lexically_normal().string();
   check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,
         "node.kv_blocks, node.max_sequences and node.threads must be positive");
   check(c.node.threads <= 256, "node.threads must be 1..256");

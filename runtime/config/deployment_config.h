@@ -3,7 +3,8 @@
 //
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
-//                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms
+//                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
+//                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens
 //   [node]         kv_blocks, max_sequences, threads
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
@@ -37,6 +38,14 @@ struct router_config {
   int queue_max = 256;           // requests waiting for room (FIFO) before no_capacity
   int drain_ms = 30000;          // a node told to stop (SIGTERM) finishes its work for at most this long
   int settle_ms = 1000;          // a starting router routes nothing before its nodes had this long to register
+  // The live threshold controller (policy::threshold_controller, the simulator's): every period
+  // it reads the measured PrfaaS egress against the link's capacity and the PrfaaS queues, and
+  // moves t.  Needs the two clusters' instance profiles and transport.link_gbps.
+  bool controller = false;
+  int controller_period_ms = 1000;
+  std::string profile_prfaas;    // relative paths are taken from the config file's folder
+  std::string profile_pd;
+  int output_tokens = 64;        // mean output length the controller plans with
 };
 
 struct node_config {

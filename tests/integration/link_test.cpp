@@ -47,3 +47,71 @@ TEST_CASE("with an emulated 1 Gbps link the router logs the egress utilisation o
   CHECK(best > 0);
   CHECK(best <= 100.0 * 1.1);  // paced: never far above the link
 }
+
+namespace {
+
+// A trace of `n` requests whose prompts span both sides of t, every one with blocks of its own
+// (no prefix-cache hits: routing sees the whole prompt).
+std::string spread_trace(const temp_dir& dir, int n, int first_id) {
+  static const std::vector<int> lengths = {150, 400, 700, 1100, 1600, 2200};
+  std::string trace;
+  for (int i = 0; i < n; ++i) {
+    const int len = lengths[i % lengths.size()];
+    std::string ids;
+    for (int b = 0; b * 512 < len; ++b) ids += (b ? ", " : "") + std::to_string((first_id + i) * 10 + b);
+    trace += "{\"timestamp\": " + std::to_string(i) + ", \"input_length\": " + std::to_string(len) +
+             ", \"output_length\": 4, \"hash_ids\": [" + ids + "]}\n";
+  }
+  return dir.write("trace-" + std::to_string(first_id) + ".jsonl", trace);
+}
+
+json replay(const deployment& d, const std::string& trace, int n) {
+  return parse_ok(run({PRFAAS_CLI, "replay", "--state", d.state_dir(), "--trace", trace, "--scale-tokens", "1",
+                       "--requests", std::to_string(n), "--concurrency", "8", "--max-tokens", "4", "--json"},
+                      240000));
+}
+
+std::vector<std::pair<int, int>> threshold_moves(const deployment& d) {
+  std::ifstream log(d.state_dir() + "/logs/router.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  const std::string s = text.str();
+  static const std::regex re("threshold t ([0-9]+) -> ([0-9]+) tokens");
+  std::vector<std::pair<int, int>> out;
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it)
+    out.emplace_back(std::stoi((*it)[1]), std::stoi((*it)[2]));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("under a bandwidth collapse the live controller raises t and offloads less, every request completed") {
+  // The tiny model's PrfaaS egress peaks near 0.05 Gbps on this machine: 0.5 Gbps is plenty,
+  // 0.04 Gbps is congested, 0.01 Gbps far too little.
+  deployment d(std::string("[router]\nthreshold_tokens = 600\ncontroller = true\ncontroller_period_ms = 500\n") +
+               "profile_prfaas = \"" PRFAAS_SOURCE_DIR "/profiles/tiny-cpu.toml\"\n"
+               "profile_pd = \"" PRFAAS_SOURCE_DIR "/profiles/tiny-cpu.toml\"\noutput_tokens = 4\n"
+               "[transport]\nlink_gbps = 0.5\nemulate_link = true\n");
+  temp_dir dir;
+  const int n = 72;
+  const json before = replay(d, spread_trace(dir, n, 0), n);
+  CHECK(before["completed"] == n);
+  const auto moves_before = threshold_moves(d).size();
+  // The link collapses in two steps, with traffic on it at each.
+  REQUIRE(run({PRFAAS_CLI, "link", "set", "--gbps", "0.04", "--state", d.state_dir()}).status == 0);
+  const json during = replay(d, spread_trace(dir, n, 1000), n);
+  REQUIRE(run({PRFAAS_CLI, "link", "set", "--gbps", "0.01", "--state", d.state_dir()}).status == 0);
+  const json after = replay(d, spread_trace(dir, n, 2000), n);
+  CHECK(during["completed"] == n);
+  CHECK(after["completed"] == n);
+  const auto moves = threshold_moves(d);
+  int raised = 0;
+  for (size_t i = moves_before; i < moves.size(); ++i) raised += moves[i].second > moves[i].first;
+  INFO("moves: " << moves.size() << " (" << moves_before << " before the collapse); offload before "
+                 << before["offload_fraction"] << ", after " << after["offload_fraction"]);
+  CHECK(raised >= 2);
+  CHECK(after["offload_fraction"].get<double>() < before["offload_fraction"].get<double>());
+  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+  CHECK(st["threshold_moves"].get<int>() == static_cast<int>(moves.size()));
+  CHECK(st["link_gbps"] == 0.01);
+}
