@@ -108,4 +108,13 @@ caf::expected<int32_t> link_control(caf::actor_system& sys, const caf::actor& ro
   return out;
 }
 
+caf::expected<int32_t> convert_node(caf::actor_system& sys, const caf::actor& router, const std::string& name,
+                                    const std::string& role, std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  caf::expected<int32_t> out{caf::make_error(errc::internal, "no reply")};
+  self->request(router, timeout, atoms::convert_atom::value, name, role)
+      .receive([&](int32_t n) { out = n; }, [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
 }  // namespace prfaas::actors

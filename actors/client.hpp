@@ -38,5 +38,9 @@ caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& ro
 // in all, shared evenly).  Returns how many nodes were told.
 caf::expected<int32_t> link_control(caf::actor_system& sys, const caf::actor& router, const std::string& action,
                                     double gbps);
+// Asks the router to convert local node `name` to `role` (prefill | decode); returns once it
+// serves in that role, or the router's error (it drains the node first, up to router.drain_ms).
+caf::expected<int32_t> convert_node(caf::actor_system& sys, const caf::actor& router, const std::string& name,
+                                    const std::string& role, std::chrono::milliseconds timeout);
 
 }  // namespace prfaas::actors

@@ -24,6 +24,8 @@
 //   prefill    -> router      link_report (KV egress telemetry, every report period)
 //   client     -> router      link_atom, "cut"|"restore"|"rate", gbps  -> int32 PrfaaS nodes told
 //   router     -> supervisor  link_atom, action, gbps (its share)  (the emulated inter-cluster link)
+//   client     -> router      convert_atom, name, role             -> int32 0 once it serves in the new role
+//   router     -> supervisor  convert_atom, role                   (drained: become a ROLE node)
 
 #include <caf/all.hpp>
 
@@ -288,13 +290,14 @@ struct router_status {
   int32_t threshold_moves = 0;     // by the live controller since the router started
   double offload_share = 0;        // requests completed on the PrfaaS path, last minute
   int32_t recent_completed = 0;    // requests completed, last minute
+  int32_t conversions = 0;         // nodes that changed role (prefill <-> decode) since it started
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_status& x) {
   return f(caf::meta::type_name("router_status"), x.nodes, x.links, x.caches, x.prfaas_egress_gbps, x.link_gbps,
            x.completed, x.failed, x.in_flight, x.threshold_tokens, x.threshold_moves, x.offload_share,
-           x.recent_completed);
+           x.recent_completed, x.conversions);
 }
 
 // Renders an error for a person: "node_lost: decode node decode-1 lost (...)".
@@ -346,4 +349,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, reconnect_atom, "reconnect")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, drain_atom, "drain")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, link_atom, "link")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, convert_atom, "convert")
 CAF_END_TYPE_ID_BLOCK(prfaas)

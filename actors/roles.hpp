@@ -54,7 +54,9 @@ caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config&
 // restarts it when it fails, registers it with the router (when `router` is set) and
 // heartbeats.  When the router is lost it reconnects to `router_at` with backoff, hands the
 // role the new router (router_atom) and registers again.  On a fatal error (registration
-// refused, the role failing too often) it calls `fatal(message)` once.
+// refused, the role failing too often) it calls `fatal(message)` once.  Told convert_atom by the
+// router (which drained the node first), it stops the role actor and spawns, publishes and
+// registers one of the other role in its place.
 struct supervisor_options {
   std::function<caf::actor(caf::actor router)> spawn_role;
   caf::actor router;                                  // null for the router's own process
@@ -67,8 +69,13 @@ struct supervisor_options {
   // restores (to `egress_gbps`) or re-rates it.
   std::shared_ptr<transport::pacer> egress;
   double egress_gbps = 0;
-  // Signs the registration statement (own node id, router's node id); null: --insecure.
-  std::function<registration_proof(const std::string& node, const std::string& router)> prove;
+  // A local prefill or decode node can change role in place: spawns the role actor of the named
+  // role (prefill | decode).  Null: the node keeps its role.
+  std::function<caf::actor(const std::string& role, caf::actor router)> spawn_as;
+  // Signs the registration statement (the name and role registered, own node id, router's node
+  // id); null: --insecure.
+  std::function<registration_proof(const security::identity& as, const std::string& node, const std::string& router)>
+      prove;
 };
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_options options);
 

@@ -84,6 +84,15 @@ struct router_state {
   double link_gbps = 0;       // the inter-cluster link's capacity now (config, then link rate)
   int threshold_moves = 0;
   std::deque<std::pair<clock_type::time_point, bool>> recent;  // completions: offloaded?
+  // Nodes being converted between prefill and decode: drained first, then told, then back.
+  struct conversion {
+    std::string to;
+    caf::response_promise reply;
+    clock_type::time_point deadline;
+    bool told = false;  // its supervisor was told to convert
+  };
+  std::map<std::string, conversion> converting;
+  int conversions = 0;
   static inline const char* name = "router";
 };
 
@@ -329,7 +338,10 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   const auto id = st.core->node_by_name(name);
   if (!id) return;
   const std::string role = sched::to_string(st.core->node(*id).desc.kind);
-  spdlog::warn("router: {} node {} lost ({})", role, name, why);
+  if (auto c = st.converting.find(name); c != st.converting.end() && c->second.told)
+    spdlog::info("router: {} node {} left its role to become a {} node", role, name, c->second.to);
+  else
+    spdlog::warn("router: {} node {} lost ({})", role, name, why);
   step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
   st.handles.erase(name);
   st.controls.erase(name);
@@ -419,7 +431,11 @@ caf::behavior router(router_actor* self, config::deployment_config config,
                 security::registration_statement({info.name, info.role}, caf::to_string(from->node()),
                                                  caf::to_string(self->node())),
                 proof.signature);
-            if (who.name != info.name || who.role != info.role)
+            // A role the router itself ordered (a conversion) is the one exception to the
+            // certificate's role; the name never is.
+            const auto c = st.converting.find(info.name);
+            const bool ordered = c != st.converting.end() && c->second.told && c->second.to == info.role;
+            if (who.name != info.name || (who.role != info.role && !ordered))
               throw failure(errc::invalid_argument, "a node with the certificate of " + who.role + " node " + who.name +
                                                         " tried to register as " + info.role + " node " + info.name);
           }
@@ -438,6 +454,12 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         st.controls[info.name] = control;
         st.infos[info.name] = info;
         spdlog::info("router: registered {} node {} (cluster {})", info.role, info.name, info.cluster);
+        if (auto c = st.converting.find(info.name); c != st.converting.end() && c->second.to == info.role) {
+          ++st.conversions;
+          spdlog::info("router: {} now serves as a {} node", info.name, info.role);
+          c->second.reply.deliver(int32_t{0});
+          st.converting.erase(c);
+        }
         // A new directory knows nothing: every node publishes its whole cache again.
         if (info.role == "cache-directory")
           for (const auto& n : st.core->nodes())
@@ -506,6 +528,50 @@ caf::behavior router(router_actor* self, config::deployment_config config,
       },
       [=](atoms::deadline_atom) { step(self, sched::tick{}); },
       [=](atoms::tick_atom) { control(self); },
+      // P/D rebalancing by hand (`prfaas node convert`): a local node changes role in place.
+      [=](atoms::convert_atom, const std::string& name, const std::string& to) -> caf::result<int32_t> {
+        auto& st = self->state;
+        const auto id = st.core->node_by_name(name);
+        if (!id || !st.core->node(*id).up) return caf::make_error(errc::invalid_argument, "no node named " + name + " is up");
+        const auto& n = st.core->node(*id);
+        const auto kind = n.desc.kind;
+        if (n.desc.prfaas || kind == sched::node_kind::cache_directory || (to != "prefill" && to != "decode"))
+          return caf::make_error(errc::invalid_argument, "only local prefill and decode nodes convert, to prefill or decode");
+        if (sched::to_string(kind) == to) return caf::make_error(errc::invalid_argument, name + " is a " + to + " node already");
+        if (st.converting.count(name) || !n.accepting)
+          return caf::make_error(errc::invalid_argument, name + " is draining or converting already");
+        int others = 0;
+        for (const auto& m : st.core->nodes())
+          others += m.up && m.accepting && m.id != *id && m.desc.kind == kind && !m.desc.prfaas;
+        if (kind == sched::node_kind::decode && others == 0)
+          return caf::make_error(errc::no_capacity, name + " is the last decode node");
+        auto rp = self->make_response_promise();
+        st.converting[name] = {to, rp, clock_type::now() + std::chrono::milliseconds(st.config.router.drain_ms), false};
+        spdlog::info("router: converting {} to a {} node: draining it first", name, to);
+        step(self, sched::node_drain{*id});
+        self->send(self, atoms::convert_atom::value);
+        return rp;
+      },
+      // Conversions in progress: a drained node is told; one that does not drain in time fails.
+      [=](atoms::convert_atom) {
+        auto& st = self->state;
+        for (auto it = st.converting.begin(); it != st.converting.end();) {
+          auto& c = it->second;
+          const auto id = st.core->node_by_name(it->first);
+          auto ctl = st.controls.find(it->first);
+          if (!c.told && id && st.core->node(*id).up && st.core->node(*id).load == 0 && ctl != st.controls.end()) {
+            c.told = true;
+            self->send(ctl->second, atoms::convert_atom::value, c.to);
+          } else if (clock_type::now() > c.deadline) {
+            c.reply.deliver(caf::make_error(errc::deadline_exceeded, it->first + " did not " +
+                                                                         (c.told ? "come back" : "drain") + " in time"));
+            it = st.converting.erase(it);
+            continue;
+          }
+          ++it;
+        }
+        if (!st.converting.empty()) self->delayed_send(self, std::chrono::milliseconds(50), atoms::convert_atom::value);
+      },
       // A node leaving (SIGTERM) gets no new work; it asks until it holds nothing.
       [=](atoms::drain_atom, const std::string& name) -> int32_t {
         auto& st = self->state;
@@ -580,6 +646,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         s.link_gbps = st.link_gbps;
         s.threshold_tokens = st.core->threshold_tokens();
         s.threshold_moves = st.threshold_moves;
+        s.conversions = st.conversions;
         const auto minute_ago = clock_type::now() - std::chrono::minutes(1);
         int offloaded = 0;
         for (const auto& [when, prfaas] : st.recent)

@@ -59,7 +59,7 @@ void send_registration(supervisor_actor* self, const node_info& info) {
   caf::actor control = caf::actor_cast<caf::actor>(self);
   registration_proof proof;
   if (self->state.options.prove)
-    proof = self->state.options.prove(caf::to_string(self->home_system().node()),
+    proof = self->state.options.prove({info.name, info.role}, caf::to_string(self->home_system().node()),
                                       caf::to_string(self->state.router.node()));
   self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role, control, proof)
       .then(
@@ -178,6 +178,23 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
         self->delayed_send(self, std::chrono::milliseconds(st.options.heartbeat_ms), atoms::tick_atom::value);
       },
       [=](atoms::reconnect_atom) { reconnect(self); },
+      [=](atoms::convert_atom, const std::string& to) {
+        auto& st = self->state;
+        if (!st.options.spawn_as || (to != "prefill" && to != "decode") || to == st.info.role) {
+          spdlog::warn("{}: cannot become a {} node", st.info.name, to);
+          return;
+        }
+        spdlog::info("{}: converting from {} to {}", st.info.name, st.info.role, to);
+        // The router drained the node: the old role holds nothing.  It goes; the new one takes
+        // its place on the same published port, and restarts from now on are of the new role.
+        self->demonitor(st.role);
+        self->send_exit(st.role, caf::exit_reason::user_shutdown);
+        auto spawn_as = st.options.spawn_as;
+        st.options.spawn_role = [spawn_as, to](caf::actor router) { return spawn_as(to, router); };
+        st.registered = false;
+        st.info = {};
+        start_role(self);
+      },
       [=](atoms::abort_atom, uint64_t id, int32_t attempt) {
         if (self->state.options.cancels) self->state.options.cancels->cancel(id, attempt);
       },

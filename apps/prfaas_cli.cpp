@@ -376,6 +376,7 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   j["threshold_moves"] = s->threshold_moves;
   j["offload_share_last_minute"] = s->offload_share;
   j["completed_last_minute"] = s->recent_completed;
+  j["conversions"] = s->conversions;
   j["prfaas_egress_gbps"] = s->prfaas_egress_gbps;
   j["link_gbps"] = s->link_gbps;
   j["link_utilisation"] = s->link_gbps > 0 ? s->prfaas_egress_gbps / s->link_gbps : 0.0;
@@ -615,6 +616,14 @@ int main(int argc, char** argv) {
   link_set->add_option("--gbps", link_gbps, "the whole link's new rate")->required()->check(CLI::Range(1e-6, 1e4));
   link_set->add_option("--state", state_dir, "directory for the deployment's state and logs");
   add_access_options(link_set, access);
+  auto* node_cmd = app.add_subcommand("node", "act on one node of the running deployment");
+  node_cmd->require_subcommand(1);
+  auto* convert = node_cmd->add_subcommand("convert", "change a local node's role between prefill and decode, in place");
+  std::string convert_name, convert_to;
+  convert->add_option("name", convert_name, "the node (prfaas status lists them)")->required();
+  convert->add_option("--to", convert_to, "prefill | decode")->required()->check(CLI::IsMember({"prefill", "decode"}));
+  convert->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  add_access_options(convert, access);
   auto* chaos = app.add_subcommand("chaos", "inject a fault into a running deployment's node");
   double chaos_gbps = 0;
   chaos->add_option("action", chaos_action, "kill | stop | cont | term | link")->required();
@@ -683,6 +692,16 @@ int main(int argc, char** argv) {
     if (*down) return cmd_down(state_dir);
     if (*chaos) return cmd_chaos(access, chaos_action, chaos_nodes, chaos_gbps);
     if (*link_set) return cmd_chaos_link(access, {"rate"}, link_gbps);
+    if (*convert) {
+      client_system client(config::deployment_config{}, client_tls(access));
+      auto router = connect(client.sys, router_address("", state_dir), 3);
+      const auto started = std::chrono::steady_clock::now();
+      auto r = actors::convert_node(client.sys, router, convert_name, convert_to, std::chrono::minutes(5));
+      if (!r) throw cli_error{actors::describe(r.error())};
+      std::printf("%s now serves as a %s node (%.0f ms, drain included)\n", convert_name.c_str(), convert_to.c_str(),
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+      return 0;
+    }
     if (*status) return cmd_status(access, router_flag, as_json);
     if (*check) return cmd_check(check_run, check_reference, check_opts, as_json);
     if (*demo) return cmd_demo(config_path, insecure);

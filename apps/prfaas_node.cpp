@@ -178,10 +178,10 @@ int main(int argc, char** argv) {
   }
   opts.fatal = request_exit;
   if (credentials)
-    opts.prove = [credentials](const std::string& node, const std::string& router) {
+    opts.prove = [credentials](const security::identity& as, const std::string& node, const std::string& router) {
       actors::registration_proof p;
       p.certificate_pem = credentials->certificate_pem();
-      p.signature = credentials->sign(security::registration_statement(credentials->who(), node, router));
+      p.signature = credentials->sign(security::registration_statement(as, node, router));
       return p;
     };
   if (role != cluster::node_role::router) {
@@ -212,6 +212,15 @@ int main(int argc, char** argv) {
       };
       break;
   }
+  // A local PD node may be converted between prefill and decode by the router (P/D rebalancing),
+  // in place: same name, certificate, ports and process.
+  if (!self.prfaas && (role == cluster::node_role::prefill || role == cluster::node_role::decode))
+    opts.spawn_as = [&](const std::string& to, caf::actor router) {
+      actors::node_info as = self;
+      as.role = to;
+      return to == "prefill" ? actors::spawn_prefill(sys, config, as, router, worker)
+                             : actors::spawn_decode(sys, config, as, router, worker);
+    };
   // Every role actor is published on --listen; a restarted one takes its predecessor's port.
   caf::actor published;
   uint16_t bound_port = listen_at.port;
@@ -236,7 +245,7 @@ int main(int argc, char** argv) {
       std::ofstream(port_file + ".tmp") << *port << "\n";
       std::rename((port_file + ".tmp").c_str(), port_file.c_str());
     }
-    spdlog::info("{} listening on {}:{}", role_text, listen_at.host, *port);
+    spdlog::info("{} listening on {}:{}", name, listen_at.host, *port);
   };
   auto supervisor = actors::spawn_supervisor(sys, opts);
 

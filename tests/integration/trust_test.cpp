@@ -35,7 +35,7 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// The actor-plane port a node published, from its log ("ROLE listening on HOST:PORT").
+// The actor-plane port a node published, from its log ("NAME listening on HOST:PORT").
 uint16_t actor_port(const deployment& d, const std::string& node) {
   std::smatch m;
   const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");

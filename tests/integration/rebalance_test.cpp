@@ -1,0 +1,86 @@
+// P/D rebalancing in place: a local node changes role between prefill and decode without a
+// restart (`prfaas node convert`): the router drains it, its supervisor swaps the role actor,
+// and it registers again under its name in the new role.  Nothing in flight is lost and greedy
+// output is what a deployment without conversions gives.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/support/process.h"
+
+using namespace prfaas::testing;
+using json = nlohmann::json;
+
+namespace {
+
+std::string trace_file(const temp_dir& dir, int n) {
+  static const std::vector<int> lengths = {120, 700, 250, 1500, 90, 400};
+  std::string trace;
+  for (int i = 0; i < n; ++i) {
+    const int len = lengths[i % lengths.size()];
+    std::string ids;
+    for (int b = 0; b * 512 < len; ++b) ids += (b ? ", " : "") + std::to_string(i * 10 + b);
+    trace += "{\"timestamp\": " + std::to_string(i) + ", \"input_length\": " + std::to_string(len) +
+             ", \"output_length\": 12, \"hash_ids\": [" + ids + "]}\n";
+  }
+  return dir.write("trace.jsonl", trace);
+}
+
+std::vector<std::string> replay_args(const deployment& d, const std::string& trace, int n, const std::string& outcomes) {
+  return {PRFAAS_CLI, "replay", "--state", d.state_dir(), "--trace", trace, "--scale-tokens", "1", "--requests",
+          std::to_string(n), "--concurrency", "6", "--max-tokens", "12", "--outcomes", outcomes, "--json"};
+}
+
+run_result convert(const deployment& d, const std::string& node, const std::string& to) {
+  return run({PRFAAS_CLI, "node", "convert", node, "--to", to, "--state", d.state_dir()}, 120000);
+}
+
+}  // namespace
+
+TEST_CASE("a decode node becomes a prefill node and back under load: nothing lost, output unchanged") {
+  deployment d;
+  temp_dir dir;
+  const int n = 48;
+  const auto trace = trace_file(dir, n);
+  const std::string reference = dir.path() + "/reference.jsonl", converted = dir.path() + "/converted.jsonl";
+  REQUIRE(run(replay_args(d, trace, n, reference), 240000).status == 0);
+
+  child load(replay_args(d, trace, n, converted), dir.path());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto r = convert(d, "decode-1", "prefill");
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("decode-1 now serves as a prefill node"));
+  // It takes prefill work in its new role, under its own name.
+  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+  bool as_prefill = false;
+  for (const auto& node : st["nodes"]) as_prefill |= node["name"] == "decode-1" && node["role"] == "prefill";
+  CHECK(as_prefill);
+  r = convert(d, "decode-1", "decode");
+  REQUIRE(r.status == 0);
+  const json replayed = parse_ok(load.wait(240000));
+  CHECK(replayed["completed"] == n);
+  CHECK(replayed["failed"] == 0);
+  // Every request completed once, with the reference's tokens.
+  const json check = parse_ok(run({PRFAAS_CLI, "check", converted, "--reference", reference, "--json"}));
+  CHECK(check["ok"] == true);
+  CHECK(parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}))["conversions"] == 2);
+}
+
+TEST_CASE("conversions the deployment cannot take are refused with the reason") {
+  deployment d;
+  auto r = convert(d, "prfaas-prefill-0", "decode");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("only local prefill and decode nodes convert"));
+  r = convert(d, "decode-0", "decode");
+  CHECK_THAT(r.err, Catch::Contains("is a decode node already"));
+  REQUIRE(convert(d, "decode-0", "prefill").status == 0);
+  r = convert(d, "decode-1", "prefill");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("the last decode node"));
+  r = convert(d, "no-such-node", "prefill");
+  CHECK_THAT(r.err, Catch::Contains("no node named no-such-node"));
+  CHECK(d.generate("still serving", 2).status == 0);
+}
