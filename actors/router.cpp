@@ -31,6 +31,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -39,6 +40,7 @@
 #include "actors/roles.hpp"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
+#include "runtime/policy/rebalancer.h"
 #include "runtime/policy/threshold_controller.h"
 #include "runtime/profile/instance_profile.h"
 #include "runtime/sched/core.h"
@@ -47,6 +49,7 @@ namespace prfaas::actors {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+constexpr auto kStageSample = std::chrono::milliseconds(100);  // the rebalancer's sampling
 
 // What the adapter keeps per request beside the core's view of it.
 struct pending_request {
@@ -87,12 +90,15 @@ struct router_state {
   // Nodes being converted between prefill and decode: drained first, then told, then back.
   struct conversion {
     std::string to;
-    caf::response_promise reply;
+    std::optional<caf::response_promise> reply;  // a hand-made conversion's client
     clock_type::time_point deadline;
     bool told = false;  // its supervisor was told to convert
   };
   std::map<std::string, conversion> converting;
   int conversions = 0;
+  // The rebalancer's samples over its period (router.rebalancer).
+  int stage_samples = 0;
+  double prefill_busy_sum = 0, decode_occupancy_sum = 0;
   static inline const char* name = "router";
 };
 
@@ -350,6 +356,76 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
 }
 
+// Starts converting local node `name` to `to` (prefill | decode): drains it; the convert_atom
+// ticks tell its supervisor once it holds nothing.  `reply` hears when it serves again.
+caf::error begin_conversion(router_actor* self, const std::string& name, const std::string& to,
+                            std::optional<caf::response_promise> reply) {
+  auto& st = self->state;
+  const auto id = st.core->node_by_name(name);
+  if (!id || !st.core->node(*id).up) return caf::make_error(errc::invalid_argument, "no node named " + name + " is up");
+  const auto& n = st.core->node(*id);
+  const auto kind = n.desc.kind;
+  if (n.desc.prfaas || kind == sched::node_kind::cache_directory || (to != "prefill" && to != "decode"))
+    return caf::make_error(errc::invalid_argument, "only local prefill and decode nodes convert, to prefill or decode");
+  if (sched::to_string(kind) == to) return caf::make_error(errc::invalid_argument, name + " is a " + to + " node already");
+  if (st.converting.count(name) || !n.accepting)
+    return caf::make_error(errc::invalid_argument, name + " is draining or converting already");
+  int others = 0;
+  for (const auto& m : st.core->nodes())
+    others += m.up && m.accepting && m.id != *id && m.desc.kind == kind && !m.desc.prfaas;
+  if (kind == sched::node_kind::decode && others == 0)
+    return caf::make_error(errc::no_capacity, name + " is the last decode node");
+  st.converting[name] = {to, std::move(reply), clock_type::now() + std::chrono::milliseconds(st.config.router.drain_ms), false};
+  spdlog::info("router: converting {} to a {} node: draining it first", name, to);
+  step(self, sched::node_drain{*id});
+  self->send(self, atoms::convert_atom::value);
+  return {};
+}
+
+// One sample of the local PD cluster for the rebalancer: the share of local prefill nodes
+// holding a prefill, and of decode slots held.
+void sample_stages(router_actor* self) {
+  auto& st = self->state;
+  int prefill_nodes = 0, prefill_busy = 0, slots = 0, held = 0;
+  for (const auto& n : st.core->nodes()) {
+    if (!n.up || n.desc.prfaas) continue;
+    if (n.desc.kind == sched::node_kind::prefill) { ++prefill_nodes; prefill_busy += n.load > 0; }
+    if (n.desc.kind == sched::node_kind::decode) { slots += n.desc.capacity; held += n.load; }
+  }
+  st.stage_samples += 1;
+  st.prefill_busy_sum += prefill_nodes ? static_cast<double>(prefill_busy) / prefill_nodes : 0;
+  st.decode_occupancy_sum += slots ? static_cast<double>(held) / slots : 0;
+}
+
+// The end of a rebalance period: the simulator's rule on what the samples saw; a conversion
+// starts like a hand-made one (the first eligible node in name order).
+void rebalance(router_actor* self) {
+  auto& st = self->state;
+  self->delayed_send(self, std::chrono::milliseconds(st.config.router.rebalance_period_ms), atoms::rebalance_atom::value);
+  if (st.stage_samples == 0) return;
+  policy::rebalance_inputs in;
+  in.pd_prefill_busy = st.prefill_busy_sum / st.stage_samples;
+  in.decode_occupancy = st.decode_occupancy_sum / st.stage_samples;
+  st.stage_samples = 0;
+  st.prefill_busy_sum = st.decode_occupancy_sum = 0;
+  for (const auto& n : st.core->nodes())
+    if (n.up && n.accepting && !n.desc.prfaas) {
+      in.n_p += n.desc.kind == sched::node_kind::prefill;
+      in.n_d += n.desc.kind == sched::node_kind::decode;
+    }
+  const int move = st.converting.empty() ? policy::rebalance(in) : 0;
+  if (move == 0) return;
+  const auto from = move > 0 ? sched::node_kind::decode : sched::node_kind::prefill;
+  for (const auto& n : st.core->nodes())
+    if (n.up && n.accepting && !n.desc.prfaas && n.desc.kind == from) {
+      spdlog::info("router: rebalancer: local prefill {:.0f} % busy, decode slots {:.0f} % held: {} becomes a {} node",
+                   100 * in.pd_prefill_busy, 100 * in.decode_occupancy, n.desc.name, move > 0 ? "prefill" : "decode");
+      if (auto err = begin_conversion(self, n.desc.name, move > 0 ? "prefill" : "decode", std::nullopt))
+        spdlog::warn("router: rebalancer: {}", describe(err));
+      return;
+    }
+}
+
 // One period of the live threshold controller: the PrfaaS egress the prefill nodes measured
 // against the link's capacity now, and the PrfaaS queues, into the simulator's controller; a
 // move of t goes to the core as the simulator's policy_update does.
@@ -405,6 +481,11 @@ caf::behavior router(router_actor* self, config::deployment_config config,
   self->delayed_send(self, std::chrono::milliseconds(config.router.settle_ms), atoms::deadline_atom::value);
   if (self->state.controller)
     self->delayed_send(self, std::chrono::milliseconds(config.router.controller_period_ms), atoms::tick_atom::value);
+  if (config.router.rebalancer) {
+    spdlog::info("router: live P/D rebalancer on, every {} ms", config.router.rebalance_period_ms);
+    self->send(self, atoms::sample_atom::value);
+    self->delayed_send(self, std::chrono::milliseconds(config.router.rebalance_period_ms), atoms::rebalance_atom::value);
+  }
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) return;
@@ -457,7 +538,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         if (auto c = st.converting.find(info.name); c != st.converting.end() && c->second.to == info.role) {
           ++st.conversions;
           spdlog::info("router: {} now serves as a {} node", info.name, info.role);
-          c->second.reply.deliver(int32_t{0});
+          if (c->second.reply) c->second.reply->deliver(int32_t{0});
           st.converting.erase(c);
         }
         // A new directory knows nothing: every node publishes its whole cache again.
@@ -530,28 +611,15 @@ caf::behavior router(router_actor* self, config::deployment_config config,
       [=](atoms::tick_atom) { control(self); },
       // P/D rebalancing by hand (`prfaas node convert`): a local node changes role in place.
       [=](atoms::convert_atom, const std::string& name, const std::string& to) -> caf::result<int32_t> {
-        auto& st = self->state;
-        const auto id = st.core->node_by_name(name);
-        if (!id || !st.core->node(*id).up) return caf::make_error(errc::invalid_argument, "no node named " + name + " is up");
-        const auto& n = st.core->node(*id);
-        const auto kind = n.desc.kind;
-        if (n.desc.prfaas || kind == sched::node_kind::cache_directory || (to != "prefill" && to != "decode"))
-          return caf::make_error(errc::invalid_argument, "only local prefill and decode nodes convert, to prefill or decode");
-        if (sched::to_string(kind) == to) return caf::make_error(errc::invalid_argument, name + " is a " + to + " node already");
-        if (st.converting.count(name) || !n.accepting)
-          return caf::make_error(errc::invalid_argument, name + " is draining or converting already");
-        int others = 0;
-        for (const auto& m : st.core->nodes())
-          others += m.up && m.accepting && m.id != *id && m.desc.kind == kind && !m.desc.prfaas;
-        if (kind == sched::node_kind::decode && others == 0)
-          return caf::make_error(errc::no_capacity, name + " is the last decode node");
         auto rp = self->make_response_promise();
-        st.converting[name] = {to, rp, clock_type::now() + std::chrono::milliseconds(st.config.router.drain_ms), false};
-        spdlog::info("router: converting {} to a {} node: draining it first", name, to);
-        step(self, sched::node_drain{*id});
-        self->send(self, atoms::convert_atom::value);
+        if (auto err = begin_conversion(self, name, to, rp)) return err;
         return rp;
       },
+      [=](atoms::sample_atom) {
+        sample_stages(self);
+        self->delayed_send(self, kStageSample, atoms::sample_atom::value);
+      },
+      [=](atoms::rebalance_atom) { rebalance(self); },
       // Conversions in progress: a drained node is told; one that does not drain in time fails.
       [=](atoms::convert_atom) {
         auto& st = self->state;
@@ -563,8 +631,10 @@ caf::behavior router(router_actor* self, config::deployment_config config,
             c.told = true;
             self->send(ctl->second, atoms::convert_atom::value, c.to);
           } else if (clock_type::now() > c.deadline) {
-            c.reply.deliver(caf::make_error(errc::deadline_exceeded, it->first + " did not " +
-                                                                         (c.told ? "come back" : "drain") + " in time"));
+            if (c.reply)
+              c.reply->deliver(caf::make_error(errc::deadline_exceeded, it->first + " did not " +
+                                                                          (c.told ? "come back" : "drain") + " in time"));
+            spdlog::warn("router: {} did not {} in time for its conversion", it->first, c.told ? "come back" : "drain");
             it = st.converting.erase(it);
             continue;
           }

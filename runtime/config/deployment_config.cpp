@@ -95,6 +95,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("controller_period_ms", c.router.controller_period_ms);
          r.get("profile_prfaas", c.router.profile_prfaas); r.get("profile_pd", c.router.profile_pd);
          r.get("output_tokens", c.router.output_tokens);
+         r.get("rebalancer", c.router.rebalancer); r.get("rebalance_period_ms", c.router.rebalance_period_ms);
        }},
       {"node", [&](table_reader& r) {
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
@@ -158,6 +159,8 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.router.controller_period_ms >= 100 && c.router.controller_period_ms <= 600000,
         "router.controller_period_ms must be 100..600000");
   check(c.router.output_tokens >= 1 && c.router.output_tokens <= 65536, "router.output_tokens must be 1..65536");
+  check(c.router.rebalance_period_ms >= 500 && c.router.rebalance_period_ms <= 3600000,
+        "router.rebalance_period_ms must be 500..3600000");
   check(!c.router.controller || (!c.router.profile_prfaas.empty() && !c.router.profile_pd.empty()),
         "router.controller needs router.profile_prfaas and router.profile_pd");
   check(!c.router.controller || c.transport.link_gbps > 0, "router.controller needs transport.link_gbps");

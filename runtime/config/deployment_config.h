@@ -4,7 +4,8 @@
 //   [model]        fields of model_config (all optional; defaults are the tiny model)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
 //                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
-//                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens
+//                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens,
+//                  rebalancer, rebalance_period_ms
 //   [node]         kv_blocks, max_sequences, threads
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
@@ -46,6 +47,10 @@ struct router_config {
   std::string profile_prfaas;    // relative paths are taken from the config file's folder
   std::string profile_pd;
   int output_tokens = 64;        // mean output length the controller plans with
+  // The live P/D rebalancer (policy::rebalancer, the simulator's): every period it converts one
+  // local node between prefill and decode when one stage is busy and the other idle.
+  bool rebalancer = false;
+  int rebalance_period_ms = 30000;
 };
 
 struct node_config {
