@@ -611,8 +611,9 @@ caf::behavior router(router_actor* self, config::deployment_config config,
       [=](atoms::tick_atom) { control(self); },
       // P/D rebalancing by hand (`prfaas node convert`): a local node changes role in place.
       [=](atoms::convert_atom, const std::string& name, const std::string& to) -> caf::result<int32_t> {
+        // Once a promise exists it answers the request: a refusal goes through it too.
         auto rp = self->make_response_promise();
-        if (auto err = begin_conversion(self, name, to, rp)) return err;
+        if (auto err = begin_conversion(self, name, to, rp)) rp.deliver(std::move(err));
         return rp;
       },
       [=](atoms::sample_atom) {
