@@ -555,6 +555,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   spdlog::set_level(spdlog::level::warn);
   CLI::App app{"prfaas: Prefill-as-a-Service runtime"};
+  app.set_version_flag("--version", "prfaas " PRFAAS_VERSION);
   app.require_subcommand(1);
   std::string config_path, state_dir = ".prfaas", router_flag, prompt;
   int max_tokens = 16, deadline_ms = 0;

@@ -55,6 +55,7 @@ void request_exit(const std::string& why) {
 
 int main(int argc, char** argv) {
   CLI::App app{"prfaas-node: runs one prfaas role in this process"};
+  app.set_version_flag("--version", "prfaas-node " PRFAAS_VERSION);
   std::string role_text, cluster, listen_text, router_text, config_path, name, port_file;
   app.add_option("--role", role_text, "router | cache-directory | prefill | decode")->required();
   app.add_option("--cluster", cluster, "cluster this node belongs to")->required();

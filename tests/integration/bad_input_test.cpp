@@ -108,6 +108,12 @@ TEST_CASE("usage errors exit 2 whatever the kind, help exits 0") {
   r = run({PRFAAS_NODE, "--role=decode", "--cluster=local", "--listen=127.0.0.1:0", "--frobnicate=1"});
   CHECK(r.status == 2);
   CHECK(run({PRFAAS_CLI, "--help"}).status == 0);
+  // --version says which prfaas this is, and is no error.
+  for (const char* bin : {PRFAAS_CLI, PRFAAS_NODE}) {
+    const auto v = run({bin, "--version"});
+    CHECK(v.status == 0);
+    CHECK_THAT(v.out, Catch::Contains("prfaas") && Catch::Contains("0.1"));
+  }
 }
 
 TEST_CASE("the deployment secret is created readable by its owner only") {
