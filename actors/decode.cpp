@@ -21,8 +21,8 @@
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
-#include "runtime/model/decode_batch.h"
-#include "runtime/model/hybrid_model.h"
+#include "runtime/engine/decode_batch.h"
+#include "runtime/engine/engine.h"
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_pool.h"
@@ -43,13 +43,13 @@ struct decode_state {
   caf::actor router;
   // Declaration order is destruction order reversed: the receiver (whose threads write into
   // reserved sequences) goes first, then the sequences, then the pool they came from.
-  std::unique_ptr<model::hybrid_model> model;
+  std::unique_ptr<engine::engine> engine;
   std::unique_ptr<kv::block_pool> pool;
   std::unique_ptr<kv::prefix_cache> cache;
   std::map<uint64_t, reserved_sequence> reserved;
   // Of the sequences decoding: their prompts (cache keys) and the router's attempt (echoed).
   std::map<uint64_t, std::pair<std::vector<int32_t>, int32_t>> decoding;
-  std::unique_ptr<model::decode_batch> batch;
+  std::unique_ptr<engine::decode_batch> batch;
   std::unique_ptr<transport::kv_receiver> receiver;
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
   std::shared_ptr<fault_injector> faults;
@@ -71,12 +71,12 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
   auto& st = self->state;
   st.self = std::move(info);
   st.router = std::move(router);
-  st.model = std::make_unique<model::hybrid_model>(config.model);
+  st.engine = engine::make_engine(config, st.self.prfaas);
   st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
   st.cache = std::make_unique<kv::prefix_cache>(
-      st.model->config(), *st.pool,
+      st.engine->layout(), *st.pool,
       kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
-  st.batch = std::make_unique<model::decode_batch>(*st.model, config.node.max_sequences, config.cache.budget_mib > 0);
+  st.batch = std::make_unique<engine::decode_batch>(*st.engine, config.node.max_sequences, config.cache.budget_mib > 0);
   st.links = std::make_shared<transport::link_pool>(link_options_for(config, st.self.name, context), nullptr);
   st.faults = context.faults;
   // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
@@ -89,8 +89,8 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
       },
       receiver_options_for(config, context.secret));
   st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
-  st.self.capacity = config.node.max_sequences;
-  const int capacity = config.node.max_sequences;
+  st.self.capacity = st.batch->capacity();
+  const int capacity = st.batch->capacity();
   return {
       [=](atoms::status_atom) { return self->state.self; },
       [=](const decode_job& job) -> caf::result<caf::ok_atom> {
@@ -108,9 +108,9 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
                                                         std::to_string(capacity) + " sequences");
         try {
-          const auto& c = st.model->config();
+          const auto& c = st.engine->layout();
           st.cache->make_room(c.full_layers() * c.blocks_for(job.prompt_tokens + job.max_tokens));
-          auto kv = std::make_unique<kv::sequence_kv>(st.model->config(), *st.pool);
+          auto kv = std::make_unique<kv::sequence_kv>(st.engine->layout(), *st.pool);
           kv->reserve(job.prompt_tokens + job.max_tokens);
           kv->set_tokens(job.prompt_tokens);
           auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
@@ -171,7 +171,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
       },
       [=](const cache_push& m) {
         auto& st = self->state;
-        return serve_cache_push(st.self, *st.cache, st.model->config(), *st.pool, *st.links, m);
+        return serve_cache_push(st.self, *st.cache, st.engine->layout(), *st.pool, *st.links, m);
       },
       [=](atoms::step_atom) {
         auto& st = self->state;

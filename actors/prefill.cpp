@@ -27,8 +27,7 @@
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/prefix_cache.h"
-#include "runtime/model/cached_prefill.h"
-#include "runtime/model/hybrid_model.h"
+#include "runtime/engine/engine.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_pool.h"
 #include "runtime/transport/prefix_move.h"
@@ -72,7 +71,7 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
 
 struct prefill_state {
   node_info self;
-  std::unique_ptr<model::hybrid_model> model;
+  std::unique_ptr<engine::engine> engine;     // the tiny model or an emulated profile
   std::unique_ptr<kv::block_pool> pool;
   std::unique_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
   // Prefixes on their way here, with the router's attempt (echoed in cache_pulled).
@@ -121,10 +120,10 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
                       worker_context context) {
   auto& st = self->state;
   st.self = std::move(info);
-  st.model = std::make_unique<model::hybrid_model>(config.model);
+  st.engine = engine::make_engine(config, info.prfaas);
   st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
   st.cache = std::make_unique<kv::prefix_cache>(
-      st.model->config(), *st.pool,
+      st.engine->layout(), *st.pool,
       kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
   st.router = router;
   // Pulled prefixes land here; receiver threads hand events over as messages (a weak address
@@ -171,7 +170,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       [=](const cache_pull& m) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         try {
-          auto pull = std::make_unique<transport::pulled_prefix>(st.model->config(), *st.pool, m.prompt, m.tokens);
+          auto pull = std::make_unique<transport::pulled_prefix>(st.engine->layout(), *st.pool, m.prompt, m.tokens);
           st.receiver->expect(m.request, pull->target());
           st.pulls[m.request] = {std::move(pull), m.attempt};
         } catch (const failure& f) {
@@ -186,7 +185,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       },
       [=](const cache_push& m) {
         auto& st = self->state;
-        return serve_cache_push(st.self, *st.cache, st.model->config(), *st.pool, *st.links, m);
+        return serve_cache_push(st.self, *st.cache, st.engine->layout(), *st.pool, *st.links, m);
       },
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;
@@ -207,7 +206,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         // The job carries the request's deadline: past it, or once the request is cancelled,
         // stop after the layer in progress (the router has already failed or re-dispatched it).
         const auto deadline = t0 + std::chrono::milliseconds(job.deadline_ms);
-        const int layers = st.model->config().n_layers;
+        const int layers = st.engine->layout().n_layers;
         const int delay_ms = st.context.faults ? st.context.faults->options().delay_layer_ms : 0;
         auto after_layer = [&](int layer) {
           if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // fault point
@@ -224,7 +223,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         try {
           auto link = st.links->get(job.decode_endpoint);
           const uint64_t before = link->payload_bytes_sent();
-          kv::sequence_kv kv(st.model->config(), *st.pool);
+          kv::sequence_kv kv(st.engine->layout(), *st.pool);
           // Frames carry the prompt's length while chunks stream before the prefill ends.
           transport::sequence_transfer src(kv, static_cast<int>(job.prompt.size()));
           // Posted frames reference kv's blocks: whatever happens below, no connection thread
@@ -234,12 +233,12 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
             uint64_t request;
             ~forget_before_free() { link.forget(request); }
           } guard{*link, job.request};
-          auto r = model::cached_prefill(*st.model, st.cache.get(), job.prompt, kv,
-                                         [&](int layer, int first, int end) {
-                                           link->send_payloads(job.request, src, layer, first, end);
-                                         },
-                                         after_layer);
-          link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), model::greedy(r.logits));
+          auto r = st.engine->prefill(st.cache.get(), job.prompt, kv,
+                                      [&](int layer, int first, int end) {
+                                        link->send_payloads(job.request, src, layer, first, end);
+                                      },
+                                      after_layer);
+          link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), r.first_token);
           // The receiver confirms it has everything (a broken link resumes meanwhile); until
           // then kv's blocks may be sent again.
           link->finish(job.request, job.deadline_ms > 0 ? deadline : t0 + 2 * lo.receive_timeout + lo.resume_timeout);

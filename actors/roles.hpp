@@ -39,14 +39,15 @@ struct worker_context {
   std::shared_ptr<transport::pacer> egress;  // PrfaaS prefill nodes: the emulated inter-cluster link
 };
 
-// Prefill node: model::cached_prefill over its kv::prefix_cache, streaming each layer over a
+// Prefill node: its engine (engine::make_engine: the tiny model or an emulated profile)
+// prefilling over its kv::prefix_cache, streaming each layer over a
 // transport::link_pool; reports link telemetry and cache updates to `router`.  Its own KV
 // receiver takes prefixes pulled from other nodes' caches.  A job cancelled on the board stops
 // before it starts or after the layer in progress.
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
                          node_info self, caf::actor router, worker_context context);
 
-// Decode node: transport::kv_receiver landing KV, model::decode_batch decoding it.
+// Decode node: transport::kv_receiver landing KV, engine::decode_batch decoding it.
 caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config,
                         node_info self, caf::actor router, worker_context context);
 

@@ -463,8 +463,14 @@ caf::behavior router(router_actor* self, config::deployment_config config,
   if (config.router.controller) {
     try {
       auto& st = self->state;
-      st.prfaas_profile = std::make_unique<profile::instance_profile>(profile::load_profile(config.router.profile_prfaas));
-      st.pd_profile = std::make_unique<profile::instance_profile>(profile::load_profile(config.router.profile_pd));
+      // An emulated deployment runs its profiles scaled: the router plans with what it meets.
+      const auto& e = config.engine;
+      auto load = [&](const std::string& given, const std::string& engines) {
+        if (!given.empty() || !e.emulated()) return profile::load_profile(given);
+        return profile::scaled(profile::load_profile(engines), e.time_scale, e.effective_kv_scale);
+      };
+      st.prfaas_profile = std::make_unique<profile::instance_profile>(load(config.router.profile_prfaas, e.profile_prfaas));
+      st.pd_profile = std::make_unique<profile::instance_profile>(load(config.router.profile_pd, e.profile));
       st.controller = std::make_unique<policy::threshold_controller>(
           *st.prfaas_profile, *st.pd_profile, config.router.output_tokens, config.router.threshold_tokens);
       spdlog::info("router: live threshold controller on, every {} ms, from t = {} tokens",

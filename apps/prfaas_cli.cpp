@@ -44,6 +44,7 @@
 #include "apps/sim_commands.h"
 #include "runtime/common/errc.h"
 #include "runtime/security/pki.h"
+#include "runtime/engine/engine.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
 
@@ -117,11 +118,11 @@ void print_result(const actors::generate_result& r, bool as_json) {
 
 actors::generate_result in_process(const config::deployment_config& config, const std::string& prompt, int max_tokens) {
   try {
-    model::hybrid_model m(config.model);
+    const auto e = engine::make_engine(config, /*prfaas=*/false);
     const auto tokens = model::encode(prompt);
     kv::block_pool pool(config.model.block_bytes(),
                         config.model.blocks_for(static_cast<int>(tokens.size()) + max_tokens) * config.model.full_layers() + 1);
-    auto g = model::generate(m, pool, tokens, max_tokens);
+    auto g = engine::generate(*e, pool, tokens, max_tokens);
     actors::generate_result r;
     r.tokens = g.tokens;
     r.path = "in-process";
@@ -464,7 +465,7 @@ int cmd_demo(const std::string& config_path, bool insecure) {
   const int max_tokens = 24;
   std::vector<actors::generate_result> results(lengths.size());
   std::vector<std::string> errors(lengths.size());
-  model::hybrid_model reference(config.model);
+  const auto reference = engine::make_engine(config, /*prfaas=*/false);
   std::printf("\n%-4s %-7s %-7s %-16s %-9s %9s %9s %10s  %s\n", "req", "prompt", "path", "prefill node", "decode",
               "TTFT ms", "tok/s", "KV bytes", "= in-process");
   for (size_t i = 0; i < lengths.size(); i += 2) {
@@ -482,7 +483,7 @@ int cmd_demo(const std::string& config_path, bool insecure) {
       if (!errors[j].empty()) { std::printf("%-4zu %-7d error: %s\n", j, lengths[j], errors[j].c_str()); continue; }
       const auto& r = results[j];
       kv::block_pool pool(config.model.block_bytes(), config.model.blocks_for(lengths[j] + max_tokens) * config.model.full_layers());
-      const bool same = model::generate(reference, pool, model::encode(demo_prompt(static_cast<int>(j), lengths[j])), max_tokens).tokens == r.tokens;
+      const bool same = engine::generate(*reference, pool, model::encode(demo_prompt(static_cast<int>(j), lengths[j])), max_tokens).tokens == r.tokens;
       std::printf("%-4zu %-7d %-7s %-16s %-9s %9.1f %9.1f %10lld  %s\n", j, lengths[j], r.path.c_str(), r.prefill_node.c_str(),
                   r.decode_node.c_str(), r.ttft_ms, r.tokens_per_s, static_cast<long long>(r.kv_bytes), same ? "yes" : "NO");
     }

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -10,6 +11,8 @@
 #include <sstream>
 
 #include "runtime/common/errc.h"
+#include "runtime/engine/emulated_layout.h"
+#include "runtime/profile/instance_profile.h"
 
 namespace prfaas::config {
 namespace {
@@ -70,7 +73,14 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
     fail_at(source, e.source(), std::string(e.description()));
   }
   deployment_config c;
+  bool model_given = false;
   const std::map<std::string, std::function<void(table_reader&)>> sections = {
+      {"engine", [&](table_reader& r) {
+         auto& e = c.engine;
+         r.get("kind", e.kind); r.get("profile", e.profile); r.get("profile_prfaas", e.profile_prfaas);
+         r.get("time_scale", e.time_scale); r.get("kv_scale", e.kv_scale);
+         r.get("max_context", e.max_context); r.get("seed", e.seed);
+       }},
       {"model", [&](table_reader& r) {
          auto& m = c.model;
          r.get("d_model", m.d_model); r.get("n_layers", m.n_layers);
@@ -80,6 +90,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("linear_value_dim", m.linear_value_dim); r.get("ffn_dim", m.ffn_dim);
          r.get("max_context", m.max_context); r.get("block_tokens", m.block_tokens);
          r.get("rope_theta", m.rope_theta); r.get("norm_eps", m.norm_eps); r.get("seed", m.seed);
+         model_given = true;
        }},
       {"router", [&](table_reader& r) {
          r.get("threshold_tokens", c.router.threshold_tokens); r.get("deadline_ms", c.router.deadline_ms);
@@ -136,14 +147,48 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
     it->second(r);
     r.reject_unknown();
   }
+  auto check = [&](bool ok, const std::string& what) {
+    if (!ok) throw failure(errc::bad_config, source + ": " + what);
+  };
+  // Profiles are found beside the config file, as scenarios find theirs.
+  auto beside = [&](std::string& p) {
+    if (!p.empty() && std::filesystem::path(p).is_relative())
+      p = (std::filesystem::path(source).parent_path() / p).lexically_normal().string();
+  };
+  auto& e = c.engine;
+  check(e.kind == "tiny" || e.kind == "emulated", "engine.kind must be \"tiny\" or \"emulated\"");
+  if (e.emulated()) {
+    check(!model_given, "[model] does not apply to engine.kind = \"emulated\" (its KV layout follows engine.profile)");
+    check(!e.profile.empty(), "engine.kind = \"emulated\" needs engine.profile");
+    check(e.time_scale > 0 && e.time_scale <= 1e4, "engine.time_scale must be in (0, 10000]");
+    check(e.kv_scale >= 1 && e.kv_scale <= 1e6, "engine.kv_scale must be 1..1000000");
+    check(e.max_context >= 2 && e.max_context <= (1 << 20), "engine.max_context must be 2..1048576");
+    beside(e.profile);
+    beside(e.profile_prfaas);
+    if (e.profile_prfaas.empty()) e.profile_prfaas = e.profile;
+    try {
+      const auto pd = profile::load_profile(e.profile);
+      const auto pf = profile::load_profile(e.profile_prfaas);
+      char desc[96];
+      std::snprintf(desc, sizeof desc, "time_scale=%g kv_scale=%g seed=%llu", e.time_scale, e.kv_scale,
+                    static_cast<unsigned long long>(e.seed));
+      // S_kv is the model's: both clusters' nodes share the decode side's layout.
+      auto l = engine::make_emulated_layout(pd, e.kv_scale, e.max_context,
+                                            "[" + pf.name + " | " + pd.name + "] " + desc);
+      c.model = l.layout;
+      e.effective_kv_scale = l.effective_kv_scale;
+    } catch (const failure& f) {
+      if (f.code() == errc::bad_config) throw;
+      throw failure(errc::bad_config, source + ": engine: " + f.what());
+    }
+  } else {
+    check(e.profile.empty() && e.profile_prfaas.empty(), "engine.profile applies only to engine.kind = \"emulated\"");
+  }
   try {
     c.model.validate();
   } catch (const failure& e) {
     throw failure(errc::bad_config, source + ": " + e.what());
   }
-  auto check = [&](bool ok, const std::string& what) {
-    if (!ok) throw failure(errc::bad_config, source + ": " + what);
-  };
   // Every value has a range: a typo of a few digits is an error, not a crash or a fork bomb.
   check(c.router.threshold_tokens >= 0 && c.router.threshold_tokens <= (1 << 20), "router.threshold_tokens must be 0..1048576");
   check(c.router.deadline_ms > 0 && c.router.deadline_ms <= 3600000, "router.deadline_ms must be 1..3600000");
@@ -161,13 +206,11 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.router.output_tokens >= 1 && c.router.output_tokens <= 65536, "router.output_tokens must be 1..65536");
   check(c.router.rebalance_period_ms >= 500 && c.router.rebalance_period_ms <= 3600000,
         "router.rebalance_period_ms must be 500..3600000");
-  check(!c.router.controller || (!c.router.profile_prfaas.empty() && !c.router.profile_pd.empty()),
+  check(!c.router.controller || e.emulated() || (!c.router.profile_prfaas.empty() && !c.router.profile_pd.empty()),
         "router.controller needs router.profile_prfaas and router.profile_pd");
   check(!c.router.controller || c.transport.link_gbps > 0, "router.controller needs transport.link_gbps");
-  // Profiles are found beside the config file, as scenarios find theirs.
-  for (auto* p : {&c.router.profile_prfaas, &c.router.profile_pd})
-    if (!p->empty() && std::filesystem::path(*p).is_relative())
-      *p = (std::filesystem::path(source).parent_path() / *p).lexically_normal().string();
+  beside(c.router.profile_prfaas);
+  beside(c.router.profile_pd);
   check(c.node.kv_blocks > 0 && c.node.max_sequences > 0 && c.node.threads > 0,
         "node.kv_blocks, node.max_sequences and node.threads must be positive");
   check(c.node.threads <= 256, "node.threads must be 1..256");

@@ -1,7 +1,10 @@
 #pragma once
 // A deployment's configuration: one TOML file read by `prfaas up` and by every node.
 //
-//   [model]        fields of model_config (all optional; defaults are the tiny model)
+//   [engine]       kind ("tiny" | "emulated"), profile, profile_prfaas, time_scale, kv_scale,
+//                  max_context, seed
+//   [model]        fields of model_config (all optional; defaults are the tiny model; not with
+//                  an emulated engine, whose layout follows its profile)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
 //                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
 //                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens,
@@ -44,8 +47,8 @@ struct router_config {
   // moves t.  Needs the two clusters' instance profiles and transport.link_gbps.
   bool controller = false;
   int controller_period_ms = 1000;
-  std::string profile_prfaas;    // relative paths are taken from the config file's folder
-  std::string profile_pd;
+  std::string profile_prfaas;    // relative paths are taken from the config file's folder; with an
+  std::string profile_pd;        // emulated engine, empty means the engine's profiles, scaled
   int output_tokens = 64;        // mean output length the controller plans with
   // The live P/D rebalancer (policy::rebalancer, the simulator's): every period it converts one
   // local node between prefill and decode when one stage is busy and the other idle.
@@ -86,7 +89,23 @@ struct deployment_layout {
   std::string local_cluster = "local";
 };
 
+// What the nodes compute with (runtime/engine/engine.h).  "tiny": the tiny model of [model].
+// "emulated": a hardware profile played back in time (runtime/engine/emulated_engine.h); the
+// KV layout (`model` below) is then derived from `profile` and `kv_scale`.
+struct engine_config {
+  std::string kind = "tiny";
+  std::string profile;           // every node's instance profile (relative: to the config file)
+  std::string profile_prfaas;    // the PrfaaS cluster's nodes (default: profile)
+  double time_scale = 1;         // profile times are divided by this
+  double kv_scale = 1;           // profile KV bytes per token are divided by this (1..1e6)
+  int max_context = 135168;      // prompt plus output tokens
+  uint64_t seed = 1;             // seeds the token hash
+  double effective_kv_scale = 1; // what the layout achieves (set when the config is read)
+  bool emulated() const { return kind == "emulated"; }
+};
+
 struct deployment_config {
+  engine_config engine;
   model::model_config model;
   router_config router;
   node_config node;

@@ -8,9 +8,17 @@ cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache
                                      std::span<const int32_t> prompt, kv::sequence_kv& kv,
                                      const payload_hook& on_final,
                                      const std::function<void(int layer)>& after_layer) {
+  const forward_fn forward = [&model](std::span<const int32_t> tokens, kv::sequence_kv& kv,
+                                      const hybrid_model::layer_hook& hook) { return model.prefill(tokens, kv, hook); };
+  return cached_prefill(model.config(), forward, cache, prompt, kv, on_final, after_layer);
+}
+
+cached_prefill_result cached_prefill(const model_config& c, const forward_fn& forward, kv::prefix_cache* cache,
+                                     std::span<const int32_t> prompt, kv::sequence_kv& kv,
+                                     const payload_hook& on_final,
+                                     const std::function<void(int layer)>& after_layer) {
   PRFAAS_REQUIRE(!prompt.empty(), "prefill needs at least one token");
   PRFAAS_REQUIRE(kv.tokens() == 0, "a cached prefill starts from an empty sequence");
-  const auto& c = model.config();
   const int block = c.block_tokens;
   const int total = static_cast<int>(prompt.size());
   // After layer l of the chunk [from, to): what of layer l is final now.  Chunks start and end
@@ -27,7 +35,7 @@ cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache
   };
   cached_prefill_result out;
   if (!cache) {
-    out.logits = model.prefill(prompt, kv, [&](int l) { stream(l, 0, total, true); });
+    out.logits = forward(prompt, kv, [&](int l) { stream(l, 0, total, true); });
     out.computed_tokens = total;
     return out;
   }
@@ -42,11 +50,11 @@ cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache
   int pos = out.cached_tokens;
   for (int point : cache->snapshot_points(pos / block, static_cast<int>(chain.size()))) {
     const int end = point * block;  // < total: the chain leaves the last token out
-    model.prefill(prompt.subspan(pos, end - pos), kv, [&](int l) { stream(l, pos, end, false); });
+    forward(prompt.subspan(pos, end - pos), kv, [&](int l) { stream(l, pos, end, false); });
     snapshots.push_back(kv::prefix_cache::take(kv));
     pos = end;
   }
-  out.logits = model.prefill(prompt.subspan(pos), kv, [&](int l) { stream(l, pos, total, true); });
+  out.logits = forward(prompt.subspan(pos), kv, [&](int l) { stream(l, pos, total, true); });
   cache->insert(chain, kv, std::move(snapshots));
   return out;
 }

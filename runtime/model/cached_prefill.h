@@ -40,4 +40,14 @@ cached_prefill_result cached_prefill(const hybrid_model& model, kv::prefix_cache
                                      const payload_hook& on_final = {},
                                      const std::function<void(int layer)>& after_layer = {});
 
+// The same over any forward pass with hybrid_model::prefill's contract (append the tokens to kv
+// layer by layer, call the hook as each layer is final, return the last token's logits): the
+// emulated engine plays a profile back through it.
+using forward_fn = std::function<std::vector<float>(std::span<const int32_t> tokens, kv::sequence_kv& kv,
+                                                    const hybrid_model::layer_hook& hook)>;
+cached_prefill_result cached_prefill(const model_config& config, const forward_fn& forward, kv::prefix_cache* cache,
+                                     std::span<const int32_t> prompt, kv::sequence_kv& kv,
+                                     const payload_hook& on_final = {},
+                                     const std::function<void(int layer)>& after_layer = {});
+
 }  // namespace prfaas::model

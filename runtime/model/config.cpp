@@ -50,7 +50,7 @@ void model_config::validate() const {
 
 std::string model_config::fingerprint() const {
   std::ostringstream s;
-  s << "tiny-hybrid vocab=" << vocab << " d=" << d_model << " layers=" << n_layers
+  s << engine << " vocab=" << vocab << " d=" << d_model << " layers=" << n_layers
     << " linear_per_full=" << linear_per_full << " heads=" << heads << " kv_heads=" << kv_heads
     << " head_dim=" << head_dim << " linear_heads=" << linear_heads << " dk=" << linear_key_dim
     << " dv=" << linear_value_dim << " ffn=" << ffn_dim << " ctx=" << max_context

@@ -11,6 +11,9 @@ namespace prfaas::model {
 enum class layer_kind : uint8_t { linear, full };
 
 struct model_config {
+  // What computes with this shape; part of the fingerprint.  An emulated engine's layout says
+  // "emulated ..." (runtime/engine/emulated_engine.h) and has no weights.
+  std::string engine = "tiny-hybrid";
   int vocab = 256;           // byte-level tokenizer
   int d_model = 256;
   int n_layers = 8;

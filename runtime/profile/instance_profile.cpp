@@ -28,6 +28,15 @@ double instance_profile::s_kv_bytes(double tokens) const {
   return interpolate(lengths, s_kv_mib, tokens) * 1024.0 * 1024.0;
 }
 
+instance_profile scaled(instance_profile p, double time_scale, double kv_scale) {
+  PRFAAS_REQUIRE(time_scale > 0 && kv_scale > 0, "scales must be positive");
+  for (double& t : p.t_prefill_s) t /= time_scale;
+  for (double& c : p.t_poly) c /= time_scale;
+  for (double& s : p.s_kv_mib) s /= kv_scale;
+  p.t_decode_s /= time_scale;
+  return p;
+}
+
 namespace {
 
 [[noreturn]] void fail(const std::string& path, const toml::node* n, const std::string& what) {

@@ -31,6 +31,10 @@ struct instance_profile {
   double phi_kv_gbps(double tokens) const { return s_kv_bytes(tokens) * 8 / 1e9 / t_prefill(tokens); }
 };
 
+// The profile as an emulated engine plays it (runtime/engine/emulated_engine.h): times divided
+// by time_scale, KV sizes by kv_scale.  What the live router plans with on such a deployment.
+instance_profile scaled(instance_profile p, double time_scale, double kv_scale);
+
 // Throws failure(bad_config) with "FILE:LINE: what".
 instance_profile load_profile(const std::string& path);
 

@@ -5,7 +5,8 @@
 #include <map>
 
 #include "runtime/common/errc.h"
-#include "runtime/model/decode_batch.h"
+#include "runtime/engine/decode_batch.h"
+#include "runtime/engine/tiny_engine.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
 #include "tests/support/small_model.h"
@@ -16,12 +17,13 @@ TEST_CASE("sequences joining a batch at different steps decode exactly as alone"
   model::model_config c;
   c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
   c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
-  model::hybrid_model m(c);
+  engine::tiny_engine e(c);
+  const auto& m = e.model();
   kv::block_pool pool(c.block_bytes(), 128);
   const std::vector<std::string> prompts = {"first prompt, a short one", "second prompt is somewhat longer than the first"};
   const std::vector<int> max_tokens = {10, 6};
 
-  model::decode_batch batch(m, 4);
+  engine::decode_batch batch(e, 4);
   std::map<uint64_t, std::vector<int32_t>> got;
   for (size_t i = 0; i < prompts.size(); ++i) {
     auto kv = std::make_unique<kv::sequence_kv>(c, pool);
@@ -42,24 +44,26 @@ TEST_CASE("a full batch refuses another sequence") {
   model::model_config c;
   c.d_model = 32; c.n_layers = 2; c.linear_per_full = 1; c.head_dim = 8; c.linear_key_dim = 8;
   c.linear_value_dim = 8; c.ffn_dim = 32; c.block_tokens = 8;
-  model::hybrid_model m(c);
+  engine::tiny_engine e(c);
+  const auto& m = e.model();
   kv::block_pool pool(c.block_bytes(), 8);
-  model::decode_batch batch(m, 1);
+  engine::decode_batch batch(e, 1);
   batch.add(1, std::make_unique<kv::sequence_kv>(c, pool), 5, 3);
   CHECK_THROWS_AS(batch.add(2, std::make_unique<kv::sequence_kv>(c, pool), 5, 3), failure);
 }
 
 TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapshot at each block boundary it passed") {
   const auto c = testing::small_model();  // 8-token blocks
-  model::hybrid_model m(c);
+  engine::tiny_engine e(c);
+  const auto& m = e.model();
   kv::block_pool pool(c.block_bytes(), 128);
-  model::decode_batch batch(m, 2, /*snapshots=*/true);
+  engine::decode_batch batch(e, 2, /*snapshots=*/true);
   const auto p = model::encode("twenty characters!!!");  // 20 tokens
   auto kv = std::make_unique<kv::sequence_kv>(c, pool);
   kv->reserve(40);
   const auto first = model::greedy(m.prefill(p, *kv));
   batch.add(1, std::move(kv), first, 15);  // KV grows to 20 + 14 = 34 positions
-  std::vector<model::decode_batch::finished> done;
+  std::vector<engine::decode_batch::finished> done;
   while (done.empty()) done = batch.step();
   REQUIRE(done.size() == 1);
   REQUIRE(done[0].kv);

@@ -6,8 +6,9 @@
 //   batch.add(id, std::move(kv), first_token, max_tokens);   // KV received from a prefill node
 //   while (!batch.empty()) for (auto& done : batch.step()) reply(done);
 //
-// Greedy decoding over the same model code as the in-process reference, so a request's tokens
-// do not depend on what else shares its batch.
+// Greedy decoding over the same engine code as the in-process reference, so a request's tokens
+// do not depend on what else shares its batch.  A step lasts at least the engine's step_floor
+// (an emulated engine's T_decode), and a batch holds at most its max_batch sequences.
 //
 // With `snapshots` on, each sequence keeps its linear states whenever its KV reaches a block
 // boundary (on arrival and after any step), so the finished sequence can go into a prefix
@@ -21,9 +22,9 @@
 
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/kv/sequence_kv.h"
-#include "runtime/model/hybrid_model.h"
+#include "runtime/engine/engine.h"
 
-namespace prfaas::model {
+namespace prfaas::engine {
 
 class decode_batch {
  public:
@@ -35,7 +36,9 @@ class decode_batch {
     std::vector<kv::state_snapshot> snapshots;     // at block boundaries (with snapshots on)
   };
 
-  decode_batch(const hybrid_model& model, int max_sequences, bool snapshots = false);
+  // Holds at most min(max_sequences, e.max_batch()) sequences.
+  decode_batch(const engine& e, int max_sequences, bool snapshots = false);
+  int capacity() const { return max_sequences_; }
 
   // Throws failure(no_capacity) beyond max_sequences.
   void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens);
@@ -55,10 +58,10 @@ class decode_batch {
   };
   void maybe_snapshot(sequence& s) const;
 
-  const hybrid_model& model_;
+  const engine& engine_;
   int max_sequences_;
   bool snapshots_;
   std::map<uint64_t, sequence> active_;
 };
 
-}  // namespace prfaas::model
+}  // namespace prfaas::engine

@@ -1,14 +1,17 @@
-#include "runtime/model/decode_batch.h"
+#include "runtime/engine/decode_batch.h"
+
+#include <algorithm>
+#include <thread>
 
 #include "runtime/common/errc.h"
 
-namespace prfaas::model {
+namespace prfaas::engine {
 
-decode_batch::decode_batch(const hybrid_model& model, int max_sequences, bool snapshots)
-    : model_(model), max_sequences_(max_sequences), snapshots_(snapshots) {}
+decode_batch::decode_batch(const engine& e, int max_sequences, bool snapshots)
+    : engine_(e), max_sequences_(std::min(max_sequences, e.max_batch())), snapshots_(snapshots) {}
 
 void decode_batch::maybe_snapshot(sequence& s) const {
-  if (snapshots_ && s.kv->tokens() > 0 && s.kv->tokens() % model_.config().block_tokens == 0)
+  if (snapshots_ && s.kv->tokens() > 0 && s.kv->tokens() % engine_.layout().block_tokens == 0)
     s.snapshots.push_back(kv::prefix_cache::take(*s.kv));
 }
 
@@ -25,11 +28,12 @@ void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, in
 bool decode_batch::remove(uint64_t request) { return active_.erase(request) > 0; }
 
 std::vector<decode_batch::finished> decode_batch::step() {
+  const auto started = std::chrono::steady_clock::now();
   std::vector<finished> done;
   for (auto it = active_.begin(); it != active_.end();) {
     sequence& s = it->second;
     if (static_cast<int>(s.tokens.size()) < s.max_tokens) {
-      s.tokens.push_back(greedy(model_.decode_step(s.tokens.back(), *s.kv)));
+      s.tokens.push_back(engine_.decode_step(s.tokens.back(), *s.kv));
       maybe_snapshot(s);
     }
     if (static_cast<int>(s.tokens.size()) >= s.max_tokens) {
@@ -40,7 +44,8 @@ std::vector<decode_batch::finished> decode_batch::step() {
       ++it;
     }
   }
+  if (const auto floor = engine_.step_floor(); floor.count() > 0) std::this_thread::sleep_until(started + floor);
   return done;
 }
 
-}  // namespace prfaas::model
+}  // namespace prfaas::engine

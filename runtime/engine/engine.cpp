@@ -1,0 +1,37 @@
+#include "runtime/engine/engine.h"
+
+#include "runtime/common/errc.h"
+#include "runtime/config/deployment_config.h"
+#include "runtime/engine/emulated_engine.h"
+#include "runtime/engine/tiny_engine.h"
+#include "runtime/model/generate.h"
+
+namespace prfaas::engine {
+
+std::unique_ptr<engine> make_engine(const config::deployment_config& config, bool prfaas) {
+  const auto& e = config.engine;
+  if (!e.emulated()) return std::make_unique<tiny_engine>(config.model);
+  return std::make_unique<emulated_engine>(config.model, profile::load_profile(prfaas ? e.profile_prfaas : e.profile),
+                                           e.time_scale, e.seed);
+}
+
+generation generate(const engine& e, kv::block_pool& pool, std::span<const int32_t> prompt, int max_tokens) {
+  model::check_request(e.layout(), prompt.size(), max_tokens);
+  using clock = std::chrono::steady_clock;
+  generation out;
+  kv::sequence_kv kv(e.layout(), pool);
+  kv.reserve(static_cast<int>(prompt.size()) + max_tokens);
+  const auto t0 = clock::now();
+  int32_t next = e.prefill(nullptr, prompt, kv).first_token;
+  const auto t1 = clock::now();
+  out.tokens.push_back(next);
+  while (static_cast<int>(out.tokens.size()) < max_tokens) {
+    next = e.decode_step(next, kv);
+    out.tokens.push_back(next);
+  }
+  out.prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  out.decode_ms = std::chrono::duration<double, std::milli>(clock::now() - t1).count();
+  return out;
+}
+
+}  // namespace prfaas::engine

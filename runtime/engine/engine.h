@@ -1,0 +1,78 @@
+#pragma once
+// What a prefill or decode node computes with: the tiny model (tiny_engine.h) or a hardware
+// profile played back in time (emulated_engine.h).  Roles, the in-process reference and the
+// decode batcher see only this interface, so a deployment switches engines in its config
+// ([engine] kind) and every path (routing, transport, cache, failover) stays the same.
+//
+//   auto e = engine::make_engine(config, /*prfaas=*/true);
+//   kv::sequence_kv kv(e->layout(), pool);
+//   auto out = e->prefill(cache, prompt, kv, stream_layer, check_deadline);
+//   int32_t next = out.first_token;
+//   next = e->decode_step(next, kv);               // one position at a time after that
+//
+// Engines are immutable after construction: one serves several sequences from several threads.
+
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/kv/block_pool.h"
+#include "runtime/kv/prefix_cache.h"
+#include "runtime/kv/sequence_kv.h"
+#include "runtime/model/cached_prefill.h"
+#include "runtime/model/config.h"
+
+namespace prfaas::config { struct deployment_config; }
+
+namespace prfaas::engine {
+
+struct prefill_output {
+  int32_t first_token = 0;     // greedy, from the prompt's last position
+  int cached_tokens = 0;       // restored from the cache
+  int computed_tokens = 0;     // the prompt less the cached prefix
+};
+
+class engine {
+ public:
+  virtual ~engine() = default;
+
+  // The KV layout (block size, layers, state size, context): what pools, caches, the
+  // transport and the router's request checks are built from.
+  virtual const model::model_config& layout() const = 0;
+
+  // A prefill that starts from `cache` (null: none) and feeds it back; streams KV through
+  // `on_final` as model::cached_prefill documents.  `after_layer` may throw to stop it.
+  virtual prefill_output prefill(kv::prefix_cache* cache, std::span<const int32_t> prompt, kv::sequence_kv& kv,
+                                 const model::payload_hook& on_final = {},
+                                 const std::function<void(int layer)>& after_layer = {}) const = 0;
+
+  // Appends `token` to the sequence and returns the next (greedy) token.
+  virtual int32_t decode_step(int32_t token, kv::sequence_kv& kv) const = 0;
+
+  // The least wall time one decode step of a whole batch takes (a profile's T_decode); zero
+  // for an engine whose steps take what they compute.
+  virtual std::chrono::nanoseconds step_floor() const { return {}; }
+
+  // Sequences one decode batch may hold (a profile's BS_max).
+  virtual int max_batch() const { return INT_MAX; }
+};
+
+// The engine the config names, for a node of the PrfaaS cluster (`prfaas`) or the local one.
+// Throws failure(bad_config) when a profile cannot be read.
+std::unique_ptr<engine> make_engine(const config::deployment_config& config, bool prfaas);
+
+// The in-process reference: prefill then greedy decode of `max_tokens` tokens (at least 1),
+// checked as the router checks a request.
+struct generation {
+  std::vector<int32_t> tokens;
+  double prefill_ms = 0;
+  double decode_ms = 0;
+};
+generation generate(const engine& e, kv::block_pool& pool, std::span<const int32_t> prompt, int max_tokens);
+
+}  // namespace prfaas::engine

@@ -1,0 +1,30 @@
+#pragma once
+// The tiny hybrid-attention model as an engine: real math on the CPU, greedy sampling.
+
+#include "runtime/engine/engine.h"
+#include "runtime/model/hybrid_model.h"
+
+namespace prfaas::engine {
+
+class tiny_engine final : public engine {
+ public:
+  explicit tiny_engine(model::model_config config) : model_(std::move(config)) {}
+
+  const model::model_config& layout() const override { return model_.config(); }
+  prefill_output prefill(kv::prefix_cache* cache, std::span<const int32_t> prompt, kv::sequence_kv& kv,
+                         const model::payload_hook& on_final = {},
+                         const std::function<void(int layer)>& after_layer = {}) const override {
+    const auto r = model::cached_prefill(model_, cache, prompt, kv, on_final, after_layer);
+    return {model::greedy(r.logits), r.cached_tokens, r.computed_tokens};
+  }
+  int32_t decode_step(int32_t token, kv::sequence_kv& kv) const override {
+    return model::greedy(model_.decode_step(token, kv));
+  }
+
+  const model::hybrid_model& model() const { return model_; }
+
+ private:
+  model::hybrid_model model_;
+};
+
+}  // namespace prfaas::engine
