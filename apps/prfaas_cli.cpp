@@ -14,6 +14,7 @@
 //   prfaas chaos link cut|restore [--state DIR]               partition the inter-cluster link, or heal it
 //   prfaas chaos link rate --gbps X [--state DIR]            collapse (or raise) its rate
 //   prfaas bench transport [--csv FILE]           KV transport vs plain send/recv
+//   prfaas bench cluster --scenario FILE          the case study live (emulated engines) beside the simulator
 //
 // Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
 
@@ -37,7 +38,9 @@
 
 #include "actors/client.hpp"
 #include "actors/system_config.hpp"
+#include "apps/cli_support.h"
 #include "apps/launcher.h"
+#include "apps/bench_cluster.h"
 #include "apps/bench_transport.h"
 #include "apps/replay_command.h"
 #include "runtime/faults/outcome_check.h"
@@ -52,11 +55,13 @@ using namespace prfaas;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace {
+using apps::cli_error;
+using apps::client_system;
+using apps::connect;
+using apps::start_and_wait;
+using apps::block_signals;
 
-struct cli_error {
-  std::string message;
-};
+namespace {
 
 config::deployment_config load(const std::string& path) {
   try {
@@ -166,21 +171,6 @@ void add_access_options(CLI::App* cmd, client_access& a) {
       ->excludes(ca, cert, key);
 }
 
-// A CAF system for a client process: same timing as the nodes, one scheduler thread.
-struct client_system {
-  actors::system_config cfg;
-  caf::actor_system sys;
-  client_system(const config::deployment_config& c, const actors::tls_files& tls) : cfg(c.router, 1, tls), sys(cfg) {
-    if (!tls.enabled()) spdlog::warn("prfaas: plaintext actor plane (--insecure)");
-  }
-};
-
-caf::actor connect(caf::actor_system& sys, const endpoint& router, int attempts = 10) {
-  auto h = actors::connect_router(sys, router, attempts);
-  if (!h) throw cli_error{actors::describe(h.error())};
-  return *h;
-}
-
 endpoint router_address(const std::string& flag, const std::string& state_dir) {
   try {
     return parse_endpoint(flag.empty() ? read_state(state_dir).at("router").get<std::string>() : flag);
@@ -198,45 +188,6 @@ actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor
   auto r = actors::generate(sys, router, req, std::chrono::milliseconds(wait_ms));
   if (!r) throw cli_error{actors::describe(r.error())};
   return *r;
-}
-
-// Waits until every worker registered with the router, or fails naming the missing ones.
-void wait_ready(caf::actor_system& sys, const caf::actor& router, apps::launcher& l, int timeout_ms = 60000) {
-  for (int waited = 0;; waited += 100) {
-    auto exited = l.reap_exited();
-    if (!exited.empty()) {
-      std::string why = "node exited during start-up: " + exited.front();
-      for (const auto& n : l.nodes())
-        if (exited.front().rfind(n.name + " ", 0) == 0) why += "\n" + l.log_tail(n);
-      throw cli_error{why};
-    }
-    auto s = actors::status(sys, router);
-    if (s && s->nodes.size() >= l.expected_workers()) return;
-    if (waited > timeout_ms) throw cli_error{"deployment not ready after " + std::to_string(timeout_ms) + " ms"};
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-}
-
-// Starts every node and returns the router's address once all of them registered and the
-// router's settling time (router.settle_ms from its start) has passed: up means routing.
-endpoint start_and_wait(apps::launcher& l, caf::actor_system& sys, const config::deployment_config& config) {
-  const auto started = std::chrono::steady_clock::now();
-  endpoint router_at;
-  try {
-    router_at = l.start();
-  } catch (const failure& f) {
-    throw cli_error{f.what()};
-  }
-  wait_ready(sys, connect(sys, router_at), l);
-  std::this_thread::sleep_until(started + std::chrono::milliseconds(config.router.settle_ms));
-  return router_at;
-}
-
-void block_signals(sigset_t& set) {
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 int cmd_up(const std::string& config_path, const std::string& state_dir, bool insecure) {
@@ -671,6 +622,27 @@ int main(int argc, char** argv) {
   bench_serve->add_option("--config", config_path, "deployment TOML file");
   bench_serve->add_option("--rounds", serve_rounds, "deployments of each kind, alternating")->check(CLI::Range(1, 20));
   bench_serve->add_option("--requests", serve_requests, "requests per round")->check(CLI::Range(1, 1000));
+  apps::bench_cluster_options cluster_opts;
+  auto* bench_cl = bench->add_subcommand("cluster", "the case study live: PrfaaS-PD vs homogeneous PD vs naive heterogeneous, "
+                                                    "emulated engines, beside the simulator");
+  bench_cl->add_option("--scenario", cluster_opts.scenario, "scenario TOML file")->required();
+  bench_cl->add_option("--time-scale", cluster_opts.time_scale, "run the profiles this many times faster")
+      ->check(CLI::Range(1.0, 100.0));
+  bench_cl->add_option("--kv-scale", cluster_opts.kv_scale, "KV this many times smaller than the profile's")
+      ->check(CLI::Range(16.0, 100000.0));
+  bench_cl->add_option("--requests", cluster_opts.requests, "requests per offered rate")->check(CLI::Range(40, 100000));
+  bench_cl->add_option("--iterations", cluster_opts.iterations, "bisection steps per deployment")->check(CLI::Range(1, 20));
+  bench_cl->add_option("--seed", cluster_opts.seed, "seed of the arrivals and lengths");
+  bench_cl->add_option("--only", cluster_opts.only, "run one deployment")
+      ->check(CLI::IsMember({"prfaas_pd", "homogeneous_pd", "naive_heterogeneous"}));
+  bench_cl->add_option("--out", cluster_opts.out_dir, "folder for summary.json, cluster.png and CSVs");
+  bench_cl->add_flag("--json", cluster_opts.json, "print one JSON object");
+  bench_cl->add_flag("--sim-only", cluster_opts.sim_only, "the simulator's side only (live columns repeat it)");
+  bench_cl->add_flag("--collapse", cluster_opts.collapse, "instead: PrfaaS-PD with the live controller through a link collapse");
+  bench_cl->add_option("--collapse-gbps", cluster_opts.collapse_gbps, "the link after the collapse (profile scale)")
+      ->check(CLI::Range(0.1, 10000.0));
+  bench_cl->add_option("--collapse-load", cluster_opts.collapse_load, "offered rate as a fraction of the planned Λ_max")
+      ->check(CLI::Range(0.05, 1.5));
   auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
   bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
   bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
@@ -687,6 +659,7 @@ int main(int argc, char** argv) {
   try {
     if (*certs) return cmd_certs(state_dir, cert_name, cert_role, cert_out);
     if (*bench_tx) return apps::bench_transport(bench_opts);
+    if (*bench_cl) return apps::bench_cluster(cluster_opts);
     if (*bench_serve) return cmd_bench_serve(config_path, serve_rounds, serve_requests);
     if (*plan) return apps::plan_command(scenario, as_json);
     if (*sim) return apps::sim_command(sim_opts);

@@ -51,6 +51,7 @@ scenario load_scenario(const std::string& path) {
   auto profile_at = [&](const char* table) {
     auto p = t[table]["profile"].value<std::string>();
     if (!p) fail(path, t[table].node(), std::string("[") + table + "] needs a profile");
+    (std::string(table) == "pd" ? s.pd_path : s.prfaas_path) = (dir / *p).lexically_normal().string();
     return profile::load_profile((dir / *p).string());
   };
   s.prfaas = profile_at("prfaas");

@@ -24,6 +24,7 @@ namespace prfaas::sim {
 struct scenario {
   std::string path;
   profile::instance_profile prfaas, pd;
+  std::string prfaas_path, pd_path;   // the profiles' files
   int n_prfaas = 0, n_pd = 0;
   int homogeneous_instances = 0;      // 0: the same instance count as n_prfaas + n_pd
   double link_gbps = 100;

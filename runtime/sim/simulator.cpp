@@ -62,7 +62,8 @@ class engine {
         core_({.threshold_tokens = static_cast<int>(o.threshold), .use_directory = true,
                .max_in_flight = static_cast<int>(std::min<size_t>(w.size() + 1, 1 << 30)),
                .max_nodes = 1 << 20}) {
-    PRFAAS_REQUIRE(o.n_p >= 1 && o.n_p < s.n_pd, "the local cluster needs at least one prefill and one decode instance");
+    PRFAAS_REQUIRE(o.n_p >= 0 && o.n_p < s.n_pd && (o.n_p >= 1 || s.n_prfaas >= 1),
+                   "the deployment needs a prefill instance and a local decode instance");
     // The clusters' pooled caches answer in place of a cache directory.
     step(sched::node_up{{"directory", sched::node_kind::cache_directory, false, 0}});
     for (int i = 0; i < s.n_prfaas; ++i) add_prefill(true);

@@ -1,0 +1,59 @@
+#include "apps/cli_support.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "actors/client.hpp"
+
+namespace prfaas::apps {
+
+client_system::client_system(const config::deployment_config& c, const actors::tls_files& tls)
+    : cfg(c.router, 1, tls), sys(cfg) {
+  if (!tls.enabled()) spdlog::warn("prfaas: plaintext actor plane (--insecure)");
+}
+
+caf::actor connect(caf::actor_system& sys, const endpoint& router, int attempts) {
+  auto h = actors::connect_router(sys, router, attempts);
+  if (!h) throw cli_error{actors::describe(h.error())};
+  return *h;
+}
+
+void wait_ready(caf::actor_system& sys, const caf::actor& router, launcher& l, int timeout_ms) {
+  for (int waited = 0;; waited += 100) {
+    auto exited = l.reap_exited();
+    if (!exited.empty()) {
+      std::string why = "node exited during start-up: " + exited.front();
+      for (const auto& n : l.nodes())
+        if (exited.front().rfind(n.name + " ", 0) == 0) why += "\n" + l.log_tail(n);
+      throw cli_error{why};
+    }
+    auto s = actors::status(sys, router);
+    if (s && s->nodes.size() >= l.expected_workers()) return;
+    if (waited > timeout_ms) throw cli_error{"deployment not ready after " + std::to_string(timeout_ms) + " ms"};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+endpoint start_and_wait(launcher& l, caf::actor_system& sys, const config::deployment_config& config) {
+  const auto started = std::chrono::steady_clock::now();
+  endpoint router_at;
+  try {
+    router_at = l.start();
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  wait_ready(sys, connect(sys, router_at), l);
+  std::this_thread::sleep_until(started + std::chrono::milliseconds(config.router.settle_ms));
+  return router_at;
+}
+
+void block_signals(sigset_t& set) {
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+}  // namespace prfaas::apps

@@ -1,0 +1,41 @@
+#pragma once
+// What the prfaas commands share: the error they print and exit on, the client's actor system,
+// reaching a router, and starting a deployment and waiting until it routes.
+
+#include <caf/all.hpp>
+#include <csignal>
+#include <string>
+
+#include "actors/system_config.hpp"
+#include "apps/launcher.h"
+#include "runtime/common/endpoint.h"
+#include "runtime/config/deployment_config.h"
+
+namespace prfaas::apps {
+
+// A command's failure: printed on stderr, exit status 1.
+struct cli_error {
+  std::string message;
+};
+
+// A CAF system for a client process: same timing as the nodes, one scheduler thread.
+struct client_system {
+  actors::system_config cfg;
+  caf::actor_system sys;
+  client_system(const config::deployment_config& c, const actors::tls_files& tls);
+};
+
+// The router's actor, or cli_error naming the address and the attempts.
+caf::actor connect(caf::actor_system& sys, const endpoint& router, int attempts = 10);
+
+// Waits until every worker registered with the router, or fails naming the missing ones.
+void wait_ready(caf::actor_system& sys, const caf::actor& router, launcher& l, int timeout_ms = 60000);
+
+// Starts every node and returns the router's address once all of them registered and the
+// router's settling time (router.settle_ms from its start) has passed: up means routing.
+endpoint start_and_wait(launcher& l, caf::actor_system& sys, const config::deployment_config& config);
+
+// SIGINT and SIGTERM blocked in every thread (then waited for with sigwait).
+void block_signals(sigset_t& set);
+
+}  // namespace prfaas::apps
