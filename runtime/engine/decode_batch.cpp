@@ -44,7 +44,14 @@ std::vector<decode_batch::finished> decode_batch::step() {
       ++it;
     }
   }
-  if (const auto floor = engine_.step_floor(); floor.count() > 0) std::this_thread::sleep_until(started + floor);
+  // Steps keep to a timeline of one floor each, so that a late wake-up (a busy machine) is made
+  // up by the next step instead of slowing every sequence down; after an idle spell the
+  // timeline starts again from now.
+  if (const auto floor = engine_.step_floor(); floor.count() > 0) {
+    if (started > next_due_ + floor) next_due_ = started;
+    next_due_ += floor;
+    std::this_thread::sleep_until(next_due_);
+  }
   return done;
 }
 

@@ -62,6 +62,7 @@ class decode_batch {
   int max_sequences_;
   bool snapshots_;
   std::map<uint64_t, sequence> active_;
+  std::chrono::steady_clock::time_point next_due_{};  // when the step in progress may end (step floor)
 };
 
 }  // namespace prfaas::engine
