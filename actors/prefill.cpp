@@ -6,7 +6,9 @@
 // its thread for the length of the computation, and jobs queue in the mailbox.  A linked
 // reporter actor sends the router the node's link telemetry every report period.
 //
-//   prefill_job --> [cached_prefill, hook -> link.send_layer; flush] --> prefill_report
+//   prefill_job --> [engine prefill, hook -> link.send_payloads; done; finish] --> prefill_report
+//   with node.prefill_token_budget > 0: prefill_job --> queued; step --> a batch of queued jobs
+//   within the budget, prefilled one after another, completed together
 //                   cache delta --> cache_update to the router
 //   republish_atom --> the whole cache, reset = true (the directory restarted)
 //   cache_pull --> [receiver armed] --kv complete--> into the cache, cache_pulled to the router
@@ -17,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <thread>
@@ -82,6 +85,11 @@ struct prefill_state {
   caf::actor reporter;
   std::shared_ptr<transport::link_pool> links;
   worker_context context;                    // cancellations, fault points
+  transport::link_options lo;                // of its KV links (timeouts bound a job's wait)
+  // Batching (node.prefill_token_budget > 0): jobs waiting for the batch in progress to end.
+  long token_budget = 0;
+  std::deque<std::pair<prefill_job, caf::response_promise>> pending;
+  bool batch_due = false;                    // a step is on its way to take the next batch
   static inline const char* name = "prefill";
 };
 
@@ -116,6 +124,94 @@ void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& wh
   if (st.router) self->send(st.router, cache_pulled{id, tokens, attempt});
 }
 
+// One job between its prefill and its completion.  Its KV stays in `kv` until the receiver
+// confirmed it: the destructor makes the link forget the request's frames before the blocks go
+// back to the pool, whatever happened.
+struct prefill_member {
+  prefill_job job;
+  std::shared_ptr<transport::kv_sender> link;
+  std::chrono::steady_clock::time_point t0, deadline;
+  uint64_t bytes_before = 0;
+  std::unique_ptr<kv::sequence_kv> kv;
+  std::unique_ptr<transport::sequence_transfer> src;
+  engine::prefill_output out;
+  caf::error error;  // set: the job failed
+  explicit prefill_member(prefill_job j) : job(std::move(j)) {}
+  ~prefill_member() {
+    if (link) link->forget(job.request);
+  }
+};
+
+// The prefill itself: KV streams to the decode node layer by layer as it becomes final.
+void compute(prefill_actor* self, prefill_member& m, const transport::link_options& lo) {
+  auto& st = self->state;
+  const auto& job = m.job;
+  const auto& cancels = st.context.cancels;
+  m.t0 = std::chrono::steady_clock::now();
+  spdlog::info("{}: request {} (attempt {}): prefill of {} tokens started", st.self.name, job.request, job.attempt,
+               job.prompt.size());
+  // The job carries the request's deadline: past it, or once the request is cancelled, stop
+  // after the layer in progress (the router has already failed or re-dispatched it).
+  m.deadline = job.deadline_ms > 0 ? m.t0 + std::chrono::milliseconds(job.deadline_ms)
+                                   : m.t0 + 2 * lo.receive_timeout + lo.resume_timeout;
+  const int layers = st.engine->layout().n_layers;
+  const int delay_ms = st.context.faults ? st.context.faults->options().delay_layer_ms : 0;
+  auto after_layer = [&](int layer) {
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // fault point
+    const std::string where = "prefill stopped after layer " + std::to_string(layer) + " of " + std::to_string(layers);
+    if (cancels && cancels->cancelled(job.request, job.attempt))
+      throw failure(errc::cancelled, where + ": the request was cancelled");
+    if (job.deadline_ms <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now <= m.deadline) return;
+    const double late_ms = std::chrono::duration<double, std::milli>(now - m.deadline).count();
+    throw failure(errc::deadline_exceeded,
+                  where + ", " + std::to_string(static_cast<int>(late_ms)) + " ms past the request's deadline");
+  };
+  try {
+    if (cancels && cancels->cancelled(job.request, job.attempt))
+      throw failure(errc::cancelled, "request " + std::to_string(job.request) + " was cancelled before its prefill started");
+    m.link = st.links->get(job.decode_endpoint);
+    m.bytes_before = m.link->payload_bytes_sent();
+    m.kv = std::make_unique<kv::sequence_kv>(st.engine->layout(), *st.pool);
+    // Frames carry the prompt's length while chunks stream before the prefill ends.
+    m.src = std::make_unique<transport::sequence_transfer>(*m.kv, static_cast<int>(job.prompt.size()));
+    m.out = st.engine->prefill(st.cache.get(), job.prompt, *m.kv,
+                               [&](int layer, int first, int end) {
+                                 m.link->send_payloads(job.request, *m.src, layer, first, end);
+                               },
+                               after_layer);
+  } catch (const failure& f) {
+    spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
+    m.error = caf::make_error(f.code(), st.self.name + ": " + f.what());
+  }
+}
+
+// The last frame, the receiver's confirmation (a broken link resumes meanwhile; until then the
+// KV's blocks may be sent again), the cache's news, the report.
+caf::expected<prefill_report> complete(prefill_actor* self, prefill_member& m, const transport::link_options&) {
+  auto& st = self->state;
+  const auto& job = m.job;
+  if (m.error) return std::move(m.error);
+  try {
+    m.link->send_done(job.request, static_cast<uint32_t>(m.kv->tokens()), m.out.first_token);
+    m.link->finish(job.request, m.deadline);
+    publish(self, st.cache->take_delta(), false);
+    prefill_report rep;
+    rep.request = job.request;
+    rep.kv_bytes = static_cast<int64_t>(m.link->payload_bytes_sent() - m.bytes_before);
+    rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m.t0).count();
+    rep.cached_tokens = m.out.cached_tokens;
+    rep.computed_tokens = m.out.computed_tokens;
+    spdlog::info("{}: request {} prefilled {} tokens ({} from the cache) in {:.0f} ms, {} KV bytes to {}", st.self.name,
+                 job.request, job.prompt.size(), m.out.cached_tokens, rep.prefill_ms, rep.kv_bytes, job.decode_endpoint);
+    return rep;
+  } catch (const failure& f) {
+    spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
+    return caf::make_error(f.code(), st.self.name + ": " + f.what());
+  }
+}
+
 caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info, caf::actor router,
                       worker_context context) {
   auto& st = self->state;
@@ -148,6 +244,8 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
                                        : std::chrono::microseconds(0);
   st.links = std::make_shared<transport::link_pool>(lo, crosses ? context.egress : nullptr);
+  st.lo = lo;
+  st.token_budget = config.node.prefill_token_budget;
   st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
       [=](atoms::status_atom) { return self->state.self; },
@@ -200,62 +298,48 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
           self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
           return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
         }
-        const auto t0 = std::chrono::steady_clock::now();
-        spdlog::info("{}: request {} (attempt {}): prefill of {} tokens started", st.self.name, job.request, job.attempt,
-                     job.prompt.size());
-        // The job carries the request's deadline: past it, or once the request is cancelled,
-        // stop after the layer in progress (the router has already failed or re-dispatched it).
-        const auto deadline = t0 + std::chrono::milliseconds(job.deadline_ms);
-        const int layers = st.engine->layout().n_layers;
-        const int delay_ms = st.context.faults ? st.context.faults->options().delay_layer_ms : 0;
-        auto after_layer = [&](int layer) {
-          if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // fault point
-          const std::string where = "prefill stopped after layer " + std::to_string(layer) + " of " + std::to_string(layers);
-          if (cancels && cancels->cancelled(job.request, job.attempt))
-            throw failure(errc::cancelled, where + ": the request was cancelled");
-          if (job.deadline_ms <= 0) return;
-          const auto now = std::chrono::steady_clock::now();
-          if (now <= deadline) return;
-          const double late_ms = std::chrono::duration<double, std::milli>(now - deadline).count();
-          throw failure(errc::deadline_exceeded,
-                        where + ", " + std::to_string(static_cast<int>(late_ms)) + " ms past the request's deadline");
-        };
-        try {
-          auto link = st.links->get(job.decode_endpoint);
-          const uint64_t before = link->payload_bytes_sent();
-          kv::sequence_kv kv(st.engine->layout(), *st.pool);
-          // Frames carry the prompt's length while chunks stream before the prefill ends.
-          transport::sequence_transfer src(kv, static_cast<int>(job.prompt.size()));
-          // Posted frames reference kv's blocks: whatever happens below, no connection thread
-          // reads them once kv goes back to the pool.
-          struct forget_before_free {
-            transport::kv_sender& link;
-            uint64_t request;
-            ~forget_before_free() { link.forget(request); }
-          } guard{*link, job.request};
-          auto r = st.engine->prefill(st.cache.get(), job.prompt, kv,
-                                      [&](int layer, int first, int end) {
-                                        link->send_payloads(job.request, src, layer, first, end);
-                                      },
-                                      after_layer);
-          link->send_done(job.request, static_cast<uint32_t>(kv.tokens()), r.first_token);
-          // The receiver confirms it has everything (a broken link resumes meanwhile); until
-          // then kv's blocks may be sent again.
-          link->finish(job.request, job.deadline_ms > 0 ? deadline : t0 + 2 * lo.receive_timeout + lo.resume_timeout);
-          publish(self, st.cache->take_delta(), false);
-          prefill_report rep;
-          rep.request = job.request;
-          rep.kv_bytes = static_cast<int64_t>(link->payload_bytes_sent() - before);
-          rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-          rep.cached_tokens = r.cached_tokens;
-          rep.computed_tokens = r.computed_tokens;
-          spdlog::info("{}: request {} prefilled {} tokens ({} from the cache) in {:.0f} ms, {} KV bytes to {}",
-                       st.self.name, job.request, job.prompt.size(), r.cached_tokens, rep.prefill_ms, rep.kv_bytes,
-                       job.decode_endpoint);
-          return rep;
-        } catch (const failure& f) {
-          spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
-          return caf::make_error(f.code(), st.self.name + ": " + f.what());
+        if (st.token_budget <= 0) {  // one job at a time, answered when done
+          prefill_member m(job);
+          compute(self, m, st.lo);
+          return complete(self, m, st.lo);
+        }
+        // Batched: jobs queue until the batch in progress ends; the step after them takes the
+        // next batch (every job queued before the step was sent is in the queue by then).
+        auto promise = self->make_response_promise<prefill_report>();
+        st.pending.push_back({job, promise});
+        if (!st.batch_due) {
+          st.batch_due = true;
+          self->send(self, atoms::step_atom::value);
+        }
+        return promise;
+      },
+      // A batch: the oldest jobs whose prompts fit the token budget (one at least), prefilled
+      // one after another, all completed (their last frame sent, their report returned) when the
+      // last one's prefill ends, as one batched forward pass would end them together.
+      [=](atoms::step_atom) {
+        auto& st = self->state;
+        st.batch_due = false;
+        std::vector<std::unique_ptr<prefill_member>> batch;
+        std::vector<caf::response_promise> promises;
+        long tokens = 0;
+        while (!st.pending.empty()) {
+          auto& next = st.pending.front();
+          const long t = static_cast<long>(next.first.prompt.size());
+          if (!batch.empty() && tokens + t > st.token_budget) break;
+          tokens += t;
+          batch.push_back(std::make_unique<prefill_member>(next.first));
+          promises.push_back(std::move(next.second));
+          st.pending.pop_front();
+        }
+        for (auto& m : batch) compute(self, *m, st.lo);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          auto r = complete(self, *batch[i], st.lo);
+          if (r) promises[i].deliver(std::move(*r));
+          else promises[i].deliver(std::move(r.error()));
+        }
+        if (!st.pending.empty() && !st.batch_due) {
+          st.batch_due = true;
+          self->send(self, atoms::step_atom::value);
         }
       },
   };

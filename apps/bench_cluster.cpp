@@ -159,14 +159,14 @@ std::string config_text(const sim::scenario& s, const deployment_kind& k, const 
                 "max_context = %d\nseed = %llu\n"
                 "[router]\nthreshold_tokens = %d\ndeadline_ms = 600000\nmax_in_flight = 20000\nqueue_max = 20000\n"
                 "max_attempts = 3\ncontroller = %s\ncontroller_period_ms = %d\noutput_tokens = %d\n"
-                "[node]\nkv_blocks = %d\nmax_sequences = %d\n[cache]\nbudget_mib = 0\n"
+                "[node]\nkv_blocks = %d\nmax_sequences = %d\nprefill_token_budget = %d\n[cache]\nbudget_mib = 0\n"
                 "[transport]\nlink_gbps = %g\nemulate_link = %s\nconnections = 2\nmax_inflight_mib = 64\n"
                 "receive_timeout_ms = 20000\nresume_timeout_ms = 30000\n"
                 "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
                 abs(s.pd_path).c_str(), abs(k.homogeneous ? s.pd_path : s.prfaas_path).c_str(), o.time_scale, o.kv_scale, context,
                 static_cast<unsigned long long>(o.seed), static_cast<int>(std::min(k.threshold, double(1 << 20))),
                 controller ? "true" : "false", std::max(100, static_cast<int>(s.control_period_s * 1000 / o.time_scale)),
-                output, blocks_per_sequence * 8, s.pd.bs_max,
+                output, blocks_per_sequence * 8, s.pd.bs_max, static_cast<int>(s.prefill_token_budget),
                 s.link_gbps_at(0) * o.time_scale / effective_kv_scale, controller ? "true" : "false", k.n_prfaas, k.n_p,
                 k.n_d);
   return text;

@@ -9,7 +9,7 @@
 //                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
 //                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens,
 //                  rebalancer, rebalance_period_ms
-//   [node]         kv_blocks, max_sequences, threads
+//   [node]         kv_blocks, max_sequences, threads, prefill_token_budget
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
@@ -60,6 +60,10 @@ struct node_config {
   int kv_blocks = 1024;          // block pool size per node (the prefix cache draws from it too)
   int max_sequences = 8;         // decode: sequences held at once
   int threads = 2;               // compute threads per node
+  // Prefill batches: a prefill node takes its waiting jobs together while their prompts fit this
+  // many tokens (one job at least) and completes them together, as the simulator's batches.
+  // 0: one job at a time.
+  int prefill_token_budget = 0;
 };
 
 struct cache_config {

@@ -21,7 +21,8 @@ std::string emulated_config(const std::string& extra = "") {
   return std::string("[engine]\nkind = \"emulated\"\nprofile = \"") + PRFAAS_SOURCE_DIR +
          "/profiles/h20-1t-hybrid.toml\"\nprofile_prfaas = \"" + PRFAAS_SOURCE_DIR +
          "/profiles/h200-1t-hybrid.toml\"\ntime_scale = 20\nkv_scale = 256\n"
-         "[router]\nthreshold_tokens = 8192\nmax_attempts = 5\n[node]\nkv_blocks = 2048\n[cache]\nbudget_mib = 8\n" + extra;
+         "[router]\nthreshold_tokens = 8192\nmax_attempts = 5\n[node]\nkv_blocks = 2048\nprefill_token_budget = 65536\n"
+         "[cache]\nbudget_mib = 8\n" + extra;
 }
 
 struct probe {
@@ -54,12 +55,23 @@ TEST_CASE("an emulated deployment returns the in-process tokens on both paths an
 }
 
 TEST_CASE("an emulated deployment with frames dropped and links reset still returns the fault-free tokens") {
+  // Concurrent requests, so prefill nodes batch the jobs that wait (node.prefill_token_budget).
   deployment d(emulated_config("[faults]\nseed = 5\ndrop_frame = 0.01\nreset_link = 0.01\n"));
-  for (int round = 0; round < 2; ++round)
+  temp_dir out;
+  std::vector<std::string> prompts;
+  std::vector<std::unique_ptr<child>> clients;
+  for (int round = 0; round < 3; ++round)
     for (const probe p : kProbes) {
-      INFO("round " << round << ", prompt of " << p.bytes << " bytes");
-      const std::string prompt = text_prompt(p.bytes);
-      const json served = parse_ok(d.generate(prompt, 16));
-      CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 16, d.config_path()))["tokens"]);
+      prompts.push_back(text_prompt(p.bytes + round));
+      const std::string file = out.write("prompt-" + std::to_string(prompts.size()), prompts.back());
+      clients.push_back(std::make_unique<child>(
+          std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt-file", file,
+                                   "--max-tokens", "16"},
+          out.path()));
     }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    INFO("request " << i << ", prompt of " << prompts[i].size() << " bytes");
+    const json served = parse_ok(clients[i]->wait(120000));
+    CHECK(served["tokens"] == parse_ok(generate_in_process(prompts[i], 16, d.config_path()))["tokens"]);
+  }
 }
