@@ -41,6 +41,7 @@
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
 #include "runtime/policy/rebalancer.h"
+#include "runtime/sched/local_stages.h"
 #include "runtime/policy/threshold_controller.h"
 #include "runtime/profile/instance_profile.h"
 #include "runtime/sched/core.h"
@@ -96,9 +97,7 @@ struct router_state {
   };
   std::map<std::string, conversion> converting;
   int conversions = 0;
-  // The rebalancer's samples over its period (router.rebalancer).
-  int stage_samples = 0;
-  double prefill_busy_sum = 0, decode_occupancy_sum = 0;
+  sched::stage_samples stages;  // the rebalancer's samples over its period (router.rebalancer)
   static inline const char* name = "router";
 };
 
@@ -361,40 +360,14 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
 caf::error begin_conversion(router_actor* self, const std::string& name, const std::string& to,
                             std::optional<caf::response_promise> reply) {
   auto& st = self->state;
-  const auto id = st.core->node_by_name(name);
-  if (!id || !st.core->node(*id).up) return caf::make_error(errc::invalid_argument, "no node named " + name + " is up");
-  const auto& n = st.core->node(*id);
-  const auto kind = n.desc.kind;
-  if (n.desc.prfaas || kind == sched::node_kind::cache_directory || (to != "prefill" && to != "decode"))
-    return caf::make_error(errc::invalid_argument, "only local prefill and decode nodes convert, to prefill or decode");
-  if (sched::to_string(kind) == to) return caf::make_error(errc::invalid_argument, name + " is a " + to + " node already");
-  if (st.converting.count(name) || !n.accepting)
-    return caf::make_error(errc::invalid_argument, name + " is draining or converting already");
-  int others = 0;
-  for (const auto& m : st.core->nodes())
-    others += m.up && m.accepting && m.id != *id && m.desc.kind == kind && !m.desc.prfaas;
-  if (kind == sched::node_kind::decode && others == 0)
-    return caf::make_error(errc::no_capacity, name + " is the last decode node");
+  if (auto no = sched::conversion_refusal(*st.core, name, to, st.converting.count(name) > 0))
+    return caf::make_error(no.code, no.why);
+  const auto id = *st.core->node_by_name(name);
   st.converting[name] = {to, std::move(reply), clock_type::now() + std::chrono::milliseconds(st.config.router.drain_ms), false};
   spdlog::info("router: converting {} to a {} node: draining it first", name, to);
-  step(self, sched::node_drain{*id});
+  step(self, sched::node_drain{id});
   self->send(self, atoms::convert_atom::value);
   return {};
-}
-
-// One sample of the local PD cluster for the rebalancer: the share of local prefill nodes
-// holding a prefill, and of decode slots held.
-void sample_stages(router_actor* self) {
-  auto& st = self->state;
-  int prefill_nodes = 0, prefill_busy = 0, slots = 0, held = 0;
-  for (const auto& n : st.core->nodes()) {
-    if (!n.up || n.desc.prfaas) continue;
-    if (n.desc.kind == sched::node_kind::prefill) { ++prefill_nodes; prefill_busy += n.load > 0; }
-    if (n.desc.kind == sched::node_kind::decode) { slots += n.desc.capacity; held += n.load; }
-  }
-  st.stage_samples += 1;
-  st.prefill_busy_sum += prefill_nodes ? static_cast<double>(prefill_busy) / prefill_nodes : 0;
-  st.decode_occupancy_sum += slots ? static_cast<double>(held) / slots : 0;
 }
 
 // The end of a rebalance period: the simulator's rule on what the samples saw; a conversion
@@ -402,28 +375,15 @@ void sample_stages(router_actor* self) {
 void rebalance(router_actor* self) {
   auto& st = self->state;
   self->delayed_send(self, std::chrono::milliseconds(st.config.router.rebalance_period_ms), atoms::rebalance_atom::value);
-  if (st.stage_samples == 0) return;
-  policy::rebalance_inputs in;
-  in.pd_prefill_busy = st.prefill_busy_sum / st.stage_samples;
-  in.decode_occupancy = st.decode_occupancy_sum / st.stage_samples;
-  st.stage_samples = 0;
-  st.prefill_busy_sum = st.decode_occupancy_sum = 0;
-  for (const auto& n : st.core->nodes())
-    if (n.up && n.accepting && !n.desc.prfaas) {
-      in.n_p += n.desc.kind == sched::node_kind::prefill;
-      in.n_d += n.desc.kind == sched::node_kind::decode;
-    }
+  if (st.stages.empty()) return;
+  const auto in = st.stages.take(*st.core);
   const int move = st.converting.empty() ? policy::rebalance(in) : 0;
-  if (move == 0) return;
-  const auto from = move > 0 ? sched::node_kind::decode : sched::node_kind::prefill;
-  for (const auto& n : st.core->nodes())
-    if (n.up && n.accepting && !n.desc.prfaas && n.desc.kind == from) {
-      spdlog::info("router: rebalancer: local prefill {:.0f} % busy, decode slots {:.0f} % held: {} becomes a {} node",
-                   100 * in.pd_prefill_busy, 100 * in.decode_occupancy, n.desc.name, move > 0 ? "prefill" : "decode");
-      if (auto err = begin_conversion(self, n.desc.name, move > 0 ? "prefill" : "decode", std::nullopt))
-        spdlog::warn("router: rebalancer: {}", describe(err));
-      return;
-    }
+  const auto name = sched::conversion_candidate(*st.core, move);
+  if (!name) return;
+  const char* to = move > 0 ? "prefill" : "decode";
+  spdlog::info("router: rebalancer: local prefill {:.0f} % busy, decode slots {:.0f} % held: {} becomes a {} node",
+               100 * in.pd_prefill_busy, 100 * in.decode_occupancy, *name, to);
+  if (auto err = begin_conversion(self, *name, to, std::nullopt)) spdlog::warn("router: rebalancer: {}", describe(err));
 }
 
 // One period of the live threshold controller: the PrfaaS egress the prefill nodes measured
@@ -623,7 +583,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         return rp;
       },
       [=](atoms::sample_atom) {
-        sample_stages(self);
+        self->state.stages.add(*self->state.core);
         self->delayed_send(self, kStageSample, atoms::sample_atom::value);
       },
       [=](atoms::rebalance_atom) { rebalance(self); },

@@ -336,7 +336,7 @@ int collapse(const sim::scenario& s, const deployment_kind& k, const bench_clust
       if (r.ok) req << r.arrival_s << "," << r.ttft_s << "," << r.offloaded << "\n";
   }
   const std::string sf = (dir / "collapse_samples.csv").string(), rf = (dir / "collapse_requests.csv").string();
-  run_gnuplot(dir, "set datafile separator ','\nset terminal png size 1000,900\nset output '" +
+  run_gnuplot(dir, "set datafile separator ','\nset terminal png size 1000,900 noenhanced\nset output '" +
                        (dir / "collapse.png").string() + "'\nset multiplot layout 3,1\nset grid\nset key top left\n"
                        "set xrange [0:*]\nset title 'threshold t (tokens)'\nplot '" + sf +
                        "' using 1:2 every ::1 with steps lw 2 title 't'\n"
@@ -448,19 +448,19 @@ int bench_cluster(const bench_cluster_options& o) {
           << v["planned_lambda_max"].get<double>() << "\n";
   }
   std::string script =
-      "set datafile separator ','\nset terminal png size 1200,480\nset output '" + (dir / "cluster.png").string() +
+      "set datafile separator ','\nset terminal png size 1200,480 noenhanced\nset output '" + (dir / "cluster.png").string() +
       "'\nset multiplot layout 1,2\nset title 'Sustained throughput (req/s)'\nset style data histograms\n"
       "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\nset yrange [0:*]\nset grid ytics\n"
-      "set key top right\nplot '" + (dir / "throughput.csv").string() +
+      "set key top left\nplot '" + (dir / "throughput.csv").string() +
       "' using 2:xtic(1) every ::1 title 'live', '' using 3 every ::1 title 'simulated', '' using 4 every ::1 title 'planned'\n"
-      "set title 'TTFT CDF at the sustained rate (live solid, simulated dashed)'\nset style data lines\n"
+      "set title 'TTFT CDF at the sustained rate (live thick, simulated thin)'\nset style data lines\n"
       "set xlabel 'TTFT (s)'\nset ylabel 'fraction of requests'\nset yrange [0:1]\nset key bottom right\nplot ";
   int n = 0;
   for (auto& [key, v] : d.items()) {
     if (n) script += ", ";
     const std::string f = (dir / ("ttft_" + key)).string();
-    script += "'" + f + ".csv' using 1:2 every ::1 lw 2 lc " + std::to_string(n + 1) + " title '" + key + "', '" + f +
-              "_sim.csv' using 1:2 every ::1 dt 2 lc " + std::to_string(n + 1) + " notitle";
+    script += "'" + f + ".csv' using 1:2 every ::1 lw 3 lc " + std::to_string(n + 1) + " title '" + key + "', '" + f +
+              "_sim.csv' using 1:2 every ::1 lw 1 lc " + std::to_string(n + 1) + " notitle";
     ++n;
   }
   script += "\nunset multiplot\n";
