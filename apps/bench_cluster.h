@@ -33,7 +33,7 @@ struct bench_cluster_options {
   bool sim_only = false;       // the simulator's side only (seconds, no processes)
   bool collapse = false;
   double collapse_gbps = 3;
-  double collapse_load = 0.4;  // offered rate, as a fraction of the planned Λ_max
+  double collapse_load = 0.3;  // offered rate, as a fraction of the planned Λ_max (within what 3 Gbps sustains)
 };
 
 int bench_cluster(const bench_cluster_options& o);
