@@ -101,3 +101,26 @@ TEST_CASE("configs/default.toml spells out exactly the built-in defaults") {
   CHECK(file.deployment.decode == builtin.deployment.decode);
   CHECK(config::load_config(PRFAAS_SOURCE_DIR "/configs/two-cluster-1g.toml").transport.link_gbps == 1.0);
 }
+
+TEST_CASE("an emulated engine takes its KV layout from its profile; its mistakes name the field") {
+  const std::string profiles = PRFAAS_SOURCE_DIR "/profiles/";
+  const auto c = config::parse_config("[engine]\nkind = \"emulated\"\nprofile = \"" + profiles +
+                                          "h20-1t-hybrid.toml\"\nprofile_prfaas = \"" + profiles +
+                                          "h200-1t-hybrid.toml\"\ntime_scale = 10\nkv_scale = 256\n[node]\nkv_blocks = 4096\n",
+                                      "emulated.toml");
+  CHECK(c.engine.emulated());
+  CHECK(c.model.block_tokens == 512);
+  CHECK(c.model.max_context == 135168);
+  CHECK(c.engine.effective_kv_scale == Approx(256).epsilon(0.1));
+  CHECK_THAT(c.model.fingerprint(), Catch::StartsWith("emulated [8xH200"));
+  CHECK(c.model.fingerprint() != model::model_config{}.fingerprint());
+  CHECK_THAT(error_of("[engine]\nkind = \"gpu\"\n"), Catch::Contains("engine.kind must be"));
+  CHECK_THAT(error_of("[engine]\nkind = \"emulated\"\n"), Catch::Contains("needs engine.profile"));
+  CHECK_THAT(error_of("[engine]\nkind = \"emulated\"\nprofile = \"missing.toml\"\n"), Catch::Contains("missing.toml"));
+  CHECK_THAT(error_of("[engine]\nkind = \"emulated\"\nprofile = \"" + profiles + "h20-1t-hybrid.toml\"\n[model]\nd_model = 64\n"),
+             Catch::Contains("[model] does not apply"));
+  CHECK_THAT(error_of("[engine]\nkind = \"emulated\"\nprofile = \"" + profiles + "h20-1t-hybrid.toml\"\ntime_scale = 0\n"),
+             Catch::Contains("engine.time_scale"));
+  CHECK_THAT(error_of("[engine]\nprofile = \"x.toml\"\n"), Catch::Contains("only to engine.kind"));
+  CHECK_THAT(error_of("[node]\nprefill_token_budget = 99999999\n"), Catch::Contains("node.prefill_token_budget"));
+}
