@@ -162,7 +162,7 @@ std::string config_text(const sim::scenario& s, const deployment_kind& k, const 
                 "[node]\nkv_blocks = %d\nmax_sequences = %d\nprefill_token_budget = %d\n[cache]\nbudget_mib = 0\n"
                 "[transport]\nlink_gbps = %g\nemulate_link = %s\nconnections = 2\nmax_inflight_mib = 64\n"
                 "receive_timeout_ms = 20000\nresume_timeout_ms = 30000\n"
-                "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
+                "[gateway]\nenabled = false\n[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
                 abs(s.pd_path).c_str(), abs(k.homogeneous ? s.pd_path : s.prfaas_path).c_str(), o.time_scale, o.kv_scale, context,
                 static_cast<unsigned long long>(o.seed), static_cast<int>(std::min(k.threshold, double(1 << 20))),
                 controller ? "true" : "false", std::max(100, static_cast<int>(s.control_period_s * 1000 / o.time_scale)),

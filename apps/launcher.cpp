@@ -128,7 +128,31 @@ endpoint launcher::start() {
     nodes_.push_back(spawn("local-prefill-" + std::to_string(i), "prefill", d.local_cluster, {listen_flag, router_flag}));
   for (int i = 0; i < d.decode; ++i)
     nodes_.push_back(spawn("decode-" + std::to_string(i), "decode", d.local_cluster, {listen_flag, router_flag}));
+  if (config_.gateway.enabled) {
+    const std::string gateway_port = state_dir_ + "/gateway.port";
+    fs::remove(gateway_port);
+    nodes_.push_back(spawn("gateway", "gateway", d.local_cluster,
+                           {"--listen=" + d.host + ":" + std::to_string(config_.gateway.port), router_flag,
+                            "--port-file=" + gateway_port}));
+  }
   return router;
+}
+
+std::optional<endpoint> launcher::gateway(int timeout_ms) {
+  if (!config_.gateway.enabled) return std::nullopt;
+  for (int waited = 0; waited <= timeout_ms; waited += 50) {
+    int port = 0;
+    if (std::ifstream in(state_dir_ + "/gateway.port"); in && (in >> port) && port > 0)
+      return endpoint{config_.deployment.host, static_cast<uint16_t>(port)};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return std::nullopt;
+}
+
+size_t launcher::expected_workers() const {
+  size_t n = 0;
+  for (const auto& node : nodes_) n += node.role != "router" && node.role != "gateway";
+  return n;
 }
 
 void launcher::stop(int grace_ms) {

@@ -1,7 +1,7 @@
 #pragma once
 // Launches a deployment as local processes on loopback (`prfaas up`, `prfaas demo`, tests):
-// the router first, then the cache directory, the prefill nodes of both clusters and the decode
-// nodes, each a prfaas-node process whose output goes to STATE_DIR/logs/NAME.log.
+// the router first, then the cache directory, the prefill nodes of both clusters, the decode
+// nodes and the HTTP gateway ([gateway] enabled), each a prfaas-node process whose output goes to STATE_DIR/logs/NAME.log.
 // Children get SIGTERM if the launcher dies (PR_SET_PDEATHSIG), so nothing outlives it.
 //
 // Unless insecure, prepare() makes the deployment's CA in STATE_DIR/pki (a new one each time: a
@@ -62,7 +62,11 @@ class launcher {
   std::vector<std::string> supervise();
 
   const std::vector<node_process>& nodes() const { return nodes_; }
-  size_t expected_workers() const { return nodes_.empty() ? 0 : nodes_.size() - 1; }
+  // The nodes that register with the router (all but the router and the gateway).
+  size_t expected_workers() const;
+  // The gateway's HTTP address once it listens (config [gateway]); none when disabled or not
+  // listening within `timeout_ms`.
+  std::optional<endpoint> gateway(int timeout_ms = 10000);
   std::string log_tail(const node_process& node, int lines = 5) const;
 
  private:

@@ -73,6 +73,14 @@ config::deployment_config load(const std::string& path) {
 
 std::string state_file(const std::string& dir) { return dir + "/deployment.json"; }
 
+// The deployment state `prfaas up` wrote, or an empty object.
+json read_state_if_any(const std::string& dir) {
+  std::ifstream in(state_file(dir));
+  if (!in) return json::object();
+  json j = json::parse(in, nullptr, false);
+  return j.is_object() ? j : json::object();
+}
+
 json read_state(const std::string& dir) {
   std::ifstream in(state_file(dir));
   if (!in) throw cli_error{"no running deployment found (" + state_file(dir) + " is missing); start one with `prfaas up`"};
@@ -205,9 +213,11 @@ int cmd_up(const std::string& config_path, const std::string& state_dir, bool in
   if (insecure) std::cerr << "prfaas up: warning: --insecure: the actor plane is plaintext and unauthenticated\n";
   client_system client(config, l.prepare());
   const endpoint router_at = start_and_wait(l, client.sys, config);
+  const auto gateway_at = l.gateway();
   auto write_state = [&] {
     json st;
     st["router"] = router_at.str();
+    if (gateway_at) st["gateway"] = "http://" + gateway_at->str() + "/v1";
     st["insecure"] = insecure;
     st["up_pid"] = ::getpid();
     for (const auto& n : l.nodes())
@@ -218,6 +228,9 @@ int cmd_up(const std::string& config_path, const std::string& state_dir, bool in
   write_state();
   std::cout << "prfaas deployment up: router at " << router_at.str() << ", " << l.nodes().size() << " nodes (logs in "
             << state_dir << "/logs); Ctrl-C or `prfaas down` stops it" << std::endl;
+  if (gateway_at)
+    std::cout << "OpenAI-compatible API at http://" << gateway_at->str() << "/v1 (model "
+              << config.gateway.model_name(config.engine.kind) << ")" << std::endl;
   for (;;) {
     timespec tick{0, 100'000'000};
     const int sig = sigtimedwait(&signals, nullptr, &tick);
@@ -321,6 +334,7 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   if (!s) throw cli_error{actors::describe(s.error())};
   json j;
   j["router"] = router_at.str();
+  if (auto st = read_state_if_any(access.state_dir); st.contains("gateway")) j["gateway"] = st["gateway"];
   j["completed"] = s->completed;
   j["failed"] = s->failed;
   j["in_flight"] = s->in_flight;
@@ -350,6 +364,7 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   if (as_json) { std::cout << dump(j) << std::endl; return 0; }
   std::printf("router %s: %lld completed, %lld failed, %lld in flight\n", router_at.str().c_str(),
               static_cast<long long>(s->completed), static_cast<long long>(s->failed), static_cast<long long>(s->in_flight));
+  if (j.contains("gateway")) std::printf("gateway %s (OpenAI-compatible HTTP API)\n", j["gateway"].get<std::string>().c_str());
   std::printf("threshold t = %d tokens (%d moves by the live controller); last minute: %d completed, %.0f %% offloaded\n",
               s->threshold_tokens, s->threshold_moves, s->recent_completed, 100 * s->offload_share);
   for (const auto& n : s->nodes) std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), n.role.c_str(), n.cluster.c_str());
@@ -410,6 +425,14 @@ int cmd_demo(const std::string& config_path, bool insecure) {
   const endpoint router_at = start_and_wait(l, client.sys, config);
   auto router = connect(client.sys, router_at);
   std::cout << "router at " << router_at.str() << ", " << l.nodes().size() << " processes ready" << std::endl;
+  if (const auto gw = l.gateway()) {
+    const std::string model = config.gateway.model_name(config.engine.kind);
+    std::cout << "OpenAI-compatible API at http://" << gw->str() << "/v1 (model " << model
+              << "); while the demo runs, try:\n  curl -s http://" << gw->str()
+              << "/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \"" << model
+              << "\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 8}'"
+              << std::endl;
+  }
 
   // Short and long prompts interleaved; two clients at a time so both paths run concurrently.
   const std::vector<int> lengths = {120, 2400, 300, 1800, 80, 3000, 500, 2048, 200, 1500};
@@ -612,7 +635,7 @@ int main(int argc, char** argv) {
   certs->add_option("--name", cert_name, "the node's name, unique in the deployment")->required();
   certs->add_option("--role", cert_role, "router | cache-directory | prefill | decode | client")
       ->required()
-      ->check(CLI::IsMember({"router", "cache-directory", "prefill", "decode", "client"}));
+      ->check(CLI::IsMember({"router", "cache-directory", "prefill", "decode", "gateway", "client"}));
   certs->add_option("--out", cert_out, "write NAME.pem, NAME.key (0600) and ca.pem here")->required();
   auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
   bench->require_subcommand(1);

@@ -2,6 +2,7 @@
 //
 //   prfaas-node --role=router --cluster=local --listen=127.0.0.1:7000 --ca=CA --cert=C --key=K [--config=FILE]
 //   prfaas-node --role=decode --cluster=local --listen=127.0.0.1:0 --router=127.0.0.1:7000 --ca=CA --cert=C --key=K
+//   prfaas-node --role=gateway --cluster=local --listen=0.0.0.0:8000 --router=127.0.0.1:7000 ...  (HTTP, apps/gateway.h)
 //
 // The actor plane is mutual TLS: --ca is the deployment's CA, --cert and --key this node's
 // certificate (from `prfaas up` or `prfaas certs`), whose subject gives the node's name and role.
@@ -31,6 +32,7 @@
 #include "actors/client.hpp"
 #include "actors/roles.hpp"
 #include "actors/system_config.hpp"
+#include "apps/gateway.h"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
 #include "runtime/security/connection_guard.h"
@@ -57,7 +59,7 @@ int main(int argc, char** argv) {
   CLI::App app{"prfaas-node: runs one prfaas role in this process"};
   app.set_version_flag("--version", "prfaas-node " PRFAAS_VERSION);
   std::string role_text, cluster, listen_text, router_text, config_path, name, port_file;
-  app.add_option("--role", role_text, "router | cache-directory | prefill | decode")->required();
+  app.add_option("--role", role_text, "router | cache-directory | prefill | decode | gateway")->required();
   app.add_option("--cluster", cluster, "cluster this node belongs to")->required();
   app.add_option("--listen", listen_text, "HOST:PORT this node listens on (port 0: any)")->required();
   app.add_option("--router", router_text, "HOST:PORT of the router (all roles but router)");
@@ -149,6 +151,12 @@ int main(int argc, char** argv) {
   if (insecure) spdlog::warn("{}: --insecure: the actor plane is plaintext and unauthenticated", name);
   actors::system_config cfg(config.router, 2, tls);
   caf::actor_system sys{cfg};
+  if (role == cluster::node_role::gateway) {  // a client of the router: no supervisor, no registration
+    const int status = apps::run_gateway(sys, config, listen_at, router_at, port_file, signals);
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(status);
+  }
 
   actors::node_info self;
   self.name = name;

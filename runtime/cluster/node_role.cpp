@@ -9,8 +9,9 @@ node_role parse_role(const std::string& text) {
   if (text == "cache-directory") return node_role::cache_directory;
   if (text == "prefill") return node_role::prefill;
   if (text == "decode") return node_role::decode;
+  if (text == "gateway") return node_role::gateway;
   throw failure(errc::invalid_argument,
-                "unknown role '" + text + "' (expected router, cache-directory, prefill or decode)");
+                "unknown role '" + text + "' (expected router, cache-directory, prefill, decode or gateway)");
 }
 
 const char* to_string(node_role role) {
@@ -19,6 +20,7 @@ const char* to_string(node_role role) {
     case node_role::cache_directory: return "cache-directory";
     case node_role::prefill: return "prefill";
     case node_role::decode: return "decode";
+    case node_role::gateway: return "gateway";
   }
   return "unknown";
 }

@@ -6,7 +6,8 @@
 
 namespace prfaas::cluster {
 
-enum class node_role { router, cache_directory, prefill, decode };
+// gateway: the OpenAI-compatible HTTP front door, a client of the router (it never registers).
+enum class node_role { router, cache_directory, prefill, decode, gateway };
 // Throws failure(invalid_argument) naming the accepted roles.
 node_role parse_role(const std::string& text);
 const char* to_string(node_role role);

@@ -130,6 +130,12 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("delay_layer_ms", f.delay_layer_ms); r.get("fail_alloc", f.fail_alloc);
          r.get("crash_role", f.crash_role);
        }},
+      {"gateway", [&](table_reader& r) {
+         auto& g = c.gateway;
+         r.get("enabled", g.enabled); r.get("port", g.port); r.get("model", g.model);
+         r.get("api_key_file", g.api_key_file); r.get("max_body_bytes", g.max_body_bytes);
+         r.get("max_open", g.max_open); r.get("max_tokens", g.max_tokens);
+       }},
       {"deployment", [&](table_reader& r) {
          auto& d = c.deployment;
          r.get("host", d.host); r.get("router_port", d.router_port);
@@ -238,6 +244,11 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.transport.resume_timeout_ms >= 0 && c.transport.resume_timeout_ms <= 600000,
         "transport.resume_timeout_ms must be 0..600000");
   check(c.deployment.router_port <= 65535, "deployment.router_port must be a port number");
+  check(c.gateway.port <= 65535, "gateway.port must be a port number");
+  check(c.gateway.max_body_bytes >= 1024 && c.gateway.max_body_bytes <= (64 << 20), "gateway.max_body_bytes must be 1024..67108864");
+  check(c.gateway.max_open >= 1 && c.gateway.max_open <= 10000, "gateway.max_open must be 1..10000");
+  check(c.gateway.max_tokens >= 1 && c.gateway.max_tokens <= (1 << 20), "gateway.max_tokens must be 1..1048576");
+  beside(c.gateway.api_key_file);
   check(c.deployment.decode >= 1 && c.deployment.decode <= 64, "deployment.decode must be 1..64");
   check(c.deployment.prfaas_prefill <= 64 && c.deployment.local_prefill <= 64,
         "deployment.prfaas_prefill and deployment.local_prefill must be 0..64");

@@ -13,6 +13,7 @@
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
+//   [gateway]      enabled, port, model, api_key_file, max_body_bytes, max_open, max_tokens
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
 //                  prfaas_cluster, local_cluster
 //   [faults]       seed, drop_frame, reset_link, delay_layer_ms, fail_alloc, crash_role
@@ -83,6 +84,18 @@ struct transport_config {
   bool encrypt = false;          // AES-256-GCM on KV payloads (links over networks not owned)
 };
 
+// The OpenAI-compatible HTTP gateway (apps/gateway.cpp), started by `prfaas up`.
+struct gateway_config {
+  bool enabled = true;
+  int port = 0;                   // 0: any free port (`prfaas status` prints it)
+  std::string model;              // the model name clients ask for (default: prfaas-ENGINE)
+  std::string api_key_file;       // one key per line; empty: no key needed
+  int max_body_bytes = 4 << 20;   // larger request bodies get 413
+  int max_open = 64;              // requests in progress at once; more get 429
+  int max_tokens = 4096;          // the most a request may ask for
+  std::string model_name(const std::string& engine_kind) const { return model.empty() ? "prfaas-" + engine_kind : model; }
+};
+
 struct deployment_layout {
   std::string host = "127.0.0.1";
   int router_port = 0;           // 0: any free port
@@ -116,6 +129,7 @@ struct deployment_config {
   cache_config cache;
   transport_config transport;
   deployment_layout deployment;
+  gateway_config gateway;
   fault_options faults;
 };
 

@@ -155,7 +155,8 @@ bool safe_name(const std::string& s) {
 }  // namespace
 
 bool known_role(const std::string& role) {
-  return role == "router" || role == "cache-directory" || role == "prefill" || role == "decode" || role == "client";
+  return role == "router" || role == "cache-directory" || role == "prefill" || role == "decode" || role == "client" ||
+         role == "gateway";
 }
 
 struct certificate_authority::impl {
@@ -205,7 +206,7 @@ issued_files certificate_authority::issue(const identity& who, const std::string
                                               who.name + "'");
   if (!known_role(who.role))
     throw failure(errc::invalid_argument,
-                  "unknown role '" + who.role + "' (router, cache-directory, prefill, decode, client)");
+                  "unknown role '" + who.role + "' (router, cache-directory, prefill, decode, gateway, client)");
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw failure(errc::bad_config, "cannot create '" + out_dir + "': " + ec.message());

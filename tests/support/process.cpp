@@ -140,6 +140,13 @@ deployment::~deployment() {
 
 std::string deployment::router() const { return state_json_.at("router").get<std::string>(); }
 
+std::string deployment::gateway() const {
+  std::string url = state_json_.value("gateway", "");  // http://HOST:PORT/v1
+  if (url.rfind("http://", 0) == 0) url = url.substr(7);
+  if (auto slash = url.find('/'); slash != std::string::npos) url.resize(slash);
+  return url;
+}
+
 pid_t deployment::pid_of(const std::string& node) const {
   // Read afresh: `prfaas up` rewrites the file when it restarts a node.
   const auto state = nlohmann::json::parse(slurp(state_ + "/deployment.json"));

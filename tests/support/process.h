@@ -52,6 +52,8 @@ class deployment {
   ~deployment();
   const std::string& state_dir() const { return state_; }
   std::string router() const;
+  // The gateway's "host:port" (empty when the deployment runs none).
+  std::string gateway() const;
   pid_t pid_of(const std::string& node) const;  // from the deployment state file, as it is now
   std::string config_path() const { return config_; }
   // `prfaas generate --json` against this deployment.

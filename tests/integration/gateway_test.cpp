@@ -1,0 +1,174 @@
+// The OpenAI-compatible gateway over real HTTP: completions and chat, streamed and not, usage,
+// the error statuses, API keys, health.
+
+#include <catch2/catch.hpp>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <thread>
+
+#include "tests/support/process.h"
+
+using namespace prfaas::testing;
+using json = nlohmann::json;
+
+namespace {
+
+httplib::Client client_of(const deployment& d) {
+  const auto at = d.gateway();
+  REQUIRE_FALSE(at.empty());
+  httplib::Client c("http://" + at);
+  c.set_read_timeout(60, 0);
+  return c;
+}
+
+json post(httplib::Client& c, const std::string& path, const json& body, int want_status,
+          const httplib::Headers& headers = {}) {
+  auto r = c.Post(path.c_str(), headers, body.dump(), "application/json");
+  REQUIRE(r);
+  INFO(path << " -> " << r->status << " " << r->body);
+  CHECK(r->status == want_status);
+  return json::parse(r->body, nullptr, false);
+}
+
+// The content of a stream of server-sent events, checking each chunk's shape.
+struct streamed {
+  std::string content;
+  std::string finish_reason;
+  json usage;
+  bool done = false;
+  int chunks = 0;
+};
+streamed read_stream(const std::string& body, bool chat) {
+  streamed s;
+  size_t at = 0;
+  while ((at = body.find("data: ", at)) != std::string::npos) {
+    const size_t end = body.find("\n\n", at);
+    REQUIRE(end != std::string::npos);
+    const std::string data = body.substr(at + 6, end - at - 6);
+    at = end + 2;
+    if (data == "[DONE]") { s.done = true; break; }
+    const json j = json::parse(data);
+    ++s.chunks;
+    CHECK(j["object"] == (chat ? "chat.completion.chunk" : "text_completion"));
+    if (j.contains("usage")) s.usage = j["usage"];
+    for (const auto& c : j["choices"]) {
+      if (chat && c["delta"].contains("content")) s.content += c["delta"]["content"].get<std::string>();
+      if (!chat) s.content += c["text"].get<std::string>();
+      if (!c["finish_reason"].is_null()) s.finish_reason = c["finish_reason"];
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("the gateway serves completions and chat, streamed and not, with the CLI's output and usage") {
+  deployment d;
+  auto c = client_of(d);
+  const std::string prompt = "The gateway speaks OpenAI's API.";
+  const json reference = parse_ok(generate_in_process(prompt, 12));
+
+  const json r = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 12}}, 200);
+  CHECK(r["object"] == "text_completion");
+  CHECK(r["model"] == "prfaas-tiny");
+  CHECK(r["choices"][0]["text"] == reference["text"]);
+  CHECK(r["choices"][0]["finish_reason"] == "length");
+  CHECK(r["usage"]["prompt_tokens"] == prompt.size());
+  CHECK(r["usage"]["completion_tokens"] == 12);
+  CHECK(r["usage"]["total_tokens"] == prompt.size() + 12);
+
+  auto s = c.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 12}, {"stream", true}}.dump(),
+                  "application/json");
+  REQUIRE(s);
+  CHECK(s->status == 200);
+  CHECK_THAT(s->get_header_value("Content-Type"), Catch::StartsWith("text/event-stream"));
+  const auto text_stream = read_stream(s->body, false);
+  CHECK(text_stream.done);
+  CHECK(text_stream.content == r["choices"][0]["text"]);
+  CHECK(text_stream.finish_reason == "length");
+
+  const json chat_body = {{"model", "prfaas-tiny"},
+                          {"messages", {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hello!"}}}},
+                          {"max_completion_tokens", 8}};
+  const json chat = post(c, "/v1/chat/completions", chat_body, 200);
+  CHECK(chat["object"] == "chat.completion");
+  CHECK(chat["choices"][0]["message"]["role"] == "assistant");
+  // The documented chat template, through the CLI's path, gives the same reply.
+  const json chat_reference =
+      parse_ok(generate_in_process("<|system|>\nBe brief.\n<|user|>\nHello!\n<|assistant|>\n", 8));
+  CHECK(chat["choices"][0]["message"]["content"] == chat_reference["text"]);
+
+  json stream_body = chat_body;
+  stream_body["stream"] = true;
+  stream_body["stream_options"] = {{"include_usage", true}};
+  auto cs = c.Post("/v1/chat/completions", stream_body.dump(), "application/json");
+  REQUIRE(cs);
+  const auto chat_stream = read_stream(cs->body, true);
+  CHECK(chat_stream.done);
+  CHECK(chat_stream.content == chat["choices"][0]["message"]["content"]);
+  CHECK(chat_stream.usage["completion_tokens"] == 8);
+
+  auto models = c.Get("/v1/models");
+  REQUIRE(models);
+  CHECK(json::parse(models->body)["data"][0]["id"] == "prfaas-tiny");
+  auto health = c.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+}
+
+TEST_CASE("the gateway answers bad requests with OpenAI's error object and the right status") {
+  deployment d("[gateway]\nmax_body_bytes = 2048\n");
+  auto c = client_of(d);
+  auto bad_json = c.Post("/v1/completions", "{not json", "application/json");
+  REQUIRE(bad_json);
+  CHECK(bad_json->status == 400);
+  CHECK(json::parse(bad_json->body)["error"]["type"] == "invalid_request_error");
+  CHECK(post(c, "/v1/completions", {{"model", "gpt-4"}, {"prompt", "x"}}, 404)["error"]["param"] == "model");
+  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"temperature", 0.8}}, 400)["error"]["param"] ==
+        "temperature");
+  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"n", 2}}, 400)["error"]["param"] == "n");
+  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"max_tokens", 0}}, 400)["error"]["param"] ==
+        "max_tokens");
+  CHECK(post(c, "/v1/chat/completions", {{"model", "prfaas-tiny"}, {"messages", json::array()}}, 400)["error"]["param"] ==
+        "messages");
+  // The model's context is 4,096 tokens: the router refuses a longer request by name.
+  const json too_long = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", std::string(1500, 'a')}, {"max_tokens", 4000}}, 400);
+  CHECK_THAT(too_long["error"]["message"].get<std::string>(), Catch::Contains("context"));
+  auto big = c.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", std::string(4000, 'a')}}.dump(), "application/json");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  CHECK(json::parse(big->body)["error"]["type"] == "invalid_request_error");
+}
+
+TEST_CASE("with an API key file the gateway wants a bearer key; health turns 503 when the decode nodes are gone") {
+  temp_dir keys;
+  const std::string file = keys.write("keys.txt", "# one key per line\nsk-test-1\n");
+  deployment d("[gateway]\napi_key_file = \"" + file + "\"\n[router]\nnode_timeout_ms = 600\nheartbeat_ms = 100\n");
+  auto c = client_of(d);
+  const json body = {{"model", "prfaas-tiny"}, {"prompt", "key?"}, {"max_tokens", 2}};
+  CHECK(post(c, "/v1/completions", body, 401)["error"]["type"] == "invalid_request_error");
+  post(c, "/v1/completions", body, 401, {{"Authorization", "Bearer sk-wrong"}});
+  post(c, "/v1/completions", body, 200, {{"Authorization", "Bearer sk-test-1"}});
+  auto models = c.Get("/v1/models");
+  REQUIRE(models);
+  CHECK(models->status == 401);
+
+  // Stopped decode nodes are declared lost after node_timeout_ms (the launcher restarts only
+  // nodes that exit).
+  for (const char* n : {"decode-0", "decode-1"}) ::kill(d.pid_of(n), SIGSTOP);
+  int status = 0;
+  std::string reason;
+  for (int waited = 0; waited < 10000 && status != 503; waited += 200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto h = c.Get("/health");
+    REQUIRE(h);
+    status = h->status;
+    reason = json::parse(h->body).value("reason", "");
+  }
+  CHECK(status == 503);
+  CHECK(reason == "no decode node is up");
+  for (const char* n : {"decode-0", "decode-1"}) ::kill(d.pid_of(n), SIGCONT);
+}
