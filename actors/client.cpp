@@ -47,6 +47,55 @@ caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor
   return out;
 }
 
+caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const caf::actor& router,
+                                                  generate_request request,
+                                                  const std::function<bool(const std::vector<int32_t>&)>& on_tokens,
+                                                  std::chrono::milliseconds timeout) {
+  if (request.client_id.empty()) {
+    std::random_device rd;
+    char id[33];
+    std::snprintf(id, sizeof id, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+    request.client_id = id;
+  }
+  caf::scoped_actor self{sys};
+  request.stream = caf::actor{self};
+  // A plain send: the router's answer comes back as an ordinary message, among the chunks.
+  self->send(router, request);
+  std::vector<int32_t> seen;  // the output so far, in order
+  auto deliver = [&](const std::vector<int32_t>& output, size_t offset) {
+    if (offset > seen.size() || offset + output.size() <= seen.size()) return true;  // a gap, or nothing new
+    std::vector<int32_t> fresh(output.begin() + static_cast<std::ptrdiff_t>(seen.size() - offset), output.end());
+    seen.insert(seen.end(), fresh.begin(), fresh.end());
+    return on_tokens(fresh);
+  };
+  caf::expected<generate_result> out{caf::make_error(errc::deadline_exceeded,
+                                                     "no reply from the router within " + std::to_string(timeout.count()) + " ms")};
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (bool done = false; !done;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    self->receive(
+        [&](token_chunk& c) {
+          if (!deliver(c.tokens, static_cast<size_t>(std::max(0, c.offset)))) {
+            self->send(router, atoms::cancel_atom::value, request.client_id);
+            out = caf::make_error(errc::cancelled, "the client went away");
+            done = true;
+          }
+        },
+        [&](generate_result& r) {
+          if (deliver(r.tokens, 0)) out = std::move(r);
+          else out = caf::make_error(errc::cancelled, "the client went away");
+          done = true;
+        },
+        [&](caf::error& err) {
+          out = std::move(err);
+          done = true;
+        },
+        caf::after(left) >> [&] { done = true; });
+  }
+  return out;
+}
+
 caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
                                                  generate_request request, std::chrono::milliseconds budget) {
   using clock = std::chrono::steady_clock;

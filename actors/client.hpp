@@ -5,6 +5,7 @@
 #include <caf/fwd.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "actors/messages.hpp"
@@ -29,6 +30,16 @@ caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor
 // router's default) counts from the first send: a retry carries what is left of it.
 caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
                                                  generate_request request, std::chrono::milliseconds budget);
+
+// Sends one request whose tokens come as they are produced: `on_tokens(tokens)` gets each new
+// stretch of the output in order (the first token as soon as the prefill is done).  Returning
+// false from it means the consumer went away: the router is told to cancel the request, which
+// frees its prefill and decode slots, and errc::cancelled is returned.  The result carries the
+// whole output, as generate()'s.  One router, no retries; at most `timeout`.
+caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const caf::actor& router,
+                                                  generate_request request,
+                                                  const std::function<bool(const std::vector<int32_t>&)>& on_tokens,
+                                                  std::chrono::milliseconds timeout);
 
 caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));

@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -36,7 +37,17 @@ struct reserved_sequence {
   int max_tokens = 0;
   std::vector<int32_t> prompt;
   int32_t attempt = 0;
+  bool stream = false;
 };
+
+// A sequence whose tokens stream to the router as they come: how many went, and when.
+struct stream_state {
+  size_t sent = 0;
+  std::chrono::steady_clock::time_point last{};
+};
+// Chunks of a stream go at most this often (and at its end): a chunk per step would be a
+// message per token.
+constexpr auto kStreamPeriod = std::chrono::milliseconds(20);
 
 struct decode_state {
   node_info self;
@@ -50,6 +61,7 @@ struct decode_state {
   // Of the sequences decoding: their prompts (cache keys) and the router's attempt (echoed).
   std::map<uint64_t, std::pair<std::vector<int32_t>, int32_t>> decoding;
   std::unique_ptr<engine::decode_batch> batch;
+  std::map<uint64_t, stream_state> streams;          // of the decoding sequences that stream
   std::unique_ptr<transport::kv_receiver> receiver;
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
   std::shared_ptr<fault_injector> faults;
@@ -116,7 +128,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
           st.receiver->expect(job.request, *transfer);
           st.reserved[job.request] =
-              reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt};
+              reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
@@ -133,6 +145,10 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           self->send(st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt});
           st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
+          if (seq.stream) {  // the first token goes at once: it is the request's TTFT
+            self->send(st.router, token_chunk{id, 0, {first_token}, seq.attempt});
+            st.streams[id] = {1, std::chrono::steady_clock::now()};
+          }
           schedule_step(self);
         } else if (kind == ev::failed) {
           st.receiver->cancel(id);  // waits out a writer still landing a payload
@@ -151,6 +167,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         if (auto it = st.decoding.find(id); it != st.decoding.end() && it->second.second == attempt) {
           st.batch->remove(id);
           st.decoding.erase(it);
+          st.streams.erase(id);
         }
       },
       // A new router: what the last one assigned can no longer be delivered (its clients retry
@@ -162,6 +179,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         st.reserved.clear();
         for (auto& [id, d] : st.decoding) st.batch->remove(id);
         st.decoding.clear();
+        st.streams.clear();
         spdlog::info("{}: the router changed: dropped the work of the last one", st.self.name);
       },
       [=](atoms::republish_atom) {
@@ -177,7 +195,24 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         auto& st = self->state;
         st.stepping = false;
         bool cached = false;
-        for (auto& done : st.batch->step()) {
+        auto finished = st.batch->step();
+        // Streams get what their sequences produced since their last chunk.
+        const auto now = std::chrono::steady_clock::now();
+        auto flush_stream = [&](uint64_t id, const std::vector<int32_t>& tokens, bool last) {
+          auto s = st.streams.find(id);
+          if (s == st.streams.end() || tokens.size() <= s->second.sent) return;
+          if (!last && now - s->second.last < kStreamPeriod) return;
+          token_chunk c{id, static_cast<int32_t>(s->second.sent),
+                        std::vector<int32_t>(tokens.begin() + static_cast<std::ptrdiff_t>(s->second.sent), tokens.end()),
+                        st.decoding[id].second};
+          self->send(st.router, std::move(c));
+          s->second = {tokens.size(), now};
+        };
+        for (const auto& [id, s] : st.streams)
+          if (const auto* tokens = st.batch->tokens(id)) flush_stream(id, *tokens, false);
+        for (auto& done : finished) {
+          flush_stream(done.request, done.tokens, true);
+          st.streams.erase(done.request);
           // The sequence's KV covers its prompt and every output token but the last: cached
           // under those tokens' keys, a next turn that repeats them starts from here.
           auto [prompt, attempt] = std::move(st.decoding[done.request]);

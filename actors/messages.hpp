@@ -18,6 +18,8 @@
 //   router     -> prefill P   cache_pull (arm P's receiver)         -> ok; later P -> router cache_pulled
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
 //   router     -> decode      decode_job                            -> ok (sequence reserved)
+//   decode     -> router      token_chunk (decode_job.stream)       -> forwarded to the request's stream
+//   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
 //   router     -> role, its supervisor (control)   abort_atom, request id, attempt
 //   decode     -> router      decode_started / decode_result / decode_failed
@@ -73,11 +75,30 @@ struct generate_request {
   // Chosen by the client and kept across its retries: a retry that reaches a router still
   // holding the request joins it instead of starting it again.  Empty: no retries.
   std::string client_id;
+  // Where the tokens go as they are produced (token_chunk, through the router); null: none, the
+  // result carries them all at the end (it always does).
+  caf::actor stream;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
-  return f(caf::meta::type_name("generate_request"), x.prompt, x.max_tokens, x.deadline_ms, x.client_id);
+  return f(caf::meta::type_name("generate_request"), x.prompt, x.max_tokens, x.deadline_ms, x.client_id, x.stream);
+}
+
+// Output tokens as the decode node produces them: `tokens` are the output's tokens from index
+// `offset` on (0: the first token, from the prefill).  A request run again after a fault starts
+// again from 0 with the same tokens (greedy output does not depend on the path): a sink keeps
+// what it has not seen yet.  Decode node -> router -> the request's stream.
+struct token_chunk {
+  uint64_t request = 0;
+  int32_t offset = 0;
+  std::vector<int32_t> tokens;
+  int32_t attempt = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, token_chunk& x) {
+  return f(caf::meta::type_name("token_chunk"), x.request, x.offset, x.tokens, x.attempt);
 }
 
 struct generate_result {
@@ -216,11 +237,12 @@ struct decode_job {
   int32_t max_tokens = 0;
   std::vector<int32_t> prompt; // the finished sequence goes into the node's prefix cache under its keys
   int32_t attempt = 0;         // echoed in decode_started / decode_result / decode_failed
+  bool stream = false;         // send token_chunks to the router as tokens come
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
-  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt);
+  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt, x.stream);
 }
 
 struct decode_started {
@@ -352,4 +374,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, convert_atom, "convert")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, sample_atom, "sample")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, rebalance_atom, "rebalance")
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::token_chunk))
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, cancel_atom, "cancel")
 CAF_END_TYPE_ID_BLOCK(prfaas)

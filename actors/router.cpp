@@ -56,6 +56,7 @@ constexpr auto kStageSample = std::chrono::milliseconds(100);  // the rebalancer
 struct pending_request {
   std::vector<caf::response_promise> replies;  // the client, and any retry of it that joined
   std::string client_id;
+  caf::actor stream;             // where its tokens go as they come (token_chunk); null: none
   std::vector<int32_t> prompt;
   std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
   double decode_ms = 0;
@@ -226,7 +227,7 @@ void act(router_actor* self, const sched::reserve& c) {
   const int attempt = c.attempt;
   if (st.controller && attempt == 0)
     st.controller->observe(static_cast<double>(r.prompt.size()) - view->cached_tokens);
-  decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt};
+  decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt, static_cast<bool>(r.stream)};
   const auto to = handle_of(self, c.decode);
   const std::string name = self->state.core->node(c.decode).desc.name;
   const auto addr = to.address();
@@ -565,6 +566,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         auto rp = self->make_response_promise();
         p.replies.push_back(rp);
         p.client_id = req.client_id;
+        p.stream = req.stream;
         if (!req.client_id.empty()) st.by_client_id[req.client_id] = id;
         p.prompt = std::move(prompt);
         const int prompt_tokens = static_cast<int>(p.prompt.size());
@@ -665,6 +667,24 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         it->second.tokens = std::move(m.tokens);
         it->second.decode_ms = m.decode_ms;
         step(self, sched::decode_done{m.request, m.attempt});
+      },
+      // Streamed tokens: from the decode node holding the request, to the request's stream.
+      [=](token_chunk& m) {
+        if (!from_holder(self, m.request, sched::node_kind::decode, "tokens")) return;
+        auto it = self->state.requests.find(m.request);
+        const auto* view = self->state.core->find(m.request);
+        if (it == self->state.requests.end() || !view || view->attempt != m.attempt || !it->second.stream) return;
+        self->send(it->second.stream, std::move(m));
+      },
+      // The client went away: its request ends here, and the nodes holding it drop it.
+      [=](atoms::cancel_atom, const std::string& client_id) {
+        auto& st = self->state;
+        auto known = st.by_client_id.find(client_id);
+        if (known == st.by_client_id.end()) return;
+        const auto* view = st.core->find(known->second);
+        if (!view) return;
+        spdlog::info("router: request {}: the client went away; cancelled", known->second);
+        step(self, sched::request_failed{known->second, errc::cancelled, "the client went away", view->attempt});
       },
       [=](const decode_failed& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) return;

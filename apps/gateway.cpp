@@ -138,38 +138,74 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
                          "the gateway holds its maximum of " + std::to_string(g.max_open) + " requests in progress", ""});
         return;
       }
-      struct leave_on_exit {
-        open_requests& o;
-        ~leave_on_exit() { o.leave(); }
-      } leave{open};
       const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id.fetch_add(1));
-      actors::generate_request gr{r.prompt, r.max_tokens, 0, id};
       const auto budget = std::chrono::milliseconds(config.router.deadline_ms + 5000);
-      auto result = actors::generate_retrying(sys, router_at, gr, budget);
-      if (!result) {
-        const auto& err = result.error();
+      auto fail = [&](httplib::Response& out, const caf::error& err) {
         const errc code = err.category() == caf::atom("prfaas") ? static_cast<errc>(err.code()) : errc::unreachable;
-        send_error(res, gateway::error_for(code, actors::describe(err)));
-        return;
-      }
-      std::string text = model::decode(result->tokens);
-      const std::string finish = gateway::apply_stop(text, r.stop);
-      const gateway::usage u{static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),
-                             result->cached_tokens};
-      const int64_t created = unix_now();
+        send_error(out, gateway::error_for(code, actors::describe(err)));
+      };
       if (!r.stream) {
-        res.set_content(gateway::response_body(r, id, created, text, finish, u), "application/json");
+        struct leave_on_exit {
+          open_requests& o;
+          ~leave_on_exit() { o.leave(); }
+        } leave{open};
+        auto result = actors::generate_retrying(sys, router_at, actors::generate_request{r.prompt, r.max_tokens, 0, id, {}},
+                                                budget);
+        if (!result) return fail(res, result.error());
+        std::string text = model::decode(result->tokens);
+        const std::string finish = gateway::apply_stop(text, r.stop);
+        const gateway::usage u{static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),
+                               result->cached_tokens};
+        res.set_content(gateway::response_body(r, id, unix_now(), text, finish, u), "application/json");
         return;
       }
-      // Server-sent events.  The router answers with the whole output at its end, so the chunks
-      // follow one another at once: one per token, then the finish and the usage.
-      std::string events = gateway::stream_chunk(r, id, created, "", true, "");
-      for (unsigned char c : text) events += gateway::stream_chunk(r, id, created, std::string(1, static_cast<char>(c)), false, "");
-      events += gateway::stream_chunk(r, id, created, "", false, finish);
-      if (r.include_usage) events += gateway::usage_chunk(r, id, created, u);
-      events += gateway::kStreamEnd;
+      // Streamed: server-sent events as the decode node produces the tokens (through the
+      // router); a client that goes away cancels the request everywhere.  The router is
+      // reached before the stream starts, so that an unreachable one is still a 503.
+      auto router = actors::connect_router(sys, router_at, 3);
+      if (!router) {
+        open.leave();
+        return fail(res, router.error());
+      }
       res.set_header("Cache-Control", "no-cache");
-      res.set_content(events, "text/event-stream");
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [&sys, r, id, budget, h = *router](size_t, httplib::DataSink& sink) {
+            const int64_t created = unix_now();
+            std::string text;       // what the client has been sent
+            std::string finish;     // set once a stop sequence ended the output
+            bool gone = !sink.write(gateway::stream_chunk(r, id, created, "", true, "").c_str(),
+                                    gateway::stream_chunk(r, id, created, "", true, "").size());
+            auto send = [&](const std::string& event) { return sink.write(event.data(), event.size()); };
+            auto on_tokens = [&](const std::vector<int32_t>& tokens) {
+              if (gone || !finish.empty()) return !gone;
+              std::string fresh = text + model::decode(tokens);
+              if (gateway::apply_stop(fresh, r.stop) == "stop") finish = "stop";
+              const std::string delta = fresh.substr(std::min(fresh.size(), text.size()));
+              text = fresh;
+              if (!delta.empty() && !send(gateway::stream_chunk(r, id, created, delta, false, ""))) gone = true;
+              return !gone;
+            };
+            auto result = gone ? caf::expected<actors::generate_result>(caf::make_error(errc::cancelled, "gone"))
+                               : actors::generate_streaming(sys, h, actors::generate_request{r.prompt, r.max_tokens, 0, "", {}},
+                                                            on_tokens, budget);
+            if (gone) return false;  // the connection is gone: nothing more to write
+            if (!result) {
+              const errc code = result.error().category() == caf::atom("prfaas") ? static_cast<errc>(result.error().code())
+                                                                                  : errc::unreachable;
+              send("data: " + gateway::error_body(gateway::error_for(code, actors::describe(result.error()))) + "\n\n");
+            } else {
+              send(gateway::stream_chunk(r, id, created, "", false, finish.empty() ? "length" : finish));
+              if (r.include_usage)
+                send(gateway::usage_chunk(r, id, created,
+                                          {static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),
+                                           result->cached_tokens}));
+            }
+            send(gateway::kStreamEnd);
+            sink.done();
+            return true;
+          },
+          [&open](bool) { open.leave(); });
     };
   };
   svr.Post("/v1/completions", complete(false));

@@ -121,9 +121,15 @@ json result_json(const actors::generate_result& r) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+void print_result_summary(const actors::generate_result& r);
+
 void print_result(const actors::generate_result& r, bool as_json) {
   if (as_json) { std::cout << dump(result_json(r)) << std::endl; return; }
   std::cout << printable(model::decode(r.tokens)) << std::endl;
+  print_result_summary(r);
+}
+
+void print_result_summary(const actors::generate_result& r) {
   std::fprintf(stderr, "[%s path, prefill %s, decode %s, ttft %.1f ms, %.1f tokens/s, %lld KV bytes, %d cached tokens (%s)]\n",
                r.path.c_str(), r.prefill_node.c_str(), r.decode_node.c_str(), r.ttft_ms, r.tokens_per_s,
                static_cast<long long>(r.kv_bytes), r.cached_tokens, r.cache_source.empty() ? "none" : r.cache_source.c_str());
@@ -560,6 +566,8 @@ int main(int argc, char** argv) {
   gen->add_option("--max-tokens", max_tokens, "tokens to generate")->required()->check(CLI::Range(1, 1 << 20));
   gen->add_flag("--json", as_json, "print one JSON object");
   gen->add_flag("--in-process", in_proc, "run the model in this process (the reference)");
+  bool stream = false;
+  gen->add_flag("--stream", stream, "print the tokens as the decode node produces them")->excludes("--in-process");
   gen->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   gen->add_option("--state", state_dir, "directory for the deployment's state and logs");
   add_access_options(gen, access);
@@ -721,9 +729,26 @@ int main(int argc, char** argv) {
       }
       const auto router_at = router_address(router_flag, state_dir);
       client_system client(config::deployment_config{}, client_tls(access));
-      connect(client.sys, router_at);  // an unreachable router is reported at once
+      auto router = connect(client.sys, router_at);  // an unreachable router is reported at once
       // Retries within the request's deadline (the router's default when unset, 60 s here).
       const int budget_ms = deadline_ms > 0 ? deadline_ms : 60000;
+      if (stream) {  // tokens as they come, then the summary (no retries: one router)
+        auto r = actors::generate_streaming(
+            client.sys, router, actors::generate_request{prompt, max_tokens, deadline_ms, {}, {}},
+            [&](const std::vector<int32_t>& tokens) {
+              if (!as_json) {
+                std::cout << printable(model::decode(tokens));
+                std::cout.flush();
+              }
+              return true;
+            },
+            std::chrono::milliseconds(budget_ms + 2000));
+        if (!as_json) std::cout << std::endl;
+        if (!r) throw cli_error{actors::describe(r.error())};
+        if (as_json) print_result(*r, true);
+        else print_result_summary(*r);
+        return 0;
+      }
       auto r = actors::generate_retrying(client.sys, router_at, actors::generate_request{prompt, max_tokens, deadline_ms, {}},
                                          std::chrono::milliseconds(budget_ms + 2000));
       if (!r) throw cli_error{actors::describe(r.error())};

@@ -27,6 +27,11 @@ void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, in
 
 bool decode_batch::remove(uint64_t request) { return active_.erase(request) > 0; }
 
+const std::vector<int32_t>* decode_batch::tokens(uint64_t request) const {
+  auto it = active_.find(request);
+  return it == active_.end() ? nullptr : &it->second.tokens;
+}
+
 std::vector<decode_batch::finished> decode_batch::step() {
   const auto started = std::chrono::steady_clock::now();
   std::vector<finished> done;

@@ -43,6 +43,8 @@ class decode_batch {
   // Throws failure(no_capacity) beyond max_sequences.
   void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens);
   bool remove(uint64_t request);
+  // The output so far of an active sequence (its first token included); null when not active.
+  const std::vector<int32_t>* tokens(uint64_t request) const;
   std::vector<finished> step();
 
   bool empty() const { return active_.empty(); }

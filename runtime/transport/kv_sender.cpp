@@ -276,6 +276,7 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
       release(job, true, job.payload.size());
       inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
       sent_ += written;
+      if (cipher && payload) copied_ += job.payload.size();  // sealed into `sealed`, not sent in place
       ++frames_;
       room_.notify_all();
     } catch (const failure& e) {
@@ -571,6 +572,7 @@ link_stats kv_sender::stats() const {
   st.bytes_sent = sent_;
   st.bytes_in_flight = inflight_;
   st.frames_sent = frames_;
+  st.copied_bytes = copied_;
   st.bytes_received = received_;
   st.resumes = resumes_;
   for (const auto& c : conns_) st.tcp.push_back(read_tcp_info(c.socket));

@@ -69,7 +69,9 @@ class kv_sender {
   // Drops the request without waiting for the receiver: its queued frames go, and once this
   // returns no thread reads its source.
   void forget(uint64_t request);
-  void flush();  // every frame posted so far is written
+  // Every frame posted so far is written, or a connection broke (then other connections may
+  // still be writing: free a source only after forget() or finish() of its request).
+  void flush();
 
   struct progress {
     bool known = false;
@@ -153,7 +155,7 @@ class kv_sender {
   uint64_t inflight_ = 0;           // posted and not yet written
   bool stopping_ = false;
   std::string broken_;              // set once the link is given up
-  uint64_t posted_ = 0, sent_ = 0, payload_sent_ = 0, frames_ = 0, received_ = 0, resumes_ = 0;
+  uint64_t posted_ = 0, sent_ = 0, payload_sent_ = 0, frames_ = 0, received_ = 0, resumes_ = 0, copied_ = 0;
 };
 
 }  // namespace prfaas::transport

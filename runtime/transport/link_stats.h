@@ -31,6 +31,7 @@ struct link_stats {
   uint64_t bytes_received = 0;     // from the peer (handshake and control)
   uint64_t bytes_in_flight = 0;    // posted, not yet written
   uint64_t frames_sent = 0;
+  uint64_t copied_bytes = 0;       // payload bytes copied in user space (sealing them: transport.encrypt)
   uint64_t resumes = 0;            // times the link broke and its transfers were resumed
   double capacity_gbps = 0;
   std::vector<tcp_snapshot> tcp;   // one per connection

@@ -49,7 +49,6 @@ struct transfer_event {
 
 struct receive_counters {
   uint64_t payload_bytes = 0;      // landed in transfers
-  uint64_t copied_bytes = 0;       // payload bytes copied in user space on the way
   uint64_t dropped_bytes = 0;      // payloads of unknown or failed requests, discarded
   uint64_t duplicate_bytes = 0;    // payloads re-sent after a resume that had already landed
   uint64_t frames_rejected = 0;

@@ -172,3 +172,41 @@ TEST_CASE("with an API key file the gateway wants a bearer key; health turns 503
   CHECK(reason == "no decode node is up");
   for (const char* n : {"decode-0", "decode-1"}) ::kill(d.pid_of(n), SIGCONT);
 }
+
+TEST_CASE("tokens stream as the decode node makes them; a client that leaves mid-stream cancels its request") {
+  deployment d("[router]\nthreshold_tokens = 100000\n");
+  auto c = client_of(d);
+  // 3,000 tokens take seconds to decode: chunks that arrive before then came as they were made.
+  const json body = {{"model", "prfaas-tiny"}, {"prompt", "stream me"}, {"max_tokens", 3000}, {"stream", true}};
+  int content_chunks = 0;
+  std::string received;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    received.append(data, n);
+    content_chunks = 0;
+    for (size_t at = 0; (at = received.find("\"text\":\"", at)) != std::string::npos; at += 8) ++content_chunks;
+    return content_chunks < 5;  // then hang up
+  };
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  c.send(req, res, error);
+  CHECK(content_chunks >= 5);
+  // The request ends as cancelled, not completed, and nothing stays held.
+  json st;
+  for (int waited = 0; waited < 10000; waited += 100) {
+    st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+    if (st["in_flight"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(st["in_flight"] == 0);
+  CHECK(st["completed"] == 0);
+  CHECK(st["failed"] == 1);
+  // The CLI streams too, with the reference's output.
+  const auto streamed = run({PRFAAS_CLI, "generate", "--stream", "--json", "--state", d.state_dir(), "--prompt", "abc",
+                             "--max-tokens", "20"});
+  CHECK(parse_ok(streamed)["tokens"] == parse_ok(generate_in_process("abc", 20))["tokens"]);
+}
