@@ -33,6 +33,7 @@
 #include "actors/roles.hpp"
 #include "actors/system_config.hpp"
 #include "apps/gateway.h"
+#include "apps/log_format.h"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
 #include "runtime/security/connection_guard.h"
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "deployment TOML file");
   app.add_option("--name", name, "node name, unique in the deployment (default: ROLE-PID)");
   app.add_option("--port-file", port_file, "write the bound listen port here once listening");
+  std::string log_format;
+  app.add_option("--log-format", log_format, "text | json (one JSON object a line; default: [node] log_format)")
+      ->check(CLI::IsMember({"text", "json"}));
   std::string secret_file;
   app.add_option("--secret-file", secret_file, "the deployment's shared secret (default: [transport] secret_file)");
   actors::tls_files tls;
@@ -136,7 +140,12 @@ int main(int argc, char** argv) {
     std::cerr << "prfaas-node: warning: cannot restart with OpenMP settings; continuing\n";
   }
   if (name.empty()) name = role_text + "-" + std::to_string(::getpid());
-  spdlog::set_pattern("%H:%M:%S.%e [" + name + "] %^%l%$ %v");
+  try {
+    apps::set_log_format(log_format.empty() ? config.node.log_format : log_format, name);
+  } catch (const failure& f) {
+    std::cerr << "prfaas-node: error: " << f.what() << "\n";
+    return 2;
+  }
   omp_set_num_threads(config.node.threads);
 
   // Signals are taken by sigwait below, in this thread only.

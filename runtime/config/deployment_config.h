@@ -9,7 +9,7 @@
 //                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
 //                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens,
 //                  rebalancer, rebalance_period_ms
-//   [node]         kv_blocks, max_sequences, threads, prefill_token_budget
+//   [node]         kv_blocks, max_sequences, threads, prefill_token_budget, log_format
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
@@ -65,6 +65,7 @@ struct node_config {
   // many tokens (one job at least) and completes them together, as the simulator's batches.
   // 0: one job at a time.
   int prefill_token_budget = 0;
+  std::string log_format = "text";  // text | json (one JSON object a line)
 };
 
 struct cache_config {
