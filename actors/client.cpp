@@ -36,6 +36,14 @@ caf::expected<generate_result> ask(caf::actor_system& sys, const caf::actor& rou
   return out;
 }
 
+// 128 random bits: only the client that made it can join or cancel its request.
+std::string new_client_id() {
+  std::random_device rd;
+  char id[33];
+  std::snprintf(id, sizeof id, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  return id;
+}
+
 }  // namespace
 
 caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor& router,
@@ -51,12 +59,7 @@ caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const 
                                                   generate_request request,
                                                   const std::function<bool(const std::vector<int32_t>&)>& on_tokens,
                                                   std::chrono::milliseconds timeout) {
-  if (request.client_id.empty()) {
-    std::random_device rd;
-    char id[33];
-    std::snprintf(id, sizeof id, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
-    request.client_id = id;
-  }
+  if (request.client_id.empty()) request.client_id = new_client_id();
   caf::scoped_actor self{sys};
   request.stream = caf::actor{self};
   // A plain send: the router's answer comes back as an ordinary message, among the chunks.
@@ -103,12 +106,7 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const e
   // The request's own deadline counts from the first send; each retry carries what is left.
   const int32_t own_ms = request.deadline_ms;
   const auto own_deadline = clock::now() + std::chrono::milliseconds(own_ms);
-  if (request.client_id.empty()) {
-    std::random_device rd;
-    char id[33];
-    std::snprintf(id, sizeof id, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
-    request.client_id = id;
-  }
+  if (request.client_id.empty()) request.client_id = new_client_id();
   std::string last = "no attempt";
   caf::actor router;
   for (int tries = 0; clock::now() < deadline; ++tries) {

@@ -189,7 +189,7 @@ void compute(prefill_actor* self, prefill_member& m, const transport::link_optio
 
 // The last frame, the receiver's confirmation (a broken link resumes meanwhile; until then the
 // KV's blocks may be sent again), the cache's news, the report.
-caf::expected<prefill_report> complete(prefill_actor* self, prefill_member& m, const transport::link_options&) {
+caf::expected<prefill_report> complete(prefill_actor* self, prefill_member& m) {
   auto& st = self->state;
   const auto& job = m.job;
   if (m.error) return std::move(m.error);
@@ -301,7 +301,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         if (st.token_budget <= 0) {  // one job at a time, answered when done
           prefill_member m(job);
           compute(self, m, st.lo);
-          return complete(self, m, st.lo);
+          return complete(self, m);
         }
         // Batched: jobs queue until the batch in progress ends; the step after them takes the
         // next batch (every job queued before the step was sent is in the queue by then).
@@ -333,7 +333,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         }
         for (auto& m : batch) compute(self, *m, st.lo);
         for (size_t i = 0; i < batch.size(); ++i) {
-          auto r = complete(self, *batch[i], st.lo);
+          auto r = complete(self, *batch[i]);
           if (r) promises[i].deliver(std::move(*r));
           else promises[i].deliver(std::move(r.error()));
         }

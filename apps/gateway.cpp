@@ -39,6 +39,12 @@ void send_error(httplib::Response& res, const api_error& e) {
   res.set_content(gateway::error_body(e), "application/json");
 }
 
+// The API error for a request the client plane ended: the runtime's own code, else unreachable.
+api_error api_error_of(const caf::error& err) {
+  const errc code = err.category() == caf::atom("prfaas") ? static_cast<errc>(err.code()) : errc::unreachable;
+  return gateway::error_for(code, actors::describe(err));
+}
+
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -140,10 +146,6 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
       }
       const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id.fetch_add(1));
       const auto budget = std::chrono::milliseconds(config.router.deadline_ms + 5000);
-      auto fail = [&](httplib::Response& out, const caf::error& err) {
-        const errc code = err.category() == caf::atom("prfaas") ? static_cast<errc>(err.code()) : errc::unreachable;
-        send_error(out, gateway::error_for(code, actors::describe(err)));
-      };
       if (!r.stream) {
         struct leave_on_exit {
           open_requests& o;
@@ -151,7 +153,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
         } leave{open};
         auto result = actors::generate_retrying(sys, router_at, actors::generate_request{r.prompt, r.max_tokens, 0, id, {}},
                                                 budget);
-        if (!result) return fail(res, result.error());
+        if (!result) return send_error(res, api_error_of(result.error()));
         std::string text = model::decode(result->tokens);
         const std::string finish = gateway::apply_stop(text, r.stop);
         const gateway::usage u{static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),
@@ -165,7 +167,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
       auto router = actors::connect_router(sys, router_at, 3);
       if (!router) {
         open.leave();
-        return fail(res, router.error());
+        return send_error(res, api_error_of(router.error()));
       }
       res.set_header("Cache-Control", "no-cache");
       res.set_chunked_content_provider(
@@ -174,9 +176,8 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
             const int64_t created = unix_now();
             std::string text;       // what the client has been sent
             std::string finish;     // set once a stop sequence ended the output
-            bool gone = !sink.write(gateway::stream_chunk(r, id, created, "", true, "").c_str(),
-                                    gateway::stream_chunk(r, id, created, "", true, "").size());
             auto send = [&](const std::string& event) { return sink.write(event.data(), event.size()); };
+            bool gone = !send(gateway::stream_chunk(r, id, created, "", true, ""));
             auto on_tokens = [&](const std::vector<int32_t>& tokens) {
               if (gone || !finish.empty()) return !gone;
               std::string fresh = text + model::decode(tokens);
@@ -186,14 +187,12 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
               if (!delta.empty() && !send(gateway::stream_chunk(r, id, created, delta, false, ""))) gone = true;
               return !gone;
             };
-            auto result = gone ? caf::expected<actors::generate_result>(caf::make_error(errc::cancelled, "gone"))
-                               : actors::generate_streaming(sys, h, actors::generate_request{r.prompt, r.max_tokens, 0, "", {}},
-                                                            on_tokens, budget);
             if (gone) return false;  // the connection is gone: nothing more to write
+            auto result = actors::generate_streaming(sys, h, actors::generate_request{r.prompt, r.max_tokens, 0, "", {}},
+                                                     on_tokens, budget);
+            if (gone) return false;
             if (!result) {
-              const errc code = result.error().category() == caf::atom("prfaas") ? static_cast<errc>(result.error().code())
-                                                                                  : errc::unreachable;
-              send("data: " + gateway::error_body(gateway::error_for(code, actors::describe(result.error()))) + "\n\n");
+              send("data: " + gateway::error_body(api_error_of(result.error())) + "\n\n");
             } else {
               send(gateway::stream_chunk(r, id, created, "", false, finish.empty() ? "length" : finish));
               if (r.include_usage)
