@@ -146,6 +146,29 @@ caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& ro
   return out;
 }
 
+namespace {
+// One request to the router and its one answer of type T.
+template <class T, class... Ts>
+caf::expected<T> ask_router(caf::actor_system& sys, const caf::actor& router, std::chrono::milliseconds timeout,
+                            Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<T> out{caf::make_error(errc::internal, "no reply")};
+  self->request(router, timeout, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { out = std::move(x); }, [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+}  // namespace
+
+caf::expected<std::string> router_metrics(caf::actor_system& sys, const caf::actor& router,
+                                          std::chrono::milliseconds timeout) {
+  return ask_router<std::string>(sys, router, timeout, atoms::metrics_atom::value);
+}
+
+caf::expected<sched::timeline> trace(caf::actor_system& sys, const caf::actor& router, uint64_t request,
+                                     std::chrono::milliseconds timeout) {
+  return ask_router<sched::timeline>(sys, router, timeout, atoms::trace_atom::value, request);
+}
+
 caf::expected<int32_t> link_control(caf::actor_system& sys, const caf::actor& router, const std::string& action,
                                     double gbps) {
   caf::scoped_actor self{sys};

@@ -43,6 +43,11 @@ caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const 
 
 caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// The router's metrics page (Prometheus text) and one request's timeline (request_log.h).
+caf::expected<std::string> router_metrics(caf::actor_system& sys, const caf::actor& router,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+caf::expected<sched::timeline> trace(caf::actor_system& sys, const caf::actor& router, uint64_t request,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 // Acts on the emulated PrfaaS -> local link of every PrfaaS prefill node: "cut" (nothing
 // leaves, no connection gets through), "restore" (its configured rate, uncut), "rate" (`gbps`

@@ -38,6 +38,7 @@ struct reserved_sequence {
   std::vector<int32_t> prompt;
   int32_t attempt = 0;
   bool stream = false;
+  std::chrono::steady_clock::time_point reserved_at;  // its timeline's zero
 };
 
 // A sequence whose tokens stream to the router as they come: how many went, and when.
@@ -97,7 +98,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
       endpoint{context.data_host, 0}, [me](const transport::kv_receiver::event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
-                         e.first_token, e.error);
+                         e.first_token, e.error, e.first_payload.time_since_epoch().count());
       },
       receiver_options_for(config, context.secret));
   st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
@@ -128,21 +129,31 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
           auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
           st.receiver->expect(job.request, *transfer);
           st.reserved[job.request] =
-              reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream};
+              reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream,
+                                std::chrono::steady_clock::now()};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
         return caf::ok_atom::value;
       },
-      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t first_token, const std::string& error) {
+      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t first_token, const std::string& error,
+          int64_t first_payload) {
         auto& st = self->state;
         auto it = st.reserved.find(id);
         if (it == st.reserved.end()) return;
         using ev = transport::kv_receiver::event;
         if (kind == ev::complete) {
+          // The receiver's clock is this process's steady clock: its first payload's time is ours.
+          using clock = std::chrono::steady_clock;
+          const auto ms_since_reserved = [&](clock::time_point t) {
+            return std::chrono::duration<double, std::milli>(t - it->second.reserved_at).count();
+          };
+          const auto first = clock::time_point(clock::duration(first_payload));
+          const double landed = ms_since_reserved(clock::now());
+          const sched::decode_phases phases{first == clock::time_point{} ? landed : ms_since_reserved(first), landed};
           auto seq = std::move(it->second);
           st.reserved.erase(it);
-          self->send(st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt});
+          self->send(st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt, phases});
           st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
           if (seq.stream) {  // the first token goes at once: it is the request's TTFT

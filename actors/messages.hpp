@@ -9,6 +9,8 @@
 //   supervisor -> router      heartbeat_atom, name, load
 //   client     -> router      generate_request                      -> generate_result / error
 //   client     -> router      status_atom                           -> router_status
+//   client     -> router      metrics_atom                          -> std::string (Prometheus text)
+//   client     -> router      trace_atom, request id                -> sched::timeline / error(unknown_request)
 //   router     -> directory   match_atom, prompt                    -> std::vector<cache_hit>
 //   prefill    -> router      cache_update (inserts/evictions)     -> forwarded to the directory
 //   router     -> directory   drop_atom, node name                  (the node was lost)
@@ -36,6 +38,19 @@
 #include <vector>
 
 #include "runtime/common/errc.h"
+#include "runtime/sched/request_log.h"
+
+namespace prfaas::sched {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, timeline& x) {
+  return f(caf::meta::type_name("timeline"), x.request, x.accepted_unix_ms, x.prompt_tokens, x.max_tokens,
+           x.output_tokens, x.cached_tokens, x.attempts, x.path, x.prefill_node, x.decode_node, x.outcome, x.error,
+           x.kv_bytes, x.routed_ms, x.prefill_start_ms, x.prefill_end_ms, x.first_kv_sent_ms, x.last_kv_sent_ms,
+           x.first_kv_received_ms, x.last_kv_received_ms, x.first_token_ms, x.done_ms);
+}
+
+}  // namespace prfaas::sched
 
 namespace prfaas::actors {
 
@@ -114,13 +129,14 @@ struct generate_result {
   int32_t cached_tokens = 0;   // prompt tokens the prefill reused from a prefix cache
   int32_t uncached_tokens = 0; // prompt tokens it computed
   std::string cache_source;    // none | own | peer | remote (sched::cache_source)
+  sched::timeline timeline;    // where its time went (runtime/sched/request_log.h)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
   return f(caf::meta::type_name("generate_result"), x.request, x.tokens, x.path, x.prefill_node,
            x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes, x.cached_tokens,
-           x.uncached_tokens, x.cache_source);
+           x.uncached_tokens, x.cache_source, x.timeline);
 }
 
 struct prefill_job {
@@ -142,12 +158,13 @@ struct prefill_report {
   double prefill_ms = 0;
   int32_t cached_tokens = 0;    // restored from the node's prefix cache
   int32_t computed_tokens = 0;  // computed: the prompt less the cached prefix
+  sched::prefill_phases phases; // for the request's timeline
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_report& x) {
   return f(caf::meta::type_name("prefill_report"), x.request, x.kv_bytes, x.prefill_ms, x.cached_tokens,
-           x.computed_tokens);
+           x.computed_tokens, x.phases.started_ms, x.phases.first_kv_ms, x.phases.computed_ms, x.phases.last_kv_ms);
 }
 
 // One node's usable hit of a prompt, as the cache directory sees it.
@@ -249,11 +266,13 @@ struct decode_started {
   uint64_t request = 0;
   int64_t kv_bytes = 0;        // KV payload bytes that landed for it
   int32_t attempt = 0;
+  sched::decode_phases phases; // for the request's timeline
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_started& x) {
-  return f(caf::meta::type_name("decode_started"), x.request, x.kv_bytes, x.attempt);
+  return f(caf::meta::type_name("decode_started"), x.request, x.kv_bytes, x.attempt, x.phases.first_kv_ms,
+           x.phases.last_kv_ms);
 }
 
 struct decode_result {
@@ -354,6 +373,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_push))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_pulled))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::registration_proof))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::sched::timeline))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<uint8_t>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, heartbeat_atom, "heartbeat")
@@ -376,4 +396,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, rebalance_atom, "rebalance")
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::token_chunk))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, cancel_atom, "cancel")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, metrics_atom, "metrics")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, trace_atom, "trace")
 CAF_END_TYPE_ID_BLOCK(prfaas)

@@ -88,7 +88,12 @@ struct prefill_state {
   transport::link_options lo;                // of its KV links (timeouts bound a job's wait)
   // Batching (node.prefill_token_budget > 0): jobs waiting for the batch in progress to end.
   long token_budget = 0;
-  std::deque<std::pair<prefill_job, caf::response_promise>> pending;
+  struct waiting {
+    prefill_job job;
+    caf::response_promise promise;
+    std::chrono::steady_clock::time_point taken;
+  };
+  std::deque<waiting> pending;
   bool batch_due = false;                    // a step is on its way to take the next batch
   static inline const char* name = "prefill";
 };
@@ -130,13 +135,18 @@ void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& wh
 struct prefill_member {
   prefill_job job;
   std::shared_ptr<transport::kv_sender> link;
+  std::chrono::steady_clock::time_point taken;  // the node took the job (its timeline's zero)
   std::chrono::steady_clock::time_point t0, deadline;
+  sched::prefill_phases phases;
   uint64_t bytes_before = 0;
   std::unique_ptr<kv::sequence_kv> kv;
   std::unique_ptr<transport::sequence_transfer> src;
   engine::prefill_output out;
   caf::error error;  // set: the job failed
-  explicit prefill_member(prefill_job j) : job(std::move(j)) {}
+  prefill_member(prefill_job j, std::chrono::steady_clock::time_point taken) : job(std::move(j)), taken(taken) {}
+  double since_taken_ms() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - taken).count();
+  }
   ~prefill_member() {
     if (link) link->forget(job.request);
   }
@@ -148,6 +158,7 @@ void compute(prefill_actor* self, prefill_member& m, const transport::link_optio
   const auto& job = m.job;
   const auto& cancels = st.context.cancels;
   m.t0 = std::chrono::steady_clock::now();
+  m.phases.started_ms = m.since_taken_ms();
   spdlog::info("{}: request {} (attempt {}): prefill of {} tokens started", st.self.name, job.request, job.attempt,
                job.prompt.size());
   // The job carries the request's deadline: past it, or once the request is cancelled, stop
@@ -179,8 +190,10 @@ void compute(prefill_actor* self, prefill_member& m, const transport::link_optio
     m.out = st.engine->prefill(st.cache.get(), job.prompt, *m.kv,
                                [&](int layer, int first, int end) {
                                  m.link->send_payloads(job.request, *m.src, layer, first, end);
+                                 if (m.phases.first_kv_ms < 0) m.phases.first_kv_ms = m.since_taken_ms();
                                },
                                after_layer);
+    m.phases.computed_ms = m.since_taken_ms();
   } catch (const failure& f) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
     m.error = caf::make_error(f.code(), st.self.name + ": " + f.what());
@@ -196,8 +209,10 @@ caf::expected<prefill_report> complete(prefill_actor* self, prefill_member& m) {
   try {
     m.link->send_done(job.request, static_cast<uint32_t>(m.kv->tokens()), m.out.first_token);
     m.link->finish(job.request, m.deadline);
+    m.phases.last_kv_ms = m.since_taken_ms();
     publish(self, st.cache->take_delta(), false);
     prefill_report rep;
+    rep.phases = m.phases;
     rep.request = job.request;
     rep.kv_bytes = static_cast<int64_t>(m.link->payload_bytes_sent() - m.bytes_before);
     rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m.t0).count();
@@ -229,7 +244,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
       endpoint{context.data_host, 0}, [me](const transport::kv_receiver::event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind), e.first_token,
-                         e.error);
+                         e.error, e.first_payload.time_since_epoch().count());
       },
       receiver_options_for(config, context.secret));
   st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
@@ -276,7 +291,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         }
         return caf::ok_atom::value;
       },
-      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t, const std::string& error) {
+      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t, const std::string& error, int64_t) {
         using ev = transport::kv_receiver::event;
         if (kind == ev::complete) pull_ended(self, id, true, "");
         else if (kind == ev::failed) pull_ended(self, id, false, error);
@@ -299,14 +314,14 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
           return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
         }
         if (st.token_budget <= 0) {  // one job at a time, answered when done
-          prefill_member m(job);
+          prefill_member m(job, std::chrono::steady_clock::now());
           compute(self, m, st.lo);
           return complete(self, m);
         }
         // Batched: jobs queue until the batch in progress ends; the step after them takes the
         // next batch (every job queued before the step was sent is in the queue by then).
         auto promise = self->make_response_promise<prefill_report>();
-        st.pending.push_back({job, promise});
+        st.pending.push_back({job, promise, std::chrono::steady_clock::now()});
         if (!st.batch_due) {
           st.batch_due = true;
           self->send(self, atoms::step_atom::value);
@@ -324,11 +339,11 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         long tokens = 0;
         while (!st.pending.empty()) {
           auto& next = st.pending.front();
-          const long t = static_cast<long>(next.first.prompt.size());
+          const long t = static_cast<long>(next.job.prompt.size());
           if (!batch.empty() && tokens + t > st.token_budget) break;
           tokens += t;
-          batch.push_back(std::make_unique<prefill_member>(next.first));
-          promises.push_back(std::move(next.second));
+          batch.push_back(std::make_unique<prefill_member>(next.job, next.taken));
+          promises.push_back(std::move(next.promise));
           st.pending.pop_front();
         }
         for (auto& m : batch) compute(self, *m, st.lo);

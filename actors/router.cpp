@@ -45,6 +45,8 @@
 #include "runtime/policy/threshold_controller.h"
 #include "runtime/profile/instance_profile.h"
 #include "runtime/sched/core.h"
+#include "runtime/sched/request_log.h"
+#include "runtime/metrics/exposition.h"
 
 namespace prfaas::actors {
 namespace {
@@ -99,6 +101,8 @@ struct router_state {
   std::map<std::string, conversion> converting;
   int conversions = 0;
   sched::stage_samples stages;  // the rebalancer's samples over its period (router.rebalancer)
+  sched::request_log log{1024};  // timelines (prfaas trace) and request metrics (/metrics)
+  std::map<std::pair<std::string, std::string>, int64_t> node_events;  // (role, up | down) -> count
   static inline const char* name = "router";
 };
 
@@ -227,6 +231,8 @@ void act(router_actor* self, const sched::reserve& c) {
   const int attempt = c.attempt;
   if (st.controller && attempt == 0)
     st.controller->observe(static_cast<double>(r.prompt.size()) - view->cached_tokens);
+  st.log.routed(id, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
+                st.core->node(c.decode).desc.name, view->cached_tokens, now_s(self));
   decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt, static_cast<bool>(r.stream)};
   const auto to = handle_of(self, c.decode);
   const std::string name = self->state.core->node(c.decode).desc.name;
@@ -247,9 +253,12 @@ void act(router_actor* self, const sched::prefill& c) {
   const auto to = handle_of(self, c.node);
   const std::string name = st.core->node(c.node).desc.name;
   const auto addr = to.address();
+  st.log.prefill_sent(id, now_s(self));
   self->request(to, std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
       .then(
           [=](const prefill_report& rep) {
+            if (const auto* v = self->state.core->find(id); v && v->attempt == attempt)
+              self->state.log.prefill_reported(id, rep.phases, rep.kv_bytes);
             step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens, attempt});
           },
           [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
@@ -301,6 +310,7 @@ void act(router_actor* self, const sched::reply& c) {
   pending_request& p = it->second;
   if (!c.ok) {
     spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
+    st.log.ended(c.id, to_string(c.code), c.why, 0, 0, now_s(self));
     for (auto& rp : p.replies) rp.deliver(caf::make_error(c.code, c.why));
   } else {
     const auto& v = c.request;
@@ -317,6 +327,8 @@ void act(router_actor* self, const sched::reply& c) {
     out.cached_tokens = v.cached_tokens;
     out.uncached_tokens = v.computed_tokens;
     out.cache_source = sched::to_string(v.source);
+    st.log.ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
+    if (const auto* t = st.log.find(c.id)) out.timeline = *t;
     for (auto& rp : p.replies) rp.deliver(out);
     if (!p.client_id.empty()) st.done_by_client_id.remember(p.client_id, out);
     st.recent.emplace_back(clock_type::now(), v.path == policy::prefill_path::prfaas);
@@ -349,6 +361,7 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   else
     spdlog::warn("router: {} node {} lost ({})", role, name, why);
   step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
+  ++st.node_events[{role, "down"}];
   st.handles.erase(name);
   st.controls.erase(name);
   st.links.erase(name);
@@ -414,6 +427,74 @@ void control(router_actor* self) {
                  100 * in.egress_utilisation, in.prfaas_queue_per_instance);
   }
   step(self, sched::policy_update{static_cast<int>(st.controller->threshold()), st.controller->bandwidth_abundant()});
+}
+
+// The router's families of /metrics: its request log's, then the nodes, the link, the threshold
+// and the caches as the router last heard of them.
+void write_metrics(router_actor* self, metrics::exposition& page) {
+  using metrics::kind;
+  auto& st = self->state;
+  st.log.write(page);
+  page.family("prfaas_requests_in_flight", kind::gauge, "Requests the router holds now.");
+  page.sample({}, static_cast<double>(st.core->requests().size()));
+  page.family("prfaas_router_queued_requests", kind::gauge, "Requests waiting in the router's admission queue for room.");
+  page.sample({}, static_cast<double>(st.core->queued()));
+  page.family("prfaas_node_up", kind::gauge, "1 for each registered node that is up, by node, role and cluster.");
+  for (const auto& n : st.core->nodes())
+    if (n.up)
+      page.sample({{"node", n.desc.name}, {"role", sched::to_string(n.desc.kind)}, {"cluster", n.desc.prfaas ? "prfaas" : "local"}}, 1);
+  page.family("prfaas_node_events_total", kind::counter, "Nodes registering (up) and lost (down), by role.");
+  for (const auto& [key, n] : st.node_events) page.sample({{"role", key.first}, {"event", key.second}}, static_cast<double>(n));
+  page.family("prfaas_prefill_queue_requests", kind::gauge,
+              "Requests each prefill node holds (computing or waiting in its queue), by node.");
+  for (const auto& n : st.core->nodes())
+    if (n.up && n.desc.kind == sched::node_kind::prefill) page.sample({{"node", n.desc.name}}, n.load);
+  page.family("prfaas_decode_sequences", kind::gauge, "Sequences each decode node holds (reserved or decoding), by node.");
+  for (const auto& n : st.core->nodes())
+    if (n.up && n.desc.kind == sched::node_kind::decode) page.sample({{"node", n.desc.name}}, n.load);
+  page.family("prfaas_decode_occupancy_ratio", kind::gauge, "Held sequences over each decode node's capacity.");
+  for (const auto& n : st.core->nodes())
+    if (n.up && n.desc.kind == sched::node_kind::decode && n.desc.capacity > 0)
+      page.sample({{"node", n.desc.name}}, static_cast<double>(n.load) / n.desc.capacity);
+  page.family("prfaas_threshold_tokens", kind::gauge, "The length threshold t: longer uncached prompts prefill on the PrfaaS cluster.");
+  page.sample({}, st.core->threshold_tokens());
+  page.family("prfaas_threshold_moves_total", kind::counter, "Moves of t by the live threshold controller.");
+  page.sample({}, st.threshold_moves);
+  page.family("prfaas_conversions_total", kind::counter, "Local nodes that changed role between prefill and decode.");
+  page.sample({}, st.conversions);
+  const auto minute_ago = clock_type::now() - std::chrono::minutes(1);
+  int recent = 0, offloaded = 0;
+  for (const auto& [when, prfaas] : st.recent)
+    if (when >= minute_ago) { ++recent; offloaded += prfaas; }
+  page.family("prfaas_offload_ratio", kind::gauge, "Share of the requests completed in the last minute that prefilled on the PrfaaS cluster.");
+  page.sample({}, recent ? static_cast<double>(offloaded) / recent : 0);
+  page.family("prfaas_link_capacity_bytes_per_second", kind::gauge, "The inter-cluster link's capacity the router plans with (0: unknown).");
+  page.sample({}, st.link_gbps * 1e9 / 8);
+  page.family("prfaas_link_egress_bytes_per_second", kind::gauge, "KV egress of each prefill node over its links, last report period.");
+  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, l.egress_gbps * 1e9 / 8);
+  page.family("prfaas_link_utilisation_ratio", kind::gauge, "Each prefill node's egress over its share of the link (PrfaaS nodes).");
+  for (const auto& [name, l] : st.links)
+    if (l.capacity_gbps > 0) page.sample({{"node", name}}, l.egress_gbps / l.capacity_gbps);
+  page.family("prfaas_link_rtt_seconds", kind::gauge, "Worst smoothed TCP round trip of each prefill node's KV connections.");
+  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, l.rtt_us / 1e6);
+  page.family("prfaas_link_in_flight_bytes", kind::gauge, "KV bytes each prefill node posted and has not written yet.");
+  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, static_cast<double>(l.bytes_in_flight));
+  page.family("prfaas_link_retransmits_total", kind::counter, "TCP retransmits on each prefill node's KV connections.");
+  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, l.retransmits);
+  page.family("prfaas_cache_lookups_total", kind::counter, "Prefix cache lookups, by node.");
+  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.lookups));
+  page.family("prfaas_cache_hits_total", kind::counter, "Prefix cache lookups that found a prefix, by node.");
+  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.hits));
+  page.family("prfaas_cache_misses_total", kind::counter, "Prefix cache lookups that found nothing, by node.");
+  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.lookups - c.hits));
+  page.family("prfaas_cache_hit_tokens_total", kind::counter, "Prompt tokens found in the prefix cache, by node.");
+  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.hit_tokens));
+  page.family("prfaas_cache_lookup_tokens_total", kind::counter, "Prompt tokens looked up in the prefix cache, by node.");
+  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.lookup_tokens));
+  page.family("prfaas_cache_evictions_total", kind::counter, "Prefix cache evictions, by node.");
+  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.evictions));
+  page.family("prfaas_cache_bytes", kind::gauge, "Bytes held by each node's prefix cache.");
+  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.bytes));
 }
 
 caf::behavior router(router_actor* self, config::deployment_config config,
@@ -491,6 +572,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
             throw failure(errc::model_mismatch, "node " + info.name + " runs model [" + info.model +
                                                     "] but the router runs [" + mine + "]");
           step(self, sched::node_up{{info.name, kind_of(info.role), info.prfaas, info.capacity}});
+          ++st.node_events[{info.role, "up"}];
         } catch (const failure& f) {
           spdlog::error("router: refused node {}: {}", info.name, f.what());
           return to_error(f);
@@ -542,6 +624,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         try {
           model::check_request(st.config.model, prompt.size(), req.max_tokens);
         } catch (const failure& f) {
+          st.log.refused(to_string(f.code()));
           return to_error(f);
         }
         // A client's retry of a request still in flight joins it.
@@ -571,6 +654,9 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         p.prompt = std::move(prompt);
         const int prompt_tokens = static_cast<int>(p.prompt.size());
         st.requests.emplace(id, std::move(p));
+        st.log.accepted(id, prompt_tokens, req.max_tokens, now_s(self),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count());
         self->delayed_send(self, std::chrono::milliseconds(deadline_ms), atoms::deadline_atom::value);
         step(self, sched::request_arrived{id, prompt_tokens, req.max_tokens, now_s(self) + deadline_ms / 1000.0});
         return rp;
@@ -653,6 +739,8 @@ caf::behavior router(router_actor* self, config::deployment_config config,
       },
       [=](const decode_started& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
+        if (const auto* v = self->state.core->find(m.request); v && v->attempt == m.attempt)
+          self->state.log.first_token(m.request, m.phases, m.kv_bytes, now_s(self));
         step(self, sched::first_token{m.request, m.kv_bytes, m.attempt});
       },
       [=](const cache_pulled& m) {
@@ -689,6 +777,16 @@ caf::behavior router(router_actor* self, config::deployment_config config,
       [=](const decode_failed& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) return;
         step(self, sched::request_failed{m.request, errc::transport_failed, m.error, m.attempt});
+      },
+      [=](atoms::trace_atom, uint64_t id) -> caf::result<sched::timeline> {
+        if (const auto* t = self->state.log.find(id)) return *t;
+        return caf::make_error(errc::unknown_request, "the router holds no request " + std::to_string(id) +
+                                                          " (it keeps the last 1024 that ended)");
+      },
+      [=](atoms::metrics_atom) -> std::string {
+        metrics::exposition page;
+        write_metrics(self, page);
+        return page.str();
       },
       [=](atoms::status_atom) -> router_status {
         auto& st = self->state;

@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <fstream>
 #include <random>
 #include <set>
@@ -14,6 +17,7 @@
 
 #include "actors/client.hpp"
 #include "runtime/gateway/openai.h"
+#include "runtime/metrics/exposition.h"
 #include "runtime/model/tokenizer.h"
 
 namespace prfaas::apps {
@@ -59,10 +63,90 @@ class open_requests {
     return false;
   }
   void leave() { open_.fetch_sub(1); }
+  int now() const { return open_.load(); }
 
  private:
   int limit_;
   std::atomic<int> open_{0};
+};
+
+// HTTP requests served, by endpoint and status (the logger counts each once it is answered).
+class http_counters {
+ public:
+  void count(const std::string& path, int status) {
+    static const std::set<std::string> known = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics"};
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++counts_[{known.count(path) ? path : "other", status}];  // a bounded label set
+  }
+  void write(metrics::exposition& page) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    page.family("prfaas_gateway_http_requests_total", metrics::kind::counter,
+                "HTTP requests the gateway answered, by endpoint (other: unknown paths) and status code.");
+    for (const auto& [key, n] : counts_) page.sample({{"path", key.first}, {"code", std::to_string(key.second)}}, static_cast<double>(n));
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int>, int64_t> counts_;
+};
+
+// Whether the deployment can serve: a prefill and a decode node registered with the router,
+// as the router said at its last answer.  A thread asks every half second, so requests that
+// cannot be served get 503 at once instead of waiting out their deadline in the router's queue.
+class readiness {
+ public:
+  readiness(caf::actor_system& sys, endpoint router_at) : sys_(sys), router_at_(std::move(router_at)) {
+    poller_ = std::thread([this] { run(); });
+  }
+  ~readiness() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    poller_.join();
+  }
+  // Empty when ready, else why not.
+  std::string why_not() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return why_;
+  }
+
+  // Asks the router now.  Empty when a prefill and a decode node are up.
+  static std::string check(caf::actor_system& sys, const endpoint& router_at) {
+    auto router = actors::connect_router(sys, router_at, 1);
+    if (!router) return "the router cannot be reached: " + actors::describe(router.error());
+    auto st = actors::status(sys, *router, std::chrono::seconds(3));
+    if (!st) return "the router does not answer: " + actors::describe(st.error());
+    int prefill = 0, decode = 0;
+    for (const auto& n : st->nodes) {
+      prefill += n.role == "prefill";
+      decode += n.role == "decode";
+    }
+    if (prefill == 0) return "no prefill node is up";
+    if (decode == 0) return "no decode node is up";
+    return "";
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      lock.unlock();
+      std::string why = check(sys_, router_at_);
+      lock.lock();
+      why_ = std::move(why);
+      wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+    }
+  }
+
+  caf::actor_system& sys_;
+  endpoint router_at_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::string why_;  // ready until the first answer says otherwise
+  std::thread poller_;
 };
 
 }  // namespace
@@ -103,26 +187,30 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
     return false;
   };
 
+  http_counters served;
+  svr.set_logger([&](const httplib::Request& req, const httplib::Response& res) { served.count(req.path, res.status); });
+  readiness ready(sys, router_at);
+
   svr.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
-    auto router = actors::connect_router(sys, router_at, 1);
-    std::string why;
-    if (!router) {
-      why = "the router cannot be reached: " + actors::describe(router.error());
-    } else if (auto st = actors::status(sys, *router, std::chrono::seconds(3)); !st) {
-      why = "the router does not answer: " + actors::describe(st.error());
-    } else {
-      int prefill = 0, decode = 0;
-      for (const auto& n : st->nodes) {
-        prefill += n.role == "prefill";
-        decode += n.role == "decode";
-      }
-      if (prefill == 0) why = "no prefill node is up";
-      else if (decode == 0) why = "no decode node is up";
-    }
+    const std::string why = readiness::check(sys, router_at);
     res.status = why.empty() ? 200 : 503;
     res.set_content(why.empty() ? std::string("{\"status\":\"ok\"}")
                                 : nlohmann::json{{"status", "unavailable"}, {"reason", why}}.dump(),
                     "application/json");
+  });
+  // The router's page (requests, nodes, link, threshold, caches) and the gateway's own.
+  svr.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorised(req, res)) return;
+    metrics::exposition page;
+    served.write(page);
+    page.family("prfaas_gateway_open_requests", metrics::kind::gauge, "Completions the gateway holds in progress.");
+    page.sample({}, open.now());
+    std::string router_page;
+    if (auto router = actors::connect_router(sys, router_at, 1))
+      if (auto text = actors::router_metrics(sys, *router)) router_page = std::move(*text);
+    page.family("prfaas_gateway_router_up", metrics::kind::gauge, "1 when the router answered this scrape.");
+    page.sample({}, router_page.empty() ? 0 : 1);
+    res.set_content(page.str() + router_page, "text/plain; version=0.0.4; charset=utf-8");
   });
   svr.Get("/v1/models", [&](const httplib::Request& req, httplib::Response& res) {
     if (!authorised(req, res)) return;
@@ -139,6 +227,8 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
         send_error(res, e);
         return;
       }
+      if (const std::string why = ready.why_not(); !why.empty())
+        return send_error(res, {503, "service_unavailable_error", "the deployment cannot serve now: " + why, ""});
       if (!open.enter()) {
         send_error(res, {429, "rate_limit_error",
                          "the gateway holds its maximum of " + std::to_string(g.max_open) + " requests in progress", ""});
@@ -158,7 +248,9 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
         const std::string finish = gateway::apply_stop(text, r.stop);
         const gateway::usage u{static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),
                                result->cached_tokens};
-        res.set_content(gateway::response_body(r, id, unix_now(), text, finish, u), "application/json");
+        res.set_header("X-Prfaas-Request-Id", std::to_string(result->request));
+        res.set_content(gateway::response_body(r, id, unix_now(), text, finish, u, sched::to_json(result->timeline)),
+                        "application/json");
         return;
       }
       // Streamed: server-sent events as the decode node produces the tokens (through the
@@ -194,7 +286,8 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
             if (!result) {
               send("data: " + gateway::error_body(api_error_of(result.error())) + "\n\n");
             } else {
-              send(gateway::stream_chunk(r, id, created, "", false, finish.empty() ? "length" : finish));
+              send(gateway::stream_chunk(r, id, created, "", false, finish.empty() ? "length" : finish,
+                                         sched::to_json(result->timeline)));
               if (r.include_usage)
                 send(gateway::usage_chunk(r, id, created,
                                           {static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),

@@ -5,9 +5,14 @@
 //
 //   POST /v1/completions, POST /v1/chat/completions   (stream: true as server-sent events)
 //   GET  /v1/models, GET /health
+//   GET  /metrics      Prometheus text: the gateway's families, then the router's (one scrape
+//                      covers the deployment: the router hears every node's load, link and cache)
 //
 // Limits from [gateway]: body size (413), requests in progress (429), tokens per request, and
-// API keys (401) when a key file is named.
+// API keys (401; /metrics too, /health never) when a key file is named.  A completion arriving
+// while the router has no prefill or no decode node up is a 503 at once (a poller asks the
+// router every half second).  Replies carry the request's timeline under "prfaas" (the last
+// chunk of a stream) and its router id in X-Prfaas-Request-Id (`prfaas trace ID`).
 
 #include <caf/fwd.hpp>
 #include <csignal>

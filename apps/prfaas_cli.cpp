@@ -116,6 +116,7 @@ json result_json(const actors::generate_result& r) {
   j["uncached_tokens"] = r.uncached_tokens;
   j["cache_source"] = r.cache_source.empty() ? "none" : r.cache_source;
   j["request"] = r.request;
+  if (r.timeline.request != 0) j["timeline"] = json::parse(sched::to_json(r.timeline));
   return j;
 }
 
@@ -390,6 +391,29 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   return 0;
 }
 
+// `prfaas trace ID`: one request's timeline from the router's recent requests.
+int cmd_trace(const client_access& access, const std::string& router_flag, uint64_t id, bool as_json) {
+  const auto router_at = router_address(router_flag, access.state_dir);
+  client_system client(config::deployment_config{}, client_tls(access));
+  auto router = connect(client.sys, router_at, 3);
+  auto t = actors::trace(client.sys, router, id);
+  if (!t) throw cli_error{actors::describe(t.error())};
+  if (as_json) std::cout << sched::to_json(*t) << std::endl;
+  else std::cout << sched::to_text(*t);
+  return 0;
+}
+
+// `prfaas metrics`: the router's Prometheus page, as the gateway serves it at /metrics.
+int cmd_metrics(const client_access& access, const std::string& router_flag) {
+  const auto router_at = router_address(router_flag, access.state_dir);
+  client_system client(config::deployment_config{}, client_tls(access));
+  auto router = connect(client.sys, router_at, 3);
+  auto page = actors::router_metrics(client.sys, router);
+  if (!page) throw cli_error{actors::describe(page.error())};
+  std::cout << *page;
+  return 0;
+}
+
 // A deterministic prompt of about `bytes` bytes of English-like text.
 std::string demo_prompt(int seed, int bytes) {
   static const char* words[] = {"prefill", "decode", "cluster", "cache", "token", "layer", "state", "link",
@@ -574,6 +598,17 @@ int main(int argc, char** argv) {
   gen->add_option("--config", config_path, "deployment TOML file (for --in-process)");
   gen->add_option("--deadline-ms", deadline_ms, "per-request deadline (default: the router's)")
       ->check(CLI::Range(1, 3600000));
+  uint64_t trace_id = 0;
+  auto* trace = app.add_subcommand("trace", "one request's timeline: queued, routed, prefill, KV sent and received, tokens");
+  trace->add_option("id", trace_id, "the request's id (generate --json prints it as \"request\")")->required();
+  trace->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
+  trace->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  trace->add_flag("--json", as_json, "print one JSON object");
+  add_access_options(trace, access);
+  auto* metrics_cmd = app.add_subcommand("metrics", "the router's metrics in Prometheus's text format");
+  metrics_cmd->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
+  metrics_cmd->add_option("--state", state_dir, "directory for the deployment's state and logs");
+  add_access_options(metrics_cmd, access);
   auto* demo = app.add_subcommand("demo", "up, a short mixed workload, a summary table, down");
   demo->add_option("--config", config_path, "deployment TOML file");
   demo->add_flag("--insecure", insecure, "plaintext, unauthenticated actor plane (to compare; logs a warning)");
@@ -709,6 +744,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*status) return cmd_status(access, router_flag, as_json);
+    if (*trace) return cmd_trace(access, router_flag, trace_id, as_json);
+    if (*metrics_cmd) return cmd_metrics(access, router_flag);
     if (*check) return cmd_check(check_run, check_reference, check_opts, as_json);
     if (*demo) return cmd_demo(config_path, insecure);
     if (*replay) {

@@ -127,17 +127,18 @@ std::string apply_stop(std::string& text, const std::vector<std::string>& stop) 
 }
 
 std::string response_body(const completion_request& r, const std::string& id, int64_t created, const std::string& text,
-                          const std::string& finish_reason, const usage& u) {
+                          const std::string& finish_reason, const usage& u, const std::string& extension) {
   json choice = {{"index", 0}, {"finish_reason", finish_reason}, {"logprobs", nullptr}};
   if (r.chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
   else choice["text"] = text;
-  const json j = {{"id", id}, {"object", object_of(r, false)}, {"created", created}, {"model", r.model},
-                  {"choices", json::array({choice})}, {"usage", usage_json(u)}};
+  json j = {{"id", id}, {"object", object_of(r, false)}, {"created", created}, {"model", r.model},
+             {"choices", json::array({choice})}, {"usage", usage_json(u)}};
+  if (!extension.empty()) j["prfaas"] = json::parse(extension);
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string stream_chunk(const completion_request& r, const std::string& id, int64_t created, const std::string& delta,
-                         bool first, const std::string& finish_reason) {
+                         bool first, const std::string& finish_reason, const std::string& extension) {
   json choice = {{"index", 0}, {"logprobs", nullptr},
                  {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
   if (r.chat) {
@@ -148,8 +149,9 @@ std::string stream_chunk(const completion_request& r, const std::string& id, int
   } else {
     choice["text"] = delta;
   }
-  const json j = {{"id", id}, {"object", object_of(r, true)}, {"created", created}, {"model", r.model},
-                  {"choices", json::array({choice})}};
+  json j = {{"id", id}, {"object", object_of(r, true)}, {"created", created}, {"model", r.model},
+             {"choices", json::array({choice})}};
+  if (!extension.empty()) j["prfaas"] = json::parse(extension);
   return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
 }
 

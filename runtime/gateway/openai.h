@@ -59,14 +59,17 @@ struct usage {
 // Cuts `text` at the first stop sequence; returns "stop" when it did, else "length".
 std::string apply_stop(std::string& text, const std::vector<std::string>& stop);
 
-// A whole (non-streamed) reply: text_completion or chat.completion.
+// A whole (non-streamed) reply: text_completion or chat.completion.  `extension`, when not
+// empty, is a JSON object placed under "prfaas" (the request's timeline: clients that do not
+// know the field ignore it, as OpenAI's SDKs do).
 std::string response_body(const completion_request& r, const std::string& id, int64_t created, const std::string& text,
-                          const std::string& finish_reason, const usage& u);
+                          const std::string& finish_reason, const usage& u, const std::string& extension = "");
 
 // One server-sent event ("data: {...}\n\n") of a streamed reply: a content delta (and, for
-// chat, the role in the first one), the last chunk with its finish reason, the usage chunk.
+// chat, the role in the first one), the last chunk with its finish reason (and `extension`, as
+// above), the usage chunk.
 std::string stream_chunk(const completion_request& r, const std::string& id, int64_t created, const std::string& delta,
-                         bool first, const std::string& finish_reason);
+                         bool first, const std::string& finish_reason, const std::string& extension = "");
 std::string usage_chunk(const completion_request& r, const std::string& id, int64_t created, const usage& u);
 inline constexpr const char* kStreamEnd = "data: [DONE]\n\n";
 

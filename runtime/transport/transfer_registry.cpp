@@ -100,6 +100,7 @@ receipt transfer_registry::end_payload(uint64_t connection, const frame_header& 
       p.landed[p.offset[layer] + f.index] = true;
       counters_.payload_bytes += bytes;
       p.progress = clock::now();
+      if (p.first_landed == clock::time_point{}) p.first_landed = p.progress;
       if (++p.received[layer] == p.target->payload_count(layer)) {
         p.layer_ready[layer] = true;
         ++p.layers_ready;
@@ -232,9 +233,10 @@ receipt transfer_registry::maybe_complete_locked(uint64_t request) {
   if (!p.done_seen || !p.writing.empty() || p.layers_ready != p.target->layers()) return {};
   const int32_t first = p.first_token;
   const auto layers = static_cast<uint32_t>(p.target->layers());
+  const auto first_payload = p.first_landed;
   pending_.erase(it);
   recent_.remember(request, true);
-  sink_(transfer_event{transfer_event::complete, request, -1, first, {}});
+  sink_(transfer_event{transfer_event::complete, request, -1, first, {}, first_payload});
   return {receipt::complete, request, layers, {}};
 }
 

@@ -45,6 +45,7 @@ struct transfer_event {
   int layer = -1;           // layer_ready
   int32_t first_token = 0;  // complete
   std::string error;        // failed: names the cause (and the peer)
+  std::chrono::steady_clock::time_point first_payload{};  // complete: when its first payload landed
 };
 
 struct receive_counters {
@@ -126,6 +127,7 @@ class transfer_registry {
     std::set<uint64_t> connections;   // the connections that carried it
     bool failed = false;            // reported failed; erased once no writer is left
     clock::time_point progress;     // last frame for it
+    clock::time_point first_landed{};  // its first payload (the request's timeline)
     clock::time_point interrupted{};  // a carrying connection was lost (epoch: not interrupted)
     std::string interrupted_by;
   };
