@@ -76,6 +76,9 @@ struct router_state {
   // Results of requests completed lately, by client id: a retry that arrives after the answer
   // (which the client then missed or has not read yet) gets the same result, not a second run.
   bounded_memory<std::string, generate_result> done_by_client_id{4096};
+  // ... and of requests that failed for good (not `unreachable`, which a retry may cure): a
+  // retry that crossed the failure on its way gets the failure, not a second run.
+  bounded_memory<std::string, std::pair<errc, std::string>> failed_by_client_id{4096};
   // Request ids name a request on every node: a restarted router must not reuse the ids of its
   // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
   uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
@@ -312,6 +315,7 @@ void act(router_actor* self, const sched::reply& c) {
     spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
     st.log.ended(c.id, to_string(c.code), c.why, 0, 0, now_s(self));
     for (auto& rp : p.replies) rp.deliver(caf::make_error(c.code, c.why));
+    if (!p.client_id.empty() && c.code != errc::unreachable) st.failed_by_client_id.remember(p.client_id, {c.code, c.why});
   } else {
     const auto& v = c.request;
     generate_result out;
@@ -633,6 +637,9 @@ caf::behavior router(router_actor* self, config::deployment_config config,
             spdlog::info("router: a retry of request {} got its result again", done->request);
             return *done;
           }
+        if (!req.client_id.empty())
+          if (const auto* failed = st.failed_by_client_id.find(req.client_id))
+            return caf::make_error(failed->first, failed->second);
         if (!req.client_id.empty())
           if (auto known = st.by_client_id.find(req.client_id); known != st.by_client_id.end()) {
             auto rp = self->make_response_promise();

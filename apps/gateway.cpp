@@ -227,8 +227,10 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
         send_error(res, e);
         return;
       }
-      if (const std::string why = ready.why_not(); !why.empty())
-        return send_error(res, {503, "service_unavailable_error", "the deployment cannot serve now: " + why, ""});
+      // The poller's word, checked again before refusing: nodes may have come since.
+      if (!ready.why_not().empty())
+        if (const std::string why = readiness::check(sys, router_at); !why.empty())
+          return send_error(res, {503, "service_unavailable_error", "the deployment cannot serve now: " + why, ""});
       if (!open.enter()) {
         send_error(res, {429, "rate_limit_error",
                          "the gateway holds its maximum of " + std::to_string(g.max_open) + " requests in progress", ""});

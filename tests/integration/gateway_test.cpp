@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/process.h"
@@ -38,6 +40,7 @@ struct streamed {
   std::string content;
   std::string finish_reason;
   json usage;
+  json extension;  // the request's timeline, in the last chunk
   bool done = false;
   int chunks = 0;
 };
@@ -54,6 +57,7 @@ streamed read_stream(const std::string& body, bool chat) {
     ++s.chunks;
     CHECK(j["object"] == (chat ? "chat.completion.chunk" : "text_completion"));
     if (j.contains("usage")) s.usage = j["usage"];
+    if (j.contains("prfaas")) s.extension = j["prfaas"];
     for (const auto& c : j["choices"]) {
       if (chat && c["delta"].contains("content")) s.content += c["delta"]["content"].get<std::string>();
       if (!chat) s.content += c["text"].get<std::string>();
@@ -89,6 +93,7 @@ TEST_CASE("the gateway serves completions and chat, streamed and not, with the C
   CHECK(text_stream.done);
   CHECK(text_stream.content == r["choices"][0]["text"]);
   CHECK(text_stream.finish_reason == "length");
+  CHECK(text_stream.extension["outcome"] == "completed");
 
   const json chat_body = {{"model", "prfaas-tiny"},
                           {"messages", {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hello!"}}}},
@@ -150,6 +155,7 @@ TEST_CASE("with an API key file the gateway wants a bearer key; health turns 503
   auto c = client_of(d);
   const json body = {{"model", "prfaas-tiny"}, {"prompt", "key?"}, {"max_tokens", 2}};
   CHECK(post(c, "/v1/completions", body, 401)["error"]["type"] == "invalid_request_error");
+  CHECK(c.Get("/metrics")->status == 401);
   post(c, "/v1/completions", body, 401, {{"Authorization", "Bearer sk-wrong"}});
   post(c, "/v1/completions", body, 200, {{"Authorization", "Bearer sk-test-1"}});
   auto models = c.Get("/v1/models");
@@ -170,6 +176,17 @@ TEST_CASE("with an API key file the gateway wants a bearer key; health turns 503
   }
   CHECK(status == 503);
   CHECK(reason == "no decode node is up");
+  // A completion now is refused at once (the gateway's poller has seen it within half a second).
+  json refused;
+  for (int waited = 0; waited < 3000; waited += 250) {
+    auto r = c.Post("/v1/completions", {{"Authorization", "Bearer sk-test-1"}}, body.dump(), "application/json");
+    REQUIRE(r);
+    refused = json::parse(r->body);
+    if (r->status == 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  CHECK(refused["error"]["type"] == "service_unavailable_error");
+  CHECK_THAT(refused["error"]["message"].get<std::string>(), Catch::Contains("no decode node is up"));
   for (const char* n : {"decode-0", "decode-1"}) ::kill(d.pid_of(n), SIGCONT);
 }
 
@@ -209,4 +226,125 @@ TEST_CASE("tokens stream as the decode node makes them; a client that leaves mid
   const auto streamed = run({PRFAAS_CLI, "generate", "--stream", "--json", "--state", d.state_dir(), "--prompt", "abc",
                              "--max-tokens", "20"});
   CHECK(parse_ok(streamed)["tokens"] == parse_ok(generate_in_process("abc", 20))["tokens"]);
+}
+
+// One scrape's families, names and values, from Prometheus's text format.
+std::map<std::string, double> samples(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+TEST_CASE("the metrics page passes promtool and counts what was served; replies carry their timeline and prfaas trace finds it") {
+  deployment d("[router]\nthreshold_tokens = 256\n");
+  auto c = client_of(d);
+  // A long prompt prefills on the PrfaaS cluster, a short one locally.
+  const json long_reply = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", text_prompt(1200)}, {"max_tokens", 6}}, 200);
+  auto short_reply = c.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", "short"}, {"max_tokens", 6}}.dump(),
+                            "application/json");
+  REQUIRE(short_reply);
+  REQUIRE(short_reply->status == 200);
+  c.Get("/no/such/path");
+
+  // The timeline: every phase in order, on the nodes that served it.
+  const json t = long_reply["prfaas"];
+  CHECK(t["path"] == "prfaas");
+  CHECK(t["outcome"] == "completed");
+  CHECK(t["output_tokens"] == 6);
+  CHECK(t["kv_bytes"].get<int64_t>() > 0);
+  const json ph = t["phases_ms"];
+  for (const char* k : {"routed_ms", "prefill_start_ms", "first_kv_sent_ms", "prefill_end_ms", "last_kv_sent_ms",
+                        "first_kv_received_ms", "last_kv_received_ms", "first_token_ms", "done_ms"})
+    CHECK(ph.contains(k));
+  CHECK(ph["routed_ms"] <= ph["prefill_start_ms"]);
+  CHECK(ph["prefill_start_ms"] <= ph["first_kv_sent_ms"]);
+  CHECK(ph["first_kv_sent_ms"] <= ph["prefill_end_ms"]);
+  CHECK(ph["first_kv_received_ms"] <= ph["last_kv_received_ms"]);
+  CHECK(ph["last_kv_received_ms"] <= ph["first_token_ms"]);
+  CHECK(ph["first_token_ms"] <= ph["done_ms"]);
+  const std::string id = std::to_string(t["request"].get<uint64_t>());
+  CHECK(short_reply->get_header_value("X-Prfaas-Request-Id") ==
+        std::to_string(json::parse(short_reply->body)["prfaas"]["request"].get<uint64_t>()));
+  const json traced = parse_ok(run({PRFAAS_CLI, "trace", id, "--json", "--state", d.state_dir()}));
+  CHECK(traced["prefill_node"] == t["prefill_node"]);
+  CHECK(traced["decode_node"] == t["decode_node"]);
+  CHECK(traced["phases_ms"]["done_ms"] == t["phases_ms"]["done_ms"]);
+  const auto unknown = run({PRFAAS_CLI, "trace", "12345", "--state", d.state_dir()});
+  CHECK(unknown.status == 1);
+  CHECK_THAT(unknown.err, Catch::Contains("holds no request 12345"));
+
+  // The page: promtool's own check, and the counts.
+  temp_dir dir;
+  auto m = c.Get("/metrics");
+  REQUIRE(m);
+  CHECK(m->status == 200);
+  const std::string page = dir.write("metrics.txt", m->body);
+  const auto router_only = run({PRFAAS_CLI, "metrics", "--state", d.state_dir()});
+  REQUIRE(router_only.status == 0);
+  const std::string router_page = dir.write("router.txt", router_only.out);
+  for (const auto& f : {page, router_page}) {
+    const auto check = run({"/bin/sh", "-c", "promtool check metrics < '" + f + "'"});
+    INFO(check.out << check.err);
+    CHECK(check.status == 0);
+  }
+  const auto v = samples(m->body);
+  CHECK(v.at("prfaas_requests_total{path=\"prfaas\",outcome=\"completed\"}") == 1);
+  CHECK(v.at("prfaas_requests_total{path=\"local\",outcome=\"completed\"}") == 1);
+  CHECK(v.at("prfaas_ttft_seconds_count") == 2);
+  CHECK(v.at("prfaas_e2e_seconds_count") == 2);
+  CHECK(v.at("prfaas_gateway_http_requests_total{path=\"/v1/completions\",code=\"200\"}") == 2);
+  CHECK(v.at("prfaas_gateway_http_requests_total{path=\"other\",code=\"404\"}") == 1);
+  CHECK(v.at("prfaas_gateway_router_up") == 1);
+  CHECK(v.at("prfaas_threshold_tokens") == 256);
+  CHECK(v.at("prfaas_node_events_total{role=\"decode\",event=\"up\"}") == 2);
+  CHECK(v.at("prfaas_decode_sequences{node=\"decode-0\"}") == 0);
+  CHECK(v.at("prfaas_kv_sent_bytes_total{from=\"" + t["prefill_node"].get<std::string>() + "\",to=\"" +
+             t["decode_node"].get<std::string>() + "\"}") == t["kv_bytes"].get<double>());
+  for (const char* family : {"prfaas_time_per_output_token_seconds_count", "prfaas_queue_seconds_count", "prfaas_offload_ratio",
+                             "prfaas_link_capacity_bytes_per_second", "prfaas_requests_in_flight"})
+    CHECK(v.count(family));
+  bool cache_family = false, link_family = false;
+  for (const auto& [name, value] : v) {
+    cache_family |= name.rfind("prfaas_cache_lookups_total{", 0) == 0;
+    link_family |= name.rfind("prfaas_link_rtt_seconds{", 0) == 0;
+  }
+  CHECK(cache_family);
+  CHECK(link_family);
+}
+
+TEST_CASE("past the gateway's limit of open requests a completion gets 429; past its deadline 504") {
+  deployment d("[router]\ndeadline_ms = 1000\n[gateway]\nmax_open = 1\n");
+  auto c = client_of(d);
+  // About 4,000 tokens take the tiny model over a second to decode: the deadline ends it.
+  json slow;
+  int slow_status = 0;
+  std::thread slow_client([&] {
+    auto c2 = client_of(d);
+    auto r = c2.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", "slow"}, {"max_tokens", 4000}}.dump(),
+                     "application/json");
+    if (r) {
+      slow_status = r->status;
+      slow = json::parse(r->body, nullptr, false);
+    }
+  });
+  double open_now = 0;
+  for (int waited = 0; waited < 900 && open_now < 1; waited += 20) {
+    auto m = c.Get("/metrics");
+    if (m) open_now = samples(m->body)["prfaas_gateway_open_requests"];
+    if (open_now < 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(open_now == 1);
+  const json busy = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"max_tokens", 2}}, 429);
+  CHECK(busy["error"]["type"] == "rate_limit_error");
+  slow_client.join();
+  CHECK(slow_status == 504);
+  CHECK(slow["error"]["type"] == "timeout_error");
+  const auto v = samples(c.Get("/metrics")->body);
+  CHECK(v.at("prfaas_gateway_http_requests_total{path=\"/v1/completions\",code=\"429\"}") == 1);
+  CHECK(v.at("prfaas_requests_total{path=\"local\",outcome=\"deadline_exceeded\"}") == 1);
 }
