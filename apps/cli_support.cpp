@@ -56,4 +56,19 @@ void block_signals(sigset_t& set) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+// A deterministic prompt of about `bytes` bytes of English-like text.
+std::string demo_prompt(int seed, int bytes) {
+  static const char* words[] = {"prefill", "decode", "cluster", "cache", "token", "layer", "state", "link",
+                                "router", "block", "hybrid", "attention", "remote", "local", "stream", "bandwidth"};
+  std::string s = "Request " + std::to_string(seed) + ":";
+  uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
+  while (static_cast<int>(s.size()) < bytes) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    s += " ";
+    s += words[x % 16];
+  }
+  s.resize(bytes);
+  return s;
+}
+
 }  // namespace prfaas::apps

@@ -35,6 +35,9 @@ void wait_ready(caf::actor_system& sys, const caf::actor& router, launcher& l, i
 // router's settling time (router.settle_ms from its start) has passed: up means routing.
 endpoint start_and_wait(launcher& l, caf::actor_system& sys, const config::deployment_config& config);
 
+// A deterministic prompt of about `bytes` bytes of English-like text (demo and benchmarks).
+std::string demo_prompt(int seed, int bytes);
+
 // SIGINT and SIGTERM blocked in every thread (then waited for with sigwait).
 void block_signals(sigset_t& set);
 

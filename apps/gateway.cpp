@@ -268,17 +268,24 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
           "text/event-stream",
           [&sys, r, id, budget, h = *router](size_t, httplib::DataSink& sink) {
             const int64_t created = unix_now();
-            std::string text;       // what the client has been sent
+            std::string all;        // the output so far, cut at a stop sequence
+            size_t sent = 0;        // bytes of it the client has
             std::string finish;     // set once a stop sequence ended the output
             auto send = [&](const std::string& event) { return sink.write(event.data(), event.size()); };
+            // A character's bytes go out together: a delta never ends inside a UTF-8 sequence.
+            auto flush = [&](bool last) {
+              const size_t upto = last ? all.size() : gateway::utf8_complete_prefix(all);
+              if (upto <= sent) return true;
+              const bool ok = send(gateway::stream_chunk(r, id, created, all.substr(sent, upto - sent), false, ""));
+              sent = upto;
+              return ok;
+            };
             bool gone = !send(gateway::stream_chunk(r, id, created, "", true, ""));
             auto on_tokens = [&](const std::vector<int32_t>& tokens) {
               if (gone || !finish.empty()) return !gone;
-              std::string fresh = text + model::decode(tokens);
-              if (gateway::apply_stop(fresh, r.stop) == "stop") finish = "stop";
-              const std::string delta = fresh.substr(std::min(fresh.size(), text.size()));
-              text = fresh;
-              if (!delta.empty() && !send(gateway::stream_chunk(r, id, created, delta, false, ""))) gone = true;
+              all += model::decode(tokens);
+              if (gateway::apply_stop(all, r.stop) == "stop") finish = "stop";
+              if (!flush(!finish.empty())) gone = true;
               return !gone;
             };
             if (gone) return false;  // the connection is gone: nothing more to write
@@ -288,6 +295,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
             if (!result) {
               send("data: " + gateway::error_body(api_error_of(result.error())) + "\n\n");
             } else {
+              flush(true);
               send(gateway::stream_chunk(r, id, created, "", false, finish.empty() ? "length" : finish,
                                          sched::to_json(result->timeline)));
               if (r.include_usage)

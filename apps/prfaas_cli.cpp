@@ -41,6 +41,7 @@
 #include "apps/cli_support.h"
 #include "apps/launcher.h"
 #include "apps/bench_cluster.h"
+#include "apps/bench_serve.h"
 #include "apps/bench_transport.h"
 #include "apps/replay_command.h"
 #include "runtime/faults/outcome_check.h"
@@ -60,6 +61,7 @@ using apps::client_system;
 using apps::connect;
 using apps::start_and_wait;
 using apps::block_signals;
+using apps::demo_prompt;
 
 namespace {
 
@@ -414,21 +416,6 @@ int cmd_metrics(const client_access& access, const std::string& router_flag) {
   return 0;
 }
 
-// A deterministic prompt of about `bytes` bytes of English-like text.
-std::string demo_prompt(int seed, int bytes) {
-  static const char* words[] = {"prefill", "decode", "cluster", "cache", "token", "layer", "state", "link",
-                                "router", "block", "hybrid", "attention", "remote", "local", "stream", "bandwidth"};
-  std::string s = "Request " + std::to_string(seed) + ":";
-  uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
-  while (static_cast<int>(s.size()) < bytes) {
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-    s += " ";
-    s += words[x % 16];
-  }
-  s.resize(bytes);
-  return s;
-}
-
 // Issues NAME's certificate from the deployment's CA into OUT (with the CA's certificate, to
 // verify peers against): what a node on another host, or a client, needs to join.
 int cmd_certs(const std::string& state_dir, const std::string& name, const std::string& role, const std::string& out) {
@@ -511,18 +498,18 @@ int cmd_demo(const std::string& config_path, bool insecure) {
   return 0;
 }
 
-// `prfaas bench serve`: what mutual TLS on the actor plane costs a served request.  Two
+// `prfaas bench tls`: what mutual TLS on the actor plane costs a served request.  Two
 // deployments from the same config, one with TLS and one --insecure, run one after the other
 // (never at once: they would share the 2 cores); rounds alternate between them so that drift in
 // the machine's load falls on both.  Each round sends the same short requests one at a time.
-int cmd_bench_serve(const std::string& config_path, int rounds, int requests) {
+int cmd_bench_tls(const std::string& config_path, int rounds, int requests) {
   sigset_t signals;
   block_signals(signals);
   const auto config = load(config_path);
   std::map<bool, std::vector<double>> total_ms, ttft_ms;
   for (int round = 0; round < 2 * rounds; ++round) {
     const bool tls = round % 2 == 0;
-    const std::string state_dir = fs::temp_directory_path() / ("prfaas-bench-serve-" + std::to_string(::getpid()));
+    const std::string state_dir = fs::temp_directory_path() / ("prfaas-bench-tls-" + std::to_string(::getpid()));
     apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config, /*insecure=*/!tls);
     {
       client_system client(config, l.prepare());
@@ -683,11 +670,20 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
   bench->require_subcommand(1);
   apps::bench_transport_options bench_opts;
-  int serve_rounds = 3, serve_requests = 20;
-  auto* bench_serve = bench->add_subcommand("serve", "a served request's latency with and without TLS on the actor plane");
-  bench_serve->add_option("--config", config_path, "deployment TOML file");
-  bench_serve->add_option("--rounds", serve_rounds, "deployments of each kind, alternating")->check(CLI::Range(1, 20));
-  bench_serve->add_option("--requests", serve_requests, "requests per round")->check(CLI::Range(1, 1000));
+  int tls_rounds = 3, tls_requests = 20;
+  auto* bench_tls = bench->add_subcommand("tls", "a served request's latency with and without TLS on the actor plane");
+  bench_tls->add_option("--config", config_path, "deployment TOML file");
+  bench_tls->add_option("--rounds", tls_rounds, "deployments of each kind, alternating")->check(CLI::Range(1, 20));
+  bench_tls->add_option("--requests", tls_requests, "requests per round")->check(CLI::Range(1, 1000));
+  apps::bench_serve_options serve_opts;
+  auto* bench_serve = bench->add_subcommand("serve", "streaming requests through the HTTP gateway and the actor plane: "
+                                                     "req/s, TTFT, inter-token latency, the gateway's added latency");
+  bench_serve->add_option("--config", serve_opts.config, "deployment TOML file");
+  bench_serve->add_option("--concurrency", serve_opts.concurrency, "requests in flight at once")->check(CLI::Range(1, 256));
+  bench_serve->add_option("--requests", serve_opts.requests, "requests per path")->check(CLI::Range(1, 100000));
+  bench_serve->add_option("--prompt-bytes", serve_opts.prompt_bytes, "prompt length (bytes = tokens)")->check(CLI::Range(1, 4000));
+  bench_serve->add_option("--max-tokens", serve_opts.max_tokens, "output tokens per request")->check(CLI::Range(2, 4000));
+  bench_serve->add_flag("--json", serve_opts.json, "print one JSON object");
   apps::bench_cluster_options cluster_opts;
   auto* bench_cl = bench->add_subcommand("cluster", "the case study live: PrfaaS-PD vs homogeneous PD vs naive heterogeneous, "
                                                     "emulated engines, beside the simulator");
@@ -726,7 +722,8 @@ int main(int argc, char** argv) {
     if (*certs) return cmd_certs(state_dir, cert_name, cert_role, cert_out);
     if (*bench_tx) return apps::bench_transport(bench_opts);
     if (*bench_cl) return apps::bench_cluster(cluster_opts);
-    if (*bench_serve) return cmd_bench_serve(config_path, serve_rounds, serve_requests);
+    if (*bench_tls) return cmd_bench_tls(config_path, tls_rounds, tls_requests);
+    if (*bench_serve) return apps::bench_serve(serve_opts);
     if (*plan) return apps::plan_command(scenario, as_json);
     if (*sim) return apps::sim_command(sim_opts);
     if (*up) return cmd_up(config_path, state_dir, insecure);

@@ -118,6 +118,18 @@ completion_request parse_completion(const std::string& body, bool chat, const ap
   return r;
 }
 
+size_t utf8_complete_prefix(const std::string& text) {
+  const size_t n = text.size();
+  // The last lead byte within 3 bytes of the end, with only continuation bytes after it.
+  for (size_t back = 1; back <= 3 && back <= n; ++back) {
+    const auto c = static_cast<unsigned char>(text[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return back < need ? n - back : n;
+  }
+  return n;
+}
+
 std::string apply_stop(std::string& text, const std::vector<std::string>& stop) {
   size_t cut = std::string::npos;
   for (const auto& s : stop) cut = std::min(cut, text.find(s));

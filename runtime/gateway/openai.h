@@ -56,6 +56,11 @@ struct usage {
   int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
 };
 
+// The length of `text` without a UTF-8 sequence its end cuts short (at most 3 bytes held back,
+// only when they could begin a valid character): a streamed delta never splits a character, so
+// the deltas joined read as the whole text does.
+size_t utf8_complete_prefix(const std::string& text);
+
 // Cuts `text` at the first stop sequence; returns "stop" when it did, else "length".
 std::string apply_stop(std::string& text, const std::vector<std::string>& stop);
 

@@ -348,3 +348,17 @@ TEST_CASE("past the gateway's limit of open requests a completion gets 429; past
   CHECK(v.at("prfaas_gateway_http_requests_total{path=\"/v1/completions\",code=\"429\"}") == 1);
   CHECK(v.at("prfaas_requests_total{path=\"local\",outcome=\"deadline_exceeded\"}") == 1);
 }
+
+TEST_CASE("bench serve drives the gateway and the actor plane with streaming requests and both give the same text") {
+  const auto r = run({PRFAAS_CLI, "bench", "serve", "--concurrency", "2", "--requests", "6", "--max-tokens", "8", "--json"},
+                     120000);
+  const json j = parse_ok(r);
+  for (const char* path : {"gateway", "actor_plane"}) {
+    CHECK(j[path]["completed"] == 6);
+    CHECK(j[path]["req_per_s"].get<double>() > 0);
+    CHECK(j[path]["ttft_ms"]["p50"].get<double>() > 0);
+    CHECK(j[path]["itl_ms"]["p90"].get<double>() >= j[path]["itl_ms"]["p50"].get<double>());
+  }
+  CHECK(j["identical_outputs"] == 6);
+  CHECK(j.contains("gateway_added_ms"));
+}

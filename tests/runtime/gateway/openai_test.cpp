@@ -89,3 +89,17 @@ TEST_CASE("stop sequences cut the text at the first one; runtime errors map to H
   CHECK(e["error"]["message"] == "why");
   CHECK(e["error"]["param"] == "n");
 }
+
+TEST_CASE("a streamed delta holds back a character its end cuts short, and nothing else") {
+  using prfaas::gateway::utf8_complete_prefix;
+  CHECK(utf8_complete_prefix("") == 0);
+  CHECK(utf8_complete_prefix("abc") == 3);
+  CHECK(utf8_complete_prefix("a\xC3") == 1);              // the first byte of a 2-byte character
+  CHECK(utf8_complete_prefix("a\xC3\xA9") == 3);          // é, whole
+  CHECK(utf8_complete_prefix("a\xE2\x82") == 1);          // 2 of €'s 3 bytes
+  CHECK(utf8_complete_prefix("a\xE2\x82\xAC") == 4);
+  CHECK(utf8_complete_prefix("a\xF0\x9F\x98") == 1);      // 3 of an emoji's 4 bytes
+  CHECK(utf8_complete_prefix("a\x80") == 2);              // a stray continuation byte: nothing to wait for
+  CHECK(utf8_complete_prefix("a\xFF") == 2);              // never valid: sent as it is
+  CHECK(utf8_complete_prefix("\x80\x80\x80\x80") == 4);
+}
