@@ -42,6 +42,7 @@
 #include "apps/launcher.h"
 #include "apps/bench_cluster.h"
 #include "apps/bench_serve.h"
+#include "apps/netem_command.h"
 #include "apps/bench_transport.h"
 #include "apps/replay_command.h"
 #include "runtime/faults/outcome_check.h"
@@ -667,6 +668,18 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"router", "cache-directory", "prefill", "decode", "gateway", "client"}));
   certs->add_option("--out", cert_out, "write NAME.pem, NAME.key (0600) and ca.pem here")->required();
+  apps::netem_options netem_opts;
+  auto* netem = app.add_subcommand("netem", "an emulated WAN between two network namespaces (root; for kernels without netem)");
+  netem->require_subcommand(1);
+  auto* netem_up = netem->add_subcommand("up", "make it and keep it until Ctrl-C or SIGTERM");
+  netem_up->add_option("--name", netem_opts.name, "namespaces NAME-a and NAME-b");
+  netem_up->add_option("--subnet", netem_opts.subnet, "addresses 10.SUBNET.0.1 (a) and .2 (b)")->check(CLI::Range(1, 254));
+  netem_up->add_option("--rtt-ms", netem_opts.rtt_ms, "round trip")->check(CLI::Range(0.0, 20000.0));
+  netem_up->add_option("--gbps", netem_opts.gbps, "rate each way (0: unlimited)")->check(CLI::Range(0.0, 1000.0));
+  netem_up->add_option("--loss", netem_opts.loss, "probability a packet is lost, each way")->check(CLI::Range(0.0, 0.5));
+  netem_up->add_option("--reorder", netem_opts.reorder, "probability a packet is held back 1 ms")->check(CLI::Range(0.0, 0.5));
+  netem_up->add_option("--mtu", netem_opts.mtu, "of the TUN devices")->check(CLI::Range(576, 65000));
+  netem_up->add_option("--queue-kib", netem_opts.queue_kib, "drop-tail queue (0: 50 ms at the rate)")->check(CLI::Range(0, 1 << 20));
   auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
   bench->require_subcommand(1);
   apps::bench_transport_options bench_opts;
@@ -721,6 +734,7 @@ int main(int argc, char** argv) {
   try {
     if (*certs) return cmd_certs(state_dir, cert_name, cert_role, cert_out);
     if (*bench_tx) return apps::bench_transport(bench_opts);
+    if (*netem_up) return apps::netem_up(netem_opts);
     if (*bench_cl) return apps::bench_cluster(cluster_opts);
     if (*bench_tls) return cmd_bench_tls(config_path, tls_rounds, tls_requests);
     if (*bench_serve) return apps::bench_serve(serve_opts);
