@@ -43,6 +43,7 @@
 #include "apps/bench_cluster.h"
 #include "apps/bench_serve.h"
 #include "apps/netem_command.h"
+#include "apps/bench_wan.h"
 #include "apps/bench_transport.h"
 #include "apps/replay_command.h"
 #include "runtime/faults/outcome_check.h"
@@ -718,6 +719,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 10000.0));
   bench_cl->add_option("--collapse-load", cluster_opts.collapse_load, "offered rate as a fraction of the planned Λ_max")
       ->check(CLI::Range(0.05, 1.5));
+  apps::bench_wan_options wan_opts;
+  auto* bench_wan = bench->add_subcommand("wan", "the KV transport and iperf3 across an emulated WAN (root): "
+                                                 "achieved against shaped rates, retransmits");
+  bench_wan->add_option("--rtt-ms", wan_opts.rtt_ms, "round trip")->check(CLI::Range(0.0, 1000.0));
+  bench_wan->add_option("--gbps", wan_opts.gbps, "shaped rate each way")->check(CLI::Range(0.001, 100.0));
+  bench_wan->add_option("--loss", wan_opts.loss, "probability a packet is lost, each way")->check(CLI::Range(0.0, 0.2));
+  bench_wan->add_option("--seconds", wan_opts.seconds, "measured, after one second of warm-up")->check(CLI::Range(1, 120));
+  bench_wan->add_option("--mtu", wan_opts.mtu, "of the emulated link")->check(CLI::Range(576, 65000));
+  bench_wan->add_flag("--table", wan_opts.table, "RTT 0 / 20 / 40 ms by loss 0 / 0.1 / 1 %");
+  bench_wan->add_flag("--json", wan_opts.json, "print one JSON object (an array with --table)");
   auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
   bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
   bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
@@ -734,6 +745,7 @@ int main(int argc, char** argv) {
   try {
     if (*certs) return cmd_certs(state_dir, cert_name, cert_role, cert_out);
     if (*bench_tx) return apps::bench_transport(bench_opts);
+    if (*bench_wan) return apps::bench_wan(wan_opts);
     if (*netem_up) return apps::netem_up(netem_opts);
     if (*bench_cl) return apps::bench_cluster(cluster_opts);
     if (*bench_tls) return cmd_bench_tls(config_path, tls_rounds, tls_requests);
