@@ -255,7 +255,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   const bool crosses = st.self.prfaas;
   const int sharers = std::max(1, config.deployment.prfaas_prefill);
   auto lo = link_options_for(config, st.self.name, context);
-  lo.capacity_gbps = crosses ? t.link_gbps / sharers : 0;
+  lo.capacity_gbps = crosses ? (context.egress && context.egress->shared() ? t.link_gbps : t.link_gbps / sharers) : 0;
   lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
                                        : std::chrono::microseconds(0);
   st.links = std::make_shared<transport::link_pool>(lo, crosses ? context.egress : nullptr);

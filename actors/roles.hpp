@@ -67,9 +67,11 @@ struct supervisor_options {
   int heartbeat_ms = 200;
   std::shared_ptr<cancel_board> cancels;  // abort_atom to the supervisor marks it (null: ignored)
   // A PrfaaS prefill node's emulated inter-cluster link: link_atom to the supervisor cuts,
-  // restores (to `egress_gbps`) or re-rates it.
+  // restores (to `egress_gbps`) or re-rates it (the whole link's rate: a node with a link of its
+  // own, not shared with the others, takes its 1/`egress_sharers`).
   std::shared_ptr<transport::pacer> egress;
   double egress_gbps = 0;
+  int egress_sharers = 1;
   // A local prefill or decode node can change role in place: spawns the role actor of the named
   // role (prefill | decode).  Null: the node keeps its role.
   std::function<caf::actor(const std::string& role, caf::actor router)> spawn_as;

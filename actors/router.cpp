@@ -614,7 +614,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
           if (info.prfaas && info.role == "prefill")
             if (auto c = st.controls.find(name); c != st.controls.end() && c->second) nodes.push_back(c->second);
         for (auto& c : nodes)
-          self->send(c, atoms::link_atom::value, action, nodes.empty() ? gbps : gbps / static_cast<double>(nodes.size()));
+          self->send(c, atoms::link_atom::value, action, gbps);  // the whole link: each node knows how it shares it
         spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
         if (action == "rate") st.link_gbps = gbps;  // what the controller plans with from now
         return static_cast<int32_t>(nodes.size());

@@ -206,7 +206,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
           o.egress->set_gbps(o.egress_gbps);
           o.egress->set_cut(false);
         }
-        if (action == "rate") o.egress->set_gbps(gbps);
+        if (action == "rate") o.egress->set_gbps(gbps / std::max(1, o.egress_sharers));
         spdlog::warn("{}: emulated link {} (now {:.3f} Gbps{})", self->state.info.name, action, o.egress->gbps(),
                      o.egress->is_cut() ? ", cut" : "");
       },

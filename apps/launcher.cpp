@@ -122,8 +122,12 @@ endpoint launcher::start() {
   const std::string router_flag = "--router=" + router.str();
   const std::string listen_flag = "--listen=" + d.host + ":0";
   nodes_.push_back(spawn("cache-directory", "cache-directory", d.local_cluster, {listen_flag, router_flag}));
+  // The emulated inter-cluster link is one bucket the PrfaaS nodes share (transport/pacer.h).
+  const std::string shared_link = state_dir_ + "/link.pacer";
+  fs::remove(shared_link);
   for (int i = 0; i < d.prfaas_prefill; ++i)
-    nodes_.push_back(spawn("prfaas-prefill-" + std::to_string(i), "prefill", d.prfaas_cluster, {listen_flag, router_flag}));
+    nodes_.push_back(spawn("prfaas-prefill-" + std::to_string(i), "prefill", d.prfaas_cluster,
+                           {listen_flag, router_flag, "--shared-link=" + shared_link}));
   for (int i = 0; i < d.local_prefill; ++i)
     nodes_.push_back(spawn("local-prefill-" + std::to_string(i), "prefill", d.local_cluster, {listen_flag, router_flag}));
   for (int i = 0; i < d.decode; ++i)

@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
   std::string log_format;
   app.add_option("--log-format", log_format, "text | json (one JSON object a line; default: [node] log_format)")
       ->check(CLI::IsMember({"text", "json"}));
+  std::string shared_link;
+  app.add_option("--shared-link", shared_link,
+                 "PrfaaS prefill: the emulated link's state file, shared with the other PrfaaS nodes of this host");
   std::string secret_file;
   app.add_option("--secret-file", secret_file, "the deployment's shared secret (default: [transport] secret_file)");
   actors::tls_files tls;
@@ -186,13 +189,21 @@ int main(int argc, char** argv) {
   actors::supervisor_options opts;
   opts.heartbeat_ms = config.router.heartbeat_ms;
   opts.cancels = worker.cancels;
-  // A PrfaaS prefill node's egress crosses the inter-cluster link: its nodes share its capacity
-  // evenly.  The pacer exists even unpaced (rate 0), so the link can be cut or slowed at run time;
-  // it outlives restarts of the role.
+  // A PrfaaS prefill node's egress crosses the inter-cluster link.  With --shared-link (prfaas up
+  // gives it) the PrfaaS nodes draw on one bucket, so the link goes where the KV is; without, each
+  // node gets an even share.  The pacer exists even unpaced (rate 0), so the link can be cut or
+  // slowed at run time; it outlives restarts of the role.
   if (role == cluster::node_role::prefill && self.prfaas) {
     const auto& t = config.transport;
-    opts.egress_gbps = t.emulate_link ? t.link_gbps / std::max(1, config.deployment.prfaas_prefill) : 0;
-    worker.egress = opts.egress = std::make_shared<transport::pacer>(opts.egress_gbps);
+    opts.egress_sharers = shared_link.empty() ? std::max(1, config.deployment.prfaas_prefill) : 1;
+    opts.egress_gbps = t.emulate_link ? t.link_gbps / opts.egress_sharers : 0;
+    try {
+      worker.egress = opts.egress = shared_link.empty() ? std::make_shared<transport::pacer>(opts.egress_gbps)
+                                                        : std::make_shared<transport::pacer>(opts.egress_gbps, shared_link);
+    } catch (const failure& f) {
+      spdlog::error("{}: {}", name, f.what());
+      return 1;
+    }
   }
   opts.fatal = request_exit;
   if (credentials)

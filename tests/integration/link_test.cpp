@@ -29,7 +29,7 @@ TEST_CASE("with an emulated 1 Gbps link the router logs the egress utilisation o
     if (l["prfaas"] == true && l["links"] == 1) {
       prfaas_link_seen = true;
       CHECK(l["connections"] == 4);
-      CHECK(l["capacity_gbps"] == 0.5);      // two PrfaaS nodes share the 1 Gbps link
+      CHECK(l["capacity_gbps"] == 1.0);      // the PrfaaS nodes draw on the one link, not on a static half
       CHECK(l["rtt_us"].get<int>() > 0);       // TCP_INFO of its connections is read
     }
   CHECK(prfaas_link_seen);
@@ -46,6 +46,24 @@ TEST_CASE("with an emulated 1 Gbps link the router logs the egress utilisation o
   INFO(all);
   CHECK(best > 0);
   CHECK(best <= 100.0 * 1.1);  // paced: never far above the link
+}
+
+TEST_CASE("with two PrfaaS nodes and one request in flight, its KV crosses at the whole emulated link's rate") {
+  // 10 Mbps: the tiny model's 3,000-token prefill (about 6.5 MB of KV) takes seconds on the link.
+  const double gbps = 0.01;
+  deployment d("[router]\nthreshold_tokens = 512\n[transport]\nlink_gbps = 0.01\nemulate_link = true\n");
+  const auto r = d.generate(text_prompt(3000), 2);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.status == 0);
+  const json j = json::parse(r.out);
+  REQUIRE(j["path"] == "prfaas");
+  // From the first layer posted to the last byte confirmed, as the link counted them.
+  const json ph = j["timeline"]["phases_ms"];
+  const double seconds = (ph["last_kv_sent_ms"].get<double>() - ph["first_kv_sent_ms"].get<double>()) / 1000;
+  const double achieved = j["kv_bytes"].get<double>() * 8 / seconds / 1e9;
+  INFO("KV " << j["kv_bytes"] << " bytes in " << seconds << " s: " << achieved << " Gbps of a " << gbps << " Gbps link");
+  CHECK(achieved > 0.75 * gbps);  // an even static split would cap it at half
+  CHECK(achieved < 1.1 * gbps);   // and the link still holds
 }
 
 namespace {
