@@ -6,13 +6,18 @@
 
 namespace prfaas::transport {
 
+// Two reads a frame: its first 16 bytes (a frame has at most two segments, so they hold the
+// whole table, and with one segment the header's first word too: every header has one), then
+// the rest of the header.  The payload, if any, is left for its destination.
 bool read_header(const socket_fd& s, received_header& out) {
-  alignas(8) std::array<std::byte, 16> table{};
-  if (!read_exact(s, std::span(table).first(8))) return false;
-  const size_t len = frame_decoder::table_bytes(std::span<const std::byte, 8>(table.data(), 8));
-  if (len > 8) read_exact(s, std::span(table).subspan(8, len - 8));
-  out.table = frame_decoder::parse_table(std::span(table).first(len));
-  read_exact(s, std::span(out.seg0_storage).first(out.table.header_words * 8));
+  alignas(8) std::array<std::byte, 16> first{};
+  if (!read_exact(s, first)) return false;
+  const size_t len = frame_decoder::table_bytes(std::span<const std::byte, 8>(first.data(), 8));
+  out.table = frame_decoder::parse_table(std::span(first).first(len));
+  const auto seg0 = std::span(out.seg0_storage).first(out.table.header_words * 8);
+  const size_t have = first.size() - len;  // header bytes already read
+  std::memcpy(seg0.data(), first.data() + len, have);
+  if (seg0.size() > have) read_exact(s, seg0.subspan(have));
   out.header = frame_decoder::decode_header(out.seg0(), out.table);
   return true;
 }

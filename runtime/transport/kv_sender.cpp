@@ -12,6 +12,8 @@ namespace prfaas::transport {
 namespace {
 
 constexpr size_t kFrameOverhead = 128;  // table + header segment, for window accounting
+constexpr size_t kBatchBytes = 1 << 20;  // payload one writer takes at once (kv_sender::run_writer)
+constexpr size_t kMaxBatch = 16;
 constexpr size_t kMaxResumeBitmapBytes = 1 << 20;
 
 size_t cost_of(std::span<const std::byte> payload) { return payload.size() + kFrameOverhead; }
@@ -224,18 +226,31 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
     it->second.payload_sent += payload_bytes;
     if (whole && job.header.kind == frame_kind::request_done) it->second.written_all = clock::now();
   };
+  // Frames go out in batches: a writer takes up to kBatchBytes of payload (or kMaxBatch frames)
+  // at once while other writers have frames left too, and writes them with one sendmsg.  Small
+  // frames then cost one lock and one system call per batch, not per frame; sealed payloads
+  // (encryption) go one by one, each in the connection's one sealing buffer.
+  std::vector<frame_job> batch;
+  std::vector<frame_encoder> encs(kMaxBatch);
+  std::vector<iovec> iov;
   for (;;) {
-    frame_job job;
+    batch.clear();
     {
       std::unique_lock lock(mutex_);
       work_.wait(lock, [&] { return !current() || !queue_.empty(); });
       if (!current()) return;
-      job = queue_.front();
-      queue_.pop_front();
-      if (auto it = records_.find(job.header.request); it != records_.end() && job.header.kind != frame_kind::abort)
-        ++it->second.writing;
+      size_t payload = 0;
+      do {
+        frame_job job = queue_.front();
+        queue_.pop_front();
+        if (auto it = records_.find(job.header.request); it != records_.end() && job.header.kind != frame_kind::abort)
+          ++it->second.writing;
+        payload += job.payload.size();
+        batch.push_back(std::move(job));
+      } while (!cipher && batch.size() < kMaxBatch && payload < kBatchBytes && queue_.size() >= conns_.size() &&
+               queue_.front().due <= batch.back().due);
     }
-    std::this_thread::sleep_until(job.due);  // emulated propagation delay; FIFO keeps it monotone
+    std::this_thread::sleep_until(batch.back().due);  // emulated propagation delay; FIFO keeps it monotone
     // An emulated cut holds every frame until the link is restored (or this generation ends).
     bool stop = false;
     while (pacer_ && pacer_->is_cut() && !stop) {
@@ -243,46 +258,75 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
       std::lock_guard lock(mutex_);
       stop = !current();
     }
-    size_t written = 0, header_bytes = 0;
-    const bool payload = !job.payload.empty() && (job.header.kind == frame_kind::kv_block ||
-                                                  job.header.kind == frame_kind::linear_state);
-    if (payload && options_.faults && options_.faults->fire(fault_point::drop_frame)) {
-      std::lock_guard lock(mutex_);  // lost on the way: counted as sent, never arrives
-      release(job, true, job.payload.size());
-      inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
-      room_.notify_all();
-      continue;
+    auto is_payload = [](const frame_job& job) {
+      return !job.payload.empty() &&
+             (job.header.kind == frame_kind::kv_block || job.header.kind == frame_kind::linear_state);
+    };
+    // Frames the fault point loses on the way: counted as sent, never arrive.
+    if (options_.faults) {
+      std::lock_guard lock(mutex_);
+      batch.erase(std::remove_if(batch.begin(), batch.end(),
+                                 [&](const frame_job& job) {
+                                   if (!is_payload(job) || !options_.faults->fire(fault_point::drop_frame)) return false;
+                                   release(job, true, job.payload.size());
+                                   inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
+                                   room_.notify_all();
+                                   return true;
+                                 }),
+                  batch.end());
+      if (batch.empty()) continue;
     }
+    size_t written = 0;
     try {
       if (stop) throw failure(errc::transport_failed, "the link was re-established");
       if (options_.faults && options_.faults->fire(fault_point::reset_link))
         throw failure(errc::transport_failed, "connection reset (fault point reset_link)");
-      if (cipher && payload) {
-        sealed.resize(job.payload.size() / 8);
-        const auto out = std::as_writable_bytes(std::span(sealed));
-        job.header.tag = cipher->seal(job.header, job.payload, out);
-        job.header.has_tag = true;
-        enc.encode(job.header, out);
-      } else {
-        enc.encode(job.header, job.payload);
+      iov.clear();
+      size_t wire = 0;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& job = batch[i];
+        if (cipher && is_payload(job)) {
+          sealed.resize(job.payload.size() / 8);
+          const auto out = std::as_writable_bytes(std::span(sealed));
+          job.header.tag = cipher->seal(job.header, job.payload, out);
+          job.header.has_tag = true;
+          encs[i].encode(job.header, out);
+        } else {
+          encs[i].encode(job.header, job.payload);
+        }
+        wire += encs[i].wire_bytes();
+        for (const auto& v : encs[i].iovecs()) iov.push_back(v);
       }
-      header_bytes = enc.wire_bytes() - job.payload.size();
-      if (pacer_) pacer_->acquire(enc.wire_bytes());
-      auto src = enc.iovecs();
-      std::array<iovec, 3> iov{};
-      std::copy(src.begin(), src.end(), iov.begin());
-      write_all(*s, std::span<iovec>(iov.data(), src.size()), &written);
+      if (pacer_) pacer_->acquire(wire);
+      write_all(*s, std::span<iovec>(iov), &written);
       std::lock_guard lock(mutex_);
-      release(job, true, job.payload.size());
-      inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
+      for (const auto& job : batch) {
+        release(job, true, job.payload.size());
+        inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
+        if (cipher && is_payload(job)) copied_ += job.payload.size();  // sealed into `sealed`, not sent in place
+        ++frames_;
+      }
       sent_ += written;
-      if (cipher && payload) copied_ += job.payload.size();  // sealed into `sealed`, not sent in place
-      ++frames_;
       room_.notify_all();
     } catch (const failure& e) {
       {
+        // Frames the kernel took whole were sent; the one it took part of, and those after it,
+        // go again after the resume.
         std::lock_guard lock(mutex_);
-        release(job, false, written > header_bytes ? written - header_bytes : 0);
+        size_t left = written;
+        for (size_t i = 0; i < batch.size(); ++i) {
+          const auto& job = batch[i];
+          const size_t frame_bytes = encs[i].wire_bytes(), header_bytes = frame_bytes - job.payload.size();
+          if (left >= frame_bytes && i < batch.size()) {
+            left -= frame_bytes;
+            release(job, true, job.payload.size());
+            inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));
+            ++frames_;
+          } else {
+            release(job, false, left > header_bytes ? left - header_bytes : 0);
+            left = 0;
+          }
+        }
         sent_ += written;
         room_.notify_all();
       }

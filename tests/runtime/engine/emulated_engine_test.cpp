@@ -99,7 +99,9 @@ TEST_CASE("emulated decode steps take T_decode divided by time_scale for a batch
   CHECK(finished == 6);
   CHECK(taken == steps);
   CHECK(took >= want);
-  CHECK(took <= 1.05 * want);
+  // Steps keep to their timeline (a late wake-up is made up by the next step), so the total
+  // overruns by at most the last wake-up's lateness: 50 ms allows for a loaded machine.
+  CHECK(took <= want + 0.05);
 }
 
 TEST_CASE("emulated tokens are a seeded hash of the prompt: the same on every path, different for another prompt") {
