@@ -95,13 +95,13 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
   // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
   caf::actor_addr me = self->address();
   st.receiver = std::make_unique<transport::kv_receiver>(
-      endpoint{context.data_host, 0}, [me](const transport::kv_receiver::event& e) {
+      endpoint{context.data_host, context.data_port}, [me](const transport::kv_receiver::event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
                          e.first_token, e.error, e.first_payload.time_since_epoch().count());
       },
       receiver_options_for(config, context.secret));
-  st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
+  st.self.data_endpoint = context.data_endpoint(st.receiver->port());
   st.self.capacity = st.batch->capacity();
   const int capacity = st.batch->capacity();
   return {

@@ -241,13 +241,13 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
   // avoids a reference cycle).
   caf::actor_addr me = self->address();
   st.receiver = std::make_unique<transport::kv_receiver>(
-      endpoint{context.data_host, 0}, [me](const transport::kv_receiver::event& e) {
+      endpoint{context.data_host, context.data_port}, [me](const transport::kv_receiver::event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind), e.first_token,
                          e.error, e.first_payload.time_since_epoch().count());
       },
       receiver_options_for(config, context.secret));
-  st.self.data_endpoint = endpoint{context.data_host, st.receiver->port()}.str();
+  st.self.data_endpoint = context.data_endpoint(st.receiver->port());
   st.context = context;
   // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly,
   // paced by the node's own pacer (context.egress, which chaos commands cut and re-rate).

@@ -32,7 +32,13 @@ caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deploymen
 // What a worker role gets from its node beside the config: where its KV receiver listens, the
 // secret that authenticates its KV links both ways, and the node's shared services.
 struct worker_context {
-  std::string data_host;
+  std::string data_host;       // where its KV receiver listens
+  std::string advertise_host;  // the host others dial for it (empty: data_host)
+  uint16_t data_port = 0;      // its KV receiver's port (0: any free one)
+  // The endpoint peers dial for a receiver bound at `port`.
+  std::string data_endpoint(uint16_t port) const {
+    return endpoint{advertise_host.empty() ? data_host : advertise_host, port}.str();
+  }
   std::string secret;
   std::shared_ptr<cancel_board> cancels;  // written by the node's supervisor (null: none)
   std::shared_ptr<fault_injector> faults; // the config's [faults] (null: none)

@@ -70,6 +70,12 @@ int main(int argc, char** argv) {
   std::string log_format;
   app.add_option("--log-format", log_format, "text | json (one JSON object a line; default: [node] log_format)")
       ->check(CLI::IsMember({"text", "json"}));
+  std::string advertise;
+  app.add_option("--advertise", advertise,
+                 "the host other nodes dial for this node's KV (required when --listen is on all interfaces)");
+  int data_port = 0;
+  app.add_option("--data-port", data_port, "the port of this node's KV receiver (default: any free one)")
+      ->check(CLI::Range(0, 65535));
   std::string shared_link;
   app.add_option("--shared-link", shared_link,
                  "PrfaaS prefill: the emulated link's state file, shared with the other PrfaaS nodes of this host");
@@ -101,6 +107,13 @@ int main(int argc, char** argv) {
   try {
     role = cluster::parse_role(role_text);
     listen_at = parse_endpoint(listen_text);
+    // Peers dial the advertised address: an address of all interfaces is no address to dial.
+    const bool wildcard = listen_at.host == "0.0.0.0" || listen_at.host == "::" || listen_at.host == "[::]";
+    if (wildcard && advertise.empty() && (role == cluster::node_role::prefill || role == cluster::node_role::decode))
+      throw failure(errc::invalid_argument, "--listen=" + listen_text +
+                                                " listens on every interface: say which address other nodes dial "
+                                                "for this node's KV with --advertise HOST");
+    if (!advertise.empty()) parse_endpoint(advertise + ":1");  // a host name or address, nothing else
     if (role != cluster::node_role::router) {
       if (router_text.empty()) throw failure(errc::invalid_argument, "--router is required for role " + role_text);
       router_at = parse_endpoint(router_text);
@@ -179,7 +192,12 @@ int main(int argc, char** argv) {
 
   // The node's shared services: the supervisor marks cancellations, the role reads them; fault
   // points draw from one generator seeded per node.
-  actors::worker_context worker{listen_at.host, secret, std::make_shared<cancel_board>(), nullptr, nullptr};
+  actors::worker_context worker;
+  worker.data_host = listen_at.host;
+  worker.advertise_host = advertise;
+  worker.data_port = static_cast<uint16_t>(data_port);
+  worker.secret = secret;
+  worker.cancels = std::make_shared<cancel_board>();
   if (config.faults.any()) {
     auto f = config.faults;
     f.seed ^= std::hash<std::string>{}(name);

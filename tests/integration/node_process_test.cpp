@@ -2,8 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -64,4 +68,60 @@ TEST_CASE("with --log-format json a node writes one JSON object a line: time, no
   CHECK(serving);
   CHECK(run({PRFAAS_NODE, "--role=gateway", "--cluster=local", "--listen=127.0.0.1:0", "--router=127.0.0.1:1",
              "--insecure", "--log-format", "xml"}).status == 2);
+}
+
+namespace {
+// A port free on this host now: the kernel's choice for a socket bound to port 0.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepts(const std::string& ip, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
+TEST_CASE("a node listening on every interface advertises the address given, on the data port given") {
+  deployment d;
+  temp_dir dir;
+  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", "decode-9", "--role", "decode", "--out",
+               dir.path()}).status == 0);
+  const std::vector<std::string> base = {PRFAAS_NODE, "--role=decode", "--cluster=local", "--name=decode-9",
+                                         "--router=" + d.router(), "--secret-file=" + d.state_dir() + "/secret",
+                                         "--ca=" + dir.path() + "/ca.pem", "--cert=" + dir.path() + "/decode-9.pem",
+                                         "--key=" + dir.path() + "/decode-9.key", "--listen=0.0.0.0:0"};
+  // Without --advertise there is no address to give the others: refused, by name.
+  const auto refused = run(base, 20000);
+  CHECK(refused.status == 2);
+  CHECK_THAT(refused.err, Catch::Contains("--advertise"));
+
+  const int port = free_port();
+  auto args = base;
+  args.insert(args.end(), {"--advertise=127.0.0.1", "--data-port=" + std::to_string(port)});
+  child node(args, dir.path());
+  nlohmann::json mine;
+  for (int waited = 0; waited < 20000 && mine.is_null(); waited += 200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+    for (const auto& n : st["nodes"])
+      if (n["name"] == "decode-9") mine = n;
+  }
+  REQUIRE_FALSE(mine.is_null());
+  CHECK(mine["data_endpoint"] == "127.0.0.1:" + std::to_string(port));
+  // It listens on every interface: another loopback address reaches the same port.
+  CHECK(accepts("127.0.0.2", port));
 }
