@@ -44,6 +44,7 @@
 #include "apps/bench_serve.h"
 #include "apps/netem_command.h"
 #include "apps/bench_wan.h"
+#include "apps/bench_engine.h"
 #include "apps/bench_transport.h"
 #include "apps/replay_command.h"
 #include "runtime/faults/outcome_check.h"
@@ -729,6 +730,11 @@ int main(int argc, char** argv) {
   bench_wan->add_option("--mtu", wan_opts.mtu, "of the emulated link")->check(CLI::Range(576, 65000));
   bench_wan->add_flag("--table", wan_opts.table, "RTT 0 / 20 / 40 ms by loss 0 / 0.1 / 1 %");
   bench_wan->add_flag("--json", wan_opts.json, "print one JSON object (an array with --table)");
+  apps::bench_engine_options engine_opts;
+  auto* bench_engine = bench->add_subcommand("engine", "the tiny model's engine on the CPU: prefill tokens/s and GFLOP/s, "
+                                                       "decode tokens/s by batch");
+  bench_engine->add_option("--decode-steps", engine_opts.decode_steps, "steps per decode batch size")->check(CLI::Range(1, 4096));
+  bench_engine->add_flag("--json", engine_opts.json, "print one JSON object");
   auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
   bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
   bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
@@ -746,6 +752,7 @@ int main(int argc, char** argv) {
     if (*certs) return cmd_certs(state_dir, cert_name, cert_role, cert_out);
     if (*bench_tx) return apps::bench_transport(bench_opts);
     if (*bench_wan) return apps::bench_wan(wan_opts);
+    if (*bench_engine) return apps::bench_engine(engine_opts);
     if (*netem_up) return apps::netem_up(netem_opts);
     if (*bench_cl) return apps::bench_cluster(cluster_opts);
     if (*bench_tls) return cmd_bench_tls(config_path, tls_rounds, tls_requests);

@@ -35,12 +35,25 @@ const std::vector<int32_t>* decode_batch::tokens(uint64_t request) const {
 std::vector<decode_batch::finished> decode_batch::step() {
   const auto started = std::chrono::steady_clock::now();
   std::vector<finished> done;
+  // One forward pass for every sequence that still wants a token.
+  std::vector<sequence*> stepping;
+  std::vector<int32_t> last;
+  std::vector<kv::sequence_kv*> kvs;
+  for (auto& [id, s] : active_)
+    if (static_cast<int>(s.tokens.size()) < s.max_tokens) {
+      stepping.push_back(&s);
+      last.push_back(s.tokens.back());
+      kvs.push_back(s.kv.get());
+    }
+  if (!stepping.empty()) {
+    const auto next = engine_.decode_steps(last, kvs);
+    for (size_t i = 0; i < stepping.size(); ++i) {
+      stepping[i]->tokens.push_back(next[i]);
+      maybe_snapshot(*stepping[i]);
+    }
+  }
   for (auto it = active_.begin(); it != active_.end();) {
     sequence& s = it->second;
-    if (static_cast<int>(s.tokens.size()) < s.max_tokens) {
-      s.tokens.push_back(engine_.decode_step(s.tokens.back(), *s.kv));
-      maybe_snapshot(s);
-    }
     if (static_cast<int>(s.tokens.size()) >= s.max_tokens) {
       const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.started).count();
       done.push_back({it->first, std::move(s.tokens), ms, std::move(s.kv), std::move(s.snapshots)});

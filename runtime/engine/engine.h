@@ -54,6 +54,16 @@ class engine {
   // Appends `token` to the sequence and returns the next (greedy) token.
   virtual int32_t decode_step(int32_t token, kv::sequence_kv& kv) const = 0;
 
+  // One decode step of a whole batch: token i appended to kvs[i], the next tokens out in order.
+  // The same tokens decode_step gives each; an engine that computes overrides it with one
+  // forward pass for all (tiny_engine), the default steps them one by one.
+  virtual std::vector<int32_t> decode_steps(std::span<const int32_t> tokens, std::span<kv::sequence_kv* const> kvs) const {
+    std::vector<int32_t> next;
+    next.reserve(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) next.push_back(decode_step(tokens[i], *kvs[i]));
+    return next;
+  }
+
   // The least wall time one decode step of a whole batch takes (a profile's T_decode); zero
   // for an engine whose steps take what they compute.
   virtual std::chrono::nanoseconds step_floor() const { return {}; }

@@ -20,6 +20,14 @@ class tiny_engine final : public engine {
   int32_t decode_step(int32_t token, kv::sequence_kv& kv) const override {
     return model::greedy(model_.decode_step(token, kv));
   }
+  std::vector<int32_t> decode_steps(std::span<const int32_t> tokens, std::span<kv::sequence_kv* const> kvs) const override {
+    const auto logits = model_.decode_batch(tokens, kvs);
+    const size_t vocab = static_cast<size_t>(model_.config().vocab);
+    std::vector<int32_t> next;
+    for (size_t i = 0; i < tokens.size(); ++i)
+      next.push_back(model::greedy(std::vector<float>(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab)));
+    return next;
+  }
 
   const model::hybrid_model& model() const { return model_; }
 

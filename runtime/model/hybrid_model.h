@@ -40,13 +40,24 @@ class hybrid_model {
   // Appends one token and returns its logits.
   std::vector<float> decode_step(int32_t token, kv::sequence_kv& kv) const;
 
+  // One decode step of several sequences in one forward pass: token i is appended to kvs[i].
+  // Every weight's matrix multiply covers all of them (its weights read once per tile of rows,
+  // not once per sequence); attention and the delta rule run per sequence on its own KV.
+  // Returns the logits, vocab per sequence in order.  Bit-identical to decode_step on each: a
+  // product's every output is the same dot product whatever the rows beside it.
+  std::vector<float> decode_batch(std::span<const int32_t> tokens, std::span<kv::sequence_kv* const> kvs) const;
+
  private:
-  std::vector<float> forward(std::span<const int32_t> tokens, kv::sequence_kv& kv,
+  // Rows [row0, row0 + rows) of a forward pass belong to one sequence, from position `first`.
+  struct segment {
+    kv::sequence_kv* kv;
+    int first, row0, rows;
+  };
+  // Runs rows through every layer; returns the logits of each segment's last row.
+  std::vector<float> forward(std::span<const int32_t> tokens, std::span<const segment> segments,
                              const layer_hook& hook) const;
-  void full_attention(int layer, const float* h, int rows, int first, kv::sequence_kv& kv,
-                      float* out) const;
-  void linear_attention(int layer, const float* h, int rows, kv::sequence_kv& kv,
-                        float* out) const;
+  void full_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* out) const;
+  void linear_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* out) const;
 
   model_config config_;
   model_weights weights_;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <memory>
 
 #include "runtime/common/errc.h"
 #include "tests/support/small_model.h"
@@ -70,6 +71,35 @@ TEST_CASE("decode_step after a prefill equals a prefill of the longer prompt") {
   const auto a = m.decode_step(p.back(), step);
   const auto b = m.prefill(p, whole);
   CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("a batched decode step equals each sequence's own decode step, bit for bit") {
+  const auto c = small_config();
+  model::hybrid_model m(c);
+  kv::block_pool pool(c.block_bytes(), 512);
+  // Five sequences at different positions (one across a block boundary), in one forward pass.
+  const std::vector<int> lengths = {5, 17, 31, 32, 60};
+  std::vector<std::unique_ptr<kv::sequence_kv>> batched, alone;
+  std::vector<int32_t> next;
+  std::vector<kv::sequence_kv*> kvs;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    const auto p = prompt(lengths[i] + static_cast<int>(i));
+    batched.push_back(std::make_unique<kv::sequence_kv>(c, pool));
+    alone.push_back(std::make_unique<kv::sequence_kv>(c, pool));
+    next.push_back(model::greedy(m.prefill(p, *batched.back())));
+    m.prefill(p, *alone.back());
+    kvs.push_back(batched.back().get());
+  }
+  for (int step = 0; step < 3; ++step) {
+    const auto logits = m.decode_batch(next, kvs);
+    REQUIRE(logits.size() == lengths.size() * static_cast<size_t>(c.vocab));
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      const auto own = m.decode_step(next[i], *alone[i]);
+      CHECK(std::memcmp(own.data(), logits.data() + i * c.vocab, own.size() * sizeof(float)) == 0);
+      CHECK(batched[i]->tokens() == alone[i]->tokens());
+      next[i] = model::greedy(own);
+    }
+  }
 }
 
 TEST_CASE("the prefill hook fires once per layer, in order, after that layer's KV is final") {

@@ -1,0 +1,123 @@
+#include "apps/bench_engine.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/matmul.h"
+#include "runtime/kv/block_pool.h"
+#include "runtime/kv/sequence_kv.h"
+#include "runtime/model/hybrid_model.h"
+
+namespace prfaas::apps {
+namespace {
+
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+std::vector<int32_t> tokens_of(int n, int seed) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  uint32_t x = 2463534242u + static_cast<uint32_t>(seed);
+  for (auto& v : t) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    v = static_cast<int32_t>(32 + x % 95);
+  }
+  return t;
+}
+
+// Floating-point operations of a prefill of `n` tokens: two per weight per token for every
+// layer's products, the attention's two products over the causal context on full layers, the
+// delta rule's state updates on linear ones, and the LM head once.
+double prefill_flops(const model::model_config& c, int n) {
+  double per_token = 0, attention = 0;
+  const double d = c.d_model;
+  for (int l = 0; l < c.n_layers; ++l) {
+    per_token += 2 * 3 * d * c.ffn_dim;
+    if (c.kind(l) == model::layer_kind::full) {
+      per_token += 2 * d * (2.0 * c.heads * c.head_dim + 2.0 * c.kv_heads * c.head_dim);
+      attention += 2 * 2.0 * c.heads * c.head_dim * (static_cast<double>(n) * (n + 1) / 2);
+    } else {
+      const double qk = c.linear_heads * c.linear_key_dim, v = c.linear_heads * c.linear_value_dim;
+      per_token += 2 * d * (2 * qk + 2 * v + 2.0 * c.linear_heads);
+      per_token += 4 * 2.0 * c.linear_heads * c.linear_key_dim * c.linear_value_dim;  // state read, update, output
+    }
+  }
+  return per_token * n + attention + 2 * d * c.vocab;
+}
+
+}  // namespace
+
+int bench_engine(const bench_engine_options& o) {
+  const model::model_config c;
+  const model::hybrid_model m(c);
+  kv::block_pool pool(c.block_bytes(), static_cast<size_t>(c.full_layers()) * c.blocks_for(c.max_context) * 40);
+
+  // The reference: the project's matrix multiply on a prefill-sized product (2,048 rows of
+  // d_model into ffn_dim), best of three.
+  double peak = 0;
+  {
+    const int rows = 2048, in = c.d_model, out = c.ffn_dim;
+    std::vector<float> x(static_cast<size_t>(rows) * in, 0.5f), w(static_cast<size_t>(out) * in, 0.25f),
+        y(static_cast<size_t>(rows) * out);
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = clock_type::now();
+      for (int i = 0; i < 10; ++i) kernels::matmul(x.data(), w.data(), y.data(), rows, in, out);
+      peak = std::max(peak, 10 * 2.0 * rows * in * out / seconds_since(t0) / 1e9);
+    }
+  }
+  json out = {{"device", "cpu"}, {"peak_gflops", peak}, {"peak_source", "kernels::matmul, 2048 x 256 x 512"},
+              {"prefill", json::array()}, {"decode", json::array()}};
+  for (const int n : {512, 2048, 4000}) {
+    double best = 1e9;
+    for (int rep = 0; rep < 2; ++rep) {
+      kv::sequence_kv kv(c, pool);
+      const auto prompt = tokens_of(n, rep);
+      const auto t0 = clock_type::now();
+      m.prefill(prompt, kv);
+      best = std::min(best, seconds_since(t0));
+    }
+    const double gflops = prefill_flops(c, n) / best / 1e9;
+    out["prefill"].push_back({{"tokens", n}, {"tokens_per_s", n / best}, {"gflops", gflops}, {"peak_ratio", gflops / peak}});
+  }
+  for (const int batch : {1, 8, 16, 32}) {
+    std::vector<std::unique_ptr<kv::sequence_kv>> seqs;
+    std::vector<kv::sequence_kv*> kvs;
+    std::vector<int32_t> next;
+    for (int i = 0; i < batch; ++i) {
+      seqs.push_back(std::make_unique<kv::sequence_kv>(c, pool));
+      next.push_back(model::greedy(m.prefill(tokens_of(200, i), *seqs.back())));
+      kvs.push_back(seqs.back().get());
+    }
+    const auto t0 = clock_type::now();
+    for (int step = 0; step < o.decode_steps; ++step) {
+      const auto logits = m.decode_batch(next, kvs);
+      for (int i = 0; i < batch; ++i)
+        next[i] = kernels::argmax(logits.data() + static_cast<size_t>(i) * c.vocab, c.vocab);
+    }
+    out["decode"].push_back({{"batch", batch}, {"tokens_per_s", batch * o.decode_steps / seconds_since(t0)}});
+  }
+  if (o.json) {
+    std::cout << out.dump() << std::endl;
+    return 0;
+  }
+  std::printf("tiny model engine on the CPU; reference: %s at %.1f GFLOP/s\n", out["peak_source"].get<std::string>().c_str(), peak);
+  std::printf("%-16s %12s %10s %12s\n", "prefill tokens", "tokens/s", "GFLOP/s", "of reference");
+  for (const auto& p : out["prefill"])
+    std::printf("%-16d %12.0f %10.1f %11.0f%%\n", p["tokens"].get<int>(), p["tokens_per_s"].get<double>(),
+                p["gflops"].get<double>(), 100 * p["peak_ratio"].get<double>());
+  std::printf("%-16s %12s %10s\n", "decode batch", "tokens/s", "x batch 1");
+  const double one = out["decode"][0]["tokens_per_s"].get<double>();
+  for (const auto& d : out["decode"])
+    std::printf("%-16d %12.0f %10.2f\n", d["batch"].get<int>(), d["tokens_per_s"].get<double>(),
+                d["tokens_per_s"].get<double>() / one);
+  return 0;
+}
+
+}  // namespace prfaas::apps

@@ -1,0 +1,18 @@
+#pragma once
+// `prfaas bench engine`: the tiny model's engine on this machine's CPU: prefill tokens/s and
+// achieved GFLOP/s at 512 / 2K / 4K tokens (its context), decode tokens/s at batch 1, 8, 16, 32
+// (one batched forward pass a step), and, measured in the same run as the reference, the
+// project's own matrix multiply on a prefill-sized product.  --json prints one object:
+// {"device", "peak_gflops", "peak_source", "prefill": [{"tokens", "tokens_per_s", "gflops",
+// "peak_ratio"}], "decode": [{"batch", "tokens_per_s"}]}.
+
+namespace prfaas::apps {
+
+struct bench_engine_options {
+  bool json = false;
+  int decode_steps = 64;
+};
+
+int bench_engine(const bench_engine_options& options);
+
+}  // namespace prfaas::apps
