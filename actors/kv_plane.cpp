@@ -10,6 +10,7 @@ transport::link_options link_options_for(const config::deployment_config& config
   lo.secret = context.secret;
   lo.faults = context.faults;
   lo.connections = t.connections;
+  lo.max_connections = t.max_connections;
   lo.max_inflight_bytes = static_cast<size_t>(t.max_inflight_mib) << 20;
   lo.receive_timeout = std::chrono::milliseconds(t.receive_timeout_ms);
   lo.resume_timeout = std::chrono::milliseconds(t.resume_timeout_ms);

@@ -310,12 +310,15 @@ struct link_report {
   uint32_t retransmits = 0;        // all connections, cumulative
   uint32_t cwnd = 0;               // smallest congestion window (segments)
   uint64_t delivery_rate_bps = 0;  // sum of the kernel's estimates, bytes/s
+  double bdp_bytes = 0;            // the largest path bandwidth-delay product measured (transport/path_sizing)
+  int32_t wanted_connections = 0;  // connections that path needs (a link gets them between transfers)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_report& x) {
   return f(caf::meta::type_name("link_report"), x.node, x.prfaas, x.egress_gbps, x.capacity_gbps,
-           x.bytes_in_flight, x.links, x.connections, x.rtt_us, x.retransmits, x.cwnd, x.delivery_rate_bps);
+           x.bytes_in_flight, x.links, x.connections, x.rtt_us, x.retransmits, x.cwnd, x.delivery_rate_bps,
+           x.bdp_bytes, x.wanted_connections);
 }
 
 struct router_status {

@@ -67,6 +67,8 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
         r.retransmits = sum.retransmits;
         r.cwnd = sum.smallest_cwnd;
         r.delivery_rate_bps = sum.delivery_rate_bps;
+        r.bdp_bytes = sum.largest_bdp_bytes;
+        r.wanted_connections = sum.most_wanted_connections;
         if (self->state.router) self->send(self->state.router, r);
       },
   };

@@ -363,7 +363,8 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
     j["links"].push_back({{"node", l.node}, {"prfaas", l.prfaas}, {"egress_gbps", l.egress_gbps},
                           {"capacity_gbps", l.capacity_gbps}, {"bytes_in_flight", l.bytes_in_flight},
                           {"links", l.links}, {"connections", l.connections}, {"rtt_us", l.rtt_us},
-                          {"retransmits", l.retransmits}, {"cwnd", l.cwnd}, {"delivery_rate_bps", l.delivery_rate_bps}});
+                          {"retransmits", l.retransmits}, {"cwnd", l.cwnd}, {"delivery_rate_bps", l.delivery_rate_bps},
+                          {"bdp_bytes", l.bdp_bytes}, {"wanted_connections", l.wanted_connections}});
   j["nodes"] = json::array();
   for (const auto& n : s->nodes)
     j["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"data_endpoint", n.data_endpoint}});
@@ -384,9 +385,10 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
     std::printf("PrfaaS egress %.3f Gbps of a %.3f Gbps link (%.1f %% utilised)\n", s->prfaas_egress_gbps, s->link_gbps,
                 100 * s->prfaas_egress_gbps / s->link_gbps);
   for (const auto& l : s->links)
-    std::printf("  %-18s egress %8.3f Gbps  links %d x %d conn  in flight %lld B  rtt %u us  retrans %u  cwnd %u\n",
-                l.node.c_str(), l.egress_gbps, l.links, l.links ? l.connections / l.links : 0,
-                static_cast<long long>(l.bytes_in_flight), l.rtt_us, l.retransmits, l.cwnd);
+    std::printf("  %-18s egress %8.3f Gbps  links %d x %d conn (path wants %d, BDP %.0f KiB)  in flight %lld B  "
+                "rtt %u us  retrans %u  cwnd %u\n",
+                l.node.c_str(), l.egress_gbps, l.links, l.links ? l.connections / l.links : 0, l.wanted_connections,
+                l.bdp_bytes / 1024, static_cast<long long>(l.bytes_in_flight), l.rtt_us, l.retransmits, l.cwnd);
   if (!s->caches.empty()) std::printf("prefix caches:\n");
   for (const auto& c : s->caches)
     std::printf("  %-18s %8.1f MiB  %5lld blocks  %4lld snapshots  hit rate %5.1f %% (%lld of %lld)  %lld evictions\n",

@@ -606,6 +606,16 @@ uint64_t kv_sender::resumes() const {
   return resumes_;
 }
 
+bool kv_sender::idle() const {
+  std::lock_guard lock(mutex_);
+  return records_.empty() && queue_.empty();
+}
+
+int kv_sender::connection_count() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(conns_.size());
+}
+
 link_stats kv_sender::stats() const {
   link_stats st;
   st.peer = peer_.str();

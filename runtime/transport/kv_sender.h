@@ -84,6 +84,9 @@ class kv_sender {
   void break_connections(const std::string& why);
 
   bool broken() const;
+  // No transfer on it: nothing posted and unconfirmed, nothing queued (it may be replaced).
+  bool idle() const;
+  int connection_count() const;
   link_stats stats() const;
   const endpoint& peer() const { return peer_; }
   uint64_t payload_bytes_sent() const;

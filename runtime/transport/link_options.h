@@ -27,6 +27,10 @@ struct link_options {
   std::string name;                        // this sender, e.g. "prfaas-prefill-0"
   std::string secret;                      // the deployment's shared secret
   int connections = 4;                     // TCP connections per peer, payloads striped
+  // A link whose path needs more (transport/path_sizing.h) is re-made with up to this many,
+  // between transfers; at most `connections`: never more.
+  int max_connections = 0;
+  size_t window_per_connection = 0;        // bytes one connection keeps in flight (0: the kernel's buffer maxima)
   size_t max_inflight_bytes = 64u << 20;   // enqueued and not yet written: the backpressure window
   double pacing_gbps = 0;                  // 0: unpaced; else every byte waits for the pacer
   std::chrono::microseconds delay{0};      // added one-way delay (link emulation)

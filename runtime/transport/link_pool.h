@@ -1,7 +1,9 @@
 #pragma once
 // A node's KV links, one per peer, shared between the thread that sends on them (a prefill
 // actor) and the one that reports on them (telemetry).  A link found broken is replaced by a
-// fresh one on the next get().  Thread-safe.  Limit: max_links peers.
+// fresh one on the next get(); so is an idle link whose path needs more connections than it
+// has (path_sizing.h: the bandwidth-delay product its TCP_INFO measured over one connection's
+// window, up to options.max_connections).  Thread-safe.  Limit: max_links peers.
 
 #include <map>
 #include <memory>
@@ -23,7 +25,11 @@ class link_pool {
   const link_options& options() const { return options_; }
 
  private:
+  // The connections the path to a peer needs, from its link's measurements (0: not known).
+  int wanted(const link_stats& stats, double* bdp) const;
+
   link_options options_;
+  size_t window_;
   std::shared_ptr<pacer> pacer_;
   size_t max_links_;
   mutable std::mutex mutex_;

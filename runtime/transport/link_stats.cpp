@@ -34,6 +34,8 @@ link_summary summarize(const std::vector<link_stats>& links) {
     s.bytes_sent += l.bytes_sent;
     s.bytes_in_flight += l.bytes_in_flight;
     s.resumes += l.resumes;
+    s.largest_bdp_bytes = std::max(s.largest_bdp_bytes, l.bdp_bytes);
+    s.most_wanted_connections = std::max(s.most_wanted_connections, l.wanted_connections);
     for (const auto& t : l.tcp) {
       s.worst_rtt_us = std::max(s.worst_rtt_us, t.rtt_us);
       s.retransmits += t.total_retransmits;

@@ -34,6 +34,8 @@ struct link_stats {
   uint64_t copied_bytes = 0;       // payload bytes copied in user space (sealing them: transport.encrypt)
   uint64_t resumes = 0;            // times the link broke and its transfers were resumed
   double capacity_gbps = 0;
+  double bdp_bytes = 0;            // the path's bandwidth-delay product as measured (0: not yet)
+  int wanted_connections = 0;      // what the path needs, within the link's bounds (0: not known)
   std::vector<tcp_snapshot> tcp;   // one per connection
 };
 
@@ -43,6 +45,8 @@ struct link_summary {
   uint64_t bytes_sent = 0, bytes_in_flight = 0, resumes = 0;
   uint32_t worst_rtt_us = 0, retransmits = 0, smallest_cwnd = 0;
   uint64_t delivery_rate_bps = 0;
+  double largest_bdp_bytes = 0;
+  int most_wanted_connections = 0;
 };
 link_summary summarize(const std::vector<link_stats>& links);
 
