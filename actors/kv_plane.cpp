@@ -11,6 +11,7 @@ transport::link_options link_options_for(const config::deployment_config& config
   lo.faults = context.faults;
   lo.connections = t.connections;
   lo.max_connections = t.max_connections;
+  lo.kernel_pacing_gbps = t.kernel_pacing_gbps;
   lo.max_inflight_bytes = static_cast<size_t>(t.max_inflight_mib) << 20;
   lo.receive_timeout = std::chrono::milliseconds(t.receive_timeout_ms);
   lo.resume_timeout = std::chrono::milliseconds(t.resume_timeout_ms);

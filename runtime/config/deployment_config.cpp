@@ -119,7 +119,8 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
        }},
       {"transport", [&](table_reader& r) {
          auto& t = c.transport;
-         r.get("connections", t.connections); r.get("max_connections", t.max_connections); r.get("max_inflight_mib", t.max_inflight_mib);
+         r.get("connections", t.connections); r.get("max_connections", t.max_connections);
+         r.get("kernel_pacing_gbps", t.kernel_pacing_gbps); r.get("max_inflight_mib", t.max_inflight_mib);
          r.get("secret_file", t.secret_file); r.get("link_gbps", t.link_gbps);
          r.get("emulate_link", t.emulate_link); r.get("link_delay_ms", t.link_delay_ms);
          r.get("receive_timeout_ms", t.receive_timeout_ms); r.get("resume_timeout_ms", t.resume_timeout_ms);
@@ -234,6 +235,8 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.transport.connections >= 1 && c.transport.connections <= 64, "transport.connections must be 1..64");
   check(c.transport.max_connections >= c.transport.connections && c.transport.max_connections <= 64,
         "transport.max_connections must be transport.connections..64");
+  check(c.transport.kernel_pacing_gbps >= 0 && c.transport.kernel_pacing_gbps <= 1000,
+        "transport.kernel_pacing_gbps must be 0..1000 (0: no limit)");
   check(c.transport.max_inflight_mib >= 1 && c.transport.max_inflight_mib <= 16384,
         "transport.max_inflight_mib must be 1..16384");
   check(c.transport.link_gbps >= 0 && c.transport.link_gbps <= 10000, "transport.link_gbps must be 0..10000");

@@ -76,6 +76,7 @@ struct cache_config {
 struct transport_config {
   int connections = 4;           // TCP connections per KV link
   int max_connections = 16;      // a link whose path's bandwidth-delay product needs more gets up to this many
+  double kernel_pacing_gbps = 0; // each KV link's rate, paced by the kernel (SO_MAX_PACING_RATE); 0: none
   int max_inflight_mib = 64;     // posted and unwritten KV per link (backpressure window)
   std::string secret_file;       // the deployment's shared secret; `prfaas up` makes one if empty
   double link_gbps = 0;          // capacity of the PrfaaS -> local link (0: unknown)

@@ -57,6 +57,8 @@ std::vector<kv_sender::connection> kv_sender::connect_all() {
     c.socket = connect_tcp(peer_, options_.connect_timeout);
     // A receiver that accepted but does not answer (stopped) is not waited for forever.
     set_receive_timeout(c.socket, options_.receive_timeout);
+    if (options_.kernel_pacing_gbps > 0)
+      set_max_pacing_rate(c.socket, static_cast<uint64_t>(options_.kernel_pacing_gbps * 1e9 / 8 / options_.connections));
     const auto hs = connect_handshake(c.socket, options_, link_id_, static_cast<size_t>(i), peer_);
     received += hs.received;
     if (hs.key) c.cipher = std::make_shared<payload_cipher>(*hs.key);

@@ -33,6 +33,9 @@ struct link_options {
   size_t window_per_connection = 0;        // bytes one connection keeps in flight (0: the kernel's buffer maxima)
   size_t max_inflight_bytes = 64u << 20;   // enqueued and not yet written: the backpressure window
   double pacing_gbps = 0;                  // 0: unpaced; else every byte waits for the pacer
+  // The link's rate, paced by the kernel (SO_MAX_PACING_RATE on each connection, its share of
+  // this); 0: none.  For a real egress limit: no user-space sleep, TCP itself spaces segments.
+  double kernel_pacing_gbps = 0;
   std::chrono::microseconds delay{0};      // added one-way delay (link emulation)
   double capacity_gbps = 0;                // the link's capacity, for utilisation (0: unknown)
   std::chrono::milliseconds connect_timeout{2000};

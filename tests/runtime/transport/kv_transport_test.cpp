@@ -395,3 +395,31 @@ TEST_CASE("idle connections that never say hello cannot lock real peers out, and
     CHECK_THAT(f.what(), Catch::Contains("maximum of 1 connections"));
   }
 }
+
+TEST_CASE("a link paced by the kernel keeps to its rate without a user-space pacer") {
+  const size_t block = 256 << 10;
+  const int blocks = 32;  // 8 MiB
+  std::vector<std::byte> dst(blocks * block), src(blocks * block, std::byte{3});
+  buffer_transfer source(src.data(), blocks, block), target(dst.data(), blocks, block);
+  kv_receiver rx({"127.0.0.1", 0}, [](const kv_receiver::event&) {}, receiver_options{"s"});
+  auto seconds_for = [&](double kernel_gbps, uint64_t id) {
+    link_options o;
+    o.name = "pacing-test";
+    o.secret = "s";
+    o.kernel_pacing_gbps = kernel_gbps;
+    kv_sender tx({"127.0.0.1", rx.port()}, o);
+    rx.expect(id, target);
+    const auto t0 = std::chrono::steady_clock::now();
+    tx.send_layer(id, source, 0);
+    tx.send_done(id, blocks, 0);
+    tx.finish(id, t0 + std::chrono::seconds(30));
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const double gbps = 0.2;
+  const double paced = blocks * block * 8 / seconds_for(gbps, 1) / 1e9;
+  const double unpaced = blocks * block * 8 / seconds_for(0, 2) / 1e9;
+  INFO("paced at " << gbps << " Gbps: " << paced << " Gbps; unpaced: " << unpaced << " Gbps");
+  CHECK(paced < 1.1 * gbps);
+  CHECK(paced > 0.6 * gbps);
+  CHECK(unpaced > 3 * gbps);
+}

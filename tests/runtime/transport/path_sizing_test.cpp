@@ -3,9 +3,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <vector>
 
 #include "runtime/transport/kv_receiver.h"
+#include "runtime/transport/kv_sender.h"
 #include "runtime/transport/link_pool.h"
 #include "runtime/transport/path_sizing.h"
 
