@@ -1,6 +1,8 @@
-// The bench forks a receiver process and drives it over two pipes (one command per line):
-//   parent -> child: "expect ID BLOCKS BLOCK_BYTES" | "raw_open N" | "raw_expect BYTES BLOCK_BYTES" | "quit"
-//   child -> parent: "ports KV RAW" | "ok" | "done ID" | "fail ID WHY" | "raw_done"
+// The bench forks a receiver process and drives it over two pipes (one command per line), or,
+// across hosts, a receiver started with --serve HOST:PORT over one TCP control connection:
+//   sender -> receiver: "total BYTES" (first) | "expect ID BLOCKS BLOCK_BYTES" | "raw_open N" |
+//                       "raw_expect BYTES BLOCK_BYTES" | "quit"
+//   receiver -> sender: "ports KV RAW" | "ok" | "done ID" | "fail ID WHY" | "raw_done"
 // For each cell both methods move the same bytes from the same pre-faulted source into the same
 // pre-faulted destination: the transport as one request of BLOCKS payload frames (plaintext,
 // then with transport.encrypt's AES-256-GCM), the baseline as plain send() of BLOCK_BYTES chunks
@@ -70,19 +72,28 @@ std::vector<uint64_t> prefaulted(size_t bytes) {
 }
 
 // The receiver process.
-[[noreturn]] void receiver_main(int cmd_fd, int reply_fd, size_t total_bytes) {
+// The receiver: its KV receiver and raw listener on `host`.
+[[noreturn]] void receiver_main(int cmd_fd, int reply_fd, const std::string& host) {
   std::mutex out_mutex;
   auto reply = [&](const std::string& s) {
     std::lock_guard l(out_mutex);
     write_line(reply_fd, s);
   };
+  line_pipe in{cmd_fd, {}};
+  size_t total_bytes = 0;
+  {
+    std::istringstream first(in.read_line());
+    std::string verb;
+    first >> verb >> total_bytes;
+    if (verb != "total" || total_bytes == 0 || total_bytes > (size_t{4} << 30)) std::_Exit(2);
+  }
   auto dest = prefaulted(total_bytes);
   auto* base = reinterpret_cast<std::byte*>(dest.data());
-  kv_receiver rx({"127.0.0.1", 0}, [&](const kv_receiver::event& e) {
+  kv_receiver rx({host, 0}, [&](const kv_receiver::event& e) {
     if (e.kind == kv_receiver::event::complete) reply("done " + std::to_string(e.request));
     else if (e.kind == kv_receiver::event::failed) reply("fail " + std::to_string(e.request) + " " + e.error);
   }, receiver_options{kBenchSecret});
-  socket_fd raw_listener = listen_tcp({"127.0.0.1", 0});
+  socket_fd raw_listener = listen_tcp({host, 0});
   reply("ports " + std::to_string(rx.port()) + " " + std::to_string(local_port(raw_listener)));
 
   std::unique_ptr<buffer_transfer> view;
@@ -91,7 +102,6 @@ std::vector<uint64_t> prefaulted(size_t bytes) {
   std::atomic<uint64_t> raw_received{0}, raw_expected{0};
   std::atomic<size_t> raw_chunk{65536};
   std::atomic<bool> raw_stop{false};
-  line_pipe in{cmd_fd, {}};
   for (;;) {
     std::istringstream cmd(in.read_line());
     std::string verb;
@@ -154,19 +164,41 @@ double median(std::vector<double> v) {
 
 int bench_transport(const bench_transport_options& o) {
   const size_t total = static_cast<size_t>(o.total_mib) << 20;
-  int to_child[2], from_child[2];
-  if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw failure(errc::internal, "pipe failed");
-  const pid_t child = ::fork();
-  if (child < 0) throw failure(errc::internal, "fork failed");
-  if (child == 0) {
-    ::close(to_child[1]);
-    ::close(from_child[0]);
-    receiver_main(to_child[0], from_child[1], total);
+  if (!o.serve.empty()) {
+    // The receiving end on this host: one sender at a time, until it says quit.
+    const endpoint at = parse_endpoint(o.serve);
+    socket_fd control_listener = listen_tcp(at, 1);
+    std::printf("bench transport: receiving on %s (control port %u)\n", at.host.c_str(), local_port(control_listener));
+    std::fflush(stdout);
+    socket_fd control = accept_tcp(control_listener);
+    receiver_main(control.get(), control.get(), at.host);
   }
-  ::close(to_child[0]);
-  ::close(from_child[1]);
-  const int cmd = to_child[1];
-  line_pipe in{from_child[0], {}};
+  std::string peer_host = "127.0.0.1";
+  pid_t child = -1;
+  socket_fd control;
+  int cmd = -1, replies = -1;
+  if (!o.connect.empty()) {
+    const endpoint to = parse_endpoint(o.connect);
+    peer_host = to.host;
+    control = connect_tcp(to, std::chrono::seconds(5));
+    cmd = replies = control.get();
+  } else {
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw failure(errc::internal, "pipe failed");
+    child = ::fork();
+    if (child < 0) throw failure(errc::internal, "fork failed");
+    if (child == 0) {
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      receiver_main(to_child[0], from_child[1], "127.0.0.1");
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    cmd = to_child[1];
+    replies = from_child[0];
+  }
+  write_line(cmd, "total " + std::to_string(total));
+  line_pipe in{replies, {}};
   auto expect_line = [&](const std::string& prefix) {
     const std::string line = in.read_line();
     if (line.rfind(prefix, 0) != 0) throw failure(errc::transport_failed, "bench receiver: " + line);
@@ -198,13 +230,13 @@ int bench_transport(const bench_transport_options& o) {
       lo.name = "bench";
       lo.connections = conns;
       lo.secret = kBenchSecret;
-      kv_sender tx({"127.0.0.1", kv_port}, lo);
+      kv_sender tx({peer_host, kv_port}, lo);
       lo.encrypt = true;
-      kv_sender etx({"127.0.0.1", kv_port}, lo);
+      kv_sender etx({peer_host, kv_port}, lo);
       write_line(cmd, "raw_open " + std::to_string(conns));
       expect_line("ok");
       std::vector<socket_fd> raw;
-      for (int i = 0; i < conns; ++i) raw.push_back(connect_tcp({"127.0.0.1", raw_port}, std::chrono::seconds(2)));
+      for (int i = 0; i < conns; ++i) raw.push_back(connect_tcp({peer_host, raw_port}, std::chrono::seconds(2)));
       std::vector<double> t_gbs, e_gbs, r_gbs;
       // The transport: one request of `blocks` payload frames; GB/s from post to confirmation.
       auto transfer = [&](kv_sender& sender) {
@@ -250,7 +282,7 @@ int bench_transport(const bench_transport_options& o) {
     }
   }
   write_line(cmd, "quit");
-  ::waitpid(child, nullptr, 0);
+  if (child > 0) ::waitpid(child, nullptr, 0);
   return 0;
 }
 

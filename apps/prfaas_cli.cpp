@@ -741,6 +741,8 @@ int main(int argc, char** argv) {
   bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
   bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
   bench_tx->add_option("--mib", bench_opts.total_mib, "MiB per transfer")->check(CLI::Range(8, 4096));
+  auto* tx_serve = bench_tx->add_option("--serve", bench_opts.serve, "HOST:PORT: be the receiving end for a sender elsewhere");
+  bench_tx->add_option("--connect", bench_opts.connect, "HOST:PORT of a receiver started with --serve")->excludes(tx_serve);
   // Usage errors exit 2 (help and version 0), whatever CLI11's own code for the error.
   try {
     app.parse(argc, argv);
