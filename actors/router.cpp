@@ -115,6 +115,15 @@ double now_s(router_actor* self) {
   return std::chrono::duration<double>(clock_type::now() - self->state.started).count();
 }
 
+// Requests completed in the last minute, and how many of them prefilled on the PrfaaS path.
+std::pair<int, int> last_minute(const std::deque<std::pair<clock_type::time_point, bool>>& recent) {
+  const auto minute_ago = clock_type::now() - std::chrono::minutes(1);
+  int completed = 0, offloaded = 0;
+  for (const auto& [when, prfaas] : recent)
+    if (when >= minute_ago) { ++completed; offloaded += prfaas; }
+  return {completed, offloaded};
+}
+
 // PrfaaS cluster egress: the latest reports of its prefill nodes, summed.
 double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
   double egress = 0;
@@ -466,10 +475,7 @@ void write_metrics(router_actor* self, metrics::exposition& page) {
   page.sample({}, st.threshold_moves);
   page.family("prfaas_conversions_total", kind::counter, "Local nodes that changed role between prefill and decode.");
   page.sample({}, st.conversions);
-  const auto minute_ago = clock_type::now() - std::chrono::minutes(1);
-  int recent = 0, offloaded = 0;
-  for (const auto& [when, prfaas] : st.recent)
-    if (when >= minute_ago) { ++recent; offloaded += prfaas; }
+  const auto [recent, offloaded] = last_minute(st.recent);
   page.family("prfaas_offload_ratio", kind::gauge, "Share of the requests completed in the last minute that prefilled on the PrfaaS cluster.");
   page.sample({}, recent ? static_cast<double>(offloaded) / recent : 0);
   page.family("prfaas_link_capacity_bytes_per_second", kind::gauge, "The inter-cluster link's capacity the router plans with (0: unknown).");
@@ -809,10 +815,8 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         s.threshold_tokens = st.core->threshold_tokens();
         s.threshold_moves = st.threshold_moves;
         s.conversions = st.conversions;
-        const auto minute_ago = clock_type::now() - std::chrono::minutes(1);
-        int offloaded = 0;
-        for (const auto& [when, prfaas] : st.recent)
-          if (when >= minute_ago) { ++s.recent_completed; offloaded += prfaas; }
+        const auto [recent, offloaded] = last_minute(st.recent);
+        s.recent_completed = recent;
         s.offload_share = s.recent_completed ? static_cast<double>(offloaded) / s.recent_completed : 0;
         s.completed = st.core->counters().completed;
         s.failed = st.core->counters().failed + st.core->counters().refused;

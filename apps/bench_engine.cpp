@@ -8,11 +8,12 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/cpu/activation.h"
 #include "kernels/cpu/matmul.h"
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/sequence_kv.h"
+#include "apps/cli_support.h"
 #include "runtime/model/hybrid_model.h"
+#include "runtime/model/tokenizer.h"
 
 namespace prfaas::apps {
 namespace {
@@ -21,16 +22,6 @@ using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
-
-std::vector<int32_t> tokens_of(int n, int seed) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  uint32_t x = 2463534242u + static_cast<uint32_t>(seed);
-  for (auto& v : t) {
-    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-    v = static_cast<int32_t>(32 + x % 95);
-  }
-  return t;
-}
 
 // Floating-point operations of a prefill of `n` tokens: two per weight per token for every
 // layer's products, the attention's two products over the causal context on full layers, the
@@ -78,7 +69,7 @@ int bench_engine(const bench_engine_options& o) {
     double best = 1e9;
     for (int rep = 0; rep < 2; ++rep) {
       kv::sequence_kv kv(c, pool);
-      const auto prompt = tokens_of(n, rep);
+      const auto prompt = model::encode(demo_prompt(rep, n));
       const auto t0 = clock_type::now();
       m.prefill(prompt, kv);
       best = std::min(best, seconds_since(t0));
@@ -92,14 +83,14 @@ int bench_engine(const bench_engine_options& o) {
     std::vector<int32_t> next;
     for (int i = 0; i < batch; ++i) {
       seqs.push_back(std::make_unique<kv::sequence_kv>(c, pool));
-      next.push_back(model::greedy(m.prefill(tokens_of(200, i), *seqs.back())));
+      next.push_back(model::greedy(m.prefill(model::encode(demo_prompt(i, 200)), *seqs.back())));
       kvs.push_back(seqs.back().get());
     }
     const auto t0 = clock_type::now();
     for (int step = 0; step < o.decode_steps; ++step) {
       const auto logits = m.decode_batch(next, kvs);
       for (int i = 0; i < batch; ++i)
-        next[i] = kernels::argmax(logits.data() + static_cast<size_t>(i) * c.vocab, c.vocab);
+        next[i] = model::greedy(std::span(logits).subspan(static_cast<size_t>(i) * c.vocab, c.vocab));
     }
     out["decode"].push_back({{"batch", batch}, {"tokens_per_s", batch * o.decode_steps / seconds_since(t0)}});
   }

@@ -25,7 +25,7 @@ class tiny_engine final : public engine {
     const size_t vocab = static_cast<size_t>(model_.config().vocab);
     std::vector<int32_t> next;
     for (size_t i = 0; i < tokens.size(); ++i)
-      next.push_back(model::greedy(std::vector<float>(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab)));
+      next.push_back(model::greedy(std::span(logits).subspan(i * vocab, vocab)));
     return next;
   }
 

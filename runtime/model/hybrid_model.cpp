@@ -150,7 +150,7 @@ void hybrid_model::linear_attention(int layer, const float* h, int rows, std::sp
   k::matmul(att.data(), w.wo.data(), out, rows, v_dim, c.d_model);
 }
 
-int32_t greedy(const std::vector<float>& logits) {
+int32_t greedy(std::span<const float> logits) {
   return k::argmax(logits.data(), static_cast<int>(logits.size()));
 }
 

@@ -64,6 +64,6 @@ class hybrid_model {
 };
 
 // Greedy sampling: the most likely token, the first on ties.
-int32_t greedy(const std::vector<float>& logits);
+int32_t greedy(std::span<const float> logits);
 
 }  // namespace prfaas::model

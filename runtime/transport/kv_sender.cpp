@@ -228,8 +228,8 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
     it->second.payload_sent += payload_bytes;
     if (whole && job.header.kind == frame_kind::request_done) it->second.written_all = clock::now();
   };
-  // Frames go out in batches: a writer takes up to kBatchBytes of payload (or kMaxBatch frames)
-  // at once while other writers have frames left too, and writes them with one sendmsg.  Small
+  // Frames go out in batches: a writer takes up to kBatchBytes of payload (or kMaxBatch frames,
+  // and no more than its share of the queue), and writes them with one sendmsg.  Small
   // frames then cost one lock and one system call per batch, not per frame; sealed payloads
   // (encryption) go one by one, each in the connection's one sealing buffer.
   std::vector<frame_job> batch;
@@ -241,6 +241,8 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
       std::unique_lock lock(mutex_);
       work_.wait(lock, [&] { return !current() || !queue_.empty(); });
       if (!current()) return;
+      // At most its share of what waits: the connections stay evenly loaded (each may be paced).
+      const size_t share = std::min(kMaxBatch, (queue_.size() + conns_.size() - 1) / conns_.size());
       size_t payload = 0;
       do {
         frame_job job = queue_.front();
@@ -249,7 +251,7 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
           ++it->second.writing;
         payload += job.payload.size();
         batch.push_back(std::move(job));
-      } while (!cipher && batch.size() < kMaxBatch && payload < kBatchBytes && queue_.size() >= conns_.size() &&
+      } while (!cipher && batch.size() < share && payload < kBatchBytes && !queue_.empty() &&
                queue_.front().due <= batch.back().due);
     }
     std::this_thread::sleep_until(batch.back().due);  // emulated propagation delay; FIFO keeps it monotone
@@ -319,7 +321,7 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
         for (size_t i = 0; i < batch.size(); ++i) {
           const auto& job = batch[i];
           const size_t frame_bytes = encs[i].wire_bytes(), header_bytes = frame_bytes - job.payload.size();
-          if (left >= frame_bytes && i < batch.size()) {
+          if (left >= frame_bytes) {
             left -= frame_bytes;
             release(job, true, job.payload.size());
             inflight_ -= std::min<uint64_t>(inflight_, cost_of(job.payload));

@@ -116,6 +116,11 @@ void set_receive_timeout(const socket_fd& s, std::chrono::milliseconds timeout) 
 }
 
 void set_max_pacing_rate(const socket_fd& s, uint64_t bytes_per_s) {
+  // A paced socket drains slowly: with its whole send buffer open it would take far more than its
+  // share of a link's frames (writers take the next frame when their send returns).  Holding at
+  // most a quarter second of its rate unsent keeps the connections' shares even.
+  const int unsent = static_cast<int>(std::clamp<uint64_t>(bytes_per_s / 4, 16 << 10, 4 << 20));
+  ::setsockopt(s.get(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent, sizeof unsent);
   // A 64-bit rate since Linux 4.20; a 32-bit one before, which caps at 4 GB/s.
   if (::setsockopt(s.get(), SOL_SOCKET, SO_MAX_PACING_RATE, &bytes_per_s, sizeof bytes_per_s) == 0) return;
   const unsigned int narrow = static_cast<unsigned int>(std::min<uint64_t>(bytes_per_s, ~0u));

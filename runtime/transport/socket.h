@@ -44,7 +44,8 @@ socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout);
 // out"): a peer that stops sending mid-frame (hung, not dead) does not hold a reader forever.
 void set_receive_timeout(const socket_fd& s, std::chrono::milliseconds timeout);
 // TCP's own pacing (SO_MAX_PACING_RATE, no fq qdisc needed): the kernel spaces this socket's
-// segments to at most `bytes_per_s`.  Throws failure(transport_failed) when the kernel refuses.
+// segments to at most `bytes_per_s`, and keeps at most a quarter second of it unsent in the
+// socket (TCP_NOTSENT_LOWAT).  Throws failure(transport_failed) when the kernel refuses.
 void set_max_pacing_rate(const socket_fd& s, uint64_t bytes_per_s);
 // Waits up to `timeout` for bytes (or an EOF) to read.  False on a timeout.
 bool wait_readable(const socket_fd& s, std::chrono::milliseconds timeout);
