@@ -25,7 +25,6 @@
 #include "runtime/engine/decode_batch.h"
 #include "runtime/engine/engine.h"
 #include "runtime/kv/prefix_cache.h"
-#include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_pool.h"
 
 namespace prfaas::actors {
@@ -55,15 +54,15 @@ struct decode_state {
   caf::actor router;
   // Declaration order is destruction order reversed: the receiver (whose threads write into
   // reserved sequences) goes first, then the sequences, then the pool they came from.
-  std::unique_ptr<engine::engine> engine;
-  std::unique_ptr<kv::block_pool> pool;
-  std::unique_ptr<kv::prefix_cache> cache;
+  std::shared_ptr<engine::engine> engine;
+  std::shared_ptr<kv::block_pool> pool;
+  std::shared_ptr<kv::prefix_cache> cache;
   std::map<uint64_t, reserved_sequence> reserved;
   // Of the sequences decoding: their prompts (cache keys) and the router's attempt (echoed).
   std::map<uint64_t, std::pair<std::vector<int32_t>, int32_t>> decoding;
   std::unique_ptr<engine::decode_batch> batch;
   std::map<uint64_t, stream_state> streams;          // of the decoding sequences that stream
-  std::unique_ptr<transport::kv_receiver> receiver;
+  std::unique_ptr<transport::carrier_listener> receiver;
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
   std::shared_ptr<fault_injector> faults;
   bool published = false;
@@ -79,28 +78,28 @@ void schedule_step(decode_actor* self) {
   self->send(self, atoms::step_atom::value);
 }
 
-caf::behavior decode(decode_actor* self, config::deployment_config config, node_info info,
-                     caf::actor router, worker_context context) {
+caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
   auto& st = self->state;
-  st.self = std::move(info);
+  st.self = std::move(o.self);
   st.router = std::move(router);
-  st.engine = engine::make_engine(config, st.self.prfaas);
-  st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
-  st.cache = std::make_unique<kv::prefix_cache>(
-      st.engine->layout(), *st.pool,
-      kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
-  st.batch = std::make_unique<engine::decode_batch>(*st.engine, config.node.max_sequences, config.cache.budget_mib > 0);
-  st.links = std::make_shared<transport::link_pool>(link_options_for(config, st.self.name, context), nullptr);
+  PRFAAS_REQUIRE(o.parts.engine && o.parts.pool && o.parts.cache && o.parts.carrier,
+                 st.self.name + ": a decode node needs an engine, a block pool, a cache and a carrier");
+  st.engine = std::move(o.parts.engine);
+  st.pool = std::move(o.parts.pool);
+  st.cache = std::move(o.parts.cache);
+  st.batch = std::make_unique<engine::decode_batch>(*st.engine, o.max_sequences, o.cache_finished);
+  st.links = std::make_shared<transport::link_pool>(o.parts.carrier, o.links, nullptr);
+  const auto& context = o.context;
   st.faults = context.faults;
   // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
   caf::actor_addr me = self->address();
-  st.receiver = std::make_unique<transport::kv_receiver>(
-      endpoint{context.data_host, context.data_port}, [me](const transport::kv_receiver::event& e) {
+  st.receiver = o.parts.carrier->listen(
+      endpoint{context.data_host, context.data_port}, [me](const transport::transfer_event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
                          e.first_token, e.error, e.first_payload.time_since_epoch().count());
       },
-      receiver_options_for(config, context.secret));
+      o.receiver);
   st.self.data_endpoint = context.data_endpoint(st.receiver->port());
   st.self.capacity = st.batch->capacity();
   const int capacity = st.batch->capacity();
@@ -141,7 +140,7 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
         auto& st = self->state;
         auto it = st.reserved.find(id);
         if (it == st.reserved.end()) return;
-        using ev = transport::kv_receiver::event;
+        using ev = transport::transfer_event;
         if (kind == ev::complete) {
           // The receiver's clock is this process's steady clock: its first payload's time is ours.
           using clock = std::chrono::steady_clock;
@@ -247,9 +246,13 @@ caf::behavior decode(decode_actor* self, config::deployment_config config, node_
 
 }  // namespace
 
+caf::actor spawn_decode(caf::actor_system& sys, decode_options options, caf::actor router) {
+  return sys.spawn<caf::detached>(decode, std::move(options), std::move(router));
+}
+
 caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config, node_info self,
                         caf::actor router, worker_context context) {
-  return sys.spawn<caf::detached>(decode, config, std::move(self), std::move(router), std::move(context));
+  return spawn_decode(sys, decode_options_for(config, std::move(self), std::move(context)), std::move(router));
 }
 
 }  // namespace prfaas::actors

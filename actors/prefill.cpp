@@ -31,7 +31,6 @@
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/engine/engine.h"
-#include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_pool.h"
 #include "runtime/transport/prefix_move.h"
 
@@ -76,12 +75,12 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
 
 struct prefill_state {
   node_info self;
-  std::unique_ptr<engine::engine> engine;     // the tiny model or an emulated profile
-  std::unique_ptr<kv::block_pool> pool;
-  std::unique_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
+  std::shared_ptr<engine::engine> engine;     // the tiny model or an emulated profile
+  std::shared_ptr<kv::block_pool> pool;
+  std::shared_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
   // Prefixes on their way here, with the router's attempt (echoed in cache_pulled).
   std::map<uint64_t, std::pair<std::unique_ptr<transport::pulled_prefix>, int32_t>> pulls;
-  std::unique_ptr<transport::kv_receiver> receiver;  // after pulls: its threads write into them
+  std::unique_ptr<transport::carrier_listener> receiver;  // after pulls: its threads write into them
   bool published = false;                   // the first update resets what the directory held
   caf::actor router;
   caf::actor reporter;
@@ -136,7 +135,7 @@ void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& wh
 // back to the pool, whatever happened.
 struct prefill_member {
   prefill_job job;
-  std::shared_ptr<transport::kv_sender> link;
+  std::shared_ptr<transport::carrier_link> link;
   std::chrono::steady_clock::time_point taken;  // the node took the job (its timeline's zero)
   std::chrono::steady_clock::time_point t0, deadline;
   sched::prefill_phases phases;
@@ -229,40 +228,32 @@ caf::expected<prefill_report> complete(prefill_actor* self, prefill_member& m) {
   }
 }
 
-caf::behavior prefill(prefill_actor* self, config::deployment_config config, node_info info, caf::actor router,
-                      worker_context context) {
+caf::behavior prefill(prefill_actor* self, prefill_options o, caf::actor router) {
   auto& st = self->state;
-  st.self = std::move(info);
-  st.engine = engine::make_engine(config, info.prfaas);
-  st.pool = std::make_unique<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
-  st.cache = std::make_unique<kv::prefix_cache>(
-      st.engine->layout(), *st.pool,
-      kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
+  st.self = std::move(o.self);
+  PRFAAS_REQUIRE(o.parts.engine && o.parts.pool && o.parts.cache && o.parts.carrier,
+                 st.self.name + ": a prefill node needs an engine, a block pool, a cache and a carrier");
+  st.engine = std::move(o.parts.engine);
+  st.pool = std::move(o.parts.pool);
+  st.cache = std::move(o.parts.cache);
   st.router = router;
   // Pulled prefixes land here; receiver threads hand events over as messages (a weak address
   // avoids a reference cycle).
   caf::actor_addr me = self->address();
-  st.receiver = std::make_unique<transport::kv_receiver>(
-      endpoint{context.data_host, context.data_port}, [me](const transport::kv_receiver::event& e) {
+  const auto& context = o.context;
+  st.receiver = o.parts.carrier->listen(
+      endpoint{context.data_host, context.data_port}, [me](const transport::transfer_event& e) {
         if (auto h = caf::actor_cast<caf::actor>(me))
           caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind), e.first_token,
                          e.error, e.first_payload.time_since_epoch().count());
       },
-      receiver_options_for(config, context.secret));
+      o.receiver);
   st.self.data_endpoint = context.data_endpoint(st.receiver->port());
   st.context = context;
-  // PrfaaS egress crosses the inter-cluster link: its nodes share the link's capacity evenly,
-  // paced by the node's own pacer (context.egress, which chaos commands cut and re-rate).
-  const auto& t = config.transport;
-  const bool crosses = st.self.prfaas;
-  const int sharers = std::max(1, config.deployment.prfaas_prefill);
-  auto lo = link_options_for(config, st.self.name, context);
-  lo.capacity_gbps = crosses ? (context.egress && context.egress->shared() ? t.link_gbps : t.link_gbps / sharers) : 0;
-  lo.delay = crosses && t.emulate_link ? std::chrono::microseconds(static_cast<long>(t.link_delay_ms * 1000))
-                                       : std::chrono::microseconds(0);
-  st.links = std::make_shared<transport::link_pool>(lo, crosses ? context.egress : nullptr);
-  st.lo = lo;
-  st.token_budget = config.node.prefill_token_budget;
+  st.links = std::make_shared<transport::link_pool>(o.parts.carrier, o.links, o.egress);
+  st.lo = o.links;
+  st.token_budget = o.token_budget;
+  const auto& lo = o.links;
   st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
       [=](atoms::status_atom) { return self->state.self; },
@@ -294,7 +285,7 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
         return caf::ok_atom::value;
       },
       [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t, const std::string& error, int64_t) {
-        using ev = transport::kv_receiver::event;
+        using ev = transport::transfer_event;
         if (kind == ev::complete) pull_ended(self, id, true, "");
         else if (kind == ev::failed) pull_ended(self, id, false, error);
       },
@@ -364,9 +355,13 @@ caf::behavior prefill(prefill_actor* self, config::deployment_config config, nod
 
 }  // namespace
 
+caf::actor spawn_prefill(caf::actor_system& sys, prefill_options options, caf::actor router) {
+  return sys.spawn<caf::detached>(prefill, std::move(options), std::move(router));
+}
+
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config, node_info self,
                          caf::actor router, worker_context context) {
-  return sys.spawn<caf::detached>(prefill, config, std::move(self), std::move(router), std::move(context));
+  return spawn_prefill(sys, prefill_options_for(config, std::move(self), std::move(context)), std::move(router));
 }
 
 }  // namespace prfaas::actors

@@ -15,7 +15,11 @@
 #include "runtime/faults/fault_points.h"
 #include "runtime/config/deployment_config.h"
 #include "runtime/security/pki.h"
+#include "runtime/transport/carrier.h"
 #include "runtime/transport/pacer.h"
+
+namespace prfaas::engine { class engine; }
+namespace prfaas::kv { class block_pool; class prefix_cache; }
 
 namespace prfaas::actors {
 
@@ -45,15 +49,53 @@ struct worker_context {
   std::shared_ptr<transport::pacer> egress;  // PrfaaS prefill nodes: the emulated inter-cluster link
 };
 
-// Prefill node: its engine (engine::make_engine: the tiny model or an emulated profile)
-// prefilling over its kv::prefix_cache, streaming each layer over a
-// transport::link_pool; reports link telemetry and cache updates to `router`.  Its own KV
-// receiver takes prefixes pulled from other nodes' caches.  A job cancelled on the board stops
-// before it starts or after the layer in progress.
+// What a worker role computes with.  A node makes them from its config (make_worker_parts); an
+// app may give its own: the emulated engine, a smaller pool, the loopback carrier.
+struct worker_parts {
+  std::shared_ptr<engine::engine> engine;      // the tiny model or an emulated profile
+  std::shared_ptr<kv::block_pool> pool;        // KV blocks and linear-state slots
+  std::shared_ptr<kv::prefix_cache> cache;     // over `pool` (budget 0: caches nothing)
+  std::shared_ptr<transport::carrier> carrier; // moves KV: TCP between hosts, loopback in one process
+};
+// engine::make_engine, a pool of node.kv_blocks, the cache's budget, TCP.
+worker_parts make_worker_parts(const config::deployment_config& config, bool prfaas);
+
+// A prefill node's settings.
+struct prefill_options {
+  node_info self;                      // its name, cluster and role
+  worker_context context;
+  worker_parts parts;
+  transport::link_options links;       // its KV links (timeouts bound a job's wait)
+  transport::receiver_options receiver;  // its receiver of pulled prefixes
+  std::shared_ptr<transport::pacer> egress;  // paces its links together (a PrfaaS node's share of the link)
+  long token_budget = 0;               // > 0: jobs batched up to this many prompt tokens
+};
+// From the deployment config: the links' options (link_options_for), its egress (a PrfaaS node
+// crosses the inter-cluster link), the node's parts.
+prefill_options prefill_options_for(const config::deployment_config& config, node_info self, worker_context context);
+
+// Prefill node: its engine prefilling over its kv::prefix_cache, streaming each layer over a
+// transport::link_pool of its carrier; reports link telemetry and cache updates to `router`.  Its
+// own KV receiver takes prefixes pulled from other nodes' caches.  A job cancelled on the board
+// stops before it starts or after the layer in progress.
+caf::actor spawn_prefill(caf::actor_system& sys, prefill_options options, caf::actor router);
 caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
                          node_info self, caf::actor router, worker_context context);
 
-// Decode node: transport::kv_receiver landing KV, engine::decode_batch decoding it.
+// A decode node's settings.
+struct decode_options {
+  node_info self;
+  worker_context context;
+  worker_parts parts;
+  transport::link_options links;       // pushes of cached prefixes to prefill nodes
+  transport::receiver_options receiver;
+  int max_sequences = 64;              // decoding at once
+  bool cache_finished = true;          // finished sequences go into the cache (snapshots kept)
+};
+decode_options decode_options_for(const config::deployment_config& config, node_info self, worker_context context);
+
+// Decode node: its carrier's listener landing KV, engine::decode_batch decoding it.
+caf::actor spawn_decode(caf::actor_system& sys, decode_options options, caf::actor router);
 caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config,
                         node_info self, caf::actor router, worker_context context);
 

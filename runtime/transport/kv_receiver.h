@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/transport/carrier.h"
 #include "runtime/transport/frame_io.h"
 #include "runtime/transport/payload_cipher.h"
 #include "runtime/transport/socket.h"
@@ -50,20 +51,7 @@
 
 namespace prfaas::transport {
 
-struct receiver_options {
-  std::string secret;        // empty: accept unauthenticated peers
-  int max_connections = 256;
-  // Connections not yet past the handshake, at most this many at once and for this long: peers
-  // that connect and say nothing cannot fill the connection bound.
-  int max_handshaking = 32;
-  std::chrono::milliseconds handshake_timeout{2000};
-  size_t max_pending = 4096; // requests expected at once
-  std::chrono::milliseconds receive_timeout{5000};  // a transfer's sender silent this long is dropped
-  std::chrono::milliseconds resume_window{15000};   // an interrupted transfer waits this long
-  bool require_encryption = false;  // refuse senders that do not ask for encrypted payloads
-};
-
-class kv_receiver {
+class kv_receiver final : public carrier_listener {
  public:
   using event = transfer_event;
   using event_sink = transfer_registry::event_sink;
@@ -74,10 +62,10 @@ class kv_receiver {
   kv_receiver(const kv_receiver&) = delete;
   kv_receiver& operator=(const kv_receiver&) = delete;
 
-  uint16_t port() const { return port_; }
-  void expect(uint64_t request, transfer_view& target) { registry_.expect(request, target); }
-  void cancel(uint64_t request) { registry_.cancel(request); }
-  counters stats() const { return registry_.stats(); }
+  uint16_t port() const override { return port_; }
+  void expect(uint64_t request, transfer_view& target) override { registry_.expect(request, target); }
+  void cancel(uint64_t request) override { registry_.cancel(request); }
+  counters stats() const override { return registry_.stats(); }
 
  private:
   struct connection;

@@ -109,10 +109,6 @@ void kv_sender::post(frame_job job, std::unique_lock<std::mutex>& lock) {
   work_.notify_one();
 }
 
-void kv_sender::send_layer(uint64_t request, transfer_view& source, int layer) {
-  send_payloads(request, source, layer, 0, source.payload_count(layer));
-}
-
 void kv_sender::send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end) {
   frame_header h;
   h.kind = source.kind(layer) == payload_kind::block ? frame_kind::kv_block : frame_kind::linear_state;
@@ -332,6 +328,7 @@ void kv_sender::run_writer(size_t index, uint64_t generation) {
           }
         }
         sent_ += written;
+        if (e.code() == errc::internal) ++source_faults_;
         room_.notify_all();
       }
       interrupt(generation, e.what());
@@ -406,6 +403,11 @@ void kv_sender::break_connections(const std::string& why) {
     g = generation_;
   }
   interrupt(g, why);
+}
+
+void kv_sender::break_connection(int index) {
+  std::lock_guard lock(mutex_);
+  if (index >= 0 && static_cast<size_t>(index) < conns_.size()) conns_[static_cast<size_t>(index)].socket.shutdown_both();
 }
 
 void kv_sender::interrupt(uint64_t generation, const std::string& why) {
@@ -631,6 +633,7 @@ link_stats kv_sender::stats() const {
   st.bytes_in_flight = inflight_;
   st.frames_sent = frames_;
   st.copied_bytes = copied_;
+  st.source_faults = source_faults_;
   st.bytes_received = received_;
   st.resumes = resumes_;
   for (const auto& c : conns_) st.tcp.push_back(read_tcp_info(c.socket));

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/transport/carrier.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/link_options.h"
 #include "runtime/transport/link_stats.h"
@@ -46,9 +47,9 @@
 
 namespace prfaas::transport {
 
-class kv_sender {
+class kv_sender final : public carrier_link {
  public:
-  using clock = std::chrono::steady_clock;
+  using progress = link_progress;
 
   // Connects options.connections sockets and runs the handshake on each. Throws
   // failure(unreachable) or failure(transport_failed) ("refused: authentication failed").
@@ -58,38 +59,29 @@ class kv_sender {
   kv_sender(const kv_sender&) = delete;
   kv_sender& operator=(const kv_sender&) = delete;
 
-  void send_layer(uint64_t request, transfer_view& source, int layer);
-  // Payloads [first, end) of `layer` only: a layer may go out in parts as they become final.
-  void send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end);
-  void send_done(uint64_t request, uint32_t tokens, int32_t first_token);
-  // Tells the receiver to give the request up, and forgets it here.
-  void send_abort(uint64_t request, const std::string& reason);
-  // Waits until the receiver confirmed the request complete; then its source may be freed.
-  void finish(uint64_t request, clock::time_point deadline);
-  // Drops the request without waiting for the receiver: its queued frames go, and once this
-  // returns no thread reads its source.
-  void forget(uint64_t request);
+  // The carrier_link calls (carrier.h).
+  void send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end) override;
+  void send_done(uint64_t request, uint32_t tokens, int32_t first_token) override;
+  void send_abort(uint64_t request, const std::string& reason) override;
+  void finish(uint64_t request, clock::time_point deadline) override;
+  // Its queued frames go, and it waits out writers inside sendmsg on its payloads.
+  void forget(uint64_t request) override;
   // Every frame posted so far is written, or a connection broke (then other connections may
   // still be writing: free a source only after forget() or finish() of its request).
   void flush();
 
-  struct progress {
-    bool known = false;
-    uint32_t acked_layers = 0;  // the receiver's ready prefix
-    bool complete = false;
-    uint64_t payload_bytes_sent = 0;  // this request's, re-sends included
-  };
-  progress progress_of(uint64_t request) const;
+  progress progress_of(uint64_t request) const override;
   // Breaks every connection now, as a reset would: the link resumes (fault injection, tests).
   void break_connections(const std::string& why);
+  // Breaks connection `index` alone, as a reset of it would (tests).
+  void break_connection(int index);
 
-  bool broken() const;
-  // No transfer on it: nothing posted and unconfirmed, nothing queued (it may be replaced).
-  bool idle() const;
-  int connection_count() const;
-  link_stats stats() const;
+  bool broken() const override;
+  bool idle() const override;
+  int connection_count() const override;
+  link_stats stats() const override;
   const endpoint& peer() const { return peer_; }
-  uint64_t payload_bytes_sent() const;
+  uint64_t payload_bytes_sent() const override;
   uint64_t resumes() const;  // times the link was re-established and its transfers resumed
 
  private:
@@ -158,7 +150,8 @@ class kv_sender {
   uint64_t inflight_ = 0;           // posted and not yet written
   bool stopping_ = false;
   std::string broken_;              // set once the link is given up
-  uint64_t posted_ = 0, sent_ = 0, payload_sent_ = 0, frames_ = 0, received_ = 0, resumes_ = 0, copied_ = 0;
+  uint64_t posted_ = 0, sent_ = 0, payload_sent_ = 0, frames_ = 0, received_ = 0, resumes_ = 0, copied_ = 0,
+           source_faults_ = 0;
 };
 
 }  // namespace prfaas::transport

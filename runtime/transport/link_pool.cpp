@@ -5,8 +5,10 @@
 
 namespace prfaas::transport {
 
-link_pool::link_pool(link_options options, std::shared_ptr<pacer> egress_pacer, size_t max_links)
-    : options_(std::move(options)),
+link_pool::link_pool(std::shared_ptr<carrier> carrier, link_options options, std::shared_ptr<pacer> egress_pacer,
+                     size_t max_links)
+    : carrier_(std::move(carrier)),
+      options_(std::move(options)),
       window_(options_.window_per_connection ? options_.window_per_connection : window_per_connection()),
       pacer_(std::move(egress_pacer)),
       max_links_(max_links) {}
@@ -18,7 +20,7 @@ int link_pool::wanted(const link_stats& stats, double* bdp) const {
   return connections_for(*path, window_, options_.connections, std::max(options_.connections, options_.max_connections));
 }
 
-std::shared_ptr<kv_sender> link_pool::get(const std::string& peer) {
+std::shared_ptr<carrier_link> link_pool::get(const std::string& peer) {
   auto options = options_;
   {
     std::lock_guard lock(mutex_);
@@ -34,14 +36,14 @@ std::shared_ptr<kv_sender> link_pool::get(const std::string& peer) {
       throw failure(errc::no_capacity, "the node holds its maximum of " + std::to_string(max_links_) + " KV links");
   }
   // Connect outside the lock: the handshake may take a round trip per connection.
-  auto link = std::make_shared<kv_sender>(parse_endpoint(peer), options, pacer_);
+  auto link = carrier_->connect(parse_endpoint(peer), options, pacer_);
   std::lock_guard lock(mutex_);
   links_[peer] = link;
   return link;
 }
 
 std::vector<link_stats> link_pool::snapshot() const {
-  std::vector<std::shared_ptr<kv_sender>> links;
+  std::vector<std::shared_ptr<carrier_link>> links;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [peer, l] : links_) links.push_back(l);

@@ -32,6 +32,9 @@ struct link_stats {
   uint64_t bytes_in_flight = 0;    // posted, not yet written
   uint64_t frames_sent = 0;
   uint64_t copied_bytes = 0;       // payload bytes copied in user space (sealing them: transport.encrypt)
+  // Sends the kernel refused because a payload's memory was gone (EFAULT): a source freed while
+  // a writer held it.  Always 0 unless there is a bug: carrier.h's ownership promise.
+  uint64_t source_faults = 0;
   uint64_t resumes = 0;            // times the link broke and its transfers were resumed
   double capacity_gbps = 0;
   double bdp_bytes = 0;            // the path's bandwidth-delay product as measured (0: not yet)

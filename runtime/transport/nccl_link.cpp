@@ -73,35 +73,208 @@ nccl_sender::~nccl_sender() {
   if (cuda_->stream) cudaStreamDestroy(cuda_->stream);
 }
 
-void nccl_sender::send_layer(uint64_t request, transfer_view& source, int layer) {
+void nccl_sender::fail_locked(const std::string& why) {
+  if (broken_.empty()) broken_ = "NCCL link to " + peer_.str() + " failed: " + why;
+  for (auto& [id, r] : records_)
+    if (r.state == record::active) {
+      r.state = record::failed;
+      r.error = broken_;
+    }
+}
+
+void nccl_sender::check_locked(uint64_t request) {
+  if (!broken_.empty()) throw failure(errc::transport_failed, broken_);
+  auto it = records_.find(request);
+  if (it != records_.end() && it->second.state == record::failed) throw failure(errc::transport_failed, it->second.error);
+}
+
+void nccl_sender::flush_locked() {
+  try {
+    cuda_check(cudaStreamSynchronize(cuda_->stream), "cudaStreamSynchronize");
+  } catch (const failure& e) {
+    fail_locked(e.what());
+    throw;
+  }
+  unsynced_ = 0;
+}
+
+void nccl_sender::send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end) {
+  std::lock_guard lock(mutex_);
+  check_locked(request);
+  PRFAAS_REQUIRE(layer >= 0 && layer < source.layers() && first >= 0 && first <= end && end <= source.payload_count(layer),
+                 "payloads outside the transfer");
+  if (records_.count(request) == 0 && records_.size() >= 4096)
+    throw failure(errc::no_capacity, "NCCL link to " + peer_.str() + " carries 4096 transfers");
+  auto& r = records_[request];
   frame_encoder enc;
   frame_header h;
   h.kind = frame_kind::device_payload;
   h.request = request;
   h.layer = static_cast<uint32_t>(layer);
   h.token_count = source.token_count();
-  cuda_check(cudaSetDevice(cuda_->device), "cudaSetDevice");
-  for (int i = 0; i < source.payload_count(layer); ++i) {
-    const auto p = source.payload(layer, i);
-    h.index = static_cast<uint32_t>(i);
-    h.payload_bytes = p.size();
-    write_frame(control_, enc, h);  // the header first: the receiver posts the matching ncclRecv
-    nccl_check(ncclSend(p.data(), p.size(), ncclUint8, 1, cuda_->comm, cuda_->stream), "ncclSend");
-    payload_sent_ += p.size();
+  try {
+    cuda_check(cudaSetDevice(cuda_->device), "cudaSetDevice");
+    for (int i = first; i < end; ++i) {
+      const auto p = source.payload(layer, i);
+      // Backpressure: the stream holds at most the window of posted, unsent bytes.
+      if (unsynced_ > 0 && unsynced_ + p.size() > options_.max_inflight_bytes) flush_locked();
+      h.index = static_cast<uint32_t>(i);
+      h.payload_bytes = p.size();
+      write_frame(control_, enc, h);  // the header first: the receiver posts the matching ncclRecv
+      nccl_check(ncclSend(p.data(), p.size(), ncclUint8, 1, cuda_->comm, cuda_->stream), "ncclSend");
+      payload_sent_ += p.size();
+      r.payload_sent += p.size();
+      unsynced_ += p.size();
+      ++frames_;
+    }
+  } catch (const failure& e) {
+    fail_locked(e.what());
+    throw;
   }
 }
 
 void nccl_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_token) {
+  std::lock_guard lock(mutex_);
+  check_locked(request);
   frame_encoder enc;
   frame_header h;
   h.kind = frame_kind::request_done;
   h.request = request;
   h.token_count = tokens;
   h.first_token = first_token;
-  write_frame(control_, enc, h);
+  try {
+    write_frame(control_, enc, h);
+  } catch (const failure& e) {
+    fail_locked(e.what());
+    throw;
+  }
 }
 
-void nccl_sender::flush() { cuda_check(cudaStreamSynchronize(cuda_->stream), "cudaStreamSynchronize"); }
+void nccl_sender::send_abort(uint64_t request, const std::string& reason) {
+  forget(request);
+  std::lock_guard lock(mutex_);
+  if (!broken_.empty()) return;
+  frame_encoder enc;
+  frame_header h;
+  h.kind = frame_kind::abort;
+  h.request = request;
+  h.reason = reason;
+  try {
+    write_frame(control_, enc, h);
+  } catch (const failure& e) {
+    fail_locked(e.what());
+  }
+}
+
+void nccl_sender::read_ack_locked(std::chrono::milliseconds timeout) {
+  set_receive_timeout(control_, timeout);
+  received_header h;
+  if (!read_header(control_, h)) throw failure(errc::transport_failed, "the receiver closed the link");
+  if (h.header.kind != frame_kind::ack) throw failure(errc::bad_frame, std::string("unexpected ") + to_string(h.header.kind) + " frame");
+  auto it = records_.find(h.header.request);
+  if (it == records_.end()) return;
+  auto& r = it->second;
+  switch (static_cast<ack_kind>(h.header.index)) {
+    case ack_kind::progress: r.acked_layers = std::max(r.acked_layers, h.header.layer); break;
+    case ack_kind::complete:
+      r.acked_layers = std::max(r.acked_layers, h.header.layer);
+      r.state = record::complete;
+      break;
+    case ack_kind::failed:
+      r.state = record::failed;
+      r.error = "KV receiver " + peer_.str() + " gave request " + std::to_string(h.header.request) + " up: " + h.header.reason;
+      break;
+  }
+}
+
+void nccl_sender::finish(uint64_t request, clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  std::string error;
+  errc code = errc::transport_failed;
+  try {
+    flush_locked();
+    for (;;) {
+      auto it = records_.find(request);
+      if (it == records_.end() || it->second.state == record::complete) break;
+      if (it->second.state == record::failed) {
+        error = it->second.error;
+        break;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+      if (left.count() <= 0) {
+        code = errc::deadline_exceeded;
+        error = "KV transfer of request " + std::to_string(request) + " to " + peer_.str() +
+                " not confirmed by its deadline (" + std::to_string(it->second.acked_layers) + " layers acknowledged)";
+        break;
+      }
+      try {
+        read_ack_locked(std::max(left, std::chrono::milliseconds(1)));
+      } catch (const failure& e) {
+        if (clock::now() < deadline) throw;  // a timeout past the deadline is the deadline's
+      }
+    }
+  } catch (const failure& e) {
+    fail_locked(e.what());
+    error = broken_;
+  }
+  records_.erase(request);
+  if (!error.empty()) throw failure(code, error);
+}
+
+void nccl_sender::forget(uint64_t request) {
+  std::lock_guard lock(mutex_);
+  try {
+    if (broken_.empty()) flush_locked();  // after it no ncclSend reads the source
+  } catch (const failure&) {
+    // A failed stream runs nothing more: the source is not read either way.
+  }
+  records_.erase(request);
+}
+
+link_progress nccl_sender::progress_of(uint64_t request) const {
+  std::lock_guard lock(mutex_);
+  link_progress p;
+  auto it = records_.find(request);
+  if (it == records_.end()) return p;
+  p.known = true;
+  p.acked_layers = it->second.acked_layers;
+  p.complete = it->second.state == record::complete;
+  p.payload_bytes_sent = it->second.payload_sent;
+  return p;
+}
+
+bool nccl_sender::broken() const {
+  std::lock_guard lock(mutex_);
+  return !broken_.empty();
+}
+
+bool nccl_sender::idle() const {
+  std::lock_guard lock(mutex_);
+  return records_.empty();
+}
+
+uint64_t nccl_sender::payload_bytes_sent() const {
+  std::lock_guard lock(mutex_);
+  return payload_sent_;
+}
+
+link_stats nccl_sender::stats() const {
+  link_stats st;
+  st.peer = peer_.str();
+  st.connections = 1;
+  st.capacity_gbps = options_.capacity_gbps;
+  std::lock_guard lock(mutex_);
+  st.bytes_posted = st.bytes_sent = payload_sent_;
+  st.bytes_in_flight = unsynced_;
+  st.frames_sent = frames_;
+  st.tcp.push_back(read_tcp_info(control_));
+  return st;
+}
+
+void nccl_sender::flush() {
+  std::lock_guard lock(mutex_);
+  flush_locked();
+}
 
 nccl_receiver::nccl_receiver(const endpoint& listen_at, event_sink sink, receiver_options options, int device)
     : options_(std::move(options)), device_(device), registry_(std::move(sink), options_.max_pending),
@@ -143,6 +316,19 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
   frame_header ok;
   ok.kind = frame_kind::accepted;
   write_frame(s, enc, ok);
+  // Receipts go back as TCP's receiver sends them (kv_receiver.cpp): the sender's finish() reads them.
+  auto acknowledge = [&](const receipt& r) {
+    if (r.kind == receipt::none) return;
+    frame_header a;
+    a.kind = frame_kind::ack;
+    a.request = r.request;
+    a.layer = r.acked_layers;
+    a.index = static_cast<uint32_t>(r.kind == receipt::progress   ? ack_kind::progress
+                                    : r.kind == receipt::complete ? ack_kind::complete
+                                                                  : ack_kind::failed);
+    a.reason = r.why;
+    write_frame(s, enc, a);
+  };
 
   cuda_check(cudaSetDevice(device_), "cudaSetDevice");
   ncclUniqueId id;
@@ -172,7 +358,7 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
       if (f.kind != frame_kind::device_payload) {
         if (f.kind != frame_kind::request_done && f.kind != frame_kind::abort && f.kind != frame_kind::layer_done)
           throw failure(errc::bad_frame, std::string("unexpected ") + to_string(f.kind) + " frame on an NCCL link");
-        registry_.control(conn, f, peer->name);
+        acknowledge(registry_.control(conn, f, peer->name));
         continue;
       }
       if (f.payload_bytes == 0 || f.payload_bytes > kMaxScratchBytes)
@@ -196,7 +382,7 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
         error = e.what();
       }
       if (dst.empty()) registry_.count_dropped(f.payload_bytes);
-      else registry_.end_payload(conn, f, f.payload_bytes, error);
+      else acknowledge(registry_.end_payload(conn, f, f.payload_bytes, error));
       if (!error.empty()) throw failure(errc::transport_failed, error);
     }
   } catch (...) {
@@ -205,5 +391,26 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
   }
   cleanup();
 }
+
+namespace {
+
+class nccl_carrier final : public carrier {
+ public:
+  explicit nccl_carrier(int device) : device_(device) {}
+  const char* name() const override { return "nccl"; }
+  std::unique_ptr<carrier_listener> listen(const endpoint& at, event_sink sink, const receiver_options& options) override {
+    return std::make_unique<nccl_receiver>(at, std::move(sink), options, device_);
+  }
+  std::shared_ptr<carrier_link> connect(const endpoint& to, const link_options& options, std::shared_ptr<pacer>) override {
+    return std::make_shared<nccl_sender>(to, options, device_);
+  }
+
+ private:
+  int device_;
+};
+
+}  // namespace
+
+std::shared_ptr<carrier> make_nccl_carrier(int device) { return std::make_shared<nccl_carrier>(device); }
 
 }  // namespace prfaas::transport

@@ -20,12 +20,15 @@
 // different NCCL_HOSTID values so NCCL treats them as two hosts joined by its socket transport.
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/transport/carrier.h"
 #include "runtime/transport/kv_receiver.h"
 #include "runtime/transport/link_options.h"
 #include "runtime/transport/socket.h"
@@ -42,28 +45,58 @@ int cuda_device_count();
 // empty) becomes NCCL_HOSTID.  Call before the first NCCL call of the process.
 void configure_nccl_socket_env(const std::string& host_id);
 
-class nccl_sender {
+// The carrier (carrier.h) over NCCL on CUDA device `device`: transfer views hold device pointers.
+std::shared_ptr<carrier> make_nccl_carrier(int device);
+
+// Acknowledgements come back on the control connection as on TCP (`ack` frames); the sender reads
+// them in finish() (and progress_of() reports what it read).  Backpressure: once
+// options.max_inflight_bytes are posted on the stream and not known sent, a post waits for the
+// stream.  forget() and finish() synchronise the stream: afterwards no ncclSend reads the source.
+// An NCCL link does not resume: a broken control connection fails its transfers.
+class nccl_sender final : public carrier_link {
  public:
   nccl_sender(const endpoint& to, link_options options, int device);
-  ~nccl_sender();
+  ~nccl_sender() override;
   nccl_sender(const nccl_sender&) = delete;
   nccl_sender& operator=(const nccl_sender&) = delete;
 
-  void send_layer(uint64_t request, transfer_view& source, int layer);
-  void send_done(uint64_t request, uint32_t tokens, int32_t first_token);
+  void send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end) override;
+  void send_done(uint64_t request, uint32_t tokens, int32_t first_token) override;
+  void send_abort(uint64_t request, const std::string& reason) override;
+  void finish(uint64_t request, clock::time_point deadline) override;
+  void forget(uint64_t request) override;
+  link_progress progress_of(uint64_t request) const override;
+  bool broken() const override;
+  bool idle() const override;
+  int connection_count() const override { return 1; }
+  link_stats stats() const override;
+  uint64_t payload_bytes_sent() const override;
   void flush();  // every payload posted so far has been sent
-  uint64_t payload_bytes_sent() const { return payload_sent_; }
 
  private:
   struct cuda_state;
+  struct record {
+    uint32_t acked_layers = 0;
+    enum { active, complete, failed } state = active;
+    std::string error;
+    uint64_t payload_sent = 0;
+  };
+  void flush_locked();
+  void check_locked(uint64_t request);
+  void read_ack_locked(std::chrono::milliseconds timeout);  // one ack frame into records_
+  void fail_locked(const std::string& why);
+
   endpoint peer_;
   link_options options_;
   socket_fd control_;
   std::unique_ptr<cuda_state> cuda_;
-  uint64_t payload_sent_ = 0;
+  mutable std::mutex mutex_;  // one poster at a time: NCCL calls on one communicator are ordered
+  std::map<uint64_t, record> records_;
+  std::string broken_;
+  uint64_t payload_sent_ = 0, unsynced_ = 0, frames_ = 0;
 };
 
-class nccl_receiver {
+class nccl_receiver final : public carrier_listener {
  public:
   using event = transfer_event;
   using event_sink = transfer_registry::event_sink;
@@ -73,10 +106,10 @@ class nccl_receiver {
   nccl_receiver(const nccl_receiver&) = delete;
   nccl_receiver& operator=(const nccl_receiver&) = delete;
 
-  uint16_t port() const { return port_; }
-  void expect(uint64_t request, transfer_view& target) { registry_.expect(request, target); }
-  void cancel(uint64_t request) { registry_.cancel(request); }
-  receive_counters stats() const { return registry_.stats(); }
+  uint16_t port() const override { return port_; }
+  void expect(uint64_t request, transfer_view& target) override { registry_.expect(request, target); }
+  void cancel(uint64_t request) override { registry_.cancel(request); }
+  receive_counters stats() const override { return registry_.stats(); }
 
  private:
   void serve();

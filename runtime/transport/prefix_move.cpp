@@ -15,7 +15,7 @@ std::vector<uint64_t> prefix_chain(std::span<const int32_t> prompt, int tokens, 
 
 }  // namespace
 
-void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, kv_sender& link,
+void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, carrier_link& link,
                  uint64_t request, std::span<const int32_t> prompt, int tokens,
                  std::chrono::steady_clock::time_point deadline) {
   const auto chain = prefix_chain(prompt, tokens, config.block_tokens);
@@ -28,7 +28,7 @@ void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv:
   // Posted frames reference kv's blocks: no connection thread reads them once kv lets go of
   // them, whatever throws below.
   struct forget_before_release {
-    kv_sender& link;
+    carrier_link& link;
     uint64_t request;
     ~forget_before_release() { link.forget(request); }
   } guard{link, request};

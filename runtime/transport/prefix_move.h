@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "runtime/kv/prefix_cache.h"
-#include "runtime/transport/kv_sender.h"
+#include "runtime/transport/carrier.h"
 #include "runtime/transport/transfer.h"
 
 namespace prfaas::transport {
@@ -26,7 +26,7 @@ namespace prfaas::transport {
 // waits until the receiver confirmed it all (the restored blocks are released after).  Throws
 // failure(no_capacity) when the cache no longer holds that prefix (evicted since the directory
 // heard of it), or what the link throws (deadline_exceeded past `deadline`).
-void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, kv_sender& link,
+void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, carrier_link& link,
                  uint64_t request, std::span<const int32_t> prompt, int tokens,
                  std::chrono::steady_clock::time_point deadline);
 

@@ -165,6 +165,8 @@ void write_all(const socket_fd& s, std::span<iovec> iov, size_t* written) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         throw failure(errc::transport_failed, "send timed out: the peer stopped reading");
+      // The kernel could not read what it was given: memory freed while it was being sent.
+      if (errno == EFAULT) throw failure(errc::internal, "send: a payload's memory is gone (EFAULT)");
       throw failure(errc::transport_failed, "send: " + sys_error());
     }
     if (written) *written += static_cast<size_t>(n);

@@ -46,7 +46,7 @@ TEST_CASE("a link pool re-makes an idle link whose path needs more connections, 
   o.max_connections = 6;
   o.capacity_gbps = 100;            // a fast path ...
   o.window_per_connection = 1024;   // ... and a tiny window: its product needs the bound
-  link_pool pool(o, nullptr);
+  link_pool pool(make_tcp_carrier(), o, nullptr);
   const std::string peer = "127.0.0.1:" + std::to_string(rx.port());
   auto first = pool.get(peer);
   CHECK(first->connection_count() == 2);
