@@ -1,5 +1,5 @@
-// The NCCL carrier: GPU-resident KV crosses an NCCL link between two processes, byte for byte,
-// and a peer without the secret is refused.  Needs a GPU: elsewhere the whole executable reports
+// The NCCL carrier (carrier.h): GPU-resident KV crosses an NCCL link between two processes, byte
+// for byte, acknowledged until finish() confirms it, and a peer without the secret is refused.  Needs a GPU: elsewhere the whole executable reports
 // skipped (exit 77), never passed.  One GPU is enough: the two processes take different
 // NCCL_HOSTIDs, so NCCL joins them with its socket transport as if they were two hosts.
 
@@ -48,12 +48,14 @@ int receiver_main(int port_fd) {
   std::condition_variable cv;
   int state = 0;  // 1 complete, 2 failed
   std::string error;
-  nccl_receiver rx({"127.0.0.1", 0}, [&](const transfer_event& e) {
+  auto carrier = make_nccl_carrier(0);
+  auto rx_ptr = carrier->listen({"127.0.0.1", 0}, [&](const transfer_event& e) {
     std::lock_guard l(m);
     if (e.kind == transfer_event::complete) state = 1;
     if (e.kind == transfer_event::failed) { state = 2; error = e.error; }
     cv.notify_all();
-  }, receiver_options{kSecret}, 0);
+  }, receiver_options{kSecret});
+  auto& rx = *rx_ptr;
   rx.expect(1, view);
   const std::string port = std::to_string(rx.port()) + "\n";
   if (::write(port_fd, port.data(), port.size()) < 0) return 4;
@@ -109,17 +111,21 @@ TEST_CASE("GPU-resident KV crosses an NCCL link byte for byte, and a peer withou
   link_options o;
   o.name = "gpu-prefill";
   o.secret = kSecret;
+  auto carrier = make_nccl_carrier(0);
   {
-    nccl_sender tx({"127.0.0.1", port}, o, 0);
-    tx.send_layer(1, view, 0);
-    tx.send_done(1, kBlocks, 7);
-    tx.flush();
-    CHECK(tx.payload_bytes_sent() == kBlocks * kBlockBytes);
+    // Through the carrier interface (carrier.h), as the roles use it: posted, acknowledged,
+    // confirmed by finish().
+    auto tx = carrier->connect({"127.0.0.1", port}, o);
+    tx->send_layer(1, view, 0);
+    tx->send_done(1, kBlocks, 7);
+    tx->finish(1, std::chrono::steady_clock::now() + std::chrono::seconds(60));
+    CHECK(tx->payload_bytes_sent() == kBlocks * kBlockBytes);
+    CHECK(tx->idle());
   }
   // An intruder with the wrong secret, while the receiver still listens.
   link_options bad = o;
   bad.secret = "guess";
-  CHECK_THROWS_WITH(nccl_sender({"127.0.0.1", port}, bad, 0), Catch::Contains("refused"));
+  CHECK_THROWS_WITH(carrier->connect({"127.0.0.1", port}, bad), Catch::Contains("refused"));
 
   std::string out;
   char buf[256];

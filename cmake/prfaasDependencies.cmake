@@ -1,0 +1,31 @@
+# The libraries prfaas is built on, found the same way by its own build and by an app's
+# find_package(prfaas) (prfaasConfig.cmake includes this file).  All are Debian's packages.
+find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+
+# CAF 0.17: Debian ships neither a CMake config nor a .pc file.
+if(NOT TARGET CAF::core)
+  find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+  find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+  find_library(CAF_IO_LIBRARY caf_io REQUIRED)
+  add_library(CAF::core UNKNOWN IMPORTED)
+  set_target_properties(CAF::core PROPERTIES IMPORTED_LOCATION "${CAF_CORE_LIBRARY}"
+                        INTERFACE_INCLUDE_DIRECTORIES "${CAF_INCLUDE_DIR}")
+  target_link_libraries(CAF::core INTERFACE Threads::Threads)
+  add_library(CAF::io UNKNOWN IMPORTED)
+  set_target_properties(CAF::io PROPERTIES IMPORTED_LOCATION "${CAF_IO_LIBRARY}")
+  target_link_libraries(CAF::io INTERFACE CAF::core)
+  # CAF's OpenSSL module: mutual TLS on the actor plane.
+  find_library(CAF_OPENSSL_LIBRARY caf_openssl REQUIRED)
+  add_library(CAF::openssl UNKNOWN IMPORTED)
+  set_target_properties(CAF::openssl PROPERTIES IMPORTED_LOCATION "${CAF_OPENSSL_LIBRARY}")
+endif()
+
+find_package(CapnProto CONFIG REQUIRED)  # its config probes libatomic with a C check: enable C
+find_package(spdlog CONFIG REQUIRED)
+find_package(PkgConfig REQUIRED)
+if(NOT TARGET PkgConfig::TOMLPP)
+  pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
+endif()
+find_package(nlohmann_json 3 CONFIG REQUIRED)
+find_package(OpenSSL REQUIRED)
