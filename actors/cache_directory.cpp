@@ -21,9 +21,9 @@ struct directory_state {
   static inline const char* name = "cache-directory";
 };
 
-using directory_actor = caf::stateful_actor<directory_state>;
+using directory_self = cache_directory_actor::stateful_base<directory_state>;
 
-caf::behavior cache_directory(directory_actor* self, config::deployment_config config, node_info info) {
+cache_directory_actor::behavior_type cache_directory(directory_self* self, config::deployment_config config, node_info info) {
   self->state.self = std::move(info);
   self->state.block_tokens = config.model.block_tokens;
   self->state.index = std::make_unique<kv::prefix_directory>(config.model.block_tokens);
@@ -45,7 +45,7 @@ caf::behavior cache_directory(directory_actor* self, config::deployment_config c
 
 }  // namespace
 
-caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
+cache_directory_actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
                                  node_info self) {
   return sys.spawn(cache_directory, config, std::move(self));
 }

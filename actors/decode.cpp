@@ -70,15 +70,15 @@ struct decode_state {
   static inline const char* name = "decode";
 };
 
-using decode_actor = caf::stateful_actor<decode_state>;
+using decode_self = decode_actor::stateful_base<decode_state>;
 
-void schedule_step(decode_actor* self) {
+void schedule_step(decode_self* self) {
   if (self->state.stepping || self->state.batch->empty()) return;
   self->state.stepping = true;
   self->send(self, atoms::step_atom::value);
 }
 
-caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
+decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::actor router) {
   auto& st = self->state;
   st.self = std::move(o.self);
   st.router = std::move(router);
@@ -152,11 +152,11 @@ caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
           const sched::decode_phases phases{first == clock::time_point{} ? landed : ms_since_reserved(first), landed};
           auto seq = std::move(it->second);
           st.reserved.erase(it);
-          self->send(st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt, phases});
+          caf::unsafe_send_as(self, st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt, phases});
           st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
           if (seq.stream) {  // the first token goes at once: it is the request's TTFT
-            self->send(st.router, token_chunk{id, 0, {first_token}, seq.attempt});
+            caf::unsafe_send_as(self, st.router, token_chunk{id, 0, {first_token}, seq.attempt});
             st.streams[id] = {1, std::chrono::steady_clock::now()};
           }
           schedule_step(self);
@@ -164,7 +164,7 @@ caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
           st.receiver->cancel(id);  // waits out a writer still landing a payload
           const int32_t attempt = it->second.attempt;
           st.reserved.erase(it);
-          self->send(st.router, decode_failed{id, st.self.name + ": " + error, attempt});
+          caf::unsafe_send_as(self, st.router, decode_failed{id, st.self.name + ": " + error, attempt});
         }
       },
       // Only the attempt named: a request re-dispatched here again keeps its new sequence.
@@ -195,7 +195,7 @@ caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
       [=](atoms::republish_atom) {
         auto& st = self->state;
         st.published = true;
-        self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
+        caf::unsafe_send_as(self, st.router, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
       },
       [=](const cache_push& m) {
         auto& st = self->state;
@@ -215,7 +215,7 @@ caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
           token_chunk c{id, static_cast<int32_t>(s->second.sent),
                         std::vector<int32_t>(tokens.begin() + static_cast<std::ptrdiff_t>(s->second.sent), tokens.end()),
                         st.decoding[id].second};
-          self->send(st.router, std::move(c));
+          caf::unsafe_send_as(self, st.router, std::move(c));
           s->second = {tokens.size(), now};
         };
         for (const auto& [id, s] : st.streams)
@@ -232,12 +232,12 @@ caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
             st.cache->insert_sequence(prompt, *done.kv, std::move(done.snapshots));
             cached = true;
           }
-          self->send(st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt});
+          caf::unsafe_send_as(self, st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt});
         }
         if (cached) {
           const bool first = !st.published;
           st.published = true;
-          self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
+          caf::unsafe_send_as(self, st.router, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
         }
         schedule_step(self);
       },
@@ -246,12 +246,12 @@ caf::behavior decode(decode_actor* self, decode_options o, caf::actor router) {
 
 }  // namespace
 
-caf::actor spawn_decode(caf::actor_system& sys, decode_options options, caf::actor router) {
+decode_actor spawn_decode(caf::actor_system& sys, decode_options options, caf::actor router) {
   return sys.spawn<caf::detached>(decode, std::move(options), std::move(router));
 }
 
-caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config, node_info self,
-                        caf::actor router, worker_context context) {
+decode_actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config, node_info self,
+                          caf::actor router, worker_context context) {
   return spawn_decode(sys, decode_options_for(config, std::move(self), std::move(context)), std::move(router));
 }
 

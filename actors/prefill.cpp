@@ -99,19 +99,19 @@ struct prefill_state {
   static inline const char* name = "prefill";
 };
 
-using prefill_actor = caf::stateful_actor<prefill_state>;
+using prefill_self = prefill_actor::stateful_base<prefill_state>;
 
 // After every prefill (even with nothing new: the statistics moved) and on request.
-void publish(prefill_actor* self, kv::cache_delta delta, bool reset) {
+void publish(prefill_self* self, kv::cache_delta delta, bool reset) {
   auto& st = self->state;
   if (!st.router) return;
   const bool first = !st.published;
   st.published = true;
-  self->send(st.router, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
+  caf::unsafe_send_as(self, st.router, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
 }
 
 // A pull ended, well (its prefix goes into the cache) or not (the prefill recomputes it).
-void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& why) {
+void pull_ended(prefill_self* self, uint64_t id, bool ok, const std::string& why) {
   auto& st = self->state;
   auto it = st.pulls.find(id);
   if (it == st.pulls.end()) return;
@@ -127,7 +127,7 @@ void pull_ended(prefill_actor* self, uint64_t id, bool ok, const std::string& wh
     spdlog::warn("{}: request {}: pulling its cached prefix failed ({}); it will be recomputed", st.self.name, id, why);
   }
   st.pulls.erase(it);
-  if (st.router) self->send(st.router, cache_pulled{id, tokens, attempt});
+  if (st.router) caf::unsafe_send_as(self, st.router, cache_pulled{id, tokens, attempt});
 }
 
 // One job between its prefill and its completion.  Its KV stays in `kv` until the receiver
@@ -154,7 +154,7 @@ struct prefill_member {
 };
 
 // The prefill itself: KV streams to the decode node layer by layer as it becomes final.
-void compute(prefill_actor* self, prefill_member& m, const transport::link_options& lo) {
+void compute(prefill_self* self, prefill_member& m, const transport::link_options& lo) {
   auto& st = self->state;
   const auto& job = m.job;
   const auto& cancels = st.context.cancels;
@@ -203,7 +203,7 @@ void compute(prefill_actor* self, prefill_member& m, const transport::link_optio
 
 // The last frame, the receiver's confirmation (a broken link resumes meanwhile; until then the
 // KV's blocks may be sent again), the cache's news, the report.
-caf::expected<prefill_report> complete(prefill_actor* self, prefill_member& m) {
+caf::expected<prefill_report> complete(prefill_self* self, prefill_member& m) {
   auto& st = self->state;
   const auto& job = m.job;
   if (m.error) return std::move(m.error);
@@ -228,7 +228,7 @@ caf::expected<prefill_report> complete(prefill_actor* self, prefill_member& m) {
   }
 }
 
-caf::behavior prefill(prefill_actor* self, prefill_options o, caf::actor router) {
+prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf::actor router) {
   auto& st = self->state;
   st.self = std::move(o.self);
   PRFAAS_REQUIRE(o.parts.engine && o.parts.pool && o.parts.cache && o.parts.carrier,
@@ -259,7 +259,7 @@ caf::behavior prefill(prefill_actor* self, prefill_options o, caf::actor router)
       [=](atoms::status_atom) { return self->state.self; },
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
-        self->send(st.reporter, atoms::router_atom::value, router);
+        caf::unsafe_send_as(self, st.reporter, atoms::router_atom::value, router);
         st.router = std::move(router);
         // Pulls the last router started can no longer be used.
         for (auto& [id, pull] : st.pulls) st.receiver->cancel(id);
@@ -355,12 +355,12 @@ caf::behavior prefill(prefill_actor* self, prefill_options o, caf::actor router)
 
 }  // namespace
 
-caf::actor spawn_prefill(caf::actor_system& sys, prefill_options options, caf::actor router) {
+prefill_actor spawn_prefill(caf::actor_system& sys, prefill_options options, caf::actor router) {
   return sys.spawn<caf::detached>(prefill, std::move(options), std::move(router));
 }
 
-caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config, node_info self,
-                         caf::actor router, worker_context context) {
+prefill_actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config, node_info self,
+                            caf::actor router, worker_context context) {
   return spawn_prefill(sys, prefill_options_for(config, std::move(self), std::move(context)), std::move(router));
 }
 

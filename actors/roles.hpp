@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/interfaces.hpp"
 #include "actors/messages.hpp"
 #include "runtime/common/cancel_board.h"
 #include "runtime/common/endpoint.h"
@@ -26,11 +27,11 @@ namespace prfaas::actors {
 // Router: an adapter around the control-plane core (runtime/sched/core.h).  With `trust` (the
 // deployment's CA), a node registers only under the name and role of the certificate whose key
 // signed its registration; without it (--insecure) names are taken on the node's word.
-caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
-                        std::shared_ptr<const security::verifier> trust);
+router_actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
+                          std::shared_ptr<const security::verifier> trust);
 
 // Cache directory: kv::prefix_directory.
-caf::actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
+cache_directory_actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
                                  node_info self);
 
 // What a worker role gets from its node beside the config: where its KV receiver listens, the
@@ -78,9 +79,9 @@ prefill_options prefill_options_for(const config::deployment_config& config, nod
 // transport::link_pool of its carrier; reports link telemetry and cache updates to `router`.  Its
 // own KV receiver takes prefixes pulled from other nodes' caches.  A job cancelled on the board
 // stops before it starts or after the layer in progress.
-caf::actor spawn_prefill(caf::actor_system& sys, prefill_options options, caf::actor router);
-caf::actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
-                         node_info self, caf::actor router, worker_context context);
+prefill_actor spawn_prefill(caf::actor_system& sys, prefill_options options, caf::actor router);
+prefill_actor spawn_prefill(caf::actor_system& sys, const config::deployment_config& config,
+                            node_info self, caf::actor router, worker_context context);
 
 // A decode node's settings.
 struct decode_options {
@@ -95,9 +96,9 @@ struct decode_options {
 decode_options decode_options_for(const config::deployment_config& config, node_info self, worker_context context);
 
 // Decode node: its carrier's listener landing KV, engine::decode_batch decoding it.
-caf::actor spawn_decode(caf::actor_system& sys, decode_options options, caf::actor router);
-caf::actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config,
-                        node_info self, caf::actor router, worker_context context);
+decode_actor spawn_decode(caf::actor_system& sys, decode_options options, caf::actor router);
+decode_actor spawn_decode(caf::actor_system& sys, const config::deployment_config& config,
+                          node_info self, caf::actor router, worker_context context);
 
 // The node supervisor: spawns the role actor through `spawn_role` (given the current router),
 // restarts it when it fails, registers it with the router (when `router` is set) and

@@ -109,9 +109,9 @@ struct router_state {
   static inline const char* name = "router";
 };
 
-using router_actor = caf::stateful_actor<router_state>;
+using router_self = router_actor::stateful_base<router_state>;
 
-double now_s(router_actor* self) {
+double now_s(router_self* self) {
   return std::chrono::duration<double>(clock_type::now() - self->state.started).count();
 }
 
@@ -147,13 +147,13 @@ sched::request_failed failed_event(uint64_t id, const caf::error& err, int attem
   return {id, errc::unreachable, describe(err), attempt};
 }
 
-void step(router_actor* self, const sched::event& e);
-void node_lost(router_actor* self, const std::string& name, const std::string& why);
+void step(router_self* self, const sched::event& e);
+void node_lost(router_self* self, const std::string& name, const std::string& why);
 
 // A job's error.  When it says the role actor itself is gone (it crashed answering, or was
 // already dead), the node is lost now, before its down message arrives: otherwise the next
 // attempt could be routed to the same dead handle and be lost too.
-void job_failed(router_actor* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
+void job_failed(router_self* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
                 const caf::actor_addr& handle) {
   const bool gone = (err.category() == caf::atom("system") &&
                      err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down)) ||
@@ -163,7 +163,7 @@ void job_failed(router_actor* self, uint64_t id, const caf::error& err, int atte
   step(self, failed_event(id, err, attempt));
 }
 
-caf::actor handle_of(router_actor* self, sched::node_id id) {
+caf::actor handle_of(router_self* self, sched::node_id id) {
   const auto& name = self->state.core->node(id).desc.name;
   auto it = self->state.handles.find(name);
   return it == self->state.handles.end() ? caf::actor{} : it->second;
@@ -171,14 +171,14 @@ caf::actor handle_of(router_actor* self, sched::node_id id) {
 
 
 // True when the message being handled comes from the process of node `name` as registered.
-bool sent_by(router_actor* self, const std::string& name) {
+bool sent_by(router_self* self, const std::string& name) {
   const auto& from = self->current_sender();
   auto h = self->state.handles.find(name);
   return from && h != self->state.handles.end() && from->node() == h->second.node();
 }
 
 // The node the core has doing `role` of request `id` now (empty: none, or an unknown request).
-std::string holder(router_actor* self, uint64_t id, sched::node_kind role) {
+std::string holder(router_self* self, uint64_t id, sched::node_kind role) {
   const auto* view = self->state.core->find(id);
   if (!view) return {};
   const auto n = role == sched::node_kind::decode ? view->decode_node : view->prefill_node;
@@ -188,7 +188,7 @@ std::string holder(router_actor* self, uint64_t id, sched::node_kind role) {
 
 // A message about request `id` that only its `role` node may send; false (and a warning) when
 // another peer sent it.  Requests the router no longer knows are left to the handlers.
-bool from_holder(router_actor* self, uint64_t id, sched::node_kind role, const char* what) {
+bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const char* what) {
   if (!self->state.core->find(id)) return true;
   const auto name = holder(self, id, role);
   if (!name.empty() && sent_by(self, name)) return true;
@@ -202,13 +202,13 @@ bool from_holder(router_actor* self, uint64_t id, sched::node_kind role, const c
   return false;
 }
 
-caf::actor directory(router_actor* self) {
+caf::actor directory(router_self* self) {
   for (const auto& n : self->state.core->nodes())
     if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id);
   return {};
 }
 
-void act(router_actor* self, const sched::lookup_cache& c) {
+void act(router_self* self, const sched::lookup_cache& c) {
   auto& st = self->state;
   const auto dir = directory(self);
   const auto id = c.id;
@@ -231,7 +231,7 @@ void act(router_actor* self, const sched::lookup_cache& c) {
           });
 }
 
-void act(router_actor* self, const sched::reserve& c) {
+void act(router_self* self, const sched::reserve& c) {
   auto& st = self->state;
   const auto& r = st.requests.at(c.id);
   const auto* view = st.core->find(c.id);
@@ -254,7 +254,7 @@ void act(router_actor* self, const sched::reserve& c) {
             [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
 }
 
-void act(router_actor* self, const sched::prefill& c) {
+void act(router_self* self, const sched::prefill& c) {
   auto& st = self->state;
   const auto id = c.id;
   const int attempt = c.attempt;
@@ -279,7 +279,7 @@ void act(router_actor* self, const sched::prefill& c) {
 // The prefill node arms its receiver first; only then is the holder asked to send.  The prefill
 // node reports cache_pulled when the prefix is in its cache; a refusal on either side ends the
 // pull with nothing (the prefill recomputes).
-void act(router_actor* self, const sched::pull_cache& c) {
+void act(router_self* self, const sched::pull_cache& c) {
   auto& st = self->state;
   const auto id = c.id;
   const int attempt = c.attempt;
@@ -297,7 +297,7 @@ void act(router_actor* self, const sched::pull_cache& c) {
                 .then([=](int32_t) { /* the prefill node reports cache_pulled */ },
                       [=](caf::error& err) {
                         spdlog::warn("router: request {}: the cache holder did not send ({})", id, describe(err));
-                        self->send(to, atoms::abort_atom::value, id, attempt);  // it answers cache_pulled{0}
+                        caf::unsafe_send_as(self, to, atoms::abort_atom::value, id, attempt);  // it answers cache_pulled{0}
                       });
           },
           [=](caf::error& err) {
@@ -308,14 +308,14 @@ void act(router_actor* self, const sched::pull_cache& c) {
 
 // The role drops what it holds when it next reads its mailbox; its supervisor marks the request
 // cancelled at once, for work the role is in the middle of (a prefill checks between layers).
-void act(router_actor* self, const sched::abort_request& c) {
+void act(router_self* self, const sched::abort_request& c) {
   const int32_t attempt = c.attempt;
-  if (auto h = handle_of(self, c.node)) self->send(h, atoms::abort_atom::value, c.id, attempt);
+  if (auto h = handle_of(self, c.node)) caf::unsafe_send_as(self, h, atoms::abort_atom::value, c.id, attempt);
   auto ctl = self->state.controls.find(self->state.core->node(c.node).desc.name);
-  if (ctl != self->state.controls.end() && ctl->second) self->send(ctl->second, atoms::abort_atom::value, c.id, attempt);
+  if (ctl != self->state.controls.end() && ctl->second) caf::unsafe_send_as(self, ctl->second, atoms::abort_atom::value, c.id, attempt);
 }
 
-void act(router_actor* self, const sched::reply& c) {
+void act(router_self* self, const sched::reply& c) {
   auto& st = self->state;
   auto it = st.requests.find(c.id);
   if (it == st.requests.end()) return;
@@ -351,7 +351,7 @@ void act(router_actor* self, const sched::reply& c) {
   st.requests.erase(it);
 }
 
-void step(router_actor* self, const sched::event& e) {
+void step(router_self* self, const sched::event& e) {
   sched::commands out;
   self->state.core->handle(e, now_s(self), out);
   for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
@@ -364,7 +364,7 @@ sched::node_kind kind_of(const std::string& role) {
   throw failure(errc::invalid_argument, "a " + role + " node cannot register with the router");
 }
 
-void node_lost(router_actor* self, const std::string& name, const std::string& why) {
+void node_lost(router_self* self, const std::string& name, const std::string& why) {
   auto& st = self->state;
   const auto id = st.core->node_by_name(name);
   if (!id) return;
@@ -379,12 +379,12 @@ void node_lost(router_actor* self, const std::string& name, const std::string& w
   st.controls.erase(name);
   st.links.erase(name);
   st.caches.erase(name);
-  if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
+  if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, atoms::drop_atom::value, name);
 }
 
 // Starts converting local node `name` to `to` (prefill | decode): drains it; the convert_atom
 // ticks tell its supervisor once it holds nothing.  `reply` hears when it serves again.
-caf::error begin_conversion(router_actor* self, const std::string& name, const std::string& to,
+caf::error begin_conversion(router_self* self, const std::string& name, const std::string& to,
                             std::optional<caf::response_promise> reply) {
   auto& st = self->state;
   if (auto no = sched::conversion_refusal(*st.core, name, to, st.converting.count(name) > 0))
@@ -399,7 +399,7 @@ caf::error begin_conversion(router_actor* self, const std::string& name, const s
 
 // The end of a rebalance period: the simulator's rule on what the samples saw; a conversion
 // starts like a hand-made one (the first eligible node in name order).
-void rebalance(router_actor* self) {
+void rebalance(router_self* self) {
   auto& st = self->state;
   self->delayed_send(self, std::chrono::milliseconds(st.config.router.rebalance_period_ms), atoms::rebalance_atom::value);
   if (st.stages.empty()) return;
@@ -416,7 +416,7 @@ void rebalance(router_actor* self) {
 // One period of the live threshold controller: the PrfaaS egress the prefill nodes measured
 // against the link's capacity now, and the PrfaaS queues, into the simulator's controller; a
 // move of t goes to the core as the simulator's policy_update does.
-void control(router_actor* self) {
+void control(router_self* self) {
   auto& st = self->state;
   if (!st.controller) return;
   self->delayed_send(self, std::chrono::milliseconds(st.config.router.controller_period_ms), atoms::tick_atom::value);
@@ -444,7 +444,7 @@ void control(router_actor* self) {
 
 // The router's families of /metrics: its request log's, then the nodes, the link, the threshold
 // and the caches as the router last heard of them.
-void write_metrics(router_actor* self, metrics::exposition& page) {
+void write_metrics(router_self* self, metrics::exposition& page) {
   using metrics::kind;
   auto& st = self->state;
   st.log.write(page);
@@ -507,7 +507,7 @@ void write_metrics(router_actor* self, metrics::exposition& page) {
   for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.bytes));
 }
 
-caf::behavior router(router_actor* self, config::deployment_config config,
+router_actor::behavior_type router(router_self* self, config::deployment_config config,
                      std::shared_ptr<const security::verifier> trust) {
   self->state.config = config;
   self->state.trust = std::move(trust);
@@ -604,7 +604,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         if (info.role == "cache-directory")
           for (const auto& n : st.core->nodes())
             if (n.up && n.desc.kind != sched::node_kind::cache_directory)
-              if (auto h = handle_of(self, n.id)) self->send(h, atoms::republish_atom::value);
+              if (auto h = handle_of(self, n.id)) caf::unsafe_send_as(self, h, atoms::republish_atom::value);
         return caf::ok_atom::value;
       },
       // The emulated inter-cluster link, through each PrfaaS prefill node's supervisor (its role
@@ -620,7 +620,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
           if (info.prfaas && info.role == "prefill")
             if (auto c = st.controls.find(name); c != st.controls.end() && c->second) nodes.push_back(c->second);
         for (auto& c : nodes)
-          self->send(c, atoms::link_atom::value, action, gbps);  // the whole link: each node knows how it shares it
+          caf::unsafe_send_as(self, c, atoms::link_atom::value, action, gbps);  // the whole link: each node knows how it shares it
         spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
         if (action == "rate") st.link_gbps = gbps;  // what the controller plans with from now
         return static_cast<int32_t>(nodes.size());
@@ -697,7 +697,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
           auto ctl = st.controls.find(it->first);
           if (!c.told && id && st.core->node(*id).up && st.core->node(*id).load == 0 && ctl != st.controls.end()) {
             c.told = true;
-            self->send(ctl->second, atoms::convert_atom::value, c.to);
+            caf::unsafe_send_as(self, ctl->second, atoms::convert_atom::value, c.to);
           } else if (clock_type::now() > c.deadline) {
             if (c.reply)
               c.reply->deliver(caf::make_error(errc::deadline_exceeded, it->first + " did not " +
@@ -748,7 +748,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         auto h = st.handles.find(m.node);
         if (h == st.handles.end() || h->second.address() != self->current_sender()) return;
         st.caches[m.node] = m.stats;
-        if (auto dir = directory(self)) self->send(dir, m);
+        if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, m);
       },
       [=](const decode_started& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
@@ -775,7 +775,7 @@ caf::behavior router(router_actor* self, config::deployment_config config,
         auto it = self->state.requests.find(m.request);
         const auto* view = self->state.core->find(m.request);
         if (it == self->state.requests.end() || !view || view->attempt != m.attempt || !it->second.stream) return;
-        self->send(it->second.stream, std::move(m));
+        caf::unsafe_send_as(self, it->second.stream, std::move(m));
       },
       // The client went away: its request ends here, and the nodes holding it drop it.
       [=](atoms::cancel_atom, const std::string& client_id) {
@@ -828,8 +828,8 @@ caf::behavior router(router_actor* self, config::deployment_config config,
 
 }  // namespace
 
-caf::actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
-                        std::shared_ptr<const security::verifier> trust) {
+router_actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
+                          std::shared_ptr<const security::verifier> trust) {
   return sys.spawn(router, config, std::move(trust));
 }
 

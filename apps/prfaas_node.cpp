@@ -243,19 +243,21 @@ int main(int argc, char** argv) {
   switch (role) {
     case cluster::node_role::router:
       opts.spawn_role = [&, trust = tls.enabled() ? std::make_shared<const security::verifier>(tls.ca) : nullptr](
-                            caf::actor) { return actors::spawn_router(sys, config, trust); };
+                            caf::actor) { return caf::actor_cast<caf::actor>(actors::spawn_router(sys, config, trust)); };
       break;
     case cluster::node_role::cache_directory:
-      opts.spawn_role = [&](caf::actor) { return actors::spawn_cache_directory(sys, config, self); };
+      opts.spawn_role = [&](caf::actor) {
+        return caf::actor_cast<caf::actor>(actors::spawn_cache_directory(sys, config, self));
+      };
       break;
     case cluster::node_role::prefill:
       opts.spawn_role = [&](caf::actor router) {
-        return actors::spawn_prefill(sys, config, self, router, worker);
+        return caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, config, self, router, worker));
       };
       break;
     case cluster::node_role::decode:
       opts.spawn_role = [&](caf::actor router) {
-        return actors::spawn_decode(sys, config, self, router, worker);
+        return caf::actor_cast<caf::actor>(actors::spawn_decode(sys, config, self, router, worker));
       };
       break;
   }
@@ -265,8 +267,8 @@ int main(int argc, char** argv) {
     opts.spawn_as = [&](const std::string& to, caf::actor router) {
       actors::node_info as = self;
       as.role = to;
-      return to == "prefill" ? actors::spawn_prefill(sys, config, as, router, worker)
-                             : actors::spawn_decode(sys, config, as, router, worker);
+      return to == "prefill" ? caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, config, as, router, worker))
+                             : caf::actor_cast<caf::actor>(actors::spawn_decode(sys, config, as, router, worker));
     };
   // Every role actor is published on --listen; a restarted one takes its predecessor's port.
   caf::actor published;

@@ -69,7 +69,7 @@ int main() {
   config::deployment_config config;
   actors::system_config cfg(config.router, 2);
   caf::actor_system sys{cfg};
-  auto router = actors::spawn_router(sys, config, nullptr);
+  auto router = caf::actor_cast<caf::actor>(actors::spawn_router(sys, config, nullptr));
   auto carrier = transport::make_loopback_carrier();
   actors::worker_context context;
   context.data_host = "127.0.0.1";
@@ -80,11 +80,11 @@ int main() {
     if (std::string(role) == "prefill") {
       auto o = actors::prefill_options_for(config, info, context);
       o.parts.carrier = carrier;
-      nodes.push_back(start_node(sys, router, [&sys, o](caf::actor r) { return actors::spawn_prefill(sys, o, r); }));
+      nodes.push_back(start_node(sys, router, [&sys, o](caf::actor r) { return caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, o, r)); }));
     } else {
       auto o = actors::decode_options_for(config, info, context);
       o.parts.carrier = carrier;
-      nodes.push_back(start_node(sys, router, [&sys, o](caf::actor r) { return actors::spawn_decode(sys, o, r); }));
+      nodes.push_back(start_node(sys, router, [&sys, o](caf::actor r) { return caf::actor_cast<caf::actor>(actors::spawn_decode(sys, o, r)); }));
     }
   }
   auto gate = sys.spawn(admission_control, router, size_t{200}, 4);

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
 
   // The router takes names on the nodes' word here (no certificates in one process).
-  auto router = actors::spawn_router(sys, config, nullptr);
+  auto router = caf::actor_cast<caf::actor>(actors::spawn_router(sys, config, nullptr));
 
   // Both workers share one loopback "network"; everything else is the config's usual parts.
   auto carrier = transport::make_loopback_carrier();
@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   auto prefill_options = actors::prefill_options_for(config, prefill, context);
   prefill_options.parts.carrier = carrier;
   auto p = start_node(sys, router, [&sys, prefill_options](caf::actor r) {
-    return actors::spawn_prefill(sys, prefill_options, r);
+    return caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, prefill_options, r));
   });
 
   actors::node_info decode{"local-decode-0", "decode", config.deployment.local_cluster, false};
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   auto decode_options = actors::decode_options_for(config, decode, context);
   decode_options.parts.carrier = carrier;
   auto d = start_node(sys, router, [&sys, decode_options](caf::actor r) {
-    return actors::spawn_decode(sys, decode_options, r);
+    return caf::actor_cast<caf::actor>(actors::spawn_decode(sys, decode_options, r));
   });
 
   std::string prompt;

@@ -1,0 +1,84 @@
+#pragma once
+// The roles' protocols as typed actor interfaces: what each role actor answers, checked by the
+// compiler where a handle of this type is used (messages.hpp describes each message).  The last
+// entries of each are its own: events its transport threads hand over and the steps it sends
+// itself.
+//
+//   prfaas::actors::prefill_actor p = spawn_prefill(sys, options, router);
+//   self->request(p, timeout, job).then([](prefill_report& r) { ... });
+//
+// The router and the supervisors keep caf::actor handles (caf::actor_cast): a node's role may be
+// converted at run time (prefill <-> decode), and both answer status_atom, router_atom and
+// abort_atom alike.
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace prfaas::actors {
+
+// Prefill node (roles.hpp: spawn_prefill).
+using prefill_actor = caf::typed_actor<
+    caf::replies_to<atoms::status_atom>::with<node_info>,
+    caf::replies_to<prefill_job>::with<prefill_report>,         // prefill, stream the KV, report
+    caf::replies_to<cache_pull>::with<caf::ok_atom>,            // arm the receiver for a prefix
+    caf::replies_to<cache_push>::with<int32_t>,                 // send a cached prefix: tokens sent
+    caf::reacts_to<atoms::router_atom, caf::actor>,             // the router restarted
+    caf::reacts_to<atoms::republish_atom>,                      // the directory restarted
+    caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,       // request, attempt
+    // its own: KV receiver events (request, kind, first token, error, first payload), batch steps
+    caf::reacts_to<atoms::kv_event_atom, uint64_t, int32_t, int32_t, std::string, int64_t>,
+    caf::reacts_to<atoms::step_atom>>;
+
+// Decode node (roles.hpp: spawn_decode).
+using decode_actor = caf::typed_actor<
+    caf::replies_to<atoms::status_atom>::with<node_info>,
+    caf::replies_to<decode_job>::with<caf::ok_atom>,            // sequence reserved, receiver armed
+    caf::replies_to<cache_push>::with<int32_t>,
+    caf::reacts_to<atoms::router_atom, caf::actor>,
+    caf::reacts_to<atoms::republish_atom>,
+    caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,
+    // its own: KV receiver events, decode steps
+    caf::reacts_to<atoms::kv_event_atom, uint64_t, int32_t, int32_t, std::string, int64_t>,
+    caf::reacts_to<atoms::step_atom>>;
+
+// Cache directory (roles.hpp: spawn_cache_directory).
+using cache_directory_actor = caf::typed_actor<
+    caf::replies_to<atoms::status_atom>::with<node_info>,
+    caf::reacts_to<cache_update>,
+    caf::reacts_to<atoms::drop_atom, std::string>,              // a node was lost
+    caf::replies_to<atoms::match_atom, std::vector<int32_t>>::with<std::vector<cache_hit>>>;
+
+// Router (roles.hpp: spawn_router): the control-plane core's adapter.
+using router_actor = caf::typed_actor<
+    // from nodes (through their supervisors) and from the nodes' roles
+    caf::replies_to<atoms::register_atom, node_info, caf::actor, caf::actor, registration_proof>::with<caf::ok_atom>,
+    caf::reacts_to<atoms::heartbeat_atom, std::string, int32_t>,
+    caf::replies_to<atoms::drain_atom, std::string>::with<int32_t>,  // requests the node still holds
+    caf::reacts_to<link_report>,
+    caf::reacts_to<cache_update>,
+    caf::reacts_to<cache_pulled>,
+    caf::reacts_to<decode_started>,
+    caf::reacts_to<decode_result>,
+    caf::reacts_to<decode_failed>,
+    caf::reacts_to<token_chunk>,
+    // from clients (the CLI, the gateway, apps)
+    caf::replies_to<generate_request>::with<generate_result>,
+    caf::reacts_to<atoms::cancel_atom, std::string>,                  // client id
+    caf::replies_to<atoms::status_atom>::with<router_status>,
+    caf::replies_to<atoms::metrics_atom>::with<std::string>,          // Prometheus text
+    caf::replies_to<atoms::trace_atom, uint64_t>::with<sched::timeline>,
+    caf::replies_to<atoms::link_atom, std::string, double>::with<int32_t>,  // PrfaaS nodes told
+    caf::replies_to<atoms::convert_atom, std::string, std::string>::with<int32_t>,
+    // its own: the scheduler's deadline, the controller's and rebalancer's periods, conversions
+    caf::reacts_to<atoms::deadline_atom>,
+    caf::reacts_to<atoms::tick_atom>,
+    caf::reacts_to<atoms::sample_atom>,
+    caf::reacts_to<atoms::rebalance_atom>,
+    caf::reacts_to<atoms::convert_atom>>;
+
+}  // namespace prfaas::actors
