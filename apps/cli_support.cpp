@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -29,8 +30,14 @@ void wait_ready(caf::actor_system& sys, const caf::actor& router, launcher& l, i
         if (exited.front().rfind(n.name + " ", 0) == 0) why += "\n" + l.log_tail(n);
       throw cli_error{why};
     }
+    // Every worker this launcher started is registered (across hosts, other hosts' nodes may be too).
     auto s = actors::status(sys, router);
-    if (s && s->nodes.size() >= l.expected_workers()) return;
+    if (s) {
+      size_t found = 0;
+      for (const auto& name : l.expected_worker_names())
+        found += std::any_of(s->nodes.begin(), s->nodes.end(), [&](const auto& n) { return n.name == name; });
+      if (found == l.expected_workers()) return;
+    }
     if (waited > timeout_ms) throw cli_error{"deployment not ready after " + std::to_string(timeout_ms) + " ms"};
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

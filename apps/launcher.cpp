@@ -24,19 +24,54 @@ namespace fs = std::filesystem;
 std::string executable_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
 
 launcher::launcher(std::string node_binary, std::string state_dir, std::string config_path,
-                   config::deployment_config config, bool insecure)
+                   config::deployment_config config, bool insecure, std::string host)
     : node_binary_(std::move(node_binary)), state_dir_(fs::absolute(state_dir).string()),
-      config_path_(config_path.empty() ? "" : fs::absolute(config_path).string()), config_(std::move(config)),
-      insecure_(insecure) {}
+      config_path_(config_path.empty() ? "" : fs::absolute(config_path).string()), host_(std::move(host)),
+      config_(std::move(config)), insecure_(insecure) {
+  if (host_.empty()) return;
+  if (!config_.deployment.across_hosts())
+    throw failure(errc::bad_config, "--host " + host_ + ": the config places no nodes on hosts ([hosts] and "
+                                    "deployment.router_host, prfaas_host, local_host)");
+  if (!config_.hosts.count(host_)) {
+    std::string names;
+    for (const auto& [n, a] : config_.hosts) names += (names.empty() ? "" : ", ") + n;
+    throw failure(errc::invalid_argument, "--host " + host_ + " is not one of the config's [hosts]: " + names);
+  }
+}
+
+std::vector<launcher::placed> launcher::plan() const {
+  const auto& d = config_.deployment;
+  std::vector<placed> out = {{"router", "router", d.local_cluster, d.router_host},
+                             {"cache-directory", "cache-directory", d.local_cluster, d.router_host}};
+  for (int i = 0; i < d.prfaas_prefill; ++i)
+    out.push_back({"prfaas-prefill-" + std::to_string(i), "prefill", d.prfaas_cluster, d.prfaas_host});
+  for (int i = 0; i < d.local_prefill; ++i)
+    out.push_back({"local-prefill-" + std::to_string(i), "prefill", d.local_cluster, d.local_host});
+  for (int i = 0; i < d.decode; ++i) out.push_back({"decode-" + std::to_string(i), "decode", d.local_cluster, d.local_host});
+  if (config_.gateway.enabled) out.push_back({"gateway", "gateway", d.local_cluster, d.router_host});
+  return out;
+}
 
 actors::tls_files launcher::prepare() {
   if (insecure_) return {};
   const auto client = actors::deployment_credentials(state_dir_, "client");
   if (prepared_) return client;
   fs::create_directories(state_dir_);
+  if (!here(config_.deployment.router_host)) {
+    // Another host made the deployment's CA: its certificates are used as they are.
+    if (!fs::exists(client.certificate))
+      throw failure(errc::bad_config, "no deployment credentials in " + state_dir_ + "/pki: start the router's host (" +
+                                          config_.deployment.router_host + ") first, and share or copy its " +
+                                          state_dir_ + "/pki and " + state_dir_ + "/secret here");
+    prepared_ = true;
+    return client;
+  }
   fs::remove_all(state_dir_ + "/pki");
   auto ca = security::certificate_authority::create(state_dir_ + "/pki", "prfaas deployment " + state_dir_);
   ca.issue({"client", "client"}, state_dir_ + "/pki/nodes");
+  // Across hosts the other hosts need their nodes' certificates, not the CA's key.
+  if (config_.deployment.across_hosts())
+    for (const auto& n : plan()) ca.issue({n.name, n.role}, state_dir_ + "/pki/nodes");
   prepared_ = true;
   return client;
 }
@@ -82,13 +117,23 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
 endpoint launcher::start() {
   fs::create_directories(state_dir_ + "/logs");
   prepare();
-  // The deployment's shared secret authenticates KV links; one is made unless configured.
-  if (config_.transport.secret_file.empty()) {
+  const auto& d = config_.deployment;
+  const bool router_here = here(d.router_host);
+  // The deployment's shared secret authenticates KV links; one is made unless configured (by
+  // the router's host, across hosts).
+  if (!config_.transport.secret_file.empty()) {
+    secret_file_ = fs::absolute(config_.transport.secret_file).string();
+  } else if (!router_here) {
+    secret_file_ = state_dir_ + "/secret";
+    if (!fs::exists(secret_file_))
+      throw failure(errc::bad_config, "no " + secret_file_ + ": start the router's host (" + d.router_host +
+                                          ") first, and share or copy its secret here");
+  } else {
     const std::string path = state_dir_ + "/secret";
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof raw) != 1) throw failure(errc::internal, "cannot draw the deployment secret");
     std::string hex;
-    for (unsigned char b : raw) { static const char* d = "0123456789abcdef"; hex += d[b >> 4]; hex += d[b & 15]; }
+    for (unsigned char b : raw) { static const char* digits = "0123456789abcdef"; hex += digits[b >> 4]; hex += digits[b & 15]; }
     hex += "\n";
     // Created 0600, never readable by others for an instant; an old one is replaced, not reused.
     fs::remove(path);
@@ -98,46 +143,46 @@ endpoint launcher::start() {
     ::close(fd);
     if (!written) throw failure(errc::internal, "cannot write " + path);
     secret_file_ = path;
-  } else {
-    secret_file_ = fs::absolute(config_.transport.secret_file).string();
   }
   if (::access(node_binary_.c_str(), X_OK) != 0)
     throw failure(errc::invalid_argument, "node binary not found: " + node_binary_);
-  const auto& d = config_.deployment;
-  const std::string port_file = state_dir_ + "/router.port";
-  fs::remove(port_file);
-  nodes_.push_back(spawn("router", "router", d.local_cluster,
-                         {"--listen=" + d.host + ":" + std::to_string(d.router_port), "--port-file=" + port_file}));
-  // The router writes its port once it listens; a router that dies first is reported.
-  endpoint router{d.host, 0};
-  for (int waited = 0; router.port == 0; waited += 50) {
-    if (std::ifstream in(port_file); in && (in >> router.port) && router.port) break;
+  // Each node listens on its host's address (deployment.host when not across hosts).
+  const std::string router_address = config_.address_of(d.router_host);
+  endpoint router{router_address, static_cast<uint16_t>(d.router_port)};
+  if (router_here) {
+    const std::string port_file = state_dir_ + "/router.port";
+    fs::remove(port_file);
+    nodes_.push_back(spawn("router", "router", d.local_cluster, {"--listen=" + router.str(), "--port-file=" + port_file}));
+    // The router writes its port once it listens; a router that dies first is reported.
     router.port = 0;
-    if (!reap_exited().empty() || waited > 15000)
-      throw failure(errc::unreachable, "the router did not start: " + log_tail(nodes_.front()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int waited = 0; router.port == 0; waited += 50) {
+      if (std::ifstream in(port_file); in && (in >> router.port) && router.port) break;
+      router.port = 0;
+      if (!reap_exited().empty() || waited > 15000)
+        throw failure(errc::unreachable, "the router did not start: " + log_tail(nodes_.front()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    // A restarted router must come back where the others look for it.
+    nodes_.front().extra = {"--listen=" + router.str(), "--port-file=" + port_file};
   }
-  // A restarted router must come back where the others look for it.
-  nodes_.front().extra = {"--listen=" + router.str(), "--port-file=" + port_file};
   const std::string router_flag = "--router=" + router.str();
-  const std::string listen_flag = "--listen=" + d.host + ":0";
-  nodes_.push_back(spawn("cache-directory", "cache-directory", d.local_cluster, {listen_flag, router_flag}));
-  // The emulated inter-cluster link is one bucket the PrfaaS nodes share (transport/pacer.h).
+  // The emulated inter-cluster link is one bucket the PrfaaS nodes of a host share (transport/pacer.h).
   const std::string shared_link = state_dir_ + "/link.pacer";
-  fs::remove(shared_link);
-  for (int i = 0; i < d.prfaas_prefill; ++i)
-    nodes_.push_back(spawn("prfaas-prefill-" + std::to_string(i), "prefill", d.prfaas_cluster,
-                           {listen_flag, router_flag, "--shared-link=" + shared_link}));
-  for (int i = 0; i < d.local_prefill; ++i)
-    nodes_.push_back(spawn("local-prefill-" + std::to_string(i), "prefill", d.local_cluster, {listen_flag, router_flag}));
-  for (int i = 0; i < d.decode; ++i)
-    nodes_.push_back(spawn("decode-" + std::to_string(i), "decode", d.local_cluster, {listen_flag, router_flag}));
-  if (config_.gateway.enabled) {
-    const std::string gateway_port = state_dir_ + "/gateway.port";
-    fs::remove(gateway_port);
-    nodes_.push_back(spawn("gateway", "gateway", d.local_cluster,
-                           {"--listen=" + d.host + ":" + std::to_string(config_.gateway.port), router_flag,
-                            "--port-file=" + gateway_port}));
+  if (here(d.prfaas_host)) fs::remove(shared_link);
+  for (const auto& n : plan()) {
+    if (n.role == "router" || !here(n.host)) continue;
+    const std::string address = config_.address_of(n.host);
+    if (n.role == "gateway") {
+      const std::string gateway_port = state_dir_ + "/gateway.port";
+      fs::remove(gateway_port);
+      nodes_.push_back(spawn(n.name, n.role, n.cluster,
+                             {"--listen=" + address + ":" + std::to_string(config_.gateway.port), router_flag,
+                              "--port-file=" + gateway_port}));
+      continue;
+    }
+    std::vector<std::string> extra = {"--listen=" + address + ":0", router_flag};
+    if (n.cluster == d.prfaas_cluster && n.role == "prefill") extra.push_back("--shared-link=" + shared_link);
+    nodes_.push_back(spawn(n.name, n.role, n.cluster, extra));
   }
   return router;
 }
@@ -147,10 +192,17 @@ std::optional<endpoint> launcher::gateway(int timeout_ms) {
   for (int waited = 0; waited <= timeout_ms; waited += 50) {
     int port = 0;
     if (std::ifstream in(state_dir_ + "/gateway.port"); in && (in >> port) && port > 0)
-      return endpoint{config_.deployment.host, static_cast<uint16_t>(port)};
+      return endpoint{config_.address_of(config_.deployment.router_host), static_cast<uint16_t>(port)};
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return std::nullopt;
+}
+
+std::vector<std::string> launcher::expected_worker_names() const {
+  std::vector<std::string> out;
+  for (const auto& node : nodes_)
+    if (node.role != "router" && node.role != "gateway") out.push_back(node.name);
+  return out;
 }
 
 size_t launcher::expected_workers() const {

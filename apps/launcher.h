@@ -1,5 +1,5 @@
 #pragma once
-// Launches a deployment as local processes on loopback (`prfaas up`, `prfaas demo`, tests):
+// Launches a deployment as local processes (`prfaas up`, `prfaas demo`, tests):
 // the router first, then the cache directory, the prefill nodes of both clusters, the decode
 // nodes and the HTTP gateway ([gateway] enabled), each a prfaas-node process whose output goes to STATE_DIR/logs/NAME.log.
 // Children get SIGTERM if the launcher dies (PR_SET_PDEATHSIG), so nothing outlives it.
@@ -7,6 +7,12 @@
 // Unless insecure, prepare() makes the deployment's CA in STATE_DIR/pki (a new one each time: a
 // new deployment trusts nothing of an old one), a certificate per node when it is first spawned,
 // and one named "client" for the prfaas commands that talk to the router.
+//
+// Across hosts ([hosts] and deployment.router_host / prfaas_host / local_host), each machine runs
+// the launcher for its own host (`prfaas up --host NAME`): it starts only the nodes placed there,
+// each listening on that host's address.  The router's host makes the CA, a certificate for
+// every node of the deployment and the KV secret; the others use them from STATE_DIR (shared, or
+// copied: STATE_DIR/pki and STATE_DIR/secret) and dial the router at its fixed port.
 //
 // supervise() restarts a node that died (a signal or a non-zero exit; a clean exit, such as a
 // drained node's, was meant), with the same arguments (the router on the port it
@@ -43,8 +49,9 @@ inline constexpr double kRestartWindow = 60;  // seconds
 class launcher {
  public:
   // config_path may be empty (built-in defaults); it is handed to every node.
+  // `host`: one of the config's [hosts]; only its nodes start (empty: every node).
   launcher(std::string node_binary, std::string state_dir, std::string config_path,
-           config::deployment_config config, bool insecure = false);
+           config::deployment_config config, bool insecure = false, std::string host = "");
   ~launcher();  // stop()
 
   // Makes the CA and the client's certificate (start() calls it when nobody did); returns the
@@ -64,6 +71,7 @@ class launcher {
   const std::vector<node_process>& nodes() const { return nodes_; }
   // The nodes that register with the router (all but the router and the gateway).
   size_t expected_workers() const;
+  std::vector<std::string> expected_worker_names() const;
   // The gateway's HTTP address once it listens (config [gateway]); none when disabled or not
   // listening within `timeout_ms`.
   std::optional<endpoint> gateway(int timeout_ms = 10000);
@@ -73,7 +81,13 @@ class launcher {
   node_process spawn(const std::string& name, const std::string& role, const std::string& cluster,
                      const std::vector<std::string>& extra, bool append_log = false);
 
-  std::string node_binary_, state_dir_, config_path_, secret_file_;
+  struct placed {  // a node of the deployment and the host it runs on ("" when not across hosts)
+    std::string name, role, cluster, host;
+  };
+  std::vector<placed> plan() const;
+  bool here(const std::string& host) const { return host_.empty() || host == host_; }
+
+  std::string node_binary_, state_dir_, config_path_, secret_file_, host_;
   config::deployment_config config_;
   bool insecure_ = false, prepared_ = false;
   std::vector<node_process> nodes_;

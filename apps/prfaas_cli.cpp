@@ -210,7 +210,7 @@ actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor
   return *r;
 }
 
-int cmd_up(const std::string& config_path, const std::string& state_dir, bool insecure) {
+int cmd_up(const std::string& config_path, const std::string& state_dir, bool insecure, const std::string& host) {
   sigset_t signals;
   block_signals(signals);
   auto config = load(config_path);
@@ -221,11 +221,25 @@ int cmd_up(const std::string& config_path, const std::string& state_dir, bool in
     if (pid > 0 && ::kill(pid, 0) == 0)
       throw cli_error{"a deployment is already running from " + state_dir + " (pid " + std::to_string(pid) + "); `prfaas down` first"};
   }
-  apps::launcher l(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config, insecure);
+  std::unique_ptr<apps::launcher> made;
+  try {
+    made = std::make_unique<apps::launcher>(apps::executable_dir() + "/prfaas-node", state_dir, config_path, config,
+                                            insecure, host);
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  auto& l = *made;
   if (insecure) std::cerr << "prfaas up: warning: --insecure: the actor plane is plaintext and unauthenticated\n";
-  client_system client(config, l.prepare());
+  actors::tls_files creds;
+  try {
+    creds = l.prepare();
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  client_system client(config, creds);
   const endpoint router_at = start_and_wait(l, client.sys, config);
-  const auto gateway_at = l.gateway();
+  const bool gateway_here = host.empty() || host == config.deployment.router_host;
+  const auto gateway_at = gateway_here ? l.gateway() : std::nullopt;
   auto write_state = [&] {
     json st;
     st["router"] = router_at.str();
@@ -238,8 +252,9 @@ int cmd_up(const std::string& config_path, const std::string& state_dir, bool in
     fs::rename(state_file(state_dir) + ".tmp", state_file(state_dir));
   };
   write_state();
-  std::cout << "prfaas deployment up: router at " << router_at.str() << ", " << l.nodes().size() << " nodes (logs in "
-            << state_dir << "/logs); Ctrl-C or `prfaas down` stops it" << std::endl;
+  std::cout << "prfaas deployment up" << (host.empty() ? "" : " on host " + host) << ": router at " << router_at.str()
+            << ", " << l.nodes().size() << " nodes (logs in " << state_dir << "/logs); Ctrl-C or `prfaas down` stops it"
+            << std::endl;
   if (gateway_at)
     std::cout << "OpenAI-compatible API at http://" << gateway_at->str() << "/v1 (model "
               << config.gateway.model_name(config.engine.kind) << ")" << std::endl;
@@ -563,6 +578,10 @@ int main(int argc, char** argv) {
   up->add_option("--config", config_path, "deployment TOML file");
   up->add_option("--state", state_dir, "directory for the deployment's state and logs");
   up->add_flag("--insecure", insecure, "plaintext, unauthenticated actor plane (testing only; logs a warning)");
+  std::string up_host;
+  up->add_option("--host", up_host,
+                 "across hosts: start only the nodes the config places on this one of its [hosts] (the router's "
+                 "host first; the others share or copy its STATE/pki and STATE/secret)");
   auto* down = app.add_subcommand("down", "stop the deployment started by `prfaas up`");
   down->add_option("--state", state_dir, "directory for the deployment's state and logs");
   auto* status = app.add_subcommand("status", "show the running deployment's nodes and counters");
@@ -763,7 +782,7 @@ int main(int argc, char** argv) {
     if (*bench_serve) return apps::bench_serve(serve_opts);
     if (*plan) return apps::plan_command(scenario, as_json);
     if (*sim) return apps::sim_command(sim_opts);
-    if (*up) return cmd_up(config_path, state_dir, insecure);
+    if (*up) return cmd_up(config_path, state_dir, insecure, up_host);
     if (*down) return cmd_down(state_dir);
     if (*chaos) return cmd_chaos(access, chaos_action, chaos_nodes, chaos_gbps);
     if (*link_set) return cmd_chaos_link(access, {"rate"}, link_gbps);

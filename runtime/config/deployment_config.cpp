@@ -144,9 +144,22 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("prfaas_prefill", d.prfaas_prefill); r.get("local_prefill", d.local_prefill);
          r.get("decode", d.decode); r.get("prfaas_cluster", d.prfaas_cluster);
          r.get("local_cluster", d.local_cluster);
+         r.get("router_host", d.router_host); r.get("prfaas_host", d.prfaas_host); r.get("local_host", d.local_host);
        }},
   };
   for (auto&& [key, node] : root) {
+    if (key.str() == "hosts") {  // free-form: NAME = "ADDRESS"
+      const toml::table* t = node.as_table();
+      if (!t) fail_at(source, node.source(), "'hosts' must be a table of NAME = \"ADDRESS\"");
+      for (auto&& [name, address] : *t) {
+        const auto a = address.value<std::string>();
+        if (!a || a->empty() || a->size() > 253 || a->find_first_of(" :/") != std::string::npos)
+          fail_at(source, address.source(), "hosts." + std::string(name.str()) + " must be an address (a host name or IPv4)");
+        if (c.hosts.size() >= 64) fail_at(source, address.source(), "at most 64 hosts");
+        c.hosts[std::string(name.str())] = *a;
+      }
+      continue;
+    }
     auto it = sections.find(std::string(key.str()));
     if (it == sections.end()) fail_at(source, node.source(), "unknown table [" + std::string(key.str()) + "]");
     const toml::table* t = node.as_table();
@@ -261,6 +274,17 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
         "deployment.prfaas_prefill and deployment.local_prefill must be 0..64");
   check(c.deployment.prfaas_prefill + c.deployment.local_prefill >= 1,
         "a deployment needs at least one prefill node");
+  {
+    const auto& d = c.deployment;
+    const bool any = !d.router_host.empty() || !d.prfaas_host.empty() || !d.local_host.empty();
+    if (any) {
+      check(!d.router_host.empty() && !d.prfaas_host.empty() && !d.local_host.empty(),
+            "deployment.router_host, prfaas_host and local_host go together: name the host of each");
+      for (const auto* h : {&d.router_host, &d.prfaas_host, &d.local_host})
+        check(c.hosts.count(*h) == 1, "deployment places nodes on host '" + *h + "', which [hosts] does not name");
+      check(d.router_port != 0, "a deployment across hosts needs a fixed deployment.router_port: the other hosts dial it");
+    }
+  }
   return c;
 }
 

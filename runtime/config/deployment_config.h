@@ -15,7 +15,8 @@
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
 //   [gateway]      enabled, port, model, api_key_file, max_body_bytes, max_open, max_tokens
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
-//                  prfaas_cluster, local_cluster
+//                  prfaas_cluster, local_cluster, router_host, prfaas_host, local_host
+//   [hosts]        NAME = "ADDRESS", one per machine of a deployment across hosts
 //   [faults]       seed, drop_frame, reset_link, delay_layer_ms, fail_alloc, crash_role
 //                  (runtime/faults/fault_points.h; all off by default)
 //
@@ -24,6 +25,7 @@
 // memory or fork without end are refused) is an error too; every error names the file and line.  configs/default.toml holds the defaults, written out.
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "runtime/faults/fault_points.h"
@@ -107,6 +109,12 @@ struct deployment_layout {
   int decode = 2;
   std::string prfaas_cluster = "prfaas";
   std::string local_cluster = "local";
+  // Across hosts: the named host ([hosts]) of each group of nodes; all empty: every node on
+  // `host`.  `prfaas up --host NAME` on each machine starts that host's nodes.
+  std::string router_host;   // the router, the cache directory and the gateway
+  std::string prfaas_host;   // the PrfaaS cluster's prefill nodes
+  std::string local_host;    // the local PD cluster's prefill and decode nodes
+  bool across_hosts() const { return !router_host.empty(); }
 };
 
 // What the nodes compute with (runtime/engine/engine.h).  "tiny": the tiny model of [model].
@@ -134,6 +142,11 @@ struct deployment_config {
   deployment_layout deployment;
   gateway_config gateway;
   fault_options faults;
+  std::map<std::string, std::string> hosts;  // [hosts]: name -> the address its nodes listen on
+  // The address of the host a group is placed on (deployment.host when not across hosts).
+  std::string address_of(const std::string& host_name) const {
+    return host_name.empty() ? deployment.host : hosts.at(host_name);
+  }
 };
 
 // Throws failure(bad_config) with "FILE:LINE: what".

@@ -110,6 +110,53 @@ run_result run(const std::vector<std::string>& args, int timeout_ms) {
   return c.wait(timeout_ms);
 }
 
+namespace {
+
+// `prfaas up` writes its state file once every node it started is registered.
+nlohmann::json wait_up(child& up, const std::string& state_dir) {
+  const std::string state_file = state_dir + "/deployment.json";
+  for (int waited = 0; !fs::exists(state_file); waited += 50) {
+    if (waited > 60000) throw std::runtime_error("deployment did not come up within 60 s");
+    int status;
+    if (::waitpid(up.pid(), &status, WNOHANG) == up.pid()) throw std::runtime_error("prfaas up exited during start-up");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the file is written in one go; let it close
+  return nlohmann::json::parse(slurp(state_file));
+}
+
+}  // namespace
+
+host_deployment::host_deployment(const std::string& ns, const std::string& host, const std::string& config_path,
+                                 const std::string& state_dir)
+    : ns_(ns), state_(state_dir) {
+  fs::create_directories(state_);
+  up_ = std::make_unique<child>(std::vector<std::string>{"/usr/sbin/ip", "netns", "exec", ns_, PRFAAS_CLI, "up", "--host", host,
+                                                         "--config", config_path, "--state", state_},
+                                state_);
+  try {
+    wait_up(*up_, state_);
+  } catch (const std::exception& e) {
+    const auto r = up_->wait(2000);
+    throw std::runtime_error(std::string(e.what()) + " (host " + host + "): " + r.out + r.err);
+  }
+}
+
+host_deployment::~host_deployment() {
+  if (up_ && up_->pid() > 0) {
+    ::kill(up_->pid(), SIGTERM);
+    up_->wait(20000);
+  }
+}
+
+run_result host_deployment::cli(std::vector<std::string> args, int timeout_ms) const {
+  std::vector<std::string> full = {"/usr/sbin/ip", "netns", "exec", ns_, PRFAAS_CLI};
+  full.insert(full.end(), args.begin(), args.end());
+  full.push_back("--state");
+  full.push_back(state_);
+  return run(full, timeout_ms);
+}
+
 deployment::deployment(const std::string& config_text) {
   state_ = dir_.path() + "/state";
   std::vector<std::string> args = {PRFAAS_CLI, "up", "--state", state_};
@@ -119,16 +166,7 @@ deployment::deployment(const std::string& config_text) {
     args.push_back(config_);
   }
   up_ = std::make_unique<child>(args, dir_.path());
-  const std::string state_file = state_ + "/deployment.json";
-  for (int waited = 0; !fs::exists(state_file); waited += 50) {
-    if (waited > 60000) throw std::runtime_error("deployment did not come up within 60 s");
-    int status;
-    if (::waitpid(up_->pid(), &status, WNOHANG) == up_->pid())
-      throw std::runtime_error("prfaas up exited during start-up");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the file is written in one go; let it close
-  state_json_ = nlohmann::json::parse(slurp(state_file));
+  state_json_ = wait_up(*up_, state_);
 }
 
 deployment::~deployment() {

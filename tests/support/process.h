@@ -66,6 +66,22 @@ class deployment {
   nlohmann::json state_json_;
 };
 
+// One host's part of a deployment across hosts: `prfaas up --host HOST` run inside network
+// namespace `ns` (netem::host_network), waited until its nodes registered with the router.
+class host_deployment {
+ public:
+  host_deployment(const std::string& ns, const std::string& host, const std::string& config_path,
+                  const std::string& state_dir);
+  ~host_deployment();  // SIGTERM to its `prfaas up`, which stops its nodes
+  // A prfaas command (PRFAAS_CLI ARGS... --state STATE) inside this host's namespace.
+  run_result cli(std::vector<std::string> args, int timeout_ms = 120000) const;
+  const std::string& state_dir() const { return state_; }
+
+ private:
+  std::string ns_, state_;
+  std::unique_ptr<child> up_;
+};
+
 // The JSON a successful command printed; fails the test (showing stdout and stderr) otherwise.
 nlohmann::json parse_ok(const run_result& r);
 

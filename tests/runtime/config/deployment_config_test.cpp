@@ -124,3 +124,22 @@ TEST_CASE("an emulated engine takes its KV layout from its profile; its mistakes
   CHECK_THAT(error_of("[engine]\nprofile = \"x.toml\"\n"), Catch::Contains("only to engine.kind"));
   CHECK_THAT(error_of("[node]\nprefill_token_budget = 99999999\n"), Catch::Contains("node.prefill_token_budget"));
 }
+
+TEST_CASE("a deployment across hosts names each group's host in [hosts] and fixes the router's port") {
+  const std::string hosts = "[hosts]\ncore = \"10.0.0.1\"\nfar = \"10.0.1.2\"\nnear = \"10.0.2.2\"\n";
+  const auto c = config::parse_config(
+      hosts + "[deployment]\nrouter_host = \"core\"\nprfaas_host = \"far\"\nlocal_host = \"near\"\nrouter_port = 7000\n",
+      "hosts.toml");
+  CHECK(c.deployment.across_hosts());
+  CHECK(c.address_of(c.deployment.prfaas_host) == "10.0.1.2");
+  CHECK(c.address_of("") == c.deployment.host);  // not across hosts: every node on deployment.host
+  CHECK_THAT(error_of(hosts + "[deployment]\nrouter_host = \"core\"\nrouter_port = 7000\n"),
+             Catch::Contains("go together"));
+  CHECK_THAT(error_of(hosts + "[deployment]\nrouter_host = \"core\"\nprfaas_host = \"mars\"\nlocal_host = \"near\"\n"
+                              "router_port = 7000\n"),
+             Catch::Contains("host 'mars', which [hosts] does not name"));
+  CHECK_THAT(error_of(hosts + "[deployment]\nrouter_host = \"core\"\nprfaas_host = \"far\"\nlocal_host = \"near\"\n"),
+             Catch::Contains("fixed deployment.router_port"));
+  CHECK_THAT(error_of("[hosts]\ncore = \"10.0.0.1:80\"\n"), Catch::Contains("test.toml:2"));
+  CHECK_THAT(error_of("[hosts]\ncore = 5\n"), Catch::Contains("must be an address"));
+}

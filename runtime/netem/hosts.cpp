@@ -1,0 +1,102 @@
+#include "runtime/netem/hosts.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "runtime/common/errc.h"
+
+namespace prfaas::netem {
+namespace {
+
+void sh(const std::string& cmd) {
+  if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0)
+    throw failure(errc::bad_config, "host network: '" + cmd + "' failed");
+}
+
+bool have(const std::string& program) {
+  return std::system(("command -v " + program + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+}  // namespace
+
+std::string host_network::unavailable() {
+  if (::geteuid() != 0) return "needs root (network namespaces, tc, iptables)";
+  if (std::system("ip netns list >/dev/null 2>&1") != 0) return "no 'ip netns' (iproute2)";
+  if (!have("tc")) return "no tc (iproute2)";
+  if (!have("iptables")) return "no iptables";
+  return {};
+}
+
+host_network::host_network(host_network_options options) : options_(std::move(options)) {
+  PRFAAS_REQUIRE(!options_.hosts.empty() && options_.hosts.size() <= 200, "a host network joins 1..200 hosts to its hub");
+  PRFAAS_REQUIRE(options_.subnet >= 1 && options_.subnet <= 254, "the subnet is 10.SUBNET.0.0/16, SUBNET in 1..254");
+  const std::string net = "10." + std::to_string(options_.subnet) + ".";
+  addresses_.push_back({options_.hub, net + "0.1"});
+  for (size_t i = 0; i < options_.hosts.size(); ++i)
+    addresses_.push_back({options_.hosts[i].first, net + std::to_string(i + 1) + ".2"});
+  try {
+    for (const auto& [host, address] : addresses_) {
+      std::system(("ip netns del " + ns(host) + " >/dev/null 2>&1").c_str());  // a leftover of a killed run
+      sh("ip netns add " + ns(host));
+      sh("ip -n " + ns(host) + " link set lo up");
+    }
+    const std::string hub = ns(options_.hub);
+    sh("ip -n " + hub + " addr add " + addresses_.front().second + "/32 dev lo");
+    sh("ip netns exec " + hub + " sysctl -qw net.ipv4.ip_forward=1");
+    for (size_t i = 0; i < options_.hosts.size(); ++i) {
+      const auto& [host, shape] = options_.hosts[i];
+      const std::string side = "h" + std::to_string(i + 1), hub_side = "hub" + std::to_string(i + 1);
+      const std::string prefix = net + std::to_string(i + 1) + ".";
+      sh("ip link add " + side + " netns " + ns(host) + " type veth peer name " + hub_side + " netns " + hub);
+      sh("ip -n " + ns(host) + " addr add " + prefix + "2/24 dev " + side);
+      sh("ip -n " + hub + " addr add " + prefix + "1/24 dev " + hub_side);
+      sh("ip -n " + ns(host) + " link set " + side + " up");
+      sh("ip -n " + hub + " link set " + hub_side + " up");
+      sh("ip -n " + ns(host) + " route add default via " + prefix + "1");
+      if (shape.gbps > 0) {
+        // A token bucket on the host's egress: its rate, a burst of a few milliseconds of it.
+        const double bytes_per_s = shape.gbps * 1e9 / 8;
+        const long burst = std::max(64L << 10, static_cast<long>(bytes_per_s * 0.002));
+        std::ostringstream rate;
+        rate << shape.gbps * 1000 << "mbit";
+        sh("ip netns exec " + ns(host) + " tc qdisc add dev " + side + " root tbf rate " + rate.str() + " burst " +
+           std::to_string(burst) + " latency 50ms");
+      }
+      if (shape.loss > 0) {
+        PRFAAS_REQUIRE(shape.loss <= 0.5, "a link's loss is 0..0.5");
+        char p[32];
+        std::snprintf(p, sizeof p, "%.6f", shape.loss);
+        sh("ip netns exec " + hub + " iptables -A FORWARD -i " + hub_side + " -m statistic --mode random --probability " +
+           p + " -j DROP");
+      }
+    }
+  } catch (...) {
+    teardown();
+    throw;
+  }
+}
+
+host_network::~host_network() { teardown(); }
+
+void host_network::teardown() {
+  for (const auto& [host, address] : addresses_) std::system(("ip netns del " + ns(host) + " >/dev/null 2>&1").c_str());
+}
+
+std::string host_network::ns(const std::string& host) const { return options_.name + "-" + host; }
+
+std::string host_network::address(const std::string& host) const {
+  for (const auto& [h, a] : addresses_)
+    if (h == host) return a;
+  throw failure(errc::invalid_argument, "no host '" + host + "' in host network " + options_.name);
+}
+
+std::vector<std::string> host_network::hosts() const {
+  std::vector<std::string> out;
+  for (const auto& [h, a] : addresses_) out.push_back(h);
+  return out;
+}
+
+}  // namespace prfaas::netem
