@@ -317,6 +317,7 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
   ok.kind = frame_kind::accepted;
   write_frame(s, enc, ok);
   // Receipts go back as TCP's receiver sends them (kv_receiver.cpp): the sender's finish() reads them.
+  uint64_t last_refused = 0;
   auto acknowledge = [&](const receipt& r) {
     if (r.kind == receipt::none) return;
     frame_header a;
@@ -363,7 +364,13 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
       }
       if (f.payload_bytes == 0 || f.payload_bytes > kMaxScratchBytes)
         throw failure(errc::bad_frame, "device payload of " + std::to_string(f.payload_bytes) + " bytes");
-      const auto dst = registry_.begin_payload(conn, f, f.payload_bytes, peer->name).dst;
+      const auto land = registry_.begin_payload(conn, f, f.payload_bytes, peer->name);
+      const auto dst = land.dst;
+      // The sender hears once that nobody expects the request, and stops (as over TCP).
+      if (land.unknown && f.request != last_refused) {
+        last_refused = f.request;
+        acknowledge({receipt::failed, f.request, 0, "the receiver does not expect this request"});
+      }
       void* into = dst.data();
       if (dst.empty()) {
         // Nobody wants it, but the sender's ncclSend must still be matched.

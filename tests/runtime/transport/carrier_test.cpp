@@ -12,9 +12,9 @@ using namespace prfaas::testing;
 
 namespace {
 
-carrier_factory factory(const std::string& name) {
-  if (name == "tcp") return [] { return transport::make_tcp_carrier(); };
-  return [] { return transport::make_loopback_carrier(); };
+carrier_under_test factory(const std::string& name) {
+  if (name == "tcp") return same_carrier([] { return transport::make_tcp_carrier(); });
+  return same_carrier([] { return transport::make_loopback_carrier(); });
 }
 
 }  // namespace
@@ -23,6 +23,12 @@ TEST_CASE("carrier: every payload lands byte for byte, acknowledged layer by lay
   const std::string name = GENERATE(as<std::string>{}, "tcp", "loopback");
   INFO("carrier " << name);
   check_lands_and_acknowledges(factory(name));
+}
+
+TEST_CASE("carrier: acknowledgements reach every layer and the end without waiting for finish()") {
+  const std::string name = GENERATE(as<std::string>{}, "tcp", "loopback");
+  INFO("carrier " << name);
+  check_acknowledges_before_finish(factory(name));
 }
 
 TEST_CASE("carrier: payloads may go in parts and in any order") {

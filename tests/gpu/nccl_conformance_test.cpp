@@ -1,0 +1,72 @@
+// The carrier conformance suite (tests/support/carrier_conformance.h) against the NCCL carrier:
+// the receiving end on device 1, the sending end on device 0, in one process (NCCL will not put
+// two ranks of one process on one GPU).  Needs two GPUs: elsewhere the executable reports
+// skipped (exit 77), never passed.  (tests/gpu/nccl_link_test.cpp covers one GPU, across two
+// processes.)
+
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <cuda_runtime.h>
+
+#include <iostream>
+
+#include "runtime/transport/nccl_link.h"
+#include "tests/support/carrier_conformance.h"
+
+using namespace prfaas;
+using namespace prfaas::testing;
+
+namespace {
+
+test_memory device_memory(int device) {
+  return {[device](size_t n) {
+            void* p = nullptr;
+            cudaSetDevice(device);
+            REQUIRE(cudaMalloc(&p, n) == cudaSuccess);
+            REQUIRE(cudaMemset(p, 0, n) == cudaSuccess);
+            return static_cast<std::byte*>(p);
+          },
+          [](std::byte* p) { cudaFree(p); },
+          [](std::byte* d, const std::byte* h, size_t n) { REQUIRE(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice) == cudaSuccess); },
+          [](std::byte* h, const std::byte* s, size_t n) { REQUIRE(cudaMemcpy(h, s, n, cudaMemcpyDeviceToHost) == cudaSuccess); }};
+}
+
+carrier_under_test nccl() {
+  carrier_under_test t;
+  t.make = [] { return std::make_pair(transport::make_nccl_carrier(1), transport::make_nccl_carrier(0)); };
+  t.memory = device_memory(0);
+  t.receiver_memory = device_memory(1);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("nccl carrier: every payload lands byte for byte, acknowledged layer by layer, then complete") {
+  check_lands_and_acknowledges(nccl());
+}
+
+TEST_CASE("nccl carrier: payloads may go in parts and in any order") { check_parts_in_any_order(nccl()); }
+
+TEST_CASE("nccl carrier: bytes posted and not yet sent stay within the window") { check_backpressure(nccl()); }
+
+TEST_CASE("nccl carrier: a sender without the shared secret is refused before any KV moves") {
+  check_refuses_wrong_secret(nccl());
+}
+
+TEST_CASE("nccl carrier: an unexpected or cancelled request fails at finish, and its target stays untouched") {
+  check_unexpected_and_cancelled(nccl());
+}
+
+int main(int argc, char** argv) {
+  Catch::Session session;
+  if (const int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
+  const auto& cfg = session.configData();
+  const bool listing = cfg.listTests || cfg.listTestNamesOnly || cfg.listTags || cfg.listReporters;
+  if (!listing && transport::cuda_device_count() < 2) {
+    std::cout << "skipped: the NCCL conformance run needs two CUDA devices, this machine has "
+              << transport::cuda_device_count() << std::endl;
+    return 77;  // ctest SKIP_RETURN_CODE
+  }
+  transport::configure_nccl_socket_env("");
+  return session.run();
+}
