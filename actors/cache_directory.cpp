@@ -23,10 +23,10 @@ struct directory_state {
 
 using directory_self = cache_directory_actor::stateful_base<directory_state>;
 
-cache_directory_actor::behavior_type cache_directory(directory_self* self, config::deployment_config config, node_info info) {
+cache_directory_actor::behavior_type cache_directory(directory_self* self, node_info info, int block_tokens) {
   self->state.self = std::move(info);
-  self->state.block_tokens = config.model.block_tokens;
-  self->state.index = std::make_unique<kv::prefix_directory>(config.model.block_tokens);
+  self->state.block_tokens = block_tokens;
+  self->state.index = std::make_unique<kv::prefix_directory>(block_tokens);
   return {
       [=](atoms::status_atom) { return self->state.self; },
       [=](const cache_update& m) {
@@ -45,9 +45,14 @@ cache_directory_actor::behavior_type cache_directory(directory_self* self, confi
 
 }  // namespace
 
+cache_directory_actor spawn_cache_directory(caf::actor_system& sys, node_info self, int block_tokens) {
+  PRFAAS_REQUIRE(block_tokens > 0, "the cache directory needs the model's tokens per block");
+  return sys.spawn(cache_directory, std::move(self), block_tokens);
+}
+
 cache_directory_actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
-                                 node_info self) {
-  return sys.spawn(cache_directory, config, std::move(self));
+                                            node_info self) {
+  return spawn_cache_directory(sys, std::move(self), config.model.block_tokens);
 }
 
 }  // namespace prfaas::actors

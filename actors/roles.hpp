@@ -20,19 +20,33 @@
 #include "runtime/transport/pacer.h"
 
 namespace prfaas::engine { class engine; }
+namespace prfaas::profile { struct instance_profile; }
 namespace prfaas::kv { class block_pool; class prefix_cache; }
 
 namespace prfaas::actors {
 
-// Router: an adapter around the control-plane core (runtime/sched/core.h).  With `trust` (the
-// deployment's CA), a node registers only under the name and role of the certificate whose key
-// signed its registration; without it (--insecure) names are taken on the node's word.
+// Router: an adapter around the control-plane core (runtime/sched/core.h).
+struct router_options {
+  config::router_config policy;       // [router]: threshold, deadlines, bounds, controller, rebalancer
+  model::model_config model;          // what nodes must serve; requests are checked against it
+  std::string prfaas_cluster = "prfaas", local_cluster = "local";
+  double link_gbps = 0;               // the inter-cluster link's capacity (0: unknown)
+  // The live threshold controller's instance profiles (policy.controller; without them it is off).
+  std::shared_ptr<const profile::instance_profile> prfaas_profile, pd_profile;
+  // The deployment's CA: a node registers only under the name and role of the certificate whose
+  // key signed its registration; null (--insecure): names are taken on the node's word.
+  std::shared_ptr<const security::verifier> trust;
+};
+// From the deployment config; the controller's profiles are loaded (scaled for an emulated engine).
+router_options router_options_for(const config::deployment_config& config, std::shared_ptr<const security::verifier> trust);
+router_actor spawn_router(caf::actor_system& sys, router_options options);
 router_actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
                           std::shared_ptr<const security::verifier> trust);
 
-// Cache directory: kv::prefix_directory.
+// Cache directory: kv::prefix_directory over chains of `block_tokens`-token blocks (the model's).
+cache_directory_actor spawn_cache_directory(caf::actor_system& sys, node_info self, int block_tokens);
 cache_directory_actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
-                                 node_info self);
+                                            node_info self);
 
 // What a worker role gets from its node beside the config: where its KV receiver listens, the
 // secret that authenticates its KV links both ways, and the node's shared services.

@@ -65,7 +65,7 @@ struct pending_request {
 };
 
 struct router_state {
-  config::deployment_config config;
+  router_options options;
   std::unique_ptr<sched::core> core;
   std::map<std::string, caf::actor> handles;    // by node name
   std::map<std::string, caf::actor> controls;   // by node name: its supervisor, never busy
@@ -89,7 +89,7 @@ struct router_state {
   std::shared_ptr<const security::verifier> trust;  // null: --insecure
   // The live threshold controller (router.controller), the simulator's own code: the profiles
   // it plans with, declared before it (it keeps references to them).
-  std::unique_ptr<profile::instance_profile> prfaas_profile, pd_profile;
+  std::shared_ptr<const profile::instance_profile> prfaas_profile, pd_profile;
   std::unique_ptr<policy::threshold_controller> controller;
   double link_gbps = 0;       // the inter-cluster link's capacity now (config, then link rate)
   int threshold_moves = 0;
@@ -219,8 +219,8 @@ void act(router_self* self, const sched::lookup_cache& c) {
             auto& st = self->state;
             sched::cache_hits h;
             for (const auto& hit : hits) {
-              if (hit.cluster == st.config.deployment.local_cluster) h.local = std::max(h.local, hit.tokens);
-              else if (hit.cluster == st.config.deployment.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
+              if (hit.cluster == st.options.local_cluster) h.local = std::max(h.local, hit.tokens);
+              else if (hit.cluster == st.options.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
               if (auto n = st.core->node_by_name(hit.node)) h.nodes.emplace_back(*n, hit.tokens);
             }
             step(self, sched::cache_answer{id, std::move(h)});
@@ -266,7 +266,7 @@ void act(router_self* self, const sched::prefill& c) {
   const std::string name = st.core->node(c.node).desc.name;
   const auto addr = to.address();
   st.log.prefill_sent(id, now_s(self));
-  self->request(to, std::chrono::milliseconds(st.config.router.deadline_ms), std::move(job))
+  self->request(to, std::chrono::milliseconds(st.options.policy.deadline_ms), std::move(job))
       .then(
           [=](const prefill_report& rep) {
             if (const auto* v = self->state.core->find(id); v && v->attempt == attempt)
@@ -390,7 +390,7 @@ caf::error begin_conversion(router_self* self, const std::string& name, const st
   if (auto no = sched::conversion_refusal(*st.core, name, to, st.converting.count(name) > 0))
     return caf::make_error(no.code, no.why);
   const auto id = *st.core->node_by_name(name);
-  st.converting[name] = {to, std::move(reply), clock_type::now() + std::chrono::milliseconds(st.config.router.drain_ms), false};
+  st.converting[name] = {to, std::move(reply), clock_type::now() + std::chrono::milliseconds(st.options.policy.drain_ms), false};
   spdlog::info("router: converting {} to a {} node: draining it first", name, to);
   step(self, sched::node_drain{id});
   self->send(self, atoms::convert_atom::value);
@@ -401,7 +401,7 @@ caf::error begin_conversion(router_self* self, const std::string& name, const st
 // starts like a hand-made one (the first eligible node in name order).
 void rebalance(router_self* self) {
   auto& st = self->state;
-  self->delayed_send(self, std::chrono::milliseconds(st.config.router.rebalance_period_ms), atoms::rebalance_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds(st.options.policy.rebalance_period_ms), atoms::rebalance_atom::value);
   if (st.stages.empty()) return;
   const auto in = st.stages.take(*st.core);
   const int move = st.converting.empty() ? policy::rebalance(in) : 0;
@@ -419,7 +419,7 @@ void rebalance(router_self* self) {
 void control(router_self* self) {
   auto& st = self->state;
   if (!st.controller) return;
-  self->delayed_send(self, std::chrono::milliseconds(st.config.router.controller_period_ms), atoms::tick_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds(st.options.policy.controller_period_ms), atoms::tick_atom::value);
   policy::controller_inputs in;
   in.link_gbps = st.link_gbps;
   in.egress_utilisation = st.link_gbps > 0 ? prfaas_egress_gbps(st.links) / st.link_gbps : 0;
@@ -507,42 +507,35 @@ void write_metrics(router_self* self, metrics::exposition& page) {
   for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.bytes));
 }
 
-router_actor::behavior_type router(router_self* self, config::deployment_config config,
-                     std::shared_ptr<const security::verifier> trust) {
-  self->state.config = config;
-  self->state.trust = std::move(trust);
-  self->state.link_gbps = config.transport.link_gbps;
-  if (config.router.controller) {
-    try {
-      auto& st = self->state;
-      // An emulated deployment runs its profiles scaled: the router plans with what it meets.
-      const auto& e = config.engine;
-      auto load = [&](const std::string& given, const std::string& engines) {
-        if (!given.empty() || !e.emulated()) return profile::load_profile(given);
-        return profile::scaled(profile::load_profile(engines), e.time_scale, e.effective_kv_scale);
-      };
-      st.prfaas_profile = std::make_unique<profile::instance_profile>(load(config.router.profile_prfaas, e.profile_prfaas));
-      st.pd_profile = std::make_unique<profile::instance_profile>(load(config.router.profile_pd, e.profile));
-      st.controller = std::make_unique<policy::threshold_controller>(
-          *st.prfaas_profile, *st.pd_profile, config.router.output_tokens, config.router.threshold_tokens);
-      spdlog::info("router: live threshold controller on, every {} ms, from t = {} tokens",
-                   config.router.controller_period_ms, config.router.threshold_tokens);
-    } catch (const failure& f) {
-      spdlog::error("router: live threshold controller off: {}", f.what());
-    }
+router_actor::behavior_type router(router_self* self, router_options options) {
+  self->state.options = std::move(options);
+  const auto& o = self->state.options;
+  const auto& config = o.policy;
+  self->state.trust = o.trust;
+  self->state.link_gbps = o.link_gbps;
+  if (config.controller && o.prfaas_profile && o.pd_profile) {
+    auto& st = self->state;
+    st.prfaas_profile = o.prfaas_profile;
+    st.pd_profile = o.pd_profile;
+    st.controller = std::make_unique<policy::threshold_controller>(*st.prfaas_profile, *st.pd_profile,
+                                                                   config.output_tokens, config.threshold_tokens);
+    spdlog::info("router: live threshold controller on, every {} ms, from t = {} tokens", config.controller_period_ms,
+                 config.threshold_tokens);
+  } else if (config.controller) {
+    spdlog::error("router: live threshold controller off: no instance profiles to plan with");
   }
   self->state.core = std::make_unique<sched::core>(sched::core_options{
-      config.router.threshold_tokens, config.router.bandwidth_abundant, /*use_directory=*/true,
-      config.router.pull_min_tokens, config.router.max_in_flight, 1024, config.router.max_attempts,
-      config.router.queue_max, /*settle_until_s=*/config.router.settle_ms / 1000.0});
+      config.threshold_tokens, config.bandwidth_abundant, /*use_directory=*/true,
+      config.pull_min_tokens, config.max_in_flight, 1024, config.max_attempts,
+      config.queue_max, /*settle_until_s=*/config.settle_ms / 1000.0});
   // The settling period ends with a tick, which routes whatever waited for it.
-  self->delayed_send(self, std::chrono::milliseconds(config.router.settle_ms), atoms::deadline_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds(config.settle_ms), atoms::deadline_atom::value);
   if (self->state.controller)
-    self->delayed_send(self, std::chrono::milliseconds(config.router.controller_period_ms), atoms::tick_atom::value);
-  if (config.router.rebalancer) {
-    spdlog::info("router: live P/D rebalancer on, every {} ms", config.router.rebalance_period_ms);
+    self->delayed_send(self, std::chrono::milliseconds(config.controller_period_ms), atoms::tick_atom::value);
+  if (config.rebalancer) {
+    spdlog::info("router: live P/D rebalancer on, every {} ms", config.rebalance_period_ms);
     self->send(self, atoms::sample_atom::value);
-    self->delayed_send(self, std::chrono::milliseconds(config.router.rebalance_period_ms), atoms::rebalance_atom::value);
+    self->delayed_send(self, std::chrono::milliseconds(config.rebalance_period_ms), atoms::rebalance_atom::value);
   }
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
@@ -558,7 +551,7 @@ router_actor::behavior_type router(router_self* self, config::deployment_config 
       [=](atoms::register_atom, node_info info, caf::actor handle, caf::actor control,
           const registration_proof& proof) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
-        const std::string mine = st.config.model.fingerprint();
+        const std::string mine = st.options.model.fingerprint();
         try {
           const auto& from = self->current_sender();
           // The actors registered must live in the registering process.
@@ -632,7 +625,7 @@ router_actor::behavior_type router(router_self* self, config::deployment_config 
         auto& st = self->state;
         auto prompt = model::encode(req.prompt);
         try {
-          model::check_request(st.config.model, prompt.size(), req.max_tokens);
+          model::check_request(st.options.model, prompt.size(), req.max_tokens);
         } catch (const failure& f) {
           st.log.refused(to_string(f.code()));
           return to_error(f);
@@ -657,7 +650,7 @@ router_actor::behavior_type router(router_self* self, config::deployment_config 
             return rp;
           }
         const uint64_t id = st.next_request++;
-        const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.config.router.deadline_ms;
+        const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.options.policy.deadline_ms;
         pending_request p;
         auto rp = self->make_response_promise();
         p.replies.push_back(rp);
@@ -734,7 +727,7 @@ router_actor::behavior_type router(router_self* self, config::deployment_config 
         const auto now = clock_type::now();
         if (egress > 0 && now - st.last_egress_log >= std::chrono::seconds(1)) {
           st.last_egress_log = now;
-          const double cap = st.config.transport.link_gbps;
+          const double cap = st.options.link_gbps;
           if (cap > 0)
             spdlog::info("router: PrfaaS egress {:.3f} Gbps of {:.3f} Gbps link ({:.1f} % utilised)", egress, cap,
                          100 * egress / cap);
@@ -828,9 +821,36 @@ router_actor::behavior_type router(router_self* self, config::deployment_config 
 
 }  // namespace
 
+router_options router_options_for(const config::deployment_config& config, std::shared_ptr<const security::verifier> trust) {
+  router_options o;
+  o.policy = config.router;
+  o.model = config.model;
+  o.prfaas_cluster = config.deployment.prfaas_cluster;
+  o.local_cluster = config.deployment.local_cluster;
+  o.link_gbps = config.transport.link_gbps;
+  o.trust = std::move(trust);
+  if (config.router.controller) {
+    try {
+      // An emulated deployment runs its profiles scaled: the router plans with what it meets.
+      const auto& e = config.engine;
+      auto load = [&](const std::string& given, const std::string& engines) {
+        if (!given.empty() || !e.emulated()) return profile::load_profile(given);
+        return profile::scaled(profile::load_profile(engines), e.time_scale, e.effective_kv_scale);
+      };
+      o.prfaas_profile = std::make_shared<const profile::instance_profile>(load(config.router.profile_prfaas, e.profile_prfaas));
+      o.pd_profile = std::make_shared<const profile::instance_profile>(load(config.router.profile_pd, e.profile));
+    } catch (const failure& f) {
+      spdlog::error("router: live threshold controller off: {}", f.what());
+    }
+  }
+  return o;
+}
+
+router_actor spawn_router(caf::actor_system& sys, router_options options) { return sys.spawn(router, std::move(options)); }
+
 router_actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
                           std::shared_ptr<const security::verifier> trust) {
-  return sys.spawn(router, config, std::move(trust));
+  return spawn_router(sys, router_options_for(config, std::move(trust)));
 }
 
 }  // namespace prfaas::actors
