@@ -13,6 +13,7 @@ namespace prfaas::transport {
 struct kv_receiver::connection {
   uint64_t id = 0;
   socket_fd socket;
+  frame_reader reader{socket};     // after the handshake: frames with a readv each (frame_io.h)
   std::string peer_name = "unknown peer";
   std::thread thread;
   std::vector<std::byte> scratch;  // drain buffer for frames nobody expects
@@ -171,7 +172,7 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
       write_frame(conn->socket, enc, ok);
       const auto tick = std::min(std::chrono::milliseconds(500), options_.receive_timeout);
       while (!stopping_) {
-        if (!wait_readable(conn->socket, tick)) {
+        if (!conn->reader.buffered() && !wait_readable(conn->socket, tick)) {
           if (registry_.stalled(conn->id, options_.receive_timeout))
             throw failure(errc::transport_failed, "no KV byte for " + std::to_string(options_.receive_timeout.count()) +
                                                       " ms in the middle of a transfer");
@@ -193,7 +194,7 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
 
 bool kv_receiver::handle_frame(connection& conn) {
   received_header h;
-  if (!read_header(conn.socket, h)) return false;
+  if (!conn.reader.read_header(h)) return false;
   switch (h.header.kind) {
     case frame_kind::kv_block:
     case frame_kind::linear_state: land_payload(conn, h); return true;
@@ -221,7 +222,9 @@ void kv_receiver::land_payload(connection& conn, const received_header& h) {
   std::string error;
   bool broken = false;
   try {
-    read_exact(conn.socket, land.dst);
+    const uint64_t copied = conn.reader.copied_bytes();
+    conn.reader.read_payload(land.dst);
+    if (conn.reader.copied_bytes() > copied) registry_.count_copied(conn.reader.copied_bytes() - copied);
   } catch (const failure& e) {
     error = e.what();
     broken = true;
@@ -276,14 +279,9 @@ void kv_receiver::answer_resume(connection& conn, uint64_t request) {
 }
 
 void kv_receiver::drain(connection& conn, size_t bytes) {
-  const size_t total = bytes;
   conn.scratch.resize(std::min<size_t>(bytes, 1 << 20));
-  while (bytes > 0) {
-    const size_t n = std::min(bytes, conn.scratch.size());
-    read_exact(conn.socket, std::span(conn.scratch).first(n));
-    bytes -= n;
-  }
-  registry_.count_dropped(total);
+  conn.reader.skip(bytes, conn.scratch);
+  registry_.count_dropped(bytes);
 }
 
 }  // namespace prfaas::transport

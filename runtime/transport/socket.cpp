@@ -137,6 +137,22 @@ bool wait_readable(const socket_fd& s, std::chrono::milliseconds timeout) {
   }
 }
 
+size_t read_some_v(const socket_fd& s, std::span<iovec> iov) {
+  for (;;) {
+    const ssize_t n = ::readv(s.get(), iov.data(), static_cast<int>(iov.size()));
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      throw failure(errc::transport_failed, "receive timed out: the peer stopped sending");
+    throw failure(errc::transport_failed, "recv: " + sys_error());
+  }
+}
+
+size_t read_some(const socket_fd& s, std::span<std::byte> buf) {
+  iovec v{buf.data(), buf.size()};
+  return read_some_v(s, std::span(&v, 1));
+}
+
 bool read_exact(const socket_fd& s, std::span<std::byte> buf) {
   size_t done = 0;
   while (done < buf.size()) {

@@ -52,6 +52,9 @@ bool wait_readable(const socket_fd& s, std::chrono::milliseconds timeout);
 
 // Reads exactly buf.size() bytes. Returns false on a clean EOF before the first byte; throws
 // failure(transport_failed) on an error or an EOF inside the buffer.
+// One recv / readv: the bytes that were there (at least one; 0 at EOF).  Throws like read_exact.
+size_t read_some(const socket_fd& s, std::span<std::byte> buf);
+size_t read_some_v(const socket_fd& s, std::span<iovec> iov);
 bool read_exact(const socket_fd& s, std::span<std::byte> buf);
 // Writes every byte of the iovecs (one sendmsg when the kernel takes it all). Throws
 // failure(transport_failed).  `iov` is consumed (advanced in place).  `written` (optional)

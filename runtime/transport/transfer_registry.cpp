@@ -203,6 +203,11 @@ void transfer_registry::expire_locked(clock::time_point now) {
     fail_locked(id, why + "; not resumed within " + std::to_string(resume_window_.count()) + " ms");
 }
 
+void transfer_registry::count_copied(size_t bytes) {
+  std::lock_guard lock(mutex_);
+  counters_.copied_bytes += bytes;
+}
+
 void transfer_registry::count_dropped(size_t bytes) {
   std::lock_guard lock(mutex_);
   counters_.dropped_bytes += bytes;

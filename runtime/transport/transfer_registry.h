@@ -51,6 +51,7 @@ struct transfer_event {
 struct receive_counters {
   uint64_t payload_bytes = 0;      // landed in transfers
   uint64_t dropped_bytes = 0;      // payloads of unknown or failed requests, discarded
+  uint64_t copied_bytes = 0;       // payload bytes copied in user space (read ahead with a header)
   uint64_t duplicate_bytes = 0;    // payloads re-sent after a resume that had already landed
   uint64_t frames_rejected = 0;
   uint64_t connections = 0;        // accepted after the handshake
@@ -109,6 +110,7 @@ class transfer_registry {
   void expire();  // fails interrupted transfers whose resume window has passed
 
   void count_dropped(size_t bytes);
+  void count_copied(size_t bytes);
   void count_connection(bool accepted);
   receive_counters stats() const;
 
