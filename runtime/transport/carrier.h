@@ -26,6 +26,7 @@
 //
 // tests/support/carrier_conformance.h checks these against every carrier.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -60,6 +61,27 @@ struct link_progress {
   uint32_t acked_layers = 0;        // the receiver's ready prefix
   bool complete = false;
   uint64_t payload_bytes_sent = 0;  // this request's, re-sends included
+};
+
+// What a link keeps of one transfer's outcome; every carrier's per-request record is one.
+struct transfer_outcome {
+  enum state_t { active, complete, failed };
+  state_t state = active;
+  uint32_t acked_layers = 0;  // the receiver's ready prefix: only grows
+  std::string error;          // failed: the cause, naming the peer
+  uint64_t payload_sent = 0;  // this request's, re-sends included
+
+  link_progress progress() const { return {true, acked_layers, state == complete, payload_sent}; }
+  void acknowledged(uint32_t layers) { acked_layers = std::max(acked_layers, layers); }
+  void completed(uint32_t layers) {
+    acknowledged(layers);
+    if (state == active) state = complete;
+  }
+  void fail(std::string why) {
+    if (state != active) return;
+    state = failed;
+    error = std::move(why);
+  }
 };
 
 // The sending end of one link.  Thread-safe.  Errors: failure(transport_failed) naming the

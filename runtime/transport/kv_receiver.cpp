@@ -254,16 +254,7 @@ void kv_receiver::land_payload(connection& conn, const received_header& h) {
 }
 
 void kv_receiver::acknowledge(connection& conn, const receipt& r) {
-  if (r.kind == receipt::none) return;
-  frame_header a;
-  a.kind = frame_kind::ack;
-  a.request = r.request;
-  a.layer = r.acked_layers;
-  a.index = static_cast<uint32_t>(r.kind == receipt::progress   ? ack_kind::progress
-                                  : r.kind == receipt::complete ? ack_kind::complete
-                                                                : ack_kind::failed);
-  a.reason = r.why;
-  write_frame(conn.socket, conn.enc, a);
+  if (r.kind != receipt::none) write_frame(conn.socket, conn.enc, ack_frame(r));
 }
 
 void kv_receiver::answer_resume(connection& conn, uint64_t request) {

@@ -369,16 +369,10 @@ void kv_sender::on_ack(const frame_header& h) {
   if (it == records_.end()) return;
   record& r = it->second;
   switch (static_cast<ack_kind>(h.index)) {
-    case ack_kind::progress: r.acked_layers = std::max(r.acked_layers, h.layer); break;
-    case ack_kind::complete:
-      r.acked_layers = std::max(r.acked_layers, h.layer);
-      if (r.state == record::active) r.state = record::complete;
-      break;
+    case ack_kind::progress: r.acknowledged(h.layer); break;
+    case ack_kind::complete: r.completed(h.layer); break;
     case ack_kind::failed:
-      if (r.state == record::active) {
-        r.state = record::failed;
-        r.error = "the receiver at " + peer_.str() + " failed request " + std::to_string(h.request) + ": " + h.reason;
-      }
+      r.fail("the receiver at " + peer_.str() + " failed request " + std::to_string(h.request) + ": " + h.reason);
       break;
   }
   room_.notify_all();
@@ -386,14 +380,8 @@ void kv_sender::on_ack(const frame_header& h) {
 
 kv_sender::progress kv_sender::progress_of(uint64_t request) const {
   std::lock_guard lock(mutex_);
-  progress p;
   auto it = records_.find(request);
-  if (it == records_.end()) return p;
-  p.known = true;
-  p.acked_layers = it->second.acked_layers;
-  p.complete = it->second.state == record::complete;
-  p.payload_bytes_sent = it->second.payload_sent;
-  return p;
+  return it == records_.end() ? progress{} : it->second.progress();
 }
 
 void kv_sender::break_connections(const std::string& why) {
@@ -544,8 +532,7 @@ void kv_sender::install(std::vector<connection> fresh, const landed_map& landed)
       continue;
     }
     if (ans && ans->kind != resume_kind::active) {
-      r.state = record::failed;
-      r.error = "the receiver at " + peer_.str() + " cannot resume request " + std::to_string(id) + ": " + ans->why;
+      r.fail("the receiver at " + peer_.str() + " cannot resume request " + std::to_string(id) + ": " + ans->why);
       continue;
     }
     auto has = [&](size_t bit) {
@@ -586,11 +573,7 @@ void kv_sender::give_up(const std::string& why) {
   broken_ = "KV link to " + peer_.str() + " failed: " + why + " (not re-established within " +
             std::to_string(options_.resume_timeout.count()) + " ms)";
   spdlog::error("{}", broken_);
-  for (auto& [id, r] : records_)
-    if (r.state == record::active) {
-      r.state = record::failed;
-      r.error = broken_;
-    }
+  for (auto& [id, r] : records_) r.fail(broken_);
   queue_.clear();
   inflight_ = 0;
   work_.notify_all();

@@ -91,18 +91,14 @@ class kv_sender final : public carrier_link {
     std::span<const std::byte> payload;
     clock::time_point due;  // posted + the emulated one-way delay
   };
-  struct record {  // one request's transfer on this link
+  struct record : transfer_outcome {  // one request's transfer on this link
     transfer_view* source = nullptr;
     std::vector<size_t> offset;  // first bit of each layer
     std::vector<bool> posted;    // per payload: posted by the caller
     bool done_posted = false;
     frame_header done;
-    uint32_t acked_layers = 0;
-    enum { active, complete, failed } state = active;
-    std::string error;
     int writing = 0;                     // its frames inside sendmsg right now
     clock::time_point written_all{};     // its done frame was written (epoch: not yet)
-    uint64_t payload_sent = 0;
   };
   struct connection {
     socket_fd socket;

@@ -145,15 +145,10 @@ class loopback_link final : public carrier_link {
 
   link_progress progress_of(uint64_t request) const override {
     std::lock_guard lock(mutex_);
-    link_progress p;
     auto it = records_.find(request);
-    if (it == records_.end()) return p;
-    p.known = true;
-    p.acked_layers = it->second.acked_layers;
-    p.complete = it->second.state == record::complete;
-    p.payload_bytes_sent = it->second.payload_sent;
-    return p;
+    return it == records_.end() ? link_progress{} : it->second.progress();
   }
+
 
   bool broken() const override {
     std::lock_guard lock(mutex_);
@@ -181,12 +176,8 @@ class loopback_link final : public carrier_link {
   }
 
  private:
-  struct record {
-    enum { active, complete, failed } state = active;
-    uint32_t acked_layers = 0;
-    std::string error;
+  struct record : transfer_outcome {
     int writing = 0;  // posters copying its payloads right now
-    uint64_t payload_sent = 0;
   };
 
   // Throws when the link or the request failed: stop computing for it.
@@ -272,14 +263,10 @@ class loopback_link final : public carrier_link {
     if (it == records_.end()) return;
     auto& rec = it->second;
     switch (r.kind) {
-      case receipt::progress: rec.acked_layers = std::max(rec.acked_layers, r.acked_layers); break;
-      case receipt::complete:
-        rec.state = record::complete;
-        rec.acked_layers = std::max(rec.acked_layers, r.acked_layers);
-        break;
+      case receipt::progress: rec.acknowledged(r.acked_layers); break;
+      case receipt::complete: rec.completed(r.acked_layers); break;
       case receipt::failed:
-        rec.state = record::failed;
-        rec.error = "KV receiver " + peer_.str() + " gave request " + std::to_string(r.request) + " up: " + r.why;
+        rec.fail("KV receiver " + peer_.str() + " gave request " + std::to_string(r.request) + " up: " + r.why);
         break;
       case receipt::none: break;
     }
@@ -288,11 +275,7 @@ class loopback_link final : public carrier_link {
 
   void fail_all(const std::string& why) {  // under mutex_
     if (broken_.empty()) broken_ = why;
-    for (auto& [id, r] : records_)
-      if (r.state == record::active) {
-        r.state = record::failed;
-        r.error = broken_;
-      }
+    for (auto& [id, r] : records_) r.fail(broken_);
     changed_.notify_all();
   }
 

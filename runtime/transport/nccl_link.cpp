@@ -75,11 +75,7 @@ nccl_sender::~nccl_sender() {
 
 void nccl_sender::fail_locked(const std::string& why) {
   if (broken_.empty()) broken_ = "NCCL link to " + peer_.str() + " failed: " + why;
-  for (auto& [id, r] : records_)
-    if (r.state == record::active) {
-      r.state = record::failed;
-      r.error = broken_;
-    }
+  for (auto& [id, r] : records_) r.fail(broken_);
 }
 
 void nccl_sender::check_locked(uint64_t request) {
@@ -175,14 +171,10 @@ void nccl_sender::read_ack_locked(std::chrono::milliseconds timeout) {
   if (it == records_.end()) return;
   auto& r = it->second;
   switch (static_cast<ack_kind>(h.header.index)) {
-    case ack_kind::progress: r.acked_layers = std::max(r.acked_layers, h.header.layer); break;
-    case ack_kind::complete:
-      r.acked_layers = std::max(r.acked_layers, h.header.layer);
-      r.state = record::complete;
-      break;
+    case ack_kind::progress: r.acknowledged(h.header.layer); break;
+    case ack_kind::complete: r.completed(h.header.layer); break;
     case ack_kind::failed:
-      r.state = record::failed;
-      r.error = "KV receiver " + peer_.str() + " gave request " + std::to_string(h.header.request) + " up: " + h.header.reason;
+      r.fail("KV receiver " + peer_.str() + " gave request " + std::to_string(h.header.request) + " up: " + h.header.reason);
       break;
   }
 }
@@ -233,14 +225,8 @@ void nccl_sender::forget(uint64_t request) {
 
 link_progress nccl_sender::progress_of(uint64_t request) const {
   std::lock_guard lock(mutex_);
-  link_progress p;
   auto it = records_.find(request);
-  if (it == records_.end()) return p;
-  p.known = true;
-  p.acked_layers = it->second.acked_layers;
-  p.complete = it->second.state == record::complete;
-  p.payload_bytes_sent = it->second.payload_sent;
-  return p;
+  return it == records_.end() ? link_progress{} : it->second.progress();
 }
 
 bool nccl_sender::broken() const {
@@ -319,16 +305,7 @@ void nccl_receiver::serve_connection(socket_fd& s, uint64_t conn) {
   // Receipts go back as TCP's receiver sends them (kv_receiver.cpp): the sender's finish() reads them.
   uint64_t last_refused = 0;
   auto acknowledge = [&](const receipt& r) {
-    if (r.kind == receipt::none) return;
-    frame_header a;
-    a.kind = frame_kind::ack;
-    a.request = r.request;
-    a.layer = r.acked_layers;
-    a.index = static_cast<uint32_t>(r.kind == receipt::progress   ? ack_kind::progress
-                                    : r.kind == receipt::complete ? ack_kind::complete
-                                                                  : ack_kind::failed);
-    a.reason = r.why;
-    write_frame(s, enc, a);
+    if (r.kind != receipt::none) write_frame(s, enc, ack_frame(r));
   };
 
   cuda_check(cudaSetDevice(device_), "cudaSetDevice");

@@ -75,12 +75,7 @@ class nccl_sender final : public carrier_link {
 
  private:
   struct cuda_state;
-  struct record {
-    uint32_t acked_layers = 0;
-    enum { active, complete, failed } state = active;
-    std::string error;
-    uint64_t payload_sent = 0;
-  };
+  using record = transfer_outcome;
   void flush_locked();
   void check_locked(uint64_t request);
   void read_ack_locked(std::chrono::milliseconds timeout);  // one ack frame into records_

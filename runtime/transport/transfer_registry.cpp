@@ -203,6 +203,18 @@ void transfer_registry::expire_locked(clock::time_point now) {
     fail_locked(id, why + "; not resumed within " + std::to_string(resume_window_.count()) + " ms");
 }
 
+frame_header ack_frame(const receipt& r) {
+  frame_header a;
+  a.kind = frame_kind::ack;
+  a.request = r.request;
+  a.layer = r.acked_layers;
+  a.index = static_cast<uint32_t>(r.kind == receipt::progress   ? ack_kind::progress
+                                  : r.kind == receipt::complete ? ack_kind::complete
+                                                                : ack_kind::failed);
+  a.reason = r.why;
+  return a;
+}
+
 void transfer_registry::count_copied(size_t bytes) {
   std::lock_guard lock(mutex_);
   counters_.copied_bytes += bytes;

@@ -68,6 +68,9 @@ struct receipt {
   std::string why;            // failed
 };
 
+// The `ack` frame that tells the sender a receipt (every carrier's receiver sends the same).
+frame_header ack_frame(const receipt& r);
+
 // The receiver's answer to a resume: what it holds of a request.
 struct resume_answer {
   enum kind_t { unknown, active, complete } kind = unknown;

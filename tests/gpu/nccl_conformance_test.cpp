@@ -8,10 +8,9 @@
 #include <catch2/catch.hpp>
 #include <cuda_runtime.h>
 
-#include <iostream>
-
 #include "runtime/transport/nccl_link.h"
 #include "tests/support/carrier_conformance.h"
+#include "tests/support/skip_main.h"
 
 using namespace prfaas;
 using namespace prfaas::testing;
@@ -58,15 +57,11 @@ TEST_CASE("nccl carrier: an unexpected or cancelled request fails at finish, and
 }
 
 int main(int argc, char** argv) {
-  Catch::Session session;
-  if (const int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
-  const auto& cfg = session.configData();
-  const bool listing = cfg.listTests || cfg.listTestNamesOnly || cfg.listTags || cfg.listReporters;
-  if (!listing && transport::cuda_device_count() < 2) {
-    std::cout << "skipped: the NCCL conformance run needs two CUDA devices, this machine has "
-              << transport::cuda_device_count() << std::endl;
-    return 77;  // ctest SKIP_RETURN_CODE
-  }
-  transport::configure_nccl_socket_env("");
-  return session.run();
+  return run_or_skip(argc, argv, []() -> std::string {
+    const int devices = transport::cuda_device_count();
+    if (devices < 2)
+      return "the NCCL conformance run needs two CUDA devices, this machine has " + std::to_string(devices);
+    transport::configure_nccl_socket_env("");
+    return {};
+  });
 }

@@ -15,6 +15,7 @@
 
 #include "runtime/netem/hosts.h"
 #include "tests/support/process.h"
+#include "tests/support/skip_main.h"
 
 using namespace prfaas;
 using namespace prfaas::testing;
@@ -105,15 +106,8 @@ TEST_CASE("three hosts: long prompts cross the shaped, lossy link and short ones
 }
 
 int main(int argc, char** argv) {
-  Catch::Session session;
-  if (const int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
-  const auto& cfg = session.configData();
-  const bool listing = cfg.listTests || cfg.listTestNamesOnly || cfg.listTags || cfg.listReporters;
-  if (!listing) {
-    if (const auto why = netem::host_network::unavailable(); !why.empty()) {
-      std::cout << "skipped: the host network " << why << std::endl;
-      return 77;  // ctest SKIP_RETURN_CODE
-    }
-  }
-  return session.run();
+  return prfaas::testing::run_or_skip(argc, argv, [] {
+    const auto why = netem::host_network::unavailable();
+    return why.empty() ? why : "the host network " + why;
+  });
 }

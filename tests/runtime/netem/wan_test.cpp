@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "runtime/netem/wan.h"
+#include "tests/support/skip_main.h"
 
 using namespace prfaas;
 using namespace prfaas::netem;
@@ -175,15 +176,8 @@ TEST_CASE("a bulk TCP transfer across the emulated WAN runs at its rate, not fas
 }
 
 int main(int argc, char** argv) {
-  Catch::Session session;
-  if (const int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
-  const auto& cfg = session.configData();
-  const bool listing = cfg.listTests || cfg.listTestNamesOnly || cfg.listTags || cfg.listReporters;
-  if (!listing) {
-    if (const auto why = emulated_wan::unavailable(); !why.empty()) {
-      std::cout << "skipped: the emulated WAN " << why << std::endl;
-      return 77;  // ctest SKIP_RETURN_CODE
-    }
-  }
-  return session.run();
+  return prfaas::testing::run_or_skip(argc, argv, [] {
+    const auto why = emulated_wan::unavailable();
+    return why.empty() ? why : "the emulated WAN " + why;
+  });
 }
