@@ -22,8 +22,8 @@ void sh(const std::string& cmd) {
   if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw failure(errc::bad_config, "netem: '" + cmd + "' failed");
 }
 
-// Opens a TUN device named `dev` inside namespace `ns` (from a thread that joins it: the device
-// is made in the namespace of the thread that asks).
+}  // namespace
+
 int open_tun_in(const std::string& ns, const std::string& dev) {
   int fd = -1;
   run_in_namespace(ns, [&] {
@@ -40,8 +40,6 @@ int open_tun_in(const std::string& ns, const std::string& dev) {
   });
   return fd;
 }
-
-}  // namespace
 
 void run_in_namespace(const std::string& ns, const std::function<void()>& fn) {
   std::exception_ptr error;

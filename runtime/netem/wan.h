@@ -56,6 +56,10 @@ class emulated_wan {
   std::unique_ptr<forwarder> forwarder_;
 };
 
+// Opens a TUN device named `dev` inside namespace `ns` (made from a thread that joins it: a
+// device is made in the namespace of the thread that asks).  Throws failure(bad_config).
+int open_tun_in(const std::string& ns, const std::string& dev);
+
 // Runs `fn` on a thread that has joined network namespace `ns` (sockets it opens live there),
 // and waits for it.  Exceptions from `fn` reach the caller.
 void run_in_namespace(const std::string& ns, const std::function<void()>& fn);
