@@ -1,5 +1,6 @@
 #include "apps/bench_wan.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -147,10 +148,25 @@ json cell(double rtt_ms, double loss, const bench_wan_options& o, int subnet) {
   p.gbps = o.gbps;
   p.loss = loss;
   netem::emulated_wan wan({"prfaas-bench-wan", subnet, p, p, o.mtu, 1});
-  std::fprintf(stderr, "bench wan: RTT %.0f ms, %.3f Gbps, loss %.3f %%: transport ...\n", rtt_ms, o.gbps, loss * 100);
-  const auto t = transport_run(wan, o);
-  std::fprintf(stderr, "bench wan: RTT %.0f ms, %.3f Gbps, loss %.3f %%: iperf3 ...\n", rtt_ms, o.gbps, loss * 100);
-  const auto i = iperf3_run(wan, o);
+  // The two tools take turns on the same link, so a drift of the machine touches both alike; each
+  // figure is the median of its runs.
+  std::vector<measured> ts, is;
+  for (int r = 0; r < o.reps; ++r) {
+    std::fprintf(stderr, "bench wan: RTT %.0f ms, %.3f Gbps, loss %.3f %%: transport (run %d of %d) ...\n", rtt_ms, o.gbps,
+                 loss * 100, r + 1, o.reps);
+    ts.push_back(transport_run(wan, o));
+    std::fprintf(stderr, "bench wan: RTT %.0f ms, %.3f Gbps, loss %.3f %%: iperf3 (run %d of %d) ...\n", rtt_ms, o.gbps,
+                 loss * 100, r + 1, o.reps);
+    is.push_back(iperf3_run(wan, o));
+  }
+  auto median = [](std::vector<measured> runs) {
+    std::sort(runs.begin(), runs.end(), [](const measured& a, const measured& b) { return a.gbps < b.gbps; });
+    return runs[runs.size() / 2];
+  };
+  const auto t = median(ts), i = median(is);
+  json t_runs = json::array(), i_runs = json::array();
+  for (const auto& m : ts) t_runs.push_back(m.gbps);
+  for (const auto& m : is) i_runs.push_back(m.gbps);
   json out = {{"rtt_ms", rtt_ms},
               {"shaped_gbps", o.gbps},
               {"loss", loss},
@@ -161,7 +177,9 @@ json cell(double rtt_ms, double loss, const bench_wan_options& o, int subnet) {
               {"transport_vs_iperf3", i.gbps > 0 ? t.gbps / i.gbps : 0},
               {"transport_retransmits", t.retransmits},
               {"iperf3_retransmits", i.retransmits},
-              {"connections", config::deployment_config{}.transport.connections}};
+              {"connections", config::deployment_config{}.transport.connections},
+              {"transport_runs_gbps", t_runs},
+              {"iperf3_runs_gbps", i_runs}};
   if (!t.error.empty()) out["transport_error"] = t.error;
   if (!i.error.empty()) out["iperf3_error"] = i.error;
   return out;
@@ -187,6 +205,7 @@ int bench_wan(const bench_wan_options& o) {
     std::cout << (cells.size() == 1 ? cells[0].dump() : json(cells).dump()) << std::endl;
     return 0;
   }
+  if (o.reps > 1) std::printf("medians of %d runs each, the tools taking turns\n", o.reps);
   std::printf("KV transport (%d connections, default config) and iperf3 -P %d across the emulated WAN, %d s after 1 s of warm-up\n",
               config::deployment_config{}.transport.connections, config::deployment_config{}.transport.connections, o.seconds);
   std::printf("%7s %7s %7s | %10s %6s %8s | %10s %6s %8s | %9s\n", "RTT ms", "loss %", "shaped", "transport", "ratio", "retrans",

@@ -17,6 +17,7 @@ struct bench_wan_options {
   double loss = 0.001;
   int seconds = 4;        // measured, after one second of warm-up
   int mtu = 9000;
+  int reps = 1;           // runs of each tool per cell, alternated; medians reported
   bool table = false;
   bool json = false;
 };

@@ -749,6 +749,8 @@ int main(int argc, char** argv) {
   bench_wan->add_option("--loss", wan_opts.loss, "probability a packet is lost, each way")->check(CLI::Range(0.0, 0.2));
   bench_wan->add_option("--seconds", wan_opts.seconds, "measured, after one second of warm-up")->check(CLI::Range(1, 120));
   bench_wan->add_option("--mtu", wan_opts.mtu, "of the emulated link")->check(CLI::Range(576, 65000));
+  bench_wan->add_option("--reps", wan_opts.reps, "runs of each tool per cell, taking turns; medians reported")
+      ->check(CLI::Range(1, 20));
   bench_wan->add_flag("--table", wan_opts.table, "RTT 0 / 20 / 40 ms by loss 0 / 0.1 / 1 %");
   bench_wan->add_flag("--json", wan_opts.json, "print one JSON object (an array with --table)");
   apps::bench_engine_options engine_opts;
