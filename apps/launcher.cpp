@@ -39,6 +39,29 @@ launcher::launcher(std::string node_binary, std::string state_dir, std::string c
   }
 }
 
+// What another host needs, and no more: the CA's certificate (not its key), the client's and its
+// own nodes' certificates and keys, the KV secret; in STATE/hosts/NAME, laid out as a state
+// directory, so `cp -r STATE/hosts/NAME/. OTHER_STATE/` on that host is the whole hand-over.
+void launcher::write_host_bundles() const {
+  for (const auto& [host, address] : config_.hosts) {
+    const std::string out = state_dir_ + "/hosts/" + host;
+    fs::remove_all(out);
+    fs::create_directories(out + "/pki/nodes");
+    if (!secret_file_.empty() && config_.transport.secret_file.empty())
+      fs::copy_file(secret_file_, out + "/secret");
+    if (insecure_) continue;
+    fs::copy_file(state_dir_ + "/pki/ca.pem", out + "/pki/ca.pem");
+    std::vector<std::string> names = {"client"};
+    for (const auto& n : plan())
+      if (n.host == host) names.push_back(n.name);
+    for (const auto& name : names) {
+      const auto tls = actors::deployment_credentials(state_dir_, name);
+      fs::copy_file(tls.certificate, out + "/pki/nodes/" + name + ".pem");
+      fs::copy_file(tls.key, out + "/pki/nodes/" + name + ".key");  // permissions kept: 0600
+    }
+  }
+}
+
 std::vector<launcher::placed> launcher::plan() const {
   const auto& d = config_.deployment;
   std::vector<placed> out = {{"router", "router", d.local_cluster, d.router_host},
@@ -146,6 +169,7 @@ endpoint launcher::start() {
   }
   if (::access(node_binary_.c_str(), X_OK) != 0)
     throw failure(errc::invalid_argument, "node binary not found: " + node_binary_);
+  if (router_here && d.across_hosts()) write_host_bundles();
   // Each node listens on its host's address (deployment.host when not across hosts).
   const std::string router_address = config_.address_of(d.router_host);
   endpoint router{router_address, static_cast<uint16_t>(d.router_port)};

@@ -11,8 +11,9 @@
 // Across hosts ([hosts] and deployment.router_host / prfaas_host / local_host), each machine runs
 // the launcher for its own host (`prfaas up --host NAME`): it starts only the nodes placed there,
 // each listening on that host's address.  The router's host makes the CA, a certificate for
-// every node of the deployment and the KV secret; the others use them from STATE_DIR (shared, or
-// copied: STATE_DIR/pki and STATE_DIR/secret) and dial the router at its fixed port.
+// every node of the deployment and the KV secret, and puts what each other host needs (never the
+// CA's key) in STATE_DIR/hosts/NAME; that host's STATE_DIR starts as a copy of it.  The others
+// dial the router at its fixed port.
 //
 // supervise() restarts a node that died (a signal or a non-zero exit; a clean exit, such as a
 // drained node's, was meant), with the same arguments (the router on the port it
@@ -85,6 +86,7 @@ class launcher {
     std::string name, role, cluster, host;
   };
   std::vector<placed> plan() const;
+  void write_host_bundles() const;
   bool here(const std::string& host) const { return host_.empty() || host == host_; }
 
   std::string node_binary_, state_dir_, config_path_, secret_file_, host_;

@@ -43,7 +43,7 @@ std::string config_for(const netem::host_network& net, double link_gbps) {
 }
 
 // A deployment over a host network: `prfaas up --host` in each host's namespace, the router's
-// host first; the others get a copy of its CA, certificates and secret, as another machine would.
+// host first; each other host's state starts as the bundle the router's host made for it.
 struct three_hosts {
   temp_dir dir;
   std::string config;
@@ -52,10 +52,12 @@ struct three_hosts {
   three_hosts(const netem::host_network& net, double link_gbps) {
     config = dir.write("deployment.toml", config_for(net, link_gbps));
     core = std::make_unique<host_deployment>(net.ns("core"), "core", config, dir.path() + "/core");
+    // What the router's host hands each other host: its CA certificate (not the key), the
+    // client's and that host's nodes' credentials, the secret.
     for (const char* host : {"prfaas", "local"}) {
-      fs::create_directories(dir.path() + "/" + host);
-      fs::copy(dir.path() + "/core/pki", dir.path() + "/" + host + "/pki", fs::copy_options::recursive);
-      fs::copy_file(dir.path() + "/core/secret", dir.path() + "/" + host + "/secret");
+      fs::copy(dir.path() + "/core/hosts/" + host, dir.path() + "/" + host, fs::copy_options::recursive);
+      CHECK_FALSE(fs::exists(dir.path() + "/" + host + "/pki/ca.key"));
+      CHECK_FALSE(fs::exists(dir.path() + "/" + host + "/pki/nodes/router.pem"));
     }
     prfaas = std::make_unique<host_deployment>(net.ns("prfaas"), "prfaas", config, dir.path() + "/prfaas");
     local = std::make_unique<host_deployment>(net.ns("local"), "local", config, dir.path() + "/local");
