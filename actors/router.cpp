@@ -86,7 +86,6 @@ struct router_state {
   std::map<std::string, link_report> links;    // latest report per prefill node
   std::map<std::string, cache_stats> caches;   // latest cache statistics per node
   clock_type::time_point last_egress_log{};
-  std::shared_ptr<const security::verifier> trust;  // null: --insecure
   // The live threshold controller (router.controller), the simulator's own code: the profiles
   // it plans with, declared before it (it keeps references to them).
   std::shared_ptr<const profile::instance_profile> prfaas_profile, pd_profile;
@@ -511,7 +510,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
   self->state.options = std::move(options);
   const auto& o = self->state.options;
   const auto& config = o.policy;
-  self->state.trust = o.trust;
   self->state.link_gbps = o.link_gbps;
   if (config.controller && o.prfaas_profile && o.pd_profile) {
     auto& st = self->state;
@@ -557,8 +555,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           // The actors registered must live in the registering process.
           if (!from || !handle || handle.node() != from->node() || (control && control.node() != from->node()))
             throw failure(errc::invalid_argument, "node " + info.name + " registered actors of another process");
-          if (st.trust) {
-            const auto who = st.trust->check(
+          if (st.options.trust) {  // null: --insecure
+            const auto who = st.options.trust->check(
                 proof.certificate_pem,
                 security::registration_statement({info.name, info.role}, caf::to_string(from->node()),
                                                  caf::to_string(self->node())),
@@ -580,7 +578,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           spdlog::error("router: refused node {}: {}", info.name, f.what());
           return to_error(f);
         }
-        if (!st.trust) spdlog::warn("router: registered {} on its word (--insecure: no certificate checked)", info.name);
+        if (!st.options.trust) spdlog::warn("router: registered {} on its word (--insecure: no certificate checked)", info.name);
         self->monitor(handle);
         st.names[handle.address()] = info.name;
         st.handles[info.name] = handle;
