@@ -2,6 +2,15 @@
 # find_package(prfaas) (prfaasConfig.cmake includes this file).  All are Debian's packages.
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
+# oneDNN: the CPU engine's matrix multiplies (kernels/cpu/gemm.h says why this library).  Its
+# Debian CMake config insists on OpenCL, which the CPU engine does not use: find it directly.
+if(NOT TARGET DNNL::dnnl)
+  find_path(DNNL_INCLUDE_DIR dnnl.hpp REQUIRED)
+  find_library(DNNL_LIBRARY dnnl REQUIRED)
+  add_library(DNNL::dnnl UNKNOWN IMPORTED)
+  set_target_properties(DNNL::dnnl PROPERTIES IMPORTED_LOCATION "${DNNL_LIBRARY}"
+                        INTERFACE_INCLUDE_DIRECTORIES "${DNNL_INCLUDE_DIR}")
+endif()
 
 # CAF 0.17: Debian ships neither a CMake config nor a .pc file.
 if(NOT TARGET CAF::core)

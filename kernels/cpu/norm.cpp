@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/dot.h"
 
 namespace prfaas::kernels {
 

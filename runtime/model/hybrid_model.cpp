@@ -1,12 +1,14 @@
 #include "runtime/model/hybrid_model.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/delta_rule.h"
-#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "runtime/common/errc.h"
@@ -15,8 +17,41 @@ namespace prfaas::model {
 
 namespace k = prfaas::kernels;
 
+namespace {
+
+// Rows of several [out][in] matrices stacked into one: one product computes all their outputs.
+std::vector<float> stacked(std::initializer_list<const std::vector<float>*> parts) {
+  std::vector<float> all;
+  for (const auto* p : parts) all.insert(all.end(), p->begin(), p->end());
+  return all;
+}
+
+}  // namespace
+
 hybrid_model::hybrid_model(model_config config)
-    : config_(config), weights_(make_weights(config)) {}
+    : config_(config),
+      weights_(make_weights(config)),
+      gemm_(std::make_unique<kernels::gemm>()),
+      scratch_(std::make_unique<scratch_pool>(4)) {
+  const auto& c = config_;
+  for (const auto& w : weights_.layers) {
+    packed_layer p;
+    if (w.kind == layer_kind::full) {
+      p.in_proj = gemm_->pack(stacked({&w.wq, &w.wk, &w.wv}).data(), c.d_model,
+                              c.heads * c.head_dim + 2 * c.kv_heads * c.head_dim);
+      p.out_proj = gemm_->pack(w.wo.data(), c.heads * c.head_dim, c.d_model);
+    } else {
+      const int qk = c.linear_heads * c.linear_key_dim, v = c.linear_heads * c.linear_value_dim;
+      p.in_proj = gemm_->pack(stacked({&w.wq, &w.wk, &w.wv, &w.w_alpha, &w.w_beta}).data(), c.d_model,
+                              2 * qk + v + 2 * c.linear_heads);
+      p.out_proj = gemm_->pack(w.wo.data(), v, c.d_model);
+    }
+    p.gate_up = gemm_->pack(stacked({&w.w_gate, &w.w_up}).data(), c.d_model, 2 * c.ffn_dim);
+    p.down = gemm_->pack(w.w_down.data(), c.ffn_dim, c.d_model);
+    packed_.push_back(std::move(p));
+  }
+  lm_head_ = gemm_->pack(weights_.lm_head.data(), c.d_model, c.vocab);
+}
 
 std::vector<float> hybrid_model::prefill(std::span<const int32_t> tokens, kv::sequence_kv& kv,
                                          const layer_hook& hook) const {
@@ -50,33 +85,50 @@ std::vector<float> hybrid_model::decode_batch(std::span<const int32_t> tokens,
   return forward(tokens, segments, {});
 }
 
+namespace {
+
+// x += y over rows of d (the residual).
+void add_rows(float* x, const float* y, int rows, long d) {
+#pragma omp parallel for schedule(static) if (rows > 64)
+  for (int r = 0; r < rows; ++r)
+    for (long i = r * d; i < (r + 1) * d; ++i) x[i] += y[i];
+}
+
+}  // namespace
+
 std::vector<float> hybrid_model::forward(std::span<const int32_t> tokens, std::span<const segment> segments,
                                          const layer_hook& hook) const {
   const auto& c = config_;
   const int rows = static_cast<int>(tokens.size());
-  const long d = c.d_model;
-
-  std::vector<float> x(rows * d), h(rows * d), mix(rows * d);
-  std::vector<float> gate(static_cast<size_t>(rows) * c.ffn_dim), up(gate.size());
-  for (int r = 0; r < rows; ++r) {
-    PRFAAS_REQUIRE(tokens[r] >= 0 && tokens[r] < c.vocab, "token id out of range");
-    std::memcpy(&x[r * d], &weights_.embedding[tokens[r] * d], d * sizeof(float));
+  const long d = c.d_model, f = c.ffn_dim;
+  const size_t r = static_cast<size_t>(rows);
+  auto mem = scratch_->acquire(r * (3 * d + 3 * f) + r * mixer_floats());
+  float* x = mem.take(r * d);
+  float* h = mem.take(r * d);
+  float* mix = mem.take(r * d);
+  float* gate_up = mem.take(r * 2 * f);
+  float* act = mem.take(r * f);
+  float* mixer = mem.take(r * mixer_floats());
+  for (int i = 0; i < rows; ++i) {
+    PRFAAS_REQUIRE(tokens[i] >= 0 && tokens[i] < c.vocab, "token id out of range");
+    std::memcpy(&x[i * d], &weights_.embedding[tokens[i] * d], d * sizeof(float));
   }
   for (int l = 0; l < c.n_layers; ++l) {
     const auto& w = weights_.layers[l];
-    k::rms_norm(x.data(), w.attn_norm.data(), h.data(), rows, c.d_model, c.norm_eps);
+    const auto& p = packed_[l];
+    k::rms_norm(x, w.attn_norm.data(), h, rows, c.d_model, c.norm_eps);
     if (w.kind == layer_kind::full)
-      full_attention(l, h.data(), rows, segments, mix.data());
+      full_attention(l, h, rows, segments, mixer, mix);
     else
-      linear_attention(l, h.data(), rows, segments, mix.data());
-    for (long i = 0; i < rows * d; ++i) x[i] += mix[i];
+      linear_attention(l, h, rows, segments, mixer, mix);
+    add_rows(x, mix, rows, d);
 
-    k::rms_norm(x.data(), w.ffn_norm.data(), h.data(), rows, c.d_model, c.norm_eps);
-    k::matmul(h.data(), w.w_gate.data(), gate.data(), rows, c.d_model, c.ffn_dim);
-    k::matmul(h.data(), w.w_up.data(), up.data(), rows, c.d_model, c.ffn_dim);
-    k::swiglu(gate.data(), up.data(), gate.data(), static_cast<long>(gate.size()));
-    k::matmul(gate.data(), w.w_down.data(), mix.data(), rows, c.ffn_dim, c.d_model);
-    for (long i = 0; i < rows * d; ++i) x[i] += mix[i];
+    k::rms_norm(x, w.ffn_norm.data(), h, rows, c.d_model, c.norm_eps);
+    gemm_->multiply(h, p.gate_up, gate_up, rows);  // each row: [gate | up]
+#pragma omp parallel for schedule(static) if (rows > 64)
+    for (int i = 0; i < rows; ++i) k::swiglu(&gate_up[i * 2 * f], &gate_up[i * 2 * f + f], &act[i * f], f);
+    gemm_->multiply(act, p.down, mix, rows);
+    add_rows(x, mix, rows, d);
     if (hook) hook(l);
   }
 
@@ -87,20 +139,45 @@ std::vector<float> hybrid_model::forward(std::span<const int32_t> tokens, std::s
     const int row = segments[i].row0 + segments[i].rows - 1;
     k::rms_norm(&x[row * d], weights_.final_norm.data(), &last[i * d], 1, c.d_model, c.norm_eps);
   }
-  k::matmul(last.data(), weights_.lm_head.data(), logits.data(), n, c.d_model, c.vocab);
+  gemm_->multiply(last.data(), lm_head_, logits.data(), n);
   return logits;
 }
 
-void hybrid_model::full_attention(int layer, const float* h, int rows, std::span<const segment> segments,
-                                  float* out) const {
+size_t hybrid_model::mixer_floats() const {
   const auto& c = config_;
-  const auto& w = weights_.layers[layer];
-  const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
-  std::vector<float> q(static_cast<size_t>(rows) * q_dim), kk(static_cast<size_t>(rows) * kv_dim),
-      vv(kk.size()), att(q.size());
-  k::matmul(h, w.wq.data(), q.data(), rows, c.d_model, q_dim);
-  k::matmul(h, w.wk.data(), kk.data(), rows, c.d_model, kv_dim);
-  k::matmul(h, w.wv.data(), vv.data(), rows, c.d_model, kv_dim);
+  const size_t q = c.heads * c.head_dim, kv = c.kv_heads * c.head_dim;
+  const size_t qk = c.linear_heads * c.linear_key_dim, v = c.linear_heads * c.linear_value_dim;
+  const size_t full = 2 * (q + 2 * kv) + q;              // projections, split q/k/v, output
+  const size_t linear = 2 * (2 * qk + v + 2 * c.linear_heads) + v;
+  return std::max(full, linear);
+}
+
+namespace {
+
+// Copies columns [from, from + width) of each row of a [rows][cols] matrix into [rows][width].
+void split_columns(const float* all, int rows, int cols, int from, int width, float* out) {
+#pragma omp parallel for schedule(static) if (rows > 64)
+  for (int r = 0; r < rows; ++r)
+    std::memcpy(out + static_cast<long>(r) * width, all + static_cast<long>(r) * cols + from, width * sizeof(float));
+}
+
+}  // namespace
+
+void hybrid_model::full_attention(int layer, const float* h, int rows, std::span<const segment> segments,
+                                  float* mem, float* out) const {
+  const auto& c = config_;
+  const auto& p = packed_[layer];
+  const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim, cols = q_dim + 2 * kv_dim;
+  const size_t r_all = static_cast<size_t>(rows);
+  float* proj = mem;
+  float* q = proj + r_all * cols;
+  float* kk = q + r_all * q_dim;
+  float* vv = kk + r_all * kv_dim;
+  float* att = vv + r_all * kv_dim;
+  gemm_->multiply(h, p.in_proj, proj, rows);  // each row: [q | k | v]
+  split_columns(proj, rows, cols, 0, q_dim, q);
+  split_columns(proj, rows, cols, q_dim, kv_dim, kk);
+  split_columns(proj, rows, cols, q_dim + kv_dim, kv_dim, vv);
   const long v_offset = static_cast<long>(c.block_tokens) * kv_dim;
   for (const auto& s : segments) {
     float* q_s = &q[static_cast<size_t>(s.row0) * q_dim];
@@ -119,35 +196,42 @@ void hybrid_model::full_attention(int layer, const float* h, int rows, std::span
     const k::kv_block_view view{blocks.data(), c.block_tokens, c.kv_heads, c.head_dim};
     k::attend_causal(q_s, s.rows, c.heads, view, s.first, &att[static_cast<size_t>(s.row0) * q_dim]);
   }
-  k::matmul(att.data(), w.wo.data(), out, rows, q_dim, c.d_model);
+  gemm_->multiply(att, p.out_proj, out, rows);
 }
 
 void hybrid_model::linear_attention(int layer, const float* h, int rows, std::span<const segment> segments,
-                                    float* out) const {
+                                    float* mem, float* out) const {
   const auto& c = config_;
-  const auto& w = weights_.layers[layer];
-  const int qk_dim = c.linear_heads * c.linear_key_dim, v_dim = c.linear_heads * c.linear_value_dim;
-  std::vector<float> q(static_cast<size_t>(rows) * qk_dim), kk(q.size()),
-      vv(static_cast<size_t>(rows) * v_dim), att(vv.size()),
-      alpha(static_cast<size_t>(rows) * c.linear_heads), beta(alpha.size());
-  k::matmul(h, w.wq.data(), q.data(), rows, c.d_model, qk_dim);
-  k::matmul(h, w.wk.data(), kk.data(), rows, c.d_model, qk_dim);
-  k::matmul(h, w.wv.data(), vv.data(), rows, c.d_model, v_dim);
-  k::matmul(h, w.w_alpha.data(), alpha.data(), rows, c.d_model, c.linear_heads);
-  k::matmul(h, w.w_beta.data(), beta.data(), rows, c.d_model, c.linear_heads);
+  const auto& p = packed_[layer];
+  const int lh = c.linear_heads;
+  const int qk_dim = lh * c.linear_key_dim, v_dim = lh * c.linear_value_dim, cols = 2 * qk_dim + v_dim + 2 * lh;
+  const size_t r_all = static_cast<size_t>(rows);
+  float* proj = mem;
+  float* q = proj + r_all * cols;
+  float* kk = q + r_all * qk_dim;
+  float* vv = kk + r_all * qk_dim;
+  float* alpha = vv + r_all * v_dim;
+  float* beta = alpha + r_all * lh;
+  float* att = beta + r_all * lh;
+  gemm_->multiply(h, p.in_proj, proj, rows);  // each row: [q | k | v | alpha | beta]
+  split_columns(proj, rows, cols, 0, qk_dim, q);
+  split_columns(proj, rows, cols, qk_dim, qk_dim, kk);
+  split_columns(proj, rows, cols, 2 * qk_dim, v_dim, vv);
+  split_columns(proj, rows, cols, 2 * qk_dim + v_dim, lh, alpha);
+  split_columns(proj, rows, cols, 2 * qk_dim + v_dim + lh, lh, beta);
   // A +3 bias keeps the forget gate near 0.95: the state remembers across tens of tokens.
-  for (auto& a : alpha) a += 3.0f;
-  k::sigmoid(alpha.data(), static_cast<long>(alpha.size()));
-  k::sigmoid(beta.data(), static_cast<long>(beta.size()));
-  k::l2_normalize(q.data(), rows * c.linear_heads, c.linear_key_dim, 1e-6f);
-  k::l2_normalize(kk.data(), rows * c.linear_heads, c.linear_key_dim, 1e-6f);
+  for (size_t i = 0; i < r_all * lh; ++i) alpha[i] += 3.0f;
+  k::sigmoid(alpha, static_cast<long>(r_all * lh));
+  k::sigmoid(beta, static_cast<long>(r_all * lh));
+  k::l2_normalize(q, rows * lh, c.linear_key_dim, 1e-6f);
+  k::l2_normalize(kk, rows * lh, c.linear_key_dim, 1e-6f);
   for (const auto& s : segments) {
     const size_t r = static_cast<size_t>(s.row0);
     k::gated_delta_rule(s.kv->linear_state(layer), &q[r * qk_dim], &kk[r * qk_dim], &vv[r * v_dim],
-                        &alpha[r * c.linear_heads], &beta[r * c.linear_heads], s.rows, c.linear_heads,
-                        c.linear_key_dim, c.linear_value_dim, &att[r * v_dim]);
+                        &alpha[r * lh], &beta[r * lh], s.rows, lh, c.linear_key_dim, c.linear_value_dim,
+                        &att[r * v_dim]);
   }
-  k::matmul(att.data(), w.wo.data(), out, rows, v_dim, c.d_model);
+  gemm_->multiply(att, p.out_proj, out, rows);
 }
 
 int32_t greedy(std::span<const float> logits) {

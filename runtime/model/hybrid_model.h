@@ -14,11 +14,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "kernels/cpu/gemm.h"
 #include "runtime/kv/sequence_kv.h"
 #include "runtime/model/config.h"
+#include "runtime/model/scratch_pool.h"
 #include "runtime/model/weights.h"
 
 namespace prfaas::model {
@@ -56,11 +59,25 @@ class hybrid_model {
   // Runs rows through every layer; returns the logits of each segment's last row.
   std::vector<float> forward(std::span<const int32_t> tokens, std::span<const segment> segments,
                              const layer_hook& hook) const;
-  void full_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* out) const;
-  void linear_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* out) const;
+  // A layer's token mixer: `mem` is scratch of rows * mixer_floats() floats.
+  void full_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* mem,
+                      float* out) const;
+  void linear_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* mem,
+                        float* out) const;
+  size_t mixer_floats() const;
+
+  // Each layer's products with their weights stacked (one product for q, k, v and the gates;
+  // one for the MLP's gate and up) and packed for the matrix-multiply library.
+  struct packed_layer {
+    kernels::gemm::matrix in_proj, out_proj, gate_up, down;
+  };
 
   model_config config_;
   model_weights weights_;
+  std::unique_ptr<kernels::gemm> gemm_;  // its products' primitives, made once per shape
+  std::vector<packed_layer> packed_;
+  std::unique_ptr<scratch_pool> scratch_;  // forward passes' activations, reused
+  kernels::gemm::matrix lm_head_;
 };
 
 // Greedy sampling: the most likely token, the first on ties.

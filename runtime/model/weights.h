@@ -1,6 +1,6 @@
 #pragma once
 // The tiny model's parameters, generated deterministically from model_config::seed.
-// Matrices are row-major [out][in] (see kernels/cpu/matmul.h).
+// Matrices are row-major [out][in] (see kernels/cpu/gemm.h).
 
 #include <vector>
 

@@ -1,0 +1,124 @@
+#include "kernels/cpu/gemm.h"
+
+#include <dnnl.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <vector>
+#include <string>
+
+namespace prfaas::kernels {
+
+namespace {
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+constexpr int kPiece = 256;  // rows per primitive call at most (then powers of two)
+// Below this many multiply-adds a second thread costs more (waking it, splitting the weights'
+// reads) than it saves: a decode step's products run on the calling thread alone.  Measured
+// here: 256 x 256 with one row, 8 us on one thread, 17 us on two.  The bits do not change with
+// the thread count (the rows and columns are split, never the sum).
+constexpr double kOneThreadMacs = 4.0 * (1 << 20);
+}  // namespace
+
+// oneDNN's weights layout for products of this shape, the same for every row count.
+dnnl::memory::desc packed_desc(const dnnl::engine& e, int in, int out) {
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(dnnl::memory::desc({kPiece, in}, dt::f32, tag::ab),
+                                                           dnnl::memory::desc({in, out}, dt::f32, tag::any),
+                                                           dnnl::memory::desc({kPiece, out}, dt::f32, tag::ab)),
+                                        e);
+  return pd.weights_desc();
+}
+
+struct gemm::matrix::impl {
+  dnnl::memory packed;
+};
+
+struct gemm::impl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  mutable std::mutex mu;
+  std::map<std::tuple<int, int, int>, dnnl::matmul> primitives;  // (rows, in, out)
+
+  const dnnl::matmul& primitive(int rows, int in, int out, const dnnl::memory::desc& weights) {
+    std::lock_guard lock(mu);
+    const auto key = std::make_tuple(rows, in, out);
+    if (auto it = primitives.find(key); it != primitives.end()) return it->second;
+    if (primitives.size() >= max_primitives)
+      throw std::length_error("gemm: more than " + std::to_string(max_primitives) + " product shapes");
+    const dnnl::memory::desc a({rows, in}, dt::f32, tag::ab), c({rows, out}, dt::f32, tag::ab);
+    return primitives.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, weights, c), engine)))
+        .first->second;
+  }
+};
+
+gemm::gemm() : impl_(std::make_unique<impl>()) {}
+gemm::~gemm() = default;
+
+size_t gemm::primitives() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->primitives.size();
+}
+
+gemm::matrix gemm::pack(const float* w, int in, int out) const {
+  const auto& e = impl_->engine;
+  auto m = std::make_shared<matrix::impl>();
+  m->packed = dnnl::memory(packed_desc(e, in, out), e);
+  dnnl::memory plain({{in, out}, dt::f32, tag::ba}, e, const_cast<float*>(w));
+  dnnl::stream s(e);
+  dnnl::reorder(plain, m->packed).execute(s, plain, m->packed);
+  s.wait();
+  matrix result;
+  result.impl_ = std::move(m);
+  result.in_ = in;
+  result.out_ = out;
+  return result;
+}
+
+void gemm::run(int rows, const float* x, const matrix& w, float* y) const {
+  const int in = w.in_, out = w.out_;
+  const auto& packed = w.impl_->packed;
+  const auto& mm = impl_->primitive(rows, in, out, packed.get_desc());
+  const auto& e = impl_->engine;
+  dnnl::memory a({{rows, in}, dt::f32, tag::ab}, e, const_cast<float*>(x));
+  dnnl::memory c({{rows, out}, dt::f32, tag::ab}, e, y);
+  dnnl::stream s(e);
+  const int threads = omp_get_max_threads();
+  const bool alone = threads > 1 && static_cast<double>(rows) * in * out < kOneThreadMacs;
+  if (alone) omp_set_num_threads(1);
+  mm.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, c}});
+  s.wait();
+  if (alone) omp_set_num_threads(threads);
+}
+
+void gemm::multiply(const float* x, const matrix& w, float* y, int rows) const {
+  // Fixed shapes only (see the header): 256-row pieces, then the remainder's binary digits.
+  const long in = w.in_, out = w.out_;
+  int r = 0;
+  for (; rows - r >= kPiece; r += kPiece) run(kPiece, x + r * in, w, y + r * out);
+  for (int piece = kPiece / 2; piece >= 1; piece /= 2)
+    if (rows - r >= piece) {
+      run(piece, x + r * in, w, y + r * out);
+      r += piece;
+    }
+}
+
+double library_peak_gflops(int n, int reps) {
+  dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  const dnnl::memory::desc md({n, n}, dt::f32, tag::ab);
+  dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(md, md, md), e));
+  std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
+  dnnl::memory am(md, e, a.data()), bm(md, e, b.data()), cm(md, e, c.data());
+  dnnl::stream s(e);
+  double best = 0;
+  for (int rep = 0; rep <= reps; ++rep) {  // the first run warms up and is not counted
+    const auto t0 = std::chrono::steady_clock::now();
+    mm.execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+    s.wait();
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0) best = std::max(best, 2.0 * n * n * n / t / 1e9);
+  }
+  return best;
+}
+
+}  // namespace prfaas::kernels
