@@ -4,7 +4,7 @@
 namespace prfaas::kernels {
 
 // out[i] = silu(gate[i]) * up[i]; out may alias gate.
-void swiglu(const float* gate, const float* up, float* out, long n);
+void swiglu(const float* gate, const float* up, float* out, long n);  // one thread; callers split rows
 
 // sigmoid(x) applied in place.
 void sigmoid(float* x, long n);

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
+#include <memory>
 
 namespace prfaas::kernels {
 
@@ -161,6 +161,13 @@ void fold_slots(const float* const* qs, const int* n, const float* kt, const flo
 
 }  // namespace
 
+void store_kv(float* block, int slot, const float* k, const float* v, int block_tokens, int kv_heads, int head_dim) {
+  const long per_token = static_cast<long>(kv_heads) * head_dim;
+  for (long i = 0; i < per_token; ++i) block[i * block_tokens + slot] = k[i];
+  float* values = block + block_tokens * per_token + slot * per_token;
+  for (long i = 0; i < per_token; ++i) values[i] = v[i];
+}
+
 void attend_causal(const float* q, int rows, int heads, const kv_block_view& kv, int first_position,
                    float* out) {
   const int dim = kv.head_dim, bt = kv.block_tokens, group = heads / kv.kv_heads;
@@ -173,9 +180,12 @@ void attend_causal(const float* q, int rows, int heads, const kv_block_view& kv,
   // Work items: (KV head, query tile); later tiles see more blocks, so hand them out dynamically.
 #pragma omp parallel
   {
-    std::vector<float> kt(static_cast<size_t>(dim) * bt), scores(bt),
-        qs(static_cast<size_t>(kQueryTile) * group * dim), acc(qs.size());
-    std::vector<running> state(static_cast<size_t>(kQueryTile) * group);
+    // Per thread, not zero-filled: every tile sets what it reads.
+    const size_t slots = static_cast<size_t>(kQueryTile) * group;
+    std::unique_ptr<float[]> scores(new float[bt]), qs_mem(new float[slots * dim]), acc_mem(new float[slots * dim]);
+    std::unique_ptr<running[]> state(new running[slots]);
+    float* qs = qs_mem.get();
+    float* acc = acc_mem.get();
 #pragma omp for schedule(dynamic, 1) collapse(2)
     for (int g = 0; g < kv.kv_heads; ++g)
       for (int tile = 0; tile < tiles; ++tile) {
@@ -191,12 +201,7 @@ void attend_causal(const float* q, int rows, int heads, const kv_block_view& kv,
         const int last = first_position + r1 - 1;  // the tile's last position
         for (int b = 0; b <= last / bt; ++b) {
           const float* block = kv.blocks[b];
-          const int in_block = std::min(bt, last + 1 - b * bt);
-          // Transpose this KV head's keys once for the tile: kt[d][j].
-          for (int j = 0; j < in_block; ++j) {
-            const float* k = block + j * kv_stride + static_cast<long>(g) * dim;
-            for (int d = 0; d < dim; ++d) kt[static_cast<size_t>(d) * bt + j] = k[d];
-          }
+          const float* kt = block + static_cast<long>(g) * dim * bt;  // this KV head's keys, [dim][bt]
           const float* v = block + v_offset + static_cast<long>(g) * dim;
           if (fast) {
             // Four (position, head) slots at a time; a slot whose position precedes this block
@@ -215,7 +220,7 @@ void attend_causal(const float* q, int rows, int heads, const kv_block_view& kv,
                 sp[i] = &state[s];
                 ap[i] = &acc[static_cast<size_t>(s) * dim];
               }
-              fold_slots(qp, n, kt.data(), v, kv_stride, sp, ap);
+              fold_slots(qp, n, kt, v, kv_stride, sp, ap);
             }
             continue;
           }
@@ -225,7 +230,7 @@ void attend_causal(const float* q, int rows, int heads, const kv_block_view& kv,
             const int n = std::min(bt, position + 1 - b * bt);
             for (int i = 0; i < group; ++i) {
               const size_t s = static_cast<size_t>(r - r0) * group + i;
-              fold_block(&qs[s * dim], kt.data(), bt, v, kv_stride, n, dim, state[s], &acc[s * dim], scores.data());
+              fold_block(&qs[s * dim], kt, bt, v, kv_stride, n, dim, state[s], &acc[s * dim], scores.get());
             }
           }
         }

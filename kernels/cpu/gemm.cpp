@@ -1,7 +1,6 @@
 #include "kernels/cpu/gemm.h"
 
 #include <dnnl.hpp>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,11 +14,6 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 constexpr int kPiece = 256;  // rows per primitive call at most (then powers of two)
-// Below this many multiply-adds a second thread costs more (waking it, splitting the weights'
-// reads) than it saves: a decode step's products run on the calling thread alone.  Measured
-// here: 256 x 256 with one row, 8 us on one thread, 17 us on two.  The bits do not change with
-// the thread count (the rows and columns are split, never the sum).
-constexpr double kOneThreadMacs = 4.0 * (1 << 20);
 }  // namespace
 
 // oneDNN's weights layout for products of this shape, the same for every row count.
@@ -83,12 +77,8 @@ void gemm::run(int rows, const float* x, const matrix& w, float* y) const {
   dnnl::memory a({{rows, in}, dt::f32, tag::ab}, e, const_cast<float*>(x));
   dnnl::memory c({{rows, out}, dt::f32, tag::ab}, e, y);
   dnnl::stream s(e);
-  const int threads = omp_get_max_threads();
-  const bool alone = threads > 1 && static_cast<double>(rows) * in * out < kOneThreadMacs;
-  if (alone) omp_set_num_threads(1);
   mm.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, c}});
   s.wait();
-  if (alone) omp_set_num_threads(threads);
 }
 
 void gemm::multiply(const float* x, const matrix& w, float* y, int rows) const {

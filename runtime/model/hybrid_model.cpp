@@ -154,6 +154,21 @@ size_t hybrid_model::mixer_floats() const {
 
 namespace {
 
+// Runs `work` for every segment.  Sequences of a decode batch run side by side, one thread each
+// (the kernels' own parallel regions nest to one thread); a lone sequence (a prefill, or a batch
+// of one) runs outside any region, so the kernels spread it over the threads.  (A region of one
+// thread around it would make theirs nested: libgomp then builds a fresh team for each.)
+template <typename Segment, typename Work>
+void for_each_segment(std::span<const Segment> segments, const Work& work) {
+  const int n = static_cast<int>(segments.size());
+  if (n == 1) {
+    work(segments[0]);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int i = 0; i < n; ++i) work(segments[i]);
+}
+
 // Copies columns [from, from + width) of each row of a [rows][cols] matrix into [rows][width].
 void split_columns(const float* all, int rows, int cols, int from, int width, float* out) {
 #pragma omp parallel for schedule(static) if (rows > 64)
@@ -178,8 +193,7 @@ void hybrid_model::full_attention(int layer, const float* h, int rows, std::span
   split_columns(proj, rows, cols, 0, q_dim, q);
   split_columns(proj, rows, cols, q_dim, kv_dim, kk);
   split_columns(proj, rows, cols, q_dim + kv_dim, kv_dim, vv);
-  const long v_offset = static_cast<long>(c.block_tokens) * kv_dim;
-  for (const auto& s : segments) {
+  for_each_segment(segments, [&](const segment& s) {
     float* q_s = &q[static_cast<size_t>(s.row0) * q_dim];
     float* k_s = &kk[static_cast<size_t>(s.row0) * kv_dim];
     k::rope(q_s, s.rows, c.heads, c.head_dim, s.first, c.rope_theta);
@@ -188,14 +202,12 @@ void hybrid_model::full_attention(int layer, const float* h, int rows, std::span
     const auto& blocks = s.kv->blocks(layer);
     for (int r = 0; r < s.rows; ++r) {
       const int pos = s.first + r;
-      float* block = blocks[pos / c.block_tokens];
-      const long slot = static_cast<long>(pos % c.block_tokens) * kv_dim;
-      std::memcpy(block + slot, &kk[static_cast<size_t>(s.row0 + r) * kv_dim], kv_dim * sizeof(float));
-      std::memcpy(block + v_offset + slot, &vv[static_cast<size_t>(s.row0 + r) * kv_dim], kv_dim * sizeof(float));
+      k::store_kv(blocks[pos / c.block_tokens], pos % c.block_tokens, &kk[static_cast<size_t>(s.row0 + r) * kv_dim],
+                  &vv[static_cast<size_t>(s.row0 + r) * kv_dim], c.block_tokens, c.kv_heads, c.head_dim);
     }
     const k::kv_block_view view{blocks.data(), c.block_tokens, c.kv_heads, c.head_dim};
     k::attend_causal(q_s, s.rows, c.heads, view, s.first, &att[static_cast<size_t>(s.row0) * q_dim]);
-  }
+  });
   gemm_->multiply(att, p.out_proj, out, rows);
 }
 
@@ -225,12 +237,12 @@ void hybrid_model::linear_attention(int layer, const float* h, int rows, std::sp
   k::sigmoid(beta, static_cast<long>(r_all * lh));
   k::l2_normalize(q, rows * lh, c.linear_key_dim, 1e-6f);
   k::l2_normalize(kk, rows * lh, c.linear_key_dim, 1e-6f);
-  for (const auto& s : segments) {
+  for_each_segment(segments, [&](const segment& s) {
     const size_t r = static_cast<size_t>(s.row0);
     k::gated_delta_rule(s.kv->linear_state(layer), &q[r * qk_dim], &kk[r * qk_dim], &vv[r * v_dim],
                         &alpha[r * lh], &beta[r * lh], s.rows, lh, c.linear_key_dim, c.linear_value_dim,
                         &att[r * v_dim]);
-  }
+  });
   gemm_->multiply(att, p.out_proj, out, rows);
 }
 

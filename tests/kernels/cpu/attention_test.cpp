@@ -29,7 +29,12 @@ struct cache {
     for (auto& b : blocks) pointers.push_back(b.data());
   }
   k::kv_block_view view() const { return {pointers.data(), block_tokens, kv_heads, head_dim}; }
-  const float* key(int t, int g) const { return &blocks[t / block_tokens][(static_cast<long>(t % block_tokens) * kv_heads + g) * head_dim]; }
+  // Keys are stored transposed ([kv_heads][head_dim][block_tokens]): gathered here.
+  std::vector<float> key(int t, int g) const {
+    std::vector<float> k(head_dim);
+    for (int d = 0; d < head_dim; ++d) k[d] = blocks[t / block_tokens][(static_cast<long>(g) * head_dim + d) * block_tokens + t % block_tokens];
+    return k;
+  }
   const float* value(int t, int g) const {
     return &blocks[t / block_tokens][static_cast<long>(block_tokens) * kv_heads * head_dim +
                                      (static_cast<long>(t % block_tokens) * kv_heads + g) * head_dim];
@@ -46,6 +51,16 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
 
 }  // namespace
 
+TEST_CASE("store_kv puts keys transposed per KV head and values by token") {
+  const int bt = 8, kvh = 2, dim = 4;
+  std::vector<float> block(k::kv_block_floats(bt, kvh, dim), -1.0f), key(kvh * dim), value(kvh * dim);
+  for (int i = 0; i < kvh * dim; ++i) key[i] = 100.0f + i, value[i] = 200.0f + i;
+  k::store_kv(block.data(), 3, key.data(), value.data(), bt, kvh, dim);
+  CHECK(block[(1 * dim + 2) * bt + 3] == 100.0f + 1 * dim + 2);  // head 1, dim 2, slot 3
+  CHECK(block[static_cast<size_t>(bt) * kvh * dim + 3 * kvh * dim + 5] == 205.0f);
+  CHECK(block[(1 * dim + 2) * bt + 4] == -1.0f);                 // other slots untouched
+}
+
 TEST_CASE("exp_poly: exp within 2e-7 relative on the softmax's range; 0 for minus infinity, 1 at 0") {
   for (float x = -87.0f; x <= 0.0f; x += 0.013f) {
     INFO("x " << x);
@@ -56,7 +71,8 @@ TEST_CASE("exp_poly: exp within 2e-7 relative on the softmax's range; 0 for minu
 }
 
 TEST_CASE("attend_causal: softmax(q K^T / sqrt(d)) V over each query's own prefix, grouped heads") {
-  const int heads = 4, kv_heads = 2, dim = 32, bt = 16, rows = 50, first = 7;
+  const auto [dim, bt] = GENERATE(std::make_pair(64, 64), std::make_pair(32, 16));
+  const int heads = 4, kv_heads = 2, rows = 150, first = 7;
   const cache c(first + rows, bt, kv_heads, dim, 1);
   const auto q = random_floats(static_cast<size_t>(rows) * heads * dim, 2);
   std::vector<float> out(q.size());
@@ -69,7 +85,8 @@ TEST_CASE("attend_causal: softmax(q K^T / sqrt(d)) V over each query's own prefi
       double top = -1e300, sum = 0;
       for (int t = 0; t < context; ++t) {
         double s = 0;
-        for (int d = 0; d < dim; ++d) s += double(qh[d]) * c.key(t, g)[d];
+        const auto key = c.key(t, g);
+        for (int d = 0; d < dim; ++d) s += double(qh[d]) * key[d];
         score[t] = s / std::sqrt(double(dim));
         top = std::max(top, score[t]);
       }
@@ -84,7 +101,9 @@ TEST_CASE("attend_causal: softmax(q K^T / sqrt(d)) V over each query's own prefi
 }
 
 TEST_CASE("attend_causal: a position's output has the same bits alone, in a tile, or in a long prefill") {
-  const int heads = 4, kv_heads = 2, dim = 64, bt = 64, rows = 300;
+  // The default model's shape (its vectorised path) and the test model's (the general one).
+  const auto [dim, bt] = GENERATE(std::make_pair(64, 64), std::make_pair(16, 8));
+  const int heads = 4, kv_heads = 2, rows = 300;
   const cache c(rows, bt, kv_heads, dim, 3);
   const auto q = random_floats(static_cast<size_t>(rows) * heads * dim, 4);
   const long stride = static_cast<long>(heads) * dim;
