@@ -14,6 +14,11 @@
 #include "apps/cli_support.h"
 #include "runtime/model/hybrid_model.h"
 #include "runtime/model/tokenizer.h"
+#include "runtime/common/errc.h"
+#ifdef PRFAAS_HAVE_CUDA_MODEL
+#include "kernels/cuda/gemm.h"
+#include "runtime/gpu/cuda_model.h"
+#endif
 
 namespace prfaas::apps {
 namespace {
@@ -37,15 +42,80 @@ double prefill_flops(const model::model_config& c, int n) {
     } else {
       const double qk = c.linear_heads * c.linear_key_dim, v = c.linear_heads * c.linear_value_dim;
       per_token += 2 * d * (2 * qk + 2 * v + 2.0 * c.linear_heads);
-      per_token += 4 * 2.0 * c.linear_heads * c.linear_key_dim * c.linear_value_dim;  // state read, update, output
+      per_token += 7.0 * c.linear_heads * c.linear_key_dim * c.linear_value_dim;  // S k, the update, S q: 2 + 3 + 2 a cell
     }
   }
   return per_token * n + attention + 2 * d * c.vocab;
 }
 
+void print(const nlohmann::json& out) {
+  std::printf("tiny model engine on %s; reference: %s at %.1f GFLOP/s\n", out["device"].get<std::string>().c_str(),
+              out["peak_source"].get<std::string>().c_str(), out["peak_gflops"].get<double>());
+  std::printf("%-16s %12s %10s %12s\n", "prefill tokens", "tokens/s", "GFLOP/s", "of reference");
+  for (const auto& p : out["prefill"])
+    std::printf("%-16d %12.0f %10.1f %11.0f%%\n", p["tokens"].get<int>(), p["tokens_per_s"].get<double>(),
+                p["gflops"].get<double>(), 100 * p["peak_ratio"].get<double>());
+  std::printf("%-16s %12s %10s\n", "decode batch", "tokens/s", "x batch 1");
+  const double one = out["decode"][0]["tokens_per_s"].get<double>();
+  for (const auto& d : out["decode"])
+    std::printf("%-16d %12.0f %10.2f\n", d["batch"].get<int>(), d["tokens_per_s"].get<double>(),
+                d["tokens_per_s"].get<double>() / one);
+}
+
+#ifdef PRFAAS_HAVE_CUDA_MODEL
+int bench_cuda(const bench_engine_options& o, int device) {
+  const model::model_config c;
+  if (cudaSetDevice(device) != cudaSuccess) throw failure(errc::invalid_argument, "no GPU " + std::to_string(device) + " here");
+  const double peak = kernels::cuda::gemm::library_peak_gflops();
+  gpu::cuda_model m(c, device, c.full_layers() * c.blocks_for(c.max_context) * 4);
+  json out = {{"device", "cuda:" + std::to_string(device)}, {"peak_gflops", peak},
+              {"peak_source", "cuBLAS f32 sgemm, 8192 x 8192 x 8192"}, {"prefill", json::array()}, {"decode", json::array()}};
+  for (const int n : {512, 2048, 4000}) {
+    double best = 1e9;
+    for (int rep = 0; rep < 3; ++rep) {
+      auto seq = m.start(n);
+      const auto prompt = model::encode(demo_prompt(rep, n));
+      const auto t0 = clock_type::now();
+      m.prefill(prompt, *seq);
+      best = std::min(best, seconds_since(t0));
+    }
+    const double gflops = prefill_flops(c, n) / best / 1e9;
+    out["prefill"].push_back({{"tokens", n}, {"tokens_per_s", n / best}, {"gflops", gflops}, {"peak_ratio", gflops / peak}});
+  }
+  auto seq = m.start(200 + o.decode_steps + 1);
+  int32_t next = model::greedy(m.prefill(model::encode(demo_prompt(0, 200)), *seq));
+  const auto t0 = clock_type::now();
+  for (int step = 0; step < o.decode_steps; ++step) next = model::greedy(m.decode_step(next, *seq));
+  out["decode"].push_back({{"batch", 1}, {"tokens_per_s", o.decode_steps / seconds_since(t0)}});
+  if (o.json)
+    std::cout << out.dump() << std::endl;
+  else
+    print(out);
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int bench_engine(const bench_engine_options& o) {
+  // cuda, or cuda:N with N a device number
+  const auto& dev = o.device;
+  const bool digits = dev.size() > 5 && dev.size() < 9 && dev.compare(0, 5, "cuda:") == 0 &&
+                      dev.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (dev == "cuda" || digits) {
+    const int device = digits ? std::stoi(dev.substr(5)) : 0;
+#ifdef PRFAAS_HAVE_CUDA_MODEL
+    return bench_cuda(o, device);
+#else
+    (void)device;
+    std::cerr << "prfaas bench engine: this build has no CUDA (nvcc and cuBLAS were not found)\n";
+    return 2;
+#endif
+  }
+  if (o.device != "cpu") {
+    std::cerr << "prfaas bench engine: --device is cpu or cuda[:N], not '" << o.device << "'\n";
+    return 2;
+  }
   const model::model_config c;
   const model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), static_cast<size_t>(c.full_layers()) * c.blocks_for(c.max_context) * 40);
@@ -87,16 +157,7 @@ int bench_engine(const bench_engine_options& o) {
     std::cout << out.dump() << std::endl;
     return 0;
   }
-  std::printf("tiny model engine on the CPU; reference: %s at %.1f GFLOP/s\n", out["peak_source"].get<std::string>().c_str(), peak);
-  std::printf("%-16s %12s %10s %12s\n", "prefill tokens", "tokens/s", "GFLOP/s", "of reference");
-  for (const auto& p : out["prefill"])
-    std::printf("%-16d %12.0f %10.1f %11.0f%%\n", p["tokens"].get<int>(), p["tokens_per_s"].get<double>(),
-                p["gflops"].get<double>(), 100 * p["peak_ratio"].get<double>());
-  std::printf("%-16s %12s %10s\n", "decode batch", "tokens/s", "x batch 1");
-  const double one = out["decode"][0]["tokens_per_s"].get<double>();
-  for (const auto& d : out["decode"])
-    std::printf("%-16d %12.0f %10.2f\n", d["batch"].get<int>(), d["tokens_per_s"].get<double>(),
-                d["tokens_per_s"].get<double>() / one);
+  print(out);
   return 0;
 }
 

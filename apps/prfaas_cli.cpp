@@ -754,8 +754,9 @@ int main(int argc, char** argv) {
   bench_wan->add_flag("--table", wan_opts.table, "RTT 0 / 20 / 40 ms by loss 0 / 0.1 / 1 %");
   bench_wan->add_flag("--json", wan_opts.json, "print one JSON object (an array with --table)");
   apps::bench_engine_options engine_opts;
-  auto* bench_engine = bench->add_subcommand("engine", "the tiny model's engine on the CPU: prefill tokens/s and GFLOP/s, "
-                                                       "decode tokens/s by batch");
+  auto* bench_engine = bench->add_subcommand("engine", "the tiny model's engine: prefill tokens/s and GFLOP/s against the "
+                                                       "matrix-multiply library's peak, decode tokens/s by batch");
+  bench_engine->add_option("--device", engine_opts.device, "cpu, or cuda[:N] (a build with CUDA, on a GPU)");
   bench_engine->add_option("--decode-steps", engine_opts.decode_steps, "steps per decode batch size")->check(CLI::Range(1, 4096));
   bench_engine->add_flag("--json", engine_opts.json, "print one JSON object");
   auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
