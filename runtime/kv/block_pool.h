@@ -17,6 +17,8 @@
 #include <optional>
 #include <vector>
 
+#include "runtime/kv/block_ledger.h"
+
 namespace prfaas::kv {
 
 class block_pool {
@@ -25,26 +27,24 @@ class block_pool {
   block_pool(const block_pool&) = delete;
   block_pool& operator=(const block_pool&) = delete;
 
-  std::optional<int> allocate();    // the caller holds the one reference
-  void retain(int id);               // one more holder of an allocated block
-  void release(int id);              // id must be held; a release past the last holder is an internal error
-  int holders(int id) const;         // 0: free
+  std::optional<int> allocate() { return ledger_.allocate(); }  // the caller holds the one reference
+  void retain(int id) { ledger_.retain(id); }    // one more holder of an allocated block
+  void release(int id) { ledger_.release(id); }  // id must be held; a release past the last holder is an internal error
+  int holders(int id) const { return ledger_.holders(id); }  // 0: free
 
   std::byte* data(int id) const;  // block_bytes() bytes, 64-byte aligned
   float* floats(int id) const { return reinterpret_cast<float*>(data(id)); }
 
   long block_bytes() const { return block_bytes_; }
   int capacity() const { return capacity_; }
-  int free_blocks() const;
+  int free_blocks() const { return ledger_.free_blocks(); }
 
  private:
   struct slab_deleter { void operator()(std::byte* p) const; };
   long block_bytes_;
   int capacity_;
   std::unique_ptr<std::byte, slab_deleter> slab_;
-  mutable std::mutex mutex_;
-  std::vector<int> free_;          // stack of free ids
-  std::vector<int> holders_;       // per block: 0 free, else how many hold it
+  block_ledger ledger_;
 };
 
 }  // namespace prfaas::kv

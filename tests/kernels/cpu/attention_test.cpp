@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "tests/support/random_floats.h"
 
 namespace k = prfaas::kernels;
+using prfaas::testing::random_floats;
 
 namespace {
 
@@ -41,13 +43,6 @@ struct cache {
   }
 };
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n);
-  for (auto& x : v) x = normal(rng);
-  return v;
-}
 
 }  // namespace
 

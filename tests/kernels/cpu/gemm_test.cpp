@@ -9,20 +9,10 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "tests/support/random_floats.h"
 
 using prfaas::kernels::gemm;
-
-namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n);
-  for (auto& x : v) x = normal(rng);
-  return v;
-}
-
-}  // namespace
+using prfaas::testing::random_floats;
 
 TEST_CASE("gemm: y = x times w transposed, w stored [out][in]") {
   const int rows = 37, in = 96, out = 40;
