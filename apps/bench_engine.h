@@ -1,6 +1,6 @@
 #pragma once
 // `prfaas bench engine`: the tiny model's engine on this machine's CPU: prefill tokens/s and
-// achieved GFLOP/s at 512 / 2K / 4K tokens (its context), decode tokens/s at batch 1, 8, 16, 32
+// achieved GFLOP/s at 512 / 2K / 8K tokens, decode tokens/s at batch 1, 8, 16, 32
 // (one batched forward pass a step), and, measured in the same run as the reference, the peak
 // of the matrix-multiply library the engine is built on (oneDNN, 2048^3 in f32).  --json prints one object:
 // {"device", "peak_gflops", "peak_source", "prefill": [{"tokens", "tokens_per_s", "gflops",
