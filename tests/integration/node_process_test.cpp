@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -30,7 +32,52 @@ std::string environ_of(pid_t pid) {
   return env;
 }
 
+// CPU ticks (user + system) each thread of a process has used, by thread id.
+std::map<std::string, long> thread_ticks(pid_t pid) {
+  std::map<std::string, long> ticks;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream in(t.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');  // the name may hold spaces; fields follow it
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string f;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+      if (i == 14) utime = std::stol(f);
+      if (i == 15) stime = std::stol(f);
+    }
+    ticks[t.path().filename().string()] = utime + stime;
+  }
+  return ticks;
+}
+
+// How many of the PrfaaS prefill node's threads computed (0.15 s of CPU or more each) while it
+// prefilled three long prompts.
+int computing_threads(const deployment& d) {
+  const pid_t pid = d.pid_of("prfaas-prefill-0");
+  const auto before = thread_ticks(pid);
+  for (int i = 0; i < 3; ++i) REQUIRE(parse_ok(d.generate(text_prompt(4000 + i), 2))["path"] == "prfaas");
+  int busy = 0;
+  for (const auto& [tid, ticks] : thread_ticks(pid)) {
+    const auto was = before.find(tid);
+    const long used = ticks - (was == before.end() ? 0 : was->second);
+    if (used >= 15) ++busy;
+  }
+  return busy;
+}
+
 }  // namespace
+
+TEST_CASE("a node computes on node.threads threads: one thread with threads = 1, two with threads = 2") {
+  {
+    deployment d("[node]\nthreads = 1\n");
+    CHECK(computing_threads(d) == 1);
+  }
+  deployment d("[node]\nthreads = 2\n");
+  CHECK(computing_threads(d) == 2);
+}
 
 TEST_CASE("a node's OpenMP threads follow node.threads and block instead of spinning when idle") {
   deployment d("[node]\nthreads = 1\n");
