@@ -7,9 +7,14 @@
 
 namespace prfaas::actors {
 
-worker_parts make_worker_parts(const config::deployment_config& config, bool prfaas) {
+worker_parts make_worker_parts(const config::deployment_config& config, bool prfaas, const worker_context& context) {
   worker_parts p;
-  p.engine = engine::make_engine(config, prfaas);
+  if (context.make_engine)
+    p.engine = context.make_engine(config, prfaas);
+  else if (config.engine.device_index() >= 0)
+    throw failure(errc::bad_config, "engine.device = \"" + config.engine.device + "\" needs a node that can make GPU engines");
+  else
+    p.engine = engine::make_engine(config, prfaas);
   p.pool = std::make_shared<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
   p.cache = std::make_shared<kv::prefix_cache>(
       p.engine->layout(), *p.pool,
@@ -20,7 +25,7 @@ worker_parts make_worker_parts(const config::deployment_config& config, bool prf
 
 prefill_options prefill_options_for(const config::deployment_config& config, node_info self, worker_context context) {
   prefill_options o;
-  o.parts = make_worker_parts(config, self.prfaas);
+  o.parts = make_worker_parts(config, self.prfaas, context);
   // PrfaaS egress crosses the inter-cluster link: its nodes draw on the link's pacer (one
   // shared by demand, or the node's own share of it), which chaos commands cut and re-rate.
   const auto& t = config.transport;
@@ -40,7 +45,7 @@ prefill_options prefill_options_for(const config::deployment_config& config, nod
 
 decode_options decode_options_for(const config::deployment_config& config, node_info self, worker_context context) {
   decode_options o;
-  o.parts = make_worker_parts(config, self.prfaas);
+  o.parts = make_worker_parts(config, self.prfaas, context);
   o.links = link_options_for(config, self.name, context);
   o.receiver = receiver_options_for(config, context.secret);
   o.max_sequences = config.node.max_sequences;

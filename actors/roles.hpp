@@ -62,6 +62,9 @@ struct worker_context {
   std::shared_ptr<cancel_board> cancels;  // written by the node's supervisor (null: none)
   std::shared_ptr<fault_injector> faults; // the config's [faults] (null: none)
   std::shared_ptr<transport::pacer> egress;  // PrfaaS prefill nodes: the emulated inter-cluster link
+  // Makes the node's engine (null: engine::make_engine, the CPU).  prfaas-node gives one that
+  // builds a GPU engine for engine.device = "cuda[:N]" when built with CUDA.
+  std::function<std::shared_ptr<engine::engine>(const config::deployment_config&, bool prfaas)> make_engine;
 };
 
 // What a worker role computes with.  A node makes them from its config (make_worker_parts); an
@@ -72,8 +75,9 @@ struct worker_parts {
   std::shared_ptr<kv::prefix_cache> cache;     // over `pool` (budget 0: caches nothing)
   std::shared_ptr<transport::carrier> carrier; // moves KV: TCP between hosts, loopback in one process
 };
-// engine::make_engine, a pool of node.kv_blocks, the cache's budget, TCP.
-worker_parts make_worker_parts(const config::deployment_config& config, bool prfaas);
+// The context's engine (else engine::make_engine), a pool of node.kv_blocks, the cache's budget, TCP.
+worker_parts make_worker_parts(const config::deployment_config& config, bool prfaas,
+                               const worker_context& context = {});
 
 // A prefill node's settings.
 struct prefill_options {

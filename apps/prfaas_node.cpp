@@ -15,6 +15,12 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <omp.h>
+
+#ifdef PRFAAS_HAVE_CUDA_MODEL
+#include <cuda_runtime_api.h>
+
+#include "runtime/gpu/cuda_engine.h"
+#endif
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -80,6 +86,8 @@ int main(int argc, char** argv) {
   app.add_option("--shared-link", shared_link,
                  "PrfaaS prefill: the emulated link's state file, shared with the other PrfaaS nodes of this host");
   std::string secret_file;
+  std::string device;
+  app.add_option("--device", device, "where the model computes: cpu, cuda or cuda:N (default: engine.device)");
   app.add_option("--secret-file", secret_file, "the deployment's shared secret (default: [transport] secret_file)");
   actors::tls_files tls;
   bool insecure = false;
@@ -119,6 +127,24 @@ int main(int argc, char** argv) {
       router_at = parse_endpoint(router_text);
     }
     if (!config_path.empty()) config = config::load_config(config_path);
+    if (!device.empty()) {
+      config.engine.device = device;
+      config.engine.device_index();  // a bad value is refused by name
+      if (config.engine.emulated() && device != "cpu")
+        throw failure(errc::bad_config, "--device applies only to engine.kind = \"tiny\"");
+    }
+    if (config.engine.device_index() >= 0 &&
+        (role == cluster::node_role::prefill || role == cluster::node_role::decode)) {
+#ifdef PRFAAS_HAVE_CUDA_MODEL
+      int gpus = 0;
+      if (cudaGetDeviceCount(&gpus) != cudaSuccess || config.engine.device_index() >= gpus)
+        throw failure(errc::bad_config, "engine.device = \"" + config.engine.device + "\" but this machine has " +
+                                            std::to_string(gpus) + " GPU(s)");
+#else
+      throw failure(errc::bad_config, "engine.device = \"" + config.engine.device +
+                                          "\" but this build has no CUDA (nvcc and cuBLAS were not found)");
+#endif
+    }
     if (secret_file.empty()) secret_file = config.transport.secret_file;
     if (!secret_file.empty()) {
       std::ifstream in(secret_file);
@@ -198,6 +224,12 @@ int main(int argc, char** argv) {
   worker.data_port = static_cast<uint16_t>(data_port);
   worker.secret = secret;
   worker.cancels = std::make_shared<cancel_board>();
+#ifdef PRFAAS_HAVE_CUDA_MODEL
+  if (config.engine.device_index() >= 0)
+    worker.make_engine = [](const config::deployment_config& c, bool) -> std::shared_ptr<engine::engine> {
+      return std::make_shared<gpu::cuda_engine>(c.model, c.engine.device_index(), c.node.kv_blocks);
+    };
+#endif
   if (config.faults.any()) {
     auto f = config.faults;
     f.seed ^= std::hash<std::string>{}(name);

@@ -79,7 +79,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          auto& e = c.engine;
          r.get("kind", e.kind); r.get("profile", e.profile); r.get("profile_prfaas", e.profile_prfaas);
          r.get("time_scale", e.time_scale); r.get("kv_scale", e.kv_scale);
-         r.get("max_context", e.max_context); r.get("seed", e.seed);
+         r.get("max_context", e.max_context); r.get("seed", e.seed); r.get("device", e.device);
        }},
       {"model", [&](table_reader& r) {
          auto& m = c.model;
@@ -178,6 +178,8 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   };
   auto& e = c.engine;
   check(e.kind == "tiny" || e.kind == "emulated", "engine.kind must be \"tiny\" or \"emulated\"");
+  e.device_index();  // throws naming a bad device
+  check(!e.emulated() || e.device == "cpu", "engine.device applies only to engine.kind = \"tiny\"");
   if (e.emulated()) {
     check(!model_given, "[model] does not apply to engine.kind = \"emulated\" (its KV layout follows engine.profile)");
     check(!e.profile.empty(), "engine.kind = \"emulated\" needs engine.profile");
@@ -294,6 +296,16 @@ deployment_config load_config(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), path);
+}
+
+int engine_config::device_index() const {
+  if (device == "cpu") return -1;
+  if (device == "cuda") return 0;
+  const bool numbered = device.size() > 5 && device.size() <= 7 && device.compare(0, 5, "cuda:") == 0 &&
+                        device.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (!numbered)
+    throw failure(errc::bad_config, "engine.device must be \"cpu\", \"cuda\" or \"cuda:N\", not \"" + device + "\"");
+  return std::stoi(device.substr(5));
 }
 
 }  // namespace prfaas::config

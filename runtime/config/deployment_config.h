@@ -129,7 +129,11 @@ struct engine_config {
   int max_context = 135168;      // prompt plus output tokens
   uint64_t seed = 1;             // seeds the token hash
   double effective_kv_scale = 1; // what the layout achieves (set when the config is read)
+  // Where the tiny model computes: "cpu", or "cuda" / "cuda:N" (GPU N; a build with CUDA).
+  std::string device = "cpu";
   bool emulated() const { return kind == "emulated"; }
+  // -1 for the CPU, else the GPU's number.  Throws failure(bad_config) naming a bad value.
+  int device_index() const;
 };
 
 struct deployment_config {

@@ -122,7 +122,36 @@ std::unique_ptr<cuda_model::sequence> cuda_model::start(int max_tokens) {
   return s;
 }
 
-std::vector<float> cuda_model::prefill(std::span<const int32_t> tokens, sequence& seq) {
+std::vector<float> cuda_model::forward_host(std::span<const int32_t> tokens, kv::sequence_kv& kv,
+                                            const std::function<void(int layer)>& hook) {
+  const auto& c = config_;
+  const int first = kv.tokens(), rows = static_cast<int>(tokens.size());
+  PRFAAS_REQUIRE(rows > 0 && first + rows <= c.max_context, "sequence longer than the model's context");
+  kv.reserve(first + rows);
+  kv.set_tokens(first + rows);
+  auto seq = start(first + rows);
+  check(cudaSetDevice(device_), "cudaSetDevice");
+  const size_t block = c.block_bytes(), state = c.linear_state_bytes();
+  for (int l = 0; l < c.n_layers; ++l)
+    if (c.kind(l) == model::layer_kind::full)
+      for (int b = 0; b < c.blocks_for(first); ++b)
+        check(cudaMemcpy(pool_.floats(seq->block_ids_[l][b]), kv.blocks(l)[b], block, cudaMemcpyHostToDevice), "KV up");
+    else
+      check(cudaMemcpy(seq->states_[l], kv.linear_state(l), state, cudaMemcpyHostToDevice), "state up");
+  seq->tokens_ = first;
+  return run(tokens, *seq, [&](int l) {
+    // The blocks this call wrote (the first may hold earlier positions too: the same values).
+    if (c.kind(l) == model::layer_kind::full)
+      for (int b = first / c.block_tokens; b < c.blocks_for(first + rows); ++b)
+        check(cudaMemcpy(kv.blocks(l)[b], pool_.floats(seq->block_ids_[l][b]), block, cudaMemcpyDeviceToHost), "KV down");
+    else
+      check(cudaMemcpy(kv.linear_state(l), seq->states_[l], state, cudaMemcpyDeviceToHost), "state down");
+    if (hook) hook(l);
+  });
+}
+
+std::vector<float> cuda_model::run(std::span<const int32_t> tokens, sequence& seq,
+                                   const std::function<void(int layer)>& after_layer) {
   const auto& c = config_;
   const int rows = static_cast<int>(tokens.size());
   PRFAAS_REQUIRE(rows > 0 && seq.tokens_ + rows <= seq.capacity_, "a GPU prefill past its sequence's room");
@@ -190,6 +219,10 @@ std::vector<float> cuda_model::prefill(std::span<const int32_t> tokens, sequence
     k::swiglu_rows(gate_up, act, rows, c.ffn_dim, s);
     gemm_.multiply(act, w.down, mix, rows, c.ffn_dim, c.d_model, s);
     k::add(x, mix, r * d, s);
+    if (after_layer) {
+      check(cudaStreamSynchronize(s), "a GPU layer");
+      after_layer(l);
+    }
   }
   // The last position's logits only.
   float* last = x + (r - 1) * d;

@@ -10,9 +10,10 @@
 //   next = model::greedy(m.decode_step(next, *seq));
 //
 // One stream per model; calls are serialised (a mutex), each returns when its logits are on the
-// host.  Not yet a deployment engine: roles do not run it (see docs/architecture.md).
+// host.  Roles run it through gpu::cuda_engine (engine.device = "cuda").
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -20,6 +21,7 @@
 
 #include "kernels/cuda/gemm.h"
 #include "runtime/gpu/device_block_pool.h"
+#include "runtime/kv/sequence_kv.h"
 #include "runtime/model/config.h"
 
 namespace prfaas::gpu {
@@ -51,8 +53,16 @@ class cuda_model {
   std::unique_ptr<sequence> start(int max_tokens);
 
   // Appends tokens at the sequence's end; returns the last position's logits.
-  std::vector<float> prefill(std::span<const int32_t> tokens, sequence& s);
+  std::vector<float> prefill(std::span<const int32_t> tokens, sequence& s) { return run(tokens, s, {}); }
   std::vector<float> decode_step(int32_t token, sequence& s) { return prefill(std::span(&token, 1), s); }
+
+  // hybrid_model::prefill's contract over a host sequence (kv::sequence_kv, what the transport
+  // and the prefix cache hold): its KV so far goes up to the GPU, the tokens run there, and
+  // after each layer that layer's new blocks (or its state) come back before `hook(layer)`.
+  // The host copy stays the sequence's truth, so the roles, the cache and the TCP carrier work
+  // unchanged (gpu::cuda_engine); the price is a copy of the context each call.
+  std::vector<float> forward_host(std::span<const int32_t> tokens, kv::sequence_kv& kv,
+                                  const std::function<void(int layer)>& hook);
 
   const model::model_config& config() const { return config_; }
   const device_block_pool& pool() const { return pool_; }
@@ -62,6 +72,8 @@ class cuda_model {
     float *attn_norm, *ffn_norm, *in_proj, *out_proj, *gate_up, *down;
     int in_cols;
   };
+  // The forward pass; after_layer(l), when given, runs with layer l's work finished.
+  std::vector<float> run(std::span<const int32_t> tokens, sequence& s, const std::function<void(int layer)>& after_layer);
   float* upload(const std::vector<float>& host);
   float* scratch(size_t floats);
 

@@ -172,3 +172,24 @@ TEST_CASE("a node listening on every interface advertises the address given, on 
   // It listens on every interface: another loopback address reaches the same port.
   CHECK(accepts("127.0.0.2", port));
 }
+
+TEST_CASE("a node asked to compute on a GPU it has not, or on no known device, refuses to start and says why") {
+  deployment d;
+  temp_dir dir;
+  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", "decode-8", "--role", "decode", "--out",
+               dir.path()}).status == 0);
+  const std::vector<std::string> base = {PRFAAS_NODE, "--role=decode", "--cluster=local", "--name=decode-8",
+                                         "--router=" + d.router(), "--secret-file=" + d.state_dir() + "/secret",
+                                         "--ca=" + dir.path() + "/ca.pem", "--cert=" + dir.path() + "/decode-8.pem",
+                                         "--key=" + dir.path() + "/decode-8.key", "--listen=127.0.0.1:0"};
+  auto args = base;
+  args.push_back("--device=cuda:63");  // no machine here has 64 GPUs; a build without CUDA has none
+  const auto no_gpu = run(args, 20000);
+  CHECK(no_gpu.status == 2);
+  CHECK_THAT(no_gpu.err, Catch::Contains("engine.device = \"cuda:63\""));
+  args = base;
+  args.push_back("--device=tpu");
+  const auto unknown = run(args, 20000);
+  CHECK(unknown.status == 2);
+  CHECK_THAT(unknown.err, Catch::Contains("engine.device must be"));
+}

@@ -38,6 +38,15 @@ TEST_CASE("values are read into their fields") {
   CHECK(c.deployment.prfaas_cluster == "remote");
 }
 
+TEST_CASE("engine.device: cpu by default, cuda or cuda:N for a GPU, anything else refused by name") {
+  CHECK(config::parse_config("", "x.toml").engine.device_index() == -1);
+  CHECK(config::parse_config("[engine]\ndevice = \"cuda\"\n", "x.toml").engine.device_index() == 0);
+  CHECK(config::parse_config("[engine]\ndevice = \"cuda:3\"\n", "x.toml").engine.device_index() == 3);
+  CHECK_THAT(error_of("[engine]\ndevice = \"gpu\"\n"), Catch::Contains("engine.device must be"));
+  CHECK_THAT(error_of("[engine]\ndevice = \"cuda:x\"\n"), Catch::Contains("\"cuda:x\""));
+  CHECK_THAT(error_of("[engine]\ndevice = \"cuda:\"\n"), Catch::Contains("engine.device must be"));
+}
+
 TEST_CASE("a syntax error names the line") {
   CHECK_THAT(error_of("[router]\nthreshold_tokens = 12\nthis is not toml\n"), Catch::StartsWith("test.toml:3:"));
 }
