@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <stdexcept>
-#include <vector>
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace prfaas::kernels {
 
@@ -14,7 +17,6 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 constexpr int kPiece = 256;  // rows per primitive call at most (then powers of two)
-}  // namespace
 
 // oneDNN's weights layout for products of this shape, the same for every row count.
 dnnl::memory::desc packed_desc(const dnnl::engine& e, int in, int out) {
@@ -24,6 +26,8 @@ dnnl::memory::desc packed_desc(const dnnl::engine& e, int in, int out) {
                                         e);
   return pd.weights_desc();
 }
+
+}  // namespace
 
 struct gemm::matrix::impl {
   dnnl::memory packed;

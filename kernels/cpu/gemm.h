@@ -22,11 +22,8 @@
 //
 // Threads: oneDNN runs a product on the calling thread's OpenMP team (omp_get_max_threads()).
 
-#include <cstdint>
-#include <map>
+#include <cstddef>
 #include <memory>
-#include <mutex>
-#include <tuple>
 
 namespace prfaas::kernels {
 

@@ -3,7 +3,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <initializer_list>
 #include <string>
 
 #include "kernels/cuda/attention.h"
@@ -20,12 +19,6 @@ namespace {
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw failure(errc::internal, std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
-}
-
-std::vector<float> stacked(std::initializer_list<const std::vector<float>*> parts) {
-  std::vector<float> all;
-  for (const auto* p : parts) all.insert(all.end(), p->begin(), p->end());
-  return all;
 }
 
 }  // namespace
@@ -47,14 +40,14 @@ cuda_model::cuda_model(model::model_config config, int device, int kv_blocks)
     l.attn_norm = upload(lw.attn_norm);
     l.ffn_norm = upload(lw.ffn_norm);
     if (lw.kind == model::layer_kind::full) {
-      l.in_proj = upload(stacked({&lw.wq, &lw.wk, &lw.wv}));
+      l.in_proj = upload(model::stack_rows({&lw.wq, &lw.wk, &lw.wv}));
       l.in_cols = c.heads * c.head_dim + 2 * c.kv_heads * c.head_dim;
     } else {
-      l.in_proj = upload(stacked({&lw.wq, &lw.wk, &lw.wv, &lw.w_alpha, &lw.w_beta}));
+      l.in_proj = upload(model::stack_rows({&lw.wq, &lw.wk, &lw.wv, &lw.w_alpha, &lw.w_beta}));
       l.in_cols = 2 * c.linear_heads * c.linear_key_dim + c.linear_heads * c.linear_value_dim + 2 * c.linear_heads;
     }
     l.out_proj = upload(lw.wo);
-    l.gate_up = upload(stacked({&lw.w_gate, &lw.w_up}));
+    l.gate_up = upload(model::stack_rows({&lw.w_gate, &lw.w_up}));
     l.down = upload(lw.w_down);
     layers_.push_back(l);
   }

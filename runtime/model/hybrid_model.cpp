@@ -3,7 +3,6 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
-#include <initializer_list>
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
@@ -17,40 +16,33 @@ namespace prfaas::model {
 
 namespace k = prfaas::kernels;
 
-namespace {
-
-// Rows of several [out][in] matrices stacked into one: one product computes all their outputs.
-std::vector<float> stacked(std::initializer_list<const std::vector<float>*> parts) {
-  std::vector<float> all;
-  for (const auto* p : parts) all.insert(all.end(), p->begin(), p->end());
-  return all;
-}
-
-}  // namespace
-
 hybrid_model::hybrid_model(model_config config)
     : config_(config),
       weights_(make_weights(config)),
       gemm_(std::make_unique<kernels::gemm>()),
       scratch_(std::make_unique<scratch_pool>(4)) {
   const auto& c = config_;
-  for (const auto& w : weights_.layers) {
+  for (auto& w : weights_.layers) {
     packed_layer p;
     if (w.kind == layer_kind::full) {
-      p.in_proj = gemm_->pack(stacked({&w.wq, &w.wk, &w.wv}).data(), c.d_model,
+      p.in_proj = gemm_->pack(stack_rows({&w.wq, &w.wk, &w.wv}).data(), c.d_model,
                               c.heads * c.head_dim + 2 * c.kv_heads * c.head_dim);
       p.out_proj = gemm_->pack(w.wo.data(), c.heads * c.head_dim, c.d_model);
     } else {
       const int qk = c.linear_heads * c.linear_key_dim, v = c.linear_heads * c.linear_value_dim;
-      p.in_proj = gemm_->pack(stacked({&w.wq, &w.wk, &w.wv, &w.w_alpha, &w.w_beta}).data(), c.d_model,
+      p.in_proj = gemm_->pack(stack_rows({&w.wq, &w.wk, &w.wv, &w.w_alpha, &w.w_beta}).data(), c.d_model,
                               2 * qk + v + 2 * c.linear_heads);
       p.out_proj = gemm_->pack(w.wo.data(), v, c.d_model);
     }
-    p.gate_up = gemm_->pack(stacked({&w.w_gate, &w.w_up}).data(), c.d_model, 2 * c.ffn_dim);
+    p.gate_up = gemm_->pack(stack_rows({&w.w_gate, &w.w_up}).data(), c.d_model, 2 * c.ffn_dim);
     p.down = gemm_->pack(w.w_down.data(), c.ffn_dim, c.d_model);
     packed_.push_back(std::move(p));
+    // The packed copies are the ones used: the plain matrices go (the norms stay).
+    for (auto* m : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_alpha, &w.w_beta, &w.w_gate, &w.w_up, &w.w_down})
+      std::vector<float>().swap(*m);
   }
   lm_head_ = gemm_->pack(weights_.lm_head.data(), c.d_model, c.vocab);
+  std::vector<float>().swap(weights_.lm_head);
 }
 
 std::vector<float> hybrid_model::prefill(std::span<const int32_t> tokens, kv::sequence_kv& kv,

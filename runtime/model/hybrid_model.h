@@ -73,7 +73,7 @@ class hybrid_model {
   };
 
   model_config config_;
-  model_weights weights_;
+  model_weights weights_;  // the embedding and the norms; the matrices live packed (packed_, lm_head_)
   std::unique_ptr<kernels::gemm> gemm_;  // its products' primitives, made once per shape
   std::vector<packed_layer> packed_;
   std::unique_ptr<scratch_pool> scratch_;  // forward passes' activations, reused

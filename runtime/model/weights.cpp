@@ -66,4 +66,10 @@ model_weights make_weights(const model_config& c) {
   return w;
 }
 
+std::vector<float> stack_rows(std::initializer_list<const std::vector<float>*> parts) {
+  std::vector<float> all;
+  for (const auto* p : parts) all.insert(all.end(), p->begin(), p->end());
+  return all;
+}
+
 }  // namespace prfaas::model

@@ -2,6 +2,7 @@
 // The tiny model's parameters, generated deterministically from model_config::seed.
 // Matrices are row-major [out][in] (see kernels/cpu/gemm.h).
 
+#include <initializer_list>
 #include <vector>
 
 #include "runtime/model/config.h"
@@ -25,5 +26,9 @@ struct model_weights {
 };
 
 model_weights make_weights(const model_config& config);
+
+// Rows of several [out][in] matrices with the same `in`, stacked into one [sum of out][in]: one
+// product then computes all their outputs (q, k and v; the MLP's gate and up).
+std::vector<float> stack_rows(std::initializer_list<const std::vector<float>*> parts);
 
 }  // namespace prfaas::model

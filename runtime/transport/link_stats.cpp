@@ -19,6 +19,7 @@ tcp_snapshot read_tcp_info(const socket_fd& s) {
   out.rtt_var_us = info.tcpi_rttvar;
   out.total_retransmits = info.tcpi_total_retrans;
   out.snd_cwnd = info.tcpi_snd_cwnd;
+  out.unacked = info.tcpi_unacked;
   if (len >= offsetof(struct tcp_info, tcpi_delivery_rate) + sizeof(info.tcpi_delivery_rate))
     out.delivery_rate_bps = info.tcpi_delivery_rate;
   if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(info.tcpi_notsent_bytes))
@@ -40,7 +41,9 @@ link_summary summarize(const std::vector<link_stats>& links) {
       s.worst_rtt_us = std::max(s.worst_rtt_us, t.rtt_us);
       s.retransmits += t.total_retransmits;
       s.smallest_cwnd = s.smallest_cwnd == 0 ? t.snd_cwnd : std::min(s.smallest_cwnd, t.snd_cwnd);
-      s.delivery_rate_bps += t.delivery_rate_bps;
+      // An idle connection keeps its last estimate (perhaps of its handshake, at line rate): only
+      // connections carrying data now add to the link's current rate.
+      if (t.unacked > 0 || t.notsent_bytes > 0) s.delivery_rate_bps += t.delivery_rate_bps;
     }
   }
   return s;

@@ -18,6 +18,7 @@ struct tcp_snapshot {
   uint32_t snd_cwnd = 0;           // segments
   uint64_t delivery_rate_bps = 0;  // bytes/s, the kernel's estimate
   uint32_t notsent_bytes = 0;
+  uint32_t unacked = 0;            // segments sent and not yet acknowledged
 };
 
 // TCP_INFO of a connected socket (zeros where the kernel gives nothing).
@@ -47,7 +48,7 @@ struct link_summary {
   int links = 0, connections = 0;
   uint64_t bytes_sent = 0, bytes_in_flight = 0, resumes = 0;
   uint32_t worst_rtt_us = 0, retransmits = 0, smallest_cwnd = 0;
-  uint64_t delivery_rate_bps = 0;
+  uint64_t delivery_rate_bps = 0;  // summed over connections carrying data (unacked or unsent)
   double largest_bdp_bytes = 0;
   int most_wanted_connections = 0;
 };

@@ -1,0 +1,30 @@
+// Specification of a node's link telemetry summary: what the router and `prfaas status` read.
+
+#include <catch2/catch.hpp>
+
+#include "runtime/transport/link_stats.h"
+
+using namespace prfaas::transport;
+
+TEST_CASE("the links' delivery rate sums the connections carrying data; an idle one's stale estimate is left out") {
+  tcp_snapshot busy;
+  busy.delivery_rate_bps = 1'000'000;
+  busy.unacked = 3;
+  tcp_snapshot waiting = busy;  // nothing unacknowledged, but bytes queued in the socket
+  waiting.unacked = 0;
+  waiting.notsent_bytes = 4096;
+  tcp_snapshot idle;            // its last estimate, from its handshake at line rate
+  idle.delivery_rate_bps = 2'000'000'000;
+  link_stats a, b;
+  a.connections = 2;
+  a.tcp = {busy, idle};
+  a.bytes_sent = 10;
+  b.connections = 1;
+  b.tcp = {waiting};
+  b.bytes_sent = 5;
+  const auto s = summarize({a, b});
+  CHECK(s.delivery_rate_bps == 2'000'000);
+  CHECK(s.links == 2);
+  CHECK(s.connections == 3);
+  CHECK(s.bytes_sent == 15);
+}
