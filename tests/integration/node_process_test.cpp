@@ -140,17 +140,24 @@ bool accepts(const std::string& ip, int port) {
   ::close(fd);
   return ok;
 }
+
+// A decode node's command line for an extra node of `d` named `name`, with its own certificate
+// (made in `dir`), listening on `listen`.
+std::vector<std::string> extra_decode_node(const deployment& d, const temp_dir& dir, const std::string& name,
+                                           const std::string& listen) {
+  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", name, "--role", "decode", "--out", dir.path()})
+              .status == 0);
+  return {PRFAAS_NODE, "--role=decode", "--cluster=local", "--name=" + name, "--router=" + d.router(),
+          "--secret-file=" + d.state_dir() + "/secret", "--ca=" + dir.path() + "/ca.pem",
+          "--cert=" + dir.path() + "/" + name + ".pem", "--key=" + dir.path() + "/" + name + ".key",
+          "--listen=" + listen};
+}
 }  // namespace
 
 TEST_CASE("a node listening on every interface advertises the address given, on the data port given") {
   deployment d;
   temp_dir dir;
-  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", "decode-9", "--role", "decode", "--out",
-               dir.path()}).status == 0);
-  const std::vector<std::string> base = {PRFAAS_NODE, "--role=decode", "--cluster=local", "--name=decode-9",
-                                         "--router=" + d.router(), "--secret-file=" + d.state_dir() + "/secret",
-                                         "--ca=" + dir.path() + "/ca.pem", "--cert=" + dir.path() + "/decode-9.pem",
-                                         "--key=" + dir.path() + "/decode-9.key", "--listen=0.0.0.0:0"};
+  const auto base = extra_decode_node(d, dir, "decode-9", "0.0.0.0:0");
   // Without --advertise there is no address to give the others: refused, by name.
   const auto refused = run(base, 20000);
   CHECK(refused.status == 2);
@@ -176,12 +183,7 @@ TEST_CASE("a node listening on every interface advertises the address given, on 
 TEST_CASE("a node asked to compute on a GPU it has not, or on no known device, refuses to start and says why") {
   deployment d;
   temp_dir dir;
-  REQUIRE(run({PRFAAS_CLI, "certs", "--state", d.state_dir(), "--name", "decode-8", "--role", "decode", "--out",
-               dir.path()}).status == 0);
-  const std::vector<std::string> base = {PRFAAS_NODE, "--role=decode", "--cluster=local", "--name=decode-8",
-                                         "--router=" + d.router(), "--secret-file=" + d.state_dir() + "/secret",
-                                         "--ca=" + dir.path() + "/ca.pem", "--cert=" + dir.path() + "/decode-8.pem",
-                                         "--key=" + dir.path() + "/decode-8.key", "--listen=127.0.0.1:0"};
+  const auto base = extra_decode_node(d, dir, "decode-8", "127.0.0.1:0");
   auto args = base;
   args.push_back("--device=cuda:63");  // no machine here has 64 GPUs; a build without CUDA has none
   const auto no_gpu = run(args, 20000);
