@@ -15,6 +15,7 @@
 #include "runtime/model/hybrid_model.h"
 #include "runtime/model/tokenizer.h"
 #include "runtime/common/errc.h"
+#include "runtime/config/deployment_config.h"
 #ifdef PRFAAS_HAVE_CUDA_MODEL
 #include "kernels/cuda/gemm.h"
 #include "runtime/gpu/cuda_model.h"
@@ -107,23 +108,23 @@ int bench_cuda(const bench_engine_options& o, int device) {
 }  // namespace
 
 int bench_engine(const bench_engine_options& o) {
-  // cuda, or cuda:N with N a device number
-  const auto& dev = o.device;
-  const bool digits = dev.size() > 5 && dev.size() < 9 && dev.compare(0, 5, "cuda:") == 0 &&
-                      dev.find_first_not_of("0123456789", 5) == std::string::npos;
-  if (dev == "cuda" || digits) {
-    const int device = digits ? std::stoi(dev.substr(5)) : 0;
+  // The device as engine.device is read (config::engine_config): cpu, cuda or cuda:N.
+  config::engine_config engine;
+  engine.device = o.device;
+  int device = -1;
+  try {
+    device = engine.device_index();
+  } catch (const failure& f) {
+    std::cerr << "prfaas bench engine: --device: " << f.what() << "\n";
+    return 2;
+  }
+  if (device >= 0) {
 #ifdef PRFAAS_HAVE_CUDA_MODEL
     return bench_cuda(o, device);
 #else
-    (void)device;
     std::cerr << "prfaas bench engine: this build has no CUDA (nvcc and cuBLAS were not found)\n";
     return 2;
 #endif
-  }
-  if (o.device != "cpu") {
-    std::cerr << "prfaas bench engine: --device is cpu or cuda[:N], not '" << o.device << "'\n";
-    return 2;
   }
   const auto c = bench_model();
   const model::hybrid_model m(c);

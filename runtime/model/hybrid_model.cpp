@@ -3,6 +3,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
@@ -161,11 +162,23 @@ void for_each_segment(std::span<const Segment> segments, const Work& work) {
   for (int i = 0; i < n; ++i) work(segments[i]);
 }
 
-// Copies columns [from, from + width) of each row of a [rows][cols] matrix into [rows][width].
-void split_columns(const float* all, int rows, int cols, int from, int width, float* out) {
+// A stacked product's output, [rows][sum of widths], split into its parts, each [rows][width],
+// in order: each part's columns start where the previous part's end.
+struct column_part {
+  float* out;
+  int width;
+};
+void split_columns(const float* all, int rows, std::initializer_list<column_part> parts) {
+  int cols = 0;
+  for (const auto& p : parts) cols += p.width;
 #pragma omp parallel for schedule(static) if (rows > 64)
-  for (int r = 0; r < rows; ++r)
-    std::memcpy(out + static_cast<long>(r) * width, all + static_cast<long>(r) * cols + from, width * sizeof(float));
+  for (int r = 0; r < rows; ++r) {
+    int from = 0;
+    for (const auto& p : parts) {
+      std::memcpy(p.out + static_cast<long>(r) * p.width, all + static_cast<long>(r) * cols + from, p.width * sizeof(float));
+      from += p.width;
+    }
+  }
 }
 
 }  // namespace
@@ -182,9 +195,7 @@ void hybrid_model::full_attention(int layer, const float* h, int rows, std::span
   float* vv = kk + r_all * kv_dim;
   float* att = vv + r_all * kv_dim;
   gemm_->multiply(h, p.in_proj, proj, rows);  // each row: [q | k | v]
-  split_columns(proj, rows, cols, 0, q_dim, q);
-  split_columns(proj, rows, cols, q_dim, kv_dim, kk);
-  split_columns(proj, rows, cols, q_dim + kv_dim, kv_dim, vv);
+  split_columns(proj, rows, {{q, q_dim}, {kk, kv_dim}, {vv, kv_dim}});
   for_each_segment(segments, [&](const segment& s) {
     float* q_s = &q[static_cast<size_t>(s.row0) * q_dim];
     float* k_s = &kk[static_cast<size_t>(s.row0) * kv_dim];
@@ -218,11 +229,7 @@ void hybrid_model::linear_attention(int layer, const float* h, int rows, std::sp
   float* beta = alpha + r_all * lh;
   float* att = beta + r_all * lh;
   gemm_->multiply(h, p.in_proj, proj, rows);  // each row: [q | k | v | alpha | beta]
-  split_columns(proj, rows, cols, 0, qk_dim, q);
-  split_columns(proj, rows, cols, qk_dim, qk_dim, kk);
-  split_columns(proj, rows, cols, 2 * qk_dim, v_dim, vv);
-  split_columns(proj, rows, cols, 2 * qk_dim + v_dim, lh, alpha);
-  split_columns(proj, rows, cols, 2 * qk_dim + v_dim + lh, lh, beta);
+  split_columns(proj, rows, {{q, qk_dim}, {kk, qk_dim}, {vv, v_dim}, {alpha, lh}, {beta, lh}});
   // A +3 bias keeps the forget gate near 0.95: the state remembers across tens of tokens.
   for (size_t i = 0; i < r_all * lh; ++i) alpha[i] += 3.0f;
   k::sigmoid(alpha, static_cast<long>(r_all * lh));
