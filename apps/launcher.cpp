@@ -106,6 +106,7 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
   node_process p{name, role, cluster, -1, state_dir_ + "/logs/" + name + ".log", extra, {}, 0, false};
   std::vector<std::string> args = {node_binary_, "--role=" + role, "--cluster=" + cluster, "--name=" + name};
   if (!config_path_.empty()) args.push_back("--config=" + config_path_);
+  if (config_.engine.checkpoint()) args.push_back("--model=" + config_.engine.model);  // from the file or `up --model`
   if (!secret_file_.empty()) args.push_back("--secret-file=" + secret_file_);
   if (insecure_) {
     args.push_back("--insecure");

@@ -32,7 +32,9 @@
 #include <fstream>
 #include <iostream>
 #include <algorithm>
+#include <climits>
 #include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -52,7 +54,11 @@
 #include "runtime/common/errc.h"
 #include "runtime/security/pki.h"
 #include "runtime/engine/engine.h"
+#include "runtime/model/checkpoint.h"
+#include "runtime/model/checkpoint_init.h"
 #include "runtime/model/generate.h"
+#include "runtime/model/hybrid_model.h"
+#include "runtime/model/sampling.h"
 #include "runtime/model/tokenizer.h"
 
 using namespace prfaas;
@@ -68,9 +74,12 @@ using apps::demo_prompt;
 
 namespace {
 
-config::deployment_config load(const std::string& path) {
+// The deployment's config; `model_dir` (--model) points it at a checkpoint folder.
+config::deployment_config load(const std::string& path, const std::string& model_dir = "") {
   try {
-    return path.empty() ? config::deployment_config{} : config::load_config(path);
+    auto c = path.empty() ? config::deployment_config{} : config::load_config(path);
+    if (!model_dir.empty()) config::use_model(c, model_dir);
+    return c;
   } catch (const failure& f) {
     throw cli_error{f.what()};
   }
@@ -160,6 +169,77 @@ actors::generate_result in_process(const config::deployment_config& config, cons
   }
 }
 
+int cmd_model_init(const std::string& config_file, const std::string& out, const model::init_options& o) {
+  try {
+    std::ifstream in(config_file, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto c = model::parse_hf_config(text, config_file);
+    const auto t0 = std::chrono::steady_clock::now();
+    model::write_checkpoint(out, c, o);
+    const auto written = model::checkpoint::open(out);  // what was written reads back, validated
+    std::printf("%s: %s, %d layers, %.1f M parameters, %s, %.1f MiB, content hash %s (%.1f s)\n", out.c_str(),
+                model::name(c.arch), c.n_layers, c.weight_count() / 1e6, o.type == model::dtype::bf16 ? "bf16" : "f32",
+                written.file_bytes() / 1048576.0, written.config().weights_hash.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return 0;
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+}
+
+// "1,2,3" -> ids.
+std::vector<int32_t> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    try {
+      size_t used = 0;
+      const long v = std::stol(part, &used);
+      if (used != part.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(part);
+      ids.push_back(static_cast<int32_t>(v));
+    } catch (const std::exception&) {
+      throw cli_error{"--prompt-ids: \"" + part + "\" is not a token id"};
+    }
+  }
+  if (ids.empty()) throw cli_error{"--prompt-ids: no token ids"};
+  return ids;
+}
+
+// Greedy generation with each step's top log-probabilities: the numbers the reference
+// fixtures hold the engine to (tests/reference).
+json in_process_steps(const config::deployment_config& config, const std::vector<int32_t>& prompt, int max_tokens,
+                      int top) {
+  try {
+    const auto& c = config.model;
+    model::check_request(c, prompt.size(), max_tokens);
+    for (int32_t t : prompt)
+      if (t >= c.vocab) throw failure(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab));
+    const auto ck = config.engine.checkpoint()
+                        ? std::make_shared<const model::checkpoint>(model::checkpoint::open(config.engine.model, false))
+                        : std::make_shared<const model::checkpoint>(model::checkpoint::builtin(c));
+    const model::hybrid_model m(ck);
+    kv::block_pool pool(c.block_bytes(), c.blocks_for(static_cast<int>(prompt.size()) + max_tokens) * c.full_layers() + 1);
+    kv::sequence_kv kv(m.config(), pool);
+    auto logits = m.prefill(prompt, kv);
+    json steps = json::array();
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < max_tokens; ++i) {
+      const auto lp = model::log_softmax(logits);
+      const int32_t next = model::greedy(logits);
+      json top_json = json::array();
+      for (const auto& [id, p] : model::top_logprobs(lp, top)) top_json.push_back({{"id", id}, {"logprob", p}});
+      steps.push_back({{"token", next}, {"logprob", lp[next]}, {"top", top_json}});
+      tokens.push_back(next);
+      if (i + 1 < max_tokens) logits = m.decode_step(next, kv);
+    }
+    return {{"model", config.engine.checkpoint() ? config.engine.model : std::string("built-in")},
+            {"prompt_ids", prompt}, {"tokens", tokens}, {"steps", steps}};
+  } catch (const failure& f) {
+    throw cli_error{std::string(to_string(f.code())) + ": " + f.what()};
+  }
+}
+
 // How a command reaches the actor plane: the deployment's client certificate from --state (or
 // --ca/--cert/--key for a deployment elsewhere), or plaintext when the deployment was started
 // with --insecure (its state says so) or --insecure is given.
@@ -210,10 +290,11 @@ actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor
   return *r;
 }
 
-int cmd_up(const std::string& config_path, const std::string& state_dir, bool insecure, const std::string& host) {
+int cmd_up(const std::string& config_path, const std::string& model_dir, const std::string& state_dir, bool insecure,
+           const std::string& host) {
   sigset_t signals;
   block_signals(signals);
-  auto config = load(config_path);
+  auto config = load(config_path, model_dir);
   fs::create_directories(state_dir);
   if (fs::exists(state_file(state_dir))) {
     const auto st = read_state(state_dir);
@@ -569,13 +650,14 @@ int main(int argc, char** argv) {
   CLI::App app{"prfaas: Prefill-as-a-Service runtime"};
   app.set_version_flag("--version", "prfaas " PRFAAS_VERSION);
   app.require_subcommand(1);
-  std::string config_path, state_dir = ".prfaas", router_flag, prompt;
+  std::string config_path, state_dir = ".prfaas", router_flag, prompt, model_dir;
   int max_tokens = 16, deadline_ms = 0;
   bool as_json = false, in_proc = false, insecure = false;
   client_access access;
 
   auto* up = app.add_subcommand("up", "launch a deployment from one config file as local processes");
   up->add_option("--config", config_path, "deployment TOML file");
+  up->add_option("--model", model_dir, "a checkpoint folder every node loads (engine.kind = \"hf\")");
   up->add_option("--state", state_dir, "directory for the deployment's state and logs");
   up->add_flag("--insecure", insecure, "plaintext, unauthenticated actor plane (testing only; logs a warning)");
   std::string up_host;
@@ -589,6 +671,19 @@ int main(int argc, char** argv) {
   status->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   status->add_flag("--json", as_json, "print one JSON object");
   add_access_options(status, access);
+  auto* model_cmd = app.add_subcommand("model", "model checkpoints");
+  model_cmd->require_subcommand(1);
+  auto* model_init = model_cmd->add_subcommand("init", "write a random-weight checkpoint in the published layout");
+  std::string init_config, init_out, init_dtype = "f32", init_tokenizer;
+  model::init_options init_opts;
+  model_init->add_option("--config", init_config, "a config.json of a supported architecture")->required()->check(CLI::ExistingFile);
+  model_init->add_option("--out", init_out, "the folder to write")->required();
+  model_init->add_option("--seed", init_opts.seed, "seed of the weights");
+  model_init->add_option("--dtype", init_dtype, "f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}));
+  model_init->add_option("--shard-mib", init_opts.shard_mib, "shards of at most this many MiB, with an index (0: one file)")
+      ->check(CLI::Range(0, 1 << 20));
+  model_init->add_option("--tokenizer", init_tokenizer, "copy tokenizer.json and tokenizer_config.json from this folder")
+      ->check(CLI::ExistingDirectory);
   auto* gen = app.add_subcommand("generate", "send one request and print its output");
   std::string prompt_file;
   auto* prompt_opt = gen->add_option("--prompt", prompt, "prompt text");
@@ -596,7 +691,8 @@ int main(int argc, char** argv) {
                               ->check(CLI::ExistingFile);
   prompt_opt->excludes(prompt_file_opt);
   gen->callback([&] {
-    if (prompt_file.empty() && prompt_opt->count() == 0) throw CLI::RequiredError("--prompt or --prompt-file");
+    if (prompt_file.empty() && prompt_opt->count() == 0 && gen->get_option("--prompt-ids")->count() == 0)
+      throw CLI::RequiredError("--prompt, --prompt-file or --prompt-ids");
   });
   gen->add_option("--max-tokens", max_tokens, "tokens to generate")->required()->check(CLI::Range(1, 1 << 20));
   gen->add_flag("--json", as_json, "print one JSON object");
@@ -607,6 +703,13 @@ int main(int argc, char** argv) {
   gen->add_option("--state", state_dir, "directory for the deployment's state and logs");
   add_access_options(gen, access);
   gen->add_option("--config", config_path, "deployment TOML file (for --in-process)");
+  gen->add_option("--model", model_dir, "a checkpoint folder (for --in-process)")->needs("--in-process");
+  std::string prompt_ids_text;
+  int logprobs = 0;
+  gen->add_option("--prompt-ids", prompt_ids_text, "the prompt as token ids, comma-separated (for --in-process)")
+      ->needs("--in-process")->excludes(prompt_opt, prompt_file_opt);
+  gen->add_option("--logprobs", logprobs, "print each step's top N log-probabilities (for --in-process)")
+      ->needs("--in-process")->check(CLI::Range(0, 20));
   gen->add_option("--deadline-ms", deadline_ms, "per-request deadline (default: the router's)")
       ->check(CLI::Range(1, 3600000));
   uint64_t trace_id = 0;
@@ -756,7 +859,8 @@ int main(int argc, char** argv) {
   apps::bench_engine_options engine_opts;
   auto* bench_engine = bench->add_subcommand("engine", "the tiny model's engine: prefill tokens/s and GFLOP/s against the "
                                                        "matrix-multiply library's peak, decode tokens/s by batch");
-  bench_engine->add_option("--device", engine_opts.device, "cpu, or cuda[:N] (a build with CUDA, on a GPU)");
+  bench_engine->add_option("--device", engine_opts.device, "cpu (no GPU engine computes these layers yet)");
+  bench_engine->add_option("--model", engine_opts.model, "a checkpoint folder (default: the built-in seeded model)");
   bench_engine->add_option("--decode-steps", engine_opts.decode_steps, "steps per decode batch size")->check(CLI::Range(1, 4096));
   bench_engine->add_flag("--json", engine_opts.json, "print one JSON object");
   auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
@@ -785,7 +889,7 @@ int main(int argc, char** argv) {
     if (*bench_serve) return apps::bench_serve(serve_opts);
     if (*plan) return apps::plan_command(scenario, as_json);
     if (*sim) return apps::sim_command(sim_opts);
-    if (*up) return cmd_up(config_path, state_dir, insecure, up_host);
+    if (*up) return cmd_up(config_path, model_dir, state_dir, insecure, up_host);
     if (*down) return cmd_down(state_dir);
     if (*chaos) return cmd_chaos(access, chaos_action, chaos_nodes, chaos_gbps);
     if (*link_set) return cmd_chaos_link(access, {"rate"}, link_gbps);
@@ -798,6 +902,11 @@ int main(int argc, char** argv) {
       std::printf("%s now serves as a %s node (%.0f ms, drain included)\n", convert_name.c_str(), convert_to.c_str(),
                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
       return 0;
+    }
+    if (*model_init) {
+      init_opts.type = init_dtype == "bf16" ? model::dtype::bf16 : model::dtype::f32;
+      init_opts.tokenizer_dir = init_tokenizer;
+      return cmd_model_init(init_config, init_out, init_opts);
     }
     if (*status) return cmd_status(access, router_flag, as_json);
     if (*trace) return cmd_trace(access, router_flag, trace_id, as_json);
@@ -815,8 +924,13 @@ int main(int argc, char** argv) {
         prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
       }
       if (in_proc) {
-        auto config = load(config_path);
+        auto config = load(config_path, model_dir);
         omp_set_num_threads(config.node.threads);
+        if (!prompt_ids_text.empty() || logprobs > 0) {
+          const auto ids = prompt_ids_text.empty() ? model::encode(prompt) : parse_ids(prompt_ids_text);
+          std::cout << dump(in_process_steps(config, ids, max_tokens, logprobs)) << std::endl;
+          return 0;
+        }
         print_result(in_process(config, prompt, max_tokens), as_json);
         return 0;
       }

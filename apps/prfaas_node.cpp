@@ -16,11 +16,6 @@
 #include <caf/io/all.hpp>
 #include <omp.h>
 
-#ifdef PRFAAS_HAVE_CUDA_MODEL
-#include <cuda_runtime_api.h>
-
-#include "runtime/gpu/cuda_engine.h"
-#endif
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -71,6 +66,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen_text, "HOST:PORT this node listens on (port 0: any)")->required();
   app.add_option("--router", router_text, "HOST:PORT of the router (all roles but router)");
   app.add_option("--config", config_path, "deployment TOML file");
+  std::string model_dir;
+  app.add_option("--model", model_dir, "a checkpoint folder to load (engine.kind = \"hf\"; overrides the config's)");
   app.add_option("--name", name, "node name, unique in the deployment (default: ROLE-PID)");
   app.add_option("--port-file", port_file, "write the bound listen port here once listening");
   std::string log_format;
@@ -127,6 +124,7 @@ int main(int argc, char** argv) {
       router_at = parse_endpoint(router_text);
     }
     if (!config_path.empty()) config = config::load_config(config_path);
+    if (!model_dir.empty()) config::use_model(config, model_dir);
     if (!device.empty()) {
       config.engine.device = device;
       config.engine.device_index();  // a bad value is refused by name
@@ -135,15 +133,11 @@ int main(int argc, char** argv) {
     }
     if (config.engine.device_index() >= 0 &&
         (role == cluster::node_role::prefill || role == cluster::node_role::decode)) {
-#ifdef PRFAAS_HAVE_CUDA_MODEL
-      int gpus = 0;
-      if (cudaGetDeviceCount(&gpus) != cudaSuccess || config.engine.device_index() >= gpus)
-        throw failure(errc::bad_config, "engine.device = \"" + config.engine.device + "\" but this machine has " +
-                                            std::to_string(gpus) + " GPU(s)");
-#else
+      // The CUDA kernels build whenever nvcc is found, but no GPU engine computes the
+      // Qwen3-Next layers yet: a node asked for one says so at start rather than fall back.
       throw failure(errc::bad_config, "engine.device = \"" + config.engine.device +
-                                          "\" but this build has no CUDA (nvcc and cuBLAS were not found)");
-#endif
+                                          "\": this build computes models on the CPU only (no GPU engine for the "
+                                          "Qwen3-Next layers yet)");
     }
     if (secret_file.empty()) secret_file = config.transport.secret_file;
     if (!secret_file.empty()) {
@@ -224,12 +218,6 @@ int main(int argc, char** argv) {
   worker.data_port = static_cast<uint16_t>(data_port);
   worker.secret = secret;
   worker.cancels = std::make_shared<cancel_board>();
-#ifdef PRFAAS_HAVE_CUDA_MODEL
-  if (config.engine.device_index() >= 0)
-    worker.make_engine = [](const config::deployment_config& c, bool) -> std::shared_ptr<engine::engine> {
-      return std::make_shared<gpu::cuda_engine>(c.model, c.engine.device_index(), c.node.kv_blocks);
-    };
-#endif
   if (config.faults.any()) {
     auto f = config.faults;
     f.seed ^= std::hash<std::string>{}(name);

@@ -31,17 +31,19 @@ void step(float* __restrict st, const float* __restrict q, const float* __restri
 
 }  // namespace
 
-void gated_delta_rule(float* state, const float* q, const float* k, const float* v,
-                      const float* alpha, const float* beta, int rows, int heads, int key_dim,
-                      int value_dim, float* out) {
+void gated_delta_rule(float* state, const float* q, const float* k, long qk_stride, int key_heads,
+                      const float* v, long v_stride, const float* alpha, const float* beta, int rows,
+                      int heads, int key_dim, int value_dim, float* out) {
+  const int group = heads / key_heads;
   // Heads are independent; tokens within a head are strictly sequential.
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int h = 0; h < heads; ++h) {
     float* s = state + static_cast<long>(h) * key_dim * value_dim;
     for (int r = 0; r < rows; ++r) {
-      const long qk = (static_cast<long>(r) * heads + h) * key_dim;
+      const long qk = r * qk_stride + static_cast<long>(h / group) * key_dim;
+      const long vi = r * v_stride + static_cast<long>(h) * value_dim;
       const long vo = (static_cast<long>(r) * heads + h) * value_dim;
-      step(s, q + qk, k + qk, v + vo, alpha[r * heads + h], beta[r * heads + h], key_dim, value_dim, out + vo);
+      step(s, q + qk, k + qk, v + vi, alpha[r * heads + h], beta[r * heads + h], key_dim, value_dim, out + vo);
     }
   }
 }

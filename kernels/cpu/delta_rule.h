@@ -1,8 +1,8 @@
 #pragma once
-// Gated delta rule, the linear-attention recurrence of the tiny model's linear layers.
+// Gated delta rule, the recurrence of Gated DeltaNet (Qwen3-Next's linear attention layers).
 //
-// Per head, with state S of shape [value_dim][key_dim], gate alpha in (0,1), rate beta in (0,1),
-// and unit-length key k:
+// Per head, with state S of shape [value_dim][key_dim], decay alpha = exp(g) in (0,1), rate
+// beta in (0,1), unit-length key k and query q (scaled by 1/sqrt(key_dim) by the caller):
 //   S <- alpha * S * (I - beta k k^T) + beta v k^T
 //      = alpha S + beta (v - alpha S k) k^T
 //   o  = S q
@@ -20,11 +20,12 @@
 namespace prfaas::kernels {
 
 // Runs `rows` consecutive tokens through the recurrence, updating `state` in place.
-// state: [heads][key_dim][value_dim] (S transposed per head); q, k: [rows][heads][key_dim]
-// (k unit length); v: [rows][heads][value_dim]; alpha, beta: [rows][heads];
-// out: [rows][heads][value_dim].  value_dim at most 1024.
-void gated_delta_rule(float* state, const float* q, const float* k, const float* v,
-                      const float* alpha, const float* beta, int rows, int heads, int key_dim,
-                      int value_dim, float* out);
+// state: [heads][key_dim][value_dim] (S transposed per head: the reference's layout);
+// q, k: rows of `qk_stride` floats, key head j at offset j * key_dim (k unit length); value head
+// h reads key head h / (heads / key_heads); v: rows of `v_stride` floats, head h at h * value_dim;
+// alpha, beta: [rows][heads]; out: [rows][heads][value_dim].  value_dim at most 1024.
+void gated_delta_rule(float* state, const float* q, const float* k, long qk_stride, int key_heads,
+                      const float* v, long v_stride, const float* alpha, const float* beta, int rows,
+                      int heads, int key_dim, int value_dim, float* out);
 
 }  // namespace prfaas::kernels

@@ -24,4 +24,21 @@ void l2_normalize(float* x, int count, int dim, float eps) {
   }
 }
 
+void gated_rms_norm(float* x, const float* z, long z_stride, const float* weight, int rows, int heads, int dim,
+                    float eps) {
+#pragma omp parallel for schedule(static) if (rows > 16)
+  for (int r = 0; r < rows; ++r)
+    for (int h = 0; h < heads; ++h) {
+      float* v = x + (static_cast<long>(r) * heads + h) * dim;
+      const float* g = z + r * z_stride + static_cast<long>(h) * dim;
+      const float scale = 1.0f / std::sqrt(dot(v, v, dim) / static_cast<float>(dim) + eps);
+      for (int i = 0; i < dim; ++i) v[i] = weight[i] * (v[i] * scale) * (g[i] / (1.0f + std::exp(-g[i])));
+    }
+}
+
+void l2_normalize_strided(float* x, int rows, int per_row, long stride, int dim, float eps) {
+#pragma omp parallel for schedule(static) if (rows > 16)
+  for (int r = 0; r < rows; ++r) l2_normalize(x + r * stride, per_row, dim, eps);
+}
+
 }  // namespace prfaas::kernels

@@ -12,6 +12,7 @@
 
 #include "runtime/common/errc.h"
 #include "runtime/engine/emulated_layout.h"
+#include "runtime/model/checkpoint.h"
 #include "runtime/profile/instance_profile.h"
 
 namespace prfaas::config {
@@ -65,6 +66,47 @@ class table_reader {
 
 }  // namespace
 
+namespace {
+
+// engine.kind = "hf": the model's shape is the checkpoint's; [model] may only size the KV blocks
+// and bound the context.  The checkpoint is read and hashed here, once per process.
+void resolve_checkpoint(deployment_config& c, const std::string& source) {
+  const auto given = c.model;
+  model::model_config only_layout;
+  only_layout.block_tokens = given.block_tokens;
+  only_layout.max_context = given.max_context;
+  if (given.fingerprint() != only_layout.fingerprint())
+    throw failure(errc::bad_config, source + ": [model] with engine.kind = \"hf\" may set only block_tokens and "
+                                             "max_context (the shape is the checkpoint's)");
+  try {
+    c.model = model::checkpoint::open(c.engine.model).config();
+  } catch (const failure& f) {
+    throw failure(errc::bad_config, source + ": engine.model: " + f.what());
+  }
+  c.model.block_tokens = given.block_tokens;
+  if (given.max_context != model::model_config{}.max_context) c.model.max_context = given.max_context;
+  try {
+    c.model.validate();
+  } catch (const failure& f) {
+    throw failure(errc::bad_config, source + ": " + f.what());
+  }
+}
+
+}  // namespace
+
+void use_model(deployment_config& c, const std::string& dir) {
+  if (c.engine.emulated()) throw failure(errc::bad_config, "--model " + dir + ": the config's engine is emulated");
+  if (c.engine.checkpoint() && std::filesystem::absolute(dir) == std::filesystem::absolute(c.engine.model)) return;
+  if (c.engine.checkpoint()) {  // another checkpoint: its layout fields stay, its shape goes
+    const auto block = c.model.block_tokens;
+    c.model = model::model_config{};
+    c.model.block_tokens = block;
+  }
+  c.engine.kind = "hf";
+  c.engine.model = std::filesystem::absolute(dir).lexically_normal().string();
+  resolve_checkpoint(c, "--model " + dir);
+}
+
 deployment_config parse_config(const std::string& text, const std::string& source) {
   toml::table root;
   try {
@@ -77,7 +119,8 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   const std::map<std::string, std::function<void(table_reader&)>> sections = {
       {"engine", [&](table_reader& r) {
          auto& e = c.engine;
-         r.get("kind", e.kind); r.get("profile", e.profile); r.get("profile_prfaas", e.profile_prfaas);
+         r.get("kind", e.kind); r.get("model", e.model);
+         r.get("profile", e.profile); r.get("profile_prfaas", e.profile_prfaas);
          r.get("time_scale", e.time_scale); r.get("kv_scale", e.kv_scale);
          r.get("max_context", e.max_context); r.get("seed", e.seed); r.get("device", e.device);
        }},
@@ -90,6 +133,10 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("linear_value_dim", m.linear_value_dim); r.get("ffn_dim", m.ffn_dim);
          r.get("max_context", m.max_context); r.get("block_tokens", m.block_tokens);
          r.get("rope_theta", m.rope_theta); r.get("norm_eps", m.norm_eps); r.get("seed", m.seed);
+         r.get("rotary_fraction", m.rotary_fraction); r.get("linear_key_heads", m.linear_key_heads);
+         r.get("conv_kernel", m.conv_kernel); r.get("experts", m.experts);
+         r.get("experts_per_token", m.experts_per_token); r.get("expert_ffn_dim", m.expert_ffn_dim);
+         r.get("shared_expert_ffn_dim", m.shared_expert_ffn_dim);
          model_given = true;
        }},
       {"router", [&](table_reader& r) {
@@ -177,9 +224,14 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
       p = (std::filesystem::path(source).parent_path() / p).lexically_normal().string();
   };
   auto& e = c.engine;
-  check(e.kind == "tiny" || e.kind == "emulated", "engine.kind must be \"tiny\" or \"emulated\"");
+  check(e.kind == "tiny" || e.kind == "hf" || e.kind == "emulated", "engine.kind must be \"tiny\", \"hf\" or \"emulated\"");
   e.device_index();  // throws naming a bad device
-  check(!e.emulated() || e.device == "cpu", "engine.device applies only to engine.kind = \"tiny\"");
+  check(!e.emulated() || e.device == "cpu", "engine.device applies only to a model that computes (kind \"tiny\" or \"hf\")");
+  check(e.checkpoint() == !e.model.empty(), "engine.model (a checkpoint folder) goes with engine.kind = \"hf\", and only with it");
+  if (e.checkpoint()) {
+    beside(e.model);
+    resolve_checkpoint(c, source);
+  }
   if (e.emulated()) {
     check(!model_given, "[model] does not apply to engine.kind = \"emulated\" (its KV layout follows engine.profile)");
     check(!e.profile.empty(), "engine.kind = \"emulated\" needs engine.profile");

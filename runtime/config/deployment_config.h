@@ -1,10 +1,11 @@
 #pragma once
 // A deployment's configuration: one TOML file read by `prfaas up` and by every node.
 //
-//   [engine]       kind ("tiny" | "emulated"), profile, profile_prfaas, time_scale, kv_scale,
-//                  max_context, seed
-//   [model]        fields of model_config (all optional; defaults are the tiny model; not with
-//                  an emulated engine, whose layout follows its profile)
+//   [engine]       kind ("tiny" | "hf" | "emulated"), model (hf: a checkpoint folder), profile,
+//                  profile_prfaas, time_scale, kv_scale, max_context, seed
+//   [model]        fields of model_config (all optional; defaults are the built-in tiny model;
+//                  with kind = "hf" only block_tokens and max_context, the shape being the
+//                  checkpoint's; not with an emulated engine, whose layout follows its profile)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
 //                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
 //                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens,
@@ -121,7 +122,8 @@ struct deployment_layout {
 // "emulated": a hardware profile played back in time (runtime/engine/emulated_engine.h); the
 // KV layout (`model` below) is then derived from `profile` and `kv_scale`.
 struct engine_config {
-  std::string kind = "tiny";
+  std::string kind = "tiny";     // the built-in seeded model | "hf": a checkpoint folder | "emulated"
+  std::string model;             // kind = "hf": the folder (relative: to the config file)
   std::string profile;           // every node's instance profile (relative: to the config file)
   std::string profile_prfaas;    // the PrfaaS cluster's nodes (default: profile)
   double time_scale = 1;         // profile times are divided by this
@@ -132,9 +134,16 @@ struct engine_config {
   // Where the tiny model computes: "cpu", or "cuda" / "cuda:N" (GPU N; a build with CUDA).
   std::string device = "cpu";
   bool emulated() const { return kind == "emulated"; }
+  bool checkpoint() const { return kind == "hf"; }
   // -1 for the CPU, else the GPU's number.  Throws failure(bad_config) naming a bad value.
   int device_index() const;
 };
+
+struct deployment_config;
+// Points a deployment at a checkpoint folder (`prfaas up --model`, `prfaas-node --model`):
+// engine.kind becomes "hf" and the model's shape the checkpoint's (its layout fields stay).
+// Throws failure(bad_config) naming the cause.
+void use_model(deployment_config& config, const std::string& dir);
 
 struct deployment_config {
   engine_config engine;

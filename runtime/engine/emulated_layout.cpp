@@ -45,6 +45,8 @@ emulated_layout make_emulated_layout(const profile::instance_profile& p, double 
   c.head_dim = std::clamp(2 * static_cast<int>(std::lround(want / 2)), 2, 1024);
   out.effective_kv_scale = out.bytes_per_token / (8.0 * full * c.head_dim);
   const double state = out.state_bytes / out.effective_kv_scale / linear;  // per linear layer
+  c.rotary_fraction = 1;             // any head_dim the profile asks for (2 at the least)
+  c.conv_kernel = 1;                 // the state is sized by the profile alone: no conv history
   c.linear_key_dim = kKeyDim;
   c.linear_heads = std::clamp(static_cast<int>(std::ceil(state / (4.0 * kKeyDim * 1024))), 1, 256);
   c.linear_value_dim = std::clamp(static_cast<int>(std::lround(state / (4.0 * kKeyDim * c.linear_heads))), 2, 1024);

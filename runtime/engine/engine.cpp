@@ -10,6 +10,11 @@ namespace prfaas::engine {
 
 std::unique_ptr<engine> make_engine(const config::deployment_config& config, bool prfaas) {
   const auto& e = config.engine;
+  if (e.checkpoint()) {
+    auto ck = model::checkpoint::open(e.model, false);  // the config's reading hashed it already
+    ck.set_layout(config.model.block_tokens, config.model.max_context, config.model.weights_hash);
+    return std::make_unique<tiny_engine>(std::make_shared<const model::checkpoint>(std::move(ck)));
+  }
   if (!e.emulated()) return std::make_unique<tiny_engine>(config.model);
   return std::make_unique<emulated_engine>(config.model, profile::load_profile(prfaas ? e.profile_prfaas : e.profile),
                                            e.time_scale, e.seed);

@@ -1,5 +1,6 @@
 #pragma once
-// The tiny hybrid-attention model as an engine: real math on the CPU, greedy sampling.
+// A hybrid-attention model as an engine (the built-in seeded model or a loaded checkpoint):
+// real math on the CPU, greedy sampling.
 
 #include "runtime/engine/engine.h"
 #include "runtime/model/hybrid_model.h"
@@ -8,7 +9,8 @@ namespace prfaas::engine {
 
 class tiny_engine final : public engine {
  public:
-  explicit tiny_engine(model::model_config config) : model_(std::move(config)) {}
+  explicit tiny_engine(const model::model_config& config) : model_(config) {}
+  explicit tiny_engine(std::shared_ptr<const model::checkpoint> weights) : model_(std::move(weights)) {}
 
   const model::model_config& layout() const override { return model_.config(); }
   prefill_output prefill(kv::prefix_cache* cache, std::span<const int32_t> prompt, kv::sequence_kv& kv,

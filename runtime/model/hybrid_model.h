@@ -1,14 +1,30 @@
 #pragma once
-// The tiny hybrid-attention model: embedding, n_layers of (RMSNorm, attention, RMSNorm, SwiGLU
-// MLP) with residuals, final RMSNorm and LM head.  Attention is GQA with RoPE on full layers and
-// the gated delta rule on linear layers (config.kind(layer)).
+// A hybrid-attention model of the Qwen3-Next family on the CPU, f32, each layer as the
+// published modeling code computes it (transformers' qwen3_next / qwen3_5):
 //
-//   hybrid_model m(config);                          // weights from config.seed
-//   kv::sequence_kv kv(config, pool);
-//   kv.reserve(prompt.size() + max_tokens);
+//   x = embed(tokens)
+//   per layer:  x += mixer(norm1(x));  x += ffn(norm2(x))        norms zero-centred: scale 1 + w
+//     full:     q|gate, k, v projections; q_norm, k_norm per head; partial rotary; causal GQA
+//               attention over the block KV; output * sigmoid(gate); o_proj
+//     linear:   Gated DeltaNet: q|k|v|z|b|a projections; short causal conv + SiLU over q, k, v
+//               (conv state); l2-normalised q, k; beta = sigmoid(b); decay = exp(-exp(A_log) *
+//               softplus(a + dt_bias)); the gated delta rule (recurrent state); gated RMSNorm
+//               with SiLU(z); out_proj
+//     ffn:      SwiGLU MLP, or a sparse MoE: softmax router, top-k (renormalised when
+//               norm_topk_prob), experts' products grouped per expert, plus a shared expert
+//               scaled by sigmoid(shared_expert_gate)
+//   logits = lm_head(norm(x))   (tied: the embedding)
+//
+//   auto ck = checkpoint::open(dir);                 // or checkpoint::builtin(config)
+//   hybrid_model m(ck);
+//   kv::sequence_kv kv(m.config(), pool);
 //   auto logits = m.prefill(prompt, kv, [&](int layer) { send_layer(layer); });
-//   int32_t next = greedy(logits);
-//   logits = m.decode_step(next, kv);               // one position at a time after that
+//   logits = m.decode_step(greedy(logits), kv);     // one position at a time after that
+//
+// Exact across paths: a position's arithmetic never depends on the rows beside it (products on
+// fixed-shape primitives, attention and the conv per position, the delta rule recurrent in
+// every pass), so a prompt prefilled whole, in chunks or after a cached prefix, and a token
+// decoded alone or in a batch, get the same bits: the project compares output byte for byte.
 //
 // Immutable after construction: one model may serve several sequences from several threads.
 
@@ -20,15 +36,19 @@
 
 #include "kernels/cpu/gemm.h"
 #include "runtime/kv/sequence_kv.h"
+#include "runtime/model/checkpoint.h"
 #include "runtime/model/config.h"
 #include "runtime/model/scratch_pool.h"
-#include "runtime/model/weights.h"
 
 namespace prfaas::model {
 
 class hybrid_model {
  public:
-  explicit hybrid_model(model_config config);
+  // Packs the checkpoint's weights into the engine's layout; the checkpoint's mapping is kept
+  // for the embedding rows (read, widened, per token).
+  explicit hybrid_model(std::shared_ptr<const checkpoint> weights);
+  // The built-in seeded model of this shape (checkpoint::builtin).
+  explicit hybrid_model(const model_config& config);
 
   const model_config& config() const { return config_; }
 
@@ -44,10 +64,7 @@ class hybrid_model {
   std::vector<float> decode_step(int32_t token, kv::sequence_kv& kv) const;
 
   // One decode step of several sequences in one forward pass: token i is appended to kvs[i].
-  // Every weight's matrix multiply covers all of them (its weights read once per tile of rows,
-  // not once per sequence); attention and the delta rule run per sequence on its own KV.
-  // Returns the logits, vocab per sequence in order.  Bit-identical to decode_step on each: a
-  // product's every output is the same dot product whatever the rows beside it.
+  // Returns the logits, vocab per sequence in order, bit-identical to decode_step on each.
   std::vector<float> decode_batch(std::span<const int32_t> tokens, std::span<kv::sequence_kv* const> kvs) const;
 
  private:
@@ -56,27 +73,45 @@ class hybrid_model {
     kv::sequence_kv* kv;
     int first, row0, rows;
   };
-  // Runs rows through every layer; returns the logits of each segment's last row.
-  std::vector<float> forward(std::span<const int32_t> tokens, std::span<const segment> segments,
-                             const layer_hook& hook) const;
-  // A layer's token mixer: `mem` is scratch of rows * mixer_floats() floats.
-  void full_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* mem,
-                      float* out) const;
-  void linear_attention(int layer, const float* h, int rows, std::span<const segment> segments, float* mem,
-                        float* out) const;
-  size_t mixer_floats() const;
-
-  // Each layer's products with their weights stacked (one product for q, k, v and the gates;
-  // one for the MLP's gate and up) and packed for the matrix-multiply library.
-  struct packed_layer {
-    kernels::gemm::matrix in_proj, out_proj, gate_up, down;
+  // One layer's parameters in the engine's layout.  Projections are stacked so one product
+  // computes all of a layer's inputs, their rows reordered at load so the outputs come out in
+  // one canonical order whatever the checkpoint's packing:
+  //   full:    [q (heads x hd) | gate (heads x hd) | k | v]
+  //   linear:  [q (key heads x dk) | k | v (value heads x dv) | z | b | a]
+  //   moe:     [router logits (experts) | shared gate (1) | shared expert's gate | its up]
+  struct layer_params {
+    layer_kind kind;
+    bool moe = false;
+    std::vector<float> mix_norm, ffn_norm;  // 1 + w
+    kernels::gemm::matrix in_proj, out_proj;
+    std::vector<float> q_norm, k_norm;      // full: 1 + w
+    std::vector<float> conv;                // linear: [K][channels]
+    std::vector<float> neg_a, dt_bias;      // linear: -exp(A_log), dt_bias
+    std::vector<float> out_norm;            // linear: the gated norm's w
+    kernels::gemm::matrix gate_up, down;    // dense FFN; MoE: the shared expert (gate_up in router)
+    kernels::gemm::matrix router;           // MoE
+    std::vector<kernels::gemm::matrix> expert_gate_up, expert_down;
   };
 
+  std::vector<float> forward(std::span<const int32_t> tokens, std::span<const segment> segments,
+                             const layer_hook& hook) const;
+  void full_attention(const layer_params& p, int layer, const float* h, int rows, std::span<const segment> segments,
+                      float* mem, float* out) const;
+  void linear_attention(const layer_params& p, int layer, const float* h, int rows,
+                        std::span<const segment> segments, float* mem, float* out) const;
+  void dense_ffn(const layer_params& p, const float* h, int rows, float* mem, float* out) const;
+  void moe_ffn(const layer_params& p, const float* h, int rows, float* mem, float* out) const;
+  size_t scratch_floats(int rows, int segments) const;
+  void embed(int32_t token, float* out) const;
+  void pack_layer(int layer);
+
+  std::shared_ptr<const checkpoint> weights_;
   model_config config_;
-  model_weights weights_;  // the embedding and the norms; the matrices live packed (packed_, lm_head_)
-  std::unique_ptr<kernels::gemm> gemm_;  // its products' primitives, made once per shape
-  std::vector<packed_layer> packed_;
-  std::unique_ptr<scratch_pool> scratch_;  // forward passes' activations, reused
+  const tensor_view* embedding_ = nullptr;  // [vocab][d], in the checkpoint's dtype
+  std::vector<float> final_norm_;           // 1 + w
+  std::unique_ptr<kernels::gemm> gemm_;     // its products' primitives, made once per shape
+  std::vector<layer_params> layers_;
+  std::unique_ptr<scratch_pool> scratch_;   // forward passes' activations, reused
   kernels::gemm::matrix lm_head_;
 };
 

@@ -69,7 +69,7 @@ TEST_CASE("a value of the wrong type or range names the line and the field") {
 TEST_CASE("every value has a range: sizes that would crash, exhaust memory or fork without end are refused") {
   CHECK_THAT(error_of("[node]\nthreads = 100000\n"), Catch::Contains("node.threads must be 1..256"));
   CHECK_THAT(error_of("[model]\nd_model = 100000\n"), Catch::Contains("d_model"));
-  CHECK_THAT(error_of("[model]\nd_model = 8192\nffn_dim = 65536\n"), Catch::Contains("weights would exceed 4 GiB"));
+  CHECK_THAT(error_of("[model]\nd_model = 16384\nffn_dim = 65536\n"), Catch::Contains("weights would exceed 32 GiB"));
   CHECK_THAT(error_of("[deployment]\ndecode = 5000\n"), Catch::Contains("deployment.decode must be 1..64"));
   CHECK_THAT(error_of("[node]\nkv_blocks = 100000000\n"), Catch::Contains("at most 64 GiB"));
   CHECK_THAT(error_of("[router]\ndeadline_ms = 2147483647\n"), Catch::Contains("router.deadline_ms must be 1..3600000"));
