@@ -39,5 +39,7 @@ struct KvFrame {
   reason @7 :Text;           # hello: sender name; abort: cause
   data @8 :Data;             # payload bytes, referenced in place (never copied into the message)
   payloadBytes @9 :UInt64;
+  layout @11 :Text;          # hello: the sender's KV layout (runtime/kv/kv_layout.h); a receiver
+                             # holding another refuses the connection, naming both
   tag @10 :Data;             # kvBlock, linearState on an encrypted link: the AES-256-GCM tag   # devicePayload: the size of the payload NCCL carries
 }

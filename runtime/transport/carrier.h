@@ -53,6 +53,9 @@ struct receiver_options {
   std::chrono::milliseconds receive_timeout{5000};  // a transfer's sender silent this long is dropped
   std::chrono::milliseconds resume_window{15000};   // an interrupted transfer waits this long
   bool require_encryption = false;  // refuse senders that do not ask for encrypted payloads
+  // The KV layout this receiver lands (kv/kv_layout.h): a sender saying another one is refused,
+  // both named, so bytes are never misread.  Empty: any (unit tests of the transport alone).
+  std::string layout;
 };
 
 // What a sender knows of one request's transfer.

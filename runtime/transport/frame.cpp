@@ -54,7 +54,9 @@ void frame_encoder::encode(const frame_header& h, std::span<const std::byte> pay
   f.setTokenCount(h.token_count);
   f.setFirstToken(h.first_token);
   f.setVersion(h.version);
-  if (!h.reason.empty()) f.setReason(h.reason.substr(0, 128));
+  if (!h.reason.empty()) f.setReason(h.reason.substr(0, 256));
+  PRFAAS_REQUIRE(h.layout.size() <= kMaxLayoutChars, "KV layout descriptor too long");
+  if (!h.layout.empty()) f.setLayout(h.layout);
   f.setPayloadBytes(h.payload_bytes);
   if (h.has_tag) f.setTag(capnp::Data::Reader(h.tag.data(), h.tag.size()));
   if (!payload.empty())
@@ -122,6 +124,11 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     h.first_token = f.getFirstToken();
     h.version = f.getVersion();
     if (f.hasReason()) h.reason = f.getReason().cStr();
+    if (f.hasLayout()) {
+      const auto layout = f.getLayout();
+      if (layout.size() > kMaxLayoutChars) bad("a layout descriptor of " + std::to_string(layout.size()) + " characters");
+      h.layout = layout.cStr();
+    }
     h.payload_bytes = f.getPayloadBytes();
     if (f.hasTag()) {
       const auto tag = f.getTag();

@@ -33,7 +33,8 @@
 
 namespace prfaas::transport {
 
-inline constexpr uint32_t kProtocolVersion = 2;  // 2: mutual authentication
+inline constexpr uint32_t kProtocolVersion = 3;  // 2: mutual authentication; 3: the KV layout in hello
+inline constexpr size_t kMaxLayoutChars = 192;   // a hello's layout descriptor
 inline constexpr size_t kMaxHeaderWords = 64;                  // the KvFrame struct and its text
 inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 512 MiB Data limit
 
@@ -68,6 +69,7 @@ struct frame_header {
   int32_t first_token = 0;
   uint32_t version = kProtocolVersion;
   std::string reason;  // hello: sender name; abort: cause
+  std::string layout;  // hello: the sender's KV layout descriptor (kv/kv_layout.h)
   uint64_t payload_bytes = 0;  // device_payload: bytes that follow over NCCL
   // kv_block, linear_state on an encrypted link (payload_cipher.h): the payload's tag.
   bool has_tag = false;

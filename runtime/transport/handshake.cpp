@@ -50,6 +50,7 @@ handshake_result connect_handshake(const socket_fd& s, const link_options& o, ui
   frame_header hello;
   hello.kind = frame_kind::hello;
   hello.reason = o.name;
+  hello.layout = o.layout;
   hello.request = link_id;
   hello.index = static_cast<uint32_t>(index);
   if (o.encrypt) hello.token_count = kHelloEncrypt;

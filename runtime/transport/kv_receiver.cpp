@@ -1,5 +1,7 @@
 #include "runtime/transport/kv_receiver.h"
 
+#include <sstream>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -23,7 +25,7 @@ struct kv_receiver::connection {
 };
 
 std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::string& secret,
-                                              bool require_encryption) {
+                                              bool require_encryption, const std::string& layout) {
   received_header h;
   if (!read_header(s, h)) throw failure(errc::transport_failed, "peer closed the connection before hello");
   if (h.header.kind != frame_kind::hello) throw failure(errc::bad_frame, "first frame is not hello");
@@ -42,6 +44,23 @@ std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::str
     return std::nullopt;
   };
   if (require_encryption && !encrypt) return refuse("this receiver takes encrypted links only (transport.encrypt)");
+  if (!layout.empty() && h.header.layout != layout) {
+    // Name the fields that differ (the whole descriptors would not fit a frame's reason).
+    std::istringstream a(h.header.layout.empty() ? std::string("(none)") : h.header.layout), b(layout);
+    std::string x, y, theirs, ours;
+    while (true) {
+      const bool more_a = static_cast<bool>(a >> x), more_b = static_cast<bool>(b >> y);
+      if (!more_a && !more_b) break;
+      if (!more_a) x.clear();
+      if (!more_b) y.clear();
+      if (x != y) {
+        theirs += (theirs.empty() ? "" : " ") + x;
+        ours += (ours.empty() ? "" : " ") + y;
+      }
+    }
+    return refuse("KV layout differs: the sender's [" + theirs.substr(0, 100) + "], this receiver's [" +
+                  ours.substr(0, 100) + "]");
+  }
   if (encrypt && secret.empty()) return refuse("encrypted links need the deployment's shared secret");
   accepted_peer out{peer, std::nullopt};
   if (!secret.empty()) {
@@ -155,7 +174,7 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
     set_receive_timeout(conn->socket, options_.handshake_timeout);
     std::optional<accepted_peer> peer;
     try {
-      peer = accept_handshake(conn->socket, options_.secret, options_.require_encryption);
+      peer = accept_handshake(conn->socket, options_.secret, options_.require_encryption, options_.layout);
     } catch (...) {
       --handshaking_;
       throw;

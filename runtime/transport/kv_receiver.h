@@ -100,6 +100,6 @@ struct accepted_peer {
   std::optional<payload_key> key;
 };
 std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::string& secret,
-                                              bool require_encryption = false);
+                                              bool require_encryption = false, const std::string& layout = "");
 
 }  // namespace prfaas::transport

@@ -43,6 +43,7 @@ struct link_options {
   std::chrono::milliseconds resume_timeout{15000};   // a broken link is re-established for this long
   std::shared_ptr<fault_injector> faults;            // drop_frame, reset_link (null: none)
   bool encrypt = false;  // AES-256-GCM on every payload (payload_cipher.h); needs the secret
+  std::string layout;    // the KV layout this sender's payloads have (kv/kv_layout.h), said in hello
 };
 
 // HMAC-SHA256 of `challenge` and `name` under `secret`.
