@@ -16,6 +16,7 @@
 #include "runtime/model/hybrid_model.h"
 #include "runtime/model/tokenizer.h"
 #include "runtime/common/errc.h"
+#include "runtime/common/peak_rss.h"
 #include "runtime/config/deployment_config.h"
 
 namespace prfaas::apps {
@@ -30,18 +31,6 @@ model::model_config bench_model() {
   model::model_config c;
   c.max_context = 8192 + 256;
   return c;
-}
-
-// Peak resident memory of this process, MiB (VmHWM).
-double peak_rss_mib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  double kib = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmHWM: %lf kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib / 1024;
 }
 constexpr int kPrefillTokens[] = {512, 2048, 8192};
 

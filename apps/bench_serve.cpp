@@ -184,7 +184,7 @@ int bench_serve(const bench_serve_options& o) {
     const auto gw = l.gateway();
     if (!gw) throw cli_error{"the gateway did not start (see " + state_dir + "/logs)"};
     auto router = connect(client.sys, router_at);
-    const std::string model = config.gateway.model_name(config.engine.kind);
+    const std::string model = config::served_model_name(config);
     // Each path its own prompts (of the same length): the second must not find the first's in
     // the prefix caches.
     std::vector<std::string> prompts, other_prompts;

@@ -162,7 +162,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
     return 1;
   }
   gateway::api_limits limits;
-  limits.model = g.model_name(config.engine.kind);
+  limits.model = config::served_model_name(config);
   limits.max_tokens_limit = std::min(g.max_tokens, config.model.max_context - 1);
   limits.max_prompt_bytes = static_cast<size_t>(g.max_body_bytes);
   open_requests open(g.max_open);

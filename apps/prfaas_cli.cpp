@@ -338,7 +338,7 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
             << std::endl;
   if (gateway_at)
     std::cout << "OpenAI-compatible API at http://" << gateway_at->str() << "/v1 (model "
-              << config.gateway.model_name(config.engine.kind) << ")" << std::endl;
+              << config::served_model_name(config) << ")" << std::endl;
   for (;;) {
     timespec tick{0, 100'000'000};
     const int sig = sigtimedwait(&signals, nullptr, &tick);
@@ -530,11 +530,41 @@ int cmd_certs(const std::string& state_dir, const std::string& name, const std::
   return 0;
 }
 
-int cmd_demo(const std::string& config_path, bool insecure) {
+// The demo's model: a checkpoint in the published layout, generated once (prfaas model init's
+// code) and kept under .prfaas/models; a folder that no longer reads back is made again.
+std::string demo_model() {
+  const std::string source = PRFAAS_SOURCE_DIR "/configs/models/qwen3-next-80b-a3b-scaled.json";
+  const std::string dir = ".prfaas/models/qwen3-next-80b-a3b-scaled-seed1";
+  try {
+    model::checkpoint::open(dir, false);
+    return dir;
+  } catch (const failure&) {
+  }
+  std::cout << "== generating the demo's checkpoint (once): " << dir << " from " << source << std::endl;
+  std::ifstream in(source, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  model::init_options o;
+  o.seed = 1;
+  o.type = model::dtype::bf16;
+  try {
+    model::write_checkpoint(dir, model::parse_hf_config(text, source), o);
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  return dir;
+}
+
+int cmd_demo(const std::string& config_path, std::string model_dir, bool insecure) {
   sigset_t signals;
   block_signals(signals);
-  auto config = load(config_path);
+  if (model_dir.empty() && load(config_path).engine.kind == "tiny") model_dir = demo_model();
+  auto config = load(config_path, model_dir);
   const std::string state_dir = fs::temp_directory_path() / ("prfaas-demo-" + std::to_string(::getpid()));
+  if (config.engine.checkpoint())
+    std::cout << "== model: " << config.engine.model << " (" << model::name(config.model.arch) << ", "
+              << config.model.n_layers << " layers, " << config.model.weight_count() / 1e6 << " M parameters, "
+              << (config.model.experts ? std::to_string(config.model.experts) + " experts" : std::string("dense")) << ")"
+              << std::endl;
   std::cout << "== prfaas demo: starting a deployment on loopback (" << config.deployment.prfaas_prefill
             << " PrfaaS prefill, " << config.deployment.local_prefill << " local prefill, " << config.deployment.decode
             << " decode nodes; threshold t = " << config.router.threshold_tokens << " tokens)" << std::endl;
@@ -544,7 +574,7 @@ int cmd_demo(const std::string& config_path, bool insecure) {
   auto router = connect(client.sys, router_at);
   std::cout << "router at " << router_at.str() << ", " << l.nodes().size() << " processes ready" << std::endl;
   if (const auto gw = l.gateway()) {
-    const std::string model = config.gateway.model_name(config.engine.kind);
+    const std::string model = config::served_model_name(config);
     std::cout << "OpenAI-compatible API at http://" << gw->str() << "/v1 (model " << model
               << "); while the demo runs, try:\n  curl -s http://" << gw->str()
               << "/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \"" << model
@@ -725,6 +755,7 @@ int main(int argc, char** argv) {
   add_access_options(metrics_cmd, access);
   auto* demo = app.add_subcommand("demo", "up, a short mixed workload, a summary table, down");
   demo->add_option("--config", config_path, "deployment TOML file");
+  demo->add_option("--model", model_dir, "a checkpoint folder (default: a generated Qwen3-Next, kept in .prfaas/models)");
   demo->add_flag("--insecure", insecure, "plaintext, unauthenticated actor plane (to compare; logs a warning)");
   std::string scenario;
   auto* plan = app.add_subcommand("plan", "size a deployment with the throughput model; compare with baselines");
@@ -912,7 +943,7 @@ int main(int argc, char** argv) {
     if (*trace) return cmd_trace(access, router_flag, trace_id, as_json);
     if (*metrics_cmd) return cmd_metrics(access, router_flag);
     if (*check) return cmd_check(check_run, check_reference, check_opts, as_json);
-    if (*demo) return cmd_demo(config_path, insecure);
+    if (*demo) return cmd_demo(config_path, model_dir, insecure);
     if (*replay) {
       const auto router_at = router_address(router_flag, state_dir);
       client_system client(config::deployment_config{}, client_tls(access));

@@ -342,6 +342,12 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   return c;
 }
 
+std::string served_model_name(const deployment_config& c) {
+  if (!c.gateway.model.empty()) return c.gateway.model;
+  if (c.engine.checkpoint()) return std::filesystem::path(c.engine.model).lexically_normal().filename().string();
+  return "prfaas-" + c.engine.kind;
+}
+
 deployment_config load_config(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw failure(errc::bad_config, "cannot read config file '" + path + "'");

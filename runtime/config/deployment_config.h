@@ -99,7 +99,7 @@ struct gateway_config {
   int max_body_bytes = 4 << 20;   // larger request bodies get 413
   int max_open = 64;              // requests in progress at once; more get 429
   int max_tokens = 4096;          // the most a request may ask for
-  std::string model_name(const std::string& engine_kind) const { return model.empty() ? "prfaas-" + engine_kind : model; }
+
 };
 
 struct deployment_layout {
@@ -164,6 +164,9 @@ struct deployment_config {
 
 // Throws failure(bad_config) with "FILE:LINE: what".
 deployment_config load_config(const std::string& path);
+// The model's name in the OpenAI API: gateway.model, else the checkpoint folder's name, else
+// "prfaas-" and the engine's kind.
+std::string served_model_name(const deployment_config& config);
 deployment_config parse_config(const std::string& text, const std::string& source_name);
 
 }  // namespace prfaas::config

@@ -1,6 +1,11 @@
 #include "runtime/engine/engine.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
 #include "runtime/common/errc.h"
+#include "runtime/common/peak_rss.h"
 #include "runtime/config/deployment_config.h"
 #include "runtime/engine/emulated_engine.h"
 #include "runtime/engine/tiny_engine.h"
@@ -11,9 +16,16 @@ namespace prfaas::engine {
 std::unique_ptr<engine> make_engine(const config::deployment_config& config, bool prfaas) {
   const auto& e = config.engine;
   if (e.checkpoint()) {
+    const auto t0 = std::chrono::steady_clock::now();
     auto ck = model::checkpoint::open(e.model, false);  // the config's reading hashed it already
     ck.set_layout(config.model.block_tokens, config.model.max_context, config.model.weights_hash);
-    return std::make_unique<tiny_engine>(std::make_shared<const model::checkpoint>(std::move(ck)));
+    const double file_mib = ck.file_bytes() / 1048576.0;
+    auto engine = std::make_unique<tiny_engine>(std::make_shared<const model::checkpoint>(std::move(ck)));
+    spdlog::info("model {}: {} layers, {:.1f} M parameters ({:.0f} MiB of weight files) loaded and packed in {:.2f} s; "
+                 "peak RSS {:.0f} MiB",
+                 e.model, config.model.n_layers, config.model.weight_count() / 1e6, file_mib,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), peak_rss_mib());
+    return engine;
   }
   if (!e.emulated()) return std::make_unique<tiny_engine>(config.model);
   return std::make_unique<emulated_engine>(config.model, profile::load_profile(prfaas ? e.profile_prfaas : e.profile),

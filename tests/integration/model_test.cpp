@@ -37,7 +37,8 @@ json in_process(const std::string& model, const std::string& prompt, int max_tok
 TEST_CASE("a generated Qwen3-Next checkpoint served by a deployment: local, PrfaaS, cached and after a lost prefill node, byte-identical") {
   temp_dir models;
   const std::string model = make_model(models, "5");
-  deployment d("[engine]\nkind = \"hf\"\nmodel = \"" + model + "\"\n[router]\nthreshold_tokens = 256\n");
+  // Its KV blocks are 32 KiB: twice the default pool, so the prefix cache's 32 MiB fit in half.
+  deployment d("[engine]\nkind = \"hf\"\nmodel = \"" + model + "\"\n[node]\nkv_blocks = 2048\n[router]\nthreshold_tokens = 256\n");
   const std::string short_prompt = text_prompt(120), long_prompt = text_prompt(1500);
   const json short_ref = in_process(model, short_prompt, 12), long_ref = in_process(model, long_prompt, 12);
 
@@ -65,7 +66,7 @@ TEST_CASE("a generated Qwen3-Next checkpoint served by a deployment: local, Prfa
 TEST_CASE("nodes must hold the same checkpoint: a node loading other weights of the same shape is refused by name") {
   temp_dir models;
   const std::string model = make_model(models, "5"), other = make_model(models, "6");
-  deployment d("[engine]\nkind = \"hf\"\nmodel = \"" + model + "\"\n");
+  deployment d("[engine]\nkind = \"hf\"\nmodel = \"" + model + "\"\n[node]\nkv_blocks = 2048\n");
   // An extra decode node, with its own certificate, started against this router with the other
   // checkpoint: the router refuses its registration, naming both models' fingerprints.
   temp_dir dir;

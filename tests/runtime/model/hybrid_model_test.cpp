@@ -1,4 +1,5 @@
-// Specification of the tiny hybrid model: deterministic, layer-wise, and position-consistent.
+// Specification of the hybrid model: deterministic, layer-wise, and position-consistent, with a
+// dense FFN and with a mixture of experts (grouped key heads, a short conv) alike.
 
 #include <catch2/catch.hpp>
 
@@ -15,7 +16,19 @@ using namespace prfaas;
 
 namespace {
 
-model::model_config small_config() { return testing::small_model(); }
+// Each test that asks for it runs twice: dense, then MoE with key heads shared by two value heads.
+model::model_config small_config() {
+  auto c = testing::small_model();
+  if (GENERATE(false, true)) {
+    c.experts = 4;
+    c.experts_per_token = 2;
+    c.expert_ffn_dim = 32;
+    c.shared_expert_ffn_dim = 48;
+    c.linear_key_heads = 1;
+    c.conv_kernel = 2;
+  }
+  return c;
+}
 
 std::vector<int32_t> prompt(int n) {
   std::string s;
