@@ -64,8 +64,10 @@ void print(const nlohmann::json& out) {
   std::printf("%s engine on %s; reference: %s at %.1f GFLOP/s\n", out["model"].get<std::string>().c_str(),
               out["device"].get<std::string>().c_str(), out["peak_source"].get<std::string>().c_str(),
               out["peak_gflops"].get<double>());
-  std::printf("load %.2f s, peak RSS %.0f MiB (weights %.0f MiB as f32); KV %ld bytes/token, linear state %ld bytes/request\n",
-              out["load_s"].get<double>(), out["rss_mib"].get<double>(), out["weight_bytes"].get<double>() / (1 << 20),
+  std::printf("load %.2f s, RSS %.0f MiB after load (weights %.0f MiB as f32), peak %.0f MiB; KV %ld bytes/token, "
+              "linear state %ld bytes/request\n",
+              out["load_s"].get<double>(), out["rss_after_load_mib"].get<double>(),
+              out["weight_bytes"].get<double>() / (1 << 20), out["rss_mib"].get<double>(),
               out["kv_bytes_per_token"].get<long>(), out["state_bytes_per_request"].get<long>());
   std::printf("%-16s %12s %10s %12s\n", "prefill tokens", "tokens/s", "GFLOP/s", "of reference");
   for (const auto& p : out["prefill"])
@@ -107,6 +109,7 @@ int bench_engine(const bench_engine_options& o) {
   }
   const model::hybrid_model m(ck);
   const double load_s = seconds_since(t_load);
+  const double rss_loaded = current_rss_mib();  // the packed weights, before any KV or activations
   const auto& c = m.config();
   const int longest = std::min(c.max_context - 1, 8192);
   kv::block_pool pool(c.block_bytes(), static_cast<size_t>(c.full_layers()) * (c.blocks_for(longest) + 1) * 2 +
@@ -117,7 +120,7 @@ int bench_engine(const bench_engine_options& o) {
   long linear_layers = c.n_layers - c.full_layers();
   json out = {{"model", o.model.empty() ? std::string("built-in") : o.model}, {"device", "cpu"}, {"peak_gflops", peak},
               {"peak_source", "oneDNN f32 matmul, 2048 x 2048 x 2048"}, {"load_s", load_s},
-              {"weight_bytes", static_cast<double>(c.weight_bytes())},
+              {"weight_bytes", static_cast<double>(c.weight_bytes())}, {"rss_after_load_mib", rss_loaded},
               {"kv_bytes_per_token", c.block_bytes() / c.block_tokens * c.full_layers()},
               {"state_bytes_per_request", linear_layers * c.linear_state_bytes()},
               {"prefill", json::array()}, {"decode", json::array()}};

@@ -6,7 +6,7 @@
 // matrix-multiply library the engine is built on (oneDNN, 2048^3 in f32).  Also the model's
 // load time and peak RSS, KV bytes per token and linear-state bytes per request (what crosses
 // the link).  --json prints one object: {"model", "device", "peak_gflops", "peak_source",
-// "load_s", "rss_mib", "kv_bytes_per_token", "state_bytes_per_request", "weight_bytes",
+// "load_s", "rss_after_load_mib", "rss_mib" (peak), "kv_bytes_per_token", "state_bytes_per_request", "weight_bytes",
 // "prefill": [{"tokens", "tokens_per_s", "gflops", "peak_ratio"}], "decode": [{"batch", "tokens_per_s"}]}.
 
 #include <string>

@@ -47,6 +47,7 @@
 #include "apps/netem_command.h"
 #include "apps/bench_wan.h"
 #include "apps/bench_engine.h"
+#include "apps/bench_tokenizer.h"
 #include "apps/bench_transport.h"
 #include "apps/replay_command.h"
 #include "runtime/faults/outcome_check.h"
@@ -888,12 +889,17 @@ int main(int argc, char** argv) {
   bench_wan->add_flag("--table", wan_opts.table, "RTT 0 / 20 / 40 ms by loss 0 / 0.1 / 1 %");
   bench_wan->add_flag("--json", wan_opts.json, "print one JSON object (an array with --table)");
   apps::bench_engine_options engine_opts;
-  auto* bench_engine = bench->add_subcommand("engine", "the tiny model's engine: prefill tokens/s and GFLOP/s against the "
+  auto* bench_engine = bench->add_subcommand("engine", "a model's engine: prefill tokens/s and GFLOP/s against the "
                                                        "matrix-multiply library's peak, decode tokens/s by batch");
   bench_engine->add_option("--device", engine_opts.device, "cpu (no GPU engine computes these layers yet)");
   bench_engine->add_option("--model", engine_opts.model, "a checkpoint folder (default: the built-in seeded model)");
   bench_engine->add_option("--decode-steps", engine_opts.decode_steps, "steps per decode batch size")->check(CLI::Range(1, 4096));
   bench_engine->add_flag("--json", engine_opts.json, "print one JSON object");
+  apps::bench_tokenizer_options tokenizer_opts;
+  auto* bench_tok = bench->add_subcommand("tokenizer", "the model's tokenizer on one core: encode and decode MB/s over 1 MB of mixed text");
+  bench_tok->add_option("--tokenizer", tokenizer_opts.tokenizer, "a tokenizer.json (default: the Qwen3 test fixture)")
+      ->check(CLI::ExistingFile);
+  bench_tok->add_flag("--json", tokenizer_opts.json, "print one JSON object");
   auto* bench_tx = bench->add_subcommand("transport", "KV transport vs plain send/recv, two processes on loopback");
   bench_tx->add_option("--csv", bench_opts.csv, "write block_bytes,connections,transport_gbps,raw_gbps (Gbit/s)");
   bench_tx->add_option("--reps", bench_opts.reps, "transfers per cell and method (median)")->check(CLI::Range(1, 100));
@@ -914,6 +920,7 @@ int main(int argc, char** argv) {
     if (*bench_tx) return apps::bench_transport(bench_opts);
     if (*bench_wan) return apps::bench_wan(wan_opts);
     if (*bench_engine) return apps::bench_engine(engine_opts);
+    if (*bench_tok) return apps::bench_tokenizer(tokenizer_opts);
     if (*netem_up) return apps::netem_up(netem_opts);
     if (*bench_cl) return apps::bench_cluster(cluster_opts);
     if (*bench_tls) return cmd_bench_tls(config_path, tls_rounds, tls_requests);

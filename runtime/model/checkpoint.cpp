@@ -379,6 +379,10 @@ const tensor_view& checkpoint::tensor(const std::string& name) const {
   return *it->second;
 }
 
+void checkpoint::release_pages() const {
+  for (const auto& s : shards_) s.release_pages();
+}
+
 int64_t checkpoint::file_bytes() const {
   int64_t n = 0;
   for (const auto& s : shards_) n += static_cast<int64_t>(s.file_bytes().size());

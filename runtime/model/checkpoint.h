@@ -46,6 +46,9 @@ class checkpoint {
   const tensor_view& tensor(const std::string& name) const;
   int skipped() const { return skipped_; }
   int64_t file_bytes() const;  // of all weight files
+  // Once the weights are packed elsewhere: the files' pages leave this process's memory (what
+  // is read later, the embedding's rows, comes back page by page).
+  void release_pages() const;
 
  private:
   void index(const model_config& expected_from);

@@ -107,6 +107,7 @@ hybrid_model::hybrid_model(std::shared_ptr<const checkpoint> weights)
   for (int l = 0; l < c.n_layers; ++l) pack_layer(l);
   const tensor_view& head = c.tie_embeddings ? *embedding_ : weights_->tensor("lm_head.weight");
   lm_head_ = gemm_->pack(gather_rows({{&head, 0, c.vocab}}, c.d_model).data(), c.d_model, c.vocab);
+  weights_->release_pages();  // every matrix is packed: only the embedding's rows are read again
 }
 
 void hybrid_model::pack_layer(int l) {

@@ -156,6 +156,10 @@ safetensors safetensors::from_memory(std::shared_ptr<const std::vector<std::byte
   return s;
 }
 
+void safetensors::release_pages() const {
+  if (map_ && map_->addr) madvise(map_->addr, map_->size, MADV_DONTNEED);
+}
+
 const tensor_view* safetensors::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

@@ -53,6 +53,8 @@ class safetensors {
   const std::string& label() const { return label_; }
   // The whole file's bytes (header and data): what a content hash reads.
   std::span<const std::byte> file_bytes() const { return all_; }
+  // Drops the mapping's resident pages (a file mapping: read again from the file when touched).
+  void release_pages() const;
 
  private:
   struct mapping;
