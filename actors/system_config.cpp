@@ -16,6 +16,7 @@ system_config::system_config(const config::router_config& timing, size_t schedul
   if (tls.enabled()) {
     if (!openssl_error_queue_fixed()) throw failure(errc::internal, "TLS without the OpenSSL error-queue fix");
     load<caf::openssl::manager>();
+    set_basp_limit(static_cast<uint64_t>(timing.max_message_mib) << 20);
     openssl_cafile = tls.ca;
     openssl_certificate = tls.certificate;
     openssl_key = tls.key;

@@ -149,6 +149,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("queue_max", c.router.queue_max);
          r.get("drain_ms", c.router.drain_ms);
          r.get("settle_ms", c.router.settle_ms);
+         r.get("max_message_mib", c.router.max_message_mib);
          r.get("controller", c.router.controller);
          r.get("controller_period_ms", c.router.controller_period_ms);
          r.get("profile_prfaas", c.router.profile_prfaas); r.get("profile_pd", c.router.profile_pd);
@@ -273,6 +274,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.router.drain_ms <= 3600000 && c.router.settle_ms <= 60000,
         "router.drain_ms must be at most 3600000 and router.settle_ms at most 60000");
   check(c.router.max_attempts >= 1 && c.router.max_attempts <= 10, "router.max_attempts must be 1..10");
+  check(c.router.max_message_mib >= 1 && c.router.max_message_mib <= 1024, "router.max_message_mib must be 1..1024");
   check(c.router.queue_max <= c.router.max_in_flight, "router.queue_max must be at most router.max_in_flight");
   check(c.router.heartbeat_ms > 0 && c.router.node_timeout_ms > c.router.heartbeat_ms,
         "router.node_timeout_ms must exceed router.heartbeat_ms");

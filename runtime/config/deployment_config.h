@@ -46,6 +46,9 @@ struct router_config {
   int queue_max = 256;           // requests waiting for room (FIFO) before no_capacity
   int drain_ms = 30000;          // a node told to stop (SIGTERM) finishes its work for at most this long
   int settle_ms = 1000;          // a starting router routes nothing before its nodes had this long to register
+  // The most one actor-plane message may declare, MiB: a peer declaring more (or sending a
+  // header CAF must not see) loses its connection before CAF parses it (every process).
+  int max_message_mib = 16;
   // The live threshold controller (policy::threshold_controller, the simulator's): every period
   // it reads the measured PrfaaS egress against the link's capacity and the PrfaaS queues, and
   // moves t.  Needs the two clusters' instance profiles and transport.link_gbps.

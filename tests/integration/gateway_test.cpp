@@ -148,7 +148,7 @@ TEST_CASE("the gateway answers bad requests with OpenAI's error object and the r
   CHECK(json::parse(big->body)["error"]["type"] == "invalid_request_error");
 }
 
-TEST_CASE("with an API key file the gateway wants a bearer key; health turns 503 when the decode nodes are gone") {
+TEST_CASE("with an API key file the gateway wants a bearer key, health turns 503 when the decode nodes are gone") {
   temp_dir keys;
   const std::string file = keys.write("keys.txt", "# one key per line\nsk-test-1\n");
   deployment d("[gateway]\napi_key_file = \"" + file + "\"\n[router]\nnode_timeout_ms = 600\nheartbeat_ms = 100\n");
@@ -190,7 +190,7 @@ TEST_CASE("with an API key file the gateway wants a bearer key; health turns 503
   for (const char* n : {"decode-0", "decode-1"}) ::kill(d.pid_of(n), SIGCONT);
 }
 
-TEST_CASE("tokens stream as the decode node makes them; a client that leaves mid-stream cancels its request") {
+TEST_CASE("tokens stream as the decode node makes them, a client that leaves mid-stream cancels its request") {
   deployment d("[router]\nthreshold_tokens = 100000\n");
   auto c = client_of(d);
   // 3,000 tokens take seconds to decode: chunks that arrive before then came as they were made.
@@ -240,7 +240,7 @@ std::map<std::string, double> samples(const std::string& text) {
   return out;
 }
 
-TEST_CASE("the metrics page passes promtool and counts what was served; replies carry their timeline and prfaas trace finds it") {
+TEST_CASE("the metrics page passes promtool and counts what was served, replies carry their timeline and prfaas trace finds it") {
   deployment d("[router]\nthreshold_tokens = 256\n");
   auto c = client_of(d);
   // A long prompt prefills on the PrfaaS cluster, a short one locally.
@@ -317,7 +317,7 @@ TEST_CASE("the metrics page passes promtool and counts what was served; replies 
   CHECK(link_family);
 }
 
-TEST_CASE("past the gateway's limit of open requests a completion gets 429; past its deadline 504") {
+TEST_CASE("past the gateway's limit of open requests a completion gets 429, past its deadline 504") {
   deployment d("[router]\ndeadline_ms = 1000\n[gateway]\nmax_open = 1\n");
   auto c = client_of(d);
   // About 4,000 tokens take the tiny model over a second to decode: the deadline ends it.

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -248,7 +249,7 @@ bool closed_by_peer(const transport::socket_fd& s) {
 
 }  // namespace
 
-TEST_CASE("strangers that connect and say nothing, or trickle a TLS handshake, are shut out; members still get in") {
+TEST_CASE("strangers that connect and say nothing, or trickle a TLS handshake, are shut out, members still get in") {
   deployment d;
   const uint16_t port = actor_port(d, "router");
   REQUIRE(port != 0);
@@ -277,5 +278,69 @@ TEST_CASE("strangers that connect and say nothing, or trickle a TLS handshake, a
   const auto log = slurp(d.state_dir() + "/logs/router.log");
   CHECK_THAT(log, Catch::Contains("connection guard: shut down") && Catch::Contains("unauthenticated connections"));
   CHECK_THAT(log, !Catch::Contains(" lost ("));  // no member was shut out
+  CHECK(d.generate("still serving", 2).status == 0);
+}
+
+namespace {
+
+// A TLS connection to `port` with the client certificate of the deployment in `state`: what any
+// CLI user holds.  Sends `bytes` once the handshake is done, then waits for the peer to close
+// (or 3 s).  Returns whether the peer closed the connection.
+bool send_over_tls(const std::string& state, uint16_t port, const std::vector<uint8_t>& bytes) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, (state + "/pki/nodes/client.pem").c_str()) == 1);
+  REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, (state + "/pki/nodes/client.key").c_str(), SSL_FILETYPE_PEM) == 1);
+  REQUIRE(SSL_CTX_load_verify_locations(ctx, (state + "/pki/ca.pem").c_str(), nullptr) == 1);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  auto s = transport::connect_tcp({"127.0.0.1", port}, std::chrono::seconds(2));
+  transport::set_receive_timeout(s, std::chrono::milliseconds(3000));
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, s.get());
+  const bool handshake = SSL_connect(ssl) == 1;
+  CHECK(handshake);  // a member of the deployment gets through TLS
+  bool closed = false;
+  if (handshake) {
+    REQUIRE(SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size()));
+    char buf[4096];
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3)) {
+      const int n = SSL_read(ssl, buf, sizeof buf);
+      if (n > 0) continue;  // the node's own handshake and heartbeats
+      const int e = SSL_get_error(ssl, n);
+      if (e == SSL_ERROR_WANT_READ) break;  // the receive timeout: still open
+      closed = true;
+      break;
+    }
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return closed;
+}
+
+}  // namespace
+
+TEST_CASE("holding only the client certificate, the 32-byte header and a 2 GiB payload declaration close that connection, no node restarts") {
+  deployment d;
+  std::map<std::string, pid_t> pids;
+  for (const auto& n : kNodes) pids[n] = d.pid_of(n);
+  auto huge = basp_header(1, 0);
+  huge[4] = 0x80;  // 2 GiB
+  for (const auto& n : kNodes) {
+    INFO(n);
+    const uint16_t port = actor_port(d, n);
+    REQUIRE(port != 0);
+    CHECK(send_over_tls(d.state_dir(), port, basp_header(1, 0)));
+    CHECK(send_over_tls(d.state_dir(), port, huge));
+    for (int i = 0; i < 4; ++i) CHECK(send_over_tls(d.state_dir(), port, basp_header(1, 512u << 20)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (const auto& n : kNodes) {
+    INFO(n);
+    CHECK(d.pid_of(n) == pids[n]);  // never restarted
+    CHECK(::kill(pids[n], 0) == 0);
+    CHECK_THAT(slurp(d.state_dir() + "/logs/" + n + ".log"), Catch::Contains("actor plane: refused the connection from"));
+  }
+  CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"), Catch::Contains("without a payload") &&
+                                                         Catch::Contains("declares a payload of 2147483648 bytes"));
   CHECK(d.generate("still serving", 2).status == 0);
 }

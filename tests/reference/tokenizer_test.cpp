@@ -67,7 +67,7 @@ TEST_CASE("Qwen3's tokenizer: ids identical to the reference on prose, code, CJK
   }
 }
 
-TEST_CASE("special tokens are single ids, never split; as plain text they are ordinary bytes") {
+TEST_CASE("special tokens are single ids, never split, as plain text they are ordinary bytes") {
   const auto& t = qwen3();
   const auto im_start = t.id_of("<|im_start|>");
   REQUIRE(im_start);

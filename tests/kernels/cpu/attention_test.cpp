@@ -56,7 +56,7 @@ TEST_CASE("store_kv puts keys transposed per KV head and values by token") {
   CHECK(block[(1 * dim + 2) * bt + 4] == -1.0f);                 // other slots untouched
 }
 
-TEST_CASE("exp_poly: exp within 2e-7 relative on the softmax's range; 0 for minus infinity, 1 at 0") {
+TEST_CASE("exp_poly: exp within 2e-7 relative on the softmax's range, 0 for minus infinity, 1 at 0") {
   for (float x = -87.0f; x <= 0.0f; x += 0.013f) {
     INFO("x " << x);
     CHECK(std::fabs(k::exp_poly(x) - std::exp(x)) <= 2e-7f * std::exp(x));

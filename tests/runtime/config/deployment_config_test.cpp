@@ -111,7 +111,7 @@ TEST_CASE("configs/default.toml spells out exactly the built-in defaults") {
   CHECK(config::load_config(PRFAAS_SOURCE_DIR "/configs/two-cluster-1g.toml").transport.link_gbps == 1.0);
 }
 
-TEST_CASE("an emulated engine takes its KV layout from its profile; its mistakes name the field") {
+TEST_CASE("an emulated engine takes its KV layout from its profile, its mistakes name the field") {
   const std::string profiles = PRFAAS_SOURCE_DIR "/profiles/";
   const auto c = config::parse_config("[engine]\nkind = \"emulated\"\nprofile = \"" + profiles +
                                           "h20-1t-hybrid.toml\"\nprofile_prfaas = \"" + profiles +

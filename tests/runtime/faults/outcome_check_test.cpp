@@ -78,7 +78,7 @@ TEST_CASE("each broken promise is caught and named") {
   }
 }
 
-TEST_CASE("outcomes round-trip through JSON lines; a malformed line is named") {
+TEST_CASE("outcomes round-trip through JSON lines, a malformed line is named") {
   const std::string path = "outcomes_test.jsonl";
   {
     std::ofstream out(path);

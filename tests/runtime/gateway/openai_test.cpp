@@ -45,7 +45,7 @@ TEST_CASE("a completion body becomes a request with its limits and defaults") {
   CHECK(r.user == "u");
 }
 
-TEST_CASE("chat messages go through the documented template; text content parts are joined") {
+TEST_CASE("chat messages go through the documented template, text content parts are joined") {
   const auto r = parse_completion(
       R"({"model":"m","messages":[{"role":"system","content":"S"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],"max_completion_tokens":3})",
       true, limits());
@@ -73,7 +73,7 @@ TEST_CASE("what the runtime cannot honour is refused with the field named") {
   CHECK(refusal(json::array()).status == 400);
 }
 
-TEST_CASE("stop sequences cut the text at the first one; runtime errors map to HTTP statuses") {
+TEST_CASE("stop sequences cut the text at the first one, runtime errors map to HTTP statuses") {
   std::string t = "abc##def\nghi";
   CHECK(apply_stop(t, {"\n", "##"}) == "stop");
   CHECK(t == "abc");

@@ -32,7 +32,7 @@ TEST_CASE("the layout descriptor names every field that places a KV byte") {
   CHECK_FALSE(differs([](auto& c) { c.seed = 9; }));  // weights do not place bytes
 }
 
-TEST_CASE("a receiver refuses a KV stream whose layout differs from its own, naming both; an equal one flows") {
+TEST_CASE("a receiver refuses a KV stream whose layout differs from its own, naming both, an equal one flows") {
   auto mine = small_model(), theirs = small_model();
   theirs.conv_kernel = 2;
   event_log log;

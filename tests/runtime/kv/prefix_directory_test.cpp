@@ -70,7 +70,7 @@ TEST_CASE("evictions, a reset after a restart and a dropped node all take hits a
   CHECK(dir.nodes() == 0);
 }
 
-TEST_CASE("a node indexes at most its bound of keys; the rest are counted, never over-reported") {
+TEST_CASE("a node indexes at most its bound of keys, the rest are counted, never over-reported") {
   kv::prefix_directory dir(16, 2);
   const auto chain = chain_of(64);
   dir.apply("n", "local", added(chain, {chain[0], chain[3]}), false);

@@ -164,7 +164,7 @@ TEST_CASE("an unsupported architecture, field or value is an error at load namin
   CHECK_THAT(error_of([&] { model::checkpoint::open(f.path.string()); }), Catch::Contains("holds no model.safetensors"));
 }
 
-TEST_CASE("bf16 and f16 widen exactly; bf16 narrowing rounds to nearest even") {
+TEST_CASE("bf16 and f16 widen exactly, bf16 narrowing rounds to nearest even") {
   CHECK(model::bf16_to_f32(0x3f80) == 1.0f);
   CHECK(model::bf16_to_f32(0xc000) == -2.0f);
   CHECK(model::f16_to_f32(0x3c00) == 1.0f);

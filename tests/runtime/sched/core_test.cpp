@@ -265,7 +265,7 @@ TEST_CASE("random event storms keep every invariant") {
   }
 }
 
-TEST_CASE("the core holds at most max_nodes nodes; a restart under a known name still registers") {
+TEST_CASE("the core holds at most max_nodes nodes, a restart under a known name still registers") {
   core c({.max_nodes = 2});
   commands out;
   c.handle(node_up{{"a", node_kind::prefill, false, 0}}, 0, out);
@@ -383,7 +383,7 @@ TEST_CASE("with attempts left, a lost decode node's request is dispatched again 
   CHECK(f.checker.violations().empty());
 }
 
-TEST_CASE("a broken transfer is retried; a request out of attempts, past its deadline or failed for good ends") {
+TEST_CASE("a broken transfer is retried, a request out of attempts, past its deadline or failed for good ends") {
   SECTION("transport_failed is worth another attempt") {
     fixture f({.threshold_tokens = 1024, .max_attempts = 2});
     f.step(request_arrived{1, 100, 4, 0});

@@ -48,7 +48,7 @@ TEST_CASE("a timeline places each node's phases after the moment the router sent
   CHECK(text.find("first token") < text.find("done"));
 }
 
-TEST_CASE("phases not reached stay absent; a re-dispatch keeps the first routing and counts attempts") {
+TEST_CASE("phases not reached stay absent, a re-dispatch keeps the first routing and counts attempts") {
   request_log log;
   log.accepted(1, 100, 4, 0, 0);
   log.routed(1, "local", "local-0", "decode-0", 0, 0.001);

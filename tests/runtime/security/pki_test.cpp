@@ -70,7 +70,7 @@ TEST_CASE("names and roles a certificate may carry are checked") {
   CHECK_THROWS_WITH(certificate_authority::create(s.path + "/pki"), Catch::Contains("already holds a CA"));
 }
 
-TEST_CASE("a signed registration statement proves the name; another key, CA or statement does not") {
+TEST_CASE("a signed registration statement proves the name, another key, CA or statement does not") {
   scratch s;
   auto ca = certificate_authority::create(s.path + "/pki");
   auto foreign = certificate_authority::create(s.path + "/foreign");

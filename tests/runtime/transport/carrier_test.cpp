@@ -55,7 +55,7 @@ TEST_CASE("carrier: an unexpected or cancelled request fails at finish, and its 
   check_unexpected_and_cancelled(factory(name));
 }
 
-TEST_CASE("carrier: after forget() no thread reads the source; the link carries on") {
+TEST_CASE("carrier: after forget() no thread reads the source, the link carries on") {
   const std::string name = GENERATE(as<std::string>{}, "tcp", "loopback");
   INFO("carrier " << name);
   check_forget_releases_source(factory(name), 0.2);
@@ -71,7 +71,7 @@ TEST_CASE("carrier: a listener that goes away fails its links' transfers, withou
 // sendmsg on the request's blocks; a prefill that gives the request up must not hand those
 // blocks back to the pool before they are out.  The blocks' pages are taken away the moment
 // forget() returns: a writer still reading them would fail its send with EFAULT (counted).
-TEST_CASE("tcp: one of four connections breaks mid-transfer; no block goes back while a writer holds it") {
+TEST_CASE("tcp: one of four connections breaks mid-transfer, no block goes back while a writer holds it") {
   constexpr int kCount = 64;
   constexpr size_t kBytes = 1 << 20;
   guarded_memory blocks(kCount * kBytes);

@@ -6,7 +6,7 @@
 
 using namespace prfaas::transport;
 
-TEST_CASE("the links' delivery rate sums the connections carrying data; an idle one's stale estimate is left out") {
+TEST_CASE("the links' delivery rate sums the connections carrying data, an idle one's stale estimate is left out") {
   tcp_snapshot busy;
   busy.delivery_rate_bps = 1'000'000;
   busy.unacked = 3;

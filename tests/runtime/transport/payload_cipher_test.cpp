@@ -164,7 +164,7 @@ TEST_CASE("with transport.encrypt the KV arrives intact and never crosses the wi
   CHECK(wire.saw(sample) == !encrypt);
 }
 
-TEST_CASE("a payload altered on the way is refused and sent again; the KV that lands is the sender's") {
+TEST_CASE("a payload altered on the way is refused and sent again, the KV that lands is the sender's") {
   buffers src(8, 65536), dst(8, 65536);
   fill(src);
   event_log log;

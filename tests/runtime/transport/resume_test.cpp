@@ -35,7 +35,7 @@ bool eventually(Pred p, std::chrono::milliseconds limit = 10s) {
 
 }  // namespace
 
-TEST_CASE("the receiver acknowledges each ready prefix of layers, then the end; finish returns after it") {
+TEST_CASE("the receiver acknowledges each ready prefix of layers, then the end, finish returns after it") {
   layered_buffers src(4, 8, 4096, true), dst(4, 8, 4096, false);
   event_log log;
   kv_receiver rx({"127.0.0.1", 0}, std::ref(log));

@@ -1,0 +1,121 @@
+// The BASP check (runtime/security/basp_check.h) at the actor plane's TLS layer: every byte a
+// peer's TLS connection delivers to CAF passes through SSL_read, which openssl_error_queue.cpp
+// wraps and which hands the decrypted bytes here before CAF sees them.  A connection whose
+// stream breaks the check is refused: that SSL_read and every later one fails, SSL_get_error
+// says SSL_ERROR_SSL (CAF then closes the connection as after any TLS failure), and the refusal
+// is counted and logged with the peer's address.  CAF never parses the bad header.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <dlfcn.h>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "actors/actor_plane.hpp"
+#include "runtime/security/basp_check.h"
+
+namespace prfaas::actors {
+
+namespace {
+
+struct door {
+  std::mutex mutex;
+  std::unordered_map<const SSL*, security::basp_check> streams;
+  std::unordered_set<const SSL*> refused;
+  std::atomic<uint64_t> max_payload{16u << 20};
+  std::atomic<uint64_t> refusals{0};
+};
+
+door& the_door() {
+  static door d;  // process-wide by nature: SSL_read itself is
+  return d;
+}
+
+std::string peer_of(const SSL* ssl) {
+  const int fd = SSL_get_fd(ssl);
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "unknown peer";
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (a.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
+    port = ntohs(in->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+void set_basp_limit(uint64_t max_payload_bytes) { the_door().max_payload = max_payload_bytes; }
+uint64_t basp_refusals() { return the_door().refusals.load(); }
+
+// Called by the SSL_read wrapper with what the real call returned.  Returns what CAF is told.
+int basp_door_read(SSL* ssl, const void* buf, int got) {
+  auto& d = the_door();
+  std::lock_guard lock(d.mutex);
+  if (d.refused.count(ssl)) return -1;
+  if (got <= 0) return got;
+  auto it = d.streams.find(ssl);
+  if (it == d.streams.end()) it = d.streams.emplace(ssl, security::basp_check({d.max_payload.load()})).first;
+  if (it->second.feed(static_cast<const uint8_t*>(buf), static_cast<size_t>(got))) return got;
+  d.refused.insert(ssl);
+  const uint64_t n = ++d.refusals;
+  if (n <= 10 || n % 100 == 0)
+    spdlog::warn("actor plane: refused the connection from {}: {} (refusals so far: {})", peer_of(ssl),
+                 it->second.why(), n);
+  d.streams.erase(it);
+  return -1;
+}
+
+bool basp_door_refused(const SSL* ssl) {
+  auto& d = the_door();
+  std::lock_guard lock(d.mutex);
+  return d.refused.count(ssl) > 0;
+}
+
+void basp_door_forget(const SSL* ssl) {
+  auto& d = the_door();
+  std::lock_guard lock(d.mutex);
+  d.streams.erase(ssl);
+  d.refused.erase(ssl);
+}
+
+}  // namespace prfaas::actors
+
+extern "C" {
+
+int SSL_get_error(const SSL* ssl, int ret) {
+  static const auto real = [] {
+    void* p = ::dlsym(RTLD_NEXT, "SSL_get_error");
+    int (*f)(const SSL*, int);
+    __builtin_memcpy(&f, &p, sizeof f);
+    return f;
+  }();
+  if (ret <= 0 && prfaas::actors::basp_door_refused(ssl)) return SSL_ERROR_SSL;
+  return real(ssl, ret);
+}
+
+void SSL_free(SSL* ssl) {
+  static const auto real = [] {
+    void* p = ::dlsym(RTLD_NEXT, "SSL_free");
+    void (*f)(SSL*);
+    __builtin_memcpy(&f, &p, sizeof f);
+    return f;
+  }();
+  prfaas::actors::basp_door_forget(ssl);
+  real(ssl);
+}
+
+}  // extern "C"
