@@ -55,7 +55,10 @@ std::vector<tensor_data> init_tensors(const model_config& c, uint64_t seed, dtyp
       const float scale = std::sqrt(3.0f / static_cast<float>(c.conv_kernel));
       for (auto& x : v) x = scale * rng.uniform();
     } else if (ends_with(n, "embed_tokens.weight")) {
-      for (auto& x : v) x = std::sqrt(3.0f) * rng.uniform();  // unit variance
+      // Unit variance; tied to the LM head, unit-variance outputs instead (as a Linear's), or
+      // a token's own row would dominate its logits by a factor of d_model.
+      const float scale = c.tie_embeddings ? std::sqrt(3.0f / static_cast<float>(c.d_model)) : std::sqrt(3.0f);
+      for (auto& x : v) x = scale * rng.uniform();
     } else {
       // A Linear's weight [out][in]: unit-variance outputs for unit-variance inputs.
       const int64_t in = spec.shape.back();
