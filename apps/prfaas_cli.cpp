@@ -21,8 +21,10 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <omp.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -52,6 +54,7 @@
 #include "apps/replay_command.h"
 #include "runtime/faults/outcome_check.h"
 #include "apps/sim_commands.h"
+#include "runtime/sim/scenario.h"
 #include "runtime/common/errc.h"
 #include "runtime/security/pki.h"
 #include "runtime/engine/engine.h"
@@ -297,6 +300,11 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   block_signals(signals);
   auto config = load(config_path, model_dir);
   fs::create_directories(state_dir);
+  // One `up` per state directory: a second one, even at the same instant, is refused before it
+  // touches the first's credentials, logs or state (the lock goes with this process).
+  const int lock_fd = ::open((state_dir + "/up.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+    throw cli_error{"another `prfaas up` holds " + state_dir + " (" + state_dir + "/up.lock); `prfaas down` first"};
   if (fs::exists(state_file(state_dir))) {
     const auto st = read_state(state_dir);
     const int pid = st.value("up_pid", 0);
@@ -766,10 +774,12 @@ int main(int argc, char** argv) {
   auto* sim = app.add_subcommand("sim", "simulate a deployment driving the router's policy code");
   sim->add_option("--scenario", sim_opts.scenario, "scenario TOML file")->required();
   sim->add_option("--trace", sim_opts.trace, "replay this trace (arrivals, lengths, prefixes)");
-  sim->add_option("--requests", sim_opts.requests, "number of requests (default: the scenario's)");
+  sim->add_option("--requests", sim_opts.requests, "number of requests (default: the scenario's)")
+      ->check(CLI::Range(1, sim::kMaxRequests));
   sim->add_option("--seed", sim_opts.seed, "random seed (default: the scenario's)");
   sim->add_option("--out", sim_opts.out_dir, "write requests.csv, summary.json and PNG plots here");
-  sim->add_option("--threshold", sim_opts.threshold, "start from this t (tokens) instead of the planned one");
+  sim->add_option("--threshold", sim_opts.threshold, "start from this t (tokens) instead of the planned one")
+      ->check(CLI::Range(0.0, 1e9));
   sim->add_option("--n-p", sim_opts.n_p, "start with this many local prefill instances instead of the planned split");
   sim->add_flag("--json", sim_opts.as_json, "print one JSON object");
   std::string chaos_action;

@@ -3,7 +3,9 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <type_traits>
 
 #include "runtime/common/errc.h"
@@ -41,10 +43,26 @@ scenario load_scenario(const std::string& path) {
   } catch (const toml::parse_error& e) {
     throw failure(errc::bad_config, path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
-  static const std::vector<std::string> tables = {"prfaas", "pd", "baseline", "link", "workload", "sim"};
-  for (auto&& [k, v] : t)
-    if (std::find(tables.begin(), tables.end(), std::string(k.str())) == tables.end())
-      fail(path, &v, "unknown table [" + std::string(k.str()) + "]");
+  // Every table and key is one this loader reads: a typo is an error, never a silent default.
+  static const std::map<std::string, std::vector<std::string>> known = {
+      {"prfaas", {"profile", "instances"}},
+      {"pd", {"profile", "instances"}},
+      {"baseline", {"homogeneous_instances"}},
+      {"link", {"gbps", "schedule"}},
+      {"workload", {"lengths", "mu", "sigma", "min_tokens", "max_tokens", "trace", "output_tokens", "arrival", "load",
+                    "rate", "on_s", "off_s"}},
+      {"sim", {"requests", "seed", "prefill_token_budget", "prefix_cache_blocks", "block_tokens", "snapshot_every_blocks",
+               "snapshot_cost_blocks", "control_period_s", "rebalance_period_s", "sample_period_s", "controller",
+               "rebalancer"}}};
+  for (auto&& [k, v] : t) {
+    const auto table = known.find(std::string(k.str()));
+    if (table == known.end()) fail(path, &v, "unknown table [" + std::string(k.str()) + "]");
+    const toml::table* keys = v.as_table();
+    if (!keys) fail(path, &v, "[" + table->first + "] must be a table");
+    for (auto&& [key, value] : *keys)
+      if (std::find(table->second.begin(), table->second.end(), std::string(key.str())) == table->second.end())
+        fail(path, &value, "unknown key " + table->first + "." + std::string(key.str()));
+  }
   scenario s;
   s.path = path;
   const auto dir = std::filesystem::path(path).parent_path();
@@ -105,6 +123,36 @@ scenario load_scenario(const std::string& path) {
     fail(path, t["sim"].node(), "sim.snapshot_every_blocks and sim.block_tokens must be at least 1, snapshot_cost_blocks >= 0");
   if (s.requests < 1 || s.control_period_s <= 0 || s.rebalance_period_s <= 0 || s.sample_period_s <= 0)
     fail(path, t["sim"].node(), "sim values must be positive");
+  // Every number has a range: NaN, infinities and sizes that would exhaust memory or time are
+  // refused by name.
+  auto range = [&](double v, double lo, double hi, const std::string& key, const toml::node* at) {
+    if (!std::isfinite(v) || v < lo || v > hi)
+      fail(path, at, key + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  };
+  range(s.link_gbps, 1e-6, 1e6, "link.gbps", t["link"].node());
+  for (const auto& [from, gbps] : s.link_schedule) {
+    range(from, 0, 1e9, "link.schedule time_s", t["link"].node());
+    range(gbps, 1e-6, 1e6, "link.schedule gbps", t["link"].node());
+  }
+  range(s.homogeneous_instances, 2, 200000, "baseline.homogeneous_instances", t["baseline"].node());
+  range(s.mu, 0, 20, "workload.mu", w.node());
+  range(s.sigma, 0, 10, "workload.sigma", w.node());
+  range(s.min_tokens, 1, 1 << 24, "workload.min_tokens", w.node());
+  range(s.max_tokens, s.min_tokens, 1 << 24, "workload.max_tokens", w.node());
+  range(s.output_tokens, 1, 1 << 20, "workload.output_tokens", w.node());
+  range(s.load, 1e-6, 100, "workload.load", w.node());
+  range(s.rate, 0, 1e7, "workload.rate", w.node());
+  range(s.on_s, 1e-3, 1e7, "workload.on_s", w.node());
+  range(s.off_s, 1e-3, 1e7, "workload.off_s", w.node());
+  range(s.requests, 1, kMaxRequests, "sim.requests", m.node());
+  range(s.prefill_token_budget, 0, 1e9, "sim.prefill_token_budget", m.node());
+  range(static_cast<double>(s.prefix_cache_blocks), 0, 1e9, "sim.prefix_cache_blocks", m.node());
+  range(s.block_tokens, 1, 1 << 16, "sim.block_tokens", m.node());
+  range(s.snapshot_every_blocks, 1, 1 << 20, "sim.snapshot_every_blocks", m.node());
+  range(s.snapshot_cost_blocks, 0, 1 << 20, "sim.snapshot_cost_blocks", m.node());
+  range(s.control_period_s, 0.01, 1e6, "sim.control_period_s", m.node());
+  range(s.rebalance_period_s, 0.01, 1e7, "sim.rebalance_period_s", m.node());
+  range(s.sample_period_s, 0.01, 1e6, "sim.sample_period_s", m.node());
   return s;
 }
 

@@ -21,6 +21,9 @@
 
 namespace prfaas::sim {
 
+// The most requests one simulation holds (memory grows with them): more is refused by name.
+inline constexpr int kMaxRequests = 20'000'000;
+
 struct scenario {
   std::string path;
   profile::instance_profile prfaas, pd;

@@ -52,7 +52,8 @@ link_summary summarize(const std::vector<link_stats>& links) {
 double rate_meter::update(uint64_t total, std::chrono::steady_clock::time_point now) {
   if (primed_) {
     const double dt = std::chrono::duration<double>(now - last_).count();
-    if (dt > 0) rate_ = static_cast<double>(total - last_total_) / dt;
+    const uint64_t moved = total >= last_total_ ? total - last_total_ : total;  // a reset counter
+    if (dt > 0) rate_ = static_cast<double>(moved) / dt;
   }
   primed_ = true;
   last_total_ = total;

@@ -54,7 +54,9 @@ struct link_summary {
 };
 link_summary summarize(const std::vector<link_stats>& links);
 
-// Bytes per second from successive cumulative counts.
+// Bytes per second from successive cumulative counts.  A count lower than the last one is a
+// counter that started again (a restarted node, a link made anew): its bytes since are all of it,
+// never a difference that wraps around.
 class rate_meter {
  public:
   double update(uint64_t total, std::chrono::steady_clock::time_point now);

@@ -106,3 +106,11 @@ TEST_CASE("SIGTERM drains a decode node: it finishes what it holds, takes nothin
   CHECK(d.pid_of("decode-0") == -1);
   CHECK(parse_ok(d.generate(text_prompt(130), 4))["decode_node"] == "decode-1");
 }
+
+TEST_CASE("a second prfaas up on the same state directory is refused by its lock and the first keeps serving") {
+  deployment d;
+  const auto second = run({PRFAAS_CLI, "up", "--state", d.state_dir()}, 30000);
+  CHECK(second.status != 0);
+  CHECK_THAT(second.err, Catch::Contains("another `prfaas up` holds") && Catch::Contains("up.lock"));
+  CHECK(d.generate("still serving", 2).status == 0);
+}

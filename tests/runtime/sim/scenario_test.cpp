@@ -47,3 +47,16 @@ TEST_CASE("a scenario value of the wrong type names the key and its line") {
   CHECK_THAT(error_of("instances = 8", "instances = -3"), Catch::Contains("must be 0..100000"));
   CHECK(error_of("instances = 4", "instances = 5").empty());
 }
+
+TEST_CASE("unknown keys, NaN and sizes that would exhaust memory or time are refused by name") {
+  CHECK_THAT(error_of("gbps = 100", "gbps = 100\nbandwith = 3"), Catch::Contains("unknown key link.bandwith"));
+  CHECK_THAT(error_of("gbps = 100", "gbps = nan"), Catch::Contains("link.gbps must be a number in"));
+  CHECK_THAT(error_of("gbps = 100", "gbps = inf"), Catch::Contains("link.gbps must be a number in"));
+  CHECK_THAT(error_of("requests = 20000", "requests = 2000000000"), Catch::Contains("sim.requests must be a number in"));
+  CHECK_THAT(error_of("requests = 20000", "requests = 2e9"), Catch::Contains("sim.requests"));
+  CHECK_THAT(error_of("arrival = \"poisson\"", "arrival = \"onoff\"\non_s = 0.0\noff_s = 0.0"),
+             Catch::Contains("workload.on_s must be a number in"));
+  CHECK_THAT(error_of("requests = 20000", "requests = 20000\nsample_period_s = 1e-6"),
+             Catch::Contains("sim.sample_period_s must be a number in"));
+  CHECK_THAT(error_of("sigma = 1.00", "sigma = -1.0"), Catch::Contains("workload.sigma"));
+}

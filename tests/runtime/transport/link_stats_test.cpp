@@ -28,3 +28,15 @@ TEST_CASE("the links' delivery rate sums the connections carrying data, an idle 
   CHECK(s.connections == 3);
   CHECK(s.bytes_sent == 15);
 }
+
+TEST_CASE("a rate meter whose counter starts again reads the bytes since, never a wrapped difference") {
+  using namespace std::chrono;
+  rate_meter m;
+  const auto t0 = steady_clock::now();
+  m.update(1'000'000, t0);
+  CHECK(m.update(2'000'000, t0 + seconds(1)) == Approx(1e6));
+  // The sender restarted: its cumulative count is small again.
+  const double after_reset = m.update(500, t0 + seconds(2));
+  CHECK(after_reset == Approx(500));
+  CHECK(m.update(1'500, t0 + seconds(3)) == Approx(1000));
+}
