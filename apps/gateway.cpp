@@ -15,6 +15,8 @@
 #include <set>
 #include <thread>
 
+#include <openssl/rand.h>
+
 #include "actors/client.hpp"
 #include "runtime/gateway/openai.h"
 #include "runtime/metrics/exposition.h"
@@ -22,6 +24,20 @@
 
 namespace prfaas::apps {
 namespace {
+
+// 128 random bits, hex: a response's id tells nothing of any other request.
+std::string unguessable_id() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw failure(errc::internal, "RAND_bytes failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
 
 using gateway::api_error;
 
@@ -166,7 +182,6 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   limits.max_tokens_limit = std::min(g.max_tokens, config.model.max_context - 1);
   limits.max_prompt_bytes = static_cast<size_t>(g.max_body_bytes);
   open_requests open(g.max_open);
-  std::atomic<uint64_t> next_id{std::random_device{}()};
   const int64_t started = unix_now();
 
   httplib::Server svr;
@@ -236,7 +251,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
                          "the gateway holds its maximum of " + std::to_string(g.max_open) + " requests in progress", ""});
         return;
       }
-      const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id.fetch_add(1));
+      const std::string id = (chat ? "chatcmpl-" : "cmpl-") + unguessable_id();
       const auto budget = std::chrono::milliseconds(config.router.deadline_ms + 5000);
       if (!r.stream) {
         struct leave_on_exit {

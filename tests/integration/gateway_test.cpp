@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <regex>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -101,6 +103,10 @@ TEST_CASE("the gateway serves completions and chat, streamed and not, with the C
   const json chat = post(c, "/v1/chat/completions", chat_body, 200);
   CHECK(chat["object"] == "chat.completion");
   CHECK(chat["choices"][0]["message"]["role"] == "assistant");
+  // Ids are 128 random bits: one response tells nothing of another's.
+  const std::string id = chat["id"].get<std::string>();
+  CHECK(std::regex_match(id, std::regex("chatcmpl-[0-9a-f]{32}")));
+  CHECK(post(c, "/v1/chat/completions", chat_body, 200)["id"] != id);
   // The documented chat template, through the CLI's path, gives the same reply.
   const json chat_reference =
       parse_ok(generate_in_process("<|system|>\nBe brief.\n<|user|>\nHello!\n<|assistant|>\n", 8));
