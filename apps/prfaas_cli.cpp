@@ -62,7 +62,7 @@
 #include "runtime/model/checkpoint_init.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/hybrid_model.h"
-#include "runtime/model/sampling.h"
+#include "runtime/model/logprobs.h"
 #include "runtime/model/tokenizer.h"
 
 using namespace prfaas;

@@ -22,7 +22,7 @@
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/checkpoint_init.h"
 #include "runtime/model/hybrid_model.h"
-#include "runtime/model/sampling.h"
+#include "runtime/model/logprobs.h"
 
 using namespace prfaas;
 namespace fs = std::filesystem;

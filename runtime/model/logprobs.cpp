@@ -1,4 +1,4 @@
-#include "runtime/model/sampling.h"
+#include "runtime/model/logprobs.h"
 
 #include <algorithm>
 #include <cmath>

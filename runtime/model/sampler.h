@@ -1,0 +1,49 @@
+#pragma once
+// Seeded sampling of the next token, path-invariant: its one random number is a pure function of
+// (seed, choice, position), never of a generator's history, so a request with a seed gives the
+// same tokens whichever node decodes it, cached or not, batched or not, after a re-dispatch.
+//
+//   logits -> + logit_bias -> repetition penalty (prompt and output tokens: positive logits
+//   divided by it, negative multiplied) -> presence and frequency penalties (output tokens)
+//   -> temperature 0: the most likely token (greedy, first on ties)
+//   -> else / temperature -> softmax -> top_k -> top_p (smallest set reaching it) -> min_p
+//      (relative to the most likely) -> the token where the cumulative probability, in
+//      descending order (ties by id), first passes draw(seed, choice, position) x the total.
+//
+//   sampling_params p{.temperature = 0.7f, .top_p = 0.9f, .seed = 42};
+//   p.validate(vocab);
+//   int32_t next = sample(logits, p, prompt, generated);
+//
+// Not yet wired into a deployment (the router's seed, the decode node's step, stop): issue 24.
+
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace prfaas::model {
+
+struct sampling_params {
+  float temperature = 0;          // 0: greedy
+  float top_p = 1;                // (0, 1]
+  int top_k = 0;                  // 0: all
+  float min_p = 0;                // [0, 1]
+  float presence_penalty = 0;     // [-2, 2], OpenAI's
+  float frequency_penalty = 0;    // [-2, 2], OpenAI's
+  float repetition_penalty = 1;   // (0, 10], as transformers and vLLM apply it
+  std::vector<std::pair<int32_t, float>> logit_bias;  // id -> [-100, 100]
+  uint64_t seed = 0;
+  int choice = 0;                 // n choices of one prompt draw different streams
+  // Throws failure(invalid_argument) naming the first field out of its range.
+  void validate(int vocab) const;
+};
+
+// The random number of (seed, choice, position), uniform in [0, 1).
+double draw(uint64_t seed, int choice, int position);
+
+// The next token after `prompt` and `generated`; the draw's position is generated.size(), the
+// index of the token being chosen.
+int32_t sample(std::span<const float> logits, const sampling_params& p, std::span<const int32_t> prompt,
+               std::span<const int32_t> generated);
+
+}  // namespace prfaas::model
