@@ -75,7 +75,7 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
 
 struct prefill_state {
   node_info self;
-  std::shared_ptr<engine::engine> engine;     // the tiny model or an emulated profile
+  std::shared_ptr<engine::engine> engine;     // a model (built-in or a checkpoint) or an emulated profile
   std::shared_ptr<kv::block_pool> pool;
   std::shared_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
   // Prefixes on their way here, with the router's attempt (echoed in cache_pulled).

@@ -70,7 +70,7 @@ struct worker_context {
 // What a worker role computes with.  A node makes them from its config (make_worker_parts); an
 // app may give its own: the emulated engine, a smaller pool, the loopback carrier.
 struct worker_parts {
-  std::shared_ptr<engine::engine> engine;      // the tiny model or an emulated profile
+  std::shared_ptr<engine::engine> engine;      // a model (built-in or a checkpoint) or an emulated profile
   std::shared_ptr<kv::block_pool> pool;        // KV blocks and linear-state slots
   std::shared_ptr<kv::prefix_cache> cache;     // over `pool` (budget 0: caches nothing)
   std::shared_ptr<transport::carrier> carrier; // moves KV: TCP between hosts, loopback in one process

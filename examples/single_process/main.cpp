@@ -37,7 +37,7 @@ caf::actor start_node(caf::actor_system& sys, caf::actor router, std::function<c
 
 int main(int argc, char** argv) {
   const size_t prompt_bytes = argc > 1 ? std::stoul(argv[1]) : 3000;
-  config::deployment_config config;  // the defaults: the tiny model, threshold 1,024 tokens
+  config::deployment_config config;  // the defaults: the built-in seeded model, threshold 1,024 tokens
   config.deployment.prfaas_prefill = 1;
   actors::system_config cfg(config.router, 2);
   caf::actor_system sys{cfg};

@@ -1,5 +1,5 @@
 #pragma once
-// Dense products through oneDNN's matrix multiply: the bulk of the tiny model's work.
+// Dense products through oneDNN's matrix multiply: the bulk of a model's work.
 //
 //   kernels::gemm g;                                  // one per model; thread-safe
 //   auto wp = g.pack(w, in, out);                     // once per weight, w: [out][in]

@@ -1,5 +1,5 @@
 #pragma once
-// The tiny model's kernels on an NVIDIA GPU: the CPU kernels' (kernels/cpu/) math on device
+// The former toy model's kernels on an NVIDIA GPU (no engine uses them now): the CPU kernels' (kernels/cpu/) math on device
 // memory, one launch each on the caller's stream.  Every pointer is device memory.  Results
 // match the CPU's within float rounding (summation orders differ); tests/gpu/ checks the
 // tolerance and that greedy tokens agree.

@@ -121,7 +121,8 @@ struct deployment_layout {
   bool across_hosts() const { return !router_host.empty(); }
 };
 
-// What the nodes compute with (runtime/engine/engine.h).  "tiny": the tiny model of [model].
+// What the nodes compute with (runtime/engine/engine.h).  "tiny": the built-in seeded model of
+// [model]; "hf": a checkpoint folder; "emulated": a hardware profile played back.
 // "emulated": a hardware profile played back in time (runtime/engine/emulated_engine.h); the
 // KV layout (`model` below) is then derived from `profile` and `kv_scale`.
 struct engine_config {
@@ -134,7 +135,8 @@ struct engine_config {
   int max_context = 135168;      // prompt plus output tokens
   uint64_t seed = 1;             // seeds the token hash
   double effective_kv_scale = 1; // what the layout achieves (set when the config is read)
-  // Where the tiny model computes: "cpu", or "cuda" / "cuda:N" (GPU N; a build with CUDA).
+  // Where the model computes: "cpu"; "cuda" / "cuda:N" are read and refused by name (no GPU
+  // engine computes the Qwen3-Next layers yet).
   std::string device = "cpu";
   bool emulated() const { return kind == "emulated"; }
   bool checkpoint() const { return kind == "hf"; }

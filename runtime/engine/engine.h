@@ -1,6 +1,6 @@
 #pragma once
-// What a prefill or decode node computes with: the tiny model (tiny_engine.h) or a hardware
-// profile played back in time (emulated_engine.h).  Roles, the in-process reference and the
+// What a prefill or decode node computes with: a model (tiny_engine.h: the built-in seeded one or
+// a loaded checkpoint) or a hardware profile played back in time (emulated_engine.h).  Roles, the in-process reference and the
 // decode batcher see only this interface, so a deployment switches engines in its config
 // ([engine] kind) and every path (routing, transport, cache, failover) stays the same.
 //

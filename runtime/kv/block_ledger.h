@@ -1,6 +1,6 @@
 #pragma once
 // Who holds which block of a fixed pool: the bookkeeping shared by the host pool
-// (kv::block_pool) and the GPU's (gpu::device_block_pool), apart from where the bytes live.
+// (kv::block_pool) and a device's, apart from where the bytes live.
 //
 //   block_ledger ledger(1024);
 //   auto id = ledger.allocate();      // std::nullopt when every block is held
