@@ -81,25 +81,24 @@ int64_t tensor_view::elements() const {
 
 namespace {
 
+// 16-bit values, possibly unaligned in the file, widened one by one.
+void widen16(const std::byte* src, int64_t n, float* out, float (*convert)(uint16_t)) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    out[i] = convert(h);
+  }
+}
+
 void widen(dtype type, const std::byte* src, int64_t n, float* out) {
   switch (type) {
     case dtype::f32:
       std::memcpy(out, src, static_cast<size_t>(n) * 4);
       return;
     case dtype::bf16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        out[i] = bf16_to_f32(h);
-      }
-      return;
+      return widen16(src, n, out, bf16_to_f32);
     case dtype::f16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        out[i] = f16_to_f32(h);
-      }
-      return;
+      return widen16(src, n, out, f16_to_f32);
   }
 }
 
