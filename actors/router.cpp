@@ -613,7 +613,10 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         for (auto& c : nodes)
           caf::unsafe_send_as(self, c, atoms::link_atom::value, action, gbps);  // the whole link: each node knows how it shares it
         spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
-        if (action == "rate") st.link_gbps = gbps;  // what the controller plans with from now
+        // What status, metrics, the egress log and the controller read from now: the rate set,
+        // or, restored, the configured capacity again.
+        if (action == "rate") st.link_gbps = gbps;
+        if (action == "restore") st.link_gbps = st.options.link_gbps;
         return static_cast<int32_t>(nodes.size());
       },
       [=](atoms::heartbeat_atom, const std::string&, int32_t) {
@@ -725,7 +728,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         const auto now = clock_type::now();
         if (egress > 0 && now - st.last_egress_log >= std::chrono::seconds(1)) {
           st.last_egress_log = now;
-          const double cap = st.options.link_gbps;
+          const double cap = st.link_gbps;  // the capacity now, as status and the controller read it
           if (cap > 0)
             spdlog::info("router: PrfaaS egress {:.3f} Gbps of {:.3f} Gbps link ({:.1f} % utilised)", egress, cap,
                          100 * egress / cap);

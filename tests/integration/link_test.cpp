@@ -133,3 +133,21 @@ TEST_CASE("under a bandwidth collapse the live controller raises t and offloads 
   CHECK(st["threshold_moves"].get<int>() == static_cast<int>(moves.size()));
   CHECK(st["link_gbps"] == 0.01);
 }
+
+TEST_CASE("after a link rate change then restore, status and the metrics show the restored capacity at once") {
+  deployment d("[transport]\nlink_gbps = 1.0\nemulate_link = true\n");
+  auto capacity = [&] { return parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}))["link_gbps"].get<double>(); };
+  auto metric = [&] {
+    const auto m = run({PRFAAS_CLI, "metrics", "--state", d.state_dir()});
+    const auto at = m.out.find("\nprfaas_link_capacity_bytes_per_second ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(m.out.substr(at + 39));
+  };
+  CHECK(capacity() == 1.0);
+  REQUIRE(run({PRFAAS_CLI, "chaos", "link", "rate", "--gbps", "0.1", "--state", d.state_dir()}).status == 0);
+  CHECK(capacity() == Approx(0.1));
+  CHECK(metric() == Approx(0.1e9 / 8));
+  REQUIRE(run({PRFAAS_CLI, "chaos", "link", "restore", "--state", d.state_dir()}).status == 0);
+  CHECK(capacity() == 1.0);
+  CHECK(metric() == Approx(1e9 / 8));
+}
