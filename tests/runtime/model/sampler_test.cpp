@@ -70,7 +70,7 @@ TEST_CASE("temperature 0 is greedy, after the bias and the penalties") {
   CHECK(model::sample(logits, penalised, {}, generated) != best);
 }
 
-TEST_CASE("top_k 1 and a tiny top_p are greedy whatever the seed; min_p 1 keeps only the most likely") {
+TEST_CASE("top_k 1, a tiny top_p and min_p 1 are greedy whatever the seed") {
   const auto logits = some_logits(50, 5);
   const int32_t best = model::sample(logits, {}, {}, {});
   for (uint64_t seed = 0; seed < 50; ++seed) {
