@@ -31,9 +31,8 @@ caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string
 bool openssl_error_queue_fixed();
 
 // The BASP check at the TLS layer (actors/basp_door.cpp, runtime/security/basp_check.h): the
-// payload bound (router.max_message_mib) and how many connections it refused so far.
+// payload bound (router.max_message_mib).  Refusals are logged with their running count.
 void set_basp_limit(uint64_t max_payload_bytes);
-uint64_t basp_refusals();
 
 // The middleman actor to ask for connections asynchronously (connect_atom), TLS or plain.
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys);

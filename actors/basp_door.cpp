@@ -12,12 +12,12 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <dlfcn.h>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "actors/actor_plane.hpp"
+#include "actors/ssl_interpose.hpp"
 #include "runtime/security/basp_check.h"
 
 namespace prfaas::actors {
@@ -59,7 +59,6 @@ std::string peer_of(const SSL* ssl) {
 }  // namespace
 
 void set_basp_limit(uint64_t max_payload_bytes) { the_door().max_payload = max_payload_bytes; }
-uint64_t basp_refusals() { return the_door().refusals.load(); }
 
 // Called by the SSL_read wrapper with what the real call returned.  Returns what CAF is told.
 int basp_door_read(SSL* ssl, const void* buf, int got) {
@@ -97,23 +96,13 @@ void basp_door_forget(const SSL* ssl) {
 extern "C" {
 
 int SSL_get_error(const SSL* ssl, int ret) {
-  static const auto real = [] {
-    void* p = ::dlsym(RTLD_NEXT, "SSL_get_error");
-    int (*f)(const SSL*, int);
-    __builtin_memcpy(&f, &p, sizeof f);
-    return f;
-  }();
+  static const auto real = prfaas::actors::libssl_next<int (*)(const SSL*, int)>("SSL_get_error");
   if (ret <= 0 && prfaas::actors::basp_door_refused(ssl)) return SSL_ERROR_SSL;
   return real(ssl, ret);
 }
 
 void SSL_free(SSL* ssl) {
-  static const auto real = [] {
-    void* p = ::dlsym(RTLD_NEXT, "SSL_free");
-    void (*f)(SSL*);
-    __builtin_memcpy(&f, &p, sizeof f);
-    return f;
-  }();
+  static const auto real = prfaas::actors::libssl_next<void (*)(SSL*)>("SSL_free");
   prfaas::actors::basp_door_forget(ssl);
   real(ssl);
 }

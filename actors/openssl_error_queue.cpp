@@ -10,52 +10,40 @@
 // The wrappers take the place of libssl's functions for the whole process (the executable's
 // definitions come first in symbol lookup); each forwards to libssl's own through RTLD_NEXT.
 
-#include <dlfcn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "actors/actor_plane.hpp"
+#include "actors/ssl_interpose.hpp"
 
 namespace prfaas::actors {
 int basp_door_read(SSL* ssl, const void* buf, int got);
 }
 
-namespace {
-
-template <class F>
-F next(const char* name) {
-  static_assert(sizeof(F) == sizeof(void*));
-  void* p = ::dlsym(RTLD_NEXT, name);
-  F f;
-  __builtin_memcpy(&f, &p, sizeof f);
-  return f;
-}
-
-}  // namespace
 
 extern "C" {
 
 int SSL_read(SSL* ssl, void* buf, int num) {
-  static const auto real = next<int (*)(SSL*, void*, int)>("SSL_read");
+  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*, void*, int)>("SSL_read");
   ERR_clear_error();
   // What the peer sent passes the BASP check before CAF parses it (actors/basp_door.cpp).
   return prfaas::actors::basp_door_read(ssl, buf, real(ssl, buf, num));
 }
 
 int SSL_write(SSL* ssl, const void* buf, int num) {
-  static const auto real = next<int (*)(SSL*, const void*, int)>("SSL_write");
+  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*, const void*, int)>("SSL_write");
   ERR_clear_error();
   return real(ssl, buf, num);
 }
 
 int SSL_accept(SSL* ssl) {
-  static const auto real = next<int (*)(SSL*)>("SSL_accept");
+  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*)>("SSL_accept");
   ERR_clear_error();
   return real(ssl);
 }
 
 int SSL_connect(SSL* ssl) {
-  static const auto real = next<int (*)(SSL*)>("SSL_connect");
+  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*)>("SSL_connect");
   ERR_clear_error();
   return real(ssl);
 }

@@ -62,7 +62,6 @@
 #include "runtime/model/checkpoint_init.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/hybrid_model.h"
-#include "runtime/model/logprobs.h"
 #include "runtime/model/tokenizer.h"
 
 using namespace prfaas;
@@ -216,26 +215,15 @@ json in_process_steps(const config::deployment_config& config, const std::vector
                       int top) {
   try {
     const auto& c = config.model;
-    model::check_request(c, prompt.size(), max_tokens);
-    for (int32_t t : prompt)
-      if (t >= c.vocab) throw failure(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab));
-    const auto ck = config.engine.checkpoint()
-                        ? std::make_shared<const model::checkpoint>(model::checkpoint::open(config.engine.model, false))
-                        : std::make_shared<const model::checkpoint>(model::checkpoint::builtin(c));
-    const model::hybrid_model m(ck);
+    const model::hybrid_model m(engine::load_weights(config));
     kv::block_pool pool(c.block_bytes(), c.blocks_for(static_cast<int>(prompt.size()) + max_tokens) * c.full_layers() + 1);
-    kv::sequence_kv kv(m.config(), pool);
-    auto logits = m.prefill(prompt, kv);
     json steps = json::array();
     std::vector<int32_t> tokens;
-    for (int i = 0; i < max_tokens; ++i) {
-      const auto lp = model::log_softmax(logits);
-      const int32_t next = model::greedy(logits);
+    for (const auto& step : model::greedy_with_logprobs(m, pool, prompt, max_tokens, top)) {
       json top_json = json::array();
-      for (const auto& [id, p] : model::top_logprobs(lp, top)) top_json.push_back({{"id", id}, {"logprob", p}});
-      steps.push_back({{"token", next}, {"logprob", lp[next]}, {"top", top_json}});
-      tokens.push_back(next);
-      if (i + 1 < max_tokens) logits = m.decode_step(next, kv);
+      for (const auto& [id, p] : step.top) top_json.push_back({{"id", id}, {"logprob", p}});
+      steps.push_back({{"token", step.token}, {"logprob", step.logprob}, {"top", top_json}});
+      tokens.push_back(step.token);
     }
     return {{"model", config.engine.checkpoint() ? config.engine.model : std::string("built-in")},
             {"prompt_ids", prompt}, {"tokens", tokens}, {"steps", steps}};

@@ -13,14 +13,20 @@
 
 namespace prfaas::engine {
 
+std::shared_ptr<const model::checkpoint> load_weights(const config::deployment_config& config) {
+  if (!config.engine.checkpoint()) return std::make_shared<const model::checkpoint>(model::checkpoint::builtin(config.model));
+  auto ck = model::checkpoint::open(config.engine.model, false);  // the config's reading hashed it already
+  ck.set_layout(config.model.block_tokens, config.model.max_context, config.model.weights_hash);
+  return std::make_shared<const model::checkpoint>(std::move(ck));
+}
+
 std::unique_ptr<engine> make_engine(const config::deployment_config& config, bool prfaas) {
   const auto& e = config.engine;
   if (e.checkpoint()) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto ck = model::checkpoint::open(e.model, false);  // the config's reading hashed it already
-    ck.set_layout(config.model.block_tokens, config.model.max_context, config.model.weights_hash);
-    const double file_mib = ck.file_bytes() / 1048576.0;
-    auto engine = std::make_unique<tiny_engine>(std::make_shared<const model::checkpoint>(std::move(ck)));
+    auto weights = load_weights(config);
+    const double file_mib = weights->file_bytes() / 1048576.0;
+    auto engine = std::make_unique<tiny_engine>(std::move(weights));
     spdlog::info("model {}: {} layers, {:.1f} M parameters ({:.0f} MiB of weight files) loaded and packed in {:.2f} s; "
                  "peak RSS {:.0f} MiB",
                  e.model, config.model.n_layers, config.model.weight_count() / 1e6, file_mib,

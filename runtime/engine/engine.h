@@ -72,6 +72,10 @@ class engine {
   virtual int max_batch() const { return INT_MAX; }
 };
 
+// The weights the config names (engine.kind "hf": its checkpoint folder, with the deployment's
+// block size, context and the hash its reading computed; "tiny": the built-in seeded model).
+std::shared_ptr<const model::checkpoint> load_weights(const config::deployment_config& config);
+
 // The engine the config names, for a node of the PrfaaS cluster (`prfaas`) or the local one.
 // Throws failure(bad_config) when a profile cannot be read.
 std::unique_ptr<engine> make_engine(const config::deployment_config& config, bool prfaas);

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "runtime/common/errc.h"
+#include "runtime/model/logprobs.h"
 
 namespace prfaas::model {
 
@@ -35,6 +36,26 @@ generation generate(const hybrid_model& model, kv::block_pool& pool,
   out.prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
   out.decode_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
   return out;
+}
+
+std::vector<greedy_step> greedy_with_logprobs(const hybrid_model& model, kv::block_pool& pool,
+                                              const std::vector<int32_t>& prompt, int max_tokens, int top) {
+  check_request(model.config(), prompt.size(), max_tokens);
+  for (int32_t t : prompt)
+    if (t < 0 || t >= model.config().vocab)
+      throw failure(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                                std::to_string(model.config().vocab));
+  kv::sequence_kv kv(model.config(), pool);
+  kv.reserve(static_cast<int>(prompt.size()) + max_tokens);
+  auto logits = model.prefill(prompt, kv);
+  std::vector<greedy_step> steps;
+  for (int i = 0; i < max_tokens; ++i) {
+    const auto lp = log_softmax(logits);
+    const int32_t next = greedy(logits);
+    steps.push_back({next, lp[next], top_logprobs(lp, top)});
+    if (i + 1 < max_tokens) logits = model.decode_step(next, kv);
+  }
+  return steps;
 }
 
 }  // namespace prfaas::model

@@ -24,4 +24,14 @@ void check_request(const model_config& config, size_t prompt_tokens, int max_tok
 generation generate(const hybrid_model& model, kv::block_pool& pool,
                     const std::vector<int32_t>& prompt, int max_tokens);
 
+// The same with each step's log-probabilities: the chosen token's and the `top` most likely
+// (`prfaas generate --in-process --logprobs N`, the numbers the reference fixtures hold).
+struct greedy_step {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // most likely first
+};
+std::vector<greedy_step> greedy_with_logprobs(const hybrid_model& model, kv::block_pool& pool,
+                                              const std::vector<int32_t>& prompt, int max_tokens, int top);
+
 }  // namespace prfaas::model
