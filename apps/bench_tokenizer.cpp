@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "runtime/common/errc.h"
-#include "runtime/model/bpe_tokenizer.h"
+#include "runtime/text/bpe_tokenizer.h"
 
 namespace prfaas::apps {
 
@@ -30,7 +30,7 @@ std::string mixed_text() {
   for (size_t i = 0; out.size() < (1u << 20); ++i) out += parts[i % parts.size()];
   out.resize(1u << 20);
   // Keep it valid UTF-8 at the cut.
-  out.resize(model::complete_utf8_prefix(out));
+  out.resize(text::complete_utf8_prefix(out));
   return out;
 }
 
@@ -39,9 +39,9 @@ std::string mixed_text() {
 int bench_tokenizer(const bench_tokenizer_options& o) {
   const std::string path =
       o.tokenizer.empty() ? std::string(PRFAAS_SOURCE_DIR "/../shared/fixtures/qwen3-tokenizer/tokenizer.json") : o.tokenizer;
-  std::unique_ptr<model::bpe_tokenizer> tok;
+  std::unique_ptr<text::bpe_tokenizer> tok;
   try {
-    tok = std::make_unique<model::bpe_tokenizer>(model::bpe_tokenizer::load(path));
+    tok = std::make_unique<text::bpe_tokenizer>(text::bpe_tokenizer::load(path));
   } catch (const failure& f) {
     std::cerr << "prfaas bench tokenizer: " << f.what() << "\n";
     return 2;

@@ -16,11 +16,12 @@ void decode_batch::maybe_snapshot(sequence& s) const {
 }
 
 void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token,
-                       int max_tokens) {
+                       int max_tokens, rules how) {
   if (size() >= max_sequences_)
     throw failure(errc::no_capacity, "decode batch full (" + std::to_string(max_sequences_) + " sequences)");
   PRFAAS_REQUIRE(max_tokens >= 1, "max tokens must be at least 1");
-  sequence s{std::move(kv), {first_token}, max_tokens, std::chrono::steady_clock::now(), {}};
+  sequence s{std::move(kv), {first_token}, max_tokens, std::chrono::steady_clock::now(), {}, std::move(how)};
+  s.stopped = s.how.stop && s.how.stop->push(first_token);
   maybe_snapshot(s);
   active_.emplace(request, std::move(s));
 }
@@ -39,24 +40,28 @@ std::vector<decode_batch::finished> decode_batch::step() {
   std::vector<sequence*> stepping;
   std::vector<int32_t> last;
   std::vector<kv::sequence_kv*> kvs;
+  std::vector<model::token_choice> how;
   for (auto& [id, s] : active_)
-    if (static_cast<int>(s.tokens.size()) < s.max_tokens) {
+    if (!s.done()) {
       stepping.push_back(&s);
       last.push_back(s.tokens.back());
       kvs.push_back(s.kv.get());
+      how.push_back({&s.how.sampling, s.how.prompt, s.tokens});
     }
   if (!stepping.empty()) {
-    const auto next = engine_.decode_steps(last, kvs);
+    const auto next = engine_.decode_steps(last, kvs, how);
     for (size_t i = 0; i < stepping.size(); ++i) {
-      stepping[i]->tokens.push_back(next[i]);
-      maybe_snapshot(*stepping[i]);
+      auto& s = *stepping[i];
+      s.tokens.push_back(next[i]);
+      s.stopped = s.how.stop && s.how.stop->push(next[i]);
+      maybe_snapshot(s);
     }
   }
   for (auto it = active_.begin(); it != active_.end();) {
     sequence& s = it->second;
-    if (static_cast<int>(s.tokens.size()) >= s.max_tokens) {
+    if (s.done()) {
       const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.started).count();
-      done.push_back({it->first, std::move(s.tokens), ms, std::move(s.kv), std::move(s.snapshots)});
+      done.push_back({it->first, std::move(s.tokens), s.stopped, ms, std::move(s.kv), std::move(s.snapshots)});
       it = active_.erase(it);
     } else {
       ++it;

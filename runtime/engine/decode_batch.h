@@ -3,11 +3,13 @@
 // as soon as they have their tokens; every step() advances each active sequence by one token.
 //
 //   decode_batch batch(model, max_sequences);
-//   batch.add(id, std::move(kv), first_token, max_tokens);   // KV received from a prefill node
+//   batch.add(id, std::move(kv), first_token, max_tokens, {sampling, prompt, stop});
 //   while (!batch.empty()) for (auto& done : batch.step()) reply(done);
 //
-// Greedy decoding over the same engine code as the in-process reference, so a request's tokens
-// do not depend on what else shares its batch.  A step lasts at least the engine's step_floor
+// Greedy or seeded sampling over the same engine code as the in-process reference, so a
+// request's tokens do not depend on what else shares its batch.  A sequence leaves when it has
+// max_tokens or its stop condition holds (the first token included): its slot and blocks go at
+// that step, not max_tokens later.  A step lasts at least the engine's step_floor
 // (an emulated engine's T_decode), and a batch holds at most its max_batch sequences.
 //
 // With `snapshots` on, each sequence keeps its linear states whenever its KV reaches a block
@@ -23,6 +25,7 @@
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/kv/sequence_kv.h"
 #include "runtime/engine/engine.h"
+#include "runtime/text/stop_condition.h"
 
 namespace prfaas::engine {
 
@@ -31,6 +34,7 @@ class decode_batch {
   struct finished {
     uint64_t request;
     std::vector<int32_t> tokens;
+    bool stopped;      // its stop condition ended it (else it reached max_tokens)
     double decode_ms;  // from add() to the last token
     std::unique_ptr<kv::sequence_kv> kv;           // its KV: the prompt and every token but the last
     std::vector<kv::state_snapshot> snapshots;     // at block boundaries (with snapshots on)
@@ -40,8 +44,16 @@ class decode_batch {
   decode_batch(const engine& e, int max_sequences, bool snapshots = false);
   int capacity() const { return max_sequences_; }
 
+  // How a sequence chooses and ends: sampling (default greedy), its prompt (for the repetition
+  // penalty), its stop condition (null: max_tokens only).
+  struct rules {
+    model::sampling_params sampling;
+    std::vector<int32_t> prompt;
+    std::unique_ptr<text::stop_condition> stop;
+  };
+
   // Throws failure(no_capacity) beyond max_sequences.
-  void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens);
+  void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens, rules how = {});
   bool remove(uint64_t request);
   // The output so far of an active sequence (its first token included); null when not active.
   const std::vector<int32_t>* tokens(uint64_t request) const;
@@ -57,6 +69,9 @@ class decode_batch {
     int max_tokens;
     std::chrono::steady_clock::time_point started;
     std::vector<kv::state_snapshot> snapshots;
+    rules how;
+    bool stopped = false;
+    bool done() const { return stopped || static_cast<int>(tokens.size()) >= max_tokens; }
   };
   void maybe_snapshot(sequence& s) const;
 

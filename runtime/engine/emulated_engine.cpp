@@ -26,6 +26,13 @@ int32_t token_of(uint64_t h) {
   return c == 0 ? ' ' : 'a' + c - 1;
 }
 
+// The token a choice picks from the sequence's hash: greedy is the hash's own; a sampled one
+// depends on its draw too (seed, choice, position), as a sampled real model's does.
+int32_t chosen(uint64_t h, const model::token_choice& how) {
+  if (how.greedy()) return token_of(h);
+  return token_of(mix(h ^ static_cast<uint64_t>(how.random() * 0x1.0p53)));
+}
+
 }  // namespace
 
 emulated_engine::emulated_engine(model::model_config layout, profile::instance_profile profile, double time_scale,
@@ -55,7 +62,8 @@ void emulated_engine::set_state_hash(kv::sequence_kv& kv, uint64_t h) const {
 
 prefill_output emulated_engine::prefill(kv::prefix_cache* cache, std::span<const int32_t> prompt, kv::sequence_kv& kv,
                                         const model::payload_hook& on_final,
-                                        const std::function<void(int layer)>& after_layer) const {
+                                        const std::function<void(int layer)>& after_layer,
+                                 const model::sampling_params* sampling) const {
   using clock = std::chrono::steady_clock;
   // The uncached length is known at the first forward (after the cache's restore); every layer
   // of every chunk then ends at its share of T_prefill(uncached), kept to a schedule so that
@@ -92,16 +100,16 @@ prefill_output emulated_engine::prefill(kv::prefix_cache* cache, std::span<const
     return std::vector<float>{};
   };
   const auto r = model::cached_prefill(layout_, forward, cache, prompt, kv, on_final, after_layer);
-  return {token_of(hash), r.cached_tokens, r.computed_tokens};
+  return {chosen(hash, model::token_choice{sampling, prompt, {}}), r.cached_tokens, r.computed_tokens};
 }
 
-int32_t emulated_engine::decode_step(int32_t token, kv::sequence_kv& kv) const {
+int32_t emulated_engine::decode_step(int32_t token, kv::sequence_kv& kv, const model::token_choice& how) const {
   PRFAAS_REQUIRE(token >= 0 && token < layout_.vocab, "token id out of range");
   const uint64_t h = fold(state_hash(kv), token);
   kv.reserve(kv.tokens() + 1);
   kv.set_tokens(kv.tokens() + 1);
   set_state_hash(kv, h);
-  return token_of(h);
+  return chosen(h, how);
 }
 
 std::chrono::nanoseconds emulated_engine::step_floor() const {

@@ -30,8 +30,10 @@ class emulated_engine final : public engine {
   const model::model_config& layout() const override { return layout_; }
   prefill_output prefill(kv::prefix_cache* cache, std::span<const int32_t> prompt, kv::sequence_kv& kv,
                          const model::payload_hook& on_final = {},
-                         const std::function<void(int layer)>& after_layer = {}) const override;
-  int32_t decode_step(int32_t token, kv::sequence_kv& kv) const override;
+                         const std::function<void(int layer)>& after_layer = {},
+                         const model::sampling_params* sampling = nullptr) const override;
+  // Without logits, sampling is played too: a sampled choice mixes its draw into the hash.
+  int32_t decode_step(int32_t token, kv::sequence_kv& kv, const model::token_choice& how = {}) const override;
   std::chrono::nanoseconds step_floor() const override;
   int max_batch() const override { return profile_.bs_max; }
 

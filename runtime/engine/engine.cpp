@@ -1,4 +1,5 @@
 #include "runtime/engine/engine.h"
+#include "runtime/text/stop_condition.h"
 
 #include <spdlog/spdlog.h>
 
@@ -38,19 +39,22 @@ std::unique_ptr<engine> make_engine(const config::deployment_config& config, boo
                                            e.time_scale, e.seed);
 }
 
-generation generate(const engine& e, kv::block_pool& pool, std::span<const int32_t> prompt, int max_tokens) {
+generation generate(const engine& e, kv::block_pool& pool, std::span<const int32_t> prompt, int max_tokens,
+                    const model::sampling_params* sampling, text::stop_condition* stop) {
   model::check_request(e.layout(), prompt.size(), max_tokens);
   using clock = std::chrono::steady_clock;
   generation out;
   kv::sequence_kv kv(e.layout(), pool);
   kv.reserve(static_cast<int>(prompt.size()) + max_tokens);
   const auto t0 = clock::now();
-  int32_t next = e.prefill(nullptr, prompt, kv).first_token;
+  int32_t next = e.prefill(nullptr, prompt, kv, {}, {}, sampling).first_token;
   const auto t1 = clock::now();
   out.tokens.push_back(next);
-  while (static_cast<int>(out.tokens.size()) < max_tokens) {
-    next = e.decode_step(next, kv);
+  out.stopped = stop && stop->push(next);
+  while (!out.stopped && static_cast<int>(out.tokens.size()) < max_tokens) {
+    next = e.decode_step(next, kv, model::token_choice{sampling, prompt, out.tokens});
     out.tokens.push_back(next);
+    out.stopped = stop && stop->push(next);
   }
   out.prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
   out.decode_ms = std::chrono::duration<double, std::milli>(clock::now() - t1).count();

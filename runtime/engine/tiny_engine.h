@@ -1,6 +1,6 @@
 #pragma once
 // A hybrid-attention model as an engine (the built-in seeded model or a loaded checkpoint):
-// real math on the CPU, greedy sampling.
+// real math on the CPU, greedy or seeded sampling (model/sampler.h).
 
 #include "runtime/engine/engine.h"
 #include "runtime/model/hybrid_model.h"
@@ -15,19 +15,21 @@ class tiny_engine final : public engine {
   const model::model_config& layout() const override { return model_.config(); }
   prefill_output prefill(kv::prefix_cache* cache, std::span<const int32_t> prompt, kv::sequence_kv& kv,
                          const model::payload_hook& on_final = {},
-                         const std::function<void(int layer)>& after_layer = {}) const override {
+                         const std::function<void(int layer)>& after_layer = {},
+                         const model::sampling_params* sampling = nullptr) const override {
     const auto r = model::cached_prefill(model_, cache, prompt, kv, on_final, after_layer);
-    return {model::greedy(r.logits), r.cached_tokens, r.computed_tokens};
+    return {model::token_choice{sampling, prompt, {}}.choose(r.logits), r.cached_tokens, r.computed_tokens};
   }
-  int32_t decode_step(int32_t token, kv::sequence_kv& kv) const override {
-    return model::greedy(model_.decode_step(token, kv));
+  int32_t decode_step(int32_t token, kv::sequence_kv& kv, const model::token_choice& how = {}) const override {
+    return how.choose(model_.decode_step(token, kv));
   }
-  std::vector<int32_t> decode_steps(std::span<const int32_t> tokens, std::span<kv::sequence_kv* const> kvs) const override {
+  std::vector<int32_t> decode_steps(std::span<const int32_t> tokens, std::span<kv::sequence_kv* const> kvs,
+                                    std::span<const model::token_choice> how = {}) const override {
     const auto logits = model_.decode_batch(tokens, kvs);
     const size_t vocab = static_cast<size_t>(model_.config().vocab);
     std::vector<int32_t> next;
     for (size_t i = 0; i < tokens.size(); ++i)
-      next.push_back(model::greedy(std::span(logits).subspan(i * vocab, vocab)));
+      next.push_back((how.empty() ? model::token_choice{} : how[i]).choose(std::span(logits).subspan(i * vocab, vocab)));
     return next;
   }
 

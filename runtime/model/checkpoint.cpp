@@ -302,30 +302,57 @@ std::string content_hash(const std::string& dir_text) {
   return hex;
 }
 
+generation_defaults read_generation_config(const std::string& model_dir, int vocab) {
+  generation_defaults out;
+  const fs::path path = fs::path(model_dir) / "generation_config.json";
+  if (!fs::exists(path)) return out;
+  const auto src = path.string();
+  const json g = parse_json(read_text(path), src);
+  if (!g.is_object()) bad(src, "is not a JSON object");
+  auto token = [&](const json& v, const char* k) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
+      bad(src, std::string(k) + " must be a token id in [0, " + std::to_string(vocab) + ")");
+    return v.get<int>();
+  };
+  auto id = [&](const char* k, int& to) {
+    if (g.contains(k) && !g[k].is_null()) to = token(g[k], k);
+  };
+  id("bos_token_id", out.bos_token_id);
+  id("pad_token_id", out.pad_token_id);
+  if (g.contains("eos_token_id") && !g["eos_token_id"].is_null()) {
+    const auto& e = g["eos_token_id"];
+    if (e.is_array())
+      for (const auto& x : e) out.eos_token_ids.push_back(token(x, "eos_token_id"));
+    else
+      out.eos_token_ids.push_back(token(e, "eos_token_id"));
+  }
+  auto number = [&](const char* k, std::optional<float>& to) {
+    if (!g.contains(k) || g[k].is_null()) return;
+    if (!g[k].is_number()) bad(src, std::string(k) + " must be a number");
+    to = g[k].get<float>();
+  };
+  const bool sample = g.contains("do_sample") && g["do_sample"].is_boolean() && g["do_sample"].get<bool>();  // transformers' default: greedy
+  if (sample) {
+    number("temperature", out.temperature);
+    number("top_p", out.top_p);
+    number("min_p", out.min_p);
+    if (g.contains("top_k") && !g["top_k"].is_null()) {
+      if (!g["top_k"].is_number_integer()) bad(src, "top_k must be an integer");
+      out.top_k = g["top_k"].get<int>();
+    }
+  } else {
+    out.temperature = 0.0f;
+  }
+  number("repetition_penalty", out.repetition_penalty);
+  return out;
+}
+
 checkpoint checkpoint::open(const std::string& dir_text, bool hash) {
   const fs::path dir(dir_text);
   if (!fs::is_directory(dir)) bad(dir_text, "is not a model folder");
   checkpoint ck;
   ck.config_ = parse_hf_config(read_text(dir / "config.json"), (dir / "config.json").string());
-  if (fs::exists(dir / "generation_config.json")) {
-    const auto src = (dir / "generation_config.json").string();
-    const json g = parse_json(read_text(dir / "generation_config.json"), src);
-    if (!g.is_object()) bad(src, "is not a JSON object");
-    auto id = [&](const char* k, int& out) {
-      if (g.contains(k) && g[k].is_number_integer()) out = g[k].get<int>();
-    };
-    id("bos_token_id", ck.generation_.bos_token_id);
-    id("pad_token_id", ck.generation_.pad_token_id);
-    if (g.contains("eos_token_id")) {
-      const auto& e = g["eos_token_id"];
-      if (e.is_number_integer()) ck.generation_.eos_token_ids.push_back(e.get<int>());
-      else if (e.is_array())
-        for (const auto& x : e)
-          if (x.is_number_integer()) ck.generation_.eos_token_ids.push_back(x.get<int>());
-    }
-    for (int t : ck.generation_.eos_token_ids)
-      if (t < 0 || t >= ck.config_.vocab) bad(src, "eos_token_id " + std::to_string(t) + " is outside the vocabulary");
-  }
+  ck.generation_ = read_generation_config(dir_text, ck.config_.vocab);
   for (const auto& f : weight_files(dir)) ck.shards_.push_back(safetensors::open((dir / f).string()));
   ck.index(ck.config_);
   if (hash) ck.config_.weights_hash = content_hash(dir_text);

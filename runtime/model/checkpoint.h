@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,15 @@ struct generation_defaults {
   std::vector<int> eos_token_ids;
   int bos_token_id = -1;
   int pad_token_id = -1;
+  // Sampling defaults a request that names none gets (model/sampler.h's fields); absent: the
+  // sampler's own.  do_sample false means greedy whatever the temperature says.
+  std::optional<float> temperature, top_p, min_p, repetition_penalty;
+  std::optional<int> top_k;
 };
+
+// Reads a generation_config.json; ids outside [0, vocab) and values of the wrong type are errors
+// naming the field.  A folder without one has no defaults.
+generation_defaults read_generation_config(const std::string& model_dir, int vocab);
 
 class checkpoint {
  public:

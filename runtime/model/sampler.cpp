@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "runtime/common/errc.h"
+#include "runtime/model/hybrid_model.h"
 
 namespace prfaas::model {
 
@@ -99,6 +100,22 @@ int32_t sample(std::span<const float> logits_in, const sampling_params& p, std::
     if (run > target) return ids[i];
   }
   return ids[cut - 1];
+}
+
+bool token_choice::greedy() const {
+  if (!params) return true;
+  const auto& p = *params;
+  return p.temperature == 0 && p.logit_bias.empty() && p.repetition_penalty == 1 && p.presence_penalty == 0 &&
+         p.frequency_penalty == 0;
+}
+
+int32_t token_choice::choose(std::span<const float> logits) const {
+  if (greedy()) return model::greedy(logits);  // the very argmax the reference uses
+  return sample(logits, *params, prompt, generated);
+}
+
+double token_choice::random() const {
+  return params ? draw(params->seed, params->choice, static_cast<int>(generated.size())) : 0.0;
 }
 
 }  // namespace prfaas::model

@@ -14,7 +14,8 @@
 //   p.validate(vocab);
 //   int32_t next = sample(logits, p, prompt, generated);
 //
-// Not yet wired into a deployment (the router's seed, the decode node's step, stop): issue 24.
+// The router gives every request a seed (its own or a drawn one, returned to the client); the
+// prefill node samples the first token and the decode node the rest (engine/engine.h).
 
 #include <cstdint>
 #include <span>
@@ -45,5 +46,17 @@ double draw(uint64_t seed, int choice, int position);
 // index of the token being chosen.
 int32_t sample(std::span<const float> logits, const sampling_params& p, std::span<const int32_t> prompt,
                std::span<const int32_t> generated);
+
+// How one sequence picks its next token, as an engine is handed it: greedy when `params` is null
+// (or its temperature 0 with nothing else set), else sample() over what the sequence has seen.
+struct token_choice {
+  const sampling_params* params = nullptr;
+  std::span<const int32_t> prompt;
+  std::span<const int32_t> generated;  // its size is the position of the token being chosen
+  int32_t choose(std::span<const float> logits) const;
+  bool greedy() const;
+  // The draw of this choice (uniform in [0, 1)), for an engine without logits (emulated).
+  double random() const;
+};
 
 }  // namespace prfaas::model

@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "runtime/common/errc.h"
-#include "runtime/model/bpe_tokenizer.h"
+#include "runtime/text/bpe_tokenizer.h"
 #include "tests/support/skip_main.h"
 
 using namespace prfaas;
@@ -48,8 +48,8 @@ std::string unbase64(const std::string& in) {
   return out;
 }
 
-const model::bpe_tokenizer& qwen3() {
-  static const auto t = model::bpe_tokenizer::load(kTokenizer.string());
+const text::bpe_tokenizer& qwen3() {
+  static const auto t = text::bpe_tokenizer::load(kTokenizer.string());
   return t;
 }
 
@@ -86,11 +86,11 @@ TEST_CASE("streaming decode never splits a UTF-8 character and loses nothing") {
   const auto& t = qwen3();
   const std::string text = "naïve 混合 👨‍👩‍👧 ok";
   const auto ids = t.encode(text);
-  model::bpe_tokenizer::stream_decoder d(t);
+  text::stream_decoder d(t);
   std::string out;
   for (int32_t id : ids) {
     const std::string piece = d.push(id);
-    CHECK(model::complete_utf8_prefix(piece) == piece.size());  // whole characters only
+    CHECK(text::complete_utf8_prefix(piece) == piece.size());  // whole characters only
     out += piece;
   }
   out += d.flush();
@@ -101,7 +101,7 @@ TEST_CASE("a tokenizer.json the engine cannot reproduce is refused at load, nami
   auto j = nlohmann::json::parse(read(kTokenizer));
   auto error_of = [](const nlohmann::json& doc) {
     try {
-      model::bpe_tokenizer::parse(doc.dump(), "tokenizer.json");
+      text::bpe_tokenizer::parse(doc.dump(), "tokenizer.json");
     } catch (const failure& e) {
       return std::string(e.what());
     }

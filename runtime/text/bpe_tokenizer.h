@@ -26,9 +26,11 @@
 #include <unordered_map>
 #include <vector>
 
-namespace prfaas::model {
+#include "runtime/text/tokenizer.h"
 
-class bpe_tokenizer {
+namespace prfaas::text {
+
+class bpe_tokenizer final : public tokenizer {
  public:
   static bpe_tokenizer load(const std::string& tokenizer_json_path);
   static bpe_tokenizer parse(const std::string& json_text, const std::string& source);
@@ -38,24 +40,13 @@ class bpe_tokenizer {
 
   // Added tokens in `text` become their ids when `special` (the chat template's markers);
   // otherwise they are ordinary text.
-  std::vector<int32_t> encode(std::string_view text, bool special = true) const;
-  std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
+  std::vector<int32_t> encode(std::string_view text, bool special = true) const override;
+  std::string decode(std::span<const int32_t> ids, bool skip_special = false) const override;
 
-  int vocab_size() const;  // the largest id + 1
-  std::optional<int32_t> id_of(std::string_view token) const;  // a vocabulary or added token
-  bool is_special(int32_t id) const;
+  int vocab_size() const override;  // the largest id + 1
+  std::optional<int32_t> id_of(std::string_view token) const override;  // a vocabulary or added token
+  bool is_special(int32_t id) const override;
 
-  // Decodes a stream of ids, holding back the bytes of a UTF-8 character not yet complete.
-  class stream_decoder {
-   public:
-    explicit stream_decoder(const bpe_tokenizer& t) : t_(&t) {}
-    std::string push(int32_t id);  // the text now complete
-    std::string flush();           // what is held back (incomplete at the end)
-
-   private:
-    const bpe_tokenizer* t_;
-    std::string pending_;
-  };
 
  private:
   struct impl;
@@ -71,8 +62,5 @@ class bpe_tokenizer {
   std::unique_ptr<impl> impl_;
 };
 
-// The longest prefix of `bytes` that ends on a UTF-8 character boundary (a trailing incomplete
-// sequence is left out; invalid bytes count as complete).
-size_t complete_utf8_prefix(std::string_view bytes);
 
-}  // namespace prfaas::model
+}  // namespace prfaas::text

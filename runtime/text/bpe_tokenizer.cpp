@@ -1,4 +1,4 @@
-#include "runtime/model/bpe_tokenizer.h"
+#include "runtime/text/bpe_tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -12,7 +12,7 @@
 
 #include "runtime/common/errc.h"
 
-namespace prfaas::model {
+namespace prfaas::text {
 
 using json = nlohmann::json;
 
@@ -439,19 +439,5 @@ size_t complete_utf8_prefix(std::string_view bytes) {
   return done;
 }
 
-std::string bpe_tokenizer::stream_decoder::push(int32_t id) {
-  const int32_t one[] = {id};
-  pending_ += t_->decode(one);
-  const size_t n = complete_utf8_prefix(pending_);
-  std::string out = pending_.substr(0, n);
-  pending_.erase(0, n);
-  return out;
-}
 
-std::string bpe_tokenizer::stream_decoder::flush() {
-  std::string out;
-  out.swap(pending_);
-  return out;
-}
-
-}  // namespace prfaas::model
+}  // namespace prfaas::text
