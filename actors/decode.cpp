@@ -25,6 +25,7 @@
 #include "runtime/engine/decode_batch.h"
 #include "runtime/engine/engine.h"
 #include "runtime/kv/prefix_cache.h"
+#include "runtime/text/stop_condition.h"
 #include "runtime/transport/link_pool.h"
 
 namespace prfaas::actors {
@@ -38,6 +39,7 @@ struct reserved_sequence {
   int32_t attempt = 0;
   bool stream = false;
   std::chrono::steady_clock::time_point reserved_at;  // its timeline's zero
+  decoding how;
 };
 
 // A sequence whose tokens stream to the router as they come: how many went, and when.
@@ -55,6 +57,7 @@ struct decode_state {
   // Declaration order is destruction order reversed: the receiver (whose threads write into
   // reserved sequences) goes first, then the sequences, then the pool they came from.
   std::shared_ptr<engine::engine> engine;
+  std::shared_ptr<const text::tokenizer> tokenizer;  // reads stop strings
   std::shared_ptr<kv::block_pool> pool;
   std::shared_ptr<kv::prefix_cache> cache;
   std::map<uint64_t, reserved_sequence> reserved;
@@ -85,6 +88,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
   PRFAAS_REQUIRE(o.parts.engine && o.parts.pool && o.parts.cache && o.parts.carrier,
                  st.self.name + ": a decode node needs an engine, a block pool, a cache and a carrier");
   st.engine = std::move(o.parts.engine);
+  st.tokenizer = o.parts.tokenizer ? std::move(o.parts.tokenizer) : std::make_shared<text::byte_tokenizer>();
   st.pool = std::move(o.parts.pool);
   st.cache = std::move(o.parts.cache);
   st.batch = std::make_unique<engine::decode_batch>(*st.engine, o.max_sequences, o.cache_finished);
@@ -129,7 +133,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.receiver->expect(job.request, *transfer);
           st.reserved[job.request] =
               reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream,
-                                std::chrono::steady_clock::now()};
+                                std::chrono::steady_clock::now(), job.how};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
@@ -153,7 +157,10 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           auto seq = std::move(it->second);
           st.reserved.erase(it);
           caf::unsafe_send_as(self, st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt, phases});
-          st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens);
+          // Stop strings are read in the model's own text: this node's tokenizer decodes them.
+          auto stop = std::make_unique<text::stop_condition>(st.tokenizer.get(), seq.how.stop_ids, seq.how.stop_strings);
+          st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens,
+                        {sampling_of(seq.how), seq.prompt, stop->empty() ? nullptr : std::move(stop)});
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
           if (seq.stream) {  // the first token goes at once: it is the request's TTFT
             caf::unsafe_send_as(self, st.router, token_chunk{id, 0, {first_token}, seq.attempt});
@@ -232,7 +239,8 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
             st.cache->insert_sequence(prompt, *done.kv, std::move(done.snapshots));
             cached = true;
           }
-          caf::unsafe_send_as(self, st.router, decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt});
+          caf::unsafe_send_as(self, st.router,
+                              decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped});
         }
         if (cached) {
           const bool first = !st.published;

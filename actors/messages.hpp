@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "runtime/common/errc.h"
+#include "runtime/model/sampler.h"
 #include "runtime/sched/request_log.h"
 
 namespace prfaas::sched {
@@ -83,8 +84,48 @@ typename Inspector::result_type inspect(Inspector& f, registration_proof& x) {
   return f(caf::meta::type_name("registration_proof"), x.certificate_pem, x.signature);
 }
 
+// How a request's tokens are chosen and when they end: model::sampling_params and the stop rule
+// (text/stop_condition.h) as they cross processes.  The router checks the ranges and gives a
+// request without a seed one of its own (returned in generate_result.seed).
+struct decoding {
+  float temperature = 0, top_p = 1, min_p = 0;
+  int32_t top_k = 0;
+  float presence_penalty = 0, frequency_penalty = 0, repetition_penalty = 1;
+  std::vector<int32_t> bias_ids;     // logit_bias: ids and their biases, in pairs
+  std::vector<float> bias_values;
+  bool seeded = false;
+  uint64_t seed = 0;
+  int32_t choice = 0;                // which of a request's n choices (a stream of its own)
+  std::vector<int32_t> stop_ids;     // end-of-sequence ids and stop_token_ids
+  std::vector<std::string> stop_strings;
+};
+
+// The sampler's parameters of a request.
+inline model::sampling_params sampling_of(const decoding& d) {
+  model::sampling_params p;
+  p.temperature = d.temperature;
+  p.top_p = d.top_p;
+  p.top_k = d.top_k;
+  p.min_p = d.min_p;
+  p.presence_penalty = d.presence_penalty;
+  p.frequency_penalty = d.frequency_penalty;
+  p.repetition_penalty = d.repetition_penalty;
+  for (size_t i = 0; i < d.bias_ids.size() && i < d.bias_values.size(); ++i)
+    p.logit_bias.emplace_back(d.bias_ids[i], d.bias_values[i]);
+  p.seed = d.seed;
+  p.choice = d.choice;
+  return p;
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decoding& x) {
+  return f(caf::meta::type_name("decoding"), x.temperature, x.top_p, x.min_p, x.top_k, x.presence_penalty,
+           x.frequency_penalty, x.repetition_penalty, x.bias_ids, x.bias_values, x.seeded, x.seed, x.choice,
+           x.stop_ids, x.stop_strings);
+}
+
 struct generate_request {
-  std::string prompt;          // bytes; the tokenizer is byte-level
+  std::string prompt;          // text, read as bytes (the byte-level tokenizer); ignored when prompt_ids is set
   int32_t max_tokens = 16;
   int32_t deadline_ms = 0;     // 0: the router's default
   // Chosen by the client and kept across its retries: a retry that reaches a router still
@@ -93,11 +134,14 @@ struct generate_request {
   // Where the tokens go as they are produced (token_chunk, through the router); null: none, the
   // result carries them all at the end (it always does).
   caf::actor stream;
+  std::vector<int32_t> prompt_ids;  // the prompt as the model's tokenizer made it (at the edge, once)
+  decoding how;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
-  return f(caf::meta::type_name("generate_request"), x.prompt, x.max_tokens, x.deadline_ms, x.client_id, x.stream);
+  return f(caf::meta::type_name("generate_request"), x.prompt, x.prompt_ids, x.how, x.max_tokens, x.deadline_ms,
+           x.client_id, x.stream);
 }
 
 // Output tokens as the decode node produces them: `tokens` are the output's tokens from index
@@ -130,13 +174,15 @@ struct generate_result {
   int32_t uncached_tokens = 0; // prompt tokens it computed
   std::string cache_source;    // none | own | peer | remote (sched::cache_source)
   sched::timeline timeline;    // where its time went (runtime/sched/request_log.h)
+  bool stopped = false;        // a stop token or string ended it (else max_tokens did)
+  uint64_t seed = 0;           // the seed its sampling used (the client's or the router's)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
   return f(caf::meta::type_name("generate_result"), x.request, x.tokens, x.path, x.prefill_node,
            x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes, x.cached_tokens,
-           x.uncached_tokens, x.cache_source, x.timeline);
+           x.uncached_tokens, x.cache_source, x.timeline, x.stopped, x.seed);
 }
 
 struct prefill_job {
@@ -145,11 +191,12 @@ struct prefill_job {
   std::string decode_endpoint; // where the KV goes
   int32_t deadline_ms = 0;     // time the request has left when sent (0: none); checked after every layer
   int32_t attempt = 0;         // the router's attempt: a cancellation names it
+  decoding how;                // the first token is sampled here
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
-  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms, x.attempt);
+  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms, x.attempt, x.how);
 }
 
 struct prefill_report {
@@ -255,11 +302,13 @@ struct decode_job {
   std::vector<int32_t> prompt; // the finished sequence goes into the node's prefix cache under its keys
   int32_t attempt = 0;         // echoed in decode_started / decode_result / decode_failed
   bool stream = false;         // send token_chunks to the router as tokens come
+  decoding how;                // sampling (penalties read `prompt`) and the stop rule
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
-  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt, x.stream);
+  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt, x.stream,
+           x.how);
 }
 
 struct decode_started {
@@ -280,11 +329,12 @@ struct decode_result {
   std::vector<int32_t> tokens;
   double decode_ms = 0;        // after the first token
   int32_t attempt = 0;
+  bool stopped = false;        // its stop condition ended it
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_result& x) {
-  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms, x.attempt);
+  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms, x.attempt, x.stopped);
 }
 
 struct decode_failed {

@@ -188,12 +188,13 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
     m.kv = std::make_unique<kv::sequence_kv>(st.engine->layout(), *st.pool);
     // Frames carry the prompt's length while chunks stream before the prefill ends.
     m.src = std::make_unique<transport::sequence_transfer>(*m.kv, static_cast<int>(job.prompt.size()));
+    const auto sampling = sampling_of(job.how);  // the first token is this node's to choose
     m.out = st.engine->prefill(st.cache.get(), job.prompt, *m.kv,
                                [&](int layer, int first, int end) {
                                  m.link->send_payloads(job.request, *m.src, layer, first, end);
                                  if (m.phases.first_kv_ms < 0) m.phases.first_kv_ms = m.since_taken_ms();
                                },
-                               after_layer);
+                               after_layer, &sampling);
     m.phases.computed_ms = m.since_taken_ms();
   } catch (const failure& f) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());

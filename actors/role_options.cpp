@@ -4,6 +4,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/prefix_cache.h"
+#include "runtime/text/model_text.h"
 
 namespace prfaas::actors {
 
@@ -46,6 +47,8 @@ prefill_options prefill_options_for(const config::deployment_config& config, nod
 decode_options decode_options_for(const config::deployment_config& config, node_info self, worker_context context) {
   decode_options o;
   o.parts = make_worker_parts(config, self.prfaas, context);
+  // A decode node reads stop strings in the model's own text.
+  o.parts.tokenizer = text::load_tokenizer(config.engine.checkpoint() ? config.engine.model : "", o.parts.engine->layout().vocab);
   o.links = link_options_for(config, self.name, context);
   o.receiver = receiver_options_for(config, context.secret);
   o.max_sequences = config.node.max_sequences;

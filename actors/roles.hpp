@@ -15,6 +15,7 @@
 #include "runtime/common/endpoint.h"
 #include "runtime/faults/fault_points.h"
 #include "runtime/config/deployment_config.h"
+#include "runtime/text/tokenizer.h"
 #include "runtime/security/pki.h"
 #include "runtime/transport/carrier.h"
 #include "runtime/transport/pacer.h"
@@ -71,6 +72,7 @@ struct worker_context {
 // app may give its own: the emulated engine, a smaller pool, the loopback carrier.
 struct worker_parts {
   std::shared_ptr<engine::engine> engine;      // a model (built-in or a checkpoint) or an emulated profile
+  std::shared_ptr<const text::tokenizer> tokenizer;  // the model's (decode: stop strings); null: bytes
   std::shared_ptr<kv::block_pool> pool;        // KV blocks and linear-state slots
   std::shared_ptr<kv::prefix_cache> cache;     // over `pool` (budget 0: caches nothing)
   std::shared_ptr<transport::carrier> carrier; // moves KV: TCP between hosts, loopback in one process

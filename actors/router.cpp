@@ -60,7 +60,9 @@ struct pending_request {
   std::string client_id;
   caf::actor stream;             // where its tokens go as they come (token_chunk); null: none
   std::vector<int32_t> prompt;
+  decoding how;                  // sampling (with its seed) and stop rule, for every attempt
   std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
+  bool stopped = false;
   double decode_ms = 0;
 };
 
@@ -82,6 +84,7 @@ struct router_state {
   // Request ids name a request on every node: a restarted router must not reuse the ids of its
   // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
   uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
+  std::mt19937_64 seeds{std::random_device{}()};  // for requests that bring no seed
   clock_type::time_point started = clock_type::now();
   std::map<std::string, link_report> links;    // latest report per prefill node
   std::map<std::string, cache_stats> caches;   // latest cache statistics per node
@@ -132,6 +135,22 @@ double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
 }
 
 caf::error to_error(const failure& f) { return caf::make_error(f.code(), std::string(f.what())); }
+
+// A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
+// bounded stop lists); throws failure(invalid_argument) naming the first that is not.
+void check_decoding(int vocab, const std::vector<int32_t>& prompt, const decoding& how) {
+  auto bad = [](const std::string& what) { throw failure(errc::invalid_argument, what); };
+  for (int32_t t : prompt)
+    if (t < 0 || t >= vocab) bad("prompt token " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(vocab - 1) + ")");
+  if (how.bias_ids.size() != how.bias_values.size()) bad("logit_bias ids and values differ in number");
+  sampling_of(how).validate(vocab);
+  if (how.stop_ids.size() > 64) bad("at most 64 stop token ids");
+  for (int32_t t : how.stop_ids)
+    if (t < 0 || t >= vocab) bad("stop token " + std::to_string(t) + " is outside the vocabulary");
+  if (how.stop_strings.size() > 16) bad("at most 16 stop strings");
+  for (const auto& s : how.stop_strings)
+    if (s.empty() || s.size() > 256) bad("a stop string must hold 1..256 bytes");
+}
 
 // A node's error as the core's event: prfaas errors keep their code and text; anything else
 // (a CAF timeout, a broken connection) means the node could not be reached.
@@ -244,7 +263,8 @@ void act(router_self* self, const sched::reserve& c) {
     st.controller->observe(static_cast<double>(r.prompt.size()) - view->cached_tokens);
   st.log.routed(id, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
                 st.core->node(c.decode).desc.name, view->cached_tokens, now_s(self));
-  decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt, static_cast<bool>(r.stream)};
+  decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt, static_cast<bool>(r.stream),
+                 r.how};
   const auto to = handle_of(self, c.decode);
   const std::string name = self->state.core->node(c.decode).desc.name;
   const auto addr = to.address();
@@ -260,7 +280,8 @@ void act(router_self* self, const sched::prefill& c) {
   const auto& decode = st.core->node(c.decode).desc.name;
   const auto* view = st.core->find(id);
   const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
-  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms, attempt};
+  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
+                  st.requests.at(id).how};
   const auto to = handle_of(self, c.node);
   const std::string name = st.core->node(c.node).desc.name;
   const auto addr = to.address();
@@ -339,6 +360,8 @@ void act(router_self* self, const sched::reply& c) {
     out.cached_tokens = v.cached_tokens;
     out.uncached_tokens = v.computed_tokens;
     out.cache_source = sched::to_string(v.source);
+    out.stopped = p.stopped;
+    out.seed = p.how.seed;
     st.log.ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
     if (const auto* t = st.log.find(c.id)) out.timeline = *t;
     for (auto& rp : p.replies) rp.deliver(out);
@@ -624,9 +647,10 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       },
       [=](generate_request& req) -> caf::result<generate_result> {
         auto& st = self->state;
-        auto prompt = model::encode(req.prompt);
+        auto prompt = req.prompt_ids.empty() ? model::encode(req.prompt) : std::move(req.prompt_ids);
         try {
           model::check_request(st.options.model, prompt.size(), req.max_tokens);
+          check_decoding(st.options.model.vocab, prompt, req.how);
         } catch (const failure& f) {
           st.log.refused(to_string(f.code()));
           return to_error(f);
@@ -659,6 +683,11 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         p.stream = req.stream;
         if (!req.client_id.empty()) st.by_client_id[req.client_id] = id;
         p.prompt = std::move(prompt);
+        p.how = std::move(req.how);
+        if (!p.how.seeded) {  // the router's own: returned, so the client can run it again
+          p.how.seed = st.seeds();
+          p.how.seeded = true;
+        }
         const int prompt_tokens = static_cast<int>(p.prompt.size());
         st.requests.emplace(id, std::move(p));
         st.log.accepted(id, prompt_tokens, req.max_tokens, now_s(self),
@@ -760,6 +789,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         const auto* view = self->state.core->find(m.request);
         if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;  // an abandoned attempt
         it->second.tokens = std::move(m.tokens);
+        it->second.stopped = m.stopped;
         it->second.decode_ms = m.decode_ms;
         step(self, sched::decode_done{m.request, m.attempt});
       },

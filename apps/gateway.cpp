@@ -11,6 +11,8 @@
 #include <map>
 #include <mutex>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -20,7 +22,8 @@
 #include "actors/client.hpp"
 #include "runtime/gateway/openai.h"
 #include "runtime/metrics/exposition.h"
-#include "runtime/model/tokenizer.h"
+#include "runtime/text/model_text.h"
+#include "runtime/text/stop_condition.h"
 
 namespace prfaas::apps {
 namespace {
@@ -90,7 +93,8 @@ class open_requests {
 class http_counters {
  public:
   void count(const std::string& path, int status) {
-    static const std::set<std::string> known = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics"};
+    static const std::set<std::string> known = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics",
+                                                "/tokenize", "/detokenize"};
     std::lock_guard<std::mutex> lock(mutex_);
     ++counts_[{known.count(path) ? path : "other", status}];  // a bounded label set
   }
@@ -165,6 +169,93 @@ class readiness {
   std::thread poller_;
 };
 
+
+// One choice's request to the router: the prompt's ids, the sampling (choice `index` draws its
+// own stream), the stop rule.
+actors::generate_request request_of(const gateway::completion_request& r, int index, const std::string& client_id) {
+  actors::generate_request g;
+  g.prompt_ids = r.prompt_ids;
+  g.max_tokens = r.max_tokens;
+  g.client_id = client_id;
+  auto& d = g.how;
+  const auto& p = r.sampling;
+  d.temperature = p.temperature;
+  d.top_p = p.top_p;
+  d.top_k = p.top_k;
+  d.min_p = p.min_p;
+  d.presence_penalty = p.presence_penalty;
+  d.frequency_penalty = p.frequency_penalty;
+  d.repetition_penalty = p.repetition_penalty;
+  for (const auto& [tok, bias] : p.logit_bias) {
+    d.bias_ids.push_back(tok);
+    d.bias_values.push_back(bias);
+  }
+  d.seeded = r.seeded;
+  d.seed = p.seed;
+  d.choice = index;
+  d.stop_ids = r.stop_token_ids;
+  d.stop_strings = r.stop;
+  return g;
+}
+
+// A finished choice's text: its tokens decoded (special tokens left out unless asked for), cut
+// where a stop string begins.
+gateway::choice_text choice_of(const gateway::completion_request& r, const text::model_text& t,
+                               const actors::generate_result& x) {
+  std::string s = t.tok->decode(x.tokens, r.skip_special_tokens);
+  const size_t cut = text::stop_text_cut(s, r.stop);
+  if (cut != std::string::npos) s.resize(cut);
+  return {std::move(s), cut != std::string::npos || x.stopped ? "stop" : "length"};
+}
+
+// The "prfaas" object of a reply: the request's timeline and the seed its sampling used.
+std::string extension_of(const actors::generate_result& x) {
+  auto j = nlohmann::json::parse(sched::to_json(x.timeline));
+  j["seed"] = x.seed;
+  return j.dump();
+}
+
+// A streamed choice's text: whole UTF-8 characters only, and never a stop string (the bytes
+// that may begin one wait for the next tokens).
+class streamed_text {
+ public:
+  streamed_text(const text::tokenizer& t, const gateway::completion_request& r)
+      : decoder_(t, r.skip_special_tokens), stop_(r.stop) {}
+  // The text that may go out now.
+  std::string push(const std::vector<int32_t>& tokens) {
+    for (int32_t id : tokens) all_ += decoder_.push(id);
+    return release(false);
+  }
+  // What is left at the end (held bytes that turned out not to begin a stop string).
+  std::string finish() {
+    if (!stopped_) all_ += decoder_.flush();
+    return release(true);
+  }
+  bool stopped() const { return stopped_; }
+
+ private:
+  std::string release(bool last) {
+    if (!stopped_) {
+      const size_t cut = text::stop_text_cut(all_, stop_);
+      if (cut != std::string::npos) {
+        all_.resize(cut);
+        stopped_ = true;
+      }
+    }
+    size_t upto = all_.size();
+    if (!stopped_ && !last) upto = text::complete_utf8_prefix(std::string_view(all_).substr(0, upto - text::stop_prefix_held(all_, stop_)));
+    if (upto <= sent_) return "";
+    std::string out = all_.substr(sent_, upto - sent_);
+    sent_ = upto;
+    return out;
+  }
+  text::stream_decoder decoder_;
+  std::vector<std::string> stop_;
+  std::string all_;
+  size_t sent_ = 0;
+  bool stopped_ = false;
+};
+
 }  // namespace
 
 int run_gateway(caf::actor_system& sys, const config::deployment_config& config, const endpoint& listen_at,
@@ -181,6 +272,17 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   limits.model = config::served_model_name(config);
   limits.max_tokens_limit = std::min(g.max_tokens, config.model.max_context - 1);
   limits.max_prompt_bytes = static_cast<size_t>(g.max_body_bytes);
+  limits.context = config.model.max_context;
+  limits.max_n = g.max_n;
+  limits.ignore_unknown_fields = g.ignore_unknown_fields;
+  // The model's text, read once: its tokenizer, chat template, EOS ids and sampling defaults.
+  text::model_text text;
+  try {
+    text = text::load_model_text(config.engine.checkpoint() ? config.engine.model : "", config.model.vocab);
+  } catch (const failure& f) {
+    spdlog::error("gateway: {}", f.what());
+    return 1;
+  }
   open_requests open(g.max_open);
   const int64_t started = unix_now();
 
@@ -229,7 +331,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   });
   svr.Get("/v1/models", [&](const httplib::Request& req, httplib::Response& res) {
     if (!authorised(req, res)) return;
-    res.set_content(gateway::models_body(limits.model, started), "application/json");
+    res.set_content(gateway::models_body(limits.model, started, limits.context), "application/json");
   });
 
   auto complete = [&](bool chat) {
@@ -237,7 +339,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
       if (!authorised(req, res)) return;
       gateway::completion_request r;
       try {
-        r = gateway::parse_completion(req.body, chat, limits);
+        r = gateway::parse_completion(req.body, chat, limits, text);
       } catch (const api_error& e) {
         send_error(res, e);
         return;
@@ -253,26 +355,39 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
       }
       const std::string id = (chat ? "chatcmpl-" : "cmpl-") + unguessable_id();
       const auto budget = std::chrono::milliseconds(config.router.deadline_ms + 5000);
+      const int prompt_tokens = static_cast<int>(r.prompt_ids.size());
       if (!r.stream) {
         struct leave_on_exit {
           open_requests& o;
           ~leave_on_exit() { o.leave(); }
         } leave{open};
-        auto result = actors::generate_retrying(sys, router_at, actors::generate_request{r.prompt, r.max_tokens, 0, id, {}},
-                                                budget);
-        if (!result) return send_error(res, api_error_of(result.error()));
-        std::string text = model::decode(result->tokens);
-        const std::string finish = gateway::apply_stop(text, r.stop);
-        const gateway::usage u{static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),
-                               result->cached_tokens};
-        res.set_header("X-Prfaas-Request-Id", std::to_string(result->request));
-        res.set_content(gateway::response_body(r, id, unix_now(), text, finish, u, sched::to_json(result->timeline)),
-                        "application/json");
+        // The n choices run at once: each its own request, its own random stream.
+        std::vector<std::future<caf::expected<actors::generate_result>>> runs;
+        for (int i = 0; i < r.n; ++i)
+          runs.push_back(std::async(std::launch::async, [&, i] {
+            return actors::generate_retrying(sys, router_at, request_of(r, i, id + "-" + std::to_string(i)), budget);
+          }));
+        std::vector<actors::generate_result> results;
+        std::optional<caf::error> failed;
+        for (auto& f : runs) {
+          auto x = f.get();
+          if (x) results.push_back(std::move(*x));
+          else if (!failed) failed = x.error();
+        }
+        if (failed) return send_error(res, api_error_of(*failed));
+        std::vector<gateway::choice_text> choices;
+        gateway::usage u{prompt_tokens, 0, results[0].cached_tokens};
+        for (const auto& x : results) {
+          choices.push_back(choice_of(r, text, x));
+          u.completion_tokens += static_cast<int>(x.tokens.size());
+        }
+        res.set_header("X-Prfaas-Request-Id", std::to_string(results[0].request));
+        res.set_content(gateway::response_body(r, id, unix_now(), choices, u, extension_of(results[0])), "application/json");
         return;
       }
       // Streamed: server-sent events as the decode node produces the tokens (through the
-      // router); a client that goes away cancels the request everywhere.  The router is
-      // reached before the stream starts, so that an unreachable one is still a 503.
+      // router), choice after choice; a client that goes away cancels the request everywhere.
+      // The router is reached before the stream starts, so that an unreachable one is still a 503.
       auto router = actors::connect_router(sys, router_at, 3);
       if (!router) {
         open.leave();
@@ -281,43 +396,36 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
       res.set_header("Cache-Control", "no-cache");
       res.set_chunked_content_provider(
           "text/event-stream",
-          [&sys, r, id, budget, h = *router](size_t, httplib::DataSink& sink) {
+          [&sys, &text, r, id, budget, prompt_tokens, h = *router](size_t, httplib::DataSink& sink) {
             const int64_t created = unix_now();
-            std::string all;        // the output so far, cut at a stop sequence
-            size_t sent = 0;        // bytes of it the client has
-            std::string finish;     // set once a stop sequence ended the output
             auto send = [&](const std::string& event) { return sink.write(event.data(), event.size()); };
-            // A character's bytes go out together: a delta never ends inside a UTF-8 sequence.
-            auto flush = [&](bool last) {
-              const size_t upto = last ? all.size() : gateway::utf8_complete_prefix(all);
-              if (upto <= sent) return true;
-              const bool ok = send(gateway::stream_chunk(r, id, created, all.substr(sent, upto - sent), false, ""));
-              sent = upto;
-              return ok;
-            };
-            bool gone = !send(gateway::stream_chunk(r, id, created, "", true, ""));
-            auto on_tokens = [&](const std::vector<int32_t>& tokens) {
-              if (gone || !finish.empty()) return !gone;
-              all += model::decode(tokens);
-              if (gateway::apply_stop(all, r.stop) == "stop") finish = "stop";
-              if (!flush(!finish.empty())) gone = true;
-              return !gone;
-            };
-            if (gone) return false;  // the connection is gone: nothing more to write
-            auto result = actors::generate_streaming(sys, h, actors::generate_request{r.prompt, r.max_tokens, 0, "", {}},
-                                                     on_tokens, budget);
-            if (gone) return false;
-            if (!result) {
-              send("data: " + gateway::error_body(api_error_of(result.error())) + "\n\n");
-            } else {
-              flush(true);
-              send(gateway::stream_chunk(r, id, created, "", false, finish.empty() ? "length" : finish,
-                                         sched::to_json(result->timeline)));
-              if (r.include_usage)
-                send(gateway::usage_chunk(r, id, created,
-                                          {static_cast<int>(r.prompt.size()), static_cast<int>(result->tokens.size()),
-                                           result->cached_tokens}));
+            gateway::usage u{prompt_tokens, 0, 0};
+            for (int index = 0; index < r.n; ++index) {
+              streamed_text out(*text.tok, r);
+              bool gone = !send(gateway::stream_chunk(r, id, created, index, "", true, ""));
+              auto on_tokens = [&](const std::vector<int32_t>& tokens) {
+                if (gone || out.stopped()) return !gone;
+                std::string delta = out.push(tokens);
+                if (!delta.empty() && !send(gateway::stream_chunk(r, id, created, index, delta, false, ""))) gone = true;
+                return !gone;
+              };
+              if (gone) return false;  // the connection is gone: nothing more to write
+              auto result = actors::generate_streaming(sys, h, request_of(r, index, ""), on_tokens, budget);
+              if (gone) return false;
+              if (!result) {
+                send("data: " + gateway::error_body(api_error_of(result.error())) + "\n\n");
+                send(gateway::kStreamEnd);
+                sink.done();
+                return true;
+              }
+              const std::string rest = out.finish();
+              if (!rest.empty()) send(gateway::stream_chunk(r, id, created, index, rest, false, ""));
+              send(gateway::stream_chunk(r, id, created, index, "", false,
+                                         out.stopped() || result->stopped ? "stop" : "length", extension_of(*result)));
+              u.completion_tokens += static_cast<int>(result->tokens.size());
+              if (index == 0) u.cached_tokens = result->cached_tokens;
             }
+            if (r.include_usage) send(gateway::usage_chunk(r, id, created, u));
             send(gateway::kStreamEnd);
             sink.done();
             return true;
@@ -327,6 +435,23 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   };
   svr.Post("/v1/completions", complete(false));
   svr.Post("/v1/chat/completions", complete(true));
+  // vLLM's tokenizer endpoints: the deployment's own tokenizer and chat template.
+  svr.Post("/tokenize", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorised(req, res)) return;
+    try {
+      res.set_content(gateway::tokenize_body(req.body, limits, text), "application/json");
+    } catch (const api_error& e) {
+      send_error(res, e);
+    }
+  });
+  svr.Post("/detokenize", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorised(req, res)) return;
+    try {
+      res.set_content(gateway::detokenize_body(req.body, limits, text), "application/json");
+    } catch (const api_error& e) {
+      send_error(res, e);
+    }
+  });
 
   int port = listen_at.port;
   if (port == 0) port = svr.bind_to_any_port(listen_at.host);

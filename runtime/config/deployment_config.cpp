@@ -184,7 +184,9 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          auto& g = c.gateway;
          r.get("enabled", g.enabled); r.get("port", g.port); r.get("model", g.model);
          r.get("api_key_file", g.api_key_file); r.get("max_body_bytes", g.max_body_bytes);
-         r.get("max_open", g.max_open); r.get("max_tokens", g.max_tokens);
+         r.get("max_open", g.max_open); r.get("max_tokens", g.max_tokens); r.get("max_n", g.max_n);
+         r.get("ignore_unknown_fields", g.ignore_unknown_fields); r.get("tls", g.tls);
+         r.get("cert_file", g.cert_file); r.get("key_file", g.key_file);
        }},
       {"deployment", [&](table_reader& r) {
          auto& d = c.deployment;
@@ -325,6 +327,11 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.gateway.max_open >= 1 && c.gateway.max_open <= 10000, "gateway.max_open must be 1..10000");
   check(c.gateway.max_tokens >= 1 && c.gateway.max_tokens <= (1 << 20), "gateway.max_tokens must be 1..1048576");
   beside(c.gateway.api_key_file);
+  check(c.gateway.max_n >= 1 && c.gateway.max_n <= 128, "gateway.max_n must be 1..128");
+  check(c.gateway.cert_file.empty() == c.gateway.key_file.empty(), "gateway.cert_file and gateway.key_file go together");
+  check(c.gateway.cert_file.empty() || c.gateway.tls, "gateway.cert_file needs gateway.tls = true");
+  beside(c.gateway.cert_file);
+  beside(c.gateway.key_file);
   check(c.deployment.decode >= 1 && c.deployment.decode <= 64, "deployment.decode must be 1..64");
   check(c.deployment.prfaas_prefill <= 64 && c.deployment.local_prefill <= 64,
         "deployment.prfaas_prefill and deployment.local_prefill must be 0..64");

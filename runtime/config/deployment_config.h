@@ -102,7 +102,14 @@ struct gateway_config {
   int max_body_bytes = 4 << 20;   // larger request bodies get 413
   int max_open = 64;              // requests in progress at once; more get 429
   int max_tokens = 4096;          // the most a request may ask for
-
+  int max_n = 8;                  // choices per request (`n`)
+  // A request field the runtime does not know is a 400 naming it; true: ignored, as OpenAI's
+  // own server ignores fields.
+  bool ignore_unknown_fields = false;
+  // HTTPS: a certificate of the deployment's CA made by `prfaas up` (or cert_file / key_file,
+  // PEM); plain HTTP is then refused.  Off: plain HTTP (loopback deployments).
+  bool tls = false;
+  std::string cert_file, key_file;
 };
 
 struct deployment_layout {

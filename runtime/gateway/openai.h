@@ -4,20 +4,29 @@
 // object), and the response bodies and stream chunks in OpenAI's shapes.  No sockets, no CAF:
 // apps/gateway.cpp serves these over cpp-httplib and sends the request to the router.
 //
-// Honoured: model, prompt (a string) or messages, max_tokens / max_completion_tokens, stream,
-// stream_options.include_usage, stop (a string or up to 4), temperature (0 only: decoding is
-// greedy; absent means 0), top_p (1 only), n (1 only), user.  Anything else in the body is
-// ignored, as OpenAI's server ignores fields it does not know; a known field with a value the
-// runtime cannot honour is a 400 that names it.
+// The prompt becomes token ids here, once, in the model's own text (text/model_text.h): a
+// completion's prompt (a string, one string in a list, or a list of ids) through its tokenizer;
+// a chat's messages through its chat template (tools, chat_template_kwargs and
+// add_generation_prompt as transformers takes them) and then its tokenizer.
 //
-// Chat template (byte-level model, so it is plain text): each message becomes
-// "<|ROLE|>\nCONTENT\n", then "<|assistant|>\n" asks for the reply.
+// Honoured: model, prompt / messages, max_tokens / max_completion_tokens, stream,
+// stream_options.include_usage, stop (a string or up to 4), stop_token_ids, ignore_eos,
+// temperature, top_p, top_k, min_p, seed, presence_penalty, frequency_penalty,
+// repetition_penalty, logit_bias, n, skip_special_tokens, user, tools, tool_choice ("auto" /
+// "none"), parallel_tool_calls, chat_template_kwargs, add_generation_prompt, response_format
+// {"type": "text"}, echo false, suffix null, best_of 1.  Defaults: the model's
+// generation_config.json, else greedy.  A field outside this list is a 400 naming it (unless
+// ignore_unknown_fields); a value out of range is a 400 naming its field; a prompt that does not
+// fit the context is a 400 with both lengths.
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "runtime/common/errc.h"
+#include "runtime/model/sampler.h"
+
+namespace prfaas::text { struct model_text; }
 
 namespace prfaas::gateway {
 
@@ -33,48 +42,59 @@ struct api_limits {
   int max_tokens_default = 16;   // when the request names none (OpenAI's completions default)
   int max_tokens_limit = 4096;
   size_t max_prompt_bytes = 1 << 20;
+  int context = 1 << 20;         // the model's context: prompt and output tokens together
+  int max_n = 8;                 // choices per request
+  bool ignore_unknown_fields = false;
 };
 
 struct completion_request {
   bool chat = false;
   std::string model;
-  std::string prompt;            // the byte-level prompt (chat: after the template)
+  std::vector<int32_t> prompt_ids;  // the prompt in the model's tokens
   int max_tokens = 16;
   bool stream = false;
   bool include_usage = false;
-  std::vector<std::string> stop;
+  std::vector<std::string> stop;       // stop strings
+  std::vector<int32_t> stop_token_ids; // the request's, and (unless ignore_eos) the model's EOS ids
+  model::sampling_params sampling;     // its seed only when `seeded`
+  bool seeded = false;
+  int n = 1;
+  bool skip_special_tokens = true;
   std::string user;
 };
 
 // Throws api_error.
-completion_request parse_completion(const std::string& body, bool chat, const api_limits& limits);
+completion_request parse_completion(const std::string& body, bool chat, const api_limits& limits,
+                                    const text::model_text& text);
 
-// The chat template above.  Throws api_error on a malformed message.
-std::string chat_prompt(const std::string& messages_json_array);
+// POST /tokenize (vLLM's): {"prompt": TEXT} or {"messages": [...]} (with add_generation_prompt,
+// tools, chat_template_kwargs), optional "model" and "add_special_tokens"; answers {"tokens",
+// "count", "max_model_len"}.  POST /detokenize: {"tokens": [ids]} answers {"prompt": TEXT}.
+std::string tokenize_body(const std::string& body, const api_limits& limits, const text::model_text& text);
+std::string detokenize_body(const std::string& body, const api_limits& limits, const text::model_text& text);
 
 struct usage {
   int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
 };
 
-// The length of `text` without a UTF-8 sequence its end cuts short (at most 3 bytes held back,
-// only when they could begin a valid character): a streamed delta never splits a character, so
-// the deltas joined read as the whole text does.
-size_t utf8_complete_prefix(const std::string& text);
-
-// Cuts `text` at the first stop sequence; returns "stop" when it did, else "length".
-std::string apply_stop(std::string& text, const std::vector<std::string>& stop);
+// One choice of a reply: its text (stop string cut) and why it ended.
+struct choice_text {
+  std::string text;
+  std::string finish_reason;  // "stop" or "length"
+};
 
 // A whole (non-streamed) reply: text_completion or chat.completion.  `extension`, when not
-// empty, is a JSON object placed under "prfaas" (the request's timeline: clients that do not
-// know the field ignore it, as OpenAI's SDKs do).
-std::string response_body(const completion_request& r, const std::string& id, int64_t created, const std::string& text,
-                          const std::string& finish_reason, const usage& u, const std::string& extension = "");
+// empty, is a JSON object placed under "prfaas" (the request's timeline and seed: clients that
+// do not know the field ignore it, as OpenAI's SDKs do).
+std::string response_body(const completion_request& r, const std::string& id, int64_t created,
+                          const std::vector<choice_text>& choices, const usage& u, const std::string& extension = "");
 
-// One server-sent event ("data: {...}\n\n") of a streamed reply: a content delta (and, for
-// chat, the role in the first one), the last chunk with its finish reason (and `extension`, as
-// above), the usage chunk.
-std::string stream_chunk(const completion_request& r, const std::string& id, int64_t created, const std::string& delta,
-                         bool first, const std::string& finish_reason, const std::string& extension = "");
+// One server-sent event ("data: {...}\n\n") of a streamed reply: a content delta of choice
+// `index` (and, for chat, the role in its first one), its last chunk with the finish reason (and
+// `extension`, as above), the usage chunk.
+std::string stream_chunk(const completion_request& r, const std::string& id, int64_t created, int index,
+                         const std::string& delta, bool first, const std::string& finish_reason,
+                         const std::string& extension = "");
 std::string usage_chunk(const completion_request& r, const std::string& id, int64_t created, const usage& u);
 inline constexpr const char* kStreamEnd = "data: [DONE]\n\n";
 
@@ -85,7 +105,7 @@ std::string error_body(const api_error& e);
 // 429, no node or an unreachable router 503, a deadline 504, a bad request 400, else 500.
 api_error error_for(errc code, const std::string& message);
 
-// The models list of GET /v1/models.
-std::string models_body(const std::string& model, int64_t created);
+// The models list of GET /v1/models, with the model's context length (max_model_len).
+std::string models_body(const std::string& model, int64_t created, int context);
 
 }  // namespace prfaas::gateway

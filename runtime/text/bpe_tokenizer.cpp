@@ -427,9 +427,11 @@ size_t complete_utf8_prefix(std::string_view bytes) {
   size_t i = 0, done = 0;
   while (i < bytes.size()) {
     const int n = utf8_sequence(bytes, i);
+    const auto lead = static_cast<unsigned char>(bytes[i]);
+    const bool can_lead = lead >= 0xc2 && lead <= 0xf4;  // else it never begins a character
     if (n > 0) {
       i += n;
-    } else if (i + static_cast<size_t>(-n) >= bytes.size()) {
+    } else if (can_lead && i + static_cast<size_t>(-n) >= bytes.size()) {
       break;  // a sequence cut by the end: wait for its other bytes
     } else {
       i += -n;  // invalid: it will never complete

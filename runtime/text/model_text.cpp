@@ -38,11 +38,8 @@ std::string token_text(const nlohmann::json& cfg, const char* key) {
 }  // namespace
 
 std::shared_ptr<const tokenizer> load_tokenizer(const std::string& model_dir, int vocab) {
-  if (model_dir.empty() || !fs::exists(fs::path(model_dir) / "tokenizer.json")) {
-    if (vocab < 256) bad(model_dir.empty() ? "the built-in model" : model_dir,
-                         "a byte-level tokenizer needs a vocabulary of at least 256, the model has " + std::to_string(vocab));
-    return std::make_shared<byte_tokenizer>();
-  }
+  // Without a tokenizer the model's ids are bytes (a vocabulary under 256 uses the first ones).
+  if (model_dir.empty() || !fs::exists(fs::path(model_dir) / "tokenizer.json")) return std::make_shared<byte_tokenizer>();
   auto tok = std::make_shared<bpe_tokenizer>(bpe_tokenizer::load((fs::path(model_dir) / "tokenizer.json").string()));
   if (tok->vocab_size() > vocab)
     bad((fs::path(model_dir) / "tokenizer.json").string(),

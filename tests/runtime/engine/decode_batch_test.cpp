@@ -79,3 +79,51 @@ TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapsh
   for (int l = 0; l < c.n_layers; ++l)
     if (c.kind(l) == model::layer_kind::linear) CHECK(done[0].snapshots[0].states[l] == fresh.linear_state_vector(l));
 }
+
+TEST_CASE("seeded sampling in a batch gives each sequence the tokens it gets alone, and a stop ends it at once") {
+  model::model_config c;
+  c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
+  c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
+  engine::tiny_engine e(c);
+  kv::block_pool pool(c.block_bytes(), 128);
+  model::sampling_params hot;
+  hot.temperature = 1.5f;
+  hot.top_p = 0.95f;
+  hot.seed = 7;
+  const auto p = model::encode("a prompt to sample from");
+  // Alone, through the in-process reference: 20 tokens.
+  const auto alone = engine::generate(e, pool, p, 20, &hot).tokens;
+  REQUIRE(alone.size() == 20);
+  auto other_seed = hot;
+  other_seed.seed = 8;
+  CHECK(engine::generate(e, pool, p, 20, &other_seed).tokens != alone);  // two seeds differ
+  model::sampling_params cold;  // temperature 0: greedy
+  CHECK(engine::generate(e, pool, p, 20, &cold).tokens == engine::generate(e, pool, p, 20).tokens);
+
+  // In a batch beside a greedy sequence, joining a step late: the same tokens.
+  engine::decode_batch batch(e, 4);
+  std::map<uint64_t, std::vector<int32_t>> got;
+  std::map<uint64_t, bool> stopped;
+  auto join = [&](uint64_t id, const model::sampling_params& sp, std::unique_ptr<text::stop_condition> stop) {
+    auto kv = std::make_unique<kv::sequence_kv>(c, pool);
+    kv->reserve(static_cast<int>(p.size()) + 20);
+    const int32_t first = e.prefill(nullptr, p, *kv, {}, {}, &sp).first_token;
+    batch.add(id, std::move(kv), first, 20, {sp, p, std::move(stop)});
+  };
+  join(1, cold, nullptr);
+  for (auto& f : batch.step()) got[f.request] = f.tokens;
+  join(2, hot, nullptr);
+  // The third stops at the sampled stream's 6th token (a stop token id), leaving at that step.
+  join(3, hot, std::make_unique<text::stop_condition>(nullptr, std::vector<int32_t>{alone[5]}, std::vector<std::string>{}));
+  while (!batch.empty())
+    for (auto& f : batch.step()) {
+      got[f.request] = f.tokens;
+      stopped[f.request] = f.stopped;
+    }
+  CHECK(got[2] == alone);
+  const auto first_hit = std::find(alone.begin(), alone.end(), alone[5]) - alone.begin();
+  CHECK(got[3] == std::vector<int32_t>(alone.begin(), alone.begin() + first_hit + 1));
+  CHECK(stopped[3]);
+  CHECK_FALSE(stopped[2]);
+  CHECK(pool.free_blocks() == pool.capacity());
+}

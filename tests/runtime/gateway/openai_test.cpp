@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/gateway/openai.h"
+#include "runtime/text/model_text.h"
+#include "runtime/text/stop_condition.h"
 
 using namespace prfaas;
 using namespace prfaas::gateway;
@@ -17,12 +19,21 @@ api_limits limits() {
   l.model = "m";
   l.max_tokens_limit = 100;
   l.max_prompt_bytes = 64;
+  l.context = 200;
   return l;
 }
 
+// The built-in model's text: bytes and the house template.
+const text::model_text& bytes() {
+  static const auto t = text::load_model_text("", 256);
+  return t;
+}
+
+std::string text_of(const std::vector<int32_t>& ids) { return bytes().tok->decode(ids); }
+
 api_error refusal(const json& body, bool chat = false) {
   try {
-    parse_completion(body.dump(), chat, limits());
+    parse_completion(body.dump(), chat, limits(), bytes());
   } catch (const api_error& e) {
     return e;
   }
@@ -36,20 +47,40 @@ TEST_CASE("a completion body becomes a request with its limits and defaults") {
   const auto r = parse_completion(R"({"model":"m","prompt":["hi"],"stop":["\n","##"],"stream":true,
                                       "stream_options":{"include_usage":true},"temperature":0,"n":1,"user":"u",
                                       "logit_bias":{}})",
-                                  false, limits());
-  CHECK(r.prompt == "hi");
+                                  false, limits(), bytes());
+  CHECK(text_of(r.prompt_ids) == "hi");
   CHECK(r.max_tokens == 16);  // OpenAI's default for completions
   CHECK(r.stream);
   CHECK(r.include_usage);
   CHECK(r.stop == std::vector<std::string>{"\n", "##"});
   CHECK(r.user == "u");
+  CHECK(r.sampling.temperature == 0);  // no model default: greedy
+  CHECK_FALSE(r.seeded);
+}
+
+TEST_CASE("sampling fields, n, stop token ids and a prompt of ids become the request's decoding") {
+  const auto r = parse_completion(R"({"model":"m","prompt":[104,105],"temperature":0.7,"top_p":0.9,"top_k":-1,"min_p":0.05,
+                                      "seed":42,"presence_penalty":0.5,"frequency_penalty":-0.5,"repetition_penalty":1.1,
+                                      "logit_bias":{"65":5},"n":3,"stop_token_ids":[10],"ignore_eos":true})",
+                                  false, limits(), bytes());
+  CHECK(text_of(r.prompt_ids) == "hi");
+  CHECK(r.sampling.temperature == Approx(0.7));
+  CHECK(r.sampling.top_p == Approx(0.9));
+  CHECK(r.sampling.top_k == 0);
+  CHECK(r.sampling.min_p == Approx(0.05));
+  CHECK(r.seeded);
+  CHECK(r.sampling.seed == 42);
+  CHECK(r.sampling.repetition_penalty == Approx(1.1));
+  CHECK(r.sampling.logit_bias == std::vector<std::pair<int32_t, float>>{{65, 5.0f}});
+  CHECK(r.n == 3);
+  CHECK(r.stop_token_ids == std::vector<int32_t>{10});
 }
 
 TEST_CASE("chat messages go through the documented template, text content parts are joined") {
   const auto r = parse_completion(
       R"({"model":"m","messages":[{"role":"system","content":"S"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],"max_completion_tokens":3})",
-      true, limits());
-  CHECK(r.prompt == "<|system|>\nS\n<|user|>\nab\n<|assistant|>\n");
+      true, limits(), bytes());
+  CHECK(text_of(r.prompt_ids) == "<|system|>\nS\n<|user|>\na\nb\n<|assistant|>\n");
   CHECK(r.max_tokens == 3);
 }
 
@@ -62,9 +93,24 @@ TEST_CASE("what the runtime cannot honour is refused with the field named") {
   CHECK(refusal({{"model", "m"}, {"prompt", {"a", "b"}}}).param == "prompt");
   CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"max_tokens", 101}}).param == "max_tokens");
   CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"max_tokens", "5"}}).param == "max_tokens");
-  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"temperature", 1}}).param == "temperature");
-  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"top_p", 0.5}}).param == "top_p");
-  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"n", 3}}).param == "n");
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"temperature", 2.5}}).param == "temperature");
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"top_p", 0}}).param == "top_p");
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"n", 9}}).param == "n");
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"seed", "s"}}).param == "seed");
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"logit_bias", {{"999", 1}}}}).param == "logit_bias");
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"stop_token_ids", {256}}}).param == "stop_token_ids");
+  CHECK(refusal({{"model", "m"}, {"prompt", {1, 300}}}).param == "prompt");
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"frobnicate", 1}}).param == "frobnicate");  // unknown: named
+  CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"echo", true}}).param == "echo");
+  CHECK(refusal({{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tool_choice", "required"}}, true).param ==
+        "tool_choice");
+  // The context: a prompt that leaves no room, or max_tokens past it, names both lengths.
+  const auto long_prompt = refusal({{"model", "m"}, {"prompt", std::vector<int>(200, 65)}});
+  CHECK(long_prompt.param == "prompt");
+  CHECK_THAT(long_prompt.message, Catch::Contains("200 tokens") && Catch::Contains("context is 200"));
+  const auto too_many = refusal({{"model", "m"}, {"prompt", std::vector<int>(150, 65)}, {"max_tokens", 60}});
+  CHECK(too_many.param == "max_tokens");
+  CHECK_THAT(too_many.message, Catch::Contains("150 tokens") && Catch::Contains("60"));
   CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"stop", {"a", "b", "c", "d", "e"}}}).param == "stop");
   CHECK(refusal({{"model", "m"}, {"prompt", "x"}, {"stream", "yes"}}).param == "stream");
   CHECK(refusal({{"model", "m"}, {"messages", {{{"role", "wizard"}, {"content", "x"}}}}}, true).param == "messages");
@@ -73,13 +119,29 @@ TEST_CASE("what the runtime cannot honour is refused with the field named") {
   CHECK(refusal(json::array()).status == 400);
 }
 
-TEST_CASE("stop sequences cut the text at the first one, runtime errors map to HTTP statuses") {
-  std::string t = "abc##def\nghi";
-  CHECK(apply_stop(t, {"\n", "##"}) == "stop");
-  CHECK(t == "abc");
-  std::string u = "abc";
-  CHECK(apply_stop(u, {"x"}) == "length");
-  CHECK(u == "abc");
+TEST_CASE("an unknown field is ignored when the deployment says so") {
+  auto l = limits();
+  l.ignore_unknown_fields = true;
+  const auto r = parse_completion(R"({"model":"m","prompt":"x","frobnicate":1})", false, l, bytes());
+  CHECK(text_of(r.prompt_ids) == "x");
+}
+
+TEST_CASE("/tokenize and /detokenize: prompt or messages to ids and back") {
+  const auto t = json::parse(tokenize_body(R"({"prompt":"hi"})", limits(), bytes()));
+  CHECK(t["tokens"] == json::array({104, 105}));
+  CHECK(t["count"] == 2);
+  CHECK(t["max_model_len"] == 200);
+  const auto m = json::parse(tokenize_body(R"({"messages":[{"role":"user","content":"x"}]})", limits(), bytes()));
+  CHECK(text_of(m["tokens"].get<std::vector<int32_t>>()) == "<|user|>\nx\n<|assistant|>\n");
+  CHECK(json::parse(detokenize_body(R"({"tokens":[104,105]})", limits(), bytes()))["prompt"] == "hi");
+  CHECK_THROWS_AS(detokenize_body(R"({"tokens":[1000]})", limits(), bytes()), api_error);
+}
+
+TEST_CASE("stop strings cut the text at the first one, runtime errors map to HTTP statuses") {
+  CHECK(text::stop_text_cut("abc##def\nghi", {"\n", "##"}) == 3);
+  CHECK(text::stop_text_cut("abc", {"x"}) == std::string::npos);
+  CHECK(text::stop_prefix_held("abc#", {"##"}) == 1);  // may begin "##": held back
+  CHECK(text::stop_prefix_held("abc", {"##"}) == 0);
   CHECK(error_for(errc::no_capacity, "").status == 429);
   CHECK(error_for(errc::deadline_exceeded, "").status == 504);
   CHECK(error_for(errc::unreachable, "").status == 503);
@@ -91,7 +153,7 @@ TEST_CASE("stop sequences cut the text at the first one, runtime errors map to H
 }
 
 TEST_CASE("a streamed delta holds back a character its end cuts short, and nothing else") {
-  using prfaas::gateway::utf8_complete_prefix;
+  const auto utf8_complete_prefix = [](std::string_view s) { return text::complete_utf8_prefix(s); };
   CHECK(utf8_complete_prefix("") == 0);
   CHECK(utf8_complete_prefix("abc") == 3);
   CHECK(utf8_complete_prefix("a\xC3") == 1);              // the first byte of a 2-byte character
