@@ -78,4 +78,23 @@ std::string demo_prompt(int seed, int bytes) {
   return s;
 }
 
+void sampling_flags::add_to(CLI::App& cmd) {
+  cmd.add_option("--temperature", temperature, "sampling temperature (0: greedy)")->check(CLI::Range(0.0, 2.0));
+  cmd.add_option("--top-p", top_p, "nucleus sampling: the smallest set of tokens reaching this mass")->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--top-k", top_k, "sample among the K most likely tokens (0: all)")->check(CLI::Range(0, 1 << 20));
+  cmd.add_option("--seed", seed, "the sampling seed (default: the router's, printed with --json)")->check(CLI::Range(0LL, 1LL << 62));
+  cmd.add_option("--stop-token-ids", stop_token_ids, "token ids that end the output")->delimiter(',');
+}
+
+actors::decoding sampling_flags::decoding(long long seed_offset) const {
+  actors::decoding d;
+  d.temperature = temperature;
+  d.top_p = top_p;
+  d.top_k = top_k;
+  d.seeded = seed >= 0;
+  d.seed = d.seeded ? static_cast<uint64_t>(seed + seed_offset) : 0;
+  d.stop_ids = stop_token_ids;
+  return d;
+}
+
 }  // namespace prfaas::apps

@@ -1,4 +1,7 @@
 #pragma once
+#include <CLI/CLI.hpp>
+
+#include "actors/messages.hpp"
 // What the prfaas commands share: the error they print and exit on, the client's actor system,
 // reaching a router, and starting a deployment and waiting until it routes.
 
@@ -14,6 +17,17 @@
 namespace prfaas::apps {
 
 // A command's failure: printed on stderr, exit status 1.
+// Sampling flags of the commands that generate (generate, replay): what a request's `how` says.
+struct sampling_flags {
+  float temperature = 0, top_p = 1;
+  int top_k = 0;
+  long long seed = -1;                  // -1: none (the router picks one)
+  std::vector<int32_t> stop_token_ids;
+  void add_to(CLI::App& cmd);
+  // The request's decoding; `seed_offset` is added to the seed (replay: the request's index).
+  actors::decoding decoding(long long seed_offset = 0) const;
+};
+
 struct cli_error {
   std::string message;
 };

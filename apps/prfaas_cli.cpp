@@ -63,6 +63,7 @@
 #include "runtime/model/generate.h"
 #include "runtime/model/hybrid_model.h"
 #include "runtime/model/tokenizer.h"
+#include "runtime/text/stop_condition.h"
 
 using namespace prfaas;
 using json = nlohmann::json;
@@ -133,6 +134,8 @@ json result_json(const actors::generate_result& r) {
   j["uncached_tokens"] = r.uncached_tokens;
   j["cache_source"] = r.cache_source.empty() ? "none" : r.cache_source;
   j["request"] = r.request;
+  j["finish_reason"] = r.stopped ? "stop" : "length";
+  j["seed"] = r.seed;
   if (r.timeline.request != 0) j["timeline"] = json::parse(sched::to_json(r.timeline));
   return j;
 }
@@ -153,15 +156,20 @@ void print_result_summary(const actors::generate_result& r) {
                static_cast<long long>(r.kv_bytes), r.cached_tokens, r.cache_source.empty() ? "none" : r.cache_source.c_str());
 }
 
-actors::generate_result in_process(const config::deployment_config& config, const std::string& prompt, int max_tokens) {
+actors::generate_result in_process(const config::deployment_config& config, const std::string& prompt, int max_tokens,
+                                   const actors::decoding& how = {}) {
   try {
     const auto e = engine::make_engine(config, /*prfaas=*/false);
     const auto tokens = model::encode(prompt);
     kv::block_pool pool(config.model.block_bytes(),
                         config.model.blocks_for(static_cast<int>(tokens.size()) + max_tokens) * config.model.full_layers() + 1);
-    auto g = engine::generate(*e, pool, tokens, max_tokens);
+    const auto sampling = actors::sampling_of(how);
+    text::stop_condition stop(nullptr, how.stop_ids, {});
+    auto g = engine::generate(*e, pool, tokens, max_tokens, &sampling, &stop);
     actors::generate_result r;
     r.tokens = g.tokens;
+    r.stopped = g.stopped;
+    r.seed = how.seed;
     r.path = "in-process";
     r.ttft_ms = g.prefill_ms;
     r.total_ms = g.prefill_ms + g.decode_ms;
@@ -722,6 +730,8 @@ int main(int argc, char** argv) {
       throw CLI::RequiredError("--prompt, --prompt-file or --prompt-ids");
   });
   gen->add_option("--max-tokens", max_tokens, "tokens to generate")->required()->check(CLI::Range(1, 1 << 20));
+  apps::sampling_flags sampling;
+  sampling.add_to(*gen);
   gen->add_flag("--json", as_json, "print one JSON object");
   gen->add_flag("--in-process", in_proc, "run the model in this process (the reference)");
   bool stream = false;
@@ -801,6 +811,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({1, 2, 4, 8, 16, 32, 64, 128, 256, 512}));
   replay->add_option("--requests", replay_opts.requests, "the first N requests")->check(CLI::Range(1, 1000000));
   replay->add_option("--concurrency", replay_opts.concurrency, "requests in flight at once")->check(CLI::Range(1, 256));
+  replay_opts.sampling.add_to(*replay);
   replay->add_option("--max-tokens", replay_opts.max_tokens, "cap on output tokens per request")->check(CLI::Range(1, 4096));
   replay->add_option("--router", router_flag, "HOST:PORT of the router (default: from --state)");
   replay->add_option("--state", state_dir, "directory for the deployment's state and logs");
@@ -967,7 +978,7 @@ int main(int argc, char** argv) {
           std::cout << dump(in_process_steps(config, ids, max_tokens, logprobs)) << std::endl;
           return 0;
         }
-        print_result(in_process(config, prompt, max_tokens), as_json);
+        print_result(in_process(config, prompt, max_tokens, sampling.decoding()), as_json);
         return 0;
       }
       const auto router_at = router_address(router_flag, state_dir);
@@ -977,7 +988,7 @@ int main(int argc, char** argv) {
       const int budget_ms = deadline_ms > 0 ? deadline_ms : 60000;
       if (stream) {  // tokens as they come, then the summary (no retries: one router)
         auto r = actors::generate_streaming(
-            client.sys, router, actors::generate_request{prompt, max_tokens, deadline_ms, {}, {}},
+            client.sys, router, actors::generate_request{prompt, max_tokens, deadline_ms, {}, {}, {}, sampling.decoding()},
             [&](const std::vector<int32_t>& tokens) {
               if (!as_json) {
                 std::cout << printable(model::decode(tokens));
@@ -992,7 +1003,8 @@ int main(int argc, char** argv) {
         else print_result_summary(*r);
         return 0;
       }
-      auto r = actors::generate_retrying(client.sys, router_at, actors::generate_request{prompt, max_tokens, deadline_ms, {}},
+      auto r = actors::generate_retrying(client.sys, router_at,
+                                         actors::generate_request{prompt, max_tokens, deadline_ms, {}, {}, {}, sampling.decoding()},
                                          std::chrono::milliseconds(budget_ms + 2000));
       if (!r) throw cli_error{actors::describe(r.error())};
       print_result(*r, as_json);

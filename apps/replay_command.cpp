@@ -51,7 +51,9 @@ int replay_command(caf::actor_system& sys, const endpoint& router_at, const repl
     clients.emplace_back([&] {
       for (size_t i; (i = next.fetch_add(1)) < trace.size();) {
         const auto sent = std::chrono::steady_clock::now();
-        auto r = actors::generate_retrying(sys, router_at, actors::generate_request{prompts[i], outputs[i], o.deadline_ms, {}},
+        actors::generate_request req{prompts[i], outputs[i], o.deadline_ms, {}};
+        req.how = o.sampling.decoding(static_cast<long long>(i));
+        auto r = actors::generate_retrying(sys, router_at, std::move(req),
                                            std::chrono::milliseconds(o.deadline_ms + 2000));
         seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
         if (r) results[i] = std::move(*r);

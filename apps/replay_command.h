@@ -1,4 +1,6 @@
 #pragma once
+
+#include "apps/cli_support.h"
 // `prfaas replay`: sends a trace (../shared/traces format) to a running deployment, with each
 // trace block's id mapped to fixed token content (sim/trace_prompt.h) so that shared prefixes
 // really are shared, and reports the prefix-cache hit rate, the offload share and TTFT per path.
@@ -23,6 +25,7 @@ struct replay_options {
   int deadline_ms = 60000; // each request's deadline
   std::string outcomes;   // write one JSON line per request here (empty: none)
   bool as_json = false;
+  sampling_flags sampling;  // with a seed, request i samples with seed + i
 };
 
 int replay_command(caf::actor_system& sys, const endpoint& router_at, const replay_options& options);

@@ -138,9 +138,12 @@ TEST_CASE("the gateway answers bad requests with OpenAI's error object and the r
   CHECK(bad_json->status == 400);
   CHECK(json::parse(bad_json->body)["error"]["type"] == "invalid_request_error");
   CHECK(post(c, "/v1/completions", {{"model", "gpt-4"}, {"prompt", "x"}}, 404)["error"]["param"] == "model");
-  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"temperature", 0.8}}, 400)["error"]["param"] ==
+  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"temperature", 3}}, 400)["error"]["param"] ==
         "temperature");
-  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"n", 2}}, 400)["error"]["param"] == "n");
+  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"n", 99}}, 400)["error"]["param"] == "n");
+  const json unknown = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"frobnicate", 1}}, 400);
+  CHECK(unknown["error"]["param"] == "frobnicate");
+  CHECK_THAT(unknown["error"]["message"].get<std::string>(), Catch::Contains("'frobnicate' is not supported"));
   CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"max_tokens", 0}}, 400)["error"]["param"] ==
         "max_tokens");
   CHECK(post(c, "/v1/chat/completions", {{"model", "prfaas-tiny"}, {"messages", json::array()}}, 400)["error"]["param"] ==
@@ -367,4 +370,89 @@ TEST_CASE("bench serve drives the gateway and the actor plane with streaming req
   }
   CHECK(j["identical_outputs"] == 6);
   CHECK(j.contains("gateway_added_ms"));
+}
+
+TEST_CASE("a stop string ends the sequence on the decode node: 5 tokens decoded of 200 asked, its slot free at once") {
+  deployment d;
+  auto c = client_of(d);
+  // The greedy output (letters only: the byte model's other bytes biased away), and a stop
+  // string that first appears ending at its 5th token.
+  json letters = json::object();
+  for (int b = 'a'; b <= 'z'; ++b) letters[std::to_string(b)] = 100;
+  std::string prompt, output, stop;
+  for (int i = 0; i < 8 && stop.empty(); ++i) {
+    prompt = "Stop where I say, attempt " + std::to_string(i) + ".";
+    output = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 20}, {"logit_bias", letters}},
+                  200)["choices"][0]["text"];
+    if (output.size() == 20 && output.find(output.substr(3, 2)) == 3) stop = output.substr(3, 2);
+  }
+  REQUIRE_FALSE(stop.empty());
+  const json r = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 200}, {"stop", stop},
+                                             {"logit_bias", letters}}, 200);
+  CHECK(r["choices"][0]["text"] == output.substr(0, 3));
+  CHECK(r["choices"][0]["finish_reason"] == "stop");
+  CHECK(r["usage"]["completion_tokens"].get<int>() <= 6);
+  CHECK(r["prfaas"]["output_tokens"].get<int>() <= 6);  // the decode node produced only these
+  // The router freed the decode node's sequence when the node reported it done: nothing held.
+  auto m = c.Get("/metrics");
+  REQUIRE(m);
+  std::smatch hit;
+  const std::regex held(R"(prfaas_decode_sequences\{[^}]*\} ([0-9.]+))");
+  int decode_gauges = 0;
+  for (auto it = std::sregex_iterator(m->body.begin(), m->body.end(), held); it != std::sregex_iterator(); ++it) {
+    CHECK((*it)[1].str() == "0");
+    ++decode_gauges;
+  }
+  CHECK(decode_gauges == 2);
+  // Streamed: the same text, the stop string never shown, the same finish.
+  auto s = c.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 200}, {"stop", stop},
+                                          {"logit_bias", letters}, {"stream", true},
+                                          {"stream_options", {{"include_usage", true}}}}.dump(),
+                  "application/json");
+  REQUIRE(s);
+  const auto got = read_stream(s->body, false);
+  CHECK(got.content == output.substr(0, 3));
+  CHECK(got.finish_reason == "stop");
+  CHECK(got.usage["completion_tokens"].get<int>() <= 6);
+  // A stop token id ends it too: the 5th token's byte.
+  const json t = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 200}, {"logit_bias", letters},
+                                             {"stop_token_ids", {static_cast<unsigned char>(output[4])}}}, 200);
+  CHECK(t["choices"][0]["finish_reason"] == "stop");
+  CHECK(t["usage"]["completion_tokens"].get<int>() == static_cast<int>(output.find(output[4])) + 1);
+}
+
+TEST_CASE("seeded sampling through the gateway: the same seed the same text, streamed or not, two seeds differ, temperature 0 is greedy, n choices") {
+  deployment d;
+  auto c = client_of(d);
+  const std::string prompt = "Sample from me, please.";
+  auto complete = [&](json extra) {
+    json body = {{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 24}};
+    body.update(extra);
+    return post(c, "/v1/completions", body, 200);
+  };
+  const json greedy = complete(json::object());
+  const json a = complete({{"temperature", 1.2}, {"top_p", 0.95}, {"seed", 5}});
+  const json b = complete({{"temperature", 1.2}, {"top_p", 0.95}, {"seed", 5}});
+  const json other = complete({{"temperature", 1.2}, {"top_p", 0.95}, {"seed", 6}});
+  CHECK(a["choices"][0]["text"] == b["choices"][0]["text"]);
+  CHECK(a["prfaas"]["seed"] == 5);
+  CHECK(a["choices"][0]["text"] != other["choices"][0]["text"]);
+  CHECK(a["choices"][0]["text"] != greedy["choices"][0]["text"]);
+  CHECK(complete({{"temperature", 0}, {"seed", 9}})["choices"][0]["text"] == greedy["choices"][0]["text"]);
+  // Without a seed the router picks one and says which: asking with it gives the same text.
+  const json unseeded = complete({{"temperature", 1.2}});
+  const auto picked = unseeded["prfaas"]["seed"].get<uint64_t>();
+  CHECK(complete({{"temperature", 1.2}, {"seed", picked}})["choices"][0]["text"] == unseeded["choices"][0]["text"]);
+  // n = 2: two choices of one seed, the first the n = 1 one, the second its own stream.
+  const json two = complete({{"temperature", 1.2}, {"top_p", 0.95}, {"seed", 5}, {"n", 2}});
+  REQUIRE(two["choices"].size() == 2);
+  CHECK(two["choices"][0]["text"] == a["choices"][0]["text"]);
+  CHECK(two["choices"][1]["text"] != a["choices"][0]["text"]);
+  CHECK(two["usage"]["completion_tokens"] == 48);
+  // Streamed: the same text.
+  auto s = c.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", prompt}, {"max_tokens", 24}, {"temperature", 1.2},
+                                          {"top_p", 0.95}, {"seed", 5}, {"stream", true}}.dump(),
+                  "application/json");
+  REQUIRE(s);
+  CHECK(read_stream(s->body, false).content == a["choices"][0]["text"].get<std::string>());
 }
