@@ -1,5 +1,6 @@
 // The fault matrix: 200 mixed requests at concurrency 16 (`prfaas replay`, clients retrying
-// within each deadline) run through one fault each on a fresh deployment, and `prfaas check`
+// within each deadline, each request sampled with its own seed) run through one fault each on a
+// fresh deployment, and `prfaas check`
 // holds their outcomes against a fault-free run's: every request ended exactly once (a result or
 // an error that names its cause), none past its deadline, every completed output equal to the
 // fault-free one, at least 95 % completed.  Fresh probes on both paths measure when the
@@ -65,6 +66,9 @@ std::unique_ptr<child> start_workload(const deployment& d, const temp_dir& out, 
       std::vector<std::string>{PRFAAS_CLI, "replay", "--state", d.state_dir(), "--trace", trace_file(), "--scale-tokens",
                                std::to_string(kScale), "--requests", std::to_string(kRequests), "--concurrency",
                                std::to_string(kConcurrency), "--max-tokens", "16", "--deadline-ms", "60000",
+                               // Seeded sampling (request i draws with seed 1000 + i): every fault
+                               // must leave each draw as the fault-free run made it.
+                               "--temperature", "0.9", "--top-p", "0.95", "--seed", "1000",
                                "--outcomes", outcomes, "--json"},
       out.path());
 }

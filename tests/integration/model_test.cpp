@@ -27,10 +27,15 @@ std::string make_model(const temp_dir& dir, const std::string& seed) {
   return path;
 }
 
-json in_process(const std::string& model, const std::string& prompt, int max_tokens) {
-  return parse_ok(run({PRFAAS_CLI, "generate", "--in-process", "--json", "--model", model, "--prompt", prompt,
-                       "--max-tokens", std::to_string(max_tokens)}));
+json in_process(const std::string& model, const std::string& prompt, int max_tokens, std::vector<std::string> extra = {}) {
+  std::vector<std::string> cmd = {PRFAAS_CLI, "generate", "--in-process", "--json", "--model", model, "--prompt", prompt,
+                                  "--max-tokens", std::to_string(max_tokens)};
+  cmd.insert(cmd.end(), extra.begin(), extra.end());
+  return parse_ok(run(cmd));
 }
+
+// Seeded sampling, hot enough that every token is a draw.
+const std::vector<std::string> kSampled = {"--temperature", "1.3", "--top-p", "0.95", "--top-k", "50", "--seed", "1234"};
 
 }  // namespace
 
@@ -49,10 +54,29 @@ TEST_CASE("a generated Qwen3-Next checkpoint served by a deployment: local, Prfa
   CHECK(l["path"] == "prfaas");
   CHECK(l["tokens"] == long_ref["tokens"]);
 
+  // Seeded sampling: the in-process draw on both paths; another seed draws other tokens.
+  const json short_sampled = in_process(model, short_prompt, 12, kSampled), long_sampled = in_process(model, long_prompt, 12, kSampled);
+  CHECK(short_sampled["tokens"] != short_ref["tokens"]);
+  auto sampled = [&](const std::string& prompt, const std::vector<std::string>& flags) {
+    return parse_ok(d.generate(prompt, 12, flags));
+  };
+  const json ss = sampled(short_prompt, kSampled), ls = sampled(long_prompt, kSampled);
+  CHECK(ss["path"] == "local");
+  CHECK(ss["tokens"] == short_sampled["tokens"]);
+  CHECK(ls["path"] == "prfaas");
+  CHECK(ls["tokens"] == long_sampled["tokens"]);
+  auto other_seed = kSampled;
+  other_seed.back() = "4321";
+  CHECK(sampled(short_prompt, other_seed)["tokens"] != ss["tokens"]);
+  CHECK(sampled(short_prompt, {"--temperature", "0", "--seed", "7"})["tokens"] == short_ref["tokens"]);  // 0: greedy
+
   // The same long prompt again: its prefix comes from a cache, the output does not change.
   const json again = parse_ok(d.generate(long_prompt, 12));
   CHECK(again["cached_tokens"].get<int>() > 0);
   CHECK(again["tokens"] == long_ref["tokens"]);
+  const json again_sampled = sampled(long_prompt, kSampled);
+  CHECK(again_sampled["cached_tokens"].get<int>() > 0);
+  CHECK(again_sampled["tokens"] == long_sampled["tokens"]);
 
   // A PrfaaS prefill node lost: long prompts are served by the other one, same output.
   REQUIRE(::kill(d.pid_of("prfaas-prefill-0"), SIGKILL) == 0);
@@ -60,6 +84,7 @@ TEST_CASE("a generated Qwen3-Next checkpoint served by a deployment: local, Prfa
   const json after = parse_ok(d.generate(other, 12));
   CHECK(after["path"] == "prfaas");
   CHECK(after["tokens"] == in_process(model, other, 12)["tokens"]);
+  CHECK(sampled(other, kSampled)["tokens"] == in_process(model, other, 12, kSampled)["tokens"]);
   CHECK(parse_ok(d.generate(short_prompt, 12))["tokens"] == short_ref["tokens"]);
 }
 
