@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string>
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace prfaas::actors {
 
 // The files a process proves itself with and checks its peers against; all empty: plaintext.
@@ -33,6 +35,9 @@ bool openssl_error_queue_fixed();
 // The BASP check at the TLS layer (actors/basp_door.cpp, runtime/security/basp_check.h): the
 // payload bound (router.max_message_mib).  Refusals are logged with their running count.
 void set_basp_limit(uint64_t max_payload_bytes);
+// Marks a TLS context of this process that carries something else (the gateway's HTTPS, an
+// HTTPS client): its connections bypass the check.  The mark lives in the context itself.
+void exempt_from_basp_door(ssl_ctx_st* ctx);
 
 // The middleman actor to ask for connections asynchronously (connect_atom), TLS or plain.
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys);

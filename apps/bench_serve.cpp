@@ -1,5 +1,7 @@
 #include "apps/bench_serve.h"
 
+#include "actors/actor_plane.hpp"
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -197,7 +199,14 @@ int bench_serve(const bench_serve_options& o) {
 
     std::vector<std::unique_ptr<httplib::Client>> clients;
     for (int w = 0; w < o.concurrency; ++w) {
-      clients.push_back(std::make_unique<httplib::Client>(gw->host, gw->port));
+      // HTTPS ([gateway] tls) trusts the deployment's CA, and checks the gateway's name against it.
+      const std::string scheme = config.gateway.tls ? "https://" : "http://";
+      clients.push_back(std::make_unique<httplib::Client>(scheme + gw->str()));
+      if (config.gateway.tls) {
+        clients.back()->set_ca_cert_path((state_dir + "/pki/ca.pem").c_str());
+        clients.back()->enable_server_certificate_verification(true);
+        actors::exempt_from_basp_door(clients.back()->ssl_context());  // HTTP, not the actor plane's BASP
+      }
       clients.back()->set_keep_alive(true);
       clients.back()->set_tcp_nodelay(true);
       clients.back()->set_read_timeout(120, 0);

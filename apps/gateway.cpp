@@ -19,6 +19,7 @@
 
 #include <openssl/rand.h>
 
+#include "actors/actor_plane.hpp"
 #include "actors/client.hpp"
 #include "runtime/gateway/openai.h"
 #include "runtime/metrics/exposition.h"
@@ -259,7 +260,7 @@ class streamed_text {
 }  // namespace
 
 int run_gateway(caf::actor_system& sys, const config::deployment_config& config, const endpoint& listen_at,
-                const endpoint& router_at, const std::string& port_file, sigset_t& signals) {
+                const endpoint& router_at, const std::string& port_file, sigset_t& signals, const https_files& https) {
   const auto& g = config.gateway;
   std::set<std::string> keys;
   try {
@@ -286,7 +287,25 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   open_requests open(g.max_open);
   const int64_t started = unix_now();
 
-  httplib::Server svr;
+  if (g.tls && (https.certificate.empty() || https.key.empty())) {
+    spdlog::error("gateway: [gateway] tls = true needs a certificate and key (--https-cert, --https-key)");
+    return 1;
+  }
+  // HTTPS through the same library: the TLS handshake comes first, so a plain HTTP client is
+  // refused before any request is read.
+  std::unique_ptr<httplib::Server> server_ptr;
+  if (g.tls) {
+    auto tls = std::make_unique<httplib::SSLServer>(https.certificate.c_str(), https.key.c_str());
+    if (!tls->is_valid()) {
+      spdlog::error("gateway: cannot serve HTTPS with {} and {}", https.certificate, https.key);
+      return 1;
+    }
+    actors::exempt_from_basp_door(tls->ssl_context());  // HTTP, not the actor plane's BASP
+    server_ptr = std::move(tls);
+  } else {
+    server_ptr = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& svr = *server_ptr;
   svr.set_payload_max_length(static_cast<size_t>(g.max_body_bytes));
   svr.new_task_queue = [n = g.max_open + 8] { return new httplib::ThreadPool(static_cast<size_t>(std::min(n, 256))); };
   // Errors the server makes itself (413, 404 on an unknown path) in OpenAI's shape too.
@@ -465,8 +484,9 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
     std::ofstream(tmp) << port << "\n";
     std::rename(tmp.c_str(), port_file.c_str());
   }
-  spdlog::info("gateway: serving {} on http://{}:{}/v1 (router {}){}", limits.model, listen_at.host, port,
-               router_at.str(), keys.empty() ? "" : ", API keys required");
+  spdlog::info("gateway: serving {} on {}://{}:{}/v1 (router {}; {} tokenizer){}", limits.model, g.tls ? "https" : "http",
+               listen_at.host, port, router_at.str(), text.own_tokenizer ? "the model's" : "byte-level",
+               keys.empty() ? "" : ", API keys required");
   std::thread server([&] { svr.listen_after_bind(); });
   int sig = 0;
   sigwait(&signals, &sig);

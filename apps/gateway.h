@@ -4,6 +4,7 @@
 // runtime/gateway/openai.h; this file only serves them.
 //
 //   POST /v1/completions, POST /v1/chat/completions   (stream: true as server-sent events)
+//   POST /tokenize, POST /detokenize   (vLLM's: the deployment's tokenizer and chat template)
 //   GET  /v1/models, GET /health
 //   GET  /metrics      Prometheus text: the gateway's families, then the router's (one scrape
 //                      covers the deployment: the router hears every node's load, link and cache)
@@ -23,9 +24,14 @@
 
 namespace prfaas::apps {
 
+// HTTPS ([gateway] tls): the server's certificate and key (PEM files).  Empty: plain HTTP.
+struct https_files {
+  std::string certificate, key;
+};
+
 // Serves until SIGINT or SIGTERM arrives in `signals` (blocked by the caller).  Writes the bound
 // port to `port_file` (when not empty) once listening.  Returns the process's exit status.
 int run_gateway(caf::actor_system& sys, const config::deployment_config& config, const endpoint& listen_at,
-                const endpoint& router_at, const std::string& port_file, sigset_t& signals);
+                const endpoint& router_at, const std::string& port_file, sigset_t& signals, const https_files& https = {});
 
 }  // namespace prfaas::apps

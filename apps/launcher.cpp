@@ -1,5 +1,6 @@
 #include "apps/launcher.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -200,9 +201,13 @@ endpoint launcher::start() {
     if (n.role == "gateway") {
       const std::string gateway_port = state_dir_ + "/gateway.port";
       fs::remove(gateway_port);
-      nodes_.push_back(spawn(n.name, n.role, n.cluster,
-                             {"--listen=" + address + ":" + std::to_string(config_.gateway.port), router_flag,
-                              "--port-file=" + gateway_port}));
+      std::vector<std::string> extra = {"--listen=" + address + ":" + std::to_string(config_.gateway.port), router_flag,
+                                        "--port-file=" + gateway_port};
+      if (config_.gateway.tls) {
+        const auto https = https_credentials(address);
+        extra.insert(extra.end(), {"--https-cert=" + https.certificate, "--https-key=" + https.key});
+      }
+      nodes_.push_back(spawn(n.name, n.role, n.cluster, extra));
       continue;
     }
     std::vector<std::string> extra = {"--listen=" + address + ":0", router_flag};
@@ -210,6 +215,23 @@ endpoint launcher::start() {
     nodes_.push_back(spawn(n.name, n.role, n.cluster, extra));
   }
   return router;
+}
+
+security::issued_files launcher::https_credentials(const std::string& address) const {
+  const auto& g = config_.gateway;
+  if (!g.cert_file.empty()) return {g.cert_file, g.key_file};
+  if (insecure_)
+    throw failure(errc::bad_config, "gateway.tls needs the deployment's CA (a deployment without --insecure) or "
+                                    "gateway.cert_file and gateway.key_file");
+  // A server certificate of the deployment's CA for the gateway's address (and loopback), so
+  // clients that trust STATE/pki/ca.pem check it like any HTTPS server's.
+  const std::string dir = state_dir_ + "/pki/https";
+  fs::remove(dir + "/gateway.key");
+  security::issue_options o;
+  in6_addr scratch;
+  const bool ip = ::inet_pton(AF_INET, address.c_str(), &scratch) == 1 || ::inet_pton(AF_INET6, address.c_str(), &scratch) == 1;
+  o.alt_names = {ip ? "IP:" + address : "DNS:" + address, "IP:127.0.0.1", "DNS:localhost"};
+  return security::certificate_authority::open(state_dir_ + "/pki").issue({"gateway", "gateway"}, dir, o);
 }
 
 std::optional<endpoint> launcher::gateway(int timeout_ms) {

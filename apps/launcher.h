@@ -29,6 +29,7 @@
 #include "actors/actor_plane.hpp"
 #include "runtime/common/endpoint.h"
 #include "runtime/config/deployment_config.h"
+#include "runtime/security/pki.h"
 
 namespace prfaas::apps {
 
@@ -79,6 +80,9 @@ class launcher {
   std::string log_tail(const node_process& node, int lines = 5) const;
 
  private:
+  // The gateway's HTTPS certificate and key: gateway.cert_file / key_file, else one the
+  // deployment's CA issues for `address`.
+  security::issued_files https_credentials(const std::string& address) const;
   node_process spawn(const std::string& name, const std::string& role, const std::string& cluster,
                      const std::vector<std::string>& extra, bool append_log = false);
 

@@ -329,7 +329,7 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   auto write_state = [&] {
     json st;
     st["router"] = router_at.str();
-    if (gateway_at) st["gateway"] = "http://" + gateway_at->str() + "/v1";
+    if (gateway_at) st["gateway"] = std::string(config.gateway.tls ? "https://" : "http://") + gateway_at->str() + "/v1";
     st["insecure"] = insecure;
     st["up_pid"] = ::getpid();
     for (const auto& n : l.nodes())
@@ -342,7 +342,7 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
             << ", " << l.nodes().size() << " nodes (logs in " << state_dir << "/logs); Ctrl-C or `prfaas down` stops it"
             << std::endl;
   if (gateway_at)
-    std::cout << "OpenAI-compatible API at http://" << gateway_at->str() << "/v1 (model "
+    std::cout << "OpenAI-compatible API at " << (config.gateway.tls ? "https://" : "http://") << gateway_at->str() << "/v1 (model "
               << config::served_model_name(config) << ")" << std::endl;
   for (;;) {
     timespec tick{0, 100'000'000};

@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_dir, "a checkpoint folder to load (engine.kind = \"hf\"; overrides the config's)");
   app.add_option("--name", name, "node name, unique in the deployment (default: ROLE-PID)");
   app.add_option("--port-file", port_file, "write the bound listen port here once listening");
+  apps::https_files https;
+  app.add_option("--https-cert", https.certificate, "gateway: serve HTTPS with this certificate (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--https-key", https.key, "gateway: its private key (PEM)")->check(CLI::ExistingFile);
   std::string log_format;
   app.add_option("--log-format", log_format, "text | json (one JSON object a line; default: [node] log_format)")
       ->check(CLI::IsMember({"text", "json"}));
@@ -197,7 +200,7 @@ int main(int argc, char** argv) {
   actors::system_config cfg(config.router, 2, tls);
   caf::actor_system sys{cfg};
   if (role == cluster::node_role::gateway) {  // a client of the router: no supervisor, no registration
-    const int status = apps::run_gateway(sys, config, listen_at, router_at, port_file, signals);
+    const int status = apps::run_gateway(sys, config, listen_at, router_at, port_file, signals, https);
     spdlog::shutdown();
     std::fflush(nullptr);
     std::_Exit(status);

@@ -139,6 +139,13 @@ x509_ptr new_cert(X509_NAME* subject, X509* issuer_cert, EVP_PKEY* subject_key, 
     add_ext(issuer, x.get(), NID_basic_constraints, "critical,CA:FALSE");
     add_ext(issuer, x.get(), NID_key_usage, "critical,digitalSignature");
     add_ext(issuer, x.get(), NID_ext_key_usage, "serverAuth,clientAuth");
+    std::string alt;
+    for (const auto& n : o.alt_names) {
+      if ((n.rfind("IP:", 0) != 0 && n.rfind("DNS:", 0) != 0) || n.find(',') != std::string::npos)
+        throw failure(errc::invalid_argument, "an alternative name is IP:ADDRESS or DNS:NAME, not '" + n + "'");
+      alt += (alt.empty() ? "" : ",") + n;
+    }
+    if (!alt.empty()) add_ext(issuer, x.get(), NID_subject_alt_name, alt.c_str());
   }
   add_ext(issuer, x.get(), NID_subject_key_identifier, "hash");
   if (X509_sign(x.get(), issuer_key, EVP_sha256()) <= 0) fail(errc::internal, "cannot sign a certificate");

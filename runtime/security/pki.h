@@ -39,6 +39,9 @@ struct issued_files {
 struct issue_options {
   std::chrono::seconds valid_for{std::chrono::hours(24 * 365)};
   std::chrono::seconds starts_in{-std::chrono::minutes(5)};  // a little back: clocks differ
+  // Subject alternative names of a server certificate ("IP:127.0.0.1", "DNS:localhost"): what
+  // an HTTPS client checks the host it dialled against.
+  std::vector<std::string> alt_names;
 };
 
 class certificate_authority {

@@ -456,3 +456,37 @@ TEST_CASE("seeded sampling through the gateway: the same seed the same text, str
   REQUIRE(s);
   CHECK(read_stream(s->body, false).content == a["choices"][0]["text"].get<std::string>());
 }
+
+TEST_CASE("with [gateway] tls the gateway serves HTTPS under the deployment's CA: curl --cacert works, plain HTTP is refused") {
+  deployment d("[gateway]\ntls = true\n");
+  const std::string at = d.gateway();
+  REQUIRE_FALSE(at.empty());
+  const std::string ca = d.state_dir() + "/pki/ca.pem";
+  const std::string port = at.substr(at.rfind(':') + 1);
+  // curl checks the certificate against the CA and the name it dialled (127.0.0.1, localhost).
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    const auto r = run({"curl", "-sS", "--cacert", ca, "https://" + host + ":" + port + "/v1/models"}, 30000);
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK(json::parse(r.out)["data"][0]["id"] == "prfaas-tiny");
+  }
+  // Without the CA the certificate is not trusted.
+  CHECK(run({"curl", "-sS", "https://127.0.0.1:" + port + "/v1/models"}, 30000).status != 0);
+  // A completion over HTTPS with cpp-httplib trusting the CA.
+  httplib::Client tls("https://" + at);
+  tls.set_ca_cert_path(ca.c_str());
+  tls.enable_server_certificate_verification(true);
+  tls.set_read_timeout(60, 0);
+  auto r = tls.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", "over TLS"}, {"max_tokens", 4}}.dump(),
+                    "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body)["usage"]["completion_tokens"] == 4);
+  // Plain HTTP to the HTTPS port: no HTTP answer.
+  httplib::Client plain("http://" + at);
+  plain.set_read_timeout(5, 0);
+  auto p = plain.Get("/v1/models");
+  CHECK((!p || p->status != 200));
+  const auto c = run({"curl", "-sS", "http://" + at + "/v1/models"}, 30000);
+  CHECK(c.status != 0);
+}

@@ -67,7 +67,7 @@ child::child(const std::vector<std::string>& args, const std::string& out_dir) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
+    ::execvp(argv[0], argv.data());  // PATH is searched for a bare name (curl)
     ::_exit(127);
   }
 }
@@ -179,8 +179,9 @@ deployment::~deployment() {
 std::string deployment::router() const { return state_json_.at("router").get<std::string>(); }
 
 std::string deployment::gateway() const {
-  std::string url = state_json_.value("gateway", "");  // http://HOST:PORT/v1
+  std::string url = state_json_.value("gateway", "");  // http(s)://HOST:PORT/v1
   if (url.rfind("http://", 0) == 0) url = url.substr(7);
+  if (url.rfind("https://", 0) == 0) url = url.substr(8);
   if (auto slash = url.find('/'); slash != std::string::npos) url.resize(slash);
   return url;
 }
