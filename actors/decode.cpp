@@ -240,7 +240,8 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
             cached = true;
           }
           caf::unsafe_send_as(self, st.router,
-                              decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped});
+                              decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
+                                            std::move(done.logprobs)});
         }
         if (cached) {
           const bool first = !st.published;

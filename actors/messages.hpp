@@ -53,6 +53,15 @@ typename Inspector::result_type inspect(Inspector& f, timeline& x) {
 
 }  // namespace prfaas::sched
 
+namespace prfaas::model {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, token_logprobs& x) {
+  return f(caf::meta::type_name("token_logprobs"), x.logprob, x.top_ids, x.top_logprobs);
+}
+
+}  // namespace prfaas::model
+
 namespace prfaas::actors {
 
 struct node_info {
@@ -98,6 +107,7 @@ struct decoding {
   int32_t choice = 0;                // which of a request's n choices (a stream of its own)
   std::vector<int32_t> stop_ids;     // end-of-sequence ids and stop_token_ids
   std::vector<std::string> stop_strings;
+  int32_t logprobs = -1;             // each token's log-probability and the top N (0..20); -1: none
 };
 
 // The sampler's parameters of a request.
@@ -114,6 +124,7 @@ inline model::sampling_params sampling_of(const decoding& d) {
     p.logit_bias.emplace_back(d.bias_ids[i], d.bias_values[i]);
   p.seed = d.seed;
   p.choice = d.choice;
+  p.logprobs = d.logprobs;
   return p;
 }
 
@@ -121,7 +132,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decoding& x) {
   return f(caf::meta::type_name("decoding"), x.temperature, x.top_p, x.min_p, x.top_k, x.presence_penalty,
            x.frequency_penalty, x.repetition_penalty, x.bias_ids, x.bias_values, x.seeded, x.seed, x.choice,
-           x.stop_ids, x.stop_strings);
+           x.stop_ids, x.stop_strings, x.logprobs);
 }
 
 struct generate_request {
@@ -176,13 +187,14 @@ struct generate_result {
   sched::timeline timeline;    // where its time went (runtime/sched/request_log.h)
   bool stopped = false;        // a stop token or string ended it (else max_tokens did)
   uint64_t seed = 0;           // the seed its sampling used (the client's or the router's)
+  std::vector<model::token_logprobs> logprobs;  // per token, when asked for
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
   return f(caf::meta::type_name("generate_result"), x.request, x.tokens, x.path, x.prefill_node,
            x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes, x.cached_tokens,
-           x.uncached_tokens, x.cache_source, x.timeline, x.stopped, x.seed);
+           x.uncached_tokens, x.cache_source, x.timeline, x.stopped, x.seed, x.logprobs);
 }
 
 struct prefill_job {
@@ -206,12 +218,14 @@ struct prefill_report {
   int32_t cached_tokens = 0;    // restored from the node's prefix cache
   int32_t computed_tokens = 0;  // computed: the prompt less the cached prefix
   sched::prefill_phases phases; // for the request's timeline
+  model::token_logprobs first_logprobs;  // of the first token, when asked for
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_report& x) {
   return f(caf::meta::type_name("prefill_report"), x.request, x.kv_bytes, x.prefill_ms, x.cached_tokens,
-           x.computed_tokens, x.phases.started_ms, x.phases.first_kv_ms, x.phases.computed_ms, x.phases.last_kv_ms);
+           x.computed_tokens, x.phases.started_ms, x.phases.first_kv_ms, x.phases.computed_ms, x.phases.last_kv_ms,
+           x.first_logprobs);
 }
 
 // One node's usable hit of a prompt, as the cache directory sees it.
@@ -330,11 +344,12 @@ struct decode_result {
   double decode_ms = 0;        // after the first token
   int32_t attempt = 0;
   bool stopped = false;        // its stop condition ended it
+  std::vector<model::token_logprobs> logprobs;  // when asked for; the first token's is the prefill's
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_result& x) {
-  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms, x.attempt, x.stopped);
+  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms, x.attempt, x.stopped, x.logprobs);
 }
 
 struct decode_failed {

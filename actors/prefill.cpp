@@ -220,6 +220,7 @@ caf::expected<prefill_report> complete(prefill_self* self, prefill_member& m) {
     rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m.t0).count();
     rep.cached_tokens = m.out.cached_tokens;
     rep.computed_tokens = m.out.computed_tokens;
+    rep.first_logprobs = m.out.first_logprobs;
     spdlog::info("{}: request {} prefilled {} tokens ({} from the cache) in {:.0f} ms, {} KV bytes to {}", st.self.name,
                  job.request, job.prompt.size(), m.out.cached_tokens, rep.prefill_ms, rep.kv_bytes, job.decode_endpoint);
     return rep;

@@ -63,6 +63,8 @@ struct pending_request {
   decoding how;                  // sampling (with its seed) and stop rule, for every attempt
   std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
   bool stopped = false;
+  std::vector<model::token_logprobs> logprobs;  // the decode node's; [0] the prefill's
+  model::token_logprobs first_logprobs;          // the prefill's report of the first token
   double decode_ms = 0;
 };
 
@@ -289,8 +291,11 @@ void act(router_self* self, const sched::prefill& c) {
   self->request(to, std::chrono::milliseconds(st.options.policy.deadline_ms), std::move(job))
       .then(
           [=](const prefill_report& rep) {
-            if (const auto* v = self->state.core->find(id); v && v->attempt == attempt)
+            if (const auto* v = self->state.core->find(id); v && v->attempt == attempt) {
               self->state.log.prefill_reported(id, rep.phases, rep.kv_bytes);
+              if (auto it = self->state.requests.find(id); it != self->state.requests.end())
+                it->second.first_logprobs = rep.first_logprobs;
+            }
             step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens, attempt});
           },
           [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
@@ -362,6 +367,8 @@ void act(router_self* self, const sched::reply& c) {
     out.cache_source = sched::to_string(v.source);
     out.stopped = p.stopped;
     out.seed = p.how.seed;
+    out.logprobs = std::move(p.logprobs);
+    if (!out.logprobs.empty()) out.logprobs[0] = std::move(p.first_logprobs);
     st.log.ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
     if (const auto* t = st.log.find(c.id)) out.timeline = *t;
     for (auto& rp : p.replies) rp.deliver(out);
@@ -790,6 +797,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;  // an abandoned attempt
         it->second.tokens = std::move(m.tokens);
         it->second.stopped = m.stopped;
+        it->second.logprobs = std::move(m.logprobs);
         it->second.decode_ms = m.decode_ms;
         step(self, sched::decode_done{m.request, m.attempt});
       },

@@ -196,6 +196,7 @@ actors::generate_request request_of(const gateway::completion_request& r, int in
   d.choice = index;
   d.stop_ids = r.stop_token_ids;
   d.stop_strings = r.stop;
+  d.logprobs = r.logprobs;
   return g;
 }
 
@@ -206,7 +207,19 @@ gateway::choice_text choice_of(const gateway::completion_request& r, const text:
   std::string s = t.tok->decode(x.tokens, r.skip_special_tokens);
   const size_t cut = text::stop_text_cut(s, r.stop);
   if (cut != std::string::npos) s.resize(cut);
-  return {std::move(s), cut != std::string::npos || x.stopped ? "stop" : "length"};
+  gateway::choice_text c{std::move(s), cut != std::string::npos || x.stopped ? "stop" : "length", {}};
+  auto text_of = [&](int32_t id) {
+    const int32_t one[] = {id};
+    return t.tok->decode(one);
+  };
+  for (size_t i = 0; i < x.logprobs.size() && i < x.tokens.size(); ++i) {
+    const auto& lp = x.logprobs[i];
+    gateway::token_logprob e{text_of(x.tokens[i]), lp.logprob, {}};
+    for (size_t k = 0; k < lp.top_ids.size() && k < lp.top_logprobs.size(); ++k)
+      e.top.emplace_back(text_of(lp.top_ids[k]), lp.top_logprobs[k]);
+    c.logprobs.push_back(std::move(e));
+  }
+  return c;
 }
 
 // The "prfaas" object of a reply: the request's timeline and the seed its sampling used.

@@ -22,6 +22,7 @@ void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, in
   PRFAAS_REQUIRE(max_tokens >= 1, "max tokens must be at least 1");
   sequence s{std::move(kv), {first_token}, max_tokens, std::chrono::steady_clock::now(), {}, std::move(how)};
   s.stopped = s.how.stop && s.how.stop->push(first_token);
+  if (s.how.sampling.logprobs >= 0) s.logprobs.emplace_back();  // the prefill's, not known here
   maybe_snapshot(s);
   active_.emplace(request, std::move(s));
 }
@@ -41,18 +42,20 @@ std::vector<decode_batch::finished> decode_batch::step() {
   std::vector<int32_t> last;
   std::vector<kv::sequence_kv*> kvs;
   std::vector<model::token_choice> how;
+  std::vector<model::token_logprobs> reports(active_.size());
   for (auto& [id, s] : active_)
     if (!s.done()) {
       stepping.push_back(&s);
       last.push_back(s.tokens.back());
       kvs.push_back(s.kv.get());
-      how.push_back({&s.how.sampling, s.how.prompt, s.tokens});
+      how.push_back({&s.how.sampling, s.how.prompt, s.tokens, &reports[how.size()]});
     }
   if (!stepping.empty()) {
     const auto next = engine_.decode_steps(last, kvs, how);
     for (size_t i = 0; i < stepping.size(); ++i) {
       auto& s = *stepping[i];
       s.tokens.push_back(next[i]);
+      if (s.how.sampling.logprobs >= 0) s.logprobs.push_back(std::move(reports[i]));
       s.stopped = s.how.stop && s.how.stop->push(next[i]);
       maybe_snapshot(s);
     }
@@ -61,7 +64,8 @@ std::vector<decode_batch::finished> decode_batch::step() {
     sequence& s = it->second;
     if (s.done()) {
       const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.started).count();
-      done.push_back({it->first, std::move(s.tokens), s.stopped, ms, std::move(s.kv), std::move(s.snapshots)});
+      done.push_back({it->first, std::move(s.tokens), s.stopped, std::move(s.logprobs), ms, std::move(s.kv),
+                      std::move(s.snapshots)});
       it = active_.erase(it);
     } else {
       ++it;

@@ -35,6 +35,9 @@ class decode_batch {
     uint64_t request;
     std::vector<int32_t> tokens;
     bool stopped;      // its stop condition ended it (else it reached max_tokens)
+    // Per output token when its sampling asked for them; the first token's (chosen by the
+    // prefill) is left empty here.
+    std::vector<model::token_logprobs> logprobs;
     double decode_ms;  // from add() to the last token
     std::unique_ptr<kv::sequence_kv> kv;           // its KV: the prompt and every token but the last
     std::vector<kv::state_snapshot> snapshots;     // at block boundaries (with snapshots on)
@@ -71,6 +74,7 @@ class decode_batch {
     std::vector<kv::state_snapshot> snapshots;
     rules how;
     bool stopped = false;
+    std::vector<model::token_logprobs> logprobs;
     bool done() const { return stopped || static_cast<int>(tokens.size()) >= max_tokens; }
   };
   void maybe_snapshot(sequence& s) const;

@@ -100,7 +100,11 @@ prefill_output emulated_engine::prefill(kv::prefix_cache* cache, std::span<const
     return std::vector<float>{};
   };
   const auto r = model::cached_prefill(layout_, forward, cache, prompt, kv, on_final, after_layer);
-  return {chosen(hash, model::token_choice{sampling, prompt, {}}), r.cached_tokens, r.computed_tokens};
+  prefill_output out{0, r.cached_tokens, r.computed_tokens, {}};
+  const model::token_choice how{sampling, prompt, {}, &out.first_logprobs};
+  out.first_token = chosen(hash, how);
+  how.report_without_logits(out.first_token);
+  return out;
 }
 
 int32_t emulated_engine::decode_step(int32_t token, kv::sequence_kv& kv, const model::token_choice& how) const {
@@ -109,7 +113,9 @@ int32_t emulated_engine::decode_step(int32_t token, kv::sequence_kv& kv, const m
   kv.reserve(kv.tokens() + 1);
   kv.set_tokens(kv.tokens() + 1);
   set_state_hash(kv, h);
-  return chosen(h, how);
+  const int32_t next = chosen(h, how);
+  how.report_without_logits(next);
+  return next;
 }
 
 std::chrono::nanoseconds emulated_engine::step_floor() const {

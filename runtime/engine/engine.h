@@ -37,6 +37,7 @@ struct prefill_output {
   int32_t first_token = 0;     // chosen from the prompt's last position (greedy or sampled)
   int cached_tokens = 0;       // restored from the cache
   int computed_tokens = 0;     // the prompt less the cached prefix
+  model::token_logprobs first_logprobs;  // when the sampling asked for log-probabilities
 };
 
 class engine {

@@ -18,7 +18,9 @@ class tiny_engine final : public engine {
                          const std::function<void(int layer)>& after_layer = {},
                          const model::sampling_params* sampling = nullptr) const override {
     const auto r = model::cached_prefill(model_, cache, prompt, kv, on_final, after_layer);
-    return {model::token_choice{sampling, prompt, {}}.choose(r.logits), r.cached_tokens, r.computed_tokens};
+    prefill_output out{0, r.cached_tokens, r.computed_tokens, {}};
+    out.first_token = model::token_choice{sampling, prompt, {}, &out.first_logprobs}.choose(r.logits);
+    return out;
   }
   int32_t decode_step(int32_t token, kv::sequence_kv& kv, const model::token_choice& how = {}) const override {
     return how.choose(model_.decode_step(token, kv));

@@ -24,6 +24,38 @@ json usage_json(const usage& u) {
           {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
+json utf8_bytes(const std::string& s) {
+  json out = json::array();
+  for (unsigned char c : s) out.push_back(c);
+  return out;
+}
+
+// A choice's log-probabilities in its endpoint's shape: chat's "content" list of entries with
+// their bytes, or completions' parallel lists with text offsets.
+json logprobs_json(const completion_request& r, const choice_text& c) {
+  if (r.chat) {
+    json content = json::array();
+    for (const auto& t : c.logprobs) {
+      json top = json::array();
+      for (const auto& [text, lp] : t.top) top.push_back({{"token", text}, {"logprob", lp}, {"bytes", utf8_bytes(text)}});
+      content.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", utf8_bytes(t.token)}, {"top_logprobs", top}});
+    }
+    return {{"content", content}};
+  }
+  json tokens = json::array(), values = json::array(), tops = json::array(), offsets = json::array();
+  size_t offset = 0;
+  for (const auto& t : c.logprobs) {
+    tokens.push_back(t.token);
+    values.push_back(t.logprob);
+    json top = json::object();
+    for (const auto& [text, lp] : t.top) top[text] = lp;
+    tops.push_back(top);
+    offsets.push_back(offset);
+    offset += t.token.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
 const char* object_of(const completion_request& r, bool chunk) {
   if (r.chat) return chunk ? "chat.completion.chunk" : "chat.completion";
   return "text_completion";
@@ -151,7 +183,7 @@ const std::set<std::string>& known_fields(bool chat) {
   static const std::set<std::string> common = {
       "model", "max_tokens", "max_completion_tokens", "stream", "stream_options", "stop", "stop_token_ids", "ignore_eos",
       "temperature", "top_p", "top_k", "min_p", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty",
-      "logit_bias", "n", "user", "skip_special_tokens"};
+      "logit_bias", "n", "user", "skip_special_tokens", "logprobs"};
   static const std::set<std::string> completions = [] {
     auto s = common;
     s.insert({"prompt", "echo", "suffix", "best_of"});
@@ -160,7 +192,7 @@ const std::set<std::string>& known_fields(bool chat) {
   static const std::set<std::string> chat_fields = [] {
     auto s = common;
     s.insert({"messages", "tools", "tool_choice", "parallel_tool_calls", "chat_template_kwargs",
-              "add_generation_prompt", "response_format"});
+              "add_generation_prompt", "response_format", "top_logprobs"});
     return s;
   }();
   return chat ? chat_fields : completions;
@@ -306,6 +338,24 @@ completion_request parse_completion(const std::string& body, bool chat, const ap
     if (!j["user"].is_string()) bad("'user' must be a string", "user");
     r.user = j["user"];
   }
+  // Log-probabilities: completions name the top N in `logprobs`; chat says `logprobs: true`
+  // and the top N in `top_logprobs`.
+  auto top_count = [&](const char* key) {
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() < 0 || j[key].get<int64_t>() > 20)
+      bad(std::string("'") + key + "' must be an integer in [0, 20]", key);
+    return j[key].get<int>();
+  };
+  if (chat) {
+    if (bool_field(j, "logprobs", false)) r.logprobs = 0;
+    if (j.contains("top_logprobs") && !j["top_logprobs"].is_null()) {
+      if (r.logprobs < 0) bad("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+      r.logprobs = top_count("top_logprobs");
+    }
+  } else if (j.contains("logprobs") && !j["logprobs"].is_null()) {
+    r.logprobs = top_count("logprobs");
+  }
+  r.sampling.logprobs = r.logprobs;
+  if (r.logprobs >= 0 && r.stream) bad("'logprobs' with 'stream' is not supported yet: ask without streaming", "logprobs");
   return r;
 }
 
@@ -348,6 +398,7 @@ std::string response_body(const completion_request& r, const std::string& id, in
   json list = json::array();
   for (size_t i = 0; i < choices.size(); ++i) {
     json choice = {{"index", i}, {"finish_reason", choices[i].finish_reason}, {"logprobs", nullptr}};
+    if (r.logprobs >= 0) choice["logprobs"] = logprobs_json(r, choices[i]);
     if (r.chat) choice["message"] = {{"role", "assistant"}, {"content", choices[i].text}};
     else choice["text"] = choices[i].text;
     list.push_back(std::move(choice));

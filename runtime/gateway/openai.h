@@ -9,7 +9,8 @@
 // a chat's messages through its chat template (tools, chat_template_kwargs and
 // add_generation_prompt as transformers takes them) and then its tokenizer.
 //
-// Honoured: model, prompt / messages, max_tokens / max_completion_tokens, stream,
+// Honoured: model, prompt / messages, max_tokens / max_completion_tokens, logprobs (completions:
+// the top N; chat: true, with top_logprobs N; not with stream yet), stream,
 // stream_options.include_usage, stop (a string or up to 4), stop_token_ids, ignore_eos,
 // temperature, top_p, top_k, min_p, seed, presence_penalty, frequency_penalty,
 // repetition_penalty, logit_bias, n, skip_special_tokens, user, tools, tool_choice ("auto" /
@@ -59,6 +60,7 @@ struct completion_request {
   model::sampling_params sampling;     // its seed only when `seeded`
   bool seeded = false;
   int n = 1;
+  int logprobs = -1;                   // top alternatives per token to report (0..20); -1: none
   bool skip_special_tokens = true;
   std::string user;
 };
@@ -77,10 +79,19 @@ struct usage {
   int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
 };
 
-// One choice of a reply: its text (stop string cut) and why it ended.
+// One output token's log-probability, and the most likely alternatives, as text.
+struct token_logprob {
+  std::string token;  // the token's bytes
+  float logprob = 0;
+  std::vector<std::pair<std::string, float>> top;
+};
+
+// One choice of a reply: its text (stop string cut), why it ended, its tokens' log-probabilities
+// (when asked for).
 struct choice_text {
   std::string text;
   std::string finish_reason;  // "stop" or "length"
+  std::vector<token_logprob> logprobs;
 };
 
 // A whole (non-streamed) reply: text_completion or chat.completion.  `extension`, when not

@@ -8,6 +8,7 @@
 
 #include "runtime/common/errc.h"
 #include "runtime/model/hybrid_model.h"
+#include "runtime/model/logprobs.h"
 
 namespace prfaas::model {
 
@@ -34,6 +35,7 @@ void sampling_params::validate(int vocab) const {
   need(std::isfinite(repetition_penalty) && repetition_penalty > 0 && repetition_penalty <= 10,
        "repetition_penalty must be in (0, 10]");
   need(choice >= 0 && choice < 128, "n must be in [1, 128]");
+  need(logprobs >= -1 && logprobs <= 20, "logprobs must be in [0, 20]");
   need(logit_bias.size() <= 300, "logit_bias holds at most 300 entries");
   for (const auto& [id, bias] : logit_bias) {
     need(id >= 0 && id < vocab, "logit_bias names token " + std::to_string(id) + ", outside the vocabulary");
@@ -110,8 +112,28 @@ bool token_choice::greedy() const {
 }
 
 int32_t token_choice::choose(std::span<const float> logits) const {
-  if (greedy()) return model::greedy(logits);  // the very argmax the reference uses
-  return sample(logits, *params, prompt, generated);
+  // Greedy: the very argmax the reference uses.
+  const int32_t token = greedy() ? model::greedy(logits) : sample(logits, *params, prompt, generated);
+  if (report && params && params->logprobs >= 0) {
+    const auto lp = log_softmax(logits);
+    report->logprob = lp[static_cast<size_t>(token)];
+    report->top_ids.clear();
+    report->top_logprobs.clear();
+    for (const auto& [id, v] : top_logprobs(lp, params->logprobs)) {
+      report->top_ids.push_back(id);
+      report->top_logprobs.push_back(v);
+    }
+  }
+  return token;
+}
+
+void token_choice::report_without_logits(int32_t token) const {
+  if (!report || !params || params->logprobs < 0) return;
+  *report = {0.0f, {}, {}};
+  if (params->logprobs > 0) {
+    report->top_ids.push_back(token);
+    report->top_logprobs.push_back(0.0f);
+  }
 }
 
 double token_choice::random() const {

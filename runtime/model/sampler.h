@@ -35,6 +35,7 @@ struct sampling_params {
   std::vector<std::pair<int32_t, float>> logit_bias;  // id -> [-100, 100]
   uint64_t seed = 0;
   int choice = 0;                 // n choices of one prompt draw different streams
+  int logprobs = -1;              // report the chosen token's log-probability and the top N (0..20); -1: none
   // Throws failure(invalid_argument) naming the first field out of its range.
   void validate(int vocab) const;
 };
@@ -47,13 +48,25 @@ double draw(uint64_t seed, int choice, int position);
 int32_t sample(std::span<const float> logits, const sampling_params& p, std::span<const int32_t> prompt,
                std::span<const int32_t> generated);
 
+// A chosen token's log-probability under the model (its raw distribution, before penalties and
+// temperature, as OpenAI's API reports it) and the most likely alternatives.
+struct token_logprobs {
+  float logprob = 0;
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_logprobs;
+};
+
 // How one sequence picks its next token, as an engine is handed it: greedy when `params` is null
 // (or its temperature 0 with nothing else set), else sample() over what the sequence has seen.
+// With params->logprobs >= 0 and `report` set, the choice's log-probabilities go there.
 struct token_choice {
   const sampling_params* params = nullptr;
   std::span<const int32_t> prompt;
   std::span<const int32_t> generated;  // its size is the position of the token being chosen
+  token_logprobs* report = nullptr;
   int32_t choose(std::span<const float> logits) const;
+  // For an engine without logits: the chosen token with log-probability 0, itself its top.
+  void report_without_logits(int32_t token) const;
   bool greedy() const;
   // The draw of this choice (uniform in [0, 1)), for an engine without logits (emulated).
   double random() const;

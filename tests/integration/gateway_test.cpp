@@ -490,3 +490,31 @@ TEST_CASE("with [gateway] tls the gateway serves HTTPS under the deployment's CA
   const auto c = run({"curl", "-sS", "http://" + at + "/v1/models"}, 30000);
   CHECK(c.status != 0);
 }
+
+TEST_CASE("log-probabilities: completions' top N per token and chat's content list, the greedy token the most likely") {
+  deployment d;
+  auto c = client_of(d);
+  const json r = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "Log me."}, {"max_tokens", 8}, {"logprobs", 3}}, 200);
+  const auto& lp = r["choices"][0]["logprobs"];
+  REQUIRE(lp["tokens"].size() == 8);
+  for (size_t i = 0; i < 8; ++i) {
+    INFO("token " << i);
+    CHECK(lp["token_logprobs"][i].get<double>() <= 0);
+    CHECK(lp["top_logprobs"][i].size() >= 1);  // 3, fewer only where tokens' texts coincide
+    // Greedy: the chosen token is the most likely (the byte model's tokens that are not whole
+    // UTF-8 characters share one text, so the map may hold fewer than 3).
+    for (const auto& [text, v] : lp["top_logprobs"][i].items()) CHECK(lp["token_logprobs"][i].get<double>() >= v.get<double>() - 1e-5);
+  }
+  CHECK(lp["token_logprobs"][0].get<double>() < 0);  // the prefill's report of the first token arrived
+  const json chat = post(c, "/v1/chat/completions", {{"model", "prfaas-tiny"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                                     {"max_tokens", 5}, {"logprobs", true}, {"top_logprobs", 2},
+                                                     {"temperature", 1.0}, {"seed", 3}}, 200);
+  const auto& content = chat["choices"][0]["logprobs"]["content"];
+  REQUIRE(content.size() == 5);
+  for (const auto& e : content) {
+    CHECK(e["top_logprobs"].size() == 2);
+    CHECK(e["logprob"].get<double>() <= 0);
+    CHECK(e["bytes"].is_array());
+  }
+  CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"logprobs", 21}}, 400)["error"]["param"] == "logprobs");
+}
