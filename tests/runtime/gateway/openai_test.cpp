@@ -4,6 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "runtime/gateway/openai.h"
 #include "runtime/text/model_text.h"
 #include "runtime/text/stop_condition.h"
@@ -164,4 +169,23 @@ TEST_CASE("a streamed delta holds back a character its end cuts short, and nothi
   CHECK(utf8_complete_prefix("a\x80") == 2);              // a stray continuation byte: nothing to wait for
   CHECK(utf8_complete_prefix("a\xFF") == 2);              // never valid: sent as it is
   CHECK(utf8_complete_prefix("\x80\x80\x80\x80") == 4);
+}
+
+TEST_CASE("a request that names no sampling gets the model's generation_config defaults") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("prfaas-gen-defaults-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "generation_config.json")
+      << R"({"do_sample": true, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "eos_token_id": [10, 13]})";
+  const auto t = text::load_model_text(dir.string(), 256);
+  fs::remove_all(dir);
+  CHECK(t.eos_ids == std::vector<int32_t>{10, 13});
+  const auto r = parse_completion(R"({"model":"m","prompt":"x"})", false, limits(), t);
+  CHECK(r.sampling.temperature == Approx(0.6));
+  CHECK(r.sampling.top_p == Approx(0.95));
+  CHECK(r.sampling.top_k == 20);
+  CHECK(r.stop_token_ids == std::vector<int32_t>{10, 13});  // the model's EOS ends a sequence
+  const auto own = parse_completion(R"({"model":"m","prompt":"x","temperature":0,"ignore_eos":true})", false, limits(), t);
+  CHECK(own.sampling.temperature == 0);
+  CHECK(own.stop_token_ids.empty());
 }
