@@ -38,6 +38,10 @@ void set_basp_limit(uint64_t max_payload_bytes);
 // Marks a TLS context of this process that carries something else (the gateway's HTTPS, an
 // HTTPS client): its connections bypass the check.  The mark lives in the context itself.
 void exempt_from_basp_door(ssl_ctx_st* ctx);
+// Binds a node id (as CAF serializes it) to the certificate name that registered it: a later
+// connection declaring that id with another certificate is refused at its handshake
+// (runtime/security/node_binding.h).  The router calls it for every node it registers.
+void bind_node_identity(std::string node_bytes, std::string certificate_name);
 
 // The middleman actor to ask for connections asynchronously (connect_atom), TLS or plain.
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys);

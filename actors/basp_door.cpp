@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -19,6 +20,7 @@
 #include "actors/actor_plane.hpp"
 #include "actors/ssl_interpose.hpp"
 #include "runtime/security/basp_check.h"
+#include "runtime/security/node_binding.h"
 
 namespace prfaas::actors {
 
@@ -30,6 +32,7 @@ struct door {
   std::unordered_set<const SSL*> refused;
   std::atomic<uint64_t> max_payload{16u << 20};
   std::atomic<uint64_t> refusals{0};
+  security::node_bindings bindings;  // registered nodes' ids and the certificates that may declare them
 };
 
 door& the_door() {
@@ -68,7 +71,21 @@ bool exempt(const SSL* ssl) {
   return ctx && SSL_CTX_get_ex_data(ctx, exempt_index()) == &exempt_mark;
 }
 
+// The common name of the peer's certificate ("" without one).
+std::string peer_name(const SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return "";
+  char cn[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  X509_free(cert);
+  return cn;
+}
+
 }  // namespace
+
+void bind_node_identity(std::string node_bytes, std::string certificate_name) {
+  the_door().bindings.bind(std::move(node_bytes), std::move(certificate_name));
+}
 
 void set_basp_limit(uint64_t max_payload_bytes) { the_door().max_payload = max_payload_bytes; }
 
@@ -85,12 +102,22 @@ int basp_door_read(SSL* ssl, const void* buf, int got) {
   if (got <= 0) return got;
   auto it = d.streams.find(ssl);
   if (it == d.streams.end()) it = d.streams.emplace(ssl, security::basp_check({d.max_payload.load()})).first;
-  if (it->second.feed(static_cast<const uint8_t*>(buf), static_cast<size_t>(got))) return got;
+  std::string why;
+  if (it->second.feed(static_cast<const uint8_t*>(buf), static_cast<size_t>(got))) {
+    // The node the peer declares itself to be must be one its certificate may speak for.
+    std::string handshake;
+    if (!it->second.take_handshake(handshake)) return got;
+    const std::string cert = peer_name(ssl);
+    const auto victim = d.bindings.impersonates(handshake, cert);
+    if (!victim) return got;
+    why = "its handshake declares the node of " + *victim + ", but its certificate is " + (cert.empty() ? "none" : cert);
+  } else {
+    why = it->second.why();
+  }
   d.refused.insert(ssl);
   const uint64_t n = ++d.refusals;
   if (n <= 10 || n % 100 == 0)
-    spdlog::warn("actor plane: refused the connection from {}: {} (refusals so far: {})", peer_of(ssl),
-                 it->second.why(), n);
+    spdlog::warn("actor plane: refused the connection from {}: {} (refusals so far: {})", peer_of(ssl), why, n);
   d.streams.erase(it);
   return -1;
 }

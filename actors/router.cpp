@@ -35,6 +35,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
 #include "runtime/common/bounded_memory.h"
 #include "actors/roles.hpp"
@@ -137,6 +138,14 @@ double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
 }
 
 caf::error to_error(const failure& f) { return caf::make_error(f.code(), std::string(f.what())); }
+
+// A node id as CAF's binary serializer writes it, the form a BASP handshake carries.
+std::string serialized(caf::actor_system& sys, const caf::node_id& node) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  if (sink(const_cast<caf::node_id&>(node))) return "";
+  return std::string(buf.begin(), buf.end());
+}
 
 // A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
 // bounded stop lists); throws failure(invalid_argument) naming the first that is not.
@@ -609,12 +618,14 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           return to_error(f);
         }
         if (!st.options.trust) spdlog::warn("router: registered {} on its word (--insecure: no certificate checked)", info.name);
+        else bind_node_identity(serialized(self->system(), self->current_sender()->node()), info.name);
         self->monitor(handle);
         st.names[handle.address()] = info.name;
         st.handles[info.name] = handle;
         st.controls[info.name] = control;
         st.infos[info.name] = info;
-        spdlog::info("router: registered {} node {} (cluster {})", info.role, info.name, info.cluster);
+        spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", info.role, info.name, info.cluster,
+                     caf::to_string(self->current_sender()->node()));
         if (auto c = st.converting.find(info.name); c != st.converting.end() && c->second.to == info.role) {
           ++st.conversions;
           spdlog::info("router: {} now serves as a {} node", info.name, info.role);

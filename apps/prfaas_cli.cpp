@@ -63,6 +63,7 @@
 #include "runtime/model/generate.h"
 #include "runtime/model/hybrid_model.h"
 #include "runtime/model/tokenizer.h"
+#include "runtime/text/model_text.h"
 #include "runtime/text/stop_condition.h"
 
 using namespace prfaas;
@@ -180,12 +181,21 @@ actors::generate_result in_process(const config::deployment_config& config, cons
   }
 }
 
-int cmd_model_init(const std::string& config_file, const std::string& out, const model::init_options& o) {
+int cmd_model_init(const std::string& config_file, const std::string& out, model::init_options o) {
   try {
     std::ifstream in(config_file, std::ios::binary);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto c = model::parse_hf_config(text, config_file);
     const auto t0 = std::chrono::steady_clock::now();
+    if (!o.tokenizer_dir.empty()) {
+      // The model stops where its tokenizer says a turn ends: the eos and pad tokens' ids, as
+      // the Qwen checkpoints' generation_config.json lists them.
+      const auto t = text::load_model_text(o.tokenizer_dir, c.vocab);
+      for (const auto& token : {t.eos_token, t.pad_token})
+        if (const auto id = token.empty() ? std::nullopt : t.tok->id_of(token))
+          if (std::find(o.eos_token_ids.begin(), o.eos_token_ids.end(), *id) == o.eos_token_ids.end())
+            o.eos_token_ids.push_back(*id);
+    }
     model::write_checkpoint(out, c, o);
     const auto written = model::checkpoint::open(out);  // what was written reads back, validated
     std::printf("%s: %s, %d layers, %.1f M parameters, %s, %.1f MiB, content hash %s (%.1f s)\n", out.c_str(),

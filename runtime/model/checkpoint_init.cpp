@@ -9,7 +9,6 @@
 #include "runtime/common/errc.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/tensor_names.h"
-#include "runtime/text/model_text.h"
 
 namespace prfaas::model {
 
@@ -98,18 +97,9 @@ void write_checkpoint(const std::string& dir_text, const model_config& c, const 
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
       if (fs::exists(fs::path(o.tokenizer_dir) / f))
         fs::copy_file(fs::path(o.tokenizer_dir) / f, dir / f, fs::copy_options::overwrite_existing);
-    // The model stops where its tokenizer says a turn ends: the eos and pad tokens' ids, as the
-    // Qwen checkpoints' generation_config.json lists them.
-    const auto t = text::load_model_text(dir.string(), c.vocab);
-    nlohmann::ordered_json eos = nlohmann::ordered_json::array();
-    for (const char* key : {"eos_token", "pad_token"}) {
-      const auto cfg = nlohmann::json::parse(std::ifstream(dir / "tokenizer_config.json"), nullptr, false);
-      if (!cfg.is_object() || !cfg.contains(key) || !cfg[key].is_string()) continue;
-      if (const auto id = t.tok->id_of(cfg[key].get<std::string>()); id && std::find(eos.begin(), eos.end(), *id) == eos.end())
-        eos.push_back(*id);
-    }
-    if (!eos.empty()) gen["eos_token_id"] = eos;
   }
+  for (int id : o.eos_token_ids) PRFAAS_REQUIRE(id >= 0 && id < c.vocab, "an eos token id outside the vocabulary");
+  if (!o.eos_token_ids.empty()) gen["eos_token_id"] = o.eos_token_ids;
   const std::string gtext = gen.dump(2) + "\n";
   write_file(dir / "generation_config.json", gtext.data(), gtext.size());
   auto tensors = init_tensors(c, o.seed, o.type);

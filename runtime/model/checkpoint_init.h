@@ -23,6 +23,7 @@ struct init_options {
   dtype type = dtype::f32;   // f32 or bf16
   int shard_mib = 0;         // > 0: shards of at most this size and an index
   std::string tokenizer_dir; // tokenizer files copied beside the weights (optional)
+  std::vector<int> eos_token_ids;  // generation_config.json's (the tokenizer's end-of-turn ids; empty: none)
 };
 
 // Writes config.json, generation_config.json and the weights into `dir` (created).

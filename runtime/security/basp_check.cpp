@@ -32,6 +32,7 @@ bool basp_check::check_header() {
   if (op == 0 && data == 0) return fail("a server handshake without operation data");
   if (op == 1 && (source != 0 || dest != 0)) return fail("a client handshake naming actors");
   if (op == 2 && dest == 0) return fail("a direct message to no actor");
+  if (op == 3 && !limits_.allow_routed) return fail("a routed message (a source other than its connection's node)");
   return true;
 }
 
@@ -40,6 +41,11 @@ bool basp_check::feed(const uint8_t* data, size_t n) {
   while (n > 0) {
     if (payload_left_ > 0) {
       const size_t take = static_cast<size_t>(std::min<uint64_t>(payload_left_, n));
+      if (in_handshake_) {
+        handshake_.append(reinterpret_cast<const char*>(data),
+                          std::min(take, handshake_bytes - std::min(handshake_bytes, handshake_.size())));
+        if (payload_left_ == take) in_handshake_ = false, handshake_ready_ = true;
+      }
       payload_left_ -= take;
       data += take;
       n -= take;
@@ -53,9 +59,18 @@ bool basp_check::feed(const uint8_t* data, size_t n) {
     if (have_ < header_bytes) break;
     if (!check_header()) return false;
     payload_left_ = big_endian(&header_[4], 4);
+    if (header_[0] <= 1 && !handshake_seen_) handshake_seen_ = in_handshake_ = true;
     have_ = 0;
     ++frames_;
   }
+  return true;
+}
+
+bool basp_check::take_handshake(std::string& payload) {
+  if (!handshake_ready_) return false;
+  handshake_ready_ = false;
+  payload = std::move(handshake_);
+  handshake_.clear();
   return true;
 }
 

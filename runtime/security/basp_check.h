@@ -8,6 +8,8 @@
 // that is not one a well-behaved CAF node sends:
 //
 //   - an operation outside 0..6 (server/client handshake, direct, routed, monitor, down, heartbeat);
+//   - a routed message (op 3), unless allowed: every member of a deployment talks to the router
+//     directly, so a message that claims another node as its source is a forgery;
 //   - a payload longer than the bound (node.max_message_mib);
 //   - a handshake, message, monitor or down frame without a payload; a heartbeat with one;
 //   - a server handshake without operation data; a client handshake naming actors;
@@ -27,6 +29,7 @@ namespace prfaas::security {
 
 struct basp_limits {
   uint64_t max_payload = 16u << 20;  // bytes one BASP message may declare
+  bool allow_routed = false;         // routed messages (op 3)
 };
 
 class basp_check {
@@ -38,6 +41,10 @@ class basp_check {
   bool failed() const { return !why_.empty(); }
   const std::string& why() const { return why_; }
   uint64_t frames() const { return frames_; }
+  // The payload of the peer's handshake (the node it declares itself to be is in it), once it
+  // is complete; returned once.  At most handshake_bytes are kept.
+  static constexpr size_t handshake_bytes = 4096;
+  bool take_handshake(std::string& payload);
 
  private:
   bool check_header();
@@ -47,6 +54,10 @@ class basp_check {
   uint64_t payload_left_ = 0;  // of the current frame
   uint64_t frames_ = 0;
   std::string why_;
+  bool in_handshake_ = false;   // the current frame is the first handshake
+  bool handshake_seen_ = false;
+  bool handshake_ready_ = false;
+  std::string handshake_;
 };
 
 }  // namespace prfaas::security

@@ -58,6 +58,7 @@ model_text load_model_text(const std::string& model_dir, int vocab) {
     if (!cfg.is_object()) bad(cfg_path.string(), "is not a JSON object");
     mt.bos_token = token_text(cfg, "bos_token");
     mt.eos_token = token_text(cfg, "eos_token");
+    mt.pad_token = token_text(cfg, "pad_token");
     if (cfg.contains("chat_template")) {
       const auto& t = cfg["chat_template"];
       std::string source;

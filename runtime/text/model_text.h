@@ -30,6 +30,7 @@ struct model_text {
   bool own_tokenizer = false;                 // the folder's tokenizer.json (else bytes)
   std::vector<int32_t> eos_ids;               // generation_config's, else the tokenizer's eos token
   std::string bos_token, eos_token;           // the template's variables
+  std::string pad_token;
   model::generation_defaults defaults;
 };
 

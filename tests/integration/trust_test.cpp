@@ -344,3 +344,34 @@ TEST_CASE("holding only the client certificate, the 32-byte header and a 2 GiB p
                                                          Catch::Contains("declares a payload of 2147483648 bytes"));
   CHECK(d.generate("still serving", 2).status == 0);
 }
+
+TEST_CASE("holding only the client certificate, declaring a registered node's actor-plane id is refused at the handshake, the router stays up") {
+  deployment d;
+  const pid_t router = d.pid_of("router");
+  // decode-0's node id, as the router logged its registration.
+  const std::string log = slurp(d.state_dir() + "/logs/router.log");
+  const std::regex registered(R"(registered decode node decode-0 \(cluster [^,]+, actor-plane node ([0-9A-Fa-f]+#[0-9]+)\))");
+  std::smatch m;
+  REQUIRE(std::regex_search(log, m, registered));
+  const std::string victim = m[1];
+  const std::string pki = d.state_dir() + "/pki";
+  const auto r = run({PRFAAS_ROGUE, "claim", d.router(), pki + "/ca.pem", pki + "/nodes/client.pem", pki + "/nodes/client.key",
+                      victim},
+                     30000);
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::StartsWith("refused"));
+  CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"),
+             Catch::Contains("its handshake declares the node of decode-0, but its certificate is client"));
+  CHECK(d.pid_of("router") == router);
+  // The control: the same rogue declaring a node id nobody registered gets in (and its forged
+  // result for a request it does not hold is dropped): the refusal above was the binding's.
+  const auto control = run({PRFAAS_ROGUE, "claim", d.router(), pki + "/ca.pem", pki + "/nodes/client.pem",
+                            pki + "/nodes/client.key", victim.substr(0, victim.find('#')) + "#1"},
+                           30000);
+  INFO(control.out << control.err);
+  CHECK(control.status == 1);
+  CHECK_THAT(control.out, Catch::StartsWith("connected"));
+  // decode-0 itself still serves.
+  for (int i = 0; i < 4; ++i) CHECK(d.generate("still decode-0's " + std::to_string(i) + " " + text_prompt(60), 3).status == 0);
+}

@@ -9,10 +9,17 @@
 //       registers as the local prefill node its certificate names; for every prefill job it gets,
 //       sends the router a decode start and a result of its own making, prints "forged ID", and
 //       then leaves without answering (the router re-dispatches the request).
+//   prfaas_rogue_node claim ROUTER CA CERT KEY NODE
+//       connects declaring NODE (another member's actor-plane node id, HOSTHASH#PID as the router
+//       logs it) in its BASP handshake: its own node id is rewritten in everything it writes.
+//       Prints "refused: WHY" and exits 0 when the router will not have it; when it gets in, it
+//       sends a forged decode result for request 1 as that node, prints "connected" and exits 1.
 // Exit 2: usage or setup error.
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <cstdio>
 #include <fstream>
@@ -21,6 +28,7 @@
 #include <thread>
 
 #include "actors/actor_plane.hpp"
+#include "actors/ssl_interpose.hpp"
 #include "actors/messages.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/common/endpoint.h"
@@ -30,6 +38,31 @@
 using namespace prfaas;
 
 namespace {
+
+// The claim mode's rewrite: every plaintext write replaces `own` (this process's node id, as
+// CAF serializes it) with `claimed`.
+std::string g_own, g_claimed;
+
+}  // namespace
+
+extern "C" int SSL_write(SSL* ssl, const void* buf, int num) {
+  static const auto real = actors::libssl_next<int (*)(SSL*, const void*, int)>("SSL_write");
+  ERR_clear_error();  // as the actor plane's own wrapper does (actors/openssl_error_queue.cpp)
+  if (g_own.empty() || num <= 0) return real(ssl, buf, num);
+  std::string data(static_cast<const char*>(buf), static_cast<size_t>(num));
+  for (size_t at = 0; (at = data.find(g_own, at)) != std::string::npos; at += g_claimed.size())
+    data.replace(at, g_own.size(), g_claimed);
+  return real(ssl, data.data(), num) == num ? num : -1;
+}
+
+namespace {
+
+std::string serialized(caf::actor_system& sys, const caf::node_id& node) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  if (sink(const_cast<caf::node_id&>(node))) return "";
+  return std::string(buf.begin(), buf.end());
+}
 
 std::string text_of(const std::string& path) {
   std::ifstream in(path);
@@ -60,7 +93,42 @@ int main(int argc, char** argv) {
   const config::deployment_config config;
   actors::system_config cfg(config.router, 2, tls);
   caf::actor_system sys{cfg};
+  if (mode == "claim" && argc >= 7) {
+    const std::string text = argv[6];
+    const auto hash = text.find('#');
+    const auto victim = hash == std::string::npos ? caf::optional<caf::node_id>{}
+                                                  : caf::make_node_id(static_cast<uint32_t>(std::stoul(text.substr(hash + 1))),
+                                                                      text.substr(0, hash));
+    if (!victim) {
+      std::cerr << "not a node id: " << text << "\n";
+      return 2;
+    }
+    g_claimed = serialized(sys, *victim);
+    g_own = serialized(sys, sys.node());
+    if (g_own.size() != g_claimed.size() || g_own.empty()) return 2;
+  }
   auto router = actors::remote_actor(sys, router_at.host, router_at.port);
+  if (mode == "claim") {
+    if (!router) {
+      std::cout << "refused: " << sys.render(router.error()) << std::endl;
+      std::_Exit(0);
+    }
+    // The router's handshake came first; whether it took ours shows when it answers.
+    caf::scoped_actor asker{sys};
+    bool answered = false;
+    std::string why;
+    asker->request(*router, std::chrono::seconds(3), atoms::status_atom::value)
+        .receive([&](const actors::router_status&) { answered = true; },
+                 [&](caf::error& err) { why = actors::describe(err); });
+    if (!answered) {
+      std::cout << "refused: the router does not answer (" << why << ")" << std::endl;
+      std::_Exit(0);
+    }
+    caf::anon_send(*router, actors::decode_result{1, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, 0});
+    std::cout << "connected" << std::endl;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::_Exit(1);
+  }
   if (!router) {
     std::cerr << "cannot reach the router: " << sys.render(router.error()) << "\n";
     return 2;

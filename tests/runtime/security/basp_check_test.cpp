@@ -33,7 +33,7 @@ TEST_CASE("a well-behaved node's frames pass, cut at any byte") {
                         frame(4, 12), frame(5, 30), frame(6, 0)})
     stream.insert(stream.end(), f.begin(), f.end());
   for (size_t cut : {size_t{1}, size_t{7}, size_t{32}, size_t{33}, stream.size()}) {
-    basp_check c;
+    basp_check c({16u << 20, /*allow_routed=*/true});
     for (size_t at = 0; at < stream.size(); at += cut) CHECK(c.feed(stream.data() + at, std::min(cut, stream.size() - at)));
     CHECK(c.frames() == 8);
     CHECK_FALSE(c.failed());
@@ -64,4 +64,36 @@ TEST_CASE("the headers that crash or bloat CAF 0.17 fail the check, saying why")
   basp_check c;
   CHECK_FALSE(c.feed(s.data(), s.size()));
   CHECK_THAT(c.why(), Catch::StartsWith("BASP header 2"));
+}
+
+TEST_CASE("a routed message, which claims a source other than its connection's node, fails unless allowed") {
+  const auto routed = frame(3, 20, 0, 1, 2);
+  basp_check strict;
+  CHECK_FALSE(strict.feed(routed.data(), routed.size()));
+  CHECK_THAT(strict.why(), Catch::Contains("routed message"));
+  basp_check relaxed({16u << 20, true});
+  CHECK(relaxed.feed(routed.data(), routed.size()));
+}
+
+TEST_CASE("the peer's handshake payload is handed over once complete, cut at any byte, and only the first") {
+  auto hs = frame(1, 100);
+  for (size_t i = 32; i < hs.size(); ++i) hs[i] = static_cast<uint8_t>(i);
+  const auto second = frame(0, 50, 7);
+  std::vector<uint8_t> stream = hs;
+  stream.insert(stream.end(), second.begin(), second.end());
+  for (size_t cut : {size_t{1}, size_t{31}, size_t{64}, stream.size()}) {
+    basp_check c;
+    std::string payload;
+    int handed = 0;
+    for (size_t at = 0; at < stream.size(); at += cut) {
+      REQUIRE(c.feed(stream.data() + at, std::min(cut, stream.size() - at)));
+      std::string got;
+      if (c.take_handshake(got)) {
+        payload = got;
+        ++handed;
+      }
+    }
+    CHECK(handed == 1);
+    CHECK(payload == std::string(hs.begin() + 32, hs.end()));
+  }
 }

@@ -1,0 +1,24 @@
+#include "runtime/security/node_binding.h"
+
+namespace prfaas::security {
+
+void node_bindings::bind(std::string node_bytes, std::string name) {
+  if (node_bytes.size() < 8) return;  // too short to mean one node
+  std::lock_guard lock(mutex_);
+  for (auto& [bytes, who] : bound_)
+    if (bytes == node_bytes) {
+      who = std::move(name);
+      return;
+    }
+  if (bound_.size() >= max_bindings) bound_.erase(bound_.begin());  // nodes long gone first
+  bound_.emplace_back(std::move(node_bytes), std::move(name));
+}
+
+std::optional<std::string> node_bindings::impersonates(const std::string& handshake, const std::string& cert_name) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [bytes, who] : bound_)
+    if (who != cert_name && handshake.find(bytes) != std::string::npos) return who;
+  return std::nullopt;
+}
+
+}  // namespace prfaas::security
