@@ -9,7 +9,10 @@
 #include <caf/io/middleman_actor.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "runtime/security/pki.h"
 
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
@@ -42,6 +45,9 @@ void exempt_from_basp_door(ssl_ctx_st* ctx);
 // connection declaring that id with another certificate is refused at its handshake
 // (runtime/security/node_binding.h).  The router calls it for every node it registers.
 void bind_node_identity(std::string node_bytes, std::string certificate_name);
+// The certificate of the connection that declared this node id (serialized), if one did: who
+// the sender of a message proved to be at its TLS handshake.
+std::optional<security::identity> certificate_of_node(const std::string& node_bytes);
 
 // The middleman actor to ask for connections asynchronously (connect_atom), TLS or plain.
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys);

@@ -71,20 +71,25 @@ bool exempt(const SSL* ssl) {
   return ctx && SSL_CTX_get_ex_data(ctx, exempt_index()) == &exempt_mark;
 }
 
-// The common name of the peer's certificate ("" without one).
-std::string peer_name(const SSL* ssl) {
+// The name (CN) and role (OU) of the peer's certificate (empty without one).
+security::identity peer_identity(const SSL* ssl) {
   X509* cert = SSL_get1_peer_certificate(ssl);
-  if (!cert) return "";
-  char cn[256] = "";
+  if (!cert) return {};
+  char cn[256] = "", ou[256] = "";
   X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationalUnitName, ou, sizeof ou);
   X509_free(cert);
-  return cn;
+  return {cn, ou};
 }
 
 }  // namespace
 
 void bind_node_identity(std::string node_bytes, std::string certificate_name) {
   the_door().bindings.bind(std::move(node_bytes), std::move(certificate_name));
+}
+
+std::optional<security::identity> certificate_of_node(const std::string& node_bytes) {
+  return the_door().bindings.certificate_of(node_bytes);
 }
 
 void set_basp_limit(uint64_t max_payload_bytes) { the_door().max_payload = max_payload_bytes; }
@@ -107,9 +112,13 @@ int basp_door_read(SSL* ssl, const void* buf, int got) {
     // The node the peer declares itself to be must be one its certificate may speak for.
     std::string handshake;
     if (!it->second.take_handshake(handshake)) return got;
-    const std::string cert = peer_name(ssl);
+    auto peer = peer_identity(ssl);
+    const std::string cert = peer.name;
     const auto victim = d.bindings.impersonates(handshake, cert);
-    if (!victim) return got;
+    if (!victim) {
+      d.bindings.declared(handshake, std::move(peer));
+      return got;
+    }
     why = "its handshake declares the node of " + *victim + ", but its certificate is " + (cert.empty() ? "none" : cert);
   } else {
     why = it->second.why();

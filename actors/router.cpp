@@ -147,6 +147,18 @@ std::string serialized(caf::actor_system& sys, const caf::node_id& node) {
   return std::string(buf.begin(), buf.end());
 }
 
+// With certificates, what only an operator may order (the inter-cluster link, conversions):
+// the sender's connection must have proved an operator certificate.  Empty when allowed.
+std::string operator_refusal(router_self* self, const char* what) {
+  if (!self->state.options.trust) return "";  // --insecure: no certificates at all
+  const auto& from = self->current_sender();
+  const auto who = from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
+  if (who && who->role == "operator") return "";
+  const std::string as = who ? who->role + " certificate " + who->name : std::string("no known certificate");
+  spdlog::warn("router: refused {} from a sender with {}", what, as);
+  return std::string(what) + " needs an operator certificate (`prfaas up` makes STATE/pki/nodes/operator.pem); the sender holds " + as;
+}
+
 // A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
 // bounded stop lists); throws failure(invalid_argument) naming the first that is not.
 void check_decoding(int vocab, const std::vector<int32_t>& prompt, const decoding& how) {
@@ -643,6 +655,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       // may be busy for the length of the fault).
       [=](atoms::link_atom, const std::string& action, double gbps) -> caf::result<int32_t> {
         auto& st = self->state;
+        if (const auto why = operator_refusal(self, "changing the inter-cluster link"); !why.empty())
+          return caf::make_error(errc::invalid_argument, why);
         if (action != "cut" && action != "restore" && action != "rate")
           return caf::make_error(errc::invalid_argument, "unknown link action '" + action + "' (cut, restore, rate)");
         if (action == "rate" && !(gbps > 0 && gbps <= 1e4))
@@ -719,6 +733,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::tick_atom) { control(self); },
       // P/D rebalancing by hand (`prfaas node convert`): a local node changes role in place.
       [=](atoms::convert_atom, const std::string& name, const std::string& to) -> caf::result<int32_t> {
+        if (const auto why = operator_refusal(self, "converting a node"); !why.empty())
+          return caf::make_error(errc::invalid_argument, why);
         // Once a promise exists it answers the request: a refusal goes through it too.
         auto rp = self->make_response_promise();
         if (auto err = begin_conversion(self, name, to, rp)) rp.deliver(std::move(err));

@@ -245,7 +245,10 @@ struct live_deployment {
     std::ofstream(path) << text;
     const auto config = config::load_config(path);
     l = std::make_unique<launcher>(executable_dir() + "/prfaas-node", state_dir + "/state", path, config);
-    client = std::make_unique<client_system>(config, l->prepare());
+    // The operator's certificate: the bench changes the link's rate (a collapse) as an operator would.
+    const auto client_creds = l->prepare();
+    client = std::make_unique<client_system>(
+        config, client_creds.enabled() ? actors::deployment_credentials(state_dir + "/state", "operator") : client_creds);
     router = connect(client->sys, start_and_wait(*l, client->sys, config));
   }
   ~live_deployment() {

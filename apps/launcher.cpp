@@ -93,6 +93,8 @@ actors::tls_files launcher::prepare() {
   fs::remove_all(state_dir_ + "/pki");
   auto ca = security::certificate_authority::create(state_dir_ + "/pki", "prfaas deployment " + state_dir_);
   ca.issue({"client", "client"}, state_dir_ + "/pki/nodes");
+  // Chaos on the link and node conversions take an operator's certificate, not a client's.
+  ca.issue({"operator", "operator"}, state_dir_ + "/pki/nodes");
   // Across hosts the other hosts need their nodes' certificates, not the CA's key.
   if (config_.deployment.across_hosts())
     for (const auto& n : plan()) ca.issue({n.name, n.role}, state_dir_ + "/pki/nodes");

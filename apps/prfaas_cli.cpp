@@ -259,10 +259,12 @@ struct client_access {
   bool insecure = false;
 };
 
-actors::tls_files client_tls(const client_access& a) {
+// `as`: the certificate a command needs from the state directory (client; operator for the
+// commands that change the deployment).
+actors::tls_files client_tls(const client_access& a, const std::string& as = "client") {
   if (a.insecure) return {};
   if (a.tls.enabled()) return a.tls;
-  auto tls = actors::deployment_credentials(a.state_dir, "client");
+  auto tls = actors::deployment_credentials(a.state_dir, as);
   if (fs::exists(tls.ca)) return tls;
   if (fs::exists(state_file(a.state_dir)) && read_state(a.state_dir).value("insecure", false)) return {};
   throw cli_error{"no credentials for the deployment's actor plane: `prfaas up --state DIR` keeps them in DIR/pki "
@@ -377,7 +379,7 @@ int cmd_chaos_link(const client_access& access, const std::vector<std::string>& 
   if (args.size() != 1 || (args[0] != "cut" && args[0] != "restore" && args[0] != "rate"))
     throw cli_error{"usage: prfaas chaos link cut|restore|rate [--gbps X]"};
   if (args[0] == "rate" && !(gbps > 0)) throw cli_error{"prfaas chaos link rate needs --gbps X (X > 0)"};
-  client_system client(config::deployment_config{}, client_tls(access));
+  client_system client(config::deployment_config{}, client_tls(access, "operator"));
   auto router = connect(client.sys, router_address("", state_dir), 3);
   auto n = actors::link_control(client.sys, router, args[0], gbps);
   if (!n) throw cli_error{actors::describe(n.error())};
@@ -951,7 +953,7 @@ int main(int argc, char** argv) {
     if (*chaos) return cmd_chaos(access, chaos_action, chaos_nodes, chaos_gbps);
     if (*link_set) return cmd_chaos_link(access, {"rate"}, link_gbps);
     if (*convert) {
-      client_system client(config::deployment_config{}, client_tls(access));
+      client_system client(config::deployment_config{}, client_tls(access, "operator"));
       auto router = connect(client.sys, router_address("", state_dir), 3);
       const auto started = std::chrono::steady_clock::now();
       auto r = actors::convert_node(client.sys, router, convert_name, convert_to, std::chrono::minutes(5));

@@ -21,4 +21,17 @@ std::optional<std::string> node_bindings::impersonates(const std::string& handsh
   return std::nullopt;
 }
 
+void node_bindings::declared(const std::string& handshake, identity cert) {
+  std::lock_guard lock(mutex_);
+  if (declared_.size() >= max_declared) declared_.pop_front();
+  declared_.emplace_back(handshake, std::move(cert));
+}
+
+std::optional<identity> node_bindings::certificate_of(const std::string& node_bytes) const {
+  std::lock_guard lock(mutex_);
+  for (auto it = declared_.rbegin(); it != declared_.rend(); ++it)
+    if (it->first.find(node_bytes) != std::string::npos) return it->second;
+  return std::nullopt;
+}
+
 }  // namespace prfaas::security

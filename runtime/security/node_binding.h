@@ -9,13 +9,18 @@
 //   node_bindings b;
 //   b.bind(serialized_node_id, "decode-0");
 //   if (auto who = b.impersonates(handshake_payload, "client")) refuse("declares " + *who + "'s node");
+//   b.declared(handshake_payload, {"client", "client"});     // every admitted connection's
+//   b.certificate_of(node_bytes);                            // who a message's sender proved to be
 //
 // Pure and thread-safe; bounded (a deployment's nodes, at most max_bindings).
 
 #include <mutex>
 #include <optional>
 #include <string>
+#include <deque>
 #include <vector>
+
+#include "runtime/security/pki.h"
 
 namespace prfaas::security {
 
@@ -26,10 +31,17 @@ class node_bindings {
   void bind(std::string node_bytes, std::string name);
   // The name whose bound node id `handshake` carries while `cert_name` is not that name.
   std::optional<std::string> impersonates(const std::string& handshake, const std::string& cert_name) const;
+  // Records the certificate of an admitted connection by the node id its handshake carries (the
+  // handshake is the serialized node id); the newest max_declared are kept.
+  static constexpr size_t max_declared = 65536;
+  void declared(const std::string& handshake, identity cert);
+  // The certificate that declared `node_bytes` (the sender of a message, serialized), if any.
+  std::optional<identity> certificate_of(const std::string& node_bytes) const;
 
  private:
   mutable std::mutex mutex_;
   std::vector<std::pair<std::string, std::string>> bound_;  // oldest first
+  std::deque<std::pair<std::string, identity>> declared_;    // oldest first
 };
 
 }  // namespace prfaas::security

@@ -163,7 +163,7 @@ bool safe_name(const std::string& s) {
 
 bool known_role(const std::string& role) {
   return role == "router" || role == "cache-directory" || role == "prefill" || role == "decode" || role == "client" ||
-         role == "gateway";
+         role == "gateway" || role == "operator";
 }
 
 struct certificate_authority::impl {
@@ -213,7 +213,7 @@ issued_files certificate_authority::issue(const identity& who, const std::string
                                               who.name + "'");
   if (!known_role(who.role))
     throw failure(errc::invalid_argument,
-                  "unknown role '" + who.role + "' (router, cache-directory, prefill, decode, gateway, client)");
+                  "unknown role '" + who.role + "' (router, cache-directory, prefill, decode, gateway, client, operator)");
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw failure(errc::bad_config, "cannot create '" + out_dir + "': " + ec.message());

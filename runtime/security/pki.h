@@ -26,7 +26,7 @@ namespace prfaas::security {
 
 struct identity {
   std::string name;  // the node's name, unique in the deployment (CN)
-  std::string role;  // router | cache-directory | prefill | decode | client (OU)
+  std::string role;  // router | cache-directory | prefill | decode | gateway | client | operator (OU)
 };
 
 // Roles a certificate may carry.

@@ -375,3 +375,33 @@ TEST_CASE("holding only the client certificate, declaring a registered node's ac
   // decode-0 itself still serves.
   for (int i = 0; i < 4; ++i) CHECK(d.generate("still decode-0's " + std::to_string(i) + " " + text_prompt(60), 3).status == 0);
 }
+
+TEST_CASE("holding only the client certificate, cutting the link and converting a node are refused, the operator certificate may") {
+  deployment d;
+  const std::string pki = d.state_dir() + "/pki";
+  const std::vector<std::string> as_client = {"--ca", pki + "/ca.pem", "--cert", pki + "/nodes/client.pem", "--key",
+                                              pki + "/nodes/client.key"};
+  auto cli = [&](std::vector<std::string> args, const std::vector<std::string>& creds) {
+    std::vector<std::string> cmd = {PRFAAS_CLI};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    cmd.insert(cmd.end(), {"--state", d.state_dir()});
+    cmd.insert(cmd.end(), creds.begin(), creds.end());
+    return run(cmd, 60000);
+  };
+  for (const auto& order : std::vector<std::vector<std::string>>{{"chaos", "link", "cut"},
+                                                                 {"link", "set", "--gbps", "0.5"},
+                                                                 {"node", "convert", "local-prefill-0", "--to", "decode"}}) {
+    const auto r = cli(order, as_client);
+    INFO(order[0] << " " << order[1] << ": " << r.out << r.err);
+    CHECK(r.status != 0);
+    CHECK_THAT(r.err, Catch::Contains("needs an operator certificate") && Catch::Contains("client certificate client"));
+  }
+  CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"), Catch::Contains("refused changing the inter-cluster link from a sender with client"));
+  // Nothing changed: requests are served on both paths, no node converted.
+  CHECK(parse_ok(d.generate(text_prompt(100), 3))["path"] == "local");
+  // The operator certificate (what the CLI takes from the state directory for these) may.
+  const auto cut = cli({"chaos", "link", "cut"}, {});
+  INFO(cut.out << cut.err);
+  CHECK(cut.status == 0);
+  CHECK(cli({"chaos", "link", "restore"}, {}).status == 0);
+}
