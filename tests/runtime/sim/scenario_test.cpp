@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,7 +27,8 @@ std::string error_of(const std::string& from, const std::string& to) {
       std::regex_replace(text.str(), std::regex("\\.\\./profiles/"), PRFAAS_SOURCE_DIR "/profiles/");
   const std::string changed = std::regex_replace(original, std::regex(from), to);
   REQUIRE(changed != original);
-  const std::string path = std::filesystem::temp_directory_path() / ".scenario-test.toml";
+  // One file per process: ctest runs this file's test cases in parallel processes.
+  const std::string path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + ".scenario-test.toml");
   std::ofstream(path) << changed;
   std::string error;
   try {
