@@ -128,6 +128,28 @@ inline model::sampling_params sampling_of(const decoding& d) {
   return p;
 }
 
+// ... and back: a request's decoding from the sampler's parameters (`seeded`: p.seed is the
+// client's); the stop rule is the caller's to add.
+inline decoding decoding_of(const model::sampling_params& p, bool seeded) {
+  decoding d;
+  d.temperature = p.temperature;
+  d.top_p = p.top_p;
+  d.top_k = p.top_k;
+  d.min_p = p.min_p;
+  d.presence_penalty = p.presence_penalty;
+  d.frequency_penalty = p.frequency_penalty;
+  d.repetition_penalty = p.repetition_penalty;
+  for (const auto& [id, bias] : p.logit_bias) {
+    d.bias_ids.push_back(id);
+    d.bias_values.push_back(bias);
+  }
+  d.seeded = seeded;
+  d.seed = p.seed;
+  d.choice = p.choice;
+  d.logprobs = p.logprobs;
+  return d;
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decoding& x) {
   return f(caf::meta::type_name("decoding"), x.temperature, x.top_p, x.min_p, x.top_k, x.presence_penalty,

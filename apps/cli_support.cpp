@@ -87,12 +87,12 @@ void sampling_flags::add_to(CLI::App& cmd) {
 }
 
 actors::decoding sampling_flags::decoding(long long seed_offset) const {
-  actors::decoding d;
-  d.temperature = temperature;
-  d.top_p = top_p;
-  d.top_k = top_k;
-  d.seeded = seed >= 0;
-  d.seed = d.seeded ? static_cast<uint64_t>(seed + seed_offset) : 0;
+  model::sampling_params p;
+  p.temperature = temperature;
+  p.top_p = top_p;
+  p.top_k = top_k;
+  if (seed >= 0) p.seed = static_cast<uint64_t>(seed + seed_offset);
+  auto d = actors::decoding_of(p, seed >= 0);
   d.stop_ids = stop_token_ids;
   return d;
 }

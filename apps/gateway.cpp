@@ -22,9 +22,9 @@
 #include "actors/actor_plane.hpp"
 #include "actors/client.hpp"
 #include "runtime/gateway/openai.h"
+#include "runtime/gateway/reply_text.h"
 #include "runtime/metrics/exposition.h"
 #include "runtime/text/model_text.h"
-#include "runtime/text/stop_condition.h"
 
 namespace prfaas::apps {
 namespace {
@@ -178,48 +178,11 @@ actors::generate_request request_of(const gateway::completion_request& r, int in
   g.prompt_ids = r.prompt_ids;
   g.max_tokens = r.max_tokens;
   g.client_id = client_id;
-  auto& d = g.how;
-  const auto& p = r.sampling;
-  d.temperature = p.temperature;
-  d.top_p = p.top_p;
-  d.top_k = p.top_k;
-  d.min_p = p.min_p;
-  d.presence_penalty = p.presence_penalty;
-  d.frequency_penalty = p.frequency_penalty;
-  d.repetition_penalty = p.repetition_penalty;
-  for (const auto& [tok, bias] : p.logit_bias) {
-    d.bias_ids.push_back(tok);
-    d.bias_values.push_back(bias);
-  }
-  d.seeded = r.seeded;
-  d.seed = p.seed;
-  d.choice = index;
-  d.stop_ids = r.stop_token_ids;
-  d.stop_strings = r.stop;
-  d.logprobs = r.logprobs;
+  g.how = actors::decoding_of(r.sampling, r.seeded);
+  g.how.choice = index;
+  g.how.stop_ids = r.stop_token_ids;
+  g.how.stop_strings = r.stop;
   return g;
-}
-
-// A finished choice's text: its tokens decoded (special tokens left out unless asked for), cut
-// where a stop string begins.
-gateway::choice_text choice_of(const gateway::completion_request& r, const text::model_text& t,
-                               const actors::generate_result& x) {
-  std::string s = t.tok->decode(x.tokens, r.skip_special_tokens);
-  const size_t cut = text::stop_text_cut(s, r.stop);
-  if (cut != std::string::npos) s.resize(cut);
-  gateway::choice_text c{std::move(s), cut != std::string::npos || x.stopped ? "stop" : "length", {}};
-  auto text_of = [&](int32_t id) {
-    const int32_t one[] = {id};
-    return t.tok->decode(one);
-  };
-  for (size_t i = 0; i < x.logprobs.size() && i < x.tokens.size(); ++i) {
-    const auto& lp = x.logprobs[i];
-    gateway::token_logprob e{text_of(x.tokens[i]), lp.logprob, {}};
-    for (size_t k = 0; k < lp.top_ids.size() && k < lp.top_logprobs.size(); ++k)
-      e.top.emplace_back(text_of(lp.top_ids[k]), lp.top_logprobs[k]);
-    c.logprobs.push_back(std::move(e));
-  }
-  return c;
 }
 
 // The "prfaas" object of a reply: the request's timeline and the seed its sampling used.
@@ -228,47 +191,6 @@ std::string extension_of(const actors::generate_result& x) {
   j["seed"] = x.seed;
   return j.dump();
 }
-
-// A streamed choice's text: whole UTF-8 characters only, and never a stop string (the bytes
-// that may begin one wait for the next tokens).
-class streamed_text {
- public:
-  streamed_text(const text::tokenizer& t, const gateway::completion_request& r)
-      : decoder_(t, r.skip_special_tokens), stop_(r.stop) {}
-  // The text that may go out now.
-  std::string push(const std::vector<int32_t>& tokens) {
-    for (int32_t id : tokens) all_ += decoder_.push(id);
-    return release(false);
-  }
-  // What is left at the end (held bytes that turned out not to begin a stop string).
-  std::string finish() {
-    if (!stopped_) all_ += decoder_.flush();
-    return release(true);
-  }
-  bool stopped() const { return stopped_; }
-
- private:
-  std::string release(bool last) {
-    if (!stopped_) {
-      const size_t cut = text::stop_text_cut(all_, stop_);
-      if (cut != std::string::npos) {
-        all_.resize(cut);
-        stopped_ = true;
-      }
-    }
-    size_t upto = all_.size();
-    if (!stopped_ && !last) upto = text::complete_utf8_prefix(std::string_view(all_).substr(0, upto - text::stop_prefix_held(all_, stop_)));
-    if (upto <= sent_) return "";
-    std::string out = all_.substr(sent_, upto - sent_);
-    sent_ = upto;
-    return out;
-  }
-  text::stream_decoder decoder_;
-  std::vector<std::string> stop_;
-  std::string all_;
-  size_t sent_ = 0;
-  bool stopped_ = false;
-};
 
 }  // namespace
 
@@ -410,7 +332,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
         std::vector<gateway::choice_text> choices;
         gateway::usage u{prompt_tokens, 0, results[0].cached_tokens};
         for (const auto& x : results) {
-          choices.push_back(choice_of(r, text, x));
+          choices.push_back(gateway::finished_choice(r, *text.tok, x.tokens, x.stopped, x.logprobs));
           u.completion_tokens += static_cast<int>(x.tokens.size());
         }
         res.set_header("X-Prfaas-Request-Id", std::to_string(results[0].request));
@@ -433,7 +355,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
             auto send = [&](const std::string& event) { return sink.write(event.data(), event.size()); };
             gateway::usage u{prompt_tokens, 0, 0};
             for (int index = 0; index < r.n; ++index) {
-              streamed_text out(*text.tok, r);
+              gateway::streamed_text out(*text.tok, r);
               bool gone = !send(gateway::stream_chunk(r, id, created, index, "", true, ""));
               auto on_tokens = [&](const std::vector<int32_t>& tokens) {
                 if (gone || out.stopped()) return !gone;
@@ -468,22 +390,18 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   svr.Post("/v1/completions", complete(false));
   svr.Post("/v1/chat/completions", complete(true));
   // vLLM's tokenizer endpoints: the deployment's own tokenizer and chat template.
-  svr.Post("/tokenize", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!authorised(req, res)) return;
-    try {
-      res.set_content(gateway::tokenize_body(req.body, limits, text), "application/json");
-    } catch (const api_error& e) {
-      send_error(res, e);
-    }
-  });
-  svr.Post("/detokenize", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!authorised(req, res)) return;
-    try {
-      res.set_content(gateway::detokenize_body(req.body, limits, text), "application/json");
-    } catch (const api_error& e) {
-      send_error(res, e);
-    }
-  });
+  auto tokenizer_endpoint = [&](std::string (*answer)(const std::string&, const gateway::api_limits&, const text::model_text&)) {
+    return [&, answer](const httplib::Request& req, httplib::Response& res) {
+      if (!authorised(req, res)) return;
+      try {
+        res.set_content(answer(req.body, limits, text), "application/json");
+      } catch (const api_error& e) {
+        send_error(res, e);
+      }
+    };
+  };
+  svr.Post("/tokenize", tokenizer_endpoint(gateway::tokenize_body));
+  svr.Post("/detokenize", tokenizer_endpoint(gateway::detokenize_body));
 
   int port = listen_at.port;
   if (port == 0) port = svr.bind_to_any_port(listen_at.host);

@@ -788,7 +788,6 @@ struct program_parser {
         ++pos;
         if (stop == "endif") break;
         if (stop == "else") {
-          if (!cond_text.empty() || st.branches.size() == 0) {}
           cond_text.clear();
           std::vector<stmt> last;
           if (parse_body(last, {"endif"}, depth + 1).empty()) fail_parse(origin, line, "'if' is not closed by 'endif'");
@@ -893,6 +892,19 @@ std::string strip_chars(const std::string& s, const std::string& chars, bool lef
 }
 
 const std::string kWhitespace = " \t\n\r\f\v";
+
+std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {
+  std::string r;
+  size_t i = 0;
+  for (size_t at; (at = s.find(from, i)) != std::string::npos; i = at + from.size()) r += s.substr(i, at - i) + to;
+  return r + s.substr(i);
+}
+
+std::string change_case(std::string s, bool upper) {
+  for (char& c : s)
+    c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 json python_split(const std::string& s, const value& sep, int64_t maxsplit, bool from_right) {
   json out = json::array();
@@ -1215,20 +1227,12 @@ class renderer {
         if (sep.v.is_string() && sep.v.get<std::string>().empty()) fail_render(e.line, "split() got an empty separator");
         return value{python_split(s, sep, maxsplit, m == "rsplit")};
       }
-      if (m == "upper" || m == "lower") {
-        std::string r = s;
-        for (char& c : r) c = static_cast<char>(m == "upper" ? std::toupper(static_cast<unsigned char>(c))
-                                                            : std::tolower(static_cast<unsigned char>(c)));
-        return value{r};
-      }
+      if (m == "upper" || m == "lower") return value{change_case(s, m == "upper")};
       if (m == "replace") {
         if (args.size() < 2) fail_render(e.line, "replace() takes two arguments");
         const std::string from = arg_string(0), to = arg_string(1);
         if (from.empty()) fail_render(e.line, "replace() of an empty string is not supported");
-        std::string r;
-        size_t i = 0;
-        for (size_t at; (at = s.find(from, i)) != std::string::npos; i = at + from.size()) r += s.substr(i, at - i) + to;
-        return value{r + s.substr(i)};
+        return value{replace_all(s, from, to)};
       }
       if (m == "title" || m == "capitalize") return filter_text(m, s);
     }
@@ -1277,12 +1281,7 @@ class renderer {
       const std::string chars = args.empty() ? kWhitespace : need_string(args[0], e.line, "trim");
       return value{strip_chars(python_str(x), chars, true, true)};
     }
-    if (f == "lower" || f == "upper") {
-      std::string r = python_str(x);
-      for (char& c : r) c = static_cast<char>(f == "upper" ? std::toupper(static_cast<unsigned char>(c))
-                                                          : std::tolower(static_cast<unsigned char>(c)));
-      return value{r};
-    }
+    if (f == "lower" || f == "upper") return value{change_case(python_str(x), f == "upper")};
     if (f == "capitalize" || f == "title") return filter_text(f, python_str(x));
     if (f == "first" || f == "last") {
       if (x.v.is_array()) return x.v.empty() ? value::undef() : value{f == "first" ? x.v.front() : x.v.back()};
@@ -1338,16 +1337,10 @@ class renderer {
       return value{d};
     }
     if (f == "replace") {
-      expr fake;
-      (void)fake;
       if (args.size() < 2) fail_render(e.line, "replace takes two arguments");
-      const std::string s = python_str(x), from = need_string(args[0], e.line, "replace"),
-                        to = need_string(args[1], e.line, "replace");
+      const std::string from = need_string(args[0], e.line, "replace");
       if (from.empty()) fail_render(e.line, "replace of an empty string is not supported");
-      std::string r;
-      size_t i = 0;
-      for (size_t at; (at = s.find(from, i)) != std::string::npos; i = at + from.size()) r += s.substr(i, at - i) + to;
-      return value{r + s.substr(i)};
+      return value{replace_all(python_str(x), from, need_string(args[1], e.line, "replace"))};
     }
     fail_render(e.line, "the filter '" + f + "'");
   }
