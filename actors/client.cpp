@@ -99,6 +99,15 @@ caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const 
   return out;
 }
 
+void cancel(caf::actor_system& sys, const endpoint& router_at, const std::string& client_id) {
+  // From an actor, not anonymously: the router checks the sender's certificate against the
+  // request's submitter.
+  if (auto router = connect_router(sys, router_at, 1)) {
+    caf::scoped_actor self{sys};
+    self->send(*router, atoms::cancel_atom::value, client_id);
+  }
+}
+
 caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
                                                  generate_request request, std::chrono::milliseconds budget) {
   using clock = std::chrono::steady_clock;

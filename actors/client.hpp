@@ -41,6 +41,10 @@ caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const 
                                                   const std::function<bool(const std::vector<int32_t>&)>& on_tokens,
                                                   std::chrono::milliseconds timeout);
 
+// Tells the router that the client of request `client_id` went away: the request ends cancelled
+// (only the certificate that submitted it may; the router ignores anyone else).
+void cancel(caf::actor_system& sys, const endpoint& router_at, const std::string& client_id);
+
 caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 // The router's metrics page (Prometheus text) and one request's timeline (request_log.h).

@@ -84,6 +84,10 @@ struct router_state {
   // ... and of requests that failed for good (not `unreachable`, which a retry may cure): a
   // retry that crossed the failure on its way gets the failure, not a second run.
   bounded_memory<std::string, std::pair<errc, std::string>> failed_by_client_id{4096};
+  // The certificate that submitted each recent request, by client id and by request id: only it
+  // (or an operator) may join, cancel or trace the request.
+  bounded_memory<std::string, std::string> owner_by_client_id{8192};
+  bounded_memory<uint64_t, std::string> owner_by_request{8192};
   // Request ids name a request on every node: a restarted router must not reuse the ids of its
   // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
   uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
@@ -157,6 +161,24 @@ std::string operator_refusal(router_self* self, const char* what) {
   const std::string as = who ? who->role + " certificate " + who->name : std::string("no known certificate");
   spdlog::warn("router: refused {} from a sender with {}", what, as);
   return std::string(what) + " needs an operator certificate (`prfaas up` makes STATE/pki/nodes/operator.pem); the sender holds " + as;
+}
+
+// The name of the certificate the current message's sender proved ("" without certificates:
+// --insecure deployments, where everyone is trusted alike).
+std::string sender_certificate(router_self* self) {
+  if (!self->state.options.trust) return "";
+  const auto& from = self->current_sender();
+  const auto who = from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
+  return who ? who->name : std::string("an unknown sender");
+}
+
+// True when the sender may act on a request `owner` submitted: the same certificate, or an
+// operator's.
+bool may_touch(router_self* self, const std::string& owner) {
+  if (!self->state.options.trust) return true;
+  const auto& from = self->current_sender();
+  const auto who = from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
+  return who && (who->name == owner || who->role == "operator");
 }
 
 // A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
@@ -687,7 +709,14 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           st.log.refused(to_string(f.code()));
           return to_error(f);
         }
-        // A client's retry of a request still in flight joins it.
+        // A client's retry of a request still in flight joins it; only the certificate that
+        // submitted it may (a client id is no capability).
+        if (!req.client_id.empty())
+          if (const auto* owner = st.owner_by_client_id.find(req.client_id); owner && !may_touch(self, *owner)) {
+            spdlog::warn("router: refused joining request {} of {}: the sender holds {}", req.client_id, *owner,
+                         sender_certificate(self));
+            return caf::make_error(errc::invalid_argument, "the client id names another certificate's request");
+          }
         if (!req.client_id.empty())
           if (const auto* done = st.done_by_client_id.find(req.client_id)) {
             spdlog::info("router: a retry of request {} got its result again", done->request);
@@ -714,6 +743,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         p.client_id = req.client_id;
         p.stream = req.stream;
         if (!req.client_id.empty()) st.by_client_id[req.client_id] = id;
+        const std::string owner = sender_certificate(self);
+        if (!req.client_id.empty()) st.owner_by_client_id.remember(req.client_id, owner);
+        st.owner_by_request.remember(id, owner);
         p.prompt = std::move(prompt);
         p.how = std::move(req.how);
         if (!p.how.seeded) {  // the router's own: returned, so the client can run it again
@@ -843,6 +875,11 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (known == st.by_client_id.end()) return;
         const auto* view = st.core->find(known->second);
         if (!view) return;
+        if (const auto* owner = st.owner_by_client_id.find(client_id); owner && !may_touch(self, *owner)) {
+          spdlog::warn("router: refused cancelling request {} of {}: the sender holds {}", known->second, *owner,
+                       sender_certificate(self));
+          return;
+        }
         spdlog::info("router: request {}: the client went away; cancelled", known->second);
         step(self, sched::request_failed{known->second, errc::cancelled, "the client went away", view->attempt});
       },
@@ -851,7 +888,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         step(self, sched::request_failed{m.request, errc::transport_failed, m.error, m.attempt});
       },
       [=](atoms::trace_atom, uint64_t id) -> caf::result<sched::timeline> {
-        if (const auto* t = self->state.log.find(id)) return *t;
+        // Another certificate's request is as unknown as one that never was.
+        const auto* owner = self->state.owner_by_request.find(id);
+        if (const auto* t = self->state.log.find(id); t && (!owner || may_touch(self, *owner))) return *t;
         return caf::make_error(errc::unknown_request, "the router holds no request " + std::to_string(id) +
                                                           " (it keeps the last 1024 that ended)");
       },

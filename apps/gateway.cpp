@@ -12,6 +12,9 @@
 #include <mutex>
 #include <fstream>
 #include <future>
+#include <limits>
+#include <algorithm>
+#include <utility>
 #include <optional>
 #include <random>
 #include <set>
@@ -24,6 +27,7 @@
 #include "runtime/gateway/openai.h"
 #include "runtime/gateway/reply_text.h"
 #include "runtime/metrics/exposition.h"
+#include "runtime/security/connection_guard.h"
 #include "runtime/text/model_text.h"
 
 namespace prfaas::apps {
@@ -171,6 +175,30 @@ class readiness {
 };
 
 
+// The connection a request came on, as the connection guard names it.
+std::string peer_of(const httplib::Request& req) { return req.remote_addr + ":" + std::to_string(req.remote_port); }
+
+// While a request is being answered its connection is the gateway's to keep quiet, not a
+// stalled stranger's (the guard neither shuts it nor counts it as waiting).
+class held_connection {
+ public:
+  held_connection(security::connection_guard& guard, std::string peer) : guard_(&guard), peer_(std::move(peer)) {
+    guard_->hold(peer_);
+  }
+  ~held_connection() {
+    if (guard_) guard_->release(peer_);
+  }
+  held_connection(held_connection&& o) noexcept : guard_(std::exchange(o.guard_, nullptr)), peer_(std::move(o.peer_)) {}
+  held_connection(const held_connection&) = delete;
+  held_connection& operator=(const held_connection&) = delete;
+  held_connection& operator=(held_connection&&) = delete;
+  bool hung_up() const { return guard_ && guard_->hung_up(peer_); }
+
+ private:
+  security::connection_guard* guard_;
+  std::string peer_;
+};
+
 // One choice's request to the router: the prompt's ids, the sampling (choice `index` draws its
 // own stream), the stop rule.
 actors::generate_request request_of(const gateway::completion_request& r, int index, const std::string& client_id) {
@@ -242,7 +270,13 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   }
   httplib::Server& svr = *server_ptr;
   svr.set_payload_max_length(static_cast<size_t>(g.max_body_bytes));
-  svr.new_task_queue = [n = g.max_open + 8] { return new httplib::ThreadPool(static_cast<size_t>(std::min(n, 256))); };
+  // A thread per connection being served: the requests in progress, the waiting connections one
+  // address may hold (each until the guard shuts it), and room for the rest.
+  svr.new_task_queue = [n = g.max_open + g.max_waiting_per_peer + 16] {
+    return new httplib::ThreadPool(static_cast<size_t>(std::min(n, 1024)));
+  };
+  // Bounds and an idle deadline for connections not being answered, once the port is known.
+  std::unique_ptr<security::connection_guard> door;
   // Errors the server makes itself (413, 404 on an unknown path) in OpenAI's shape too.
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
@@ -290,6 +324,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
 
   auto complete = [&](bool chat) {
     return [&, chat](const httplib::Request& req, httplib::Response& res) {
+      held_connection held(*door, peer_of(req));
       if (!authorised(req, res)) return;
       gateway::completion_request r;
       try {
@@ -321,6 +356,18 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
           runs.push_back(std::async(std::launch::async, [&, i] {
             return actors::generate_retrying(sys, router_at, request_of(r, i, id + "-" + std::to_string(i)), budget);
           }));
+        // A client that hangs up before its answer cancels its choices at the router.
+        for (bool cancelled = false;;) {
+          const bool all = std::all_of(runs.begin(), runs.end(), [](auto& f) {
+            return f.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready;
+          });
+          if (all) break;
+          if (!cancelled && held.hung_up()) {
+            cancelled = true;
+            spdlog::info("gateway: the client of {} hung up; cancelling its {} choice(s)", id, r.n);
+            for (int i = 0; i < r.n; ++i) actors::cancel(sys, router_at, id + "-" + std::to_string(i));
+          }
+        }
         std::vector<actors::generate_result> results;
         std::optional<caf::error> failed;
         for (auto& f : runs) {
@@ -384,7 +431,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
             sink.done();
             return true;
           },
-          [&open](bool) { open.leave(); });
+          [&open, held = std::make_shared<held_connection>(std::move(held))](bool) { open.leave(); });
     };
   };
   svr.Post("/v1/completions", complete(false));
@@ -410,6 +457,12 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
     spdlog::error("gateway: cannot listen on {}", listen_at.str());
     return 1;
   }
+  security::guard_options guarding;
+  guarding.stall_limit = std::chrono::milliseconds(g.idle_timeout_ms);
+  guarding.max_pending = g.max_waiting;
+  guarding.max_pending_per_peer = g.max_waiting_per_peer;
+  guarding.established_after = std::numeric_limits<int>::max();  // every connection not answered waits
+  door = std::make_unique<security::connection_guard>(static_cast<uint16_t>(port), guarding);
   if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";
     std::ofstream(tmp) << port << "\n";

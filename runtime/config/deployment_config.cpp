@@ -187,6 +187,8 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("max_open", g.max_open); r.get("max_tokens", g.max_tokens); r.get("max_n", g.max_n);
          r.get("ignore_unknown_fields", g.ignore_unknown_fields); r.get("tls", g.tls);
          r.get("cert_file", g.cert_file); r.get("key_file", g.key_file);
+         r.get("max_waiting", g.max_waiting); r.get("max_waiting_per_peer", g.max_waiting_per_peer);
+         r.get("idle_timeout_ms", g.idle_timeout_ms);
        }},
       {"deployment", [&](table_reader& r) {
          auto& d = c.deployment;
@@ -328,6 +330,10 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.gateway.max_tokens >= 1 && c.gateway.max_tokens <= (1 << 20), "gateway.max_tokens must be 1..1048576");
   beside(c.gateway.api_key_file);
   check(c.gateway.max_n >= 1 && c.gateway.max_n <= 128, "gateway.max_n must be 1..128");
+  check(c.gateway.max_waiting >= 1 && c.gateway.max_waiting <= 100000, "gateway.max_waiting must be 1..100000");
+  check(c.gateway.max_waiting_per_peer >= 1 && c.gateway.max_waiting_per_peer <= c.gateway.max_waiting,
+        "gateway.max_waiting_per_peer must be 1..gateway.max_waiting");
+  check(c.gateway.idle_timeout_ms >= 100 && c.gateway.idle_timeout_ms <= 3600000, "gateway.idle_timeout_ms must be 100..3600000");
   check(c.gateway.cert_file.empty() == c.gateway.key_file.empty(), "gateway.cert_file and gateway.key_file go together");
   check(c.gateway.cert_file.empty() || c.gateway.tls, "gateway.cert_file needs gateway.tls = true");
   beside(c.gateway.cert_file);

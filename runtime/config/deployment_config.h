@@ -103,6 +103,13 @@ struct gateway_config {
   int max_open = 64;              // requests in progress at once; more get 429
   int max_tokens = 4096;          // the most a request may ask for
   int max_n = 8;                  // choices per request (`n`)
+  // Connections not being answered (opening, idle, sending a request): at most
+  // max_waiting_per_peer from one address and max_waiting in all, each shut after
+  // idle_timeout_ms with nothing sent to it (runtime/security/connection_guard.h): one client
+  // holding idle or trickling connections fills its own slots only.
+  int max_waiting = 512;
+  int max_waiting_per_peer = 32;
+  int idle_timeout_ms = 10000;
   // A request field the runtime does not know is a 400 naming it; true: ignored, as OpenAI's
   // own server ignores fields.
   bool ignore_unknown_fields = false;

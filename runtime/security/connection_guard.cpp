@@ -72,7 +72,8 @@ std::vector<int> descriptors() {
 
 }  // namespace
 
-connection_guard::connection_guard(uint16_t port, guard_options options) : port_(port), options_(options) {
+connection_guard::connection_guard(uint16_t port, guard_options options)
+    : port_(port), options_(options), log_(options.log_lines, std::chrono::seconds(1)) {
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
@@ -95,20 +96,52 @@ connection_guard::~connection_guard() {
 
 guard_stats connection_guard::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  auto s = stats_;
+  s.log_held = log_.held();
+  return s;
 }
+
+void connection_guard::hold(const std::string& peer) {
+  std::lock_guard lock(mutex_);
+  ++held_[peer].holds;
+}
+
+void connection_guard::release(const std::string& peer) {
+  std::lock_guard lock(mutex_);
+  auto it = held_.find(peer);
+  if (it != held_.end() && --it->second.holds <= 0) held_.erase(it);
+}
+
+bool connection_guard::hung_up(const std::string& peer) const {
+  std::lock_guard lock(mutex_);
+  auto it = held_.find(peer);
+  return it != held_.end() && it->second.gone;
+}
+
+namespace {
+
+// "10.0.0.7" of "10.0.0.7:51234" (and "::1" of "::1:51234"): the address a peer's slots count.
+std::string host_of(const std::string& peer) {
+  const auto colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
+}  // namespace
 
 void connection_guard::look() {
   const auto now = clock_type::now();
   std::lock_guard lock(mutex_);
   std::set<std::pair<int, std::string>> present;
+  std::set<std::string> peers_present;
   auto shut = [&](int fd, const watched& w, const std::string& why) {
     // The descriptor may have been reused since the look: shut it only if it is still the same
     // connection.
     socket_view again;
     if (!view_of(fd, port_, again) || again.peer != w.peer) return false;
     ::shutdown(fd, SHUT_RDWR);
-    spdlog::warn("connection guard: shut down the connection from {} on port {}: {}", w.peer, port_, why);
+    if (const auto held = log_.allow(now))
+      spdlog::warn("connection guard: shut down the connection from {} on port {}: {}{}", w.peer, port_, why,
+                   *held ? " (" + std::to_string(*held) + " more not logged)" : std::string());
     return true;
   };
   for (int fd : descriptors()) {
@@ -116,6 +149,7 @@ void connection_guard::look() {
     if (!view_of(fd, port_, v)) continue;
     const auto key = std::make_pair(fd, v.peer);
     present.insert(key);
+    peers_present.insert(v.peer);
     auto [it, fresh] = conns_.try_emplace(key);
     watched& w = it->second;
     if (fresh) {
@@ -129,31 +163,51 @@ void connection_guard::look() {
       w.sent = v.sent;
       w.last_growth = now;
       ++w.growths;
+    } else if (held_.count(v.peer)) {
+      w.last_growth = now;  // being answered: silence is the owner's work, not the peer's
     } else if (now - w.last_growth > options_.stall_limit) {
       if (shut(fd, w, "nothing sent to it for " + std::to_string(options_.stall_limit.count()) +
-                          " ms (an unauthenticated peer stuck in its TLS handshake)"))
+                          " ms (idle, or an unauthenticated peer stuck in its handshake)"))
         ++stats_.shut_stalled;
       present.erase(key);
     }
   }
   std::erase_if(conns_, [&](const auto& c) { return !present.count(c.first); });
-  // The bound on connections not yet established: the oldest beyond it go first.
-  std::vector<std::pair<clock_type::time_point, std::pair<int, std::string>>> pending;
+  for (auto& [peer, h] : held_) h.gone = !peers_present.count(peer);
+  // The bounds on connections not yet established, per address and in all: the oldest of an
+  // address beyond its bound go first, then the oldest of the address holding the most.
+  std::map<std::string, std::vector<std::pair<clock_type::time_point, std::pair<int, std::string>>>> pending;
   int established = 0;
   for (const auto& [key, w] : conns_) {
-    if (w.growths >= options_.established_after) ++established;
-    else pending.emplace_back(w.first_seen, key);
+    if (w.growths >= options_.established_after || held_.count(w.peer)) ++established;
+    else pending[host_of(w.peer)].emplace_back(w.first_seen, key);
   }
-  std::sort(pending.begin(), pending.end());
+  size_t total = 0;
+  for (auto& [host, conns] : pending) {
+    std::sort(conns.begin(), conns.end());
+    const size_t cap = static_cast<size_t>(std::max(0, options_.max_pending_per_peer));
+    while (conns.size() > cap) {
+      const auto key = conns.front().second;
+      if (shut(key.first, conns_.at(key),
+               "over the bound of " + std::to_string(cap) + " unauthenticated connections from " + host))
+        ++stats_.shut_over_peer;
+      conns_.erase(key);
+      conns.erase(conns.begin());
+    }
+    total += conns.size();
+  }
   const size_t cap = static_cast<size_t>(std::max(0, options_.max_pending));
-  size_t over = pending.size() > cap ? pending.size() - cap : 0;
-  for (size_t i = 0; i < over; ++i) {
-    const auto& key = pending[i].second;
+  while (total > cap) {
+    auto most = std::max_element(pending.begin(), pending.end(),
+                                 [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+    const auto key = most->second.front().second;
     if (shut(key.first, conns_.at(key), "over the bound of " + std::to_string(cap) + " unauthenticated connections"))
       ++stats_.shut_over_cap;
     conns_.erase(key);
+    most->second.erase(most->second.begin());
+    --total;
   }
-  stats_.pending = static_cast<int>(pending.size() - over);
+  stats_.pending = static_cast<int>(total);
   stats_.established = established;
 }
 

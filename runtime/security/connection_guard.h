@@ -1,24 +1,31 @@
 #pragma once
 // A bound and a deadline for peers that have not proven themselves on a listening port whose
 // sockets another library owns: the actor plane's TLS port, which CAF 0.17 accepts without a
-// limit and whose TLS handshake has no deadline, so idle or trickling strangers could hold
-// descriptors forever.
+// limit and whose TLS handshake has no deadline, and the gateway's HTTP port, whose library
+// gives each connection a thread and only a per-read timeout.  Idle or trickling strangers could
+// otherwise hold descriptors (and threads) forever.
 //
 // The guard never reads a socket; it watches the bytes each accepted connection has been sent
 // (TCP_INFO).  A member of the deployment, once through TLS, is sent a BASP heartbeat every
 // router.heartbeat_ms, so what the process sends it keeps growing; a stranger stuck in the TLS
-// handshake is sent one server flight and then nothing, however it trickles bytes in.  So:
+// handshake, an idle HTTP connection or a slowloris trickling its request head is sent nothing
+// however it trickles bytes in.  So:
 //
-//   - a connection to which nothing new was sent for `stall_limit` is shut down;
+//   - a connection to which nothing new was sent for `stall_limit` is shut down, unless its
+//     owner holds it (an HTTP request being answered: hold(peer) ... release(peer));
 //   - a connection is "established" once what it was sent grew on `established_after` separate
-//     looks (the server's flight, the BASP handshake, heartbeats); at most `max_pending` may be
-//     otherwise at once, the oldest beyond the bound shut down first.
+//     looks (the server's flight, the BASP handshake, heartbeats); the others are "pending":
+//     at most `max_pending_per_peer` per peer address (the oldest of that address beyond it
+//     shut first) and `max_pending` in all (beyond it, the oldest of the address holding the
+//     most), so one flooding host fills its own slots, never another's.
 //
 // Shutting a socket down (never closing it) lets its owner see an ordinary disconnect and clean
-// up.  Every decision is logged once, with the peer's address.
+// up.  Decisions are logged with the peer's address, at most `log_lines` a second (the rest are
+// counted and the next line says how many).
 //
 //   connection_guard guard(port, {});    // a thread, until destroyed
 //   guard.stats().shut_stalled;
+//   guard.hold("10.0.0.7:51234"); ... if (guard.hung_up("10.0.0.7:51234")) cancel(); ... guard.release(...);
 
 #include <atomic>
 #include <chrono>
@@ -29,19 +36,25 @@
 #include <string>
 #include <thread>
 
+#include "runtime/common/log_budget.h"
+
 namespace prfaas::security {
 
 struct guard_options {
   std::chrono::milliseconds stall_limit{3000};
-  int max_pending = 32;
-  int established_after = 3;
+  int max_pending = 128;
+  int max_pending_per_peer = 32;
+  int established_after = 3;  // INT_MAX: never (every connection not held is pending)
   std::chrono::milliseconds tick{100};
+  int log_lines = 10;  // per second
 };
 
 struct guard_stats {
   uint64_t watched = 0;        // connections seen in all
   uint64_t shut_stalled = 0;   // shut down: nothing sent to them for stall_limit
   uint64_t shut_over_cap = 0;  // shut down: beyond max_pending unestablished connections
+  uint64_t shut_over_peer = 0; // shut down: beyond max_pending_per_peer from one address
+  uint64_t log_held = 0;       // decisions not logged (over the log budget)
   int pending = 0;             // unestablished now
   int established = 0;         // established now
 };
@@ -54,6 +67,12 @@ class connection_guard {
   connection_guard& operator=(const connection_guard&) = delete;
 
   guard_stats stats() const;
+  // The owner answers the connection from `peer` ("address:port"): it never stalls and is not
+  // pending until released.  Holds count: each hold needs its release.
+  void hold(const std::string& peer);
+  void release(const std::string& peer);
+  // True once a held connection's peer closed it (or it is gone): the owner may stop its work.
+  bool hung_up(const std::string& peer) const;
   // One look at the process's sockets now (the thread calls it every tick; tests may too).
   void look();
 
@@ -70,6 +89,12 @@ class connection_guard {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::map<std::pair<int, std::string>, watched> conns_;  // by (descriptor, peer address)
+  struct held {
+    int holds = 0;
+    bool gone = false;
+  };
+  std::map<std::string, held> held_;  // bounded by the owner's requests in progress
+  log_budget log_;
   guard_stats stats_;
   std::thread thread_;
 };

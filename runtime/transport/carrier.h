@@ -45,9 +45,12 @@ namespace prfaas::transport {
 struct receiver_options {
   std::string secret;        // empty: accept unauthenticated peers
   int max_connections = 256;
-  // Connections not yet past the handshake, at most this many at once and for this long: peers
-  // that connect and say nothing cannot fill the connection bound.
+  // Connections not yet past the handshake, at most this many at once, this many from one
+  // address, and for this long in all (however they trickle bytes): peers that connect and say
+  // nothing, or say it a byte at a time, cannot fill the connection bound nor another address's
+  // slots.
   int max_handshaking = 32;
+  int max_handshaking_per_peer = 4;
   std::chrono::milliseconds handshake_timeout{2000};
   size_t max_pending = 4096; // requests expected at once
   std::chrono::milliseconds receive_timeout{5000};  // a transfer's sender silent this long is dropped

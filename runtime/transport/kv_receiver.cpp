@@ -2,6 +2,10 @@
 
 #include <sstream>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -22,7 +26,26 @@ struct kv_receiver::connection {
   frame_encoder enc;               // acks and resume answers: only this connection's thread writes
   uint64_t last_refused = 0;       // the request last told "not expected" (once, not per frame)
   std::unique_ptr<payload_cipher> cipher;  // the sender asked for encrypted payloads
+  std::string address;             // the peer's address, whose handshake slots it takes
+  std::atomic<bool> handshaking{true};
+  std::chrono::steady_clock::time_point handshake_deadline;
 };
+
+namespace {
+
+// The peer's address without its port: what a host's handshake slots are counted by.
+std::string address_of(const socket_fd& s) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  char host[INET6_ADDRSTRLEN] = "unknown";
+  if (::getpeername(s.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    if (a.ss_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(a).sin_addr, host, sizeof host);
+    else if (a.ss_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6&>(a).sin6_addr, host, sizeof host);
+  }
+  return host;
+}
+
+}  // namespace
 
 std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::string& secret,
                                               bool require_encryption, const std::string& layout) {
@@ -114,7 +137,9 @@ kv_receiver::~kv_receiver() {
 
 void kv_receiver::refuse(socket_fd s, const std::string& why) {
   registry_.count_connection(false);
-  spdlog::warn("KV receiver: refused a connection: {}", why);
+  if (const auto held = log_.allow(std::chrono::steady_clock::now()))
+    spdlog::warn("KV receiver: refused a connection from {}: {}{}", address_of(s), why,
+                 *held ? " (" + std::to_string(*held) + " more refusals not logged)" : std::string());
   try {
     set_receive_timeout(s, std::chrono::milliseconds(100));
     frame_encoder enc;
@@ -124,6 +149,15 @@ void kv_receiver::refuse(socket_fd s, const std::string& why) {
     write_frame(s, enc, a);  // a small frame into a fresh socket's buffer: never blocks
   } catch (const failure&) {
   }
+}
+
+void kv_receiver::cut_late_handshakes() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& c : connections_)
+    if (c->handshaking && c->socket && now > c->handshake_deadline) {
+      c->socket.shutdown_both();  // its thread sees the connection end and cleans up
+      c->handshake_deadline = std::chrono::steady_clock::time_point::max();
+    }
 }
 
 void kv_receiver::cut(uint64_t id) {
@@ -136,13 +170,16 @@ void kv_receiver::accept_loop() {
   uint64_t next_id = 1;
   while (!stopping_) {
     // Between connections, interrupted transfers past their resume window fail.
-    if (!wait_readable(listener_, std::chrono::milliseconds(250))) {
+    if (!wait_readable(listener_, std::chrono::milliseconds(100))) {
       registry_.expire();
+      std::lock_guard lock(mutex_);
+      cut_late_handshakes();
       continue;
     }
     socket_fd s = accept_tcp(listener_);
     if (!s) break;
     std::lock_guard lock(mutex_);
+    cut_late_handshakes();
     // Reap finished connections so the bound counts live ones.
     std::erase_if(connections_, [](const std::shared_ptr<connection>& c) {
       if (c->socket) return false;
@@ -158,9 +195,20 @@ void kv_receiver::accept_loop() {
       refuse(std::move(s), std::to_string(options_.max_handshaking) + " connections are in their handshake already");
       continue;
     }
+    const std::string address = address_of(s);
+    const auto same_address = std::count_if(connections_.begin(), connections_.end(), [&](const auto& c) {
+      return c->handshaking && c->address == address;
+    });
+    if (same_address >= options_.max_handshaking_per_peer) {
+      refuse(std::move(s), std::to_string(options_.max_handshaking_per_peer) + " connections from " + address +
+                               " are in their handshake already");
+      continue;
+    }
     ++handshaking_;
     auto conn = std::make_shared<connection>();
     conn->id = next_id++;
+    conn->address = address;
+    conn->handshake_deadline = std::chrono::steady_clock::now() + options_.handshake_timeout;
     conn->socket = std::move(s);
     connections_.push_back(conn);
     conn->thread = std::thread([this, conn] { serve(conn); });
@@ -176,9 +224,11 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
     try {
       peer = accept_handshake(conn->socket, options_.secret, options_.require_encryption, options_.layout);
     } catch (...) {
+      conn->handshaking = false;
       --handshaking_;
       throw;
     }
+    conn->handshaking = false;
     --handshaking_;
     set_receive_timeout(conn->socket, options_.receive_timeout);
     registry_.count_connection(peer.has_value());  // before the peer hears it: its stats see this

@@ -24,7 +24,8 @@
 // copies.  Frames for unknown requests are read into a scratch buffer and dropped; frames that
 // contradict the registered layout fail that request.
 //
-// Threads: one accept thread, one per connection (at most max_connections).  The sink is
+// Threads: one accept thread, one per connection (at most max_connections).  The accept thread
+// also cuts handshakes past their deadline (a trickling peer resets no per-read timeout's worth).  The sink is
 // called on them, possibly under the receiver's lock: it must only hand the event over.
 
 #include <atomic>
@@ -42,6 +43,7 @@
 #include <vector>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/common/log_budget.h"
 #include "runtime/transport/carrier.h"
 #include "runtime/transport/frame_io.h"
 #include "runtime/transport/payload_cipher.h"
@@ -78,6 +80,7 @@ class kv_receiver final : public carrier_listener {
   void cut(uint64_t connection);
   void refuse(socket_fd s, const std::string& why);
   void drain(connection& conn, size_t bytes);
+  void cut_late_handshakes();  // under mutex_
 
   receiver_options options_;
   transfer_registry registry_;
@@ -86,8 +89,9 @@ class kv_receiver final : public carrier_listener {
   std::atomic<bool> stopping_{false};
   std::atomic<int> handshaking_{0};
   std::thread acceptor_;
-  std::mutex mutex_;  // guards connections_
+  std::mutex mutex_;  // guards connections_ and log_
   std::vector<std::shared_ptr<connection>> connections_;
+  log_budget log_{10, std::chrono::seconds(1)};  // refusals: a flood must not flood the log
 };
 
 // The receiving half of the handshake (link_options.h) on a fresh connection: reads hello,

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/flood.h"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -394,6 +396,42 @@ TEST_CASE("idle connections that never say hello cannot lock real peers out, and
   } catch (const failure& f) {
     CHECK_THAT(f.what(), Catch::Contains("maximum of 1 connections"));
   }
+}
+
+TEST_CASE("trickling handshakes from one address fill only that address's slots and are cut at their deadline") {
+  buffers src(2, 4096), dst(2, 4096);
+  event_log log;
+  receiver_options ro;
+  ro.secret = "s";
+  ro.max_handshaking = 32;
+  ro.max_handshaking_per_peer = 4;
+  ro.handshake_timeout = 600ms;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log), ro);
+  // 40 connections from another address, each trickling a byte of a hello every 50 ms: a
+  // per-read timeout would never fire.
+  std::vector<socket_fd> trickling;
+  for (int i = 0; i < 40; ++i) trickling.push_back(testing::connect_from("127.0.0.2", rx.port()));
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (auto& s : trickling)
+        if (s) (void)!::send(s.get(), "\x01", 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  std::this_thread::sleep_for(100ms);
+  // A real sender from 127.0.0.1 gets its handshake slot and its transfer lands meanwhile.
+  rx.expect(1, dst.view);
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("real-prefill", 2, "s"));
+  tx.send_layer(1, src.view, 0);
+  tx.send_done(1, 2, 0);
+  tx.finish(1, std::chrono::steady_clock::now() + 10s);
+  CHECK(src.words == dst.words);
+  CHECK(testing::closed_count(trickling) >= 36);  // beyond the 4 slots of their address: refused at once
+  std::this_thread::sleep_for(900ms);                // past the deadline, however they trickle
+  CHECK(testing::closed_count(trickling) == 40);
+  stop = true;
+  trickle.join();
 }
 
 TEST_CASE("a link paced by the kernel keeps to its rate without a user-space pacer") {
