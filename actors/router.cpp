@@ -701,6 +701,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       },
       [=](generate_request& req) -> caf::result<generate_result> {
         auto& st = self->state;
+        // Read before make_response_promise, which takes the sender out of the message.
+        const std::string owner = sender_certificate(self);
         auto prompt = req.prompt_ids.empty() ? model::encode(req.prompt) : std::move(req.prompt_ids);
         try {
           model::check_request(st.options.model, prompt.size(), req.max_tokens);
@@ -743,7 +745,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         p.client_id = req.client_id;
         p.stream = req.stream;
         if (!req.client_id.empty()) st.by_client_id[req.client_id] = id;
-        const std::string owner = sender_certificate(self);
         if (!req.client_id.empty()) st.owner_by_client_id.remember(req.client_id, owner);
         st.owner_by_request.remember(id, owner);
         p.prompt = std::move(prompt);

@@ -411,7 +411,8 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
                 return !gone;
               };
               if (gone) return false;  // the connection is gone: nothing more to write
-              auto result = actors::generate_streaming(sys, h, request_of(r, index, ""), on_tokens, budget);
+              auto result = actors::generate_streaming(sys, h, request_of(r, index, id + "-" + std::to_string(index)),
+                                                       on_tokens, budget);
               if (gone) return false;
               if (!result) {
                 send("data: " + gateway::error_body(api_error_of(result.error())) + "\n\n");

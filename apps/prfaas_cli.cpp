@@ -512,9 +512,11 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
 }
 
 // `prfaas trace ID`: one request's timeline from the router's recent requests.
+// The router shows a request only to the certificate that submitted it, or an operator's: from a
+// state directory the operator's, so any request can be inspected; with --cert, that one's own.
 int cmd_trace(const client_access& access, const std::string& router_flag, uint64_t id, bool as_json) {
   const auto router_at = router_address(router_flag, access.state_dir);
-  client_system client(config::deployment_config{}, client_tls(access));
+  client_system client(config::deployment_config{}, client_tls(access, "operator"));
   auto router = connect(client.sys, router_at, 3);
   auto t = actors::trace(client.sys, router, id);
   if (!t) throw cli_error{actors::describe(t.error())};

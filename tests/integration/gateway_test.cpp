@@ -9,10 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <map>
 #include <sstream>
 #include <thread>
 
+#include "runtime/transport/socket.h"
 #include "tests/support/process.h"
 
 using namespace prfaas::testing;
@@ -517,4 +519,29 @@ TEST_CASE("log-probabilities: completions' top N per token and chat's content li
     CHECK(e["bytes"].is_array());
   }
   CHECK(post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "x"}, {"logprobs", 21}}, 400)["error"]["param"] == "logprobs");
+}
+
+TEST_CASE("a client that hangs up before its non-streamed answer cancels its request, freeing its slot") {
+  deployment d("[router]\nthreshold_tokens = 100000\n");
+  const auto at = d.gateway();
+  const uint16_t port = static_cast<uint16_t>(std::stoi(at.substr(at.rfind(':') + 1)));
+  // 3,500 tokens take about a second here; the client leaves after 200 ms.
+  const std::string body = json{{"model", "prfaas-tiny"}, {"prompt", "nobody waits for me"}, {"max_tokens", 3500}}.dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  {
+    auto s = prfaas::transport::connect_tcp({"127.0.0.1", port}, std::chrono::seconds(5));
+    REQUIRE(::send(s.get(), request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }  // hung up
+  json st;
+  for (int waited = 0; waited < 15000; waited += 200) {
+    st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+    if (st["in_flight"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK(st["in_flight"] == 0);
+  CHECK(st["completed"] == 0);
+  CHECK(st["failed"] == 1);
+  CHECK_THAT(slurp(d.state_dir() + "/logs/gateway.log"), Catch::Contains("hung up; cancelling its 1 choice(s)"));
 }

@@ -15,9 +15,13 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <regex>
 #include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "runtime/security/pki.h"
 #include "runtime/transport/socket.h"
@@ -30,22 +34,6 @@ using json = nlohmann::json;
 namespace {
 
 const std::vector<std::string> kNodes = {"router", "cache-directory", "prfaas-prefill-0", "local-prefill-0", "decode-0"};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// The actor-plane port a node published, from its log ("NAME listening on HOST:PORT").
-uint16_t actor_port(const deployment& d, const std::string& node) {
-  std::smatch m;
-  const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");
-  static const std::regex re(" listening on [0-9.]+:([0-9]+)");
-  uint16_t port = 0;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
-    port = static_cast<uint16_t>(std::stoi((*it)[1]));
-  return port;
-}
 
 long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -404,4 +392,83 @@ TEST_CASE("holding only the client certificate, cutting the link and converting 
   INFO(cut.out << cut.err);
   CHECK(cut.status == 0);
   CHECK(cli({"chaos", "link", "restore"}, {}).status == 0);
+}
+
+TEST_CASE("holding only the client certificate, another certificate's request cannot be cancelled, joined or traced") {
+  deployment d(kShort);
+  const std::string pki = d.state_dir() + "/pki";
+  const std::vector<std::string> as_client = {pki + "/ca.pem", pki + "/nodes/client.pem", pki + "/nodes/client.key"};
+  auto rogue = [&](const std::string& mode, const std::string& client_id) {
+    std::vector<std::string> cmd = {PRFAAS_ROGUE, mode, d.router()};
+    cmd.insert(cmd.end(), as_client.begin(), as_client.end());
+    cmd.push_back(client_id);
+    return run(cmd, 60000);
+  };
+  // A streamed completion through the gateway: its id (in every chunk) names the router's
+  // request of its first choice, "ID-0"; the attacker learnt it.
+  const auto at = d.gateway();
+  httplib::Client c("http://" + at);
+  c.set_read_timeout(120, 0);
+  std::promise<std::string> id_seen;
+  bool id_given = false;
+  std::string received;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = json{{"model", "prfaas-tiny"}, {"prompt", "a victim's request"}, {"max_tokens", 1500}, {"stream", true}}.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    received.append(data, n);
+    static const std::regex id_re("\"id\":\"(cmpl-[0-9a-f]+)\"");
+    std::smatch m;
+    if (!id_given && std::regex_search(received, m, id_re)) {
+      id_given = true;
+      id_seen.set_value(m[1]);
+    }
+    return true;
+  };
+  auto stream = std::async(std::launch::async, [&] {
+    httplib::Response res;
+    httplib::Error error = httplib::Error::Success;
+    c.send(req, res, error);
+    return error == httplib::Error::Success ? res.status : -1;
+  });
+  auto seen = id_seen.get_future();
+  REQUIRE(seen.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  const std::string victim = seen.get() + "-0";
+  const auto cancel = rogue("cancel", victim);
+  CHECK(cancel.out.find("sent") != std::string::npos);
+  const auto join = rogue("join", victim);
+  CHECK_THAT(join.out, Catch::Contains("refused") && Catch::Contains("another certificate's request"));
+  // The victim's stream runs to its end: all 1,500 tokens, "length".
+  REQUIRE(stream.get() == 200);
+  CHECK_THAT(received, Catch::Contains("\"finish_reason\":\"length\""));
+  const auto log = slurp(d.state_dir() + "/logs/router.log");
+  CHECK_THAT(log, Catch::Contains("refused cancelling request") && Catch::Contains("the sender holds client"));
+  CHECK_THAT(log, Catch::Contains("refused joining request " + victim));
+  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+  CHECK(st["failed"] == 0);
+
+  // Reading: the gateway's request is not the client certificate's to trace; the operator's may,
+  // and the client certificate traces its own.
+  auto plain = c.Post("/v1/completions", json{{"model", "prfaas-tiny"}, {"prompt", "traced"}, {"max_tokens", 3}}.dump(),
+                      "application/json");
+  REQUIRE(plain);
+  REQUIRE(plain->status == 200);
+  const std::string gateway_request = plain->get_header_value("X-Prfaas-Request-Id");
+  const std::vector<std::string> client_flags = {"--ca", as_client[0], "--cert", as_client[1], "--key", as_client[2]};
+  auto trace = [&](const std::string& id, bool as_operator) {
+    std::vector<std::string> cmd = {PRFAAS_CLI, "trace", id, "--json", "--state", d.state_dir()};
+    if (!as_operator) cmd.insert(cmd.end(), client_flags.begin(), client_flags.end());
+    return run(cmd, 60000);
+  };
+  const auto stolen = trace(gateway_request, false);
+  CHECK(stolen.status != 0);
+  CHECK_THAT(stolen.err, Catch::Contains("holds no request"));
+  CHECK(trace(gateway_request, true).status == 0);
+  std::vector<std::string> own_cmd = {PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", "mine",
+                                      "--max-tokens", "3"};
+  own_cmd.insert(own_cmd.end(), client_flags.begin(), client_flags.end());
+  const json own = parse_ok(run(own_cmd, 60000));
+  CHECK(trace(std::to_string(own["request"].get<uint64_t>()), false).status == 0);
 }

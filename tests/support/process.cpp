@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -24,14 +25,21 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-namespace {
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
-}  // namespace
+
+uint16_t actor_port(const deployment& d, const std::string& node) {
+  const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");
+  static const std::regex re(" listening on [0-9.]+:([0-9]+)");
+  uint16_t port = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
+    port = static_cast<uint16_t>(std::stoi((*it)[1]));
+  return port;
+}
 
 temp_dir::temp_dir() {
   std::string tmpl = (fs::temp_directory_path() / "prfaas-test-XXXXXX").string();

@@ -5,6 +5,8 @@
 #include <sys/types.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,10 @@ nlohmann::json parse_ok(const run_result& r);
 run_result generate_in_process(const std::string& prompt, int max_tokens, const std::string& config_path = "");
 
 std::string text_prompt(int bytes);
+// A file's whole text ("" when it cannot be read).
+std::string slurp(const std::string& path);
+// The actor-plane port node `node` of `d` published last, from its log ("... listening on HOST:PORT").
+uint16_t actor_port(const deployment& d, const std::string& node);
 double now_seconds();
 
 }  // namespace prfaas::testing

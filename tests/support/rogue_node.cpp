@@ -83,7 +83,7 @@ actors::registration_proof prove(const security::node_credentials& me, const sec
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::cerr << "usage: prfaas_rogue_node impersonate|forge ROUTER CA CERT KEY [NAME ROLE [PRESENTED_CERT]]\n";
+    std::cerr << "usage: prfaas_rogue_node impersonate|forge|claim|cancel|join ROUTER CA CERT KEY [NAME ROLE [PRESENTED_CERT] | NODE_ID | CLIENT_ID]\n";
     return 2;
   }
   const std::string mode = argv[1];
@@ -158,6 +158,25 @@ int main(int argc, char** argv) {
     caf::anon_send_exit(handle, caf::exit_reason::kill);
     std::fflush(nullptr);
     std::_Exit(status);
+  }
+  // A holder of some certificate that learnt another's client id: cancel its request, or join it
+  // (a retry by client id gets the request's result).
+  if (mode == "cancel" && argc >= 7) {
+    self->send(*router, atoms::cancel_atom::value, std::string(argv[6]));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::cout << "sent" << std::endl;
+    std::_Exit(0);
+  }
+  if (mode == "join" && argc >= 7) {
+    actors::generate_request req;
+    req.prompt_ids = {1, 2, 3};
+    req.max_tokens = 1;
+    req.client_id = argv[6];
+    self->request(*router, std::chrono::seconds(30), req)
+        .receive([&](const actors::generate_result& r) { std::cout << "joined " << r.tokens.size() << std::endl; },
+                 [&](caf::error& err) { std::cout << "refused: " << actors::describe(err) << std::endl; });
+    std::fflush(nullptr);
+    std::_Exit(0);
   }
   if (mode == "forge") {
     info.name = me.who().name;
