@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/common/endpoint.h"
 #include "runtime/common/errc.h"
 #include "runtime/security/pki.h"
 
@@ -324,6 +325,12 @@ std::vector<std::string> launcher::supervise() {
                     std::to_string(static_cast<int>(backoff * 1000)) + " ms");
     } else if (!n.left_down && n.restart_at > 0 && now >= n.restart_at) {
       const auto exits = n.exits;
+      // A restarted gateway comes back on the port it had (which `status`, deployment.json and
+      // clients know), as the router does, even when the config let it take any.
+      if (n.role == "gateway")
+        if (int port = 0; (std::ifstream(state_dir_ + "/gateway.port") >> port) && port > 0)
+          for (auto& arg : n.extra)
+            if (arg.rfind("--listen=", 0) == 0) arg = "--listen=" + parse_endpoint(arg.substr(9)).host + ":" + std::to_string(port);
       n = spawn(n.name, n.role, n.cluster, n.extra, /*append_log=*/true);
       n.exits = exits;
       out.push_back("node " + n.name + " restarted (pid " + std::to_string(n.pid) + ")");

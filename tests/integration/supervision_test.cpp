@@ -114,3 +114,24 @@ TEST_CASE("a second prfaas up on the same state directory is refused by its lock
   CHECK_THAT(second.err, Catch::Contains("another `prfaas up` holds") && Catch::Contains("up.lock"));
   CHECK(d.generate("still serving", 2).status == 0);
 }
+
+TEST_CASE("the gateway killed: prfaas up restarts it on the port it had, which status and deployment.json still name") {
+  deployment d("[router]\nthreshold_tokens = 100000\n");
+  const std::string at = d.gateway();  // a port the gateway took itself (gateway.port = 0)
+  REQUIRE_FALSE(at.empty());
+  const pid_t gateway = d.pid_of("gateway");
+  auto models = [&] { return run({"curl", "-sS", "--max-time", "5", "http://" + at + "/v1/models"}, 10000); };
+  REQUIRE(models().status == 0);
+  REQUIRE(::kill(gateway, SIGKILL) == 0);
+  bool back = false;
+  for (int waited = 0; waited < 20000 && !back; waited += 250) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    back = d.pid_of("gateway") != gateway && models().status == 0;
+  }
+  CHECK(back);
+  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+  CHECK(st["gateway"] == "http://" + at + "/v1");
+  const auto reply = run({"curl", "-sS", "http://" + at + "/v1/completions", "-H", "Content-Type: application/json", "-d",
+                          R"({"model":"prfaas-tiny","prompt":"back","max_tokens":3})"}, 30000);
+  CHECK_THAT(reply.out, Catch::Contains("\"text_completion\""));
+}
