@@ -642,6 +642,12 @@ router_actor::behavior_type router(router_self* self, router_options options) {
               throw failure(errc::invalid_argument, "a node with the certificate of " + who.role + " node " + who.name +
                                                         " tried to register as " + info.role + " node " + info.name);
           }
+          // One process per name: while the node registered under it lives (its process has
+          // not been found gone), another process may not take it; it may retry (unreachable
+          // says so), and gets the name once the holder's down message arrived.
+          if (auto held = st.handles.find(info.name); held != st.handles.end() && held->second.node() != from->node())
+            throw failure(errc::unreachable, "the name " + info.name + " is held by a live node (actor-plane node " +
+                                                 caf::to_string(held->second.node()) + "); retry once it is gone");
           if (info.model != mine)
             throw failure(errc::model_mismatch, "node " + info.name + " runs model [" + info.model +
                                                     "] but the router runs [" + mine + "]");

@@ -4,6 +4,7 @@
 // restarted, rebuilds its view from these registrations and the caches published after them).
 //
 //   [start] --spawn role, ask its node_info--> [registering] --ok--> [running] --tick--> heartbeat
+//      ^          (no answer, or name still held: again after backoff) ^ |  | |
 //      ^                                        ^    | refused                |
 //      +--- role actor down (abnormal) ---------|----+---> fatal              |
 //                                               |                             |
@@ -52,7 +53,18 @@ void fatal(supervisor_actor* self, const std::string& why) {
   self->state.options.fatal(why);
 }
 
+// Registers again after `backoff` (doubling up to the bound): the registration failed in a way a
+// later one may not (a stalled router's timeout, a name still held by the process this one
+// replaces).
+void register_later(supervisor_actor* self) {
+  auto& st = self->state;
+  self->delayed_send(self, st.backoff, atoms::register_atom::value);
+  st.backoff = std::min(kMaxBackoff, st.backoff * 2);
+}
+
 void send_registration(supervisor_actor* self, const node_info& info) {
+  // The router may have been lost while the role was answering: the reconnection registers.
+  if (!self->state.router) return;
   auto role = self->state.role;
   // The supervisor registers itself beside the role as the node's control handle: it is never
   // busy, so cancellations reach work the role is in the middle of.
@@ -71,9 +83,17 @@ void send_registration(supervisor_actor* self, const node_info& info) {
             if (info.role == "prefill" || info.role == "decode") self->send(role, atoms::republish_atom::value);
           },
           [=](caf::error& err) {
-            // A router that is gone again is reconnected to; a refusal is final.
-            if (err.category() == caf::atom("prfaas"))
+            // A refusal is final, but for a name still held (retried until its holder is gone).
+            // A router gone again is reconnected to (its down message); one that did not
+            // answer in time (stalled) is asked again.
+            const bool prfaas = err.category() == caf::atom("prfaas");
+            if (prfaas && static_cast<errc>(err.code()) != errc::unreachable) {
               fatal(self, info.name + ": the router refused registration: " + describe(err));
+              return;
+            }
+            if (prfaas) spdlog::warn("{}: {}; registering again", info.name, describe(err));
+            else spdlog::warn("{}: registration not answered ({}); registering again", info.name, describe(err));
+            register_later(self);
           });
 }
 
@@ -178,6 +198,9 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
         self->delayed_send(self, std::chrono::milliseconds(st.options.heartbeat_ms), atoms::tick_atom::value);
       },
       [=](atoms::reconnect_atom) { reconnect(self); },
+      [=](atoms::register_atom) {
+        if (!self->state.registered) register_role(self, /*ask_role=*/false);
+      },
       [=](atoms::convert_atom, const std::string& to) {
         auto& st = self->state;
         if (!st.options.spawn_as || (to != "prefill" && to != "decode") || to == st.info.role) {

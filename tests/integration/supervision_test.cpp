@@ -29,6 +29,19 @@ double seconds_until_served(const deployment& d, int bytes, const std::string& p
   return -1;
 }
 
+// True once `prfaas status` lists a registered node of `role` (within `limit_s`).
+bool registered_again(const deployment& d, const std::string& role, double limit_s) {
+  const double start = now_seconds();
+  while (now_seconds() - start < limit_s) {
+    const auto r = run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}, 20000);
+    if (r.status == 0)
+      for (const auto& n : json::parse(r.out)["nodes"])
+        if (n["role"] == role) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("the router killed: prfaas up restarts it on its port, workers stay up and re-register, serving resumes") {
@@ -45,6 +58,7 @@ TEST_CASE("the router killed: prfaas up restarts it on its port, workers stay up
   CHECK(local_s < 5);
   CHECK(seconds_until_served(d, 900, "prfaas", 10) >= 0);
   CHECK(d.pid_of("router") != router);
+  CHECK(registered_again(d, "cache-directory", 10));  // the directory too, not only the workers
   for (const auto& w : workers) {
     INFO(w);
     CHECK(d.pid_of(w) == before[w]);  // never exited
@@ -134,4 +148,25 @@ TEST_CASE("the gateway killed: prfaas up restarts it on the port it had, which s
   const auto reply = run({"curl", "-sS", "http://" + at + "/v1/completions", "-H", "Content-Type: application/json", "-d",
                           R"({"model":"prfaas-tiny","prompt":"back","max_tokens":3})"}, 30000);
   CHECK_THAT(reply.out, Catch::Contains("\"text_completion\""));
+}
+
+TEST_CASE("the router stalled for longer than a registration waits: every node, the cache directory too, registers again") {
+  deployment d(kConfig);
+  const pid_t router = d.pid_of("router");
+  REQUIRE(::kill(router, SIGSTOP) == 0);
+  std::this_thread::sleep_for(std::chrono::seconds(7));
+  REQUIRE(::kill(router, SIGCONT) == 0);
+  CHECK(seconds_until_served(d, 120, "local", 20) >= 0);
+  CHECK(seconds_until_served(d, 900, "prfaas", 20) >= 0);
+  CHECK(registered_again(d, "cache-directory", 15));
+  CHECK(d.pid_of("router") == router);
+  // A repeated prompt is found in a node's cache through the directory again.
+  const std::string prompt = text_prompt(900);
+  parse_ok(d.generate(prompt, 2));
+  bool hit = false;
+  for (int i = 0; i < 20 && !hit; ++i) {
+    hit = parse_ok(d.generate(prompt, 2))["cached_tokens"].get<int>() > 0;
+    if (!hit) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  CHECK(hit);
 }

@@ -472,3 +472,20 @@ TEST_CASE("holding only the client certificate, another certificate's request ca
   const json own = parse_ok(run(own_cmd, 60000));
   CHECK(trace(std::to_string(own["request"].get<uint64_t>()), false).status == 0);
 }
+
+TEST_CASE("a second process under a live node's name and certificate is refused and the original keeps serving under it") {
+  deployment d("[router]\nthreshold_tokens = 100000\n[deployment]\ndecode = 1\n");
+  const std::string pki = d.state_dir() + "/pki";
+  const pid_t decode = d.pid_of("decode-0");
+  // A stale copy of decode-0 (its real certificate and key) comes back while decode-0 runs.
+  const auto r = run({PRFAAS_ROGUE, "impersonate", d.router(), pki + "/ca.pem", pki + "/nodes/decode-0.pem",
+                      pki + "/nodes/decode-0.key", "decode-0", "decode"}, 30000);
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("refused") && Catch::Contains("held by a live node"));
+  const json served = parse_ok(d.generate("still mine", 4));
+  CHECK(served["decode_node"] == "decode-0");
+  CHECK(served["tokens"] == parse_ok(generate_in_process("still mine", 4, d.config_path()))["tokens"]);
+  CHECK(d.pid_of("decode-0") == decode);
+  CHECK_THAT(slurp(d.state_dir() + "/logs/router.log"), !Catch::Contains("decode node decode-0 lost"));
+}
