@@ -4,6 +4,7 @@
 //   cache_update                  --> index.apply (reset: the node starts over)
 //   (drop_atom, node)             --> index.drop (the node was lost)
 //   (match_atom, prompt)          --> every node's usable hit, longest first
+//   (router_atom, handle)         --> nothing: the directory only answers the router
 
 #include <caf/all.hpp>
 
@@ -34,6 +35,8 @@ cache_directory_actor::behavior_type cache_directory(directory_self* self, node_
         self->state.index->apply(m.node, m.cluster, d, m.reset);
       },
       [=](atoms::drop_atom, const std::string& node) { self->state.index->drop(node); },
+      // The supervisor tells every role of a new (or lost) router; the directory only answers it.
+      [=](atoms::router_atom, const caf::actor&) {},
       [=](atoms::match_atom, const std::vector<int32_t>& prompt) -> std::vector<cache_hit> {
         const auto chain = kv::reusable_chain(prompt, self->state.block_tokens);
         std::vector<cache_hit> out;

@@ -51,7 +51,8 @@ using cache_directory_actor = caf::typed_actor<
     caf::replies_to<atoms::status_atom>::with<node_info>,
     caf::reacts_to<cache_update>,
     caf::reacts_to<atoms::drop_atom, std::string>,              // a node was lost
-    caf::replies_to<atoms::match_atom, std::vector<int32_t>>::with<std::vector<cache_hit>>>;
+    caf::replies_to<atoms::match_atom, std::vector<int32_t>>::with<std::vector<cache_hit>>,
+    caf::reacts_to<atoms::router_atom, caf::actor>>;            // the router restarted (nothing to do)
 
 // Router (roles.hpp: spawn_router): the control-plane core's adapter.
 using router_actor = caf::typed_actor<

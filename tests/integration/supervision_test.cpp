@@ -34,9 +34,11 @@ bool registered_again(const deployment& d, const std::string& role, double limit
   const double start = now_seconds();
   while (now_seconds() - start < limit_s) {
     const auto r = run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}, 20000);
-    if (r.status == 0)
-      for (const auto& n : json::parse(r.out)["nodes"])
+    if (r.status == 0) {
+      const json st = json::parse(r.out);
+      for (const auto& n : st["nodes"])
         if (n["role"] == role) return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   return false;
