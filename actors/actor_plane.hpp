@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "runtime/security/accept_limit.h"
 #include "runtime/security/pki.h"
 
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
@@ -45,6 +46,10 @@ void exempt_from_basp_door(ssl_ctx_st* ctx);
 // connection declaring that id with another certificate is refused at its handshake
 // (runtime/security/node_binding.h).  The router calls it for every node it registers.
 void bind_node_identity(std::string node_bytes, std::string certificate_name);
+// A rate per peer address for the connections this process accepts on `port` (every accept()
+// of the process passes actors/accept_door.cpp; runtime/security/accept_limit.h): beyond it a
+// connection is closed before CAF, its TLS or HTTP library sees it.  Ports not named pass.
+void limit_accepts(uint16_t port, security::accept_limit_options options);
 // The certificate of the connection that declared this node id (serialized), if one did: who
 // the sender of a message proved to be at its TLS handshake.
 std::optional<security::identity> certificate_of_node(const std::string& node_bytes);

@@ -464,6 +464,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   guarding.max_pending_per_peer = g.max_waiting_per_peer;
   guarding.established_after = std::numeric_limits<int>::max();  // every connection not answered waits
   door = std::make_unique<security::connection_guard>(static_cast<uint16_t>(port), guarding);
+  actors::limit_accepts(static_cast<uint16_t>(port), {double(g.accepts_per_peer_per_s), 2.0 * g.accepts_per_peer_per_s});
   if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";
     std::ofstream(tmp) << port << "\n";

@@ -312,7 +312,11 @@ int main(int argc, char** argv) {
     }
     published = a;
     bound_port = *port;
-    if (!guard) guard = std::make_unique<security::connection_guard>(bound_port, guarding);
+    if (!guard) {
+      guard = std::make_unique<security::connection_guard>(bound_port, guarding);
+      const double rate = config.router.accepts_per_peer_per_s;
+      actors::limit_accepts(bound_port, {rate, 2 * rate});
+    }
     if (!port_file.empty()) {
       std::ofstream(port_file + ".tmp") << *port << "\n";
       std::rename((port_file + ".tmp").c_str(), port_file.c_str());

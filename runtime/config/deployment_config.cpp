@@ -150,6 +150,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("drain_ms", c.router.drain_ms);
          r.get("settle_ms", c.router.settle_ms);
          r.get("max_message_mib", c.router.max_message_mib);
+         r.get("accepts_per_peer_per_s", c.router.accepts_per_peer_per_s);
          r.get("controller", c.router.controller);
          r.get("controller_period_ms", c.router.controller_period_ms);
          r.get("profile_prfaas", c.router.profile_prfaas); r.get("profile_pd", c.router.profile_pd);
@@ -188,7 +189,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("ignore_unknown_fields", g.ignore_unknown_fields); r.get("tls", g.tls);
          r.get("cert_file", g.cert_file); r.get("key_file", g.key_file);
          r.get("max_waiting", g.max_waiting); r.get("max_waiting_per_peer", g.max_waiting_per_peer);
-         r.get("idle_timeout_ms", g.idle_timeout_ms);
+         r.get("idle_timeout_ms", g.idle_timeout_ms); r.get("accepts_per_peer_per_s", g.accepts_per_peer_per_s);
        }},
       {"deployment", [&](table_reader& r) {
          auto& d = c.deployment;
@@ -279,6 +280,10 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
         "router.drain_ms must be at most 3600000 and router.settle_ms at most 60000");
   check(c.router.max_attempts >= 1 && c.router.max_attempts <= 10, "router.max_attempts must be 1..10");
   check(c.router.max_message_mib >= 1 && c.router.max_message_mib <= 1024, "router.max_message_mib must be 1..1024");
+  check(c.router.accepts_per_peer_per_s >= 1 && c.router.accepts_per_peer_per_s <= 100000,
+        "router.accepts_per_peer_per_s must be 1..100000");
+  check(c.gateway.accepts_per_peer_per_s >= 1 && c.gateway.accepts_per_peer_per_s <= 100000,
+        "gateway.accepts_per_peer_per_s must be 1..100000");
   check(c.router.queue_max <= c.router.max_in_flight, "router.queue_max must be at most router.max_in_flight");
   check(c.router.heartbeat_ms > 0 && c.router.node_timeout_ms > c.router.heartbeat_ms,
         "router.node_timeout_ms must exceed router.heartbeat_ms");

@@ -49,6 +49,9 @@ struct router_config {
   // The most one actor-plane message may declare, MiB: a peer declaring more (or sending a
   // header CAF must not see) loses its connection before CAF parses it (every process).
   int max_message_mib = 16;
+  // New connections one address may open per second to an actor-plane port (twice that at
+  // once); beyond, they are closed at accept (runtime/security/accept_limit.h).
+  int accepts_per_peer_per_s = 32;
   // The live threshold controller (policy::threshold_controller, the simulator's): every period
   // it reads the measured PrfaaS egress against the link's capacity and the PrfaaS queues, and
   // moves t.  Needs the two clusters' instance profiles and transport.link_gbps.
@@ -110,6 +113,7 @@ struct gateway_config {
   int max_waiting = 512;
   int max_waiting_per_peer = 32;
   int idle_timeout_ms = 10000;
+  int accepts_per_peer_per_s = 64;  // new connections one address may open a second (twice at once)
   // A request field the runtime does not know is a 400 naming it; true: ignored, as OpenAI's
   // own server ignores fields.
   bool ignore_unknown_fields = false;

@@ -1,0 +1,99 @@
+// The accept limit (runtime/security/accept_limit.h) in front of every listening port this
+// process names: CAF (plain and OpenSSL) and cpp-httplib accept through libc's accept(), which
+// the executable's definition here takes the place of (as SSL_read's in basp_door.cpp).  A
+// connection over its address's rate is closed at once, before the library that owns the port
+// builds anything for it; the refusal is counted and logged, at most ten lines a second.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "actors/actor_plane.hpp"
+#include "actors/ssl_interpose.hpp"
+#include "runtime/common/log_budget.h"
+
+namespace prfaas::actors {
+namespace {
+
+struct accept_door {
+  std::atomic<bool> any{false};  // the fast path: no port limited in this process
+  std::mutex mutex;
+  std::map<uint16_t, std::unique_ptr<security::accept_limit>> ports;
+  log_budget log{10, std::chrono::seconds(1)};
+};
+
+accept_door& the_accept_door() {
+  static accept_door d;  // process-wide by nature: accept() itself is
+  return d;
+}
+
+uint16_t local_port(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return 0;
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6&>(a).sin6_port);
+  return 0;
+}
+
+std::string address_of(const sockaddr_storage& a) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (a.ss_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, host, sizeof host);
+  else if (a.ss_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, host, sizeof host);
+  return host;
+}
+
+// True when the connection from `peer` on listening socket `listener` may go on.
+bool admitted(int listener, const sockaddr_storage& peer) {
+  auto& d = the_accept_door();
+  const uint16_t port = local_port(listener);
+  std::lock_guard lock(d.mutex);
+  auto it = d.ports.find(port);
+  if (it == d.ports.end()) return true;
+  const auto now = std::chrono::steady_clock::now();
+  const std::string address = address_of(peer);
+  if (it->second->admit(address, now)) return true;
+  if (const auto held = d.log.allow(now))
+    spdlog::warn("accept limit: closed a connection from {} on port {}: over its rate of new connections{}", address,
+                 port, *held ? " (" + std::to_string(*held) + " more not logged)" : std::string());
+  return false;
+}
+
+}  // namespace
+
+void limit_accepts(uint16_t port, security::accept_limit_options options) {
+  auto& d = the_accept_door();
+  std::lock_guard lock(d.mutex);
+  d.ports[port] = std::make_unique<security::accept_limit>(options);
+  d.any = true;
+}
+
+}  // namespace prfaas::actors
+
+extern "C" int accept(int fd, sockaddr* addr, socklen_t* len) {
+  static const auto real = prfaas::actors::libc_next<int (*)(int, sockaddr*, socklen_t*)>("accept");
+  if (!prfaas::actors::the_accept_door().any) return real(fd, addr, len);
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    const int c = real(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len);
+    if (c < 0) return c;  // nothing more to accept (a non-blocking listener), or the caller's error
+    if (prfaas::actors::admitted(fd, peer)) {
+      if (addr && len) {
+        std::memcpy(addr, &peer, std::min<size_t>(*len, peer_len));
+        *len = peer_len;
+      }
+      return c;
+    }
+    ::close(c);  // over the rate: the next pending connection, if any
+  }
+}
