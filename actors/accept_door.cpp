@@ -4,8 +4,6 @@
 // connection over its address's rate is closed at once, before the library that owns the port
 // builds anything for it; the refusal is counted and logged, at most ten lines a second.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +18,7 @@
 #include "actors/actor_plane.hpp"
 #include "actors/ssl_interpose.hpp"
 #include "runtime/common/log_budget.h"
+#include "runtime/common/socket_address.h"
 
 namespace prfaas::actors {
 namespace {
@@ -36,35 +35,20 @@ accept_door& the_accept_door() {
   return d;
 }
 
-uint16_t local_port(int fd) {
-  sockaddr_storage a{};
-  socklen_t len = sizeof a;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return 0;
-  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in&>(a).sin_port);
-  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6&>(a).sin6_port);
-  return 0;
-}
-
-std::string address_of(const sockaddr_storage& a) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (a.ss_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, host, sizeof host);
-  else if (a.ss_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, host, sizeof host);
-  return host;
-}
-
 // True when the connection from `peer` on listening socket `listener` may go on.
 bool admitted(int listener, const sockaddr_storage& peer) {
   auto& d = the_accept_door();
-  const uint16_t port = local_port(listener);
+  const auto local = local_address(listener);
+  const uint16_t port = local ? port_number(*local) : 0;
   std::lock_guard lock(d.mutex);
   auto it = d.ports.find(port);
   if (it == d.ports.end()) return true;
   const auto now = std::chrono::steady_clock::now();
-  const std::string address = address_of(peer);
+  const std::string address = host_text(peer);
   if (it->second->admit(address, now)) return true;
   if (const auto held = d.log.allow(now))
     spdlog::warn("accept limit: closed a connection from {} on port {}: over its rate of new connections{}", address,
-                 port, *held ? " (" + std::to_string(*held) + " more not logged)" : std::string());
+                 port, log_budget::held_note(*held));
   return false;
 }
 
@@ -80,7 +64,7 @@ void limit_accepts(uint16_t port, security::accept_limit_options options) {
 }  // namespace prfaas::actors
 
 extern "C" int accept(int fd, sockaddr* addr, socklen_t* len) {
-  static const auto real = prfaas::actors::libc_next<int (*)(int, sockaddr*, socklen_t*)>("accept");
+  static const auto real = prfaas::actors::next_definition<int (*)(int, sockaddr*, socklen_t*)>("accept");
   if (!prfaas::actors::the_accept_door().any) return real(fd, addr, len);
   for (;;) {
     sockaddr_storage peer{};

@@ -19,6 +19,7 @@
 
 #include "actors/actor_plane.hpp"
 #include "actors/ssl_interpose.hpp"
+#include "runtime/common/socket_address.h"
 #include "runtime/security/basp_check.h"
 #include "runtime/security/node_binding.h"
 
@@ -41,22 +42,8 @@ door& the_door() {
 }
 
 std::string peer_of(const SSL* ssl) {
-  const int fd = SSL_get_fd(ssl);
-  sockaddr_storage a{};
-  socklen_t len = sizeof a;
-  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "unknown peer";
-  char host[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (a.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (a.ss_family == AF_INET6) {
-    const auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
-    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
-    port = ntohs(in->sin6_port);
-  }
-  return std::string(host) + ":" + std::to_string(port);
+  const auto a = peer_address(SSL_get_fd(ssl));
+  return a ? host_port_text(*a) : "unknown peer";
 }
 
 // The ex_data slot of SSL_CTX that marks a context as not the actor plane's.
@@ -149,13 +136,13 @@ void basp_door_forget(const SSL* ssl) {
 extern "C" {
 
 int SSL_get_error(const SSL* ssl, int ret) {
-  static const auto real = prfaas::actors::libssl_next<int (*)(const SSL*, int)>("SSL_get_error");
+  static const auto real = prfaas::actors::next_definition<int (*)(const SSL*, int)>("SSL_get_error");
   if (ret <= 0 && prfaas::actors::basp_door_refused(ssl)) return SSL_ERROR_SSL;
   return real(ssl, ret);
 }
 
 void SSL_free(SSL* ssl) {
-  static const auto real = prfaas::actors::libssl_next<void (*)(SSL*)>("SSL_free");
+  static const auto real = prfaas::actors::next_definition<void (*)(SSL*)>("SSL_free");
   prfaas::actors::basp_door_forget(ssl);
   real(ssl);
 }

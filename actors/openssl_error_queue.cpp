@@ -24,26 +24,26 @@ int basp_door_read(SSL* ssl, const void* buf, int got);
 extern "C" {
 
 int SSL_read(SSL* ssl, void* buf, int num) {
-  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*, void*, int)>("SSL_read");
+  static const auto real = prfaas::actors::next_definition<int (*)(SSL*, void*, int)>("SSL_read");
   ERR_clear_error();
   // What the peer sent passes the BASP check before CAF parses it (actors/basp_door.cpp).
   return prfaas::actors::basp_door_read(ssl, buf, real(ssl, buf, num));
 }
 
 int SSL_write(SSL* ssl, const void* buf, int num) {
-  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*, const void*, int)>("SSL_write");
+  static const auto real = prfaas::actors::next_definition<int (*)(SSL*, const void*, int)>("SSL_write");
   ERR_clear_error();
   return real(ssl, buf, num);
 }
 
 int SSL_accept(SSL* ssl) {
-  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*)>("SSL_accept");
+  static const auto real = prfaas::actors::next_definition<int (*)(SSL*)>("SSL_accept");
   ERR_clear_error();
   return real(ssl);
 }
 
 int SSL_connect(SSL* ssl) {
-  static const auto real = prfaas::actors::libssl_next<int (*)(SSL*)>("SSL_connect");
+  static const auto real = prfaas::actors::next_definition<int (*)(SSL*)>("SSL_connect");
   ERR_clear_error();
   return real(ssl);
 }

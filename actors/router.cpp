@@ -151,34 +151,45 @@ std::string serialized(caf::actor_system& sys, const caf::node_id& node) {
   return std::string(buf.begin(), buf.end());
 }
 
+// The certificate the current message's sender proved at its connection's handshake (the
+// door records it by the node id the handshake declared); nothing for an anonymous sender or
+// one no handshake named.  Read it before make_response_promise, which takes the sender away.
+std::optional<security::identity> sender_identity(router_self* self) {
+  const auto& from = self->current_sender();
+  return from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
+}
+
+std::string described(const std::optional<security::identity>& who) {
+  return who ? who->role + " certificate " + who->name : std::string("no known certificate");
+}
+
 // With certificates, what only an operator may order (the inter-cluster link, conversions):
 // the sender's connection must have proved an operator certificate.  Empty when allowed.
 std::string operator_refusal(router_self* self, const char* what) {
   if (!self->state.options.trust) return "";  // --insecure: no certificates at all
-  const auto& from = self->current_sender();
-  const auto who = from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
+  const auto who = sender_identity(self);
   if (who && who->role == "operator") return "";
-  const std::string as = who ? who->role + " certificate " + who->name : std::string("no known certificate");
-  spdlog::warn("router: refused {} from a sender with {}", what, as);
-  return std::string(what) + " needs an operator certificate (`prfaas up` makes STATE/pki/nodes/operator.pem); the sender holds " + as;
+  spdlog::warn("router: refused {} from a sender with {}", what, described(who));
+  return std::string(what) + " needs an operator certificate (`prfaas up` makes STATE/pki/nodes/operator.pem); the sender holds " +
+         described(who);
 }
 
-// The name of the certificate the current message's sender proved ("" without certificates:
-// --insecure deployments, where everyone is trusted alike).
-std::string sender_certificate(router_self* self) {
+// The owner a request is recorded under: the sender's certificate name ("" without
+// certificates: --insecure deployments, where everyone is trusted alike).
+std::string owner_of_sender(router_self* self) {
   if (!self->state.options.trust) return "";
-  const auto& from = self->current_sender();
-  const auto who = from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
+  const auto who = sender_identity(self);
   return who ? who->name : std::string("an unknown sender");
 }
 
 // True when the sender may act on a request `owner` submitted: the same certificate, or an
-// operator's.
-bool may_touch(router_self* self, const std::string& owner) {
+// operator's.  Otherwise the refusal is logged, naming `what`.
+bool may_touch(router_self* self, const std::string& owner, const std::string& what) {
   if (!self->state.options.trust) return true;
-  const auto& from = self->current_sender();
-  const auto who = from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
-  return who && (who->name == owner || who->role == "operator");
+  const auto who = sender_identity(self);
+  if (who && (who->name == owner || who->role == "operator")) return true;
+  spdlog::warn("router: refused {} of {}: the sender holds {}", what, owner, described(who));
+  return false;
 }
 
 // A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
@@ -708,7 +719,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](generate_request& req) -> caf::result<generate_result> {
         auto& st = self->state;
         // Read before make_response_promise, which takes the sender out of the message.
-        const std::string owner = sender_certificate(self);
+        const std::string owner = owner_of_sender(self);
         auto prompt = req.prompt_ids.empty() ? model::encode(req.prompt) : std::move(req.prompt_ids);
         try {
           model::check_request(st.options.model, prompt.size(), req.max_tokens);
@@ -720,11 +731,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         // A client's retry of a request still in flight joins it; only the certificate that
         // submitted it may (a client id is no capability).
         if (!req.client_id.empty())
-          if (const auto* owner = st.owner_by_client_id.find(req.client_id); owner && !may_touch(self, *owner)) {
-            spdlog::warn("router: refused joining request {} of {}: the sender holds {}", req.client_id, *owner,
-                         sender_certificate(self));
+          if (const auto* owner = st.owner_by_client_id.find(req.client_id);
+              owner && !may_touch(self, *owner, "joining request " + req.client_id))
             return caf::make_error(errc::invalid_argument, "the client id names another certificate's request");
-          }
         if (!req.client_id.empty())
           if (const auto* done = st.done_by_client_id.find(req.client_id)) {
             spdlog::info("router: a retry of request {} got its result again", done->request);
@@ -882,11 +891,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (known == st.by_client_id.end()) return;
         const auto* view = st.core->find(known->second);
         if (!view) return;
-        if (const auto* owner = st.owner_by_client_id.find(client_id); owner && !may_touch(self, *owner)) {
-          spdlog::warn("router: refused cancelling request {} of {}: the sender holds {}", known->second, *owner,
-                       sender_certificate(self));
+        if (const auto* owner = st.owner_by_client_id.find(client_id);
+            owner && !may_touch(self, *owner, "cancelling request " + std::to_string(known->second)))
           return;
-        }
         spdlog::info("router: request {}: the client went away; cancelled", known->second);
         step(self, sched::request_failed{known->second, errc::cancelled, "the client went away", view->attempt});
       },
@@ -897,7 +904,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::trace_atom, uint64_t id) -> caf::result<sched::timeline> {
         // Another certificate's request is as unknown as one that never was.
         const auto* owner = self->state.owner_by_request.find(id);
-        if (const auto* t = self->state.log.find(id); t && (!owner || may_touch(self, *owner))) return *t;
+        if (const auto* t = self->state.log.find(id); t && (!owner || may_touch(self, *owner, "tracing request " + std::to_string(id))))
+          return *t;
         return caf::make_error(errc::unknown_request, "the router holds no request " + std::to_string(id) +
                                                           " (it keeps the last 1024 that ended)");
       },

@@ -6,13 +6,14 @@
 // many were held back.
 //
 //   log_budget budget(10, std::chrono::seconds(1));
-//   if (auto held = budget.allow(now)) spdlog::warn("refused {} ({} like it not logged)", who, *held);
+//   if (auto held = budget.allow(now)) spdlog::warn("refused {}{}", who, log_budget::held_note(*held));
 //
 // Not thread-safe: its owner's lock guards it.  The clock is passed in (tests drive it).
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace prfaas {
 
@@ -39,6 +40,10 @@ class log_budget {
     return held;
   }
   uint64_t held() const { return held_; }
+  // What an allowed line adds to say how many were held back before it ("" for none).
+  static std::string held_note(uint64_t held) {
+    return held ? " (" + std::to_string(held) + " more not logged)" : std::string();
+  }
 
  private:
   int per_window_;

@@ -1,5 +1,7 @@
 #include "runtime/security/connection_guard.h"
 
+#include "runtime/common/socket_address.h"
+
 // <linux/tcp.h> for the full tcp_info (bytes_acked).
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -20,21 +22,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-uint16_t port_of(const sockaddr_storage& a) {
-  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
-  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
-  return 0;
-}
-
-std::string text_of(const sockaddr_storage& a) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (a.ss_family == AF_INET)
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, host, sizeof host);
-  else if (a.ss_family == AF_INET6)
-    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, host, sizeof host);
-  return std::string(host) + ":" + std::to_string(port_of(a));
-}
-
 // An accepted TCP connection on `port` behind descriptor `fd`: its peer, and the bytes the
 // peer acknowledged having been sent.
 struct socket_view {
@@ -45,17 +32,17 @@ struct socket_view {
 bool view_of(int fd, uint16_t port, socket_view& out) {
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
-  sockaddr_storage local{}, peer{};
-  socklen_t ll = sizeof local, pl = sizeof peer;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || port_of(local) != port) return false;
+  const auto local = local_address(fd);
+  if (!local || port_number(*local) != port) return false;
   int listening = 0;
   socklen_t len = sizeof listening;
   if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return false;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) return false;
+  const auto peer = peer_address(fd);
+  if (!peer) return false;
   struct tcp_info info {};
   len = sizeof info;
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || info.tcpi_state != 1 /* TCP_ESTABLISHED */) return false;
-  out.peer = text_of(peer);
+  out.peer = host_port_text(*peer);
   out.sent = info.tcpi_bytes_acked;
   return true;
 }
@@ -141,7 +128,7 @@ void connection_guard::look() {
     ::shutdown(fd, SHUT_RDWR);
     if (const auto held = log_.allow(now))
       spdlog::warn("connection guard: shut down the connection from {} on port {}: {}{}", w.peer, port_, why,
-                   *held ? " (" + std::to_string(*held) + " more not logged)" : std::string());
+                   log_budget::held_note(*held));
     return true;
   };
   for (int fd : descriptors()) {

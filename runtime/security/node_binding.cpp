@@ -25,13 +25,18 @@ void node_bindings::declared(const std::string& handshake, identity cert) {
   std::lock_guard lock(mutex_);
   if (declared_.size() >= max_declared) declared_.pop_front();
   declared_.emplace_back(handshake, std::move(cert));
+  answers_.clear();  // a newer declaration may answer differently
 }
 
 std::optional<identity> node_bindings::certificate_of(const std::string& node_bytes) const {
   std::lock_guard lock(mutex_);
-  for (auto it = declared_.rbegin(); it != declared_.rend(); ++it)
-    if (it->first.find(node_bytes) != std::string::npos) return it->second;
-  return std::nullopt;
+  if (auto known = answers_.find(node_bytes); known != answers_.end()) return known->second;
+  std::optional<identity> found;
+  for (auto it = declared_.rbegin(); it != declared_.rend() && !found; ++it)
+    if (it->first.find(node_bytes) != std::string::npos) found = it->second;
+  if (answers_.size() >= max_declared) answers_.clear();
+  answers_.emplace(node_bytes, found);
+  return found;
 }
 
 }  // namespace prfaas::security

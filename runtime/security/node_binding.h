@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <deque>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/security/pki.h"
@@ -35,13 +36,16 @@ class node_bindings {
   // handshake is the serialized node id); the newest max_declared are kept.
   static constexpr size_t max_declared = 65536;
   void declared(const std::string& handshake, identity cert);
-  // The certificate that declared `node_bytes` (the sender of a message, serialized), if any.
+  // The certificate that declared `node_bytes` (the sender of a message, serialized), if any:
+  // the newest declaration that carries it.  Asked for every message the router authorises, so
+  // answers are remembered until the next declaration (connections are rarer than messages).
   std::optional<identity> certificate_of(const std::string& node_bytes) const;
 
  private:
   mutable std::mutex mutex_;
   std::vector<std::pair<std::string, std::string>> bound_;  // oldest first
   std::deque<std::pair<std::string, identity>> declared_;    // oldest first
+  mutable std::unordered_map<std::string, std::optional<identity>> answers_;  // since the last declaration
 };
 
 }  // namespace prfaas::security

@@ -2,9 +2,6 @@
 
 #include <sstream>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <spdlog/spdlog.h>
 
@@ -12,9 +9,20 @@
 #include <cstring>
 
 #include "runtime/common/errc.h"
+#include "runtime/common/socket_address.h"
 #include "runtime/transport/link_options.h"
 
 namespace prfaas::transport {
+
+namespace {
+
+// The peer's address without its port: what a host's handshake slots are counted by.
+std::string peer_host(const socket_fd& s) {
+  const auto a = peer_address(s.get());
+  return a ? host_text(*a) : "unknown";
+}
+
+}  // namespace
 
 struct kv_receiver::connection {
   uint64_t id = 0;
@@ -31,21 +39,7 @@ struct kv_receiver::connection {
   std::chrono::steady_clock::time_point handshake_deadline;
 };
 
-namespace {
 
-// The peer's address without its port: what a host's handshake slots are counted by.
-std::string address_of(const socket_fd& s) {
-  sockaddr_storage a{};
-  socklen_t len = sizeof a;
-  char host[INET6_ADDRSTRLEN] = "unknown";
-  if (::getpeername(s.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    if (a.ss_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(a).sin_addr, host, sizeof host);
-    else if (a.ss_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6&>(a).sin6_addr, host, sizeof host);
-  }
-  return host;
-}
-
-}  // namespace
 
 std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::string& secret,
                                               bool require_encryption, const std::string& layout) {
@@ -138,8 +132,8 @@ kv_receiver::~kv_receiver() {
 void kv_receiver::refuse(socket_fd s, const std::string& why) {
   registry_.count_connection(false);
   if (const auto held = log_.allow(std::chrono::steady_clock::now()))
-    spdlog::warn("KV receiver: refused a connection from {}: {}{}", address_of(s), why,
-                 *held ? " (" + std::to_string(*held) + " more refusals not logged)" : std::string());
+    spdlog::warn("KV receiver: refused a connection from {}: {}{}", peer_host(s), why,
+                 log_budget::held_note(*held));
   try {
     set_receive_timeout(s, std::chrono::milliseconds(100));
     frame_encoder enc;
@@ -191,20 +185,20 @@ void kv_receiver::accept_loop() {
       refuse(std::move(s), "the receiver holds its maximum of " + std::to_string(options_.max_connections) + " connections");
       continue;
     }
-    if (handshaking_ >= options_.max_handshaking) {
+    // Handshake slots, in all and per address: counted over the connections still in theirs.
+    const std::string address = peer_host(s);
+    int handshaking = 0, same_address = 0;
+    for (const auto& c : connections_)
+      if (c->handshaking) ++handshaking, same_address += c->address == address;
+    if (handshaking >= options_.max_handshaking) {
       refuse(std::move(s), std::to_string(options_.max_handshaking) + " connections are in their handshake already");
       continue;
     }
-    const std::string address = address_of(s);
-    const auto same_address = std::count_if(connections_.begin(), connections_.end(), [&](const auto& c) {
-      return c->handshaking && c->address == address;
-    });
     if (same_address >= options_.max_handshaking_per_peer) {
       refuse(std::move(s), std::to_string(options_.max_handshaking_per_peer) + " connections from " + address +
                                " are in their handshake already");
       continue;
     }
-    ++handshaking_;
     auto conn = std::make_shared<connection>();
     conn->id = next_id++;
     conn->address = address;
@@ -225,11 +219,9 @@ void kv_receiver::serve(std::shared_ptr<connection> conn) {
       peer = accept_handshake(conn->socket, options_.secret, options_.require_encryption, options_.layout);
     } catch (...) {
       conn->handshaking = false;
-      --handshaking_;
       throw;
     }
     conn->handshaking = false;
-    --handshaking_;
     set_receive_timeout(conn->socket, options_.receive_timeout);
     registry_.count_connection(peer.has_value());  // before the peer hears it: its stats see this
     if (peer) {

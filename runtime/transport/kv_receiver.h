@@ -87,7 +87,6 @@ class kv_receiver final : public carrier_listener {
   socket_fd listener_;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
-  std::atomic<int> handshaking_{0};
   std::thread acceptor_;
   std::mutex mutex_;  // guards connections_ and log_
   std::vector<std::shared_ptr<connection>> connections_;

@@ -46,7 +46,7 @@ std::string g_own, g_claimed;
 }  // namespace
 
 extern "C" int SSL_write(SSL* ssl, const void* buf, int num) {
-  static const auto real = actors::libssl_next<int (*)(SSL*, const void*, int)>("SSL_write");
+  static const auto real = actors::next_definition<int (*)(SSL*, const void*, int)>("SSL_write");
   ERR_clear_error();  // as the actor plane's own wrapper does (actors/openssl_error_queue.cpp)
   if (g_own.empty() || num <= 0) return real(ssl, buf, num);
   std::string data(static_cast<const char*>(buf), static_cast<size_t>(num));
