@@ -63,9 +63,10 @@ struct worker_context {
   std::shared_ptr<cancel_board> cancels;  // written by the node's supervisor (null: none)
   std::shared_ptr<fault_injector> faults; // the config's [faults] (null: none)
   std::shared_ptr<transport::pacer> egress;  // PrfaaS prefill nodes: the emulated inter-cluster link
-  // Makes the node's engine (null: engine::make_engine, the CPU).  prfaas-node gives one that
-  // builds a GPU engine for engine.device = "cuda[:N]" when built with CUDA.
+  // Makes the node's engine (null: engine::make_engine, the CPU).  An app may give its own.
   std::function<std::shared_ptr<engine::engine>(const config::deployment_config&, bool prfaas)> make_engine;
+  // Moves the node's KV (null: TCP); one process of several nodes gives them one loopback carrier.
+  std::shared_ptr<transport::carrier> carrier;
 };
 
 // What a worker role computes with.  A node makes them from its config (make_worker_parts); an
@@ -77,7 +78,8 @@ struct worker_parts {
   std::shared_ptr<kv::prefix_cache> cache;     // over `pool` (budget 0: caches nothing)
   std::shared_ptr<transport::carrier> carrier; // moves KV: TCP between hosts, loopback in one process
 };
-// The context's engine (else engine::make_engine), a pool of node.kv_blocks, the cache's budget, TCP.
+// The context's engine (else engine::make_engine), a pool of node.kv_blocks, the cache's budget,
+// the context's carrier (else TCP).
 worker_parts make_worker_parts(const config::deployment_config& config, bool prfaas,
                                const worker_context& context = {});
 

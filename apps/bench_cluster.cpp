@@ -21,7 +21,7 @@
 #include "apps/launcher.h"
 #include "runtime/common/errc.h"
 #include "runtime/config/deployment_config.h"
-#include "runtime/engine/emulated_layout.h"
+#include "runtime/profile/emulated_layout.h"
 #include "runtime/policy/planner.h"
 #include "runtime/sim/simulator.h"
 #include "runtime/sim/workload.h"
@@ -173,7 +173,7 @@ std::string config_text(const sim::scenario& s, const deployment_kind& k, const 
 }
 
 double engine_kv_scale(const sim::scenario& s, double kv_scale, int context) {
-  return engine::make_emulated_layout(s.pd, kv_scale, context, "").effective_kv_scale;
+  return profile::make_emulated_layout(s.pd, kv_scale, context, "").effective_kv_scale;
 }
 
 int collapse(const sim::scenario& s, const deployment_kind& k, const bench_cluster_options& o, double kv_eff,

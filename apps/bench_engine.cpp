@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "runtime/gpu/backend.h"
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/sequence_kv.h"
 #include "apps/cli_support.h"
@@ -95,7 +96,8 @@ int bench_engine(const bench_engine_options& o) {
     return 2;
   }
   if (device >= 0) {
-    std::cerr << "prfaas bench engine: --device " << o.device << ": no GPU engine computes the Qwen3-Next layers yet\n";
+    std::cerr << "prfaas bench engine: --device " << o.device << ": " << gpu::survey()
+              << "; no GPU engine computes the Qwen3-Next layers yet\n";
     return 2;
   }
   const auto t_load = clock_type::now();

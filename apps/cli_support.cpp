@@ -3,12 +3,20 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <chrono>
 #include <thread>
 
 #include "actors/client.hpp"
+#include "runtime/model/tokenizer.h"
+#include "runtime/sched/request_log.h"
 
 namespace prfaas::apps {
+
+namespace fs = std::filesystem;
 
 client_system::client_system(const config::deployment_config& c, const actors::tls_files& tls)
     : cfg(c.router, 1, tls), sys(cfg) {
@@ -95,6 +103,123 @@ actors::decoding sampling_flags::decoding(long long seed_offset) const {
   auto d = actors::decoding_of(p, seed >= 0);
   d.stop_ids = stop_token_ids;
   return d;
+}
+
+// The deployment's config; `model_dir` (--model) points it at a checkpoint folder.
+config::deployment_config load(const std::string& path, const std::string& model_dir) {
+  try {
+    auto c = path.empty() ? config::deployment_config{} : config::load_config(path);
+    if (!model_dir.empty()) config::use_model(c, model_dir);
+    return c;
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+}
+
+std::string state_file(const std::string& dir) { return dir + "/deployment.json"; }
+
+// The deployment state `prfaas up` wrote, or an empty object.
+json read_state_if_any(const std::string& dir) {
+  std::ifstream in(state_file(dir));
+  if (!in) return json::object();
+  json j = json::parse(in, nullptr, false);
+  return j.is_object() ? j : json::object();
+}
+
+json read_state(const std::string& dir) {
+  std::ifstream in(state_file(dir));
+  if (!in) throw cli_error{"no running deployment found (" + state_file(dir) + " is missing); start one with `prfaas up`"};
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw cli_error{"unreadable deployment state " + state_file(dir) + ": " + e.what()};
+  }
+}
+
+// Text for a terminal: printable ASCII as is, everything else as \xNN.
+std::string printable(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c == '\n' || (c >= 0x20 && c < 0x7f)) out.push_back(static_cast<char>(c));
+    else { char buf[8]; std::snprintf(buf, sizeof buf, "\\x%02x", c); out += buf; }
+  }
+  return out;
+}
+
+json result_json(const actors::generate_result& r) {
+  json j;
+  j["text"] = model::decode(r.tokens);
+  j["tokens"] = r.tokens;
+  j["path"] = r.path;
+  j["prefill_node"] = r.prefill_node;
+  j["decode_node"] = r.decode_node;
+  j["ttft_ms"] = r.ttft_ms;
+  j["tokens_per_s"] = r.tokens_per_s;
+  j["total_ms"] = r.total_ms;
+  j["kv_bytes"] = r.kv_bytes;
+  j["cached_tokens"] = r.cached_tokens;
+  j["uncached_tokens"] = r.uncached_tokens;
+  j["cache_source"] = r.cache_source.empty() ? "none" : r.cache_source;
+  j["request"] = r.request;
+  j["finish_reason"] = r.stopped ? "stop" : "length";
+  j["seed"] = r.seed;
+  if (r.timeline.request != 0) j["timeline"] = json::parse(sched::to_json(r.timeline));
+  return j;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void print_result(const actors::generate_result& r, bool as_json) {
+  if (as_json) { std::cout << dump(result_json(r)) << std::endl; return; }
+  std::cout << printable(model::decode(r.tokens)) << std::endl;
+  print_result_summary(r);
+}
+
+void print_result_summary(const actors::generate_result& r) {
+  std::fprintf(stderr, "[%s path, prefill %s, decode %s, ttft %.1f ms, %.1f tokens/s, %lld KV bytes, %d cached tokens (%s)]\n",
+               r.path.c_str(), r.prefill_node.c_str(), r.decode_node.c_str(), r.ttft_ms, r.tokens_per_s,
+               static_cast<long long>(r.kv_bytes), r.cached_tokens, r.cache_source.empty() ? "none" : r.cache_source.c_str());
+}
+
+actors::tls_files client_tls(const client_access& a, const std::string& as) {
+  if (a.insecure) return {};
+  if (a.tls.enabled()) return a.tls;
+  auto tls = actors::deployment_credentials(a.state_dir, as);
+  if (fs::exists(tls.ca)) return tls;
+  if (fs::exists(state_file(a.state_dir)) && read_state(a.state_dir).value("insecure", false)) return {};
+  throw cli_error{"no credentials for the deployment's actor plane: `prfaas up --state DIR` keeps them in DIR/pki "
+                  "(pass --state DIR), `prfaas certs` issues them for another host (pass --ca, --cert, --key); "
+                  "a deployment started with --insecure takes --insecure"};
+}
+
+void add_access_options(CLI::App* cmd, client_access& a) {
+  auto* ca = cmd->add_option("--ca", a.tls.ca, "the deployment's CA certificate (default: STATE/pki/ca.pem)");
+  auto* cert = cmd->add_option("--cert", a.tls.certificate, "a client certificate issued by `prfaas certs`");
+  auto* key = cmd->add_option("--key", a.tls.key, "its private key");
+  ca->needs(cert, key);
+  cert->needs(ca, key);
+  key->needs(ca, cert);
+  cmd->add_flag("--insecure", a.insecure, "plaintext actor plane (a deployment started with --insecure)")
+      ->excludes(ca, cert, key);
+}
+
+endpoint router_address(const std::string& flag, const std::string& state_dir) {
+  try {
+    return parse_endpoint(flag.empty() ? read_state(state_dir).at("router").get<std::string>() : flag);
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  } catch (const json::exception& e) {
+    throw cli_error{"deployment state has no router address: " + std::string(e.what())};
+  }
+}
+
+actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor& router, const std::string& prompt,
+                                        int max_tokens, int deadline_ms) {
+  actors::generate_request req{prompt, max_tokens, deadline_ms, {}};
+  const int wait_ms = (deadline_ms > 0 ? deadline_ms : 60000) + 5000;
+  auto r = actors::generate(sys, router, req, std::chrono::milliseconds(wait_ms));
+  if (!r) throw cli_error{actors::describe(r.error())};
+  return *r;
 }
 
 }  // namespace prfaas::apps

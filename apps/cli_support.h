@@ -9,10 +9,13 @@
 #include <csignal>
 #include <string>
 
+#include "actors/client.hpp"
 #include "actors/system_config.hpp"
 #include "apps/launcher.h"
 #include "runtime/common/endpoint.h"
 #include "runtime/config/deployment_config.h"
+
+#include <nlohmann/json.hpp>
 
 namespace prfaas::apps {
 
@@ -54,5 +57,45 @@ std::string demo_prompt(int seed, int bytes);
 
 // SIGINT and SIGTERM blocked in every thread (then waited for with sigwait).
 void block_signals(sigset_t& set);
+
+using json = nlohmann::json;
+
+// The deployment's config (none: the defaults); `model_dir` (--model) points it at a checkpoint
+// folder.  Errors become cli_error.
+config::deployment_config load(const std::string& path, const std::string& model_dir = "");
+
+// The state `prfaas up` keeps in DIR/deployment.json: required, or an empty object when absent.
+std::string state_file(const std::string& dir);
+json read_state(const std::string& dir);
+json read_state_if_any(const std::string& dir);
+
+// Text for a terminal: printable ASCII as is, everything else as \xNN.
+std::string printable(const std::string& bytes);
+// JSON without throwing on bytes that are not UTF-8.
+std::string dump(const json& j);
+// A request's result: its text and a summary line on stderr, or one JSON object.
+json result_json(const actors::generate_result& r);
+void print_result(const actors::generate_result& r, bool as_json);
+void print_result_summary(const actors::generate_result& r);
+
+// How a command reaches the actor plane: the deployment's client certificate from --state (or
+// --ca/--cert/--key for a deployment elsewhere), or plaintext when the deployment was started
+// with --insecure (its state says so) or --insecure is given.
+struct client_access {
+  std::string state_dir = ".prfaas";
+  actors::tls_files tls;
+  bool insecure = false;
+};
+
+// `as`: the certificate a command needs from the state directory (client; operator for the
+// commands that change the deployment).
+actors::tls_files client_tls(const client_access& a, const std::string& as = "client");
+// --ca, --cert, --key and --insecure on a command that reaches the actor plane.
+void add_access_options(CLI::App* cmd, client_access& a);
+// --router, or the state directory's router.
+endpoint router_address(const std::string& flag, const std::string& state_dir);
+// One request, waited for within its deadline (the router's default when 0) and 5 s more.
+actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor& router, const std::string& prompt,
+                                        int max_tokens, int deadline_ms);
 
 }  // namespace prfaas::apps

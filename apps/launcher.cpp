@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "runtime/common/endpoint.h"
@@ -121,6 +122,20 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
     args.insert(args.end(), {"--ca=" + tls.ca, "--cert=" + tls.certificate, "--key=" + tls.key});
   }
   args.insert(args.end(), extra.begin(), extra.end());
+  // The node's environment: this one's, plus what its OpenMP reads once, at load: node.threads
+  // per team, and idle threads that block, since several nodes share this host's cores (an
+  // OMP_WAIT_POLICY of the caller's wins).  Made before fork: the child only calls execve.
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind("OMP_NUM_THREADS=", 0) != 0) env.emplace_back(*e);
+  env.push_back("OMP_NUM_THREADS=" + std::to_string(config_.node.threads));
+  if (!std::getenv("OMP_WAIT_POLICY")) env.emplace_back("OMP_WAIT_POLICY=passive");
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw failure(errc::internal, "fork failed");
@@ -132,10 +147,7 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the launcher blocks signals for sigwait
     const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | (append_log ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
     if (fd >= 0) { ::dup2(fd, 1); ::dup2(fd, 2); }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(node_binary_.c_str(), argv.data());
+    ::execve(node_binary_.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
   p.pid = pid;

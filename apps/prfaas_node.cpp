@@ -2,7 +2,7 @@
 //
 //   prfaas-node --role=router --cluster=local --listen=127.0.0.1:7000 --ca=CA --cert=C --key=K [--config=FILE]
 //   prfaas-node --role=decode --cluster=local --listen=127.0.0.1:0 --router=127.0.0.1:7000 --ca=CA --cert=C --key=K
-//   prfaas-node --role=gateway --cluster=local --listen=0.0.0.0:8000 --router=127.0.0.1:7000 ...  (HTTP, apps/gateway.h)
+//   prfaas-node --role=gateway --cluster=local --listen=0.0.0.0:8000 --router=127.0.0.1:7000 ...  (HTTP, actors/gateway.hpp)
 //
 // The actor plane is mutual TLS: --ca is the deployment's CA, --cert and --key this node's
 // certificate (from `prfaas up` or `prfaas certs`), whose subject gives the node's name and role.
@@ -14,7 +14,6 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
-#include <omp.h>
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -31,13 +30,15 @@
 
 #include "actors/actor_plane.hpp"
 #include "actors/client.hpp"
+#include "actors/node.hpp"
 #include "actors/roles.hpp"
 #include "actors/system_config.hpp"
-#include "apps/gateway.h"
+#include "actors/gateway.hpp"
 #include "apps/log_format.h"
+#include "kernels/cpu/threads.h"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
-#include "runtime/security/connection_guard.h"
+#include "runtime/gpu/backend.h"
 #include "runtime/security/pki.h"
 
 using namespace prfaas;
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_dir, "a checkpoint folder to load (engine.kind = \"hf\"; overrides the config's)");
   app.add_option("--name", name, "node name, unique in the deployment (default: ROLE-PID)");
   app.add_option("--port-file", port_file, "write the bound listen port here once listening");
-  apps::https_files https;
+  actors::https_files https;
   app.add_option("--https-cert", https.certificate, "gateway: serve HTTPS with this certificate (PEM)")->check(CLI::ExistingFile);
   app.add_option("--https-key", https.key, "gateway: its private key (PEM)")->check(CLI::ExistingFile);
   std::string log_format;
@@ -136,11 +137,11 @@ int main(int argc, char** argv) {
     }
     if (config.engine.device_index() >= 0 &&
         (role == cluster::node_role::prefill || role == cluster::node_role::decode)) {
-      // The CUDA kernels build whenever nvcc is found, but no GPU engine computes the
-      // Qwen3-Next layers yet: a node asked for one says so at start rather than fall back.
-      throw failure(errc::bad_config, "engine.device = \"" + config.engine.device +
-                                          "\": this build computes models on the CPU only (no GPU engine for the "
-                                          "Qwen3-Next layers yet)");
+      // The GPU backend is opened only here, when a GPU is asked for: it says what it sees, but
+      // no GPU engine computes the Qwen3-Next layers yet, so the node refuses at start rather
+      // than fall back.
+      throw failure(errc::bad_config, "engine.device = \"" + config.engine.device + "\": " + gpu::survey() +
+                                          "; no GPU engine computes the Qwen3-Next layers yet (--device cpu)");
     }
     if (secret_file.empty()) secret_file = config.transport.secret_file;
     if (!secret_file.empty()) {
@@ -164,20 +165,6 @@ int main(int argc, char** argv) {
     std::cerr << "prfaas-node: error: " << f.what() << "\n";
     return 2;
   }
-  // OpenMP reads its settings when the process starts, for every thread it will make: compute
-  // threads of several nodes share a host, so they block instead of spinning when idle, and
-  // node.threads holds on the threads that compute (not only on this one).  Set both, once, by
-  // starting this program again with them.
-  const std::string threads = std::to_string(config.node.threads);
-  const char* policy = std::getenv("OMP_WAIT_POLICY");
-  const char* count = std::getenv("OMP_NUM_THREADS");
-  if (!std::getenv("PRFAAS_NODE_OMP_SET") && (!policy || !count || threads != count)) {
-    if (!policy) ::setenv("OMP_WAIT_POLICY", "passive", 1);
-    ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
-    ::setenv("PRFAAS_NODE_OMP_SET", "1", 1);
-    ::execv("/proc/self/exe", argv);
-    std::cerr << "prfaas-node: warning: cannot restart with OpenMP settings; continuing\n";
-  }
   if (name.empty()) name = role_text + "-" + std::to_string(::getpid());
   try {
     apps::set_log_format(log_format.empty() ? config.node.log_format : log_format, name);
@@ -185,7 +172,9 @@ int main(int argc, char** argv) {
     std::cerr << "prfaas-node: error: " << f.what() << "\n";
     return 2;
   }
-  omp_set_num_threads(config.node.threads);
+  // node.threads holds on every thread that computes; idle compute threads block rather than
+  // spin (kernels/cpu/threads.h: set before OpenMP starts, no restart of this process).
+  kernels::cpu::set_compute_threads(config.node.threads);
 
   // Signals are taken by sigwait below, in this thread only.
   sigset_t signals;
@@ -200,130 +189,44 @@ int main(int argc, char** argv) {
   actors::system_config cfg(config.router, 2, tls);
   caf::actor_system sys{cfg};
   if (role == cluster::node_role::gateway) {  // a client of the router: no supervisor, no registration
-    const int status = apps::run_gateway(sys, config, listen_at, router_at, port_file, signals, https);
+    const int status = actors::run_gateway(sys, config, listen_at, router_at, port_file, signals, https);
     spdlog::shutdown();
     std::fflush(nullptr);
     std::_Exit(status);
   }
 
-  actors::node_info self;
-  self.name = name;
-  self.role = role_text;
-  self.cluster = cluster;
-  self.prfaas = cluster == config.deployment.prfaas_cluster;
-  self.model = config.model.fingerprint();
-
-  // The node's shared services: the supervisor marks cancellations, the role reads them; fault
-  // points draw from one generator seeded per node.
-  actors::worker_context worker;
-  worker.data_host = listen_at.host;
-  worker.advertise_host = advertise;
-  worker.data_port = static_cast<uint16_t>(data_port);
-  worker.secret = secret;
-  worker.cancels = std::make_shared<cancel_board>();
-  if (config.faults.any()) {
-    auto f = config.faults;
-    f.seed ^= std::hash<std::string>{}(name);
-    worker.faults = std::make_shared<fault_injector>(f);
-    spdlog::warn("{}: fault points armed (seed {})", name, config.faults.seed);
-  }
-  actors::supervisor_options opts;
-  opts.heartbeat_ms = config.router.heartbeat_ms;
-  opts.cancels = worker.cancels;
-  // A PrfaaS prefill node's egress crosses the inter-cluster link.  With --shared-link (prfaas up
-  // gives it) the PrfaaS nodes draw on one bucket, so the link goes where the KV is; without, each
-  // node gets an even share.  The pacer exists even unpaced (rate 0), so the link can be cut or
-  // slowed at run time; it outlives restarts of the role.
-  if (role == cluster::node_role::prefill && self.prfaas) {
-    const auto& t = config.transport;
-    opts.egress_sharers = shared_link.empty() ? std::max(1, config.deployment.prfaas_prefill) : 1;
-    opts.egress_gbps = t.emulate_link ? t.link_gbps / opts.egress_sharers : 0;
-    try {
-      worker.egress = opts.egress = shared_link.empty() ? std::make_shared<transport::pacer>(opts.egress_gbps)
-                                                        : std::make_shared<transport::pacer>(opts.egress_gbps, shared_link);
-    } catch (const failure& f) {
-      spdlog::error("{}: {}", name, f.what());
-      return 1;
-    }
-  }
-  opts.fatal = request_exit;
-  if (credentials)
-    opts.prove = [credentials](const security::identity& as, const std::string& node, const std::string& router) {
-      actors::registration_proof p;
-      p.certificate_pem = credentials->certificate_pem();
-      p.signature = credentials->sign(security::registration_statement(as, node, router));
-      return p;
-    };
+  actors::node_spec spec;
+  spec.config = config;
+  spec.role = role;
+  spec.name = name;
+  spec.cluster = cluster;
+  spec.worker.data_host = listen_at.host;
+  spec.worker.advertise_host = advertise;
+  spec.worker.data_port = static_cast<uint16_t>(data_port);
+  spec.worker.secret = secret;
+  spec.shared_link = shared_link;
+  spec.credentials = credentials;
+  if (role == cluster::node_role::router && tls.enabled()) spec.trust = std::make_shared<const security::verifier>(tls.ca);
+  spec.fatal = request_exit;
+  // Every role actor is published on --listen; a restarted one takes its predecessor's port.
+  actors::role_door door(sys, config, name, listen_at, port_file, request_exit);
+  spec.on_spawned = door.on_spawned();
   if (role != cluster::node_role::router) {
     auto router = actors::connect_router(sys, router_at);
     if (!router) {
       std::cerr << "prfaas-node: error: " << actors::describe(router.error()) << "\n";
       return 1;
     }
-    opts.router = *router;
-    opts.router_at = router_at;
+    spec.router = *router;
+    spec.router_at = router_at;
   }
-  switch (role) {
-    case cluster::node_role::router:
-      opts.spawn_role = [&, trust = tls.enabled() ? std::make_shared<const security::verifier>(tls.ca) : nullptr](
-                            caf::actor) { return caf::actor_cast<caf::actor>(actors::spawn_router(sys, config, trust)); };
-      break;
-    case cluster::node_role::cache_directory:
-      opts.spawn_role = [&](caf::actor) {
-        return caf::actor_cast<caf::actor>(actors::spawn_cache_directory(sys, config, self));
-      };
-      break;
-    case cluster::node_role::prefill:
-      opts.spawn_role = [&](caf::actor router) {
-        return caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, config, self, router, worker));
-      };
-      break;
-    case cluster::node_role::decode:
-      opts.spawn_role = [&](caf::actor router) {
-        return caf::actor_cast<caf::actor>(actors::spawn_decode(sys, config, self, router, worker));
-      };
-      break;
+  caf::actor supervisor;
+  try {
+    supervisor = actors::start_node(sys, std::move(spec));
+  } catch (const failure& f) {
+    spdlog::error("{}: {}", name, f.what());
+    return 1;
   }
-  // A local PD node may be converted between prefill and decode by the router (P/D rebalancing),
-  // in place: same name, certificate, ports and process.
-  if (!self.prfaas && (role == cluster::node_role::prefill || role == cluster::node_role::decode))
-    opts.spawn_as = [&](const std::string& to, caf::actor router) {
-      actors::node_info as = self;
-      as.role = to;
-      return to == "prefill" ? caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, config, as, router, worker))
-                             : caf::actor_cast<caf::actor>(actors::spawn_decode(sys, config, as, router, worker));
-    };
-  // Every role actor is published on --listen; a restarted one takes its predecessor's port.
-  caf::actor published;
-  uint16_t bound_port = listen_at.port;
-  // Strangers on the published port (idle, or trickling a TLS handshake) are shut out after a
-  // stall and beyond a bound: CAF 0.17 sets neither (runtime/security/connection_guard.h).
-  std::unique_ptr<security::connection_guard> guard;
-  security::guard_options guarding;
-  guarding.stall_limit = std::chrono::milliseconds(std::max(3000, 2 * config.router.node_timeout_ms));
-  opts.on_spawned = [&](const caf::actor& a) {
-    if (published) actors::unpublish(sys, published, bound_port);
-    auto port = actors::publish(sys, a, bound_port, listen_at.host);
-    if (!port) {
-      request_exit("cannot listen on " + listen_at.str() + ": " +
-                   (port.error() == caf::sec::cannot_open_port ? "port in use or not available"
-                                                               : sys.render(port.error())));
-      return;
-    }
-    published = a;
-    bound_port = *port;
-    if (!guard) {
-      guard = std::make_unique<security::connection_guard>(bound_port, guarding);
-      const double rate = config.router.accepts_per_peer_per_s;
-      actors::limit_accepts(bound_port, {rate, 2 * rate});
-    }
-    if (!port_file.empty()) {
-      std::ofstream(port_file + ".tmp") << *port << "\n";
-      std::rename((port_file + ".tmp").c_str(), port_file.c_str());
-    }
-    spdlog::info("{} listening on {}:{}", name, listen_at.host, *port);
-  };
-  auto supervisor = actors::spawn_supervisor(sys, opts);
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -337,7 +240,7 @@ int main(int argc, char** argv) {
   }
   // SIGTERM drains a worker: the router gives it no new work, and it leaves once it holds
   // nothing (or the router is gone, or the drain limit passed).  SIGINT leaves at once.
-  if (sig == SIGTERM && opts.router && (role == cluster::node_role::prefill || role == cluster::node_role::decode)) {
+  if (sig == SIGTERM && (role == cluster::node_role::prefill || role == cluster::node_role::decode)) {
     spdlog::info("{}: draining: no new work, finishing what it holds", name);
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.router.drain_ms);
     for (;;) {
@@ -361,7 +264,7 @@ int main(int argc, char** argv) {
     caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
     self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(3)) >> [] {});
   }
-  if (published) actors::unpublish(sys, published, bound_port);
+  door.close();
   spdlog::shutdown();
   std::fflush(nullptr);
   // Leave without ~actor_system: in CAF 0.17 a detached actor that dies while a remote node

@@ -30,7 +30,18 @@ if(NOT TARGET CAF::core)
   set_target_properties(CAF::openssl PROPERTIES IMPORTED_LOCATION "${CAF_OPENSSL_LIBRARY}")
 endif()
 
-find_package(CapnProto CONFIG REQUIRED)  # its config probes libatomic with a C check: enable C
+# Cap'n Proto's config checks for libatomic with check_library_exists, a C check that fails in a
+# project of C++ alone; the same answer from a C++ check first (the C one then reuses it).
+get_property(prfaas_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if(NOT "C" IN_LIST prfaas_languages AND NOT DEFINED FOUND_LIBATOMIC)
+  include(CheckCXXSourceCompiles)
+  set(prfaas_required_libraries "${CMAKE_REQUIRED_LIBRARIES}")
+  list(APPEND CMAKE_REQUIRED_LIBRARIES atomic)
+  check_cxx_source_compiles("#include <atomic>
+int main() { std::atomic<long long> a{1}; return static_cast<int>(a.load()) - 1; }" FOUND_LIBATOMIC)
+  set(CMAKE_REQUIRED_LIBRARIES "${prfaas_required_libraries}")
+endif()
+find_package(CapnProto CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 if(NOT TARGET PkgConfig::TOMLPP)
@@ -42,6 +53,10 @@ if(NOT TARGET PkgConfig::PCRE2)
 endif()
 if(NOT TARGET PkgConfig::UTF8PROC)
   pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+endif()
+# The gateway role's HTTP server.
+if(NOT TARGET PkgConfig::HTTPLIB)
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)
 endif()
 # A checkpoint's content hash (XXH3).
 if(NOT TARGET PkgConfig::XXHASH)

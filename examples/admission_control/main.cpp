@@ -14,7 +14,7 @@
 #include <string>
 
 #include "actors/client.hpp"
-#include "actors/roles.hpp"
+#include "actors/node.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/common/errc.h"
 #include "runtime/transport/loopback_carrier.h"
@@ -55,14 +55,6 @@ caf::behavior admission_control(caf::stateful_actor<admission_state>* self, caf:
   };
 }
 
-caf::actor start_node(caf::actor_system& sys, caf::actor router, std::function<caf::actor(caf::actor)> spawn_role) {
-  actors::supervisor_options s;
-  s.router = std::move(router);
-  s.spawn_role = std::move(spawn_role);
-  s.fatal = [](const std::string& why) { std::cerr << "admission_control: node failed: " << why << "\n"; };
-  return actors::spawn_supervisor(sys, s);
-}
-
 }  // namespace
 
 int main() {
@@ -70,22 +62,21 @@ int main() {
   actors::system_config cfg(config.router, 2);
   caf::actor_system sys{cfg};
   auto router = caf::actor_cast<caf::actor>(actors::spawn_router(sys, config, nullptr));
+  // A local prefill node and a local decode node, assembled as prfaas-node assembles one, their
+  // KV on one loopback carrier instead of TCP.
   auto carrier = transport::make_loopback_carrier();
-  actors::worker_context context;
-  context.data_host = "127.0.0.1";
   std::vector<caf::actor> nodes;
-  for (const char* role : {"prefill", "decode"}) {
-    actors::node_info info{std::string("local-") + role + "-0", role, config.deployment.local_cluster, false};
-    info.model = config.model.fingerprint();
-    if (std::string(role) == "prefill") {
-      auto o = actors::prefill_options_for(config, info, context);
-      o.parts.carrier = carrier;
-      nodes.push_back(start_node(sys, router, [&sys, o](caf::actor r) { return caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, o, r)); }));
-    } else {
-      auto o = actors::decode_options_for(config, info, context);
-      o.parts.carrier = carrier;
-      nodes.push_back(start_node(sys, router, [&sys, o](caf::actor r) { return caf::actor_cast<caf::actor>(actors::spawn_decode(sys, o, r)); }));
-    }
+  for (auto role : {cluster::node_role::prefill, cluster::node_role::decode}) {
+    actors::node_spec s;
+    s.config = config;
+    s.role = role;
+    s.name = std::string("local-") + cluster::to_string(role) + "-0";
+    s.cluster = config.deployment.local_cluster;
+    s.router = router;
+    s.worker.data_host = "127.0.0.1";
+    s.worker.carrier = carrier;
+    s.fatal = [](const std::string& why) { std::cerr << "admission_control: node failed: " << why << "\n"; };
+    nodes.push_back(actors::start_node(sys, std::move(s)));
   }
   auto gate = sys.spawn(admission_control, router, size_t{200}, 4);
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "actors/client.hpp"
-#include "actors/roles.hpp"
+#include "actors/node.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/kv/block_pool.h"
 #include "runtime/model/generate.h"
@@ -23,14 +23,22 @@ using namespace prfaas;
 
 namespace {
 
-// A worker node: its role actor under a supervisor, which registers it with the router and
-// heartbeats, as prfaas-node does, but without a process or a socket of its own.
-caf::actor start_node(caf::actor_system& sys, caf::actor router, std::function<caf::actor(caf::actor)> spawn_role) {
-  actors::supervisor_options s;
+// A worker node assembled as prfaas-node assembles one (actors/node.hpp: a supervisor that
+// registers it with the router and heartbeats), without a process or a socket of its own: its
+// KV moves on `carrier`.
+caf::actor start_node(caf::actor_system& sys, const config::deployment_config& config, caf::actor router,
+                      cluster::node_role role, const std::string& name, const std::string& cluster,
+                      std::shared_ptr<transport::carrier> carrier) {
+  actors::node_spec s;
+  s.config = config;
+  s.role = role;
+  s.name = name;
+  s.cluster = cluster;
   s.router = std::move(router);
-  s.spawn_role = std::move(spawn_role);
+  s.worker.data_host = "127.0.0.1";
+  s.worker.carrier = std::move(carrier);
   s.fatal = [](const std::string& why) { std::cerr << "single_process: node failed: " << why << "\n"; };
-  return actors::spawn_supervisor(sys, s);
+  return actors::start_node(sys, std::move(s));
 }
 
 }  // namespace
@@ -47,24 +55,10 @@ int main(int argc, char** argv) {
 
   // Both workers share one loopback "network"; everything else is the config's usual parts.
   auto carrier = transport::make_loopback_carrier();
-  actors::worker_context context;
-  context.data_host = "127.0.0.1";
-
-  actors::node_info prefill{"prfaas-prefill-0", "prefill", config.deployment.prfaas_cluster, true};
-  prefill.model = config.model.fingerprint();
-  auto prefill_options = actors::prefill_options_for(config, prefill, context);
-  prefill_options.parts.carrier = carrier;
-  auto p = start_node(sys, router, [&sys, prefill_options](caf::actor r) {
-    return caf::actor_cast<caf::actor>(actors::spawn_prefill(sys, prefill_options, r));
-  });
-
-  actors::node_info decode{"local-decode-0", "decode", config.deployment.local_cluster, false};
-  decode.model = config.model.fingerprint();
-  auto decode_options = actors::decode_options_for(config, decode, context);
-  decode_options.parts.carrier = carrier;
-  auto d = start_node(sys, router, [&sys, decode_options](caf::actor r) {
-    return caf::actor_cast<caf::actor>(actors::spawn_decode(sys, decode_options, r));
-  });
+  auto p = start_node(sys, config, router, cluster::node_role::prefill, "prfaas-prefill-0",
+                      config.deployment.prfaas_cluster, carrier);
+  auto d = start_node(sys, config, router, cluster::node_role::decode, "local-decode-0",
+                      config.deployment.local_cluster, carrier);
 
   std::string prompt;
   for (size_t i = 0; prompt.size() < prompt_bytes; ++i) prompt += "word" + std::to_string(i % 97) + " ";

@@ -1,6 +1,5 @@
 #include "runtime/config/deployment_config.h"
 
-#include <toml++/toml.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -11,60 +10,12 @@
 #include <sstream>
 
 #include "runtime/common/errc.h"
-#include "runtime/engine/emulated_layout.h"
+#include "runtime/config/toml_reader.h"
+#include "runtime/profile/emulated_layout.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/profile/instance_profile.h"
 
 namespace prfaas::config {
-namespace {
-
-[[noreturn]] void fail_at(const std::string& source, const toml::source_region& where, const std::string& what) {
-  throw failure(errc::bad_config, source + ":" + std::to_string(where.begin.line) + ": " + what);
-}
-
-// One table's known keys, each with a setter that checks the value's type.
-class table_reader {
- public:
-  table_reader(const std::string& source, const toml::table& table, std::string name)
-      : source_(source), table_(table), name_(std::move(name)) {}
-
-  template <class T>
-  void get(const char* key, T& out) {
-    known_[key] = true;
-    const toml::node* n = table_.get(key);
-    if (!n) return;
-    if constexpr (std::is_same_v<T, bool>) {
-      if (auto v = n->value<bool>()) { out = *v; return; }
-      fail_at(source_, n->source(), name_ + "." + key + " must be true or false");
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      if (auto v = n->value<std::string>()) { out = *v; return; }
-      fail_at(source_, n->source(), name_ + "." + key + " must be a string");
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (auto v = n->value<double>()) { out = static_cast<T>(*v); return; }
-      fail_at(source_, n->source(), name_ + "." + key + " must be a number");
-    } else {
-      auto v = n->value<int64_t>();
-      if (!v || *v < 0 || static_cast<uint64_t>(*v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))
-        fail_at(source_, n->source(), name_ + "." + key + " must be a non-negative integer");
-      out = static_cast<T>(*v);
-    }
-  }
-
-  // After every get(): any other key is a typo or an unsupported setting.
-  void reject_unknown() const {
-    for (auto&& [key, node] : table_)
-      if (!known_.count(std::string(key.str())))
-        fail_at(source_, node.source(), "unknown key '" + std::string(key.str()) + "' in [" + name_ + "]");
-  }
-
- private:
-  const std::string& source_;
-  const toml::table& table_;
-  std::string name_;
-  std::map<std::string, bool> known_;
-};
-
-}  // namespace
 
 namespace {
 
@@ -108,12 +59,7 @@ void use_model(deployment_config& c, const std::string& dir) {
 }
 
 deployment_config parse_config(const std::string& text, const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    fail_at(source, e.source(), std::string(e.description()));
-  }
+  const toml::table root = parse_toml(text, source);
   deployment_config c;
   bool model_given = false;
   const std::map<std::string, std::function<void(table_reader&)>> sections = {
@@ -203,20 +149,20 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   for (auto&& [key, node] : root) {
     if (key.str() == "hosts") {  // free-form: NAME = "ADDRESS"
       const toml::table* t = node.as_table();
-      if (!t) fail_at(source, node.source(), "'hosts' must be a table of NAME = \"ADDRESS\"");
+      if (!t) fail_at(source, &node, "'hosts' must be a table of NAME = \"ADDRESS\"");
       for (auto&& [name, address] : *t) {
         const auto a = address.value<std::string>();
         if (!a || a->empty() || a->size() > 253 || a->find_first_of(" :/") != std::string::npos)
-          fail_at(source, address.source(), "hosts." + std::string(name.str()) + " must be an address (a host name or IPv4)");
-        if (c.hosts.size() >= 64) fail_at(source, address.source(), "at most 64 hosts");
+          fail_at(source, &address, "hosts." + std::string(name.str()) + " must be an address (a host name or IPv4)");
+        if (c.hosts.size() >= 64) fail_at(source, &address, "at most 64 hosts");
         c.hosts[std::string(name.str())] = *a;
       }
       continue;
     }
     auto it = sections.find(std::string(key.str()));
-    if (it == sections.end()) fail_at(source, node.source(), "unknown table [" + std::string(key.str()) + "]");
+    if (it == sections.end()) fail_at(source, &node, "unknown table [" + std::string(key.str()) + "]");
     const toml::table* t = node.as_table();
-    if (!t) fail_at(source, node.source(), "'" + std::string(key.str()) + "' must be a table");
+    if (!t) fail_at(source, &node, "'" + std::string(key.str()) + "' must be a table");
     table_reader r(source, *t, it->first);
     it->second(r);
     r.reject_unknown();
@@ -254,7 +200,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
       std::snprintf(desc, sizeof desc, "time_scale=%g kv_scale=%g seed=%llu", e.time_scale, e.kv_scale,
                     static_cast<unsigned long long>(e.seed));
       // S_kv is the model's: both clusters' nodes share the decode side's layout.
-      auto l = engine::make_emulated_layout(pd, e.kv_scale, e.max_context,
+      auto l = profile::make_emulated_layout(pd, e.kv_scale, e.max_context,
                                             "[" + pf.name + " | " + pd.name + "] " + desc);
       c.model = l.layout;
       e.effective_kv_scale = l.effective_kv_scale;

@@ -96,7 +96,7 @@ struct transport_config {
   bool encrypt = false;          // AES-256-GCM on KV payloads (links over networks not owned)
 };
 
-// The OpenAI-compatible HTTP gateway (apps/gateway.cpp), started by `prfaas up`.
+// The OpenAI-compatible HTTP gateway (actors/gateway.cpp), started by `prfaas up`.
 struct gateway_config {
   bool enabled = true;
   int port = 0;                   // 0: any free port (`prfaas status` prints it)

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/engine/emulated_layout.h"
+#include "runtime/profile/emulated_layout.h"
 #include "runtime/engine/engine.h"
 #include "runtime/profile/instance_profile.h"
 

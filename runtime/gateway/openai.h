@@ -2,7 +2,7 @@
 // The OpenAI-compatible HTTP API of the gateway, as pure functions: a request body in, a
 // validated completion request out (or an api_error with the HTTP status and OpenAI's error
 // object), and the response bodies and stream chunks in OpenAI's shapes.  No sockets, no CAF:
-// apps/gateway.cpp serves these over cpp-httplib and sends the request to the router.
+// actors/gateway.cpp serves these over cpp-httplib and sends the request to the router.
 //
 // The prompt becomes token ids here, once, in the model's own text (text/model_text.h): a
 // completion's prompt (a string, one string in a list, or a list of ids) through its tokenizer;

@@ -3,7 +3,7 @@
 // tokens left out unless asked for), cut where a stop string begins, with each token's
 // log-probabilities as text.  streamed_text does the same a piece at a time: whole UTF-8
 // characters only, and never a stop string (the bytes that may begin one wait for the next
-// tokens).  Pure: apps/gateway.cpp feeds it what the router returns.
+// tokens).  Pure: actors/gateway.cpp feeds it what the router returns.
 
 #include <cstdint>
 #include <string>

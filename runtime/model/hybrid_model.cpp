@@ -11,6 +11,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
+#include "kernels/cpu/threads.h"
 #include "runtime/common/errc.h"
 #include "runtime/model/tensor_names.h"
 
@@ -248,6 +249,7 @@ size_t hybrid_model::scratch_floats(int rows, int segments) const {
 
 std::vector<float> hybrid_model::forward(std::span<const int32_t> tokens, std::span<const segment> segments,
                                          const layer_hook& hook) const {
+  kernels::cpu::apply_compute_threads();  // node.threads, on whichever thread computes
   const auto& c = config_;
   const int rows = static_cast<int>(tokens.size());
   const long d = c.d_model;

@@ -1,8 +1,8 @@
 #include "runtime/profile/instance_profile.h"
 
-#include <toml++/toml.h>
 
 #include "runtime/common/errc.h"
+#include "runtime/config/toml_reader.h"
 
 namespace prfaas::profile {
 
@@ -39,55 +39,36 @@ instance_profile scaled(instance_profile p, double time_scale, double kv_scale) 
 
 namespace {
 
-[[noreturn]] void fail(const std::string& path, const toml::node* n, const std::string& what) {
-  const std::string line = n ? ":" + std::to_string(n->source().begin.line) : "";
-  throw failure(errc::bad_config, path + line + ": " + what);
-}
-
-toml::table parse_file(const std::string& path) {
-  try {
-    return toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw failure(errc::bad_config, path + ":" + std::to_string(e.source().begin.line) + ": " +
-                                        std::string(e.description()));
-  }
-}
-
-std::vector<double> numbers(const std::string& path, const toml::node* n, const std::string& key) {
-  const toml::array* a = n ? n->as_array() : nullptr;
-  if (!a) fail(path, n, key + " must be an array of numbers");
-  std::vector<double> out;
-  for (const auto& v : *a) {
-    auto x = v.value<double>();
-    if (!x) fail(path, &v, key + " must hold numbers only");
-    out.push_back(*x);
-  }
-  return out;
-}
-
-void check_increasing(const std::string& path, const toml::node* n, const std::vector<double>& xs) {
+void check_increasing(config::table_reader& r, const std::vector<double>& xs) {
   for (size_t i = 1; i < xs.size(); ++i)
-    if (!(xs[i] > xs[i - 1])) fail(path, n, "lengths must increase");
+    if (!(xs[i] > xs[i - 1])) r.fail(r.node("lengths"), r.key_name("lengths") + " must increase");
 }
 
 }  // namespace
 
 instance_profile load_profile(const std::string& path) {
-  const toml::table t = parse_file(path);
+  const toml::table t = config::parse_toml_file(path);
+  config::table_reader top(path, t, "");
   instance_profile p;
-  p.name = t["name"].value_or(path);
-  p.gpus_per_instance = t["gpus_per_instance"].value_or(8);
-  const toml::node* lengths = t["prefill"]["lengths"].node();
-  p.lengths = numbers(path, lengths, "prefill.lengths");
-  check_increasing(path, lengths, p.lengths);
-  p.s_kv_mib = numbers(path, t["prefill"]["s_kv_mib"].node(), "prefill.s_kv_mib");
-  if (t["prefill"]["t_prefill_poly"]) p.t_poly = numbers(path, t["prefill"]["t_prefill_poly"].node(), "prefill.t_prefill_poly");
-  else p.t_prefill_s = numbers(path, t["prefill"]["t_prefill_s"].node(), "prefill.t_prefill_s");
+  p.name = path;
+  top.get("name", p.name);
+  top.get("gpus_per_instance", p.gpus_per_instance);
+  auto prefill = top.table("prefill"), decode = top.table("decode");
+  top.reject_unknown();
+  if (!prefill.numbers("lengths", p.lengths)) prefill.fail("prefill.lengths (an array of numbers) is missing");
+  check_increasing(prefill, p.lengths);
+  if (!prefill.numbers("s_kv_mib", p.s_kv_mib)) prefill.fail("prefill.s_kv_mib (an array of numbers) is missing");
+  if (!prefill.numbers("t_prefill_poly", p.t_poly) && !prefill.numbers("t_prefill_s", p.t_prefill_s))
+    prefill.fail("prefill needs t_prefill_s (one per length) or t_prefill_poly");
   if (p.s_kv_mib.size() != p.lengths.size() || (p.t_poly.empty() && p.t_prefill_s.size() != p.lengths.size()))
-    fail(path, lengths, "prefill tables must have one value per length");
-  p.t_decode_s = t["decode"]["t_decode_s"].value_or(0.025);
-  p.bs_max = t["decode"]["bs_max"].value_or(20);
-  if (p.t_decode_s <= 0 || p.bs_max <= 0 || p.gpus_per_instance <= 0) fail(path, nullptr, "decode figures must be positive");
+    prefill.fail("prefill tables must have one value per length");
+  prefill.reject_unknown();
+  p.t_decode_s = 0.025;
+  p.bs_max = 20;
+  decode.get("t_decode_s", p.t_decode_s);
+  decode.get("bs_max", p.bs_max);
+  decode.reject_unknown();
+  if (p.t_decode_s <= 0 || p.bs_max <= 0 || p.gpus_per_instance <= 0) top.fail("decode figures must be positive");
   return p;
 }
 
@@ -98,16 +79,20 @@ double phi_kv_table::egress_gbps(const std::string& model, int gpus, double toke
 }
 
 phi_kv_table load_phi_kv_table(const std::string& path) {
-  const toml::table t = parse_file(path);
+  const toml::table t = config::parse_toml_file(path);
+  config::table_reader top(path, t, "");
   phi_kv_table out;
-  out.gpus_per_instance = t["gpus_per_instance"].value_or(8);
-  out.lengths = numbers(path, t["lengths"].node(), "lengths");
-  const toml::table* models = t["phi_kv_gbps"].as_table();
-  if (!models) fail(path, nullptr, "phi_kv_gbps table missing");
-  for (auto&& [name, v] : *models) {
-    auto phi = numbers(path, &v, std::string(name.str()));
-    if (phi.size() != out.lengths.size()) fail(path, &v, "one Phi_kv per length");
-    out.models.emplace_back(std::string(name.str()), std::move(phi));
+  top.get("gpus_per_instance", out.gpus_per_instance);
+  if (!top.numbers("lengths", out.lengths)) top.fail("lengths (an array of numbers) is missing");
+  if (!top.has("phi_kv_gbps")) top.fail("phi_kv_gbps table missing");
+  auto models = top.table("phi_kv_gbps");
+  top.reject_unknown();
+  for (auto&& [name, v] : models.raw()) {
+    const std::string model(name.str());
+    std::vector<double> phi;
+    models.numbers(model.c_str(), phi);
+    if (phi.size() != out.lengths.size()) models.fail(&v, "one Phi_kv per length");
+    out.models.emplace_back(model, std::move(phi));
   }
   return out;
 }

@@ -2,13 +2,13 @@
 // the receiving end on device 1, the sending end on device 0, in one process (NCCL will not put
 // two ranks of one process on one GPU).  Needs two GPUs: elsewhere the executable reports
 // skipped (exit 77), never passed.  (tests/gpu/nccl_link_test.cpp covers one GPU, across two
-// processes.)
+// processes.)  The carrier comes from the GPU backend plugin, as a node would get it.
 
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 #include <cuda_runtime.h>
 
-#include "runtime/transport/nccl_link.h"
+#include "runtime/gpu/backend.h"
 #include "tests/support/carrier_conformance.h"
 #include "tests/support/skip_main.h"
 
@@ -32,7 +32,10 @@ test_memory device_memory(int device) {
 
 carrier_under_test nccl() {
   carrier_under_test t;
-  t.make = [] { return std::make_pair(transport::make_nccl_carrier(1), transport::make_nccl_carrier(0)); };
+  t.make = [] {
+    const auto gpu = gpu::load_backend();
+    return std::make_pair(gpu->nccl_carrier(1), gpu->nccl_carrier(0));
+  };
   t.memory = device_memory(0);
   t.receiver_memory = device_memory(1);
   return t;
@@ -58,10 +61,12 @@ TEST_CASE("nccl carrier: an unexpected or cancelled request fails at finish, and
 
 int main(int argc, char** argv) {
   return run_or_skip(argc, argv, []() -> std::string {
-    const int devices = transport::cuda_device_count();
+    if (!gpu::backend_built()) return "this build has no GPU backend (CUDA and NCCL were not found)";
+    std::string why;
+    const int devices = gpu::load_backend()->device_count(&why);
     if (devices < 2)
-      return "the NCCL conformance run needs two CUDA devices, this machine has " + std::to_string(devices);
-    transport::configure_nccl_socket_env("");
+      return "the NCCL conformance run needs two CUDA devices, this machine has " + std::to_string(devices) +
+             (why.empty() ? "" : " (" + why + ")");
     return {};
   });
 }

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/engine/emulated_layout.h"
+#include "runtime/profile/emulated_layout.h"
 #include "tests/support/process.h"
 
 using namespace prfaas;
@@ -36,7 +36,7 @@ const probe kProbes[] = {{300, "local"}, {5000, "local"}, {20000, "prfaas"}, {60
 TEST_CASE("an emulated deployment returns the in-process tokens on both paths and moves the profile's KV") {
   deployment d(emulated_config());
   const auto h20 = profile::load_profile(PRFAAS_SOURCE_DIR "/profiles/h20-1t-hybrid.toml");
-  const auto layout = engine::make_emulated_layout(h20, 256, 135168, "");
+  const auto layout = profile::make_emulated_layout(h20, 256, 135168, "");
   for (const probe p : kProbes) {
     INFO("prompt of " << p.bytes << " bytes");
     const std::string prompt = text_prompt(p.bytes);

@@ -87,6 +87,46 @@ TEST_CASE("a node's OpenMP threads follow node.threads and block instead of spin
   CHECK(parse_ok(d.generate(text_prompt(200), 4))["path"] == "local");
 }
 
+namespace {
+// The shared libraries a process has mapped, one path a line.
+std::string mapped_files(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  std::string out;
+  for (std::string line; std::getline(in, line);)
+    if (const auto slash = line.find('/'); slash != std::string::npos) out += line.substr(slash) + "\n";
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a node that computes on the CPU maps no CUDA, cuBLAS or NCCL library") {
+  deployment d;
+  REQUIRE(parse_ok(d.generate(text_prompt(3000), 2))["path"] == "prfaas");  // every role has worked
+  const auto state = nlohmann::json::parse(slurp(d.state_dir() + "/deployment.json"));
+  int looked = 0;
+  for (const auto& n : state.at("nodes")) {
+    const std::string maps = mapped_files(n.at("pid").get<pid_t>());
+    INFO(n.at("name").get<std::string>() << " maps:\n" << maps);
+    REQUIRE_THAT(maps, Catch::Contains("libstdc++"));  // the maps were read
+    CHECK_THAT(maps, !Catch::Contains("libcuda") && !Catch::Contains("libcublas") && !Catch::Contains("libnccl") &&
+                         !Catch::Contains("libprfaas_gpu"));
+    ++looked;
+  }
+  CHECK(looked >= 5);
+}
+
+TEST_CASE("a node started by hand waits passively: OpenMP reads OMP_WAIT_POLICY=passive at load, with no restart") {
+  // libgomp prints the settings it read when asked (OMP_DISPLAY_ENV), at load: before main.
+  const auto r = run({"/usr/bin/env", "-u", "OMP_WAIT_POLICY", "OMP_DISPLAY_ENV=TRUE", PRFAAS_NODE, "--version"});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out + r.err, Catch::Contains("OMP_WAIT_POLICY = 'PASSIVE'"));
+  // A caller's choice wins.
+  const auto active = run({"/usr/bin/env", "OMP_WAIT_POLICY=active", "OMP_DISPLAY_ENV=TRUE", PRFAAS_NODE, "--version"});
+  CHECK_THAT(active.out + active.err, Catch::Contains("OMP_WAIT_POLICY = 'ACTIVE'"));
+  // The CLI's in-process commands compute in the CLI: the same holds there.
+  const auto cli = run({"/usr/bin/env", "-u", "OMP_WAIT_POLICY", "OMP_DISPLAY_ENV=TRUE", PRFAAS_CLI, "--version"});
+  CHECK_THAT(cli.out + cli.err, Catch::Contains("OMP_WAIT_POLICY = 'PASSIVE'"));
+}
+
 TEST_CASE("with --log-format json a node writes one JSON object a line: time, node, level, message") {
   temp_dir dir;
   child node({PRFAAS_NODE, "--role=gateway", "--cluster=local", "--listen=127.0.0.1:0", "--router=127.0.0.1:1",

@@ -36,7 +36,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 TEST_CASE("an emulated sequence's KV has the profile's size per prompt, divided by kv_scale") {
   const auto p = h200();
   for (double kv_scale : {16.0, 64.0, 256.0}) {
-    const auto l = engine::make_emulated_layout(p, kv_scale, 140000, "test");
+    const auto l = profile::make_emulated_layout(p, kv_scale, 140000, "test");
     INFO("kv_scale " << kv_scale << ", effective " << l.effective_kv_scale);
     CHECK(l.effective_kv_scale == Approx(kv_scale).epsilon(0.10));  // rounding of the layer width
     kv::block_pool pool(l.layout.block_bytes(), 1200);
@@ -53,7 +53,7 @@ TEST_CASE("an emulated sequence's KV has the profile's size per prompt, divided 
 
 TEST_CASE("an emulated prefill takes the profile's T_prefill of its uncached tokens, divided by time_scale") {
   const double time_scale = 2;  // 1K tokens: 220 ms, 8K: 360 ms, 32K: 920 ms on the H200 table
-  const auto l = engine::make_emulated_layout(h200(), 256, 140000, "test");
+  const auto l = profile::make_emulated_layout(h200(), 256, 140000, "test");
   const engine::emulated_engine e(l.layout, h200(), time_scale, 7);
   kv::block_pool pool(l.layout.block_bytes(), 512);
   for (int tokens : {1024, 8192, 32768}) {
@@ -75,7 +75,7 @@ TEST_CASE("an emulated prefill takes the profile's T_prefill of its uncached tok
 TEST_CASE("emulated decode steps take T_decode divided by time_scale for a batch of up to BS_max") {
   const auto p = h20();  // 25 ms a step, 20 sequences
   const double time_scale = 2;
-  const auto l = engine::make_emulated_layout(p, 256, 140000, "test");
+  const auto l = profile::make_emulated_layout(p, 256, 140000, "test");
   const engine::emulated_engine e(l.layout, p, time_scale, 7);
   kv::block_pool pool(l.layout.block_bytes(), 512);
   engine::decode_batch batch(e, 64);
@@ -105,7 +105,7 @@ TEST_CASE("emulated decode steps take T_decode divided by time_scale for a batch
 }
 
 TEST_CASE("emulated tokens are a seeded hash of the prompt: the same on every path, different for another prompt") {
-  const auto l = engine::make_emulated_layout(h20(), 256, 20000, "test");
+  const auto l = profile::make_emulated_layout(h20(), 256, 20000, "test");
   const engine::emulated_engine e(l.layout, h20(), 1000, 11);
   const engine::emulated_engine other_seed(l.layout, h20(), 1000, 12);
   kv::block_pool pool(l.layout.block_bytes(), 4096);

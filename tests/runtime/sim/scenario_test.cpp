@@ -46,8 +46,9 @@ std::string error_of(const std::string& from, const std::string& to) {
 TEST_CASE("a scenario value of the wrong type names the key and its line") {
   const auto e = error_of("instances = 4", "instances = \"four\"");
   CHECK_THAT(e, Catch::Contains(".scenario-test.toml:5:"));
-  CHECK_THAT(e, Catch::Contains("prfaas.instances must be an integer"));
-  CHECK_THAT(error_of("instances = 8", "instances = -3"), Catch::Contains("must be 0..100000"));
+  CHECK_THAT(e, Catch::Contains("prfaas.instances must be a non-negative integer"));
+  CHECK_THAT(error_of("instances = 8", "instances = -3"), Catch::Contains("pd.instances must be a non-negative integer"));
+  CHECK_THAT(error_of("instances = 8", "instances = 100001"), Catch::Contains("must be 0..100000"));
   CHECK(error_of("instances = 4", "instances = 5").empty());
 }
 

@@ -22,7 +22,7 @@
 #include "runtime/common/endpoint.h"
 #include "runtime/config/deployment_config.h"
 
-namespace prfaas::apps {
+namespace prfaas::actors {
 
 // HTTPS ([gateway] tls): the server's certificate and key (PEM files).  Empty: plain HTTP.
 struct https_files {
@@ -34,4 +34,4 @@ struct https_files {
 int run_gateway(caf::actor_system& sys, const config::deployment_config& config, const endpoint& listen_at,
                 const endpoint& router_at, const std::string& port_file, sigset_t& signals, const https_files& https = {});
 
-}  // namespace prfaas::apps
+}  // namespace prfaas::actors

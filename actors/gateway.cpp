@@ -1,4 +1,4 @@
-#include "apps/gateway.h"
+#include "actors/gateway.hpp"
 
 #include <caf/all.hpp>
 #include <httplib.h>
@@ -30,7 +30,7 @@
 #include "runtime/security/connection_guard.h"
 #include "runtime/text/model_text.h"
 
-namespace prfaas::apps {
+namespace prfaas::actors {
 namespace {
 
 // 128 random bits, hex: a response's id tells nothing of any other request.
@@ -482,4 +482,4 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   return 0;
 }
 
-}  // namespace prfaas::apps
+}  // namespace prfaas::actors

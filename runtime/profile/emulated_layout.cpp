@@ -1,11 +1,11 @@
-#include "runtime/engine/emulated_layout.h"
+#include "runtime/profile/emulated_layout.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "runtime/common/errc.h"
 
-namespace prfaas::engine {
+namespace prfaas::profile {
 namespace {
 
 constexpr int kLayers = 8;          // 3 linear : 1 full, the case-study model's ratio
@@ -54,4 +54,4 @@ emulated_layout make_emulated_layout(const profile::instance_profile& p, double 
   return out;
 }
 
-}  // namespace prfaas::engine
+}  // namespace prfaas::profile
