@@ -1,6 +1,8 @@
 #include "actors/system_config.hpp"
 
 #include <caf/io/all.hpp>
+
+#include <algorithm>
 #include <caf/openssl/manager.hpp>
 
 #include "actors/messages.hpp"
@@ -23,7 +25,11 @@ system_config::system_config(const config::router_config& timing, size_t schedul
   }
   set("scheduler.policy", caf::atom("sharing"));
   set("scheduler.max-threads", scheduler_threads);
-  set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(timing.heartbeat_ms)});
+  // CAF's own heartbeat keeps each connection proven alive within the connection timeout: three
+  // a timeout are enough (a node's liveness is the supervisor's heartbeat_ms one, to the router).
+  // At heartbeat_ms on every connection, idle deployments spent most of their CPU on it.
+  const int basp_heartbeat_ms = std::max(timing.heartbeat_ms, timing.node_timeout_ms / 3);
+  set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(basp_heartbeat_ms)});
   set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(timing.node_timeout_ms)});
   // No CAF console noise: prfaas logs through spdlog.
   set("logger.console", caf::atom("none"));
