@@ -286,7 +286,7 @@ TEST_CASE("a connection broken mid-transfer and never resumed fails its requests
   CHECK(rx.stats().interrupted == 1);
 }
 
-TEST_CASE("pacing holds a link to its configured rate within 10 %") {
+TEST_CASE("pacing holds a link to its configured rate within 10 %", "[alone]") {
   buffers src(160, 65536), dst(160, 65536);  // 10 MiB
   event_log log;
   kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
@@ -305,7 +305,7 @@ TEST_CASE("pacing holds a link to its configured rate within 10 %") {
   CHECK(gbps == Approx(0.4).epsilon(0.10));
 }
 
-TEST_CASE("the emulated one-way delay holds every frame back by its setting") {
+TEST_CASE("the emulated one-way delay holds every frame back by its setting", "[alone]") {
   buffers src(2, 4096), dst(2, 4096);
   event_log log;
   kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
@@ -434,7 +434,7 @@ TEST_CASE("trickling handshakes from one address fill only that address's slots 
   trickle.join();
 }
 
-TEST_CASE("a link paced by the kernel keeps to its rate without a user-space pacer") {
+TEST_CASE("a link paced by the kernel keeps to its rate without a user-space pacer", "[alone]") {
   const size_t block = 256 << 10;
   const int blocks = 32;  // 8 MiB
   std::vector<std::byte> dst(blocks * block), src(blocks * block, std::byte{3});
