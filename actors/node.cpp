@@ -13,6 +13,17 @@
 
 namespace prfaas::actors {
 
+namespace {
+
+// A worker's role actor as `as.role` names it (prefill | decode): at start, after a restart and
+// after a conversion alike.
+caf::actor spawn_worker(caf::actor_system& sys, const node_spec& spec, const node_info& as, caf::actor router) {
+  return as.role == "prefill" ? caf::actor_cast<caf::actor>(spawn_prefill(sys, spec.config, as, router, spec.worker))
+                              : caf::actor_cast<caf::actor>(spawn_decode(sys, spec.config, as, router, spec.worker));
+}
+
+}  // namespace
+
 caf::actor start_node(caf::actor_system& sys, node_spec spec) {
   const auto& config = spec.config;
   node_info self;
@@ -77,11 +88,7 @@ caf::actor start_node(caf::actor_system& sys, node_spec spec) {
       break;
     case cluster::node_role::prefill:
     case cluster::node_role::decode:
-      opts.spawn_role = [&sys, shared, self](caf::actor router) {
-        return self.role == "prefill"
-                   ? caf::actor_cast<caf::actor>(spawn_prefill(sys, shared->config, self, router, shared->worker))
-                   : caf::actor_cast<caf::actor>(spawn_decode(sys, shared->config, self, router, shared->worker));
-      };
+      opts.spawn_role = [&sys, shared, self](caf::actor router) { return spawn_worker(sys, *shared, self, router); };
       break;
     case cluster::node_role::gateway:
       throw failure(errc::invalid_argument, "a gateway is no supervised node: actors/gateway.hpp runs it");
@@ -92,8 +99,7 @@ caf::actor start_node(caf::actor_system& sys, node_spec spec) {
     opts.spawn_as = [&sys, shared, self](const std::string& to, caf::actor router) {
       node_info as = self;
       as.role = to;
-      return to == "prefill" ? caf::actor_cast<caf::actor>(spawn_prefill(sys, shared->config, as, router, shared->worker))
-                             : caf::actor_cast<caf::actor>(spawn_decode(sys, shared->config, as, router, shared->worker));
+      return spawn_worker(sys, *shared, as, router);
     };
   return spawn_supervisor(sys, std::move(opts));
 }

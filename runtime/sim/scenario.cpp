@@ -19,11 +19,6 @@ double scenario::link_gbps_at(double t) const {
   return g;
 }
 
-namespace {
-[[noreturn]] void fail(const std::string& path, const toml::node* n, const std::string& what) {
-  config::fail_at(path, n, what);
-}
-}  // namespace
 
 scenario load_scenario(const std::string& path) {
   const toml::table t = config::parse_toml_file(path);
@@ -57,7 +52,7 @@ scenario load_scenario(const std::string& path) {
     for (const auto& e : *sched) {
       const toml::array* pair = e.as_array();
       if (!pair || pair->size() != 2 || !(*pair)[0].value<double>() || !(*pair)[1].value<double>())
-        fail(path, &e, "link.schedule entries are [time_s, gbps]");
+        config::fail_at(path, &e, "link.schedule entries are [time_s, gbps]");
       s.link_schedule.emplace_back(*(*pair)[0].value<double>(), *(*pair)[1].value<double>());
     }
   }
@@ -93,14 +88,14 @@ scenario load_scenario(const std::string& path) {
   m.get("rebalancer", s.rebalancer);
   for (auto* r : {&prfaas, &pd, &baseline, &link, &w, &m}) r->reject_unknown();
   if (s.snapshot_every_blocks < 1 || s.snapshot_cost_blocks < 0 || s.block_tokens < 1)
-    fail(path, t["sim"].node(), "sim.snapshot_every_blocks and sim.block_tokens must be at least 1, snapshot_cost_blocks >= 0");
+    config::fail_at(path, t["sim"].node(), "sim.snapshot_every_blocks and sim.block_tokens must be at least 1, snapshot_cost_blocks >= 0");
   if (s.requests < 1 || s.control_period_s <= 0 || s.rebalance_period_s <= 0 || s.sample_period_s <= 0)
-    fail(path, t["sim"].node(), "sim values must be positive");
+    config::fail_at(path, t["sim"].node(), "sim values must be positive");
   // Every number has a range: NaN, infinities and sizes that would exhaust memory or time are
   // refused by name.
   auto range = [&](double v, double lo, double hi, const std::string& key, const toml::node* at) {
     if (!std::isfinite(v) || v < lo || v > hi)
-      fail(path, at, key + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      config::fail_at(path, at, key + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   };
   range(s.link_gbps, 1e-6, 1e6, "link.gbps", t["link"].node());
   for (const auto& [from, gbps] : s.link_schedule) {

@@ -39,7 +39,7 @@ TEST_CASE("the GPU backend is mapped only once asked for, and then brings CUDA a
   CHECK_THAT(gpu::survey(), Catch::StartsWith("the GPU backend (" + gpu->path() + ") sees "));
 }
 
-TEST_CASE("a GPU backend that is not where it is said to be is refused with the paths tried") {
+TEST_CASE("$PRFAAS_GPU_BACKEND is the first place the GPU backend is looked for") {
   ::setenv("PRFAAS_GPU_BACKEND", "/nonexistent/libprfaas_gpu.so", 1);
   const auto candidates = gpu::backend_candidates();
   ::unsetenv("PRFAAS_GPU_BACKEND");
