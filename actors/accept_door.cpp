@@ -27,6 +27,7 @@ struct accept_door {
   std::atomic<bool> any{false};  // the fast path: no port limited in this process
   std::mutex mutex;
   std::map<uint16_t, std::unique_ptr<security::accept_limit>> ports;
+  std::map<uint16_t, std::function<void()>> on_admitted;  // per port, called for each connection let in
   log_budget log{10, std::chrono::seconds(1)};
 };
 
@@ -45,7 +46,10 @@ bool admitted(int listener, const sockaddr_storage& peer) {
   if (it == d.ports.end()) return true;
   const auto now = std::chrono::steady_clock::now();
   const std::string address = host_text(peer);
-  if (it->second->admit(address, now)) return true;
+  if (it->second->admit(address, now)) {
+    if (auto hook = d.on_admitted.find(port); hook != d.on_admitted.end() && hook->second) hook->second();
+    return true;
+  }
   if (const auto held = d.log.allow(now))
     spdlog::warn("accept limit: closed a connection from {} on port {}: over its rate of new connections{}", address,
                  port, log_budget::held_note(*held));
@@ -54,10 +58,11 @@ bool admitted(int listener, const sockaddr_storage& peer) {
 
 }  // namespace
 
-void limit_accepts(uint16_t port, security::accept_limit_options options) {
+void limit_accepts(uint16_t port, security::accept_limit_options options, std::function<void()> on_admitted) {
   auto& d = the_accept_door();
   std::lock_guard lock(d.mutex);
   d.ports[port] = std::make_unique<security::accept_limit>(options);
+  d.on_admitted[port] = std::move(on_admitted);
   d.any = true;
 }
 

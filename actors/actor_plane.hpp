@@ -8,6 +8,7 @@
 #include <caf/fwd.hpp>
 #include <caf/io/middleman_actor.hpp>
 
+#include <functional>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -49,7 +50,9 @@ void bind_node_identity(std::string node_bytes, std::string certificate_name);
 // A rate per peer address for the connections this process accepts on `port` (every accept()
 // of the process passes actors/accept_door.cpp; runtime/security/accept_limit.h): beyond it a
 // connection is closed before CAF, its TLS or HTTP library sees it.  Ports not named pass.
-void limit_accepts(uint16_t port, security::accept_limit_options options);
+// `on_admitted` runs (on the accepting thread) for each connection let in: the port's
+// connection guard looks at it at once (connection_guard::notice).
+void limit_accepts(uint16_t port, security::accept_limit_options options, std::function<void()> on_admitted = {});
 // The certificate of the connection that declared this node id (serialized), if one did: who
 // the sender of a message proved to be at its TLS handshake.
 std::optional<security::identity> certificate_of_node(const std::string& node_bytes);

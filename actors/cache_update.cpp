@@ -26,7 +26,7 @@ caf::result<int32_t> serve_cache_push(const node_info& self, kv::prefix_cache& c
   try {
     auto link = links.get(m.endpoint);
     const auto& o = links.options();
-    transport::push_prefix(cache, config, pool, *link, m.request, m.prompt, m.tokens,
+    transport::push_prefix(cache, config.kv_layout(), pool, *link, m.request, m.prompt, m.tokens,
                            std::chrono::steady_clock::now() + 2 * o.receive_timeout + o.resume_timeout);
     spdlog::info("{}: request {}: {} cached tokens sent to {}", self.name, m.request, m.tokens, m.endpoint);
     return m.tokens;

@@ -7,6 +7,7 @@
 
 #include "actors/messages.hpp"
 #include "runtime/kv/prefix_cache.h"
+#include "runtime/model/config.h"
 #include "runtime/transport/link_pool.h"
 
 namespace prfaas::actors {

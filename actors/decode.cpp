@@ -126,7 +126,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
         try {
           const auto& c = st.engine->layout();
           st.cache->make_room(c.full_layers() * c.blocks_for(job.prompt_tokens + job.max_tokens));
-          auto kv = std::make_unique<kv::sequence_kv>(st.engine->layout(), *st.pool);
+          auto kv = std::make_unique<kv::sequence_kv>(st.engine->layout().kv_layout(), *st.pool);
           kv->reserve(job.prompt_tokens + job.max_tokens);
           kv->set_tokens(job.prompt_tokens);
           auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
@@ -157,6 +157,8 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           auto seq = std::move(it->second);
           st.reserved.erase(it);
           caf::unsafe_send_as(self, st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt, phases});
+          spdlog::info("{}: request {} (attempt {}): decoding from {} prompt tokens", st.self.name, id, seq.attempt,
+                       seq.kv->tokens());
           // Stop strings are read in the model's own text: this node's tokenizer decodes them.
           auto stop = std::make_unique<text::stop_condition>(st.tokenizer.get(), seq.how.stop_ids, seq.how.stop_strings);
           st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens,

@@ -116,7 +116,7 @@ class http_counters {
 };
 
 // Whether the deployment can serve: a prefill and a decode node registered with the router,
-// as the router said at its last answer.  A thread asks every half second, so requests that
+// as the router said at its last answer.  A thread asks (run() says how often), so requests that
 // cannot be served get 503 at once instead of waiting out their deadline in the router's queue.
 class readiness {
  public:
@@ -160,8 +160,11 @@ class readiness {
       lock.unlock();
       std::string why = check(sys_, router_at_);
       lock.lock();
+      // Every 0.5 s while not ready, so it is soon seen ready; every 2 s once ready, so a resting
+      // gateway keeps the router mostly asleep (a loss is still seen within 2 s).
+      const auto period = std::chrono::milliseconds(why.empty() ? 2000 : 500);
       why_ = std::move(why);
-      wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+      wake_.wait_for(lock, period, [this] { return stop_; });
     }
   }
 
@@ -276,7 +279,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
     return new httplib::ThreadPool(static_cast<size_t>(std::min(n, 1024)));
   };
   // Bounds and an idle deadline for connections not being answered, once the port is known.
-  std::unique_ptr<security::connection_guard> door;
+  std::shared_ptr<security::connection_guard> door;  // shared: the accept door's hook holds it weakly
   // Errors the server makes itself (413, 404 on an unknown path) in OpenAI's shape too.
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
@@ -463,8 +466,11 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   guarding.max_pending = g.max_waiting;
   guarding.max_pending_per_peer = g.max_waiting_per_peer;
   guarding.established_after = std::numeric_limits<int>::max();  // every connection not answered waits
-  door = std::make_unique<security::connection_guard>(static_cast<uint16_t>(port), guarding);
-  actors::limit_accepts(static_cast<uint16_t>(port), {double(g.accepts_per_peer_per_s), 2.0 * g.accepts_per_peer_per_s});
+  door = std::make_shared<security::connection_guard>(static_cast<uint16_t>(port), guarding);
+  actors::limit_accepts(static_cast<uint16_t>(port), {double(g.accepts_per_peer_per_s), 2.0 * g.accepts_per_peer_per_s},
+                        [d = std::weak_ptr(door)] {
+                          if (auto guard = d.lock()) guard->notice();
+                        });
   if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";
     std::ofstream(tmp) << port << "\n";

@@ -58,7 +58,6 @@ using cache_directory_actor = caf::typed_actor<
 using router_actor = caf::typed_actor<
     // from nodes (through their supervisors) and from the nodes' roles
     caf::replies_to<atoms::register_atom, node_info, caf::actor, caf::actor, registration_proof>::with<caf::ok_atom>,
-    caf::reacts_to<atoms::heartbeat_atom, std::string, int32_t>,
     caf::replies_to<atoms::drain_atom, std::string>::with<int32_t>,  // requests the node still holds
     caf::reacts_to<link_report>,
     caf::reacts_to<cache_update>,

@@ -18,7 +18,7 @@ transport::link_options link_options_for(const config::deployment_config& config
   lo.receive_timeout = std::chrono::milliseconds(t.receive_timeout_ms);
   lo.resume_timeout = std::chrono::milliseconds(t.resume_timeout_ms);
   lo.encrypt = t.encrypt;
-  lo.layout = kv::layout_descriptor(config.model);
+  lo.layout = kv::layout_descriptor(config.model.kv_layout());
   return lo;
 }
 
@@ -26,7 +26,7 @@ transport::receiver_options receiver_options_for(const config::deployment_config
   transport::receiver_options ro;
   ro.secret = secret;
   ro.require_encryption = config.transport.encrypt;
-  ro.layout = kv::layout_descriptor(config.model);
+  ro.layout = kv::layout_descriptor(config.model.kv_layout());
   ro.receive_timeout = std::chrono::milliseconds(config.transport.receive_timeout_ms);
   // The receiver waits a little longer than the sender tries, so a resume in time finds it.
   ro.resume_window = std::chrono::milliseconds(config.transport.resume_timeout_ms + config.transport.receive_timeout_ms);

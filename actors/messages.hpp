@@ -6,7 +6,6 @@
 // Who sends what:
 //   supervisor -> router      register_atom, node_info, role, control, registration_proof
 //                                                                   -> ok / error(model_mismatch, invalid_argument)
-//   supervisor -> router      heartbeat_atom, name, load
 //   client     -> router      generate_request                      -> generate_result / error
 //   client     -> router      status_atom                           -> router_status
 //   client     -> router      metrics_atom                          -> std::string (Prometheus text)
@@ -466,7 +465,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::sched::timeline))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<uint8_t>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
-  CAF_ADD_ATOM(prfaas, prfaas::atoms, heartbeat_atom, "heartbeat")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, status_atom, "status")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, match_atom, "match")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, abort_atom, "abort")

@@ -22,6 +22,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "actors/cache_update.hpp"
@@ -37,11 +38,24 @@
 namespace prfaas::actors {
 namespace {
 
-constexpr auto kReportPeriod = std::chrono::milliseconds(250);
+constexpr auto kReportPeriod = std::chrono::milliseconds(250);      // while KV crosses
+constexpr auto kRestingReportPeriod = std::chrono::seconds(1);      // while nothing does
+// A report that says nothing new is not sent more often than this: a resting link keeps the
+// router asleep, and a lost report is repeated within this.
+constexpr auto kQuietReportPeriod = std::chrono::seconds(5);
+
+bool same_report(const link_report& a, const link_report& b) {
+  return a.egress_gbps == b.egress_gbps && a.capacity_gbps == b.capacity_gbps && a.bytes_in_flight == b.bytes_in_flight &&
+         a.links == b.links && a.connections == b.connections && a.rtt_us == b.rtt_us && a.retransmits == b.retransmits &&
+         a.cwnd == b.cwnd && a.delivery_rate_bps == b.delivery_rate_bps && a.bdp_bytes == b.bdp_bytes &&
+         a.wanted_connections == b.wanted_connections;
+}
 
 struct reporter_state {
   transport::rate_meter rate;
   caf::actor router;
+  std::optional<link_report> sent;  // the last report sent to `router`
+  std::chrono::steady_clock::time_point sent_at{};
   static inline const char* name = "link-reporter";
 };
 
@@ -50,9 +64,11 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
   self->state.router = std::move(router);
   self->send(self, atoms::tick_atom::value);
   return {
-      [=](atoms::router_atom, caf::actor router) { self->state.router = std::move(router); },
+      [=](atoms::router_atom, caf::actor router) {
+        self->state.router = std::move(router);
+        self->state.sent.reset();  // a new router hears the next report whatever it says
+      },
       [=](atoms::tick_atom) {
-        self->delayed_send(self, kReportPeriod, atoms::tick_atom::value);
         const auto sum = transport::summarize(links->snapshot());
         link_report r;
         r.node = info.name;
@@ -68,7 +84,14 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
         r.delivery_rate_bps = sum.delivery_rate_bps;
         r.bdp_bytes = sum.largest_bdp_bytes;
         r.wanted_connections = sum.most_wanted_connections;
-        if (self->state.router) self->send(self->state.router, r);
+        auto& st = self->state;
+        const bool resting = r.egress_gbps == 0 && r.bytes_in_flight == 0;
+        self->delayed_send(self, resting ? kRestingReportPeriod : kReportPeriod, atoms::tick_atom::value);
+        const auto now = std::chrono::steady_clock::now();
+        if (!st.router || (st.sent && same_report(*st.sent, r) && now - st.sent_at < kQuietReportPeriod)) return;
+        self->send(st.router, r);
+        st.sent = std::move(r);
+        st.sent_at = now;
       },
   };
 }
@@ -185,7 +208,7 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
       throw failure(errc::cancelled, "request " + std::to_string(job.request) + " was cancelled before its prefill started");
     m.link = st.links->get(job.decode_endpoint);
     m.bytes_before = m.link->payload_bytes_sent();
-    m.kv = std::make_unique<kv::sequence_kv>(st.engine->layout(), *st.pool);
+    m.kv = std::make_unique<kv::sequence_kv>(st.engine->layout().kv_layout(), *st.pool);
     // Frames carry the prompt's length while chunks stream before the prefill ends.
     m.src = std::make_unique<transport::sequence_transfer>(*m.kv, static_cast<int>(job.prompt.size()));
     const auto sampling = sampling_of(job.how);  // the first token is this node's to choose
@@ -278,7 +301,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       [=](const cache_pull& m) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         try {
-          auto pull = std::make_unique<transport::pulled_prefix>(st.engine->layout(), *st.pool, m.prompt, m.tokens);
+          auto pull = std::make_unique<transport::pulled_prefix>(st.engine->layout().kv_layout(), *st.pool, m.prompt, m.tokens);
           st.receiver->expect(m.request, pull->target());
           st.pulls[m.request] = {std::move(pull), m.attempt};
         } catch (const failure& f) {

@@ -18,7 +18,7 @@ worker_parts make_worker_parts(const config::deployment_config& config, bool prf
     p.engine = engine::make_engine(config, prfaas);
   p.pool = std::make_shared<kv::block_pool>(config.model.block_bytes(), config.node.kv_blocks);
   p.cache = std::make_shared<kv::prefix_cache>(
-      p.engine->layout(), *p.pool,
+      p.engine->layout().kv_layout(), *p.pool,
       kv::prefix_cache_options{static_cast<int64_t>(config.cache.budget_mib) << 20, config.cache.snapshot_every_blocks});
   p.carrier = context.carrier ? context.carrier : transport::make_tcp_carrier();
   return p;

@@ -123,8 +123,7 @@ decode_actor spawn_decode(caf::actor_system& sys, const config::deployment_confi
                           node_info self, caf::actor router, worker_context context);
 
 // The node supervisor: spawns the role actor through `spawn_role` (given the current router),
-// restarts it when it fails, registers it with the router (when `router` is set) and
-// heartbeats.  When the router is lost it reconnects to `router_at` with backoff, hands the
+// restarts it when it fails and registers it with the router (when `router` is set).  When the router is lost it reconnects to `router_at` with backoff, hands the
 // role the new router (router_atom) and registers again.  On a fatal error (registration
 // refused, the role failing too often) it calls `fatal(message)` once.  Told convert_atom by the
 // router (which drained the node first), it stops the role actor and spawns, publishes and
@@ -135,7 +134,6 @@ struct supervisor_options {
   endpoint router_at;                                 // where to reconnect
   std::function<void(const caf::actor&)> on_spawned;  // e.g. publish the new role actor
   std::function<void(const std::string&)> fatal;
-  int heartbeat_ms = 200;
   std::shared_ptr<cancel_board> cancels;  // abort_atom to the supervisor marks it (null: ignored)
   // A PrfaaS prefill node's emulated inter-cluster link: link_atom to the supervisor cuts,
   // restores (to `egress_gbps`) or re-rates it (the whole link's rate: a node with a link of its

@@ -713,9 +713,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (action == "restore") st.link_gbps = st.options.link_gbps;
         return static_cast<int32_t>(nodes.size());
       },
-      [=](atoms::heartbeat_atom, const std::string&, int32_t) {
-        // Liveness is the middleman's heartbeat and the monitor's down message.
-      },
       [=](generate_request& req) -> caf::result<generate_result> {
         auto& st = self->state;
         // Read before make_response_promise, which takes the sender out of the message.

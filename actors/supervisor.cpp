@@ -1,9 +1,11 @@
 // Node supervisor: one per process.  Spawns the role actor, restarts it when it fails, registers
-// it with the router, and heartbeats.  Losing the router is no reason to stop: the role keeps
+// it with the router.  Losing the router is no reason to stop: the role keeps
 // what it holds, and the supervisor reconnects with backoff and registers again (the router,
 // restarted, rebuilds its view from these registrations and the caches published after them).
+// It sends nothing while running: liveness is the middleman's heartbeat and the router's monitor
+// (a periodic message of its own kept a resting deployment's router awake for nothing).
 //
-//   [start] --spawn role, ask its node_info--> [registering] --ok--> [running] --tick--> heartbeat
+//   [start] --spawn role, ask its node_info--> [registering] --ok--> [running]
 //      ^          (no answer, or name still held: again after backoff) ^ |  | |
 //      ^                                        ^    | refused                |
 //      +--- role actor down (abnormal) ---------|----+---> fatal              |
@@ -189,14 +191,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
   });
   if (self->state.router) self->monitor(self->state.router);
   start_role(self);
-  if (self->state.router) self->send(self, atoms::tick_atom::value);
   return {
-      [=](atoms::tick_atom) {
-        auto& st = self->state;
-        if (st.registered && st.router)
-          self->send(st.router, atoms::heartbeat_atom::value, st.info.name, int32_t{0});
-        self->delayed_send(self, std::chrono::milliseconds(st.options.heartbeat_ms), atoms::tick_atom::value);
-      },
       [=](atoms::reconnect_atom) { reconnect(self); },
       [=](atoms::register_atom) {
         if (!self->state.registered) register_role(self, /*ask_role=*/false);

@@ -25,8 +25,8 @@ system_config::system_config(const config::router_config& timing, size_t schedul
   }
   set("scheduler.policy", caf::atom("sharing"));
   set("scheduler.max-threads", scheduler_threads);
-  // CAF's own heartbeat keeps each connection proven alive within the connection timeout: three
-  // a timeout are enough (a node's liveness is the supervisor's heartbeat_ms one, to the router).
+  // CAF's own heartbeat keeps each connection proven alive within the connection timeout, and
+  // is a node's liveness (the router monitors each role actor): three a timeout are enough.
   // At heartbeat_ms on every connection, idle deployments spent most of their CPU on it.
   const int basp_heartbeat_ms = std::max(timing.heartbeat_ms, timing.node_timeout_ms / 3);
   set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(basp_heartbeat_ms)});

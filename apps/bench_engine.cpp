@@ -130,7 +130,7 @@ int bench_engine(const bench_engine_options& o) {
     if (n > longest) continue;
     double best = 1e9;
     for (int rep = 0; rep < 2; ++rep) {
-      kv::sequence_kv kv(c, pool);
+      kv::sequence_kv kv(c.kv_layout(), pool);
       const auto prompt = model::encode(demo_prompt(rep, n));
       const auto t0 = clock_type::now();
       m.prefill(prompt, kv);
@@ -144,7 +144,7 @@ int bench_engine(const bench_engine_options& o) {
     std::vector<kv::sequence_kv*> kvs;
     std::vector<int32_t> next;
     for (int i = 0; i < batch; ++i) {
-      seqs.push_back(std::make_unique<kv::sequence_kv>(c, pool));
+      seqs.push_back(std::make_unique<kv::sequence_kv>(c.kv_layout(), pool));
       next.push_back(model::greedy(m.prefill(model::encode(demo_prompt(i, 200)), *seqs.back())));
       kvs.push_back(seqs.back().get());
     }

@@ -40,6 +40,11 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
            const std::string& host) {
   sigset_t signals;
   block_signals(signals);
+  // SIGCHLD too, before any thread starts (threads inherit the mask): a node's exit wakes the
+  // loop below, and no other thread takes the signal and drops it.
+  sigset_t woken = signals;
+  sigaddset(&woken, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &woken, nullptr);
   auto config = load(config_path, model_dir);
   fs::create_directories(state_dir);
   // One `up` per state directory: a second one, even at the same instant, is refused before it
@@ -68,8 +73,12 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   } catch (const failure& f) {
     throw cli_error{f.what()};
   }
-  client_system client(config, creds);
-  const endpoint router_at = start_and_wait(l, client.sys, config);
+  // The launcher's own actor system only watches the deployment come up; it is closed then, so
+  // a resting deployment carries no connection (and no heartbeats) to its launcher.
+  const endpoint router_at = [&] {
+    client_system client(config, creds);
+    return start_and_wait(l, client.sys, config);
+  }();
   const bool gateway_here = host.empty() || host == config.deployment.router_host;
   const auto gateway_at = gateway_here ? l.gateway() : std::nullopt;
   auto write_state = [&] {
@@ -90,9 +99,12 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   if (gateway_at)
     std::cout << "OpenAI-compatible API at " << (config.gateway.tls ? "https://" : "http://") << gateway_at->str() << "/v1 (model "
               << config::served_model_name(config) << ")" << std::endl;
+  // Asleep until a signal, a node's exit (SIGCHLD) or a restart falling due: a resting deployment
+  // keeps its launcher asleep too.  The 5 s bound is a safety net, not a poll.
   for (;;) {
-    timespec tick{0, 100'000'000};
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    const double wait_s = std::min(5.0, l.next_restart_in().value_or(5.0)) + 0.001;
+    timespec tick{static_cast<time_t>(wait_s), static_cast<long>((wait_s - static_cast<time_t>(wait_s)) * 1e9)};
+    const int sig = sigtimedwait(&woken, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) break;
     // Nodes that exit are restarted (the state file follows their new pids).
     const auto events = l.supervise();

@@ -307,6 +307,14 @@ std::vector<std::string> launcher::reap_exited() {
   return out;
 }
 
+std::optional<double> launcher::next_restart_in() const {
+  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::optional<double> out;
+  for (const auto& n : nodes_)
+    if (n.pid <= 0 && !n.left_down && n.restart_at > 0) out = std::min(out.value_or(1e9), std::max(0.0, n.restart_at - now));
+  return out;
+}
+
 std::vector<std::string> launcher::supervise() {
   const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   std::vector<std::string> out;

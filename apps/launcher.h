@@ -67,8 +67,11 @@ class launcher {
   // Reaps nodes that exited; returns "NAME (exit status / signal)" for each one.
   std::vector<std::string> reap_exited();
   // Reaps exited nodes, schedules their restarts and performs those that are due; returns one
-  // line per thing that happened (exit, restart, given up).  Call it regularly.
+  // line per thing that happened (exit, restart, given up).  Call it when a child exits
+  // (SIGCHLD) and when a restart falls due.
   std::vector<std::string> supervise();
+  // Seconds until the next scheduled restart falls due (none scheduled: nullopt).
+  std::optional<double> next_restart_in() const;
 
   const std::vector<node_process>& nodes() const { return nodes_; }
   // The nodes that register with the router (all but the router and the gateway).

@@ -44,7 +44,7 @@ generation generate(const engine& e, kv::block_pool& pool, std::span<const int32
   model::check_request(e.layout(), prompt.size(), max_tokens);
   using clock = std::chrono::steady_clock;
   generation out;
-  kv::sequence_kv kv(e.layout(), pool);
+  kv::sequence_kv kv(e.layout().kv_layout(), pool);
   kv.reserve(static_cast<int>(prompt.size()) + max_tokens);
   const auto t0 = clock::now();
   int32_t next = e.prefill(nullptr, prompt, kv, {}, {}, sampling).first_token;

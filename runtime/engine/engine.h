@@ -5,7 +5,7 @@
 // ([engine] kind) and every path (routing, transport, cache, failover) stays the same.
 //
 //   auto e = engine::make_engine(config, /*prfaas=*/true);
-//   kv::sequence_kv kv(e->layout(), pool);
+//   kv::sequence_kv kv(e->layout().kv_layout(), pool);
 //   auto out = e->prefill(cache, prompt, kv, stream_layer, check_deadline);
 //   int32_t next = out.first_token;
 //   next = e->decode_step(next, kv);               // one position at a time after that

@@ -1,17 +1,25 @@
 #include "runtime/kv/kv_layout.h"
 
+#include <functional>
+
 namespace prfaas::kv {
 
-std::string layout_descriptor(const model::model_config& c) {
+int layout::full_layers() const {
+  int n = 0;
+  for (auto k : layers) n += k == layer_kind::full;
+  return n;
+}
+
+std::string layout_descriptor(const layout& l) {
   std::string kinds;
-  for (int l = 0; l < c.n_layers; ++l) kinds += c.kind(l) == model::layer_kind::full ? 'F' : 'L';
-  if (kinds.size() > 64) kinds = std::to_string(c.full_layers()) + "F/" + std::to_string(c.n_layers) + "@" +
+  for (auto k : l.layers) kinds += k == layer_kind::full ? 'F' : 'L';
+  if (kinds.size() > 64) kinds = std::to_string(l.full_layers()) + "F/" + std::to_string(l.n_layers()) + "@" +
                                  std::to_string(std::hash<std::string>{}(kinds) & 0xffffffff);
   const auto n = [](long v) { return std::to_string(v); };
-  return "kv1 f32 layers=" + kinds + " block=" + n(c.block_tokens) + " full=KT[" + n(c.kv_heads) + "][" +
-         n(c.head_dim) + "][B]+V[B][" + n(c.kv_heads) + "][" + n(c.head_dim) + "] lin=conv[" + n(c.conv_kernel - 1) +
-         "][" + n(c.conv_channels()) + "]+S[" + n(c.linear_heads) + "][" + n(c.linear_key_dim) + "][" +
-         n(c.linear_value_dim) + "] keyheads=" + n(c.key_heads());
+  return "kv1 f32 layers=" + kinds + " block=" + n(l.block_tokens) + " full=KT[" + n(l.kv_heads) + "][" +
+         n(l.head_dim) + "][B]+V[B][" + n(l.kv_heads) + "][" + n(l.head_dim) + "] lin=conv[" + n(l.conv_kernel - 1) +
+         "][" + n(l.conv_channels) + "]+S[" + n(l.value_heads) + "][" + n(l.key_dim) + "][" + n(l.value_dim) +
+         "] keyheads=" + n(l.key_heads);
 }
 
 }  // namespace prfaas::kv

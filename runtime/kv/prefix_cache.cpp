@@ -6,16 +6,14 @@
 
 namespace prfaas::kv {
 
-using model::layer_kind;
-
-prefix_cache::prefix_cache(const model::model_config& config, block_pool& pool, prefix_cache_options options)
-    : config_(config), pool_(pool), options_(options) {
+prefix_cache::prefix_cache(const kv::layout& shape, block_pool& pool, prefix_cache_options options)
+    : layout_(shape), pool_(pool), options_(options) {
   PRFAAS_REQUIRE(options.budget_bytes >= 0, "prefix cache budget must not be negative");
   PRFAAS_REQUIRE(options.snapshot_every_blocks >= 1, "snapshot spacing must be at least one block");
-  for (int l = 0; l < config.n_layers; ++l)
-    (config.kind(l) == layer_kind::full ? full_layers_ : linear_layers_).push_back(l);
-  entry_bytes_ = static_cast<int64_t>(full_layers_.size()) * config.block_bytes();
-  snapshot_bytes_ = static_cast<int64_t>(linear_layers_.size()) * config.linear_state_bytes();
+  for (int l = 0; l < shape.n_layers(); ++l)
+    (shape.kind(l) == layer_kind::full ? full_layers_ : linear_layers_).push_back(l);
+  entry_bytes_ = static_cast<int64_t>(full_layers_.size()) * shape.block_bytes();
+  snapshot_bytes_ = static_cast<int64_t>(linear_layers_.size()) * shape.linear_state_bytes();
 }
 
 prefix_cache::~prefix_cache() {
@@ -34,7 +32,7 @@ int prefix_cache::usable_blocks(std::span<const uint64_t> chain) const {
 }
 
 int prefix_cache::match(std::span<const uint64_t> chain) const {
-  return usable_blocks(chain) * config_.block_tokens;
+  return usable_blocks(chain) * layout_.block_tokens;
 }
 
 void prefix_cache::touch(entry& e) {
@@ -45,20 +43,20 @@ void prefix_cache::touch(entry& e) {
 int prefix_cache::restore(std::span<const uint64_t> chain, sequence_kv& kv, bool count) {
   if (count) {
     ++stats_.lookups;
-    stats_.lookup_tokens += static_cast<int64_t>(chain.size()) * config_.block_tokens;
+    stats_.lookup_tokens += static_cast<int64_t>(chain.size()) * layout_.block_tokens;
   }
   const int blocks = usable_blocks(chain);
   if (blocks == 0) return 0;
-  std::vector<std::vector<int>> ids(config_.n_layers);
+  std::vector<std::vector<int>> ids(layout_.n_layers());
   for (int b = 0; b < blocks; ++b) {
     entry& e = entries_.at(chain[b]);
     for (size_t f = 0; f < full_layers_.size(); ++f) ids[full_layers_[f]].push_back(e.ids[f]);
     touch(e);  // in chain order: the deepest block ends most recent
   }
   const auto& snap = *entries_.at(chain[blocks - 1]).snapshot;
-  std::vector<const std::vector<float>*> states(config_.n_layers, nullptr);
+  std::vector<const std::vector<float>*> states(layout_.n_layers(), nullptr);
   for (int l : linear_layers_) states[l] = &snap[l];
-  const int tokens = blocks * config_.block_tokens;
+  const int tokens = blocks * layout_.block_tokens;
   kv.adopt_prefix(tokens, ids, states);
   if (count) {
     ++stats_.hits;
@@ -76,12 +74,12 @@ std::vector<int> prefix_cache::snapshot_points(int from_blocks, int chain_blocks
 }
 
 state_snapshot prefix_cache::take(const sequence_kv& kv) {
-  const auto& c = kv.config();
+  const auto& c = kv.layout();
   PRFAAS_REQUIRE(kv.tokens() % c.block_tokens == 0, "a snapshot is taken at a block boundary");
   state_snapshot s;
   s.blocks = kv.tokens() / c.block_tokens;
-  s.states.resize(c.n_layers);
-  for (int l = 0; l < c.n_layers; ++l)
+  s.states.resize(c.n_layers());
+  for (int l = 0; l < c.n_layers(); ++l)
     if (c.kind(l) == layer_kind::linear) s.states[l] = kv.linear_state_vector(l);
   return s;
 }
@@ -90,7 +88,7 @@ void prefix_cache::insert(std::span<const uint64_t> chain, const sequence_kv& kv
                           std::vector<state_snapshot> snapshots) {
   if (options_.budget_bytes == 0) return;
   const int have = full_layers_.empty() ? 0 : static_cast<int>(kv.block_ids(full_layers_[0]).size());
-  const int kv_full_blocks = std::min(have, kv.tokens() / config_.block_tokens);
+  const int kv_full_blocks = std::min(have, kv.tokens() / layout_.block_tokens);
   const int n = std::min(static_cast<int>(chain.size()), kv_full_blocks);
   uint64_t parent = 0;
   for (int b = 0; b < n; ++b) {
@@ -121,7 +119,7 @@ void prefix_cache::insert(std::span<const uint64_t> chain, const sequence_kv& kv
     if (s.blocks < 1 || s.blocks > n) continue;
     entry& e = entries_.at(chain[s.blocks - 1]);
     if (e.snapshot) continue;
-    PRFAAS_REQUIRE(static_cast<int>(s.states.size()) == config_.n_layers, "snapshot has the wrong layer count");
+    PRFAAS_REQUIRE(static_cast<int>(s.states.size()) == layout_.n_layers(), "snapshot has the wrong layer count");
     e.snapshot = std::make_unique<std::vector<std::vector<float>>>(std::move(s.states));
     stats_.bytes += snapshot_bytes_;
     ++stats_.snapshots;
@@ -168,7 +166,7 @@ void prefix_cache::evict(uint64_t key) {
 void prefix_cache::insert_sequence(std::span<const int32_t> tokens, const sequence_kv& kv,
                                    std::vector<state_snapshot> snapshots) {
   const auto n = std::min(tokens.size(), static_cast<size_t>(kv.tokens()));
-  insert(block_hash_chain(tokens.first(n), config_.block_tokens), kv, std::move(snapshots));
+  insert(block_hash_chain(tokens.first(n), layout_.block_tokens), kv, std::move(snapshots));
 }
 
 cache_delta prefix_cache::take_delta() {

@@ -16,9 +16,9 @@
 //     frees a block in use.
 //   - Inserts and evictions are recorded as a delta the node publishes to the cache directory.
 //
-//   prefix_cache cache(config, pool, {.budget_bytes = 32 << 20});
-//   auto chain = reusable_chain(prompt, config.block_tokens);
-//   sequence_kv kv(config, pool);
+//   prefix_cache cache(model.kv_layout(), pool, {.budget_bytes = 32 << 20});
+//   auto chain = reusable_chain(prompt, model.block_tokens);
+//   sequence_kv kv(model.kv_layout(), pool);
 //   int cached = cache.restore(chain, kv);             // kv starts at `cached` tokens
 //   ... prefill the rest, taking snapshots at cache.snapshot_points(cached / B, chain.size())
 //   cache.insert(chain, kv, std::move(snapshots));
@@ -36,7 +36,7 @@
 #include "runtime/kv/block_hash.h"
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/sequence_kv.h"
-#include "runtime/model/config.h"
+#include "runtime/kv/kv_layout.h"
 
 namespace prfaas::kv {
 
@@ -70,7 +70,7 @@ struct state_snapshot {
 
 class prefix_cache {
  public:
-  prefix_cache(const model::model_config& config, block_pool& pool, prefix_cache_options options);
+  prefix_cache(const kv::layout& shape, block_pool& pool, prefix_cache_options options);
   ~prefix_cache();  // releases every block it holds
   prefix_cache(const prefix_cache&) = delete;
   prefix_cache& operator=(const prefix_cache&) = delete;
@@ -129,7 +129,7 @@ class prefix_cache {
   void evict_to_budget();
   void evict(uint64_t key);
 
-  const model::model_config& config_;
+  const kv::layout layout_;  // a copy: small, and no borrowed model
   block_pool& pool_;
   prefix_cache_options options_;
   std::vector<int> full_layers_, linear_layers_;

@@ -6,18 +6,16 @@
 
 namespace prfaas::kv {
 
-using model::layer_kind;
-
-sequence_kv::sequence_kv(const model::model_config& config, block_pool& pool)
-    : config_(config), pool_(pool) {
-  PRFAAS_REQUIRE(pool.block_bytes() == config.block_bytes(),
+sequence_kv::sequence_kv(const kv::layout& shape, block_pool& pool)
+    : layout_(shape), pool_(pool) {
+  PRFAAS_REQUIRE(pool.block_bytes() == shape.block_bytes(),
                  "block pool block size does not match the model's KV block");
-  block_ids_.resize(config.n_layers);
-  block_ptrs_.resize(config.n_layers);
-  states_.resize(config.n_layers);
-  for (int l = 0; l < config.n_layers; ++l)
-    if (config.kind(l) == layer_kind::linear)
-      states_[l].assign(config.linear_state_bytes() / sizeof(float), 0.0f);
+  block_ids_.resize(shape.n_layers());
+  block_ptrs_.resize(shape.n_layers());
+  states_.resize(shape.n_layers());
+  for (int l = 0; l < shape.n_layers(); ++l)
+    if (shape.kind(l) == layer_kind::linear)
+      states_[l].assign(shape.linear_state_bytes() / sizeof(float), 0.0f);
 }
 
 sequence_kv::~sequence_kv() {
@@ -26,11 +24,11 @@ sequence_kv::~sequence_kv() {
 }
 
 void sequence_kv::reserve(int tokens) {
-  PRFAAS_REQUIRE(tokens <= config_.max_context, "sequence longer than the model's context");
+  PRFAAS_REQUIRE(tokens <= layout_.max_context, "sequence longer than the model's context");
   if (tokens <= reserved_tokens_) return;
-  const int want = config_.blocks_for(tokens);
-  for (int l = 0; l < config_.n_layers; ++l) {
-    if (config_.kind(l) != layer_kind::full) continue;
+  const int want = layout_.blocks_for(tokens);
+  for (int l = 0; l < layout_.n_layers(); ++l) {
+    if (layout_.kind(l) != layer_kind::full) continue;
     while (static_cast<int>(block_ids_[l].size()) < want) {
       auto id = pool_.allocate();
       if (!id)
@@ -40,16 +38,16 @@ void sequence_kv::reserve(int tokens) {
       block_ptrs_[l].push_back(pool_.floats(*id));
     }
   }
-  reserved_tokens_ = want * config_.block_tokens;
+  reserved_tokens_ = want * layout_.block_tokens;
 }
 
 void sequence_kv::adopt_prefix(int tokens, const std::vector<std::vector<int>>& ids,
                                const std::vector<const std::vector<float>*>& states) {
   PRFAAS_REQUIRE(tokens_ == 0, "a shared prefix starts an empty sequence");
-  PRFAAS_REQUIRE(tokens % config_.block_tokens == 0, "a shared prefix is a whole number of blocks");
-  const int blocks = tokens / config_.block_tokens;
-  for (int l = 0; l < config_.n_layers; ++l) {
-    if (config_.kind(l) == layer_kind::full) {
+  PRFAAS_REQUIRE(tokens % layout_.block_tokens == 0, "a shared prefix is a whole number of blocks");
+  const int blocks = tokens / layout_.block_tokens;
+  for (int l = 0; l < layout_.n_layers(); ++l) {
+    if (layout_.kind(l) == layer_kind::full) {
       PRFAAS_REQUIRE(static_cast<int>(ids.at(l).size()) == blocks, "shared prefix has the wrong block count");
       for (int b = 0; b < blocks; ++b) {
         const int id = ids[l][b];
@@ -79,13 +77,13 @@ void sequence_kv::set_tokens(int tokens) {
 }
 
 int sequence_kv::payload_count(int layer) const {
-  return config_.kind(layer) == layer_kind::full ? config_.blocks_for(tokens_) : 1;
+  return layout_.kind(layer) == layer_kind::full ? layout_.blocks_for(tokens_) : 1;
 }
 
 std::span<std::byte> sequence_kv::payload(int layer, int index) {
-  PRFAAS_REQUIRE(layer >= 0 && layer < config_.n_layers, "layer out of range");
+  PRFAAS_REQUIRE(layer >= 0 && layer < layout_.n_layers(), "layer out of range");
   PRFAAS_REQUIRE(index >= 0 && index < payload_count(layer), "payload index out of range");
-  if (config_.kind(layer) == layer_kind::full)
+  if (layout_.kind(layer) == layer_kind::full)
     return {pool_.data(block_ids_[layer][index]), static_cast<size_t>(pool_.block_bytes())};
   auto& s = states_[layer];
   return {reinterpret_cast<std::byte*>(s.data()), s.size() * sizeof(float)};
@@ -93,10 +91,10 @@ std::span<std::byte> sequence_kv::payload(int layer, int index) {
 
 long sequence_kv::total_payload_bytes() const {
   long bytes = 0;
-  for (int l = 0; l < config_.n_layers; ++l)
-    bytes += config_.kind(l) == layer_kind::full
+  for (int l = 0; l < layout_.n_layers(); ++l)
+    bytes += layout_.kind(l) == layer_kind::full
                  ? static_cast<long>(payload_count(l)) * pool_.block_bytes()
-                 : config_.linear_state_bytes();
+                 : layout_.linear_state_bytes();
   return bytes;
 }
 

@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "runtime/kv/block_pool.h"
-#include "runtime/model/config.h"
+#include "runtime/kv/kv_layout.h"
 
 namespace prfaas::kv {
 
 class sequence_kv {
  public:
-  sequence_kv(const model::model_config& config, block_pool& pool);
+  sequence_kv(const kv::layout& shape, block_pool& pool);
   ~sequence_kv();
   sequence_kv(const sequence_kv&) = delete;
   sequence_kv& operator=(const sequence_kv&) = delete;
@@ -50,10 +50,10 @@ class sequence_kv {
   std::span<std::byte> payload(int layer, int index);
   long total_payload_bytes() const;
 
-  const model::model_config& config() const { return config_; }
+  const kv::layout& layout() const { return layout_; }
 
  private:
-  const model::model_config& config_;
+  const kv::layout layout_;  // a copy: small, and no borrowed model
   block_pool& pool_;
   int tokens_ = 0;
   int reserved_tokens_ = 0;

@@ -18,6 +18,22 @@ bool model_config::moe(int layer) const {
          (layer + 1) % decoder_sparse_step == 0;
 }
 
+kv::layout model_config::kv_layout() const {
+  kv::layout l;
+  for (int i = 0; i < n_layers; ++i) l.layers.push_back(kind(i));
+  l.block_tokens = block_tokens;
+  l.max_context = max_context;
+  l.kv_heads = kv_heads;
+  l.head_dim = head_dim;
+  l.conv_kernel = conv_kernel;
+  l.conv_channels = conv_channels();
+  l.value_heads = linear_heads;
+  l.key_heads = key_heads();
+  l.key_dim = linear_key_dim;
+  l.value_dim = linear_value_dim;
+  return l;
+}
+
 int model_config::full_layers() const {
   int n = 0;
   for (int l = 0; l < n_layers; ++l) n += kind(l) == layer_kind::full;

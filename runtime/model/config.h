@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "runtime/kv/kv_layout.h"
+
 namespace prfaas::model {
 
-enum class layer_kind : uint8_t { linear, full };
+using layer_kind = kv::layer_kind;  // the KV layer's word for what a layer keeps
 
 // The published modeling code a checkpoint follows: its tensor names and projection packing.
 enum class architecture : uint8_t {
@@ -80,6 +82,8 @@ struct model_config {
   long recurrent_state_floats() const { return static_cast<long>(linear_heads) * linear_key_dim * linear_value_dim; }
   long linear_state_bytes() const { return 4 * (conv_state_floats() + recurrent_state_floats()); }
   int blocks_for(int tokens) const { return (tokens + block_tokens - 1) / block_tokens; }
+  // What the KV layer needs of this shape: its layers' kinds and the sizes that place each byte.
+  kv::layout kv_layout() const;
   // Elements of all weights, counted from the shape before any is read.
   int64_t weight_count() const;
   int64_t weight_bytes() const { return 4 * weight_count(); }  // as f32

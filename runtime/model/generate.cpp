@@ -22,7 +22,7 @@ generation generate(const hybrid_model& model, kv::block_pool& pool,
   check_request(model.config(), prompt.size(), max_tokens);
   using clock = std::chrono::steady_clock;
   generation out;
-  kv::sequence_kv kv(model.config(), pool);
+  kv::sequence_kv kv(model.config().kv_layout(), pool);
   kv.reserve(static_cast<int>(prompt.size()) + max_tokens);
   const auto t0 = clock::now();
   int32_t next = greedy(model.prefill(prompt, kv));
@@ -45,7 +45,7 @@ std::vector<greedy_step> greedy_with_logprobs(const hybrid_model& model, kv::blo
     if (t < 0 || t >= model.config().vocab)
       throw failure(errc::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary of " +
                                                 std::to_string(model.config().vocab));
-  kv::sequence_kv kv(model.config(), pool);
+  kv::sequence_kv kv(model.config().kv_layout(), pool);
   kv.reserve(static_cast<int>(prompt.size()) + max_tokens);
   auto logits = model.prefill(prompt, kv);
   std::vector<greedy_step> steps;

@@ -17,7 +17,7 @@
 //
 //   auto ck = checkpoint::open(dir);                 // or checkpoint::builtin(config)
 //   hybrid_model m(ck);
-//   kv::sequence_kv kv(m.config(), pool);
+//   kv::sequence_kv kv(m.config().kv_layout(), pool);
 //   auto logits = m.prefill(prompt, kv, [&](int layer) { send_layer(layer); });
 //   logits = m.decode_step(greedy(logits), kv);     // one position at a time after that
 //

@@ -61,13 +61,15 @@ std::vector<int> descriptors() {
 
 connection_guard::connection_guard(uint16_t port, guard_options options)
     : port_(port), options_(options), log_(options.log_lines, std::chrono::seconds(1)) {
-  thread_ = std::thread([this] {
+  const auto idle = std::max(options_.tick, std::min(options_.idle_tick, options_.stall_limit / 3));
+  thread_ = std::thread([this, idle] {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       lock.unlock();
-      look();
+      const bool busy = look();
       lock.lock();
-      wake_.wait_for(lock, options_.tick, [&] { return stopping_; });
+      wake_.wait_for(lock, busy ? options_.tick : idle, [&] { return stopping_ || noticed_; });
+      noticed_ = false;
     }
   });
 }
@@ -86,6 +88,14 @@ guard_stats connection_guard::stats() const {
   auto s = stats_;
   s.log_held = log_.held();
   return s;
+}
+
+void connection_guard::notice() {
+  {
+    std::lock_guard lock(mutex_);
+    noticed_ = true;
+  }
+  wake_.notify_all();
 }
 
 void connection_guard::hold(const std::string& peer) {
@@ -115,9 +125,10 @@ std::string host_of(const std::string& peer) {
 
 }  // namespace
 
-void connection_guard::look() {
+bool connection_guard::look() {
   const auto now = clock_type::now();
   std::lock_guard lock(mutex_);
+  ++stats_.looks;
   std::set<std::pair<int, std::string>> present;
   std::set<std::string> peers_present;
   auto shut = [&](int fd, const watched& w, const std::string& why) {
@@ -196,6 +207,7 @@ void connection_guard::look() {
   }
   stats_.pending = static_cast<int>(total);
   stats_.established = established;
+  return total > 0 || !held_.empty();
 }
 
 }  // namespace prfaas::security

@@ -6,8 +6,8 @@
 // otherwise hold descriptors (and threads) forever.
 //
 // The guard never reads a socket; it watches the bytes each accepted connection has been sent
-// (TCP_INFO).  A member of the deployment, once through TLS, is sent a BASP heartbeat every
-// router.heartbeat_ms, so what the process sends it keeps growing; a stranger stuck in the TLS
+// (TCP_INFO).  A member of the deployment, once through TLS, is sent a BASP heartbeat at least
+// three times a connection timeout (actors/system_config.cpp), so what the process sends it keeps growing; a stranger stuck in the TLS
 // handshake, an idle HTTP connection or a slowloris trickling its request head is sent nothing
 // however it trickles bytes in.  So:
 //
@@ -45,7 +45,9 @@ struct guard_options {
   int max_pending = 128;
   int max_pending_per_peer = 32;
   int established_after = 3;  // INT_MAX: never (every connection not held is pending)
-  std::chrono::milliseconds tick{100};
+  std::chrono::milliseconds tick{100};        // between looks while a connection is pending or held
+  std::chrono::milliseconds idle_tick{1000};  // between looks otherwise (at most stall_limit / 3):
+                                              // a quiet process then wakes once a second, not ten times
   int log_lines = 10;  // per second
 };
 
@@ -55,6 +57,7 @@ struct guard_stats {
   uint64_t shut_over_cap = 0;  // shut down: beyond max_pending unestablished connections
   uint64_t shut_over_peer = 0; // shut down: beyond max_pending_per_peer from one address
   uint64_t log_held = 0;       // decisions not logged (over the log budget)
+  uint64_t looks = 0;          // looks at the process's sockets
   int pending = 0;             // unestablished now
   int established = 0;         // established now
 };
@@ -73,8 +76,12 @@ class connection_guard {
   void release(const std::string& peer);
   // True once a held connection's peer closed it (or it is gone): the owner may stop its work.
   bool hung_up(const std::string& peer) const;
+  // A connection was just accepted: the thread looks now, not at its next tick, so it counts
+  // every send to the newcomer (a member's handshake and registration included).
+  void notice();
   // One look at the process's sockets now (the thread calls it every tick; tests may too).
-  void look();
+  // True while a connection is pending or held: the next look comes after `tick`, not `idle_tick`.
+  bool look();
 
  private:
   struct watched {
@@ -88,6 +95,7 @@ class connection_guard {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool noticed_ = false;  // notice() since the last look
   std::map<std::pair<int, std::string>, watched> conns_;  // by (descriptor, peer address)
   struct held {
     int holds = 0;

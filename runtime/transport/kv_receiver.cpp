@@ -162,9 +162,18 @@ void kv_receiver::cut(uint64_t id) {
 
 void kv_receiver::accept_loop() {
   uint64_t next_id = 1;
+  // Looks between connections: every 100 ms while a handshake runs against its deadline; else a
+  // quarter of the resume window (at most a second), so a resting node is not woken ten times a
+  // second to find nothing late.
+  const auto resting = std::clamp(options_.resume_window / 4, std::chrono::milliseconds(100), std::chrono::milliseconds(1000));
   while (!stopping_) {
+    bool in_handshake = false;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& c : connections_) in_handshake |= c->socket && c->handshaking;
+    }
     // Between connections, interrupted transfers past their resume window fail.
-    if (!wait_readable(listener_, std::chrono::milliseconds(100))) {
+    if (!wait_readable(listener_, in_handshake ? std::chrono::milliseconds(100) : resting)) {
       registry_.expire();
       std::lock_guard lock(mutex_);
       cut_late_handshakes();

@@ -15,11 +15,11 @@ std::vector<uint64_t> prefix_chain(std::span<const int32_t> prompt, int tokens, 
 
 }  // namespace
 
-void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, carrier_link& link,
+void push_prefix(kv::prefix_cache& cache, const kv::layout& shape, kv::block_pool& pool, carrier_link& link,
                  uint64_t request, std::span<const int32_t> prompt, int tokens,
                  std::chrono::steady_clock::time_point deadline) {
-  const auto chain = prefix_chain(prompt, tokens, config.block_tokens);
-  kv::sequence_kv kv(config, pool);
+  const auto chain = prefix_chain(prompt, tokens, shape.block_tokens);
+  kv::sequence_kv kv(shape, pool);
   const int restored = cache.restore(chain, kv, /*count=*/false);
   if (restored != tokens)
     throw failure(errc::no_capacity, "the cached prefix of " + std::to_string(tokens) + " tokens is gone (" +
@@ -32,23 +32,23 @@ void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv:
     uint64_t request;
     ~forget_before_release() { link.forget(request); }
   } guard{link, request};
-  for (int l = 0; l < config.n_layers; ++l) link.send_layer(request, src, l);
+  for (int l = 0; l < shape.n_layers(); ++l) link.send_layer(request, src, l);
   link.send_done(request, static_cast<uint32_t>(tokens), 0);
   link.finish(request, deadline);
 }
 
-pulled_prefix::pulled_prefix(const model::model_config& config, kv::block_pool& pool, std::vector<int32_t> prompt,
+pulled_prefix::pulled_prefix(const kv::layout& shape, kv::block_pool& pool, std::vector<int32_t> prompt,
                              int tokens)
     : prompt_(std::move(prompt)), tokens_(tokens) {
-  prefix_chain(prompt_, tokens, config.block_tokens);  // checks the shape
-  kv_ = std::make_unique<kv::sequence_kv>(config, pool);
+  prefix_chain(prompt_, tokens, shape.block_tokens);  // checks the shape
+  kv_ = std::make_unique<kv::sequence_kv>(shape, pool);
   kv_->reserve(tokens);
   kv_->set_tokens(tokens);
   transfer_ = std::make_unique<sequence_transfer>(*kv_);
 }
 
 void pulled_prefix::commit(kv::prefix_cache& cache) {
-  const auto chain = prefix_chain(prompt_, tokens_, kv_->config().block_tokens);
+  const auto chain = prefix_chain(prompt_, tokens_, kv_->layout().block_tokens);
   std::vector<kv::state_snapshot> snapshots;
   snapshots.push_back(kv::prefix_cache::take(*kv_));
   cache.insert(chain, *kv_, std::move(snapshots));

@@ -2,8 +2,8 @@
 // Moving a cached prefix from one node's prefix cache to another's over the data plane (the
 // router's pull_cache): the same frames, the same links and receivers as a prefill's KV.
 //
-//   holder:    push_prefix(cache, pool, link, request, prompt, tokens);   // restore, send, flush
-//   receiver:  pulled_prefix pull(config, pool, prompt, tokens);
+//   holder:    push_prefix(cache, model.kv_layout(), pool, link, request, prompt, tokens);  // restore, send, flush
+//   receiver:  pulled_prefix pull(model.kv_layout(), pool, prompt, tokens);
 //              receiver.expect(request, pull.target());  ...complete...
 //              pull.commit(cache);                       // the prefix is now in its cache
 //
@@ -26,14 +26,14 @@ namespace prfaas::transport {
 // waits until the receiver confirmed it all (the restored blocks are released after).  Throws
 // failure(no_capacity) when the cache no longer holds that prefix (evicted since the directory
 // heard of it), or what the link throws (deadline_exceeded past `deadline`).
-void push_prefix(kv::prefix_cache& cache, const model::model_config& config, kv::block_pool& pool, carrier_link& link,
+void push_prefix(kv::prefix_cache& cache, const kv::layout& shape, kv::block_pool& pool, carrier_link& link,
                  uint64_t request, std::span<const int32_t> prompt, int tokens,
                  std::chrono::steady_clock::time_point deadline);
 
 class pulled_prefix {
  public:
   // Reserves the blocks for `tokens` (throws failure(no_capacity) when the pool is short).
-  pulled_prefix(const model::model_config& config, kv::block_pool& pool, std::vector<int32_t> prompt, int tokens);
+  pulled_prefix(const kv::layout& shape, kv::block_pool& pool, std::vector<int32_t> prompt, int tokens);
   transfer_view& target() { return *transfer_; }
   int tokens() const { return tokens_; }
   // After the transfer completed: the prefix goes into `cache`.

@@ -4,15 +4,15 @@
 
 namespace prfaas::transport {
 
-int sequence_transfer::layers() const { return kv_.config().n_layers; }
+int sequence_transfer::layers() const { return kv_.layout().n_layers(); }
 // A fixed token count fixes the layout too: a sequence still being prefilled has fewer blocks
 // than it will have, and both ends must agree on the final layout from the first frame on.
 int sequence_transfer::payload_count(int layer) const {
   if (tokens_ < 0 || kind(layer) == payload_kind::state) return kv_.payload_count(layer);
-  return kv_.config().blocks_for(tokens_);
+  return kv_.layout().blocks_for(tokens_);
 }
 payload_kind sequence_transfer::kind(int layer) const {
-  return kv_.config().kind(layer) == model::layer_kind::full ? payload_kind::block : payload_kind::state;
+  return kv_.layout().kind(layer) == kv::layer_kind::full ? payload_kind::block : payload_kind::state;
 }
 std::span<std::byte> sequence_transfer::payload(int layer, int index) { return kv_.payload(layer, index); }
 uint32_t sequence_transfer::token_count() const {

@@ -39,7 +39,7 @@ TEST_CASE("a decode node killed mid-decode: the request runs again on the other 
   const std::string prompt = text_prompt(100);
   // Both decode nodes idle: the router picks decode-0 (least loaded, first by name).
   auto client = start_generate(d, out, prompt, 1500);  // seconds of decoding
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
   REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
   const json served = parse_ok(client->wait(60000));
   CHECK(served["decode_node"] == "decode-1");
@@ -52,7 +52,7 @@ TEST_CASE("out of attempts, a lost decode node's request fails with an error tha
   deployment d("[router]\nthreshold_tokens = 256\ndeadline_ms = 30000\nmax_attempts = 1\n");
   temp_dir out;
   auto client = start_generate(d, out, text_prompt(100), 3500);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
   const double killed_at = now_seconds();
   REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
   const auto r = client->wait(30000);
@@ -70,7 +70,7 @@ TEST_CASE("a prefill node killed mid-prefill: the request is prefilled again on 
   // A near-context prompt keeps prfaas-prefill-0 busy for more than a second.
   const std::string prompt = text_prompt(4000);
   auto client = start_generate(d, out, prompt, 4);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  REQUIRE(wait_for_log(d, "prfaas-prefill-0", "prefill of 4000 tokens started"));
   REQUIRE(::kill(d.pid_of("prfaas-prefill-0"), SIGKILL) == 0);
   const json served = parse_ok(client->wait(60000));
   CHECK(served["prefill_node"] == "prfaas-prefill-1");
@@ -84,7 +84,7 @@ TEST_CASE("a hung decode node (SIGSTOP) is declared lost by middleman heartbeats
   temp_dir out;
   const std::string prompt = text_prompt(100);
   auto client = start_generate(d, out, prompt, 1500);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
   const pid_t decode0 = d.pid_of("decode-0");
   REQUIRE(::kill(decode0, SIGSTOP) == 0);
   const auto r = client->wait(60000);
@@ -114,12 +114,8 @@ TEST_CASE("a request past its deadline stops its prefill within one layer on the
   const auto r = d.generate(text_prompt(4000), 4, {"--deadline-ms", "300"});
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("deadline_exceeded"));
-  std::string log;
-  for (int waited = 0; waited < 5000 && log.find("prefill stopped after layer") == std::string::npos; waited += 100) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::ifstream in(d.state_dir() + "/logs/prfaas-prefill-0.log");
-    log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  wait_for_log(d, "prfaas-prefill-0", "prefill stopped after layer", 5000);
+  const std::string log = slurp(d.state_dir() + "/logs/prfaas-prefill-0.log");
   INFO(log);
   // Checked after every layer of every 256-token chunk, it stops well before its end: on its own
   // deadline (within one layer's time of it), or on the router's cancellation when the router's
@@ -138,25 +134,13 @@ TEST_CASE("a request that fails elsewhere stops its running prefill within one l
   deployment d("[router]\nmax_attempts = 1\n[deployment]\ndecode = 1\n");
   temp_dir out;
   auto client = start_generate(d, out, text_prompt(4000), 4);
-  std::string log;
-  auto read_log = [&] {
-    std::ifstream in(d.state_dir() + "/logs/prfaas-prefill-0.log");
-    log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  };
-  for (int waited = 0; waited < 10000 && log.find("prefill of 4000 tokens started") == std::string::npos; waited += 20) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    read_log();
-  }
-  REQUIRE(log.find("prefill of 4000 tokens started") != std::string::npos);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the prefill is under way
+  REQUIRE(wait_for_log(d, "prfaas-prefill-0", "prefill of 4000 tokens started", 10000));
   REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
   const auto r = client->wait(30000);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("node_lost"));
-  for (int waited = 0; waited < 5000 && log.find("the request was cancelled") == std::string::npos; waited += 100) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    read_log();
-  }
+  wait_for_log(d, "prfaas-prefill-0", "the request was cancelled", 5000);
+  const std::string log = slurp(d.state_dir() + "/logs/prfaas-prefill-0.log");
   INFO(log);
   CHECK(std::regex_search(log, std::regex(R"(prefill stopped after layer \d+ of 8: the request was cancelled)")));
   CHECK(log.find("prefilled 4000 tokens") == std::string::npos);
@@ -177,7 +161,7 @@ TEST_CASE("past its bound of requests in flight the router refuses with no_capac
   deployment d("[router]\nmax_in_flight = 1\nqueue_max = 0\n");
   temp_dir out;
   auto first = start_generate(d, out, text_prompt(100), 2000);  // holds the only slot for seconds
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
   const auto second = d.generate(text_prompt(100), 2);
   CHECK(second.status == 1);
   CHECK_THAT(second.err, Catch::Contains("no_capacity") && Catch::Contains("maximum of 1 requests"));

@@ -56,7 +56,7 @@ void check_fixture(const std::string& name) {
   const auto prompt = f["prompt_ids"].get<std::vector<int32_t>>();
   const auto ref_tokens = f["greedy_tokens"].get<std::vector<int32_t>>();
   kv::block_pool pool(c.block_bytes(), static_cast<size_t>(c.full_layers()) * c.blocks_for(static_cast<int>(prompt.size() + ref_tokens.size())) + 1);
-  kv::sequence_kv kv(c, pool);
+  kv::sequence_kv kv(c.kv_layout(), pool);
   auto logits = m.prefill(prompt, kv);
 
   const auto ref_logits = f["last_logits"].get<std::vector<float>>();

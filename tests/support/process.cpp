@@ -32,6 +32,15 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
+bool wait_for_log(const deployment& d, const std::string& node, const std::string& needle, int timeout_ms) {
+  const double until = now_seconds() + timeout_ms / 1000.0;
+  for (;;) {
+    if (slurp(d.state_dir() + "/logs/" + node + ".log").find(needle) != std::string::npos) return true;
+    if (now_seconds() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 uint16_t actor_port(const deployment& d, const std::string& node) {
   const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");
   static const std::regex re(" listening on [0-9.]+:([0-9]+)");

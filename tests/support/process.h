@@ -93,6 +93,9 @@ run_result generate_in_process(const std::string& prompt, int max_tokens, const 
 std::string text_prompt(int bytes);
 // A file's whole text ("" when it cannot be read).
 std::string slurp(const std::string& path);
+// Waits until node `node`'s log in `d` holds `needle`: true, or false after `timeout_ms`.  Tests
+// wait for what they need to have happened, never for a fixed time.
+bool wait_for_log(const deployment& d, const std::string& node, const std::string& needle, int timeout_ms = 30000);
 // The actor-plane port node `node` of `d` published last, from its log ("... listening on HOST:PORT").
 uint16_t actor_port(const deployment& d, const std::string& node);
 double now_seconds();

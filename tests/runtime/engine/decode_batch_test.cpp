@@ -26,7 +26,7 @@ TEST_CASE("sequences joining a batch at different steps decode exactly as alone"
   engine::decode_batch batch(e, 4);
   std::map<uint64_t, std::vector<int32_t>> got;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    auto kv = std::make_unique<kv::sequence_kv>(c, pool);
+    auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), pool);
     const auto p = model::encode(prompts[i]);
     kv->reserve(static_cast<int>(p.size()) + max_tokens[i]);
     const auto first = model::greedy(m.prefill(p, *kv));
@@ -48,8 +48,8 @@ TEST_CASE("a full batch refuses another sequence") {
   const auto& m = e.model();
   kv::block_pool pool(c.block_bytes(), 8);
   engine::decode_batch batch(e, 1);
-  batch.add(1, std::make_unique<kv::sequence_kv>(c, pool), 5, 3);
-  CHECK_THROWS_AS(batch.add(2, std::make_unique<kv::sequence_kv>(c, pool), 5, 3), failure);
+  batch.add(1, std::make_unique<kv::sequence_kv>(c.kv_layout(), pool), 5, 3);
+  CHECK_THROWS_AS(batch.add(2, std::make_unique<kv::sequence_kv>(c.kv_layout(), pool), 5, 3), failure);
 }
 
 TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapshot at each block boundary it passed") {
@@ -59,7 +59,7 @@ TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapsh
   kv::block_pool pool(c.block_bytes(), 128);
   engine::decode_batch batch(e, 2, /*snapshots=*/true);
   const auto p = model::encode("twenty characters!!!");  // 20 tokens
-  auto kv = std::make_unique<kv::sequence_kv>(c, pool);
+  auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), pool);
   kv->reserve(40);
   const auto first = model::greedy(m.prefill(p, *kv));
   batch.add(1, std::move(kv), first, 15);  // KV grows to 20 + 14 = 34 positions
@@ -74,7 +74,7 @@ TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapsh
   // Each snapshot equals the state a fresh prefill of those tokens leaves.
   std::vector<int32_t> seq = p;
   seq.insert(seq.end(), done[0].tokens.begin(), done[0].tokens.end());
-  kv::sequence_kv fresh(c, pool);
+  kv::sequence_kv fresh(c.kv_layout(), pool);
   m.prefill(std::span(seq).first(24), fresh);
   for (int l = 0; l < c.n_layers; ++l)
     if (c.kind(l) == model::layer_kind::linear) CHECK(done[0].snapshots[0].states[l] == fresh.linear_state_vector(l));
@@ -105,7 +105,7 @@ TEST_CASE("seeded sampling in a batch gives each sequence the tokens it gets alo
   std::map<uint64_t, std::vector<int32_t>> got;
   std::map<uint64_t, bool> stopped;
   auto join = [&](uint64_t id, const model::sampling_params& sp, std::unique_ptr<text::stop_condition> stop) {
-    auto kv = std::make_unique<kv::sequence_kv>(c, pool);
+    auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), pool);
     kv->reserve(static_cast<int>(p.size()) + 20);
     const int32_t first = e.prefill(nullptr, p, *kv, {}, {}, &sp).first_token;
     batch.add(id, std::move(kv), first, 20, {sp, p, std::move(stop)});

@@ -41,7 +41,7 @@ TEST_CASE("an emulated sequence's KV has the profile's size per prompt, divided 
     CHECK(l.effective_kv_scale == Approx(kv_scale).epsilon(0.10));  // rounding of the layer width
     kv::block_pool pool(l.layout.block_bytes(), 1200);
     for (int tokens : {8192, 32768, 131072}) {
-      kv::sequence_kv kv(l.layout, pool);
+      kv::sequence_kv kv(l.layout.kv_layout(), pool);
       kv.reserve(tokens);
       kv.set_tokens(tokens);
       const double want = p.s_kv_bytes(tokens) / l.effective_kv_scale;
@@ -59,7 +59,7 @@ TEST_CASE("an emulated prefill takes the profile's T_prefill of its uncached tok
   for (int tokens : {1024, 8192, 32768}) {
     const auto pr = prompt(tokens, tokens);
     int layers_streamed = 0;
-    kv::sequence_kv kv(l.layout, pool);
+    kv::sequence_kv kv(l.layout.kv_layout(), pool);
     const auto t0 = std::chrono::steady_clock::now();
     const auto out = e.prefill(nullptr, pr, kv, [&](int, int, int) { ++layers_streamed; });
     const double took = seconds_since(t0), want = h200().t_prefill(tokens) / time_scale;
@@ -82,7 +82,7 @@ TEST_CASE("emulated decode steps take T_decode divided by time_scale for a batch
   CHECK(batch.capacity() == p.bs_max);  // the profile bounds the batch, whatever the node asks
   const int steps = 24;
   for (int i = 0; i < 6; ++i) {
-    auto kv = std::make_unique<kv::sequence_kv>(l.layout, pool);
+    auto kv = std::make_unique<kv::sequence_kv>(l.layout.kv_layout(), pool);
     const auto pr = prompt(300 + i, i);
     kv->reserve(static_cast<int>(pr.size()) + steps + 1);
     const int32_t first = e.prefill(nullptr, pr, *kv).first_token;
@@ -117,9 +117,9 @@ TEST_CASE("emulated tokens are a seeded hash of the prompt: the same on every pa
   CHECK(std::all_of(ga.begin(), ga.end(), [](int32_t t) { return t == ' ' || (t >= 'a' && t <= 'z'); }));
 
   SECTION("a prefill that starts from the prefix cache decodes the same tokens") {
-    kv::prefix_cache cache(l.layout, pool, kv::prefix_cache_options{int64_t{64} << 20, 1});
+    kv::prefix_cache cache(l.layout.kv_layout(), pool, kv::prefix_cache_options{int64_t{64} << 20, 1});
     for (int round = 0; round < 2; ++round) {
-      kv::sequence_kv kv(l.layout, pool);
+      kv::sequence_kv kv(l.layout.kv_layout(), pool);
       kv.reserve(static_cast<int>(a.size()) + 40);
       const auto out = e.prefill(&cache, a, kv);
       CHECK(out.cached_tokens == (round == 0 ? 0 : 2560));  // 5 whole 512-token blocks the second time
@@ -129,7 +129,7 @@ TEST_CASE("emulated tokens are a seeded hash of the prompt: the same on every pa
     }
   }
   SECTION("a sequence whose linear state did not arrive intact decodes differently") {
-    kv::sequence_kv kv(l.layout, pool);
+    kv::sequence_kv kv(l.layout.kv_layout(), pool);
     kv.reserve(static_cast<int>(a.size()) + 40);
     const int32_t first = e.prefill(nullptr, a, kv).first_token;
     for (int layer = 0; layer < l.layout.n_layers; ++layer)

@@ -7,6 +7,7 @@
 #include "runtime/common/errc.h"
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/sequence_kv.h"
+#include "runtime/model/config.h"
 
 using namespace prfaas;
 
@@ -30,7 +31,7 @@ TEST_CASE("a sequence reserves blocks on full layers only and returns them when 
   model::model_config c;  // 8 layers, 2 full, 64-token blocks
   kv::block_pool pool(c.block_bytes(), 10);
   {
-    kv::sequence_kv kv(c, pool);
+    kv::sequence_kv kv(c.kv_layout(), pool);
     kv.reserve(130);  // 3 blocks per full layer
     CHECK(pool.free_blocks() == 4);
     kv.set_tokens(130);

@@ -16,12 +16,12 @@ using namespace std::chrono_literals;
 
 TEST_CASE("the layout descriptor names every field that places a KV byte") {
   const auto base = small_model();
-  const auto d = kv::layout_descriptor(base);
+  const auto d = kv::layout_descriptor(base.kv_layout());
   CHECK(d.size() <= kMaxLayoutChars);
   auto differs = [&](auto change) {
     auto c = base;
     change(c);
-    return kv::layout_descriptor(c) != d;
+    return kv::layout_descriptor(c.kv_layout()) != d;
   };
   CHECK(differs([](auto& c) { c.block_tokens = 16; }));
   CHECK(differs([](auto& c) { c.kv_heads = 4; }));
@@ -37,10 +37,10 @@ TEST_CASE("a receiver refuses a KV stream whose layout differs from its own, nam
   theirs.conv_kernel = 2;
   event_log log;
   receiver_options ro;
-  ro.layout = kv::layout_descriptor(mine);
+  ro.layout = kv::layout_descriptor(mine.kv_layout());
   kv_receiver rx({"127.0.0.1", 0}, std::ref(log), ro);
   auto o = opts("prefill-with-other-layout", 1);
-  o.layout = kv::layout_descriptor(theirs);
+  o.layout = kv::layout_descriptor(theirs.kv_layout());
   CHECK_THROWS_WITH(kv_sender({"127.0.0.1", rx.port()}, o),
                     Catch::Contains("KV layout differs") && Catch::Contains("conv[1]") && Catch::Contains("conv[3]"));
 

@@ -44,18 +44,18 @@ TEST_CASE("the same prompt twice: the second prefill reuses all but the last blo
   const auto c = testing::small_model();  // 8-token blocks
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 256);
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 4});
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 4});
   const auto p = text(150, "a prompt seen twice is prefilled once; ");
   const auto cold = model::generate(m, pool, p, 10).tokens;
 
-  kv::sequence_kv first(c, pool);
+  kv::sequence_kv first(c.kv_layout(), pool);
   first.reserve(160);
   auto r1 = model::cached_prefill(m, &cache, p, first);
   CHECK(r1.cached_tokens == 0);
   CHECK(r1.computed_tokens == 150);
   CHECK(continue_greedy(m, r1, first, 10) == cold);
 
-  kv::sequence_kv second(c, pool);
+  kv::sequence_kv second(c.kv_layout(), pool);
   second.reserve(160);
   auto r2 = model::cached_prefill(m, &cache, p, second);
   CHECK(r2.cached_tokens == 144);  // 18 full blocks of the first 149 tokens
@@ -70,17 +70,17 @@ TEST_CASE("a shared prefix with another suffix hits the prefix to snapshot granu
   const auto c = testing::small_model();
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 256);
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 4});
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 4});
   const auto prefix = text(100, "the shared system prompt of every turn. ");  // 12.5 blocks
   const auto a = concat(prefix, text(40, "question one? "));
   const auto b = concat(prefix, text(30, "another question! "));
-  kv::sequence_kv ka(c, pool);
+  kv::sequence_kv ka(c.kv_layout(), pool);
   model::cached_prefill(m, &cache, a, ka);
   // Snapshots at 4, 8, 12 blocks and at a's end; b shares 12 full blocks (96 tokens) of a.
   CHECK(cache.match(kv::reusable_chain(b, c.block_tokens)) == 96);
 
   const auto cold = model::generate(m, pool, b, 8).tokens;
-  kv::sequence_kv kb(c, pool);
+  kv::sequence_kv kb(c.kv_layout(), pool);
   kb.reserve(static_cast<int>(b.size()) + 8);
   auto r = model::cached_prefill(m, &cache, b, kb);
   CHECK(r.cached_tokens == 96);
@@ -91,9 +91,9 @@ TEST_CASE("a hit needs a state snapshot at its exact length, not only the blocks
   const auto c = testing::small_model();
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 256);
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 100});
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 100});
   const auto a = text(90, "only the end of this prompt has a snapshot. ");
-  kv::sequence_kv ka(c, pool);
+  kv::sequence_kv ka(c.kv_layout(), pool);
   model::cached_prefill(m, &cache, a, ka);  // blocks 1..11, one snapshot at 11 blocks
   CHECK(cache.stats().snapshots == 1);
   // A prompt sharing 10 blocks: the blocks are there, no state at 80 tokens: no hit.
@@ -110,15 +110,15 @@ TEST_CASE("the cache publishes what it inserts and evicts, and can publish every
   kv::block_pool pool(c.block_bytes(), 256);
   const int64_t per_block = c.full_layers() * c.block_bytes();
   const int64_t per_snapshot = (c.n_layers - c.full_layers()) * c.linear_state_bytes();
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 6 * per_block + 2 * per_snapshot, .snapshot_every_blocks = 3});
-  kv::sequence_kv ka(c, pool);
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 6 * per_block + 2 * per_snapshot, .snapshot_every_blocks = 3});
+  kv::sequence_kv ka(c.kv_layout(), pool);
   model::cached_prefill(m, &cache, text(50, "first prompt "), ka);  // 6 blocks, snapshots at 3, 6
   auto d = cache.take_delta();
   CHECK(d.added_blocks.size() == 6);
   CHECK(d.added_snapshots.size() == 2);
   CHECK(d.removed_blocks.empty());
   CHECK(cache.take_delta().empty());
-  kv::sequence_kv kb(c, pool);
+  kv::sequence_kv kb(c.kv_layout(), pool);
   model::cached_prefill(m, &cache, text(30, "second, unrelated "), kb);  // 3 blocks, snapshot at 3
   d = cache.take_delta();
   CHECK(d.added_blocks.size() == 3);
@@ -136,7 +136,7 @@ TEST_CASE("eviction under a small budget never frees a block a sequence still ho
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 512);
   const int64_t per_block = c.full_layers() * c.block_bytes();
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 20 * per_block, .snapshot_every_blocks = 2});
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 20 * per_block, .snapshot_every_blocks = 2});
   std::mt19937 rng(7);
   const std::vector<std::string> docs = {"alpha document. ", "beta document! ", "gamma doc? ", "delta; "};
   std::map<int, std::unique_ptr<kv::sequence_kv>> live;  // sequences still held, like in-flight requests
@@ -148,7 +148,7 @@ TEST_CASE("eviction under a small budget never frees a block a sequence still ho
       live.erase(it);
     }
     auto p = concat(text(8 + static_cast<int>(rng() % 80), docs[rng() % docs.size()]), text(1 + rng() % 20, "tail "));
-    auto kv = std::make_unique<kv::sequence_kv>(c, pool);
+    auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), pool);
     const auto r = model::cached_prefill(m, &cache, p, *kv);
     hits += r.cached_tokens > 0;
     live.emplace(next++, std::move(kv));
@@ -180,10 +180,10 @@ TEST_CASE("a zero budget turns caching off") {
   const auto c = testing::small_model();
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 64);
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 0});
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 0});
   const auto p = text(60, "no cache ");
   for (int i = 0; i < 2; ++i) {
-    kv::sequence_kv kv(c, pool);
+    kv::sequence_kv kv(c.kv_layout(), pool);
     CHECK(model::cached_prefill(m, &cache, p, kv).cached_tokens == 0);
   }
   CHECK(cache.stats().blocks == 0);
@@ -193,12 +193,12 @@ TEST_CASE("a cached prefill streams every payload exactly once, each already fin
   const auto c = testing::small_model();
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 256);
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 2});
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 2});
   const auto warm = text(40, "a cached beginning. ");
-  kv::sequence_kv first(c, pool);
+  kv::sequence_kv first(c.kv_layout(), pool);
   model::cached_prefill(m, &cache, warm, first);  // 4 blocks cached, snapshots at 2 and 4
   const auto p = concat(warm, text(60, "and a longer continuation "));
-  kv::sequence_kv kv(c, pool);
+  kv::sequence_kv kv(c.kv_layout(), pool);
   std::map<std::pair<int, int>, std::vector<std::byte>> handed;  // (layer, index) -> bytes then
   int calls = 0;
   const auto r = model::cached_prefill(m, &cache, p, kv, [&](int layer, int a, int b) {
@@ -227,9 +227,9 @@ TEST_CASE("sequences come first: make_room evicts cached prefixes until the pool
   const auto c = testing::small_model();
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 64);
-  kv::prefix_cache cache(c, pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 4});
+  kv::prefix_cache cache(c.kv_layout(), pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 4});
   for (const auto* seed : {"one ", "two ", "three "}) {
-    kv::sequence_kv kv(c, pool);
+    kv::sequence_kv kv(c.kv_layout(), pool);
     model::cached_prefill(m, &cache, text(80, seed), kv);
   }
   const int cached_blocks = pool.capacity() - pool.free_blocks();

@@ -62,7 +62,7 @@ void spit(const fs::path& p, const std::string& text) {
 std::vector<float> logits_of(const model::checkpoint& ck, std::vector<int32_t> prompt) {
   const model::hybrid_model m(std::make_shared<const model::checkpoint>(ck));
   kv::block_pool pool(m.config().block_bytes(), 8);
-  kv::sequence_kv kv(m.config(), pool);
+  kv::sequence_kv kv(m.config().kv_layout(), pool);
   return m.prefill(prompt, kv);
 }
 

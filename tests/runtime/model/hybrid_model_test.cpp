@@ -65,7 +65,7 @@ TEST_CASE("prefill in two chunks equals prefill in one, bit for bit") {
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 64);
   const auto p = prompt(37);  // crosses several 8-token blocks, ends mid-block
-  kv::sequence_kv whole(c, pool), chunked(c, pool);
+  kv::sequence_kv whole(c.kv_layout(), pool), chunked(c.kv_layout(), pool);
   const auto a = m.prefill(p, whole);
   m.prefill(std::span(p).first(20), chunked);
   const auto b = m.prefill(std::span(p).subspan(20), chunked);
@@ -79,7 +79,7 @@ TEST_CASE("decode_step after a prefill equals a prefill of the longer prompt") {
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 64);
   auto p = prompt(24);
-  kv::sequence_kv step(c, pool), whole(c, pool);
+  kv::sequence_kv step(c.kv_layout(), pool), whole(c.kv_layout(), pool);
   m.prefill(std::span(p).first(23), step);
   const auto a = m.decode_step(p.back(), step);
   const auto b = m.prefill(p, whole);
@@ -97,8 +97,8 @@ TEST_CASE("a batched decode step equals each sequence's own decode step, bit for
   std::vector<kv::sequence_kv*> kvs;
   for (size_t i = 0; i < lengths.size(); ++i) {
     const auto p = prompt(lengths[i] + static_cast<int>(i));
-    batched.push_back(std::make_unique<kv::sequence_kv>(c, pool));
-    alone.push_back(std::make_unique<kv::sequence_kv>(c, pool));
+    batched.push_back(std::make_unique<kv::sequence_kv>(c.kv_layout(), pool));
+    alone.push_back(std::make_unique<kv::sequence_kv>(c.kv_layout(), pool));
     next.push_back(model::greedy(m.prefill(p, *batched.back())));
     m.prefill(p, *alone.back());
     kvs.push_back(batched.back().get());
@@ -120,7 +120,7 @@ TEST_CASE("the prefill hook fires once per layer, in order, after that layer's K
   model::hybrid_model m(c);
   kv::block_pool pool(c.block_bytes(), 64);
   const auto p = prompt(30);
-  kv::sequence_kv kv(c, pool);
+  kv::sequence_kv kv(c.kv_layout(), pool);
   std::vector<int> order;
   std::vector<std::vector<std::byte>> at_hook(c.n_layers);
   m.prefill(p, kv, [&](int layer) {

@@ -121,3 +121,39 @@ TEST_CASE("the guard's log lines are bounded: a flood's refusals beyond the budg
   CHECK(guard.stats().shut_over_peer == 30);
   CHECK(guard.stats().log_held == 28);
 }
+
+TEST_CASE("a quiet guard looks every idle tick, and a pending connection brings back the short tick") {
+  server srv;
+  auto o = options();
+  o.tick = 10ms;
+  o.idle_tick = 400ms;
+  security::connection_guard guard(srv.port, o);
+  std::this_thread::sleep_for(900ms);
+  const auto quiet = guard.stats().looks;
+  CHECK(quiet >= 2);   // 0, 400, 800 ms
+  CHECK(quiet <= 4);   // not one every 10 ms
+  auto stranger = connect_from("127.0.0.2", srv.port);
+  srv.accept(1);
+  // Seen within an idle tick, then looked at every tick while it stays pending.
+  for (int i = 0; i < 100 && guard.stats().pending == 0; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(guard.stats().pending == 1);
+  const auto seen = guard.stats().looks;
+  std::this_thread::sleep_for(300ms);
+  CHECK(guard.stats().looks >= seen + 5);
+}
+
+TEST_CASE("a connection the accept door notices is looked at at once, not at the next idle tick") {
+  server srv;
+  auto o = options();
+  o.tick = 10ms;
+  o.idle_tick = 1h;  // (stall_limit / 3 caps it: 20 s)
+  security::connection_guard guard(srv.port, o);
+  std::this_thread::sleep_for(50ms);
+  REQUIRE(guard.stats().looks == 1);  // the first, at start
+  auto member = connect_from("127.0.0.1", srv.port);
+  srv.accept(1);
+  guard.notice();
+  for (int i = 0; i < 100 && guard.stats().pending == 0; ++i) std::this_thread::sleep_for(5ms);
+  CHECK(guard.stats().pending == 1);
+  CHECK(guard.stats().looks >= 2);
+}

@@ -48,14 +48,14 @@ TEST_CASE("a prefill streamed layer by layer lands byte for byte, whatever the c
     kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
     std::vector<int32_t> prompt(45);
     for (int i = 0; i < 45; ++i) prompt[i] = (i * 37 + connections) % 256;
-    kv::sequence_kv dst(c, dst_pool);
+    kv::sequence_kv dst(c.kv_layout(), dst_pool);
     dst.reserve(45 + 8);
     dst.set_tokens(45);
     sequence_transfer dst_view(dst);
     rx.expect(7, dst_view);
 
     kv_sender tx({"127.0.0.1", rx.port()}, opts("test-prefill", connections));
-    kv::sequence_kv src(c, src_pool);
+    kv::sequence_kv src(c.kv_layout(), src_pool);
     sequence_transfer src_view(src);
     const auto first = model::greedy(m.prefill(prompt, src, [&](int l) { tx.send_layer(7, src_view, l); }));
     tx.send_done(7, static_cast<uint32_t>(src.tokens()), first);
