@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -179,32 +180,59 @@ double engine_kv_scale(const sim::scenario& s, double kv_scale, int context) {
 int collapse(const sim::scenario& s, const deployment_kind& k, const bench_cluster_options& o, double kv_eff,
              const fs::path& dir);
 
-// A bisection over the offered rate (req/s in the profiles' time) with keeps_up as the test;
-// the rate reported is the bracket's middle, as the simulator's saturation search reports it.
+// Completed requests per second of the profiles' time over a run: from its first arrival to its
+// last completion.  At a rate the deployment sustains this is what it served, measured.
+double completion_rate(const std::vector<outcome>& r) {
+  double first = 1e300, last = 0;
+  int done = 0;
+  for (const auto& o : r) {
+    first = std::min(first, o.arrival_s);
+    if (!o.ok) continue;
+    ++done;
+    last = std::max(last, o.finish_s);
+  }
+  return done > 0 && last > first ? done / (last - first) : 0;
+}
+
+// The saturation probe over the offered rate (req/s in the profiles' time), keeps_up the test:
+// from a quarter of `start` (the planner's figure: only where to begin), doubling until a rate
+// falls behind (halving while the first does), then `iterations` bisection steps between the
+// highest rate that kept up and the lowest that did not.  Nothing is assumed of where the
+// answer lies: a deployment far from its plan is found where it is.
 struct search {
-  double rate = 0;
-  double sustained_at = 0;             // the highest rate that kept up (0: none)
+  double sustained_at = 0;             // the highest offered rate that kept up (0: none did)
+  double ceiling = 0;                  // the lowest that fell behind (0: none did, up to the probe's top)
   std::vector<outcome> at_sustained;   // that run's outcomes
   json steps = json::array();
 };
 
 template <class Run>
-search bisect(double lo, double hi, int iterations, const std::string& what, Run&& run) {
+search probe(double start, int iterations, const std::string& what, Run&& run) {
   search r;
-  for (int i = 0; i < iterations; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    auto out = run(mid);
+  auto step = [&](double rate) {
+    auto out = run(rate);
     const bool ok = keeps_up(out);
     const auto sum = summarize(out, 1);
     int failed = 0;
     for (const auto& o : out) failed += !o.ok;
-    std::fprintf(stderr, "  %s %.3f req/s: %s (TTFT mean %.2f s, P90 %.2f s, %d failed)\n", what.c_str(), mid,
+    std::fprintf(stderr, "  %s %.3f req/s: %s (TTFT mean %.2f s, P90 %.2f s, %d failed)\n", what.c_str(), rate,
                  ok ? "keeps up" : "falls behind", sum.ttft_mean, sum.p90, failed);
-    r.steps.push_back({{"rate_rps", mid}, {"keeps_up", ok}, {"ttft_mean_s", sum.ttft_mean}, {"failed", failed}});
-    if (ok) { lo = mid; r.sustained_at = mid; r.at_sustained = std::move(out); }
-    else hi = mid;
+    r.steps.push_back({{"rate_rps", rate}, {"keeps_up", ok}, {"ttft_mean_s", sum.ttft_mean}, {"failed", failed},
+                       {"completion_rps", completion_rate(out)}});
+    if (ok && rate > r.sustained_at) {
+      r.sustained_at = rate;
+      r.at_sustained = std::move(out);
+    }
+    if (!ok && (r.ceiling == 0 || rate < r.ceiling)) r.ceiling = rate;
+    return ok;
+  };
+  double rate = 0.25 * (start > 0 ? start : 1);
+  if (step(rate)) {
+    for (int i = 0; i < 6 && r.ceiling == 0; ++i) step(rate *= 2);  // up to 16x the planner's figure
+  } else {
+    for (int i = 0; i < 3 && r.sustained_at == 0; ++i) step(rate /= 2);
   }
-  r.rate = 0.5 * (lo + hi);
+  for (int i = 0; i < iterations && r.sustained_at > 0 && r.ceiling > 0; ++i) step(0.5 * (r.sustained_at + r.ceiling));
   return r;
 }
 
@@ -225,7 +253,8 @@ void write_cdf(const fs::path& file, const std::vector<outcome>& r) {
 
 bool run_gnuplot(const fs::path& dir, const std::string& script) {
   std::ofstream(dir / "plots.gnuplot") << script;
-  const std::string cmd = "gnuplot '" + (dir / "plots.gnuplot").string() + "' 2>&1";
+  // Whatever gnuplot says goes to stderr: stdout carries the result (one JSON object with --json).
+  const std::string cmd = "gnuplot '" + (dir / "plots.gnuplot").string() + "' 1>&2";
   if (std::system(cmd.c_str()) == 0) return true;
   std::cerr << "prfaas bench cluster: gnuplot failed or is missing (Debian package gnuplot-nox); CSVs are in " << dir << "\n";
   return false;
@@ -387,7 +416,9 @@ int bench_cluster(const bench_cluster_options& o) {
   fs::create_directories(dir);
   if (o.collapse) return collapse(s, kinds[0], o, kv_eff, dir);
 
-  json result = {{"scenario", s.path}, {"time_scale", o.time_scale}, {"kv_scale", kv_eff},
+  // "simulated": true when no live deployment ran (--sim-only): every figure is the simulator's,
+  // and no field says live.
+  json result = {{"scenario", s.path}, {"time_scale", o.time_scale}, {"kv_scale", kv_eff}, {"simulated", o.sim_only},
                  {"requests_per_rate", o.requests}, {"seed", o.seed}, {"deployments", json::object()}};
   uint64_t salt = 0;
   for (const auto& k : kinds) {
@@ -398,56 +429,72 @@ int bench_cluster(const bench_cluster_options& o) {
     sim::sim_options so;
     so.threshold = k.threshold;
     so.n_p = k.n_p;
-    const double lo = 0.6 * k.planned, hi = 1.3 * k.planned;
     auto workload = [&](double rate) { return sim::generate(sk, o.requests, rate, o.seed); };
     std::fprintf(stderr, "%s: %d PrfaaS + %d prefill + %d decode instances, t = %.0f tokens, planned Λ_max %.3f req/s\n",
                  k.label.c_str(), k.n_prfaas, k.n_p, k.n_d, std::min(k.threshold, 1e7), k.planned);
-    const auto sim_search = bisect(lo, hi, o.iterations, "simulated", [&](double rate) {
+    const auto sim_search = probe(k.planned, o.iterations, "simulated", [&](double rate) {
       return from_sim(sim::simulate(sk, workload(rate), so));
     });
-    search live_search;
-    if (o.sim_only) {
-      live_search = sim_search;
-      live_search.at_sustained = from_sim(sim::simulate(sk, workload(sim_search.sustained_at > 0 ? sim_search.sustained_at : lo), so));
-    } else {
-      live_deployment d(k.key, config_text(s, k, o, kv_eff, false));
-      live_search = bisect(lo, hi, o.iterations, "live", [&](double rate) {
-        return run_live(d.client->sys, d.router, workload(rate), o.time_scale, ++salt);
-      });
-    }
-    const double at = live_search.sustained_at > 0 ? live_search.sustained_at : lo;
-    const auto live_sum = summarize(live_search.at_sustained, kv_eff);
-    const auto sim_rep = sim::simulate(sk, workload(at), so);
-    const auto sim_sum = summarize(from_sim(sim_rep), 1);
-    json j = summary_json(live_sum);
-    j["throughput_rps"] = live_search.rate;
-    j["sim_throughput_rps"] = sim_search.rate;
+    if (sim_search.sustained_at == 0)
+      throw cli_error{"prfaas bench cluster: " + k.label + ": the simulator kept up with no offered rate down to " +
+                      std::to_string(sim_search.ceiling) + " req/s"};
+    const auto sim_at = from_sim(sim::simulate(sk, workload(sim_search.sustained_at), so));
+    json j;
     j["planned_lambda_max"] = k.planned;
-    j["live_over_sim"] = sim_search.rate > 0 ? live_search.rate / sim_search.rate : 0;
-    j["egress_gbps"] = live_sum.egress_gbps;
-    j["link_utilisation"] = k.n_prfaas ? live_sum.egress_gbps / s.link_gbps_at(0) : 0;
-    j["measured_at_rps"] = at;
     j["instances"] = {{"prfaas", k.n_prfaas}, {"prefill", k.n_p}, {"decode", k.n_d}};
     j["threshold_tokens"] = std::min(k.threshold, 1e7);
-    j["sim"] = summary_json(sim_sum);
-    j["sim"]["egress_gbps"] = sim_rep.egress_utilisation * s.link_gbps_at(0);
-    j["live_steps"] = live_search.steps;
-    j["sim_steps"] = sim_search.steps;
+    j["sim"] = summary_json(summarize(sim_at, 1));
+    j["sim"]["sustained_rps"] = sim_search.sustained_at;
+    j["sim"]["completion_rps"] = completion_rate(sim_at);
+    j["sim"]["steps"] = sim_search.steps;
+    if (!o.sim_only) {
+      std::unique_ptr<live_deployment> d;
+      try {
+        d = std::make_unique<live_deployment>(k.key, config_text(s, k, o, kv_eff, false));
+      } catch (const std::exception& e) {
+        throw cli_error{"prfaas bench cluster: " + k.label + ": the deployment did not start: " + e.what()};
+      }
+      const auto live_search = probe(k.planned, o.iterations, "live", [&](double rate) {
+        return run_live(d->client->sys, d->router, workload(rate), o.time_scale, ++salt);
+      });
+      // A number only for a deployment that served: at the rate it sustained, every request
+      // completed (keeps_up), or it is an error that names it.
+      if (live_search.sustained_at == 0) {
+        int failed = 0;
+        for (const auto& st : live_search.steps) failed = std::max(failed, st["failed"].get<int>());
+        throw cli_error{"prfaas bench cluster: " + k.label + " kept up with no offered rate (lowest tried " +
+                        std::to_string(live_search.ceiling) + " req/s; up to " + std::to_string(failed) + " of " +
+                        std::to_string(o.requests) + " requests failed a run); its logs: PRFAAS_BENCH_KEEP=1 keeps them"};
+      }
+      const auto live_sum = summarize(live_search.at_sustained, kv_eff);
+      json live = summary_json(live_sum);
+      live["sustained_rps"] = live_search.sustained_at;
+      live["completion_rps"] = completion_rate(live_search.at_sustained);
+      live["egress_gbps"] = live_sum.egress_gbps;
+      live["link_utilisation"] = k.n_prfaas ? live_sum.egress_gbps / s.link_gbps_at(0) : 0;
+      live["steps"] = live_search.steps;
+      j["live"] = live;
+      j["live_over_sim"] = live_search.sustained_at / sim_search.sustained_at;
+      write_cdf(dir / ("ttft_" + k.key + ".csv"), live_search.at_sustained);
+    }
     result["deployments"][k.key] = j;
-    write_cdf(dir / ("ttft_" + k.key + ".csv"), live_search.at_sustained);
-    write_cdf(dir / ("ttft_" + k.key + "_sim.csv"), from_sim(sim_rep));
+    write_cdf(dir / ("ttft_" + k.key + "_sim.csv"), sim_at);
   }
   auto& d = result["deployments"];
   if (d.contains("prfaas_pd") && d.contains("homogeneous_pd")) {
-    result["live_ratio_vs_homogeneous"] = d["prfaas_pd"]["throughput_rps"].get<double>() / d["homogeneous_pd"]["throughput_rps"].get<double>();
-    result["sim_ratio_vs_homogeneous"] = d["prfaas_pd"]["sim_throughput_rps"].get<double>() / d["homogeneous_pd"]["sim_throughput_rps"].get<double>();
+    if (!o.sim_only)
+      result["live_ratio_vs_homogeneous"] = d["prfaas_pd"]["live"]["sustained_rps"].get<double>() /
+                                            d["homogeneous_pd"]["live"]["sustained_rps"].get<double>();
+    result["sim_ratio_vs_homogeneous"] = d["prfaas_pd"]["sim"]["sustained_rps"].get<double>() /
+                                         d["homogeneous_pd"]["sim"]["sustained_rps"].get<double>();
   }
   std::ofstream(dir / "summary.json") << result.dump(2) << "\n";
+  const auto live_rps = [&](const json& v) { return o.sim_only ? 0.0 : v["live"]["sustained_rps"].get<double>(); };
   {
     std::ofstream csv(dir / "throughput.csv");
     csv << "deployment,live_rps,sim_rps,planned_rps\n";
     for (auto& [key, v] : d.items())
-      csv << key << "," << v["throughput_rps"].get<double>() << "," << v["sim_throughput_rps"].get<double>() << ","
+      csv << key << "," << live_rps(v) << "," << v["sim"]["sustained_rps"].get<double>() << ","
           << v["planned_lambda_max"].get<double>() << "\n";
   }
   std::string script =
@@ -455,15 +502,18 @@ int bench_cluster(const bench_cluster_options& o) {
       "'\nset multiplot layout 1,2\nset title 'Sustained throughput (req/s)'\nset style data histograms\n"
       "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\nset yrange [0:*]\nset grid ytics\n"
       "set key top left\nplot '" + (dir / "throughput.csv").string() +
-      "' using 2:xtic(1) every ::1 title 'live', '' using 3 every ::1 title 'simulated', '' using 4 every ::1 title 'planned'\n"
+      (o.sim_only ? "' using 3:xtic(1) every ::1 title 'simulated', '' using 4 every ::1 title 'planned'\n"
+                  : "' using 2:xtic(1) every ::1 title 'live', '' using 3 every ::1 title 'simulated', '' using 4 every ::1 "
+                    "title 'planned'\n") +
       "set title 'TTFT CDF at the sustained rate (live thick, simulated thin)'\nset style data lines\n"
       "set xlabel 'TTFT (s)'\nset ylabel 'fraction of requests'\nset yrange [0:1]\nset key bottom right\nplot ";
   int n = 0;
   for (auto& [key, v] : d.items()) {
     if (n) script += ", ";
     const std::string f = (dir / ("ttft_" + key)).string();
-    script += "'" + f + ".csv' using 1:2 every ::1 lw 3 lc " + std::to_string(n + 1) + " title '" + key + "', '" + f +
-              "_sim.csv' using 1:2 every ::1 lw 1 lc " + std::to_string(n + 1) + " notitle";
+    if (!o.sim_only) script += "'" + f + ".csv' using 1:2 every ::1 lw 3 lc " + std::to_string(n + 1) + " title '" + key + "', ";
+    script += "'" + f + "_sim.csv' using 1:2 every ::1 lw 1 lc " + std::to_string(n + 1) +
+              (o.sim_only ? " title '" + key + "'" : std::string(" notitle"));
     ++n;
   }
   script += "\nunset multiplot\n";
@@ -472,19 +522,31 @@ int bench_cluster(const bench_cluster_options& o) {
     std::cout << result.dump(2) << std::endl;
     return 0;
   }
-  std::printf("\n%s, time scale %g, KV scale %.0f, %d requests per offered rate, seed %llu\n", s.path.c_str(),
-              o.time_scale, kv_eff, o.requests, static_cast<unsigned long long>(o.seed));
-  std::printf("%-20s %9s %9s %8s %9s %9s %8s %8s %8s %8s %8s\n", "deployment", "live r/s", "sim r/s", "live/sim",
-              "planned", "TTFT avg", "P50", "P90", "P99", "offload", "egress");
-  for (auto& [key, v] : d.items())
-    std::printf("%-20s %9.3f %9.3f %8.3f %9.3f %8.2fs %7.2fs %7.2fs %7.2fs %8.3f %6.1fGb\n", key.c_str(),
-                v["throughput_rps"].get<double>(), v["sim_throughput_rps"].get<double>(), v["live_over_sim"].get<double>(),
-                v["planned_lambda_max"].get<double>(), v["ttft_mean_s"].get<double>(), v["ttft_p50_s"].get<double>(),
-                v["ttft_p90_s"].get<double>(), v["ttft_p99_s"].get<double>(), v["offload_fraction"].get<double>(),
-                v["egress_gbps"].get<double>());
-  if (result.contains("live_ratio_vs_homogeneous"))
-    std::printf("PrfaaS-PD / homogeneous PD: live %.3f, simulated %.3f\n", result["live_ratio_vs_homogeneous"].get<double>(),
-                result["sim_ratio_vs_homogeneous"].get<double>());
+  std::printf("\n%s, time scale %g, KV scale %.0f, %d requests per offered rate, seed %llu%s\n", s.path.c_str(),
+              o.time_scale, kv_eff, o.requests, static_cast<unsigned long long>(o.seed),
+              o.sim_only ? "\nSIMULATED ONLY (--sim-only): no live deployment ran; every figure is the simulator's" : "");
+  // Sustained: the highest offered rate that kept up; served: completions per second measured there.
+  std::printf("%-20s %10s %10s %10s %10s %9s %9s %8s %8s %8s %8s %8s\n", "deployment", "live r/s", "served r/s", "sim r/s",
+              "live/sim", "planned", "TTFT avg", "P50", "P90", "P99", "offload", "egress");
+  for (auto& [key, v] : d.items()) {
+    const json& m = o.sim_only ? v["sim"] : v["live"];
+    const auto live_col = [&](const char* field) {
+      return o.sim_only ? std::string("-") : fmt::format("{:.3f}", v["live"][field].get<double>());
+    };
+    std::printf("%-20s %10s %10s %10.3f %10s %9.3f %8.2fs %7.2fs %7.2fs %7.2fs %8.3f %8s\n", key.c_str(),
+                live_col("sustained_rps").c_str(), live_col("completion_rps").c_str(), v["sim"]["sustained_rps"].get<double>(),
+                o.sim_only ? "-" : fmt::format("{:.3f}", v["live_over_sim"].get<double>()).c_str(),
+                v["planned_lambda_max"].get<double>(), m["ttft_mean_s"].get<double>(), m["ttft_p50_s"].get<double>(),
+                m["ttft_p90_s"].get<double>(), m["ttft_p99_s"].get<double>(), m["offload_fraction"].get<double>(),
+                o.sim_only ? "-" : fmt::format("{:.1f}Gb", v["live"]["egress_gbps"].get<double>()).c_str());
+  }
+  if (result.contains("sim_ratio_vs_homogeneous")) {
+    if (result.contains("live_ratio_vs_homogeneous"))
+      std::printf("PrfaaS-PD / homogeneous PD: live %.3f, simulated %.3f\n", result["live_ratio_vs_homogeneous"].get<double>(),
+                  result["sim_ratio_vs_homogeneous"].get<double>());
+    else
+      std::printf("PrfaaS-PD / homogeneous PD: simulated %.3f\n", result["sim_ratio_vs_homogeneous"].get<double>());
+  }
   std::printf("wrote %s (summary.json, cluster.png, CSVs)\n", dir.string().c_str());
   return 0;
 }

@@ -6,10 +6,13 @@
 //   prfaas_pd            the planner's PrfaaS-PD deployment (PrfaaS + local prefill + decode, t)
 //   homogeneous_pd       the baseline of local instances only, the planner's P/D split
 //   naive_heterogeneous  every prefill on the PrfaaS instances, every local instance decodes
-// For each, a bisection over the offered rate finds the sustained throughput: the highest rate at
-// which the system keeps up (keeps_up below), and the simulator runs the same arrivals through
-// the same criterion side by side.  Rates, times and bandwidths are reported in the profiles'
-// units (live figures multiplied back by the scales).
+// For each, a saturation probe over the offered rate (doubling from a quarter of the planner's
+// figure until a rate falls behind, then bisection) finds the sustained rate: the highest rate at
+// which the system keeps up (every request completes, TTFT does not grow), and the completion
+// rate measured there.  The simulator runs the same arrivals through the same probe side by side.
+// A deployment that does not start, or keeps up with no rate, is an error naming it, never a
+// number; `sim_only` output says it is simulated.  Rates, times and bandwidths are reported in
+// the profiles' units (live figures multiplied back by the scales).
 //
 // With `collapse`, instead: the PrfaaS-PD deployment with the live threshold controller on, and
 // the link dropped from the scenario's bandwidth to collapse_gbps a third of the way in; t,
@@ -25,12 +28,12 @@ struct bench_cluster_options {
   double time_scale = 10;
   double kv_scale = 256;
   int requests = 600;          // per offered rate
-  int iterations = 5;          // bisection steps over [0.6, 1.3] x the planned Λ_max
+  int iterations = 5;          // bisection steps after the probe has bracketed the sustained rate
   uint64_t seed = 1;
   bool json = false;
   std::string out_dir = "bench-cluster";
   std::string only;            // one deployment key, or all
-  bool sim_only = false;       // the simulator's side only (seconds, no processes)
+  bool sim_only = false;       // the simulator's side only (seconds, no processes), marked simulated
   bool collapse = false;
   double collapse_gbps = 3;
   double collapse_load = 0.3;  // offered rate, as a fraction of the planned Λ_max (within what 3 Gbps sustains)

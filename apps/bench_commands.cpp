@@ -217,13 +217,13 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   bench_cl->add_option("--kv-scale", cluster_opts.kv_scale, "KV this many times smaller than the profile's")
       ->check(CLI::Range(16.0, 100000.0));
   bench_cl->add_option("--requests", cluster_opts.requests, "requests per offered rate")->check(CLI::Range(40, 100000));
-  bench_cl->add_option("--iterations", cluster_opts.iterations, "bisection steps per deployment")->check(CLI::Range(1, 20));
+  bench_cl->add_option("--iterations", cluster_opts.iterations, "bisection steps per deployment, once the probe has bracketed its sustained rate")->check(CLI::Range(1, 20));
   bench_cl->add_option("--seed", cluster_opts.seed, "seed of the arrivals and lengths");
   bench_cl->add_option("--only", cluster_opts.only, "run one deployment")
       ->check(CLI::IsMember({"prfaas_pd", "homogeneous_pd", "naive_heterogeneous"}));
   bench_cl->add_option("--out", cluster_opts.out_dir, "folder for summary.json, cluster.png and CSVs");
   bench_cl->add_flag("--json", cluster_opts.json, "print one JSON object");
-  bench_cl->add_flag("--sim-only", cluster_opts.sim_only, "the simulator's side only (live columns repeat it)");
+  bench_cl->add_flag("--sim-only", cluster_opts.sim_only, "the simulator's side only: no processes, output marked simulated");
   bench_cl->add_flag("--collapse", cluster_opts.collapse, "instead: PrfaaS-PD with the live controller through a link collapse");
   bench_cl->add_option("--collapse-gbps", cluster_opts.collapse_gbps, "the link after the collapse (profile scale)")
       ->check(CLI::Range(0.1, 10000.0));
