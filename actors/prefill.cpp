@@ -10,7 +10,8 @@
 //   with node.prefill_token_budget > 0: prefill_job --> queued; step --> a batch of queued jobs
 //   within the budget, prefilled one after another, completed together
 //                   cache delta --> cache_update to the router
-//   republish_atom --> the whole cache, reset = true (the directory restarted)
+//   republish_atom --> the whole cache, reset = true (registered, or the directory restarted);
+//                      the reporter reports again
 //   cache_pull --> [receiver armed] --kv complete--> into the cache, cache_pulled to the router
 //   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
 //   reporter: tick --> link_pool.snapshot() --> link_report to the router
@@ -55,6 +56,7 @@ struct reporter_state {
   transport::rate_meter rate;
   caf::actor router;
   std::optional<link_report> sent;  // the last report sent to `router`
+  std::optional<link_report> last;  // the last one made
   std::chrono::steady_clock::time_point sent_at{};
   static inline const char* name = "link-reporter";
 };
@@ -64,9 +66,16 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
   self->state.router = std::move(router);
   self->send(self, atoms::tick_atom::value);
   return {
+      // A new router, or the node registered (again): the router hears the last report now,
+      // whatever it says (one sent before the registration was dropped by the router).
       [=](atoms::router_atom, caf::actor router) {
-        self->state.router = std::move(router);
-        self->state.sent.reset();  // a new router hears the next report whatever it says
+        auto& st = self->state;
+        st.router = std::move(router);
+        st.sent.reset();
+        if (!st.router || !st.last) return;
+        self->send(st.router, *st.last);
+        st.sent = st.last;
+        st.sent_at = std::chrono::steady_clock::now();
       },
       [=](atoms::tick_atom) {
         const auto sum = transport::summarize(links->snapshot());
@@ -85,6 +94,7 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
         r.bdp_bytes = sum.largest_bdp_bytes;
         r.wanted_connections = sum.most_wanted_connections;
         auto& st = self->state;
+        st.last = r;
         const bool resting = r.egress_gbps == 0 && r.bytes_in_flight == 0;
         self->delayed_send(self, resting ? kRestingReportPeriod : kReportPeriod, atoms::tick_atom::value);
         const auto now = std::chrono::steady_clock::now();
@@ -207,6 +217,7 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
     if (cancels && cancels->cancelled(job.request, job.attempt))
       throw failure(errc::cancelled, "request " + std::to_string(job.request) + " was cancelled before its prefill started");
     m.link = st.links->get(job.decode_endpoint);
+    spdlog::info("{}: request {}: KV link to {} up", st.self.name, job.request, job.decode_endpoint);
     m.bytes_before = m.link->payload_bytes_sent();
     m.kv = std::make_unique<kv::sequence_kv>(st.engine->layout().kv_layout(), *st.pool);
     // Frames carry the prompt's length while chunks stream before the prefill ends.
@@ -291,7 +302,13 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         st.pulls.clear();
         if (!st.router) spdlog::warn("{}: the router is gone; jobs it sent are refused", st.self.name);
       },
-      [=](atoms::republish_atom) { publish(self, self->state.cache->everything(), true); },
+      // Registered (again): the router hears the whole cache, and the link's next report
+      // whatever it says (one sent before the registration was not heard).
+      [=](atoms::republish_atom) {
+        auto& st = self->state;
+        publish(self, st.cache->everything(), true);
+        if (st.router) caf::unsafe_send_as(self, st.reporter, atoms::router_atom::value, st.router);
+      },
       // A running prefill reads cancellations from the board (the supervisor writes it); here
       // a pull waiting for its prefix ends.
       [=](atoms::abort_atom, uint64_t id, int32_t attempt) {

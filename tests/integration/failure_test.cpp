@@ -134,7 +134,9 @@ TEST_CASE("a request that fails elsewhere stops its running prefill within one l
   deployment d("[router]\nmax_attempts = 1\n[deployment]\ndecode = 1\n");
   temp_dir out;
   auto client = start_generate(d, out, text_prompt(4000), 4);
-  REQUIRE(wait_for_log(d, "prfaas-prefill-0", "prefill of 4000 tokens started", 10000));
+  // Under way: computing, its KV link to the decode node up (killed before that, the decode node
+  // would refuse the link, which ends the prefill another way).
+  REQUIRE(wait_for_log(d, "prfaas-prefill-0", "KV link to", 10000));
   REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
   const auto r = client->wait(30000);
   CHECK(r.status == 1);
