@@ -38,7 +38,7 @@ struct router_config {
   int threshold_tokens = 1024;   // t: prompts with more uncached tokens go to the PrfaaS cluster
   int deadline_ms = 60000;       // default per-request deadline
   int heartbeat_ms = 200;        // middleman heartbeat between nodes
-  int node_timeout_ms = 1500;    // a silent (hung) peer is declared lost after this
+  int node_timeout_ms = 3000;    // a silent (hung) peer is declared lost after this
   int max_in_flight = 1024;      // requests the router holds at once; more are refused
   int pull_min_tokens = 256;     // move another node's cached prefix when it beats recomputing by this much (0: never)
   bool bandwidth_abundant = false;  // the other cluster's cache hits count and are moved across
