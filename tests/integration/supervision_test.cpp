@@ -89,7 +89,7 @@ TEST_CASE("a client whose router dies mid-request retries it under the same id a
   const std::string prompt = text_prompt(150);
   child client({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", prompt, "--max-tokens", "600"},
                out.path());
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  REQUIRE(wait_for_log(d, "decode-0", "decoding from"));  // mid-request: decoding
   REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
   const json served = parse_ok(client.wait(60000));
   CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 600, d.config_path()))["tokens"]);
@@ -102,10 +102,10 @@ TEST_CASE("SIGTERM drains a decode node: it finishes what it holds, takes nothin
   // decode-0 (least loaded, first by name) takes a request of a few seconds.
   child first({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", prompt, "--max-tokens", "1200"},
               out.path());
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
   const pid_t decode0 = d.pid_of("decode-0");
   REQUIRE(::kill(decode0, SIGTERM) == 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(wait_for_log(d, "router", "decode-0 is draining"));
   const json during = parse_ok(d.generate(text_prompt(120), 4));
   CHECK(during["decode_node"] == "decode-1");  // nothing new for a draining node
   const json served = parse_ok(first.wait(60000));
