@@ -27,7 +27,7 @@ struct accept_door {
   std::atomic<bool> any{false};  // the fast path: no port limited in this process
   std::mutex mutex;
   std::map<uint16_t, std::unique_ptr<security::accept_limit>> ports;
-  std::map<uint16_t, std::function<void()>> on_admitted;  // per port, called for each connection let in
+  std::map<uint16_t, std::weak_ptr<security::connection_guard>> guards;  // told of each connection let in
   log_budget log{10, std::chrono::seconds(1)};
 };
 
@@ -47,7 +47,8 @@ bool admitted(int listener, const sockaddr_storage& peer) {
   const auto now = std::chrono::steady_clock::now();
   const std::string address = host_text(peer);
   if (it->second->admit(address, now)) {
-    if (auto hook = d.on_admitted.find(port); hook != d.on_admitted.end() && hook->second) hook->second();
+    if (auto g = d.guards.find(port); g != d.guards.end())
+      if (auto guard = g->second.lock()) guard->notice();
     return true;
   }
   if (const auto held = d.log.allow(now))
@@ -58,12 +59,15 @@ bool admitted(int listener, const sockaddr_storage& peer) {
 
 }  // namespace
 
-void limit_accepts(uint16_t port, security::accept_limit_options options, std::function<void()> on_admitted) {
+std::shared_ptr<security::connection_guard> guard_port(uint16_t port, security::accept_limit_options accepts,
+                                                       security::guard_options guarding) {
+  auto guard = std::make_shared<security::connection_guard>(port, guarding);
   auto& d = the_accept_door();
   std::lock_guard lock(d.mutex);
-  d.ports[port] = std::make_unique<security::accept_limit>(options);
-  d.on_admitted[port] = std::move(on_admitted);
+  d.ports[port] = std::make_unique<security::accept_limit>(accepts);
+  d.guards[port] = guard;
   d.any = true;
+  return guard;
 }
 
 }  // namespace prfaas::actors

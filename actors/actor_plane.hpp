@@ -8,12 +8,13 @@
 #include <caf/fwd.hpp>
 #include <caf/io/middleman_actor.hpp>
 
-#include <functional>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "runtime/security/accept_limit.h"
+#include "runtime/security/connection_guard.h"
 #include "runtime/security/pki.h"
 
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
@@ -47,12 +48,15 @@ void exempt_from_basp_door(ssl_ctx_st* ctx);
 // connection declaring that id with another certificate is refused at its handshake
 // (runtime/security/node_binding.h).  The router calls it for every node it registers.
 void bind_node_identity(std::string node_bytes, std::string certificate_name);
-// A rate per peer address for the connections this process accepts on `port` (every accept()
-// of the process passes actors/accept_door.cpp; runtime/security/accept_limit.h): beyond it a
-// connection is closed before CAF, its TLS or HTTP library sees it.  Ports not named pass.
-// `on_admitted` runs (on the accepting thread) for each connection let in: the port's
-// connection guard looks at it at once (connection_guard::notice).
-void limit_accepts(uint16_t port, security::accept_limit_options options, std::function<void()> on_admitted = {});
+// The two doors of a listening port whose sockets another library owns (CAF and its TLS, or
+// cpp-httplib): a rate per peer address for the connections this process accepts on `port`
+// (every accept() of the process passes actors/accept_door.cpp; runtime/security/accept_limit.h),
+// beyond which a connection is closed before that library sees it; and a connection guard
+// (runtime/security/connection_guard.h) bounding and timing out the unproven ones, told of each
+// connection let in at once (connection_guard::notice).  The guard runs while the returned
+// pointer lives.  Ports not named pass.
+std::shared_ptr<security::connection_guard> guard_port(uint16_t port, security::accept_limit_options accepts,
+                                                       security::guard_options guarding);
 // The certificate of the connection that declared this node id (serialized), if one did: who
 // the sender of a message proved to be at its TLS handshake.
 std::optional<security::identity> certificate_of_node(const std::string& node_bytes);

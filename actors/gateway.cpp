@@ -279,7 +279,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
     return new httplib::ThreadPool(static_cast<size_t>(std::min(n, 1024)));
   };
   // Bounds and an idle deadline for connections not being answered, once the port is known.
-  std::shared_ptr<security::connection_guard> door;  // shared: the accept door's hook holds it weakly
+  std::shared_ptr<security::connection_guard> door;
   // Errors the server makes itself (413, 404 on an unknown path) in OpenAI's shape too.
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
@@ -466,11 +466,8 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   guarding.max_pending = g.max_waiting;
   guarding.max_pending_per_peer = g.max_waiting_per_peer;
   guarding.established_after = std::numeric_limits<int>::max();  // every connection not answered waits
-  door = std::make_shared<security::connection_guard>(static_cast<uint16_t>(port), guarding);
-  actors::limit_accepts(static_cast<uint16_t>(port), {double(g.accepts_per_peer_per_s), 2.0 * g.accepts_per_peer_per_s},
-                        [d = std::weak_ptr(door)] {
-                          if (auto guard = d.lock()) guard->notice();
-                        });
+  door = actors::guard_port(static_cast<uint16_t>(port), {double(g.accepts_per_peer_per_s), 2.0 * g.accepts_per_peer_per_s},
+                            guarding);
   if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";
     std::ofstream(tmp) << port << "\n";

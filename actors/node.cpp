@@ -114,7 +114,7 @@ struct role_door::state {
   uint16_t bound_port = 0;
   // Strangers on the published port (idle, or trickling a TLS handshake) are shut out after a
   // stall and beyond a bound: CAF 0.17 sets neither (runtime/security/connection_guard.h).
-  std::shared_ptr<security::connection_guard> guard;  // shared: the accept door's hook holds it weakly
+  std::shared_ptr<security::connection_guard> guard;
 };
 
 role_door::role_door(caf::actor_system& sys, const config::deployment_config& config, std::string name,
@@ -145,11 +145,8 @@ std::function<void(const caf::actor&)> role_door::on_spawned() {
     if (!s->guard) {
       security::guard_options guarding;
       guarding.stall_limit = std::chrono::milliseconds(std::max(3000, 2 * s->config.router.node_timeout_ms));
-      s->guard = std::make_shared<security::connection_guard>(s->bound_port, guarding);
       const double rate = s->config.router.accepts_per_peer_per_s;
-      limit_accepts(s->bound_port, {rate, 2 * rate}, [g = std::weak_ptr(s->guard)] {
-        if (auto guard = g.lock()) guard->notice();
-      });
+      s->guard = guard_port(s->bound_port, {rate, 2 * rate}, guarding);
     }
     if (!s->port_file.empty()) {
       std::ofstream(s->port_file + ".tmp") << *port << "\n";

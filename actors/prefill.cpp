@@ -4,7 +4,8 @@
 // next layer computes).  After each prefill it sends the router what its cache inserted and
 // evicted (the router forwards it to the cache directory).  Spawned detached: a prefill holds
 // its thread for the length of the computation, and jobs queue in the mailbox.  A linked
-// reporter actor sends the router the node's link telemetry every report period.
+// reporter actor sends the router the node's link telemetry when transport::telemetry_gate
+// says it is worth telling.
 //
 //   prefill_job --> [engine prefill, hook -> link.send_payloads; done; finish] --> prefill_report
 //   with node.prefill_token_budget > 0: prefill_job --> queued; step --> a batch of queued jobs
@@ -14,7 +15,7 @@
 //                      the reporter reports again
 //   cache_pull --> [receiver armed] --kv complete--> into the cache, cache_pulled to the router
 //   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
-//   reporter: tick --> link_pool.snapshot() --> link_report to the router
+//   reporter: tick --> link_pool.snapshot(), telemetry_gate --> link_report to the router
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -39,25 +40,10 @@
 namespace prfaas::actors {
 namespace {
 
-constexpr auto kReportPeriod = std::chrono::milliseconds(250);      // while KV crosses
-constexpr auto kRestingReportPeriod = std::chrono::seconds(1);      // while nothing does
-// A report that says nothing new is not sent more often than this: a resting link keeps the
-// router asleep, and a lost report is repeated within this.
-constexpr auto kQuietReportPeriod = std::chrono::seconds(5);
-
-bool same_report(const link_report& a, const link_report& b) {
-  return a.egress_gbps == b.egress_gbps && a.capacity_gbps == b.capacity_gbps && a.bytes_in_flight == b.bytes_in_flight &&
-         a.links == b.links && a.connections == b.connections && a.rtt_us == b.rtt_us && a.retransmits == b.retransmits &&
-         a.cwnd == b.cwnd && a.delivery_rate_bps == b.delivery_rate_bps && a.bdp_bytes == b.bdp_bytes &&
-         a.wanted_connections == b.wanted_connections;
-}
-
 struct reporter_state {
-  transport::rate_meter rate;
+  transport::telemetry_gate gate;  // when a report is worth sending (runtime/transport/link_stats.h)
   caf::actor router;
-  std::optional<link_report> sent;  // the last report sent to `router`
   std::optional<link_report> last;  // the last one made
-  std::chrono::steady_clock::time_point sent_at{};
   static inline const char* name = "link-reporter";
 };
 
@@ -71,18 +57,21 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
         st.router = std::move(router);
-        st.sent.reset();
+        st.gate.forget();
         if (!st.router || !st.last) return;
         self->send(st.router, *st.last);
-        st.sent = st.last;
-        st.sent_at = std::chrono::steady_clock::now();
+        st.gate.told(std::chrono::steady_clock::now());
       },
       [=](atoms::tick_atom) {
+        auto& st = self->state;
+        const auto now = std::chrono::steady_clock::now();
         const auto sum = transport::summarize(links->snapshot());
+        const auto look = st.gate.look(sum, now);
+        self->delayed_send(self, look.next, atoms::tick_atom::value);
         link_report r;
         r.node = info.name;
         r.prfaas = info.prfaas;
-        r.egress_gbps = self->state.rate.update(sum.bytes_sent, std::chrono::steady_clock::now()) * 8 / 1e9;
+        r.egress_gbps = look.egress_gbps;
         r.capacity_gbps = capacity_gbps;
         r.bytes_in_flight = static_cast<int64_t>(sum.bytes_in_flight);
         r.links = sum.links;
@@ -93,15 +82,10 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
         r.delivery_rate_bps = sum.delivery_rate_bps;
         r.bdp_bytes = sum.largest_bdp_bytes;
         r.wanted_connections = sum.most_wanted_connections;
-        auto& st = self->state;
         st.last = r;
-        const bool resting = r.egress_gbps == 0 && r.bytes_in_flight == 0;
-        self->delayed_send(self, resting ? kRestingReportPeriod : kReportPeriod, atoms::tick_atom::value);
-        const auto now = std::chrono::steady_clock::now();
-        if (!st.router || (st.sent && same_report(*st.sent, r) && now - st.sent_at < kQuietReportPeriod)) return;
+        if (!st.router || !look.tell) return;
         self->send(st.router, r);
-        st.sent = std::move(r);
-        st.sent_at = now;
+        st.gate.told(now);
       },
   };
 }

@@ -123,8 +123,9 @@ decode_actor spawn_decode(caf::actor_system& sys, const config::deployment_confi
                           node_info self, caf::actor router, worker_context context);
 
 // The node supervisor: spawns the role actor through `spawn_role` (given the current router),
-// restarts it when it fails and registers it with the router (when `router` is set).  When the router is lost it reconnects to `router_at` with backoff, hands the
-// role the new router (router_atom) and registers again.  On a fatal error (registration
+// restarts it when it fails and registers it with the router (when `router` is set).  When the
+// router is lost it reconnects to `router_at` with backoff, hands the role the new router
+// (router_atom) and registers again.  On a fatal error (registration
 // refused, the role failing too often) it calls `fatal(message)` once.  Told convert_atom by the
 // router (which drained the node first), it stops the role actor and spawns, publishes and
 // registers one of the other role in its place.

@@ -24,6 +24,7 @@
 #include "runtime/config/deployment_config.h"
 #include "runtime/profile/emulated_layout.h"
 #include "runtime/policy/planner.h"
+#include "runtime/sim/saturation.h"
 #include "runtime/sim/simulator.h"
 #include "runtime/sim/workload.h"
 
@@ -194,11 +195,9 @@ double completion_rate(const std::vector<outcome>& r) {
   return done > 0 && last > first ? done / (last - first) : 0;
 }
 
-// The saturation probe over the offered rate (req/s in the profiles' time), keeps_up the test:
-// from a quarter of `start` (the planner's figure: only where to begin), doubling until a rate
-// falls behind (halving while the first does), then `iterations` bisection steps between the
-// highest rate that kept up and the lowest that did not.  Nothing is assumed of where the
-// answer lies: a deployment far from its plan is found where it is.
+// The saturation probe over the offered rate (req/s in the profiles' time; sim::probe_rate),
+// keeps_up the test, each run kept for the report: nothing is assumed of where the answer lies,
+// so a deployment far from its plan is found where it is.
 struct search {
   double sustained_at = 0;             // the highest offered rate that kept up (0: none did)
   double ceiling = 0;                  // the lowest that fell behind (0: none did, up to the probe's top)
@@ -209,7 +208,7 @@ struct search {
 template <class Run>
 search probe(double start, int iterations, const std::string& what, Run&& run) {
   search r;
-  auto step = [&](double rate) {
+  const auto found = sim::probe_rate(start, iterations, [&](double rate) {
     auto out = run(rate);
     const bool ok = keeps_up(out);
     const auto sum = summarize(out, 1);
@@ -223,16 +222,9 @@ search probe(double start, int iterations, const std::string& what, Run&& run) {
       r.sustained_at = rate;
       r.at_sustained = std::move(out);
     }
-    if (!ok && (r.ceiling == 0 || rate < r.ceiling)) r.ceiling = rate;
     return ok;
-  };
-  double rate = 0.25 * (start > 0 ? start : 1);
-  if (step(rate)) {
-    for (int i = 0; i < 6 && r.ceiling == 0; ++i) step(rate *= 2);  // up to 16x the planner's figure
-  } else {
-    for (int i = 0; i < 3 && r.sustained_at == 0; ++i) step(rate /= 2);
-  }
-  for (int i = 0; i < iterations && r.sustained_at > 0 && r.ceiling > 0; ++i) step(0.5 * (r.sustained_at + r.ceiling));
+  });
+  r.ceiling = found.ceiling;
   return r;
 }
 

@@ -42,9 +42,8 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   block_signals(signals);
   // SIGCHLD too, before any thread starts (threads inherit the mask): a node's exit wakes the
   // loop below, and no other thread takes the signal and drops it.
-  sigset_t woken = signals;
-  sigaddset(&woken, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &woken, nullptr);
+  sigaddset(&signals, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto config = load(config_path, model_dir);
   fs::create_directories(state_dir);
   // One `up` per state directory: a second one, even at the same instant, is refused before it
@@ -104,7 +103,7 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   for (;;) {
     const double wait_s = std::min(5.0, l.next_restart_in().value_or(5.0)) + 0.001;
     timespec tick{static_cast<time_t>(wait_s), static_cast<long>((wait_s - static_cast<time_t>(wait_s)) * 1e9)};
-    const int sig = sigtimedwait(&woken, nullptr, &tick);
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) break;
     // Nodes that exit are restarted (the state file follows their new pids).
     const auto events = l.supervise();

@@ -307,8 +307,15 @@ std::vector<std::string> launcher::reap_exited() {
   return out;
 }
 
+namespace {
+// Seconds on the steady clock: restart times and exits are kept in it.
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
 std::optional<double> launcher::next_restart_in() const {
-  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  const double now = steady_seconds();
   std::optional<double> out;
   for (const auto& n : nodes_)
     if (n.pid <= 0 && !n.left_down && n.restart_at > 0) out = std::min(out.value_or(1e9), std::max(0.0, n.restart_at - now));
@@ -316,7 +323,7 @@ std::optional<double> launcher::next_restart_in() const {
 }
 
 std::vector<std::string> launcher::supervise() {
-  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  const double now = steady_seconds();
   std::vector<std::string> out;
   for (auto& n : nodes_) {
     if (n.pid > 0) {

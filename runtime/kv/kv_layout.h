@@ -21,6 +21,16 @@ namespace prfaas::kv {
 
 enum class layer_kind : uint8_t { linear, full };
 
+// The byte arithmetic of the layout, once: a full-attention block (K and V, f32), a linear
+// layer's state (its convolution state, then its recurrent state, f32), blocks for a length.
+constexpr long block_bytes(int block_tokens, int kv_heads, int head_dim) {
+  return 2L * block_tokens * kv_heads * head_dim * 4;
+}
+constexpr long linear_state_bytes(int conv_channels, int conv_kernel, int value_heads, int key_dim, int value_dim) {
+  return 4 * (static_cast<long>(conv_channels) * (conv_kernel - 1) + static_cast<long>(value_heads) * key_dim * value_dim);
+}
+constexpr int blocks_for(int tokens, int block_tokens) { return (tokens + block_tokens - 1) / block_tokens; }
+
 struct layout {
   std::vector<layer_kind> layers;  // one per layer, in order
   int block_tokens = 64;           // tokens per full-attention block
@@ -35,11 +45,11 @@ struct layout {
   int n_layers() const { return static_cast<int>(layers.size()); }
   layer_kind kind(int layer) const { return layers[static_cast<size_t>(layer)]; }
   int full_layers() const;
-  long block_bytes() const { return 2L * block_tokens * kv_heads * head_dim * 4; }
+  long block_bytes() const { return kv::block_bytes(block_tokens, kv_heads, head_dim); }
   long linear_state_bytes() const {
-    return 4 * (static_cast<long>(conv_channels) * (conv_kernel - 1) + static_cast<long>(value_heads) * key_dim * value_dim);
+    return kv::linear_state_bytes(conv_channels, conv_kernel, value_heads, key_dim, value_dim);
   }
-  int blocks_for(int tokens) const { return (tokens + block_tokens - 1) / block_tokens; }
+  int blocks_for(int tokens) const { return kv::blocks_for(tokens, block_tokens); }
 };
 
 std::string layout_descriptor(const layout& l);

@@ -77,11 +77,13 @@ struct model_config {
   // Bytes of one full-attention block (K and V, f32) and of one linear layer's state: its
   // convolution state (the last conv_kernel - 1 inputs of every channel) then its recurrent
   // state (linear_heads x key dim x value dim), f32.
-  long block_bytes() const { return 2L * block_tokens * kv_heads * head_dim * 4; }
+  long block_bytes() const { return kv::block_bytes(block_tokens, kv_heads, head_dim); }
   long conv_state_floats() const { return static_cast<long>(conv_channels()) * (conv_kernel - 1); }
   long recurrent_state_floats() const { return static_cast<long>(linear_heads) * linear_key_dim * linear_value_dim; }
-  long linear_state_bytes() const { return 4 * (conv_state_floats() + recurrent_state_floats()); }
-  int blocks_for(int tokens) const { return (tokens + block_tokens - 1) / block_tokens; }
+  long linear_state_bytes() const {
+    return kv::linear_state_bytes(conv_channels(), conv_kernel, linear_heads, linear_key_dim, linear_value_dim);
+  }
+  int blocks_for(int tokens) const { return kv::blocks_for(tokens, block_tokens); }
   // What the KV layer needs of this shape: its layers' kinds and the sizes that place each byte.
   kv::layout kv_layout() const;
   // Elements of all weights, counted from the shape before any is read.

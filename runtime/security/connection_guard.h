@@ -7,9 +7,9 @@
 //
 // The guard never reads a socket; it watches the bytes each accepted connection has been sent
 // (TCP_INFO).  A member of the deployment, once through TLS, is sent a BASP heartbeat at least
-// three times a connection timeout (actors/system_config.cpp), so what the process sends it keeps growing; a stranger stuck in the TLS
-// handshake, an idle HTTP connection or a slowloris trickling its request head is sent nothing
-// however it trickles bytes in.  So:
+// three times a connection timeout (actors/system_config.cpp), so what the process sends it
+// keeps growing; a stranger stuck in the TLS handshake, an idle HTTP connection or a slowloris
+// trickling its request head is sent nothing however it trickles bytes in.  So:
 //
 //   - a connection to which nothing new was sent for `stall_limit` is shut down, unless its
 //     owner holds it (an HTTP request being answered: hold(peer) ... release(peer));

@@ -61,4 +61,28 @@ double rate_meter::update(uint64_t total, std::chrono::steady_clock::time_point 
   return rate_;
 }
 
+bool telemetry_gate::shown::operator==(const shown& o) const {
+  const auto& a = s;
+  const auto& b = o.s;
+  return egress_gbps == o.egress_gbps && a.bytes_in_flight == b.bytes_in_flight && a.links == b.links &&
+         a.connections == b.connections && a.worst_rtt_us == b.worst_rtt_us && a.retransmits == b.retransmits &&
+         a.smallest_cwnd == b.smallest_cwnd && a.delivery_rate_bps == b.delivery_rate_bps &&
+         a.largest_bdp_bytes == b.largest_bdp_bytes && a.most_wanted_connections == b.most_wanted_connections;
+}
+
+telemetry_gate::look_result telemetry_gate::look(const link_summary& s, clock::time_point now) {
+  seen_ = {rate_.update(s.bytes_sent, now) * 8 / 1e9, s};
+  look_result r;
+  r.egress_gbps = seen_.egress_gbps;
+  r.next = seen_.egress_gbps == 0 && s.bytes_in_flight == 0 ? kRestingLook : kBusyLook;
+  r.tell = !told_valid_ || !(seen_ == told_) || now - told_at_ >= kQuiet;
+  return r;
+}
+
+void telemetry_gate::told(clock::time_point now) {
+  told_ = seen_;
+  told_valid_ = true;
+  told_at_ = now;
+}
+
 }  // namespace prfaas::transport

@@ -68,4 +68,40 @@ class rate_meter {
   double rate_ = 0;
 };
 
+// When a node's link telemetry is worth telling: looked at every 250 ms while KV crosses and
+// every second while the link rests, told when what the router shows changed (egress, in flight,
+// links, connections, RTT, retransmits, cwnd, delivery rate, BDP, connections wanted) or 5 s
+// after it was last told, so a resting link keeps the router asleep and a lost report is
+// repeated.
+//
+//   auto l = gate.look(summarize(links.snapshot()), now);   // then look again after l.next
+//   if (l.tell && send(report_of(l.egress_gbps))) gate.told(now);
+class telemetry_gate {
+ public:
+  using clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kBusyLook{250}, kRestingLook{1000}, kQuiet{5000};
+
+  struct look_result {
+    double egress_gbps = 0;  // written since the previous look
+    bool tell = false;
+    std::chrono::milliseconds next{kRestingLook};
+  };
+  look_result look(const link_summary& s, clock::time_point now);
+  // What the last look saw was told.
+  void told(clock::time_point now);
+  // A new listener: the next look is told whatever it says.
+  void forget() { told_valid_ = false; }
+
+ private:
+  struct shown {
+    double egress_gbps = 0;
+    link_summary s;
+    bool operator==(const shown& o) const;
+  };
+  rate_meter rate_;
+  shown seen_, told_;
+  bool told_valid_ = false;
+  clock::time_point told_at_{};
+};
+
 }  // namespace prfaas::transport

@@ -40,3 +40,30 @@ TEST_CASE("a rate meter whose counter starts again reads the bytes since, never 
   CHECK(after_reset == Approx(500));
   CHECK(m.update(1'500, t0 + seconds(3)) == Approx(1000));
 }
+
+TEST_CASE("telemetry is told when it changes or after the quiet period, looked at often only while KV crosses") {
+  using namespace std::chrono;
+  telemetry_gate gate;
+  const auto t0 = steady_clock::now();
+  link_summary s;
+  s.links = 1;
+  s.worst_rtt_us = 100;
+  auto l = gate.look(s, t0);
+  CHECK(l.tell);  // nothing told yet
+  CHECK(l.next == telemetry_gate::kRestingLook);
+  gate.told(t0);
+  CHECK_FALSE(gate.look(s, t0 + seconds(1)).tell);  // the same, resting
+  s.bytes_sent = 1'000'000;                          // KV crosses
+  l = gate.look(s, t0 + seconds(2));
+  CHECK(l.tell);
+  CHECK(l.egress_gbps == Approx(8e-3));
+  CHECK(l.next == telemetry_gate::kBusyLook);
+  gate.told(t0 + seconds(2));
+  l = gate.look(s, t0 + seconds(3));  // it stopped: the egress falls to 0, which is news
+  CHECK(l.tell);
+  gate.told(t0 + seconds(3));
+  CHECK_FALSE(gate.look(s, t0 + seconds(7)).tell);
+  CHECK(gate.look(s, t0 + seconds(8)).tell);  // 5 s since it was told
+  gate.forget();                              // a new router
+  CHECK(gate.look(s, t0 + seconds(8)).tell);
+}
