@@ -1,10 +1,13 @@
-// prfaas bench ..., netem up, plan and sim: the commands that measure, emulate and model, each
-// printing its figures.
+// prfaas bench ..., netem up, plan, sim and replay: the commands that load, measure, emulate and
+// model, each printing its figures.  They are prfaas-bench's (prfaas hands them over to it), so
+// the deployment's own binaries build without them.
 //
-//   prfaas bench transport|wan|engine|tokenizer|cluster|tls|serve ...
+//   prfaas bench transport|wan|engine|tokenizer|cluster|tls|serve|idle ...
 //   prfaas netem up ...                           an emulated WAN between two namespaces (root)
 //   prfaas plan --scenario FILE [--json]          optimum and baselines of the throughput model
 //   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
+//   prfaas replay --trace FILE [--scale-tokens K] [--requests N] [--concurrency C] [--outcomes F] [--json]
+//                                                 a trace against the running deployment
 
 #include <caf/all.hpp>
 #include <signal.h>
@@ -30,6 +33,7 @@
 #include "apps/commands.h"
 #include "apps/launcher.h"
 #include "apps/netem_command.h"
+#include "apps/replay_command.h"
 #include "apps/sim_commands.h"
 #include "runtime/sim/scenario.h"
 
@@ -89,7 +93,7 @@ struct process_sample {
   long long ticks = 0;  // user + system
 };
 
-process_sample sample(int pid) {
+process_sample sample_process(int pid) {
   process_sample out;
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);)
@@ -111,7 +115,7 @@ int cmd_bench_idle(const std::string& state_dir, int seconds, bool as_json) {
   for (const auto& n : st.at("nodes")) processes.emplace_back(n.at("name").get<std::string>(), n.at("pid").get<int>());
   if (st.contains("up_pid")) processes.emplace_back("(prfaas up)", st.at("up_pid").get<int>());
   std::vector<process_sample> before;
-  for (const auto& [name, pid] : processes) before.push_back(sample(pid));
+  for (const auto& [name, pid] : processes) before.push_back(sample_process(pid));
   const auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -120,7 +124,7 @@ int cmd_bench_idle(const std::string& state_dir, int seconds, bool as_json) {
   double total_cpu = 0, total_rss = 0;
   if (!as_json) std::printf("%-22s %8s %10s   (idle, %d s)\n", "process", "RSS MiB", "CPU %core", seconds);
   for (size_t i = 0; i < processes.size(); ++i) {
-    const auto after = sample(processes[i].second);
+    const auto after = sample_process(processes[i].second);
     const double cpu = 100.0 * static_cast<double>(after.ticks - before[i].ticks) / hz / wall;
     const double rss = after.rss_kib / 1024.0;
     total_cpu += cpu;
@@ -136,17 +140,24 @@ int cmd_bench_idle(const std::string& state_dir, int seconds, bool as_json) {
   return 0;
 }
 
+// The command's line in the help (one list for prfaas and prfaas-bench).
+std::string about(const std::string& name) {
+  for (const auto& [n, what] : bench_command_names())
+    if (n == name) return what;
+  return {};
+}
+
 }  // namespace
 
 void add_bench_commands(CLI::App& app, cli_context& ctx) {
   auto& scenario = ctx.hold<std::string>();
-  auto* plan = app.add_subcommand("plan", "size a deployment with the throughput model; compare with baselines");
+  auto* plan = app.add_subcommand("plan", about("plan"));
   plan->add_option("--scenario", scenario, "scenario TOML file")->required();
   plan->add_flag("--json", ctx.as_json, "print one JSON object");
   plan->callback([&ctx, s = &scenario] { ctx.run = [&ctx, s] { return plan_command(*s, ctx.as_json); }; });
 
   auto& sim_opts = ctx.hold<sim_command_options>();
-  auto* sim = app.add_subcommand("sim", "simulate a deployment driving the router's policy code");
+  auto* sim = app.add_subcommand("sim", about("sim"));
   sim->add_option("--scenario", sim_opts.scenario, "scenario TOML file")->required();
   sim->add_option("--trace", sim_opts.trace, "replay this trace (arrivals, lengths, prefixes)");
   sim->add_option("--requests", sim_opts.requests, "number of requests (default: the scenario's)")
@@ -160,7 +171,7 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   sim->callback([&ctx, o = &sim_opts] { ctx.run = [o] { return sim_command(*o); }; });
 
   auto& netem_opts = ctx.hold<netem_options>();
-  auto* netem = app.add_subcommand("netem", "an emulated WAN between two network namespaces (root; for kernels without netem)");
+  auto* netem = app.add_subcommand("netem", about("netem"));
   netem->require_subcommand(1);
   auto* netem_up = netem->add_subcommand("up", "make it and keep it until Ctrl-C or SIGTERM");
   netem_up->add_option("--name", netem_opts.name, "namespaces NAME-a and NAME-b");
@@ -173,7 +184,7 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   netem_up->add_option("--queue-kib", netem_opts.queue_kib, "drop-tail queue (0: 50 ms at the rate)")->check(CLI::Range(0, 1 << 20));
   netem_up->callback([&ctx, o = &netem_opts] { ctx.run = [o] { return apps::netem_up(*o); }; });
 
-  auto* bench = app.add_subcommand("bench", "benchmarks that print their figures");
+  auto* bench = app.add_subcommand("bench", about("bench"));
   bench->require_subcommand(1);
   struct tls_options {
     int rounds = 3, requests = 20;
@@ -269,6 +280,29 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   auto* tx_serve = bench_tx->add_option("--serve", bench_opts.serve, "HOST:PORT: be the receiving end for a sender elsewhere");
   bench_tx->add_option("--connect", bench_opts.connect, "HOST:PORT of a receiver started with --serve")->excludes(tx_serve);
   bench_tx->callback([&ctx, o = &bench_opts] { ctx.run = [o] { return apps::bench_transport(*o); }; });
+
+  auto& replay_opts = ctx.hold<replay_options>();
+  auto* replay = app.add_subcommand("replay", about("replay"));
+  replay->add_option("--trace", replay_opts.trace, "trace in the ../shared/traces format")->required();
+  replay->add_option("--scale-tokens", replay_opts.scale_tokens, "trace tokens per prompt byte (divides 512)")
+      ->check(CLI::IsMember({1, 2, 4, 8, 16, 32, 64, 128, 256, 512}));
+  replay->add_option("--requests", replay_opts.requests, "the first N requests")->check(CLI::Range(1, 1000000));
+  replay->add_option("--concurrency", replay_opts.concurrency, "requests in flight at once")->check(CLI::Range(1, 256));
+  replay_opts.sampling.add_to(*replay);
+  replay->add_option("--max-tokens", replay_opts.max_tokens, "cap on output tokens per request")->check(CLI::Range(1, 4096));
+  replay->add_option("--router", ctx.router_flag, "HOST:PORT of the router (default: from --state)");
+  replay->add_option("--state", ctx.state_dir, "directory for the deployment's state and logs");
+  add_access_options(replay, ctx.access);
+  replay->add_flag("--json", replay_opts.as_json, "print one JSON object");
+  replay->add_option("--deadline-ms", replay_opts.deadline_ms, "each request's deadline")->check(CLI::Range(1, 3600000));
+  replay->add_option("--outcomes", replay_opts.outcomes, "write every request's outcome here (JSON lines, for prfaas check)");
+  replay->callback([&ctx, o = &replay_opts] {
+    ctx.run = [&ctx, o] {
+      const auto router_at = router_address(ctx.router_flag, ctx.state_dir);
+      client_system client(config::deployment_config{}, client_tls(ctx.access));
+      return replay_command(client.sys, router_at, *o);
+    };
+  });
 }
 
 }  // namespace prfaas::apps

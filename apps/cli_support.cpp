@@ -1,5 +1,7 @@
 #include "apps/cli_support.h"
 
+#include "apps/commands.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -220,6 +222,38 @@ actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor
   auto r = actors::generate(sys, router, req, std::chrono::milliseconds(wait_ms));
   if (!r) throw cli_error{actors::describe(r.error())};
   return *r;
+}
+
+const std::vector<std::pair<std::string, std::string>>& bench_command_names() {
+  static const std::vector<std::pair<std::string, std::string>> names = {
+      {"plan", "size a deployment with the throughput model; compare with baselines"},
+      {"sim", "simulate a deployment driving the router's policy code"},
+      {"netem", "an emulated WAN between two network namespaces (root; for kernels without netem)"},
+      {"bench", "benchmarks that print their figures"},
+      {"replay", "send a trace to the running deployment; hit rate, offload, TTFT"},
+  };
+  return names;
+}
+
+int run_command_line(CLI::App& app, cli_context& ctx, int argc, char** argv) {
+  // Usage errors exit 2 (help and version 0), whatever CLI11's own code for the error.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (!ctx.run) return 2;
+  ctx.access.state_dir = ctx.state_dir;
+  try {
+    return ctx.run();
+  } catch (const cli_error& e) {
+    std::cerr << "prfaas: error: " << e.message << std::endl;
+    return 1;
+  } catch (const failure& f) {
+    std::cerr << "prfaas: error: " << to_string(f.code()) << ": " << f.what() << std::endl;
+    return 1;
+  }
 }
 
 }  // namespace prfaas::apps

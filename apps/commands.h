@@ -1,6 +1,9 @@
 #pragma once
-// The prfaas CLI's command groups, one file each: prfaas_cli.cpp adds every group to one
-// CLI11 app; the subcommand given sets `run`, which main calls once parsing succeeded.
+// The prfaas CLI's command groups, one file each.  Two binaries carry them: prfaas
+// (prfaas_cli.cpp: the deployment, its requests, its operators, models) and prfaas-bench
+// (prfaas_bench.cpp: the commands that load, measure, emulate and model), to which prfaas hands
+// those commands over.  The subcommand given sets `run`, which run_command_line calls once
+// parsing succeeded.
 
 #include <CLI/CLI.hpp>
 
@@ -36,6 +39,13 @@ void add_deployment_commands(CLI::App& app, cli_context& ctx);  // up, down, sta
 void add_request_commands(CLI::App& app, cli_context& ctx);     // generate, trace, metrics, replay, check
 void add_operator_commands(CLI::App& app, cli_context& ctx);    // chaos, link set, node convert
 void add_model_commands(CLI::App& app, cli_context& ctx);       // model init
-void add_bench_commands(CLI::App& app, cli_context& ctx);       // bench ..., netem up, plan, sim
+void add_bench_commands(CLI::App& app, cli_context& ctx);       // bench ..., netem up, plan, sim, replay
+
+// The commands add_bench_commands adds, and a line on each (prfaas lists them in its help).
+const std::vector<std::pair<std::string, std::string>>& bench_command_names();
+
+// A binary's main after its groups were added: parses, runs the command given, prints its
+// error.  Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
+int run_command_line(CLI::App& app, cli_context& ctx, int argc, char** argv);
 
 }  // namespace prfaas::apps

@@ -1,11 +1,11 @@
-// prfaas generate, trace, metrics, replay and check: requests to a running deployment (or, with
+// prfaas generate, trace, metrics and check: requests to a running deployment (or, with
 // generate --in-process, to the model in this process: the reference).
 //
 //   prfaas generate --prompt TEXT | --prompt-file F --max-tokens N [--json] [--stream] [--in-process]
 //   prfaas trace ID [--json]                      one request's timeline
 //   prfaas metrics                                the router's Prometheus page
-//   prfaas replay --trace FILE [--scale-tokens K] [--requests N] [--concurrency C] [--outcomes F] [--json]
 //   prfaas check RUN --reference REF [--min-completed X]     a fault run's outcomes against a fault-free one
+//                                                 (prfaas replay --outcomes writes them: bench_commands.cpp)
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -24,7 +24,6 @@
 #include <climits>
 #include <sstream>
 
-#include "apps/replay_command.h"
 #include "kernels/cpu/threads.h"
 #include "runtime/common/errc.h"
 #include "runtime/engine/engine.h"
@@ -257,29 +256,6 @@ void add_request_commands(CLI::App& app, cli_context& ctx) {
   metrics_cmd->add_option("--state", ctx.state_dir, "directory for the deployment's state and logs");
   add_access_options(metrics_cmd, ctx.access);
   metrics_cmd->callback([&ctx] { ctx.run = [&ctx] { return cmd_metrics(ctx.access, ctx.router_flag); }; });
-
-  auto& replay_opts = ctx.hold<replay_options>();
-  auto* replay = app.add_subcommand("replay", "send a trace to the running deployment; hit rate, offload, TTFT");
-  replay->add_option("--trace", replay_opts.trace, "trace in the ../shared/traces format")->required();
-  replay->add_option("--scale-tokens", replay_opts.scale_tokens, "trace tokens per prompt byte (divides 512)")
-      ->check(CLI::IsMember({1, 2, 4, 8, 16, 32, 64, 128, 256, 512}));
-  replay->add_option("--requests", replay_opts.requests, "the first N requests")->check(CLI::Range(1, 1000000));
-  replay->add_option("--concurrency", replay_opts.concurrency, "requests in flight at once")->check(CLI::Range(1, 256));
-  replay_opts.sampling.add_to(*replay);
-  replay->add_option("--max-tokens", replay_opts.max_tokens, "cap on output tokens per request")->check(CLI::Range(1, 4096));
-  replay->add_option("--router", ctx.router_flag, "HOST:PORT of the router (default: from --state)");
-  replay->add_option("--state", ctx.state_dir, "directory for the deployment's state and logs");
-  add_access_options(replay, ctx.access);
-  replay->add_flag("--json", replay_opts.as_json, "print one JSON object");
-  replay->add_option("--deadline-ms", replay_opts.deadline_ms, "each request's deadline")->check(CLI::Range(1, 3600000));
-  replay->add_option("--outcomes", replay_opts.outcomes, "write every request's outcome here (JSON lines, for prfaas check)");
-  replay->callback([&ctx, o = &replay_opts] {
-    ctx.run = [&ctx, o] {
-      const auto router_at = router_address(ctx.router_flag, ctx.state_dir);
-      client_system client(config::deployment_config{}, client_tls(ctx.access));
-      return replay_command(client.sys, router_at, *o);
-    };
-  });
 
   struct check_options {
     std::string run, reference;

@@ -42,6 +42,12 @@ class failure : public std::runtime_error {
   errc code_;
 };
 
+// A file or setting that is wrong: throws failure(bad_config) "source: what" (a file's path, a
+// field's name).
+[[noreturn]] inline void fail_config(const std::string& source, const std::string& what) {
+  throw failure(errc::bad_config, source + ": " + what);
+}
+
 // Checks a caller's precondition (kj's REQUIRE): throws failure(invalid_argument).
 #define PRFAAS_REQUIRE(cond, msg)                                                              \
   do {                                                                                         \

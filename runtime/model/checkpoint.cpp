@@ -20,13 +20,9 @@ using json = nlohmann::json;
 
 namespace {
 
-[[noreturn]] void bad(const std::string& source, const std::string& what) {
-  throw failure(errc::bad_config, source + ": " + what);
-}
-
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) bad(p.string(), "cannot read");
+  if (!in) fail_config(p.string(), "cannot read");
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
@@ -36,14 +32,8 @@ json parse_json(const std::string& text, const std::string& source) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    bad(source, std::string("not valid JSON: ") + e.what());
+    fail_config(source, std::string("not valid JSON: ") + e.what());
   }
-}
-
-std::string shape_text(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
 }
 
 // Reads typed fields of one JSON object, remembering which keys it used: a key nobody reads is
@@ -57,28 +47,28 @@ class fields {
   }
   int integer(const std::string& k, int fallback, bool required = false) {
     if (!has(k)) {
-      if (required) bad(source_, "config field " + k + " is missing");
+      if (required) fail_config(source_, "config field " + k + " is missing");
       return fallback;
     }
     const auto& v = j_[k];
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (int64_t{1} << 30))
-      bad(source_, "config field " + k + " must be a non-negative integer");
+      fail_config(source_, "config field " + k + " must be a non-negative integer");
     return v.get<int>();
   }
   double number(const std::string& k, double fallback) {
     if (!has(k)) return fallback;
     const auto& v = j_[k];
-    if (!v.is_number()) bad(source_, "config field " + k + " must be a number");
+    if (!v.is_number()) fail_config(source_, "config field " + k + " must be a number");
     return v.get<double>();
   }
   bool boolean(const std::string& k, bool fallback) {
     if (!has(k)) return fallback;
-    if (!j_[k].is_boolean()) bad(source_, "config field " + k + " must be true or false");
+    if (!j_[k].is_boolean()) fail_config(source_, "config field " + k + " must be true or false");
     return j_[k].get<bool>();
   }
   std::string text(const std::string& k, const std::string& fallback) {
     if (!has(k)) return fallback;
-    if (!j_[k].is_string()) bad(source_, "config field " + k + " must be a string");
+    if (!j_[k].is_string()) fail_config(source_, "config field " + k + " must be a string");
     return j_[k].get<std::string>();
   }
   const json& raw(const std::string& k) {
@@ -91,7 +81,7 @@ class fields {
   // Every key of the object was read or is ignored by design.
   void check_all_used(const std::string& what) {
     for (const auto& [k, v] : j_.items())
-      if (!used_.count(k)) bad(source_, "unsupported " + what + " field " + k);
+      if (!used_.count(k)) fail_config(source_, "unsupported " + what + " field " + k);
   }
 
  private:
@@ -104,13 +94,13 @@ class fields {
 
 model_config parse_hf_config(const std::string& text, const std::string& source) {
   json top = parse_json(text, source);
-  if (!top.is_object()) bad(source, "config.json is not a JSON object");
+  if (!top.is_object()) fail_config(source, "config.json is not a JSON object");
   const std::string type = top.value("model_type", "");
   bool top_tie = false, top_tie_given = false;
   const json* body = &top;
   if (type == "qwen3_5") {
     // The published multimodal checkpoint: the text model's config sits under text_config.
-    if (!top.contains("text_config") || !top["text_config"].is_object()) bad(source, "model_type qwen3_5 needs a text_config object");
+    if (!top.contains("text_config") || !top["text_config"].is_object()) fail_config(source, "model_type qwen3_5 needs a text_config object");
     if (top.contains("tie_word_embeddings") && top["tie_word_embeddings"].is_boolean()) {
       top_tie = top["tie_word_embeddings"].get<bool>();
       top_tie_given = true;
@@ -123,14 +113,14 @@ model_config parse_hf_config(const std::string& text, const std::string& source)
   const std::string mt = f.text("model_type", type);
   if (mt == "qwen3_next") c.arch = architecture::qwen3_next;
   else if (mt == "qwen3_5_text") c.arch = architecture::qwen3_5_text;
-  else bad(source, "unsupported model_type \"" + mt + "\" (qwen3_next, qwen3_5_text and qwen3_5 are supported)");
+  else fail_config(source, "unsupported model_type \"" + mt + "\" (qwen3_next, qwen3_5_text and qwen3_5 are supported)");
   if (top.contains("architectures")) {
     const auto& a = top["architectures"];
-    if (!a.is_array()) bad(source, "architectures must be a list");
+    if (!a.is_array()) fail_config(source, "architectures must be a list");
     for (const auto& name : a) {
       const std::string n = name.is_string() ? name.get<std::string>() : "";
       if (n != "Qwen3NextForCausalLM" && n != "Qwen3_5ForCausalLM" && n != "Qwen3_5ForConditionalGeneration")
-        bad(source, "unsupported architecture \"" + n + "\"");
+        fail_config(source, "unsupported architecture \"" + n + "\"");
     }
   }
   f.ignore({"architectures", "transformers_version", "torch_dtype", "dtype", "initializer_range", "use_cache",
@@ -144,10 +134,10 @@ model_config parse_hf_config(const std::string& text, const std::string& source)
   c.kv_heads = f.integer("num_key_value_heads", c.heads);
   c.head_dim = f.integer("head_dim", c.heads ? c.d_model / c.heads : 0);
   c.ffn_dim = f.integer("intermediate_size", 0, true);
-  if (const auto act = f.text("hidden_act", "silu"); act != "silu") bad(source, "unsupported hidden_act \"" + act + "\" (silu)");
-  if (f.boolean("attention_bias", false)) bad(source, "unsupported attention_bias = true");
-  if (!f.boolean("attn_output_gate", true)) bad(source, "unsupported attn_output_gate = false");
-  if (f.has("sliding_window")) bad(source, "unsupported sliding_window");
+  if (const auto act = f.text("hidden_act", "silu"); act != "silu") fail_config(source, "unsupported hidden_act \"" + act + "\" (silu)");
+  if (f.boolean("attention_bias", false)) fail_config(source, "unsupported attention_bias = true");
+  if (!f.boolean("attn_output_gate", true)) fail_config(source, "unsupported attn_output_gate = false");
+  if (f.has("sliding_window")) fail_config(source, "unsupported sliding_window");
   c.norm_eps = static_cast<float>(f.number("rms_norm_eps", 1e-6));
   c.tie_embeddings = f.boolean("tie_word_embeddings", top_tie_given ? top_tie : false);
   c.max_context = std::min(f.integer("max_position_embeddings", 32768), 1 << 20);
@@ -159,13 +149,13 @@ model_config parse_hf_config(const std::string& text, const std::string& source)
   // Rotary: rope_parameters (transformers 5) or the older top-level fields.
   double theta = f.number("rope_theta", 10000.0), partial = f.number("partial_rotary_factor", 1.0);
   if (c.arch == architecture::qwen3_next && !f.has("partial_rotary_factor")) partial = 0.25;
-  if (f.has("rope_scaling")) bad(source, "unsupported rope_scaling");
+  if (f.has("rope_scaling")) fail_config(source, "unsupported rope_scaling");
   if (f.has("rope_parameters")) {
     const json& rp = f.raw("rope_parameters");
-    if (!rp.is_object()) bad(source, "rope_parameters must be an object");
+    if (!rp.is_object()) fail_config(source, "rope_parameters must be an object");
     fields r(rp, source);
     if (const auto kind = r.text("rope_type", "default"); kind != "default")
-      bad(source, "unsupported rope_parameters.rope_type \"" + kind + "\" (default)");
+      fail_config(source, "unsupported rope_parameters.rope_type \"" + kind + "\" (default)");
     theta = r.number("rope_theta", theta);
     partial = r.number("partial_rotary_factor", partial);
     // Multimodal rotary sections: with text alone every section has the same position, which
@@ -177,17 +167,17 @@ model_config parse_hf_config(const std::string& text, const std::string& source)
   c.rotary_fraction = static_cast<float>(partial);
   if (f.has("layer_types")) {
     const json& lt = f.raw("layer_types");
-    if (!lt.is_array()) bad(source, "layer_types must be a list");
+    if (!lt.is_array()) fail_config(source, "layer_types must be a list");
     for (const auto& t : lt) {
       const std::string s = t.is_string() ? t.get<std::string>() : "";
       if (s == "linear_attention") c.layer_types.push_back(layer_kind::linear);
       else if (s == "full_attention") c.layer_types.push_back(layer_kind::full);
-      else bad(source, "unsupported layer type \"" + s + "\" (linear_attention, full_attention)");
+      else fail_config(source, "unsupported layer type \"" + s + "\" (linear_attention, full_attention)");
     }
     f.ignore({"full_attention_interval"});
   } else {
     const int interval = f.integer("full_attention_interval", 4);
-    if (interval < 1) bad(source, "full_attention_interval must be at least 1");
+    if (interval < 1) fail_config(source, "full_attention_interval must be at least 1");
     c.linear_per_full = interval - 1;
   }
   if (c.arch == architecture::qwen3_next) {
@@ -199,9 +189,9 @@ model_config parse_hf_config(const std::string& text, const std::string& source)
     c.decoder_sparse_step = std::max(1, f.integer("decoder_sparse_step", 1));
     if (f.has("mlp_only_layers")) {
       const json& m = f.raw("mlp_only_layers");
-      if (!m.is_array()) bad(source, "mlp_only_layers must be a list");
+      if (!m.is_array()) fail_config(source, "mlp_only_layers must be a list");
       for (const auto& l : m) {
-        if (!l.is_number_integer()) bad(source, "mlp_only_layers must hold layer indices");
+        if (!l.is_number_integer()) fail_config(source, "mlp_only_layers must hold layer indices");
         c.mlp_only_layers.push_back(l.get<int>());
       }
     }
@@ -210,7 +200,7 @@ model_config parse_hf_config(const std::string& text, const std::string& source)
   try {
     c.validate();
   } catch (const failure& e) {
-    bad(source, e.what());
+    fail_config(source, e.what());
   }
   return c;
 }
@@ -261,19 +251,19 @@ std::vector<std::string> weight_files(const fs::path& dir) {
     const auto src = (dir / "model.safetensors.index.json").string();
     const json idx = parse_json(read_text(dir / "model.safetensors.index.json"), src);
     if (!idx.is_object() || !idx.contains("weight_map") || !idx["weight_map"].is_object())
-      bad(src, "needs a weight_map object");
+      fail_config(src, "needs a weight_map object");
     std::set<std::string> files;
     for (const auto& [name, file] : idx["weight_map"].items()) {
-      if (!file.is_string()) bad(src, "weight_map entry " + name + " is not a file name");
+      if (!file.is_string()) fail_config(src, "weight_map entry " + name + " is not a file name");
       const std::string f = file.get<std::string>();
       if (f.empty() || f.find('/') != std::string::npos || f.find("..") != std::string::npos)
-        bad(src, "weight_map entry " + name + " names a file outside the folder: " + f);
+        fail_config(src, "weight_map entry " + name + " names a file outside the folder: " + f);
       files.insert(f);
     }
     return {files.begin(), files.end()};
   }
   if (fs::exists(dir / "model.safetensors")) return {"model.safetensors"};
-  bad(dir.string(), "holds no model.safetensors nor model.safetensors.index.json");
+  fail_config(dir.string(), "holds no model.safetensors nor model.safetensors.index.json");
 }
 
 }  // namespace
@@ -308,10 +298,10 @@ generation_defaults read_generation_config(const std::string& model_dir, int voc
   if (!fs::exists(path)) return out;
   const auto src = path.string();
   const json g = parse_json(read_text(path), src);
-  if (!g.is_object()) bad(src, "is not a JSON object");
+  if (!g.is_object()) fail_config(src, "is not a JSON object");
   auto token = [&](const json& v, const char* k) {
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
-      bad(src, std::string(k) + " must be a token id in [0, " + std::to_string(vocab) + ")");
+      fail_config(src, std::string(k) + " must be a token id in [0, " + std::to_string(vocab) + ")");
     return v.get<int>();
   };
   auto id = [&](const char* k, int& to) {
@@ -328,7 +318,7 @@ generation_defaults read_generation_config(const std::string& model_dir, int voc
   }
   auto number = [&](const char* k, std::optional<float>& to) {
     if (!g.contains(k) || g[k].is_null()) return;
-    if (!g[k].is_number()) bad(src, std::string(k) + " must be a number");
+    if (!g[k].is_number()) fail_config(src, std::string(k) + " must be a number");
     to = g[k].get<float>();
   };
   const bool sample = g.contains("do_sample") && g["do_sample"].is_boolean() && g["do_sample"].get<bool>();  // transformers' default: greedy
@@ -337,7 +327,7 @@ generation_defaults read_generation_config(const std::string& model_dir, int voc
     number("top_p", out.top_p);
     number("min_p", out.min_p);
     if (g.contains("top_k") && !g["top_k"].is_null()) {
-      if (!g["top_k"].is_number_integer()) bad(src, "top_k must be an integer");
+      if (!g["top_k"].is_number_integer()) fail_config(src, "top_k must be an integer");
       out.top_k = g["top_k"].get<int>();
     }
   } else {
@@ -349,7 +339,7 @@ generation_defaults read_generation_config(const std::string& model_dir, int voc
 
 checkpoint checkpoint::open(const std::string& dir_text, bool hash) {
   const fs::path dir(dir_text);
-  if (!fs::is_directory(dir)) bad(dir_text, "is not a model folder");
+  if (!fs::is_directory(dir)) fail_config(dir_text, "is not a model folder");
   checkpoint ck;
   ck.config_ = parse_hf_config(read_text(dir / "config.json"), (dir / "config.json").string());
   ck.generation_ = read_generation_config(dir_text, ck.config_.vocab);
@@ -377,20 +367,20 @@ void checkpoint::index(const model_config& c) {
         ++skipped_;
         continue;
       }
-      if (!tensors_.emplace(name, &view).second) bad(shard.label(), "tensor " + name + " appears in two weight files");
+      if (!tensors_.emplace(name, &view).second) fail_config(shard.label(), "tensor " + name + " appears in two weight files");
     }
   const auto specs = checkpoint_tensors(c);
   std::set<std::string> expected;
   for (const auto& s : specs) {
     expected.insert(s.name);
     auto it = tensors_.find(s.name);
-    if (it == tensors_.end()) bad(shards_.empty() ? "checkpoint" : shards_.front().label(), "missing tensor " + s.name + " " + shape_text(s.shape));
+    if (it == tensors_.end()) fail_config(shards_.empty() ? "checkpoint" : shards_.front().label(), "missing tensor " + s.name + " " + shape_text(s.shape));
     if (it->second->shape != s.shape)
-      bad(shards_.front().label(), "tensor " + s.name + " has shape " + shape_text(it->second->shape) +
+      fail_config(shards_.front().label(), "tensor " + s.name + " has shape " + shape_text(it->second->shape) +
                                        ", the config implies " + shape_text(s.shape));
   }
   for (const auto& [name, view] : tensors_)
-    if (!expected.count(name)) bad(shards_.front().label(), "unexpected tensor " + name + " " + shape_text(view->shape) + " (not in the " + std::string(model::name(c.arch)) + " layout)");
+    if (!expected.count(name)) fail_config(shards_.front().label(), "unexpected tensor " + name + " " + shape_text(view->shape) + " (not in the " + std::string(model::name(c.arch)) + " layout)");
 }
 
 void checkpoint::set_layout(int block_tokens, int max_context, const std::string& weights_hash) {

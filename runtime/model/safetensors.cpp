@@ -14,19 +14,11 @@
 
 namespace prfaas::model {
 
-namespace {
-
-[[noreturn]] void bad(const std::string& label, const std::string& what) {
-  throw failure(errc::bad_config, label + ": " + what);
-}
-
 std::string shape_text(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
 }
-
-}  // namespace
 
 const char* name(dtype t) {
   switch (t) {
@@ -122,22 +114,22 @@ struct safetensors::mapping {
 
 safetensors safetensors::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) bad(path, std::string("cannot open: ") + std::strerror(errno));
+  if (fd < 0) fail_config(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     ::close(fd);
-    bad(path, std::string("cannot stat: ") + std::strerror(errno));
+    fail_config(path, std::string("cannot stat: ") + std::strerror(errno));
   }
   safetensors s;
   s.label_ = path;
   s.map_ = std::make_shared<mapping>();
   if (st.st_size < 8) {
     ::close(fd);
-    bad(path, "truncated: " + std::to_string(st.st_size) + " bytes, less than the 8-byte header length");
+    fail_config(path, "truncated: " + std::to_string(st.st_size) + " bytes, less than the 8-byte header length");
   }
   void* addr = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (addr == MAP_FAILED) bad(path, std::string("cannot map: ") + std::strerror(errno));
+  if (addr == MAP_FAILED) fail_config(path, std::string("cannot map: ") + std::strerror(errno));
   s.map_->addr = addr;
   s.map_->size = static_cast<size_t>(st.st_size);
   s.all_ = {static_cast<const std::byte*>(addr), s.map_->size};
@@ -150,7 +142,7 @@ safetensors safetensors::from_memory(std::shared_ptr<const std::vector<std::byte
   s.label_ = std::move(label);
   s.memory_ = std::move(bytes);
   s.all_ = {s.memory_->data(), s.memory_->size()};
-  if (s.all_.size() < 8) bad(s.label_, "truncated: less than the 8-byte header length");
+  if (s.all_.size() < 8) fail_config(s.label_, "truncated: less than the 8-byte header length");
   s.parse();
   return s;
 }
@@ -167,54 +159,54 @@ const tensor_view* safetensors::find(const std::string& name) const {
 void safetensors::parse() {
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(all_[i]);
-  if (header_len > max_header_bytes) bad(label_, "header length " + std::to_string(header_len) + " exceeds the bound of " + std::to_string(max_header_bytes));
+  if (header_len > max_header_bytes) fail_config(label_, "header length " + std::to_string(header_len) + " exceeds the bound of " + std::to_string(max_header_bytes));
   if (header_len > all_.size() - 8)
-    bad(label_, "truncated: header declares " + std::to_string(header_len) + " bytes, the file has " +
+    fail_config(label_, "truncated: header declares " + std::to_string(header_len) + " bytes, the file has " +
                     std::to_string(all_.size() - 8) + " after the length");
   const auto* text = reinterpret_cast<const char*>(all_.data() + 8);
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text, text + header_len);
   } catch (const nlohmann::json::exception& e) {
-    bad(label_, std::string("header is not valid JSON: ") + e.what());
+    fail_config(label_, std::string("header is not valid JSON: ") + e.what());
   }
-  if (!header.is_object()) bad(label_, "header is not a JSON object");
+  if (!header.is_object()) fail_config(label_, "header is not a JSON object");
   const std::span<const std::byte> data = all_.subspan(8 + header_len);
   std::vector<std::pair<uint64_t, uint64_t>> spans;
   for (const auto& [key, entry] : header.items()) {
     if (key == "__metadata__") continue;
     const std::string where = "tensor " + key;
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
-      bad(label_, where + ": entry needs dtype, shape and data_offsets");
+      fail_config(label_, where + ": entry needs dtype, shape and data_offsets");
     tensor_view v;
     v.name = key;
     const auto& dt = entry["dtype"];
-    if (!dt.is_string()) bad(label_, where + ": dtype is not a string");
+    if (!dt.is_string()) fail_config(label_, where + ": dtype is not a string");
     const std::string d = dt.get<std::string>();
     if (d == "F32") v.type = dtype::f32;
     else if (d == "BF16") v.type = dtype::bf16;
     else if (d == "F16") v.type = dtype::f16;
-    else bad(label_, where + ": unsupported dtype " + d + " (F32, BF16 and F16 are read)");
+    else fail_config(label_, where + ": unsupported dtype " + d + " (F32, BF16 and F16 are read)");
     const auto& shape = entry["shape"];
-    if (!shape.is_array() || shape.size() > 8) bad(label_, where + ": shape is not an array of at most 8 dimensions");
+    if (!shape.is_array() || shape.size() > 8) fail_config(label_, where + ": shape is not an array of at most 8 dimensions");
     uint64_t elements = 1;
     for (const auto& dim : shape) {
-      if (!dim.is_number_unsigned()) bad(label_, where + ": shape holds a non-integer or negative dimension");
+      if (!dim.is_number_unsigned()) fail_config(label_, where + ": shape holds a non-integer or negative dimension");
       const uint64_t n = dim.get<uint64_t>();
-      if (n > (1ull << 40) || (n && elements > (1ull << 40) / n)) bad(label_, where + ": shape too large");
+      if (n > (1ull << 40) || (n && elements > (1ull << 40) / n)) fail_config(label_, where + ": shape too large");
       elements *= n;
       v.shape.push_back(static_cast<int64_t>(n));
     }
     const auto& off = entry["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      bad(label_, where + ": data_offsets is not two non-negative integers");
+      fail_config(label_, where + ": data_offsets is not two non-negative integers");
     const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
     const uint64_t want = elements * static_cast<uint64_t>(dtype_bytes(v.type));
     if (begin > end || end > data.size())
-      bad(label_, where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+      fail_config(label_, where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                       ") lie outside the " + std::to_string(data.size()) + " data bytes (truncated or lying header)");
     if (end - begin != want)
-      bad(label_, where + ": data_offsets span " + std::to_string(end - begin) + " bytes, but " + name(v.type) + " " +
+      fail_config(label_, where + ": data_offsets span " + std::to_string(end - begin) + " bytes, but " + name(v.type) + " " +
                       shape_text(v.shape) + " needs " + std::to_string(want));
     v.bytes = data.subspan(begin, end - begin);
     spans.emplace_back(begin, end);
@@ -222,7 +214,7 @@ void safetensors::parse() {
   }
   std::sort(spans.begin(), spans.end());
   for (size_t i = 1; i < spans.size(); ++i)
-    if (spans[i].first < spans[i - 1].second) bad(label_, "header lies: two tensors' data overlap");
+    if (spans[i].first < spans[i - 1].second) fail_config(label_, "header lies: two tensors' data overlap");
 }
 
 std::vector<std::byte> write_safetensors(const std::vector<tensor_data>& tensors) {

@@ -26,6 +26,8 @@ namespace prfaas::model {
 enum class dtype : uint8_t { f32, bf16, f16 };
 const char* name(dtype t);
 inline int dtype_bytes(dtype t) { return t == dtype::f32 ? 4 : 2; }
+// A shape as messages print it: "[2048, 16]".
+std::string shape_text(const std::vector<int64_t>& shape);
 
 struct tensor_view {
   std::string name;

@@ -13,10 +13,7 @@
 namespace prfaas::netem {
 namespace {
 
-void sh(const std::string& cmd) {
-  if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0)
-    throw failure(errc::bad_config, "host network: '" + cmd + "' failed");
-}
+void sh_host(const std::string& cmd) { run_setup(cmd, "host network"); }
 
 bool have(const std::string& program) {
   return std::system(("command -v " + program + " >/dev/null 2>&1").c_str()) == 0;
@@ -43,12 +40,12 @@ host_network::host_network(host_network_options options) : options_(std::move(op
   try {
     for (const auto& [host, address] : addresses_) {
       std::system(("ip netns del " + ns(host) + " >/dev/null 2>&1").c_str());  // a leftover of a killed run
-      sh("ip netns add " + ns(host));
-      sh("ip -n " + ns(host) + " link set lo up");
+      sh_host("ip netns add " + ns(host));
+      sh_host("ip -n " + ns(host) + " link set lo up");
     }
     const std::string hub = ns(options_.hub);
-    sh("ip -n " + hub + " addr add " + addresses_.front().second + "/32 dev lo");
-    sh("ip netns exec " + hub + " sysctl -qw net.ipv4.ip_forward=1");
+    sh_host("ip -n " + hub + " addr add " + addresses_.front().second + "/32 dev lo");
+    sh_host("ip netns exec " + hub + " sysctl -qw net.ipv4.ip_forward=1");
     for (size_t i = 0; i < options_.hosts.size(); ++i) {
       const auto& shape = options_.hosts[i].second;
       PRFAAS_REQUIRE(shape.loss >= 0 && shape.loss <= 0.5, "a link's loss is 0..0.5");
@@ -66,25 +63,25 @@ void host_network::join_by_veth(size_t i) {
   const std::string hub = ns(options_.hub);
   const std::string side = "h" + std::to_string(i + 1), hub_side = "hub" + std::to_string(i + 1);
   const std::string prefix = "10." + std::to_string(options_.subnet) + "." + std::to_string(i + 1) + ".";
-  sh("ip link add " + side + " netns " + ns(host) + " type veth peer name " + hub_side + " netns " + hub);
-  sh("ip -n " + ns(host) + " addr add " + prefix + "2/24 dev " + side);
-  sh("ip -n " + hub + " addr add " + prefix + "1/24 dev " + hub_side);
-  sh("ip -n " + ns(host) + " link set " + side + " up");
-  sh("ip -n " + hub + " link set " + hub_side + " up");
-  sh("ip -n " + ns(host) + " route add default via " + prefix + "1");
+  sh_host("ip link add " + side + " netns " + ns(host) + " type veth peer name " + hub_side + " netns " + hub);
+  sh_host("ip -n " + ns(host) + " addr add " + prefix + "2/24 dev " + side);
+  sh_host("ip -n " + hub + " addr add " + prefix + "1/24 dev " + hub_side);
+  sh_host("ip -n " + ns(host) + " link set " + side + " up");
+  sh_host("ip -n " + hub + " link set " + hub_side + " up");
+  sh_host("ip -n " + ns(host) + " route add default via " + prefix + "1");
   if (shape.gbps > 0) {
     // A token bucket on the host's egress: its rate, a burst of a few milliseconds of it.
     const double bytes_per_s = shape.gbps * 1e9 / 8;
     const long burst = std::max(64L << 10, static_cast<long>(bytes_per_s * 0.002));
     std::ostringstream rate;
     rate << shape.gbps * 1000 << "mbit";
-    sh("ip netns exec " + ns(host) + " tc qdisc add dev " + side + " root tbf rate " + rate.str() + " burst " +
+    sh_host("ip netns exec " + ns(host) + " tc qdisc add dev " + side + " root tbf rate " + rate.str() + " burst " +
        std::to_string(burst) + " latency 50ms");
   }
   if (shape.loss > 0) {
     char p[32];
     std::snprintf(p, sizeof p, "%.6f", shape.loss);
-    sh("ip netns exec " + hub + " iptables -A FORWARD -i " + hub_side + " -m statistic --mode random --probability " + p +
+    sh_host("ip netns exec " + hub + " iptables -A FORWARD -i " + hub_side + " -m statistic --mode random --probability " + p +
        " -j DROP");
   }
 }
@@ -100,11 +97,11 @@ void host_network::join_by_wan(size_t i) {
   tun_fds_.push_back(fd_hub);
   for (const auto& [n, dev, mine, peer] : {std::tuple{ns(host), side, prefix + "2", prefix + "1"},
                                            std::tuple{hub, hub_side, prefix + "1", prefix + "2"}}) {
-    sh("ip -n " + n + " addr add " + mine + " peer " + peer + "/32 dev " + dev);
+    sh_host("ip -n " + n + " addr add " + mine + " peer " + peer + "/32 dev " + dev);
     // A long device queue: the model's queue is the one that drops, not the kernel's.
-    sh("ip -n " + n + " link set " + dev + " mtu 9000 txqueuelen 10000 up");
+    sh_host("ip -n " + n + " link set " + dev + " mtu 9000 txqueuelen 10000 up");
   }
-  sh("ip -n " + ns(host) + " route add default dev " + side);
+  sh_host("ip -n " + ns(host) + " route add default dev " + side);
   link_params out{.one_way_ms = shape.rtt_ms / 2, .gbps = shape.gbps, .loss = shape.loss};
   link_params back{.one_way_ms = shape.rtt_ms / 2, .gbps = shape.gbps};
   forwarders_.push_back(std::make_unique<forwarder>(fd_host, fd_hub, out, back, 1 + i, 9000 + 64));

@@ -16,11 +16,13 @@
 #include "runtime/common/errc.h"
 
 namespace prfaas::netem {
+void run_setup(const std::string& cmd, const std::string& what) {
+  if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw failure(errc::bad_config, what + ": '" + cmd + "' failed");
+}
+
 namespace {
 
-void sh(const std::string& cmd) {
-  if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw failure(errc::bad_config, "netem: '" + cmd + "' failed");
-}
+void sh(const std::string& cmd) { run_setup(cmd, "netem"); }
 
 }  // namespace
 

@@ -59,6 +59,9 @@ class emulated_wan {
 // Opens a TUN device named `dev` inside namespace `ns` (made from a thread that joins it: a
 // device is made in the namespace of the thread that asks).  Throws failure(bad_config).
 int open_tun_in(const std::string& ns, const std::string& dev);
+// Runs a network set-up command (ip, tc, iptables); throws failure(bad_config) naming it when
+// it fails.  `what` says which set-up ("netem", "host network").
+void run_setup(const std::string& cmd, const std::string& what);
 
 // Runs `fn` on a thread that has joined network namespace `ns` (sockets it opens live there),
 // and waits for it.  Exceptions from `fn` reach the caller.

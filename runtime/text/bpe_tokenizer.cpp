@@ -18,10 +18,6 @@ using json = nlohmann::json;
 
 namespace {
 
-[[noreturn]] void bad(const std::string& source, const std::string& what) {
-  throw failure(errc::bad_config, source + ": " + what);
-}
-
 void append_utf8(std::string& out, uint32_t cp) {
   utf8proc_uint8_t buf[4];
   const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
@@ -142,7 +138,7 @@ bpe_tokenizer& bpe_tokenizer::operator=(bpe_tokenizer&&) noexcept = default;
 
 bpe_tokenizer bpe_tokenizer::load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) bad(path, "cannot read");
+  if (!in) fail_config(path, "cannot read");
   std::stringstream s;
   s << in.rdbuf();
   return parse(s.str(), path);
@@ -153,7 +149,7 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {
-    bad(source, std::string("not valid JSON: ") + e.what());
+    fail_config(source, std::string("not valid JSON: ") + e.what());
   }
   auto p = std::make_unique<impl>();
   auto type_of = [](const json& node) { return node.is_object() && node.contains("type") ? node["type"].get<std::string>() : std::string(); };
@@ -161,7 +157,7 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
     // The normalizer: none or NFC.
     const json& norm = j.value("normalizer", json());
     if (!norm.is_null()) {
-      if (type_of(norm) != "NFC") bad(source, "unsupported normalizer " + norm.dump().substr(0, 80) + " (NFC or none)");
+      if (type_of(norm) != "NFC") fail_config(source, "unsupported normalizer " + norm.dump().substr(0, 80) + " (NFC or none)");
       p->nfc = true;
     }
     // The pre-tokenizer: a Split on one regex (Isolated) then ByteLevel without its own regex,
@@ -169,7 +165,7 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
     const json& pre = j.at("pre_tokenizer");
     std::string pattern;
     auto byte_level = [&](const json& b) {
-      if (b.value("add_prefix_space", false)) bad(source, "unsupported ByteLevel add_prefix_space = true");
+      if (b.value("add_prefix_space", false)) fail_config(source, "unsupported ByteLevel add_prefix_space = true");
       if (b.value("use_regex", true))
         pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
     };
@@ -178,32 +174,32 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
         const auto t = type_of(step);
         if (t == "Split") {
           if (step.value("behavior", "") != "Isolated" || step.value("invert", false))
-            bad(source, "unsupported Split behaviour (Isolated, not inverted)");
-          if (!step.at("pattern").contains("Regex")) bad(source, "unsupported Split pattern (a Regex)");
+            fail_config(source, "unsupported Split behaviour (Isolated, not inverted)");
+          if (!step.at("pattern").contains("Regex")) fail_config(source, "unsupported Split pattern (a Regex)");
           pattern = step["pattern"]["Regex"].get<std::string>();
         } else if (t == "ByteLevel") {
           byte_level(step);
         } else {
-          bad(source, "unsupported pre-tokenizer " + t);
+          fail_config(source, "unsupported pre-tokenizer " + t);
         }
       }
     } else if (type_of(pre) == "ByteLevel") {
       byte_level(pre);
     } else {
-      bad(source, "unsupported pre-tokenizer " + type_of(pre));
+      fail_config(source, "unsupported pre-tokenizer " + type_of(pre));
     }
-    if (pattern.empty()) bad(source, "the pre-tokenizer has no regex");
+    if (pattern.empty()) fail_config(source, "the pre-tokenizer has no regex");
     const json& dec = j.value("decoder", json());
-    if (!dec.is_null() && type_of(dec) != "ByteLevel") bad(source, "unsupported decoder " + type_of(dec));
+    if (!dec.is_null() && type_of(dec) != "ByteLevel") fail_config(source, "unsupported decoder " + type_of(dec));
     // The model: byte-level BPE.
     const json& m = j.at("model");
-    if (type_of(m) != "BPE") bad(source, "unsupported model type " + type_of(m) + " (BPE)");
-    if (!m.value("dropout", json()).is_null()) bad(source, "unsupported BPE dropout");
-    if (m.value("byte_fallback", false)) bad(source, "unsupported BPE byte_fallback");
-    if (m.value("ignore_merges", false)) bad(source, "unsupported BPE ignore_merges");
+    if (type_of(m) != "BPE") fail_config(source, "unsupported model type " + type_of(m) + " (BPE)");
+    if (!m.value("dropout", json()).is_null()) fail_config(source, "unsupported BPE dropout");
+    if (m.value("byte_fallback", false)) fail_config(source, "unsupported BPE byte_fallback");
+    if (m.value("ignore_merges", false)) fail_config(source, "unsupported BPE ignore_merges");
     if (!m.value("continuing_subword_prefix", json("")).get<std::string>().empty() ||
         !m.value("end_of_word_suffix", json("")).get<std::string>().empty())
-      bad(source, "unsupported BPE subword prefix or suffix");
+      fail_config(source, "unsupported BPE subword prefix or suffix");
     // The byte-level alphabet: printable bytes stand for themselves, the rest for 256 + n.
     std::array<std::string, 256> byte_char;
     int shifted = 0;
@@ -219,7 +215,7 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
       max_id = std::max(max_id, id.get<int32_t>());
     }
     for (const auto& a : j.value("added_tokens", json::array())) max_id = std::max(max_id, a.at("id").get<int32_t>());
-    if (max_id < 0 || max_id >= (1 << 24)) bad(source, "vocabulary ids outside 0..16777215");
+    if (max_id < 0 || max_id >= (1 << 24)) fail_config(source, "vocabulary ids outside 0..16777215");
     p->bytes_of.assign(static_cast<size_t>(max_id) + 1, std::string());
     p->special.assign(static_cast<size_t>(max_id) + 1, false);
     for (const auto& [token, id] : p->vocab) {
@@ -227,7 +223,7 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
       for (size_t i = 0; i < token.size();) {
         const int n = utf8_sequence(token, i);
         const auto it = n > 0 ? char_byte.find(token.substr(i, n)) : char_byte.end();
-        if (it == char_byte.end()) bad(source, "vocabulary token \"" + token + "\" is outside the byte-level alphabet");
+        if (it == char_byte.end()) fail_config(source, "vocabulary token \"" + token + "\" is outside the byte-level alphabet");
         bytes.push_back(static_cast<char>(it->second));
         i += n;
       }
@@ -235,7 +231,7 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
     }
     for (int b = 0; b < 256; ++b) {
       const auto it = p->vocab.find(byte_char[b]);
-      if (it == p->vocab.end()) bad(source, "the vocabulary lacks byte " + std::to_string(b));
+      if (it == p->vocab.end()) fail_config(source, "the vocabulary lacks byte " + std::to_string(b));
       p->byte_id[b] = it->second;
     }
     int32_t rank = 0;
@@ -247,23 +243,23 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
       } else {
         const auto s = merge.get<std::string>();
         const auto sp = s.find(' ');
-        if (sp == std::string::npos) bad(source, "merge \"" + s + "\" is not two tokens");
+        if (sp == std::string::npos) fail_config(source, "merge \"" + s + "\" is not two tokens");
         a = s.substr(0, sp);
         b = s.substr(sp + 1);
       }
       const auto ia = p->vocab.find(a), ib = p->vocab.find(b), ic = p->vocab.find(a + b);
       if (ia == p->vocab.end() || ib == p->vocab.end() || ic == p->vocab.end())
-        bad(source, "merge \"" + a + " " + b + "\" names a token outside the vocabulary");
+        fail_config(source, "merge \"" + a + " " + b + "\" names a token outside the vocabulary");
       const uint64_t key = (static_cast<uint64_t>(ia->second) << 32) | static_cast<uint32_t>(ib->second);
       p->merges.emplace(key, std::make_pair(rank++, ic->second));
     }
     for (const auto& a : j.value("added_tokens", json::array())) {
       for (const char* flag : {"single_word", "lstrip", "rstrip"})
-        if (a.value(flag, false)) bad(source, std::string("unsupported added-token option ") + flag + " on " + a.at("content").get<std::string>());
+        if (a.value(flag, false)) fail_config(source, std::string("unsupported added-token option ") + flag + " on " + a.at("content").get<std::string>());
       if (a.value("normalized", false) && p->nfc)
-        bad(source, "unsupported normalized added token " + a.at("content").get<std::string>());
+        fail_config(source, "unsupported normalized added token " + a.at("content").get<std::string>());
       impl::added t{a.at("content").get<std::string>(), a.at("id").get<int32_t>(), a.value("special", false)};
-      if (t.content.empty()) bad(source, "an added token is empty");
+      if (t.content.empty()) fail_config(source, "an added token is empty");
       p->bytes_of[t.id] = t.content;
       p->special[t.id] = t.special;
       p->added_tokens.push_back(std::move(t));
@@ -277,12 +273,12 @@ bpe_tokenizer bpe_tokenizer::parse(const std::string& text, const std::string& s
     if (!p->regex) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      bad(source, "the pre-tokenizer's regex does not compile at " + std::to_string(offset) + ": " +
+      fail_config(source, "the pre-tokenizer's regex does not compile at " + std::to_string(offset) + ": " +
                       reinterpret_cast<const char*>(msg));
     }
     pcre2_jit_compile(p->regex, PCRE2_JIT_COMPLETE);  // the interpreter serves where JIT is missing
   } catch (const json::exception& e) {
-    bad(source, std::string("tokenizer.json: ") + e.what());
+    fail_config(source, std::string("tokenizer.json: ") + e.what());
   }
   return bpe_tokenizer(std::move(p));
 }

@@ -11,7 +11,7 @@
 
 namespace prfaas::text {
 
-using json = nlohmann::ordered_json;
+using ojson = nlohmann::ordered_json;  // keys in the template's order
 
 namespace {
 
@@ -23,23 +23,23 @@ constexpr int kMaxDepth = 200;               // nesting of expressions and state
 // Values: JSON with Jinja's "undefined" beside it.
 
 struct value {
-  json v;
+  ojson v;
   bool undefined = false;
-  static value undef() { return {json(), true}; }
+  static value undef() { return {ojson(), true}; }
 };
 
 bool truthy(const value& x) {
   if (x.undefined) return false;
-  const json& v = x.v;
+  const ojson& v = x.v;
   switch (v.type()) {
-    case json::value_t::null: return false;
-    case json::value_t::boolean: return v.get<bool>();
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return v.get<int64_t>() != 0;
-    case json::value_t::number_float: return v.get<double>() != 0;
-    case json::value_t::string: return !v.get_ref<const std::string&>().empty();
-    case json::value_t::array:
-    case json::value_t::object: return !v.empty();
+    case ojson::value_t::null: return false;
+    case ojson::value_t::boolean: return v.get<bool>();
+    case ojson::value_t::number_integer:
+    case ojson::value_t::number_unsigned: return v.get<int64_t>() != 0;
+    case ojson::value_t::number_float: return v.get<double>() != 0;
+    case ojson::value_t::string: return !v.get_ref<const std::string&>().empty();
+    case ojson::value_t::array:
+    case ojson::value_t::object: return !v.empty();
     default: return true;
   }
 }
@@ -57,23 +57,23 @@ std::string python_float(double d) {
   return s;
 }
 
-std::string python_repr(const json& v);
+std::string python_repr(const ojson& v);
 
 std::string python_str(const value& x) {
   if (x.undefined) return "";
-  const json& v = x.v;
+  const ojson& v = x.v;
   switch (v.type()) {
-    case json::value_t::string: return v.get<std::string>();
-    case json::value_t::null: return "None";
-    case json::value_t::boolean: return v.get<bool>() ? "True" : "False";
-    case json::value_t::number_integer: return std::to_string(v.get<int64_t>());
-    case json::value_t::number_unsigned: return std::to_string(v.get<uint64_t>());
-    case json::value_t::number_float: return python_float(v.get<double>());
+    case ojson::value_t::string: return v.get<std::string>();
+    case ojson::value_t::null: return "None";
+    case ojson::value_t::boolean: return v.get<bool>() ? "True" : "False";
+    case ojson::value_t::number_integer: return std::to_string(v.get<int64_t>());
+    case ojson::value_t::number_unsigned: return std::to_string(v.get<uint64_t>());
+    case ojson::value_t::number_float: return python_float(v.get<double>());
     default: return python_repr(v);
   }
 }
 
-std::string python_repr(const json& v) {
+std::string python_repr(const ojson& v) {
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
     const char q = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
@@ -96,7 +96,7 @@ std::string python_repr(const json& v) {
     std::string out = "{";
     bool first = true;
     for (const auto& [k, x] : v.items()) {
-      out += (first ? "" : ", ") + python_repr(json(k)) + ": " + python_repr(x);
+      out += (first ? "" : ", ") + python_repr(ojson(k)) + ": " + python_repr(x);
       first = false;
     }
     return out + "}";
@@ -128,21 +128,21 @@ void json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-void python_json_to(std::string& out, const json& v, int indent, int depth) {
+void python_json_to(std::string& out, const ojson& v, int indent, int depth) {
   auto newline = [&](int d) {
     out += '\n';
     out.append(static_cast<size_t>(indent * d), ' ');
   };
   switch (v.type()) {
-    case json::value_t::string: json_string(out, v.get_ref<const std::string&>()); return;
-    case json::value_t::null: out += "null"; return;
-    case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
-    case json::value_t::number_float: {
+    case ojson::value_t::string: json_string(out, v.get_ref<const std::string&>()); return;
+    case ojson::value_t::null: out += "null"; return;
+    case ojson::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
+    case ojson::value_t::number_float: {
       const double d = v.get<double>();
       out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : python_float(d);
       return;
     }
-    case json::value_t::array: {
+    case ojson::value_t::array: {
       if (v.empty()) { out += "[]"; return; }
       out += '[';
       for (size_t i = 0; i < v.size(); ++i) {
@@ -154,7 +154,7 @@ void python_json_to(std::string& out, const json& v, int indent, int depth) {
       out += ']';
       return;
     }
-    case json::value_t::object: {
+    case ojson::value_t::object: {
       if (v.empty()) { out += "{}"; return; }
       out += '{';
       bool first = true;
@@ -188,7 +188,7 @@ enum class ek {
 struct expr {
   ek kind;
   int line = 0;
-  json literal;                  // literal
+  ojson literal;                 // literal
   std::string name;              // name, attr, call (function or method), filter, test, binary operator
   bool negate = false;           // test: `is not`
   std::vector<expr_ptr> args;    // operands; call/filter/test: the object first (if any), then arguments
@@ -198,7 +198,7 @@ struct expr {
 struct token {
   enum kind_t { name, number, string, op, end } kind;
   std::string text;
-  json number_value;
+  ojson number_value;
 };
 
 [[noreturn]] void fail_parse(const std::string& origin, int line, const std::string& what) {
@@ -230,7 +230,7 @@ std::vector<token> lex_expression(const std::string& s, const std::string& origi
       std::string text = s.substr(i, j - i);
       std::erase(text, '_');
       token t{token::number, text, {}};
-      t.number_value = real ? json(std::stod(text)) : json(std::stoll(text));
+      t.number_value = real ? ojson(std::stod(text)) : ojson(std::stoll(text));
       out.push_back(std::move(t));
       i = j;
       continue;
@@ -870,19 +870,19 @@ struct loop_control {
 const char* type_name(const value& x) {
   if (x.undefined) return "undefined";
   switch (x.v.type()) {
-    case json::value_t::null: return "none";
-    case json::value_t::boolean: return "bool";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "int";
-    case json::value_t::number_float: return "float";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "list";
-    case json::value_t::object: return "dict";
+    case ojson::value_t::null: return "none";
+    case ojson::value_t::boolean: return "bool";
+    case ojson::value_t::number_integer:
+    case ojson::value_t::number_unsigned: return "int";
+    case ojson::value_t::number_float: return "float";
+    case ojson::value_t::string: return "string";
+    case ojson::value_t::array: return "list";
+    case ojson::value_t::object: return "dict";
     default: return "value";
   }
 }
 
-bool is_int(const json& v) { return v.is_number_integer() || v.is_number_unsigned(); }
+bool is_int(const ojson& v) { return v.is_number_integer() || v.is_number_unsigned(); }
 
 std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right) {
   size_t b = 0, e = s.size();
@@ -906,8 +906,8 @@ std::string change_case(std::string s, bool upper) {
   return s;
 }
 
-json python_split(const std::string& s, const value& sep, int64_t maxsplit, bool from_right) {
-  json out = json::array();
+ojson python_split(const std::string& s, const value& sep, int64_t maxsplit, bool from_right) {
+  ojson out = ojson::array();
   if (sep.undefined || sep.v.is_null()) {  // runs of whitespace, no empty pieces
     std::vector<std::string> words;
     size_t i = 0;
@@ -958,7 +958,7 @@ bool values_equal(const value& a, const value& b) {
 
 class renderer {
  public:
-  renderer(const json& variables) {
+  renderer(const ojson& variables) {
     scopes_.emplace_back();
     for (const auto& [k, v] : variables.items()) scopes_.back()[k] = value{v};
   }
@@ -1027,7 +1027,7 @@ class renderer {
 
   void run_for(const stmt& st, loop_control& outer, int depth) {
     const value seq = eval(*st.e);
-    std::vector<json> items;
+    std::vector<ojson> items;
     if (seq.undefined || seq.v.is_null()) {
       if (seq.undefined) {}  // iterating undefined is empty, as jinja2's Undefined
     } else if (seq.v.is_array()) {
@@ -1040,7 +1040,7 @@ class renderer {
       fail_render(st.line, std::string("cannot loop over a ") + type_name(seq));
     }
     scopes_.emplace_back();
-    auto bind = [&](const json& item) {
+    auto bind = [&](const ojson& item) {
       if (st.targets.size() == 1) {
         scopes_.back()[st.targets[0]] = value{item};
         return;
@@ -1050,7 +1050,7 @@ class renderer {
       for (size_t i = 0; i < st.targets.size(); ++i) scopes_.back()[st.targets[i]] = value{item[i]};
     };
     if (st.filter) {  // `for x in xs if cond`: the loop counts only the items that pass
-      std::vector<json> kept;
+      std::vector<ojson> kept;
       for (const auto& item : items) {
         bind(item);
         if (truthy(eval(*st.filter))) kept.push_back(item);
@@ -1061,7 +1061,7 @@ class renderer {
     for (int64_t i = 0; i < n; ++i) {
       if (++iterations_ > kMaxIterations) fail_render(st.line, "the template loops too long");
       bind(items[static_cast<size_t>(i)]);
-      scopes_.back()["loop"] = value{json{{"index", i + 1}, {"index0", i}, {"revindex", n - i}, {"revindex0", n - i - 1},
+      scopes_.back()["loop"] = value{ojson{{"index", i + 1}, {"index0", i}, {"revindex", n - i}, {"revindex0", n - i - 1},
                                           {"first", i == 0}, {"last", i == n - 1}, {"length", n}}};
       loop_control lc;
       exec(st.body, lc, depth + 1);
@@ -1124,7 +1124,7 @@ class renderer {
     };
     const int64_t start = clamp(start0, has_start, step > 0 ? 0 : n - 1);
     const int64_t stop = clamp(stop0, has_stop, step > 0 ? n : -1);
-    json out = text ? json(std::string()) : json::array();
+    ojson out = text ? ojson(std::string()) : ojson::array();
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
       if (text) out.get_ref<std::string&>() += obj.v.get_ref<const std::string&>()[static_cast<size_t>(i)];
       else out.push_back(obj.v[static_cast<size_t>(i)]);
@@ -1150,7 +1150,7 @@ class renderer {
 
   value call(const expr& e) {
     if (e.name == "namespace") {
-      json ns = json::object();
+      ojson ns = ojson::object();
       for (const auto& [k, v] : e.kwargs) ns[k] = eval(*v).v;
       return value{ns};
     }
@@ -1167,7 +1167,7 @@ class renderer {
       else if (args.size() >= 2) a = args[0].v.get<int64_t>(), b = args[1].v.get<int64_t>();
       if (args.size() == 3) step = args[2].v.get<int64_t>();
       if (args.empty() || args.size() > 3 || step == 0) fail_render(e.line, "range() takes 1 to 3 arguments, step not 0");
-      json out = json::array();
+      ojson out = ojson::array();
       for (int64_t i = a; step > 0 ? i < b : i > b; i += step) {
         out.push_back(i);
         if (out.size() > static_cast<size_t>(kMaxIterations)) fail_render(e.line, "range() is too long");
@@ -1182,16 +1182,16 @@ class renderer {
       if (m == "get") {
         if (args.empty()) fail_render(e.line, "get() needs a key");
         const value v = args[0].v.is_string() ? attribute(obj, args[0].v.get<std::string>()) : value::undef();
-        return v.undefined ? (args.size() > 1 ? args[1] : value{json()}) : v;
+        return v.undefined ? (args.size() > 1 ? args[1] : value{ojson()}) : v;
       }
       if (m == "items") {
-        json out = json::array();
-        for (const auto& [k, v] : obj.v.items()) out.push_back(json::array({k, v}));
+        ojson out = ojson::array();
+        for (const auto& [k, v] : obj.v.items()) out.push_back(ojson::array({k, v}));
         return value{out};
       }
       if (m == "keys" || m == "values") {
-        json out = json::array();
-        for (const auto& [k, v] : obj.v.items()) out.push_back(m == "keys" ? json(k) : v);
+        ojson out = ojson::array();
+        for (const auto& [k, v] : obj.v.items()) out.push_back(m == "keys" ? ojson(k) : v);
         return value{out};
       }
     }
@@ -1216,7 +1216,7 @@ class renderer {
         return value{strip_chars(s, chars, m != "rstrip", m != "lstrip")};
       }
       if (m == "split" || m == "rsplit") {
-        const value sep = args.empty() ? value{json()} : args[0];
+        const value sep = args.empty() ? value{ojson()} : args[0];
         int64_t maxsplit = -1;
         if (args.size() > 1) {
           if (!is_int(args[1].v)) fail_render(e.line, "maxsplit must be an integer");
@@ -1272,9 +1272,9 @@ class renderer {
     if (f == "tojson") {
       int indent = -1;
       const expr* k = kwarg(e, "indent");
-      const value iv = k ? eval(*k) : args.empty() ? value{json()} : args[0];
+      const value iv = k ? eval(*k) : args.empty() ? value{ojson()} : args[0];
       if (is_int(iv.v)) indent = static_cast<int>(std::clamp<int64_t>(iv.v.get<int64_t>(), 0, 16));
-      return value{python_json(x.undefined ? json() : x.v, indent)};
+      return value{python_json(x.undefined ? ojson() : x.v, indent)};
     }
     if (f == "string") return value{python_str(x)};
     if (f == "trim") {
@@ -1300,7 +1300,7 @@ class renderer {
     }
     if (f == "list") {
       if (x.v.is_array()) return x;
-      json out = json::array();
+      ojson out = ojson::array();
       if (x.v.is_string())
         for (char c : x.v.get<std::string>()) out.push_back(std::string(1, c));
       else if (x.v.is_object())
@@ -1310,8 +1310,8 @@ class renderer {
     }
     if (f == "items") {
       if (!x.v.is_object()) fail_render(e.line, std::string("items needs a dict, not a ") + type_name(x));
-      json out = json::array();
-      for (const auto& [k, v] : x.v.items()) out.push_back(json::array({k, v}));
+      ojson out = ojson::array();
+      for (const auto& [k, v] : x.v.items()) out.push_back(ojson::array({k, v}));
       return value{out};
     }
     if (f == "reverse") {
@@ -1321,7 +1321,7 @@ class renderer {
         return value{r};
       }
       if (!x.v.is_array()) fail_render(e.line, std::string("cannot reverse a ") + type_name(x));
-      json out = json::array();
+      ojson out = ojson::array();
       for (auto it = x.v.rbegin(); it != x.v.rend(); ++it) out.push_back(*it);
       return value{out};
     }
@@ -1348,7 +1348,7 @@ class renderer {
   bool test(const expr& e) {
     const value x = eval(*e.args[0]);
     const std::string& t = e.name;
-    const json& v = x.v;
+    const ojson& v = x.v;
     if (t == "defined") return !x.undefined;
     if (t == "undefined") return x.undefined;
     if (x.undefined) return false;
@@ -1380,7 +1380,7 @@ class renderer {
       if (b.v.is_string() && a.v.is_string())
         found = b.v.get_ref<const std::string&>().find(a.v.get_ref<const std::string&>()) != std::string::npos;
       else if (b.v.is_array())
-        found = std::any_of(b.v.begin(), b.v.end(), [&](const json& x) { return values_equal(value{x}, a); });
+        found = std::any_of(b.v.begin(), b.v.end(), [&](const ojson& x) { return values_equal(value{x}, a); });
       else if (b.v.is_object())
         found = a.v.is_string() && b.v.contains(a.v.get<std::string>());
       else if (!b.undefined)
@@ -1407,7 +1407,7 @@ class renderer {
       if (a.v.is_string() && b.v.is_string() && !a.undefined && !b.undefined)
         return value{a.v.get<std::string>() + b.v.get<std::string>()};
       if (a.v.is_array() && b.v.is_array()) {
-        json out = a.v;
+        ojson out = a.v;
         for (const auto& x : b.v) out.push_back(x);
         return value{out};
       }
@@ -1465,12 +1465,12 @@ class renderer {
       case ek::ternary: return truthy(eval(*e.args[0])) ? eval(*e.args[1]) : eval(*e.args[2]);
       case ek::list:
       case ek::tuple: {
-        json out = json::array();
+        ojson out = ojson::array();
         for (const auto& a : e.args) out.push_back(eval(*a).v);
         return value{out};
       }
       case ek::dict: {
-        json out = json::object();
+        ojson out = ojson::object();
         for (size_t i = 0; i + 1 < e.args.size(); i += 2) out[python_str(eval(*e.args[i]))] = eval(*e.args[i + 1]).v;
         return value{out};
       }
@@ -1481,7 +1481,7 @@ class renderer {
 
 }  // namespace
 
-std::string python_json(const json& v, int indent) {
+std::string python_json(const ojson& v, int indent) {
   std::string out;
   python_json_to(out, v, indent, 0);
   return out;
@@ -1515,7 +1515,7 @@ chat_template chat_template::house() {
       "the house chat template");
 }
 
-std::string chat_template::render(const json& variables) const {
+std::string chat_template::render(const ojson& variables) const {
   renderer r(variables);
   r.run(p_->body);
   return std::move(r.out);

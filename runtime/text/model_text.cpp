@@ -14,13 +14,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-[[noreturn]] void bad(const std::string& source, const std::string& what) {
-  throw failure(errc::bad_config, source + ": " + what);
-}
-
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) bad(p.string(), "cannot be read");
+  if (!in) fail_config(p.string(), "cannot be read");
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
@@ -42,7 +38,7 @@ std::shared_ptr<const tokenizer> load_tokenizer(const std::string& model_dir, in
   if (model_dir.empty() || !fs::exists(fs::path(model_dir) / "tokenizer.json")) return std::make_shared<byte_tokenizer>();
   auto tok = std::make_shared<bpe_tokenizer>(bpe_tokenizer::load((fs::path(model_dir) / "tokenizer.json").string()));
   if (tok->vocab_size() > vocab)
-    bad((fs::path(model_dir) / "tokenizer.json").string(),
+    fail_config((fs::path(model_dir) / "tokenizer.json").string(),
         "makes ids up to " + std::to_string(tok->vocab_size() - 1) + ", beyond the model's vocabulary of " + std::to_string(vocab));
   return tok;
 }
@@ -55,7 +51,7 @@ model_text load_model_text(const std::string& model_dir, int vocab) {
   const fs::path cfg_path = model_dir.empty() ? fs::path() : fs::path(model_dir) / "tokenizer_config.json";
   if (mt.own_tokenizer && fs::exists(cfg_path)) {
     const auto cfg = nlohmann::json::parse(read_text(cfg_path), nullptr, false);
-    if (!cfg.is_object()) bad(cfg_path.string(), "is not a JSON object");
+    if (!cfg.is_object()) fail_config(cfg_path.string(), "is not a JSON object");
     mt.bos_token = token_text(cfg, "bos_token");
     mt.eos_token = token_text(cfg, "eos_token");
     mt.pad_token = token_text(cfg, "pad_token");
@@ -68,9 +64,9 @@ model_text load_model_text(const std::string& model_dir, int vocab) {
         for (const auto& n : t)
           if (n.is_object() && n.value("name", "") == "default" && n.contains("template") && n["template"].is_string())
             source = n["template"].get<std::string>();
-        if (source.empty()) bad(cfg_path.string(), "chat_template lists no template named \"default\"");
+        if (source.empty()) fail_config(cfg_path.string(), "chat_template lists no template named \"default\"");
       } else {
-        bad(cfg_path.string(), "chat_template must be a string or a list of named templates");
+        fail_config(cfg_path.string(), "chat_template must be a string or a list of named templates");
       }
       mt.chat = std::make_shared<chat_template>(chat_template::parse(source, cfg_path.string()));
     }
