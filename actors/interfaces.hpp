@@ -30,9 +30,11 @@ using prefill_actor = caf::typed_actor<
     caf::reacts_to<atoms::router_atom, caf::actor>,             // the router restarted
     caf::reacts_to<atoms::republish_atom>,                      // the directory restarted
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,       // request, attempt
-    // its own: KV receiver events (request, kind, first token, error, first payload), batch steps
+    // its own: KV receiver events (request, kind, first token, error, first payload), batch
+    // steps, looks at its KV staging
     caf::reacts_to<atoms::kv_event_atom, uint64_t, int32_t, int32_t, std::string, int64_t>,
-    caf::reacts_to<atoms::step_atom>>;
+    caf::reacts_to<atoms::step_atom>,
+    caf::reacts_to<atoms::tick_atom>>;
 
 // Decode node (roles.hpp: spawn_decode).
 using decode_actor = caf::typed_actor<
@@ -60,6 +62,7 @@ using router_actor = caf::typed_actor<
     caf::replies_to<atoms::register_atom, node_info, caf::actor, caf::actor, registration_proof>::with<caf::ok_atom>,
     caf::replies_to<atoms::drain_atom, std::string>::with<int32_t>,  // requests the node still holds
     caf::reacts_to<link_report>,
+    caf::reacts_to<staging_report>,
     caf::reacts_to<cache_update>,
     caf::reacts_to<cache_pulled>,
     caf::reacts_to<decode_started>,

@@ -25,6 +25,7 @@
 //   router     -> role, its supervisor (control)   abort_atom, request id, attempt
 //   decode     -> router      decode_started / decode_result / decode_failed
 //   prefill    -> router      link_report (KV egress telemetry, every report period)
+//   prefill    -> router      staging_report (its KV staging filled up / has room again)
 //   client     -> router      link_atom, "cut"|"restore"|"rate", gbps  -> int32 PrfaaS nodes told
 //   router     -> supervisor  link_atom, action, gbps (its share)  (the emulated inter-cluster link)
 //   client     -> router      convert_atom, name, role             -> int32 0 once it serves in the new role
@@ -407,6 +408,20 @@ typename Inspector::result_type inspect(Inspector& f, link_report& x) {
            x.bdp_bytes, x.wanted_connections);
 }
 
+// A prefill node's KV staging (runtime/transport/kv_staging.h) filled up, or has room again:
+// while full, the router gives it no new work (backpressure from the link, not a failure).
+struct staging_report {
+  std::string node;
+  bool full = false;
+  int64_t used_bytes = 0, capacity_bytes = 0;
+  int32_t staged = 0;  // sequences whose KV is crossing
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, staging_report& x) {
+  return f(caf::meta::type_name("staging_report"), x.node, x.full, x.used_bytes, x.capacity_bytes, x.staged);
+}
+
 struct router_status {
   std::vector<node_info> nodes;
   std::vector<link_report> links;  // the latest report of each prefill node
@@ -486,4 +501,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, cancel_atom, "cancel")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, metrics_atom, "metrics")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, trace_atom, "trace")
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::staging_report))
 CAF_END_TYPE_ID_BLOCK(prfaas)

@@ -1,13 +1,17 @@
 // Prefill role: runs the model over a prompt, starting from the longest hit in the node's prefix
 // cache, and streams each layer's KV to the decode node the router chose as soon as the layer is
 // done (the prefill hook posts it; the link's connection threads put it on the wire while the
-// next layer computes).  After each prefill it sends the router what its cache inserted and
-// evicted (the router forwards it to the cache directory).  Spawned detached: a prefill holds
-// its thread for the length of the computation, and jobs queue in the mailbox.  A linked
-// reporter actor sends the router the node's link telemetry when transport::telemetry_gate
-// says it is worth telling.
+// next layer computes).  A finished sequence goes to the KV staging area (transport/kv_staging.h)
+// and the node takes its next job while the KV crosses: the report goes to the router when the
+// receiver confirmed the last byte.  A full staging area makes the node wait for its oldest
+// transfers before computing, and tells the router (staging_report) to send it nothing new.
+// After each prefill it sends the router what its cache inserted and evicted (the router
+// forwards it to the cache directory).  Spawned detached: a prefill holds its thread for the
+// length of the computation, and jobs queue in the mailbox.  A linked reporter actor sends the
+// router the node's link telemetry when transport::telemetry_gate says it is worth telling.
 //
-//   prefill_job --> [engine prefill, hook -> link.send_payloads; done; finish] --> prefill_report
+//   prefill_job --> [room in staging; engine prefill, hook -> link.send_payloads; done] --> staged
+//   staged --confirmed (looked at between layers, after each job, every 5 ms while any)--> prefill_report
 //   with node.prefill_token_budget > 0: prefill_job --> queued; step --> a batch of queued jobs
 //   within the budget, prefilled one after another, completed together
 //                   cache delta --> cache_update to the router
@@ -34,6 +38,7 @@
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/prefix_cache.h"
 #include "runtime/engine/engine.h"
+#include "runtime/transport/kv_staging.h"
 #include "runtime/transport/link_pool.h"
 #include "runtime/transport/prefix_move.h"
 
@@ -90,6 +95,35 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
   };
 }
 
+// One job between its prefill and its completion.  Its KV stays in `kv` until the receiver
+// confirmed it (it waits in the staging area meanwhile): the destructor makes the link forget
+// the request's frames before the blocks go back to the pool, whatever happened.
+struct prefill_member {
+  prefill_job job;
+  std::shared_ptr<transport::carrier_link> link;
+  std::chrono::steady_clock::time_point taken;  // the node took the job (its timeline's zero)
+  std::chrono::steady_clock::time_point t0, deadline;
+  sched::prefill_phases phases;
+  std::unique_ptr<kv::sequence_kv> kv;
+  std::unique_ptr<transport::sequence_transfer> src;
+  engine::prefill_output out;
+  caf::error error;  // set: the job failed
+  prefill_member(prefill_job j, std::chrono::steady_clock::time_point taken) : job(std::move(j)), taken(taken) {}
+  double since_taken_ms() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - taken).count();
+  }
+  ~prefill_member() {
+    if (link) link->forget(job.request);
+  }
+};
+
+// A staged job: its KV crossing, its answer waiting for the receiver's confirmation.
+struct staged_job {
+  std::unique_ptr<prefill_member> member;
+  caf::response_promise promise;
+};
+using staging_area = transport::kv_staging<staged_job>;
+
 struct prefill_state {
   node_info self;
   std::shared_ptr<engine::engine> engine;     // a model (built-in or a checkpoint) or an emulated profile
@@ -113,6 +147,9 @@ struct prefill_state {
   };
   std::deque<waiting> pending;
   bool batch_due = false;                    // a step is on its way to take the next batch
+  std::unique_ptr<staging_area> staging;     // finished sequences whose KV is crossing
+  bool staging_look_due = false;             // a tick is on its way to look at it
+  bool told_full = false;                    // the router heard "full" last
   static inline const char* name = "prefill";
 };
 
@@ -147,28 +184,7 @@ void pull_ended(prefill_self* self, uint64_t id, bool ok, const std::string& why
   if (st.router) caf::unsafe_send_as(self, st.router, cache_pulled{id, tokens, attempt});
 }
 
-// One job between its prefill and its completion.  Its KV stays in `kv` until the receiver
-// confirmed it: the destructor makes the link forget the request's frames before the blocks go
-// back to the pool, whatever happened.
-struct prefill_member {
-  prefill_job job;
-  std::shared_ptr<transport::carrier_link> link;
-  std::chrono::steady_clock::time_point taken;  // the node took the job (its timeline's zero)
-  std::chrono::steady_clock::time_point t0, deadline;
-  sched::prefill_phases phases;
-  uint64_t bytes_before = 0;
-  std::unique_ptr<kv::sequence_kv> kv;
-  std::unique_ptr<transport::sequence_transfer> src;
-  engine::prefill_output out;
-  caf::error error;  // set: the job failed
-  prefill_member(prefill_job j, std::chrono::steady_clock::time_point taken) : job(std::move(j)), taken(taken) {}
-  double since_taken_ms() const {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - taken).count();
-  }
-  ~prefill_member() {
-    if (link) link->forget(job.request);
-  }
-};
+void look_at_staging(prefill_self* self);
 
 // The prefill itself: KV streams to the decode node layer by layer as it becomes final.
 void compute(prefill_self* self, prefill_member& m, const transport::link_options& lo) {
@@ -187,6 +203,7 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
   const int delay_ms = st.context.faults ? st.context.faults->options().delay_layer_ms : 0;
   auto after_layer = [&](int layer) {
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // fault point
+    look_at_staging(self);  // earlier jobs' KV confirmed meanwhile: their reports go now
     const std::string where = "prefill stopped after layer " + std::to_string(layer) + " of " + std::to_string(layers);
     if (cancels && cancels->cancelled(job.request, job.attempt))
       throw failure(errc::cancelled, where + ": the request was cancelled");
@@ -202,7 +219,6 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
       throw failure(errc::cancelled, "request " + std::to_string(job.request) + " was cancelled before its prefill started");
     m.link = st.links->get(job.decode_endpoint);
     spdlog::info("{}: request {}: KV link to {} up", st.self.name, job.request, job.decode_endpoint);
-    m.bytes_before = m.link->payload_bytes_sent();
     m.kv = std::make_unique<kv::sequence_kv>(st.engine->layout().kv_layout(), *st.pool);
     // Frames carry the prompt's length while chunks stream before the prefill ends.
     m.src = std::make_unique<transport::sequence_transfer>(*m.kv, static_cast<int>(job.prompt.size()));
@@ -220,32 +236,90 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
   }
 }
 
-// The last frame, the receiver's confirmation (a broken link resumes meanwhile; until then the
-// KV's blocks may be sent again), the cache's news, the report.
-caf::expected<prefill_report> complete(prefill_self* self, prefill_member& m) {
+// The router hears when the staging area fills up (it sends this node nothing new) and when it
+// has room again.
+void tell_staging(prefill_self* self, bool full) {
   auto& st = self->state;
+  if (st.told_full == full) return;
+  st.told_full = full;
+  if (!st.router) return;
+  staging_report r{st.self.name, full, static_cast<int64_t>(st.staging->used_bytes()),
+                   static_cast<int64_t>(st.staging->capacity_bytes()), static_cast<int32_t>(st.staging->size())};
+  caf::unsafe_send_as(self, st.router, std::move(r));
+}
+
+// A staged job's transfer ended: its report, or the transfer's failure, to the router.
+void deliver(prefill_self* self, staging_area::ended e) {
+  auto& st = self->state;
+  auto& m = *e.held.member;
   const auto& job = m.job;
-  if (m.error) return std::move(m.error);
+  if (e.error) {
+    spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, e.error->what());
+    e.held.promise.deliver(caf::make_error(e.error->code(), st.self.name + ": " + e.error->what()));
+    return;
+  }
+  m.phases.last_kv_ms = m.since_taken_ms();
+  prefill_report rep;
+  rep.phases = m.phases;
+  rep.request = job.request;
+  rep.kv_bytes = static_cast<int64_t>(e.payload_bytes);
+  rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m.t0).count();
+  rep.cached_tokens = m.out.cached_tokens;
+  rep.computed_tokens = m.out.computed_tokens;
+  rep.first_logprobs = m.out.first_logprobs;
+  spdlog::info("{}: request {} prefilled {} tokens ({} from the cache) in {:.0f} ms, {} KV bytes to {} in {:.0f} ms "
+               "after its prefill", st.self.name, job.request, job.prompt.size(), m.out.cached_tokens,
+               m.phases.computed_ms - m.phases.started_ms, rep.kv_bytes, job.decode_endpoint,
+               m.phases.last_kv_ms - m.phases.computed_ms);
+  e.held.promise.deliver(std::move(rep));
+}
+
+// Ended transfers leave the staging area; while any is left, a tick comes back to look again
+// (the prefill hook looks between layers too).
+void look_at_staging(prefill_self* self) {
+  auto& st = self->state;
+  for (auto& e : st.staging->reap()) deliver(self, std::move(e));
+  if (st.staging->empty() || st.staging_look_due) return;
+  st.staging_look_due = true;
+  self->delayed_send(self, std::chrono::milliseconds(5), atoms::tick_atom::value);
+}
+
+// Before a prefill: room in the staging area for its KV, waiting for the oldest transfers while
+// there is none (the router hears that the node is full meanwhile).
+void make_room(prefill_self* self, long bytes) {
+  auto& st = self->state;
+  if (st.staging->fits(static_cast<uint64_t>(bytes))) return;
+  tell_staging(self, true);
+  spdlog::info("{}: KV staging full ({} of {} MiB held by {} sequences crossing): the next prefill waits for the link",
+               st.self.name, st.staging->used_bytes() >> 20, st.staging->capacity_bytes() >> 20, st.staging->size());
+  while (!st.staging->fits(static_cast<uint64_t>(bytes)))
+    if (auto e = st.staging->wait_oldest()) deliver(self, std::move(*e));
+  tell_staging(self, false);
+}
+
+// After the prefill: the last frame posted, the cache's news sent, and the sequence staged
+// until the receiver confirms it; the node is free for its next job.
+void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_promise promise) {
+  auto& st = self->state;
+  const auto& job = m->job;
+  if (m->error) {
+    promise.deliver(std::move(m->error));
+    return;
+  }
   try {
-    m.link->send_done(job.request, static_cast<uint32_t>(m.kv->tokens()), m.out.first_token);
-    m.link->finish(job.request, m.deadline);
-    m.phases.last_kv_ms = m.since_taken_ms();
-    publish(self, st.cache->take_delta(), false);
-    prefill_report rep;
-    rep.phases = m.phases;
-    rep.request = job.request;
-    rep.kv_bytes = static_cast<int64_t>(m.link->payload_bytes_sent() - m.bytes_before);
-    rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m.t0).count();
-    rep.cached_tokens = m.out.cached_tokens;
-    rep.computed_tokens = m.out.computed_tokens;
-    rep.first_logprobs = m.out.first_logprobs;
-    spdlog::info("{}: request {} prefilled {} tokens ({} from the cache) in {:.0f} ms, {} KV bytes to {}", st.self.name,
-                 job.request, job.prompt.size(), m.out.cached_tokens, rep.prefill_ms, rep.kv_bytes, job.decode_endpoint);
-    return rep;
+    m->link->send_done(job.request, static_cast<uint32_t>(m->kv->tokens()), m->out.first_token);
   } catch (const failure& f) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
-    return caf::make_error(f.code(), st.self.name + ": " + f.what());
+    promise.deliver(caf::make_error(f.code(), st.self.name + ": " + f.what()));
+    return;
   }
+  publish(self, st.cache->take_delta(), false);
+  const long bytes = st.engine->layout().kv_layout().sequence_bytes(m->kv->tokens());
+  const auto id = job.request;
+  const auto deadline = m->deadline;
+  auto link = m->link;
+  st.staging->add(id, std::move(link), static_cast<uint64_t>(bytes), deadline, staged_job{std::move(m), std::move(promise)});
+  look_at_staging(self);
 }
 
 prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf::actor router) {
@@ -273,6 +347,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
   st.links = std::make_shared<transport::link_pool>(o.parts.carrier, o.links, o.egress);
   st.lo = o.links;
   st.token_budget = o.token_budget;
+  st.staging = std::make_unique<staging_area>(o.staging_bytes);
   const auto& lo = o.links;
   st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
   return {
@@ -281,6 +356,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         auto& st = self->state;
         caf::unsafe_send_as(self, st.reporter, atoms::router_atom::value, router);
         st.router = std::move(router);
+        st.told_full = false;  // a new router hears the next "full" afresh
         // Pulls the last router started can no longer be used.
         for (auto& [id, pull] : st.pulls) st.receiver->cancel(id);
         st.pulls.clear();
@@ -319,6 +395,10 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         auto& st = self->state;
         return serve_cache_push(st.self, *st.cache, st.engine->layout(), *st.pool, *st.links, m);
       },
+      [=](atoms::tick_atom) {
+        self->state.staging_look_due = false;
+        look_at_staging(self);
+      },
       [=](const prefill_job& job) -> caf::result<prefill_report> {
         auto& st = self->state;
         if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
@@ -332,10 +412,13 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
           self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
           return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
         }
-        if (st.token_budget <= 0) {  // one job at a time, answered when done
-          prefill_member m(job, std::chrono::steady_clock::now());
-          compute(self, m, st.lo);
-          return complete(self, m);
+        if (st.token_budget <= 0) {  // one job at a time, answered when its KV is confirmed
+          auto m = std::make_unique<prefill_member>(job, std::chrono::steady_clock::now());
+          auto promise = self->make_response_promise<prefill_report>();
+          make_room(self, st.engine->layout().kv_layout().sequence_bytes(static_cast<int>(job.prompt.size())));
+          compute(self, *m, st.lo);
+          stage(self, std::move(m), promise);
+          return promise;
         }
         // Batched: jobs queue until the batch in progress ends; the step after them takes the
         // next batch (every job queued before the step was sent is in the queue by then).
@@ -348,8 +431,8 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         return promise;
       },
       // A batch: the oldest jobs whose prompts fit the token budget (one at least), prefilled
-      // one after another, all completed (their last frame sent, their report returned) when the
-      // last one's prefill ends, as one batched forward pass would end them together.
+      // one after another, all staged (their last frame sent) when the last one's prefill ends,
+      // as one batched forward pass would end them together.
       [=](atoms::step_atom) {
         auto& st = self->state;
         st.batch_due = false;
@@ -365,12 +448,11 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
           promises.push_back(std::move(next.promise));
           st.pending.pop_front();
         }
+        long bytes = 0;
+        for (const auto& m : batch) bytes += st.engine->layout().kv_layout().sequence_bytes(static_cast<int>(m->job.prompt.size()));
+        make_room(self, bytes);
         for (auto& m : batch) compute(self, *m, st.lo);
-        for (size_t i = 0; i < batch.size(); ++i) {
-          auto r = complete(self, *batch[i]);
-          if (r) promises[i].deliver(std::move(*r));
-          else promises[i].deliver(std::move(r.error()));
-        }
+        for (size_t i = 0; i < batch.size(); ++i) stage(self, std::move(batch[i]), std::move(promises[i]));
         if (!st.pending.empty() && !st.batch_due) {
           st.batch_due = true;
           self->send(self, atoms::step_atom::value);

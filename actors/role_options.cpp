@@ -39,6 +39,7 @@ prefill_options prefill_options_for(const config::deployment_config& config, nod
   o.egress = crosses ? context.egress : nullptr;
   o.receiver = receiver_options_for(config, context.secret);
   o.token_budget = config.node.prefill_token_budget;
+  o.staging_bytes = static_cast<uint64_t>(config.transport.staging_mib) << 20;
   o.self = std::move(self);
   o.context = std::move(context);
   return o;

@@ -92,6 +92,7 @@ struct prefill_options {
   transport::receiver_options receiver;  // its receiver of pulled prefixes
   std::shared_ptr<transport::pacer> egress;  // paces its links together (a PrfaaS node's share of the link)
   long token_budget = 0;               // > 0: jobs batched up to this many prompt tokens
+  uint64_t staging_bytes = 1ull << 30;  // KV of finished prefills still crossing (kv_staging.h)
 };
 // From the deployment config: the links' options (link_options_for), its egress (a PrfaaS node
 // crosses the inter-cluster link), the node's parts.

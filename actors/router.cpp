@@ -12,6 +12,7 @@
 //   cache_pulled                     -> cache_pulled          pull_cache      -> cache_pull to the prefill node,
 //                                                                                then cache_push to the holder
 //   register_atom / down_msg         -> node_up / node_down
+//   staging_report                   -> node_staging (a full prefill node gets no new work)
 //
 // Who may say what: a node registers only under the name and role its certificate's key signed
 // (runtime/security/pki.h); afterwards a message about a request counts only when it comes from
@@ -826,6 +827,17 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           step(self, sched::node_drain{*id});
         }
         return st.core->node(*id).load;
+      },
+      // A prefill node's KV staging filled up (no new work for it) or has room again.
+      [=](const staging_report& m) {
+        auto& st = self->state;
+        if (!sent_by(self, m.node)) return;
+        const auto id = st.core->node_by_name(m.node);
+        if (!id) return;
+        spdlog::info("router: {}'s KV staging {} ({} of {} MiB, {} sequences crossing)", m.node,
+                     m.full ? "is full: it gets no new work" : "has room again", m.used_bytes >> 20,
+                     m.capacity_bytes >> 20, m.staged);
+        step(self, sched::node_staging{*id, m.full});
       },
       [=](const link_report& m) {
         auto& st = self->state;

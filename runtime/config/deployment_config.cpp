@@ -116,6 +116,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          auto& t = c.transport;
          r.get("connections", t.connections); r.get("max_connections", t.max_connections);
          r.get("kernel_pacing_gbps", t.kernel_pacing_gbps); r.get("max_inflight_mib", t.max_inflight_mib);
+         r.get("staging_mib", t.staging_mib);
          r.get("secret_file", t.secret_file); r.get("link_gbps", t.link_gbps);
          r.get("emulate_link", t.emulate_link); r.get("link_delay_ms", t.link_delay_ms);
          r.get("receive_timeout_ms", t.receive_timeout_ms); r.get("resume_timeout_ms", t.resume_timeout_ms);
@@ -263,6 +264,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
         "transport.kernel_pacing_gbps must be 0..1000 (0: no limit)");
   check(c.transport.max_inflight_mib >= 1 && c.transport.max_inflight_mib <= 16384,
         "transport.max_inflight_mib must be 1..16384");
+  check(c.transport.staging_mib >= 1 && c.transport.staging_mib <= 1048576, "transport.staging_mib must be 1..1048576");
   check(c.transport.link_gbps >= 0 && c.transport.link_gbps <= 10000, "transport.link_gbps must be 0..10000");
   check(c.transport.link_delay_ms >= 0 && c.transport.link_delay_ms <= 10000, "transport.link_delay_ms must be 0..10000");
   check(!c.transport.emulate_link || c.transport.link_gbps > 0, "transport.emulate_link needs transport.link_gbps");

@@ -12,7 +12,7 @@
 //                  rebalancer, rebalance_period_ms
 //   [node]         kv_blocks, max_sequences, threads, prefill_token_budget, log_format
 //   [cache]        budget_mib, snapshot_every_blocks
-//   [transport]    connections, max_inflight_mib, secret_file, link_gbps, emulate_link,
+//   [transport]    connections, max_inflight_mib, staging_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
 //   [gateway]      enabled, port, model, api_key_file, max_body_bytes, max_open, max_tokens
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
@@ -87,6 +87,9 @@ struct transport_config {
   int max_connections = 16;      // a link whose path's bandwidth-delay product needs more gets up to this many
   double kernel_pacing_gbps = 0; // each KV link's rate, paced by the kernel (SO_MAX_PACING_RATE); 0: none
   int max_inflight_mib = 64;     // posted and unwritten KV per link (backpressure window)
+  // A prefill node's finished sequences whose KV is still crossing (transport/kv_staging.h): the
+  // node computes on while they cross; when they fill this, it waits and takes no new work.
+  int staging_mib = 1024;
   std::string secret_file;       // the deployment's shared secret; `prfaas up` makes one if empty
   double link_gbps = 0;          // capacity of the PrfaaS -> local link (0: unknown)
   bool emulate_link = false;     // pace PrfaaS egress to link_gbps (shared evenly by its nodes)

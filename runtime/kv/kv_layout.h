@@ -50,6 +50,11 @@ struct layout {
     return kv::linear_state_bytes(conv_channels, conv_kernel, value_heads, key_dim, value_dim);
   }
   int blocks_for(int tokens) const { return kv::blocks_for(tokens, block_tokens); }
+  // A sequence of `tokens`: its full-attention blocks and one state per linear layer.
+  long sequence_bytes(int tokens) const {
+    const int full = full_layers();
+    return static_cast<long>(full) * blocks_for(tokens) * block_bytes() + (n_layers() - full) * linear_state_bytes();
+  }
 };
 
 std::string layout_descriptor(const layout& l);

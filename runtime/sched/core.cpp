@@ -103,6 +103,7 @@ void core::on(const node_up& e, double now, commands& out) {
   n.desc = e.node;
   n.up = true;
   n.accepting = true;
+  n.staging_full = false;
   n.load = 0;
   rebuild_candidates();
   room_freed_ = true;
@@ -144,6 +145,16 @@ void core::on(const node_drain& e, double, commands&) {
   rebuild_candidates();
 }
 
+void core::on(const node_staging& e, double, commands&) {
+  if (e.node < 0 || e.node >= static_cast<node_id>(nodes_.size()) || !nodes_[e.node].up) {
+    ++counters_.stale_events;
+    return;
+  }
+  nodes_[e.node].staging_full = e.full;
+  rebuild_candidates();
+  if (!e.full) room_freed_ = true;  // requests waiting for a prefill node may go now
+}
+
 void core::rebuild_candidates() {
   prefill_candidates_.clear();
   decode_candidates_.clear();
@@ -156,7 +167,7 @@ void core::rebuild_candidates() {
     if (n.desc.kind == node_kind::prefill) {
       candidate_pos_[id] = static_cast<int>(prefill_ids_.size());
       prefill_ids_.push_back(id);
-      prefill_candidates_.push_back({n.desc.prfaas, n.load, n.accepting, 0});
+      prefill_candidates_.push_back({n.desc.prfaas, n.load, n.accepting && !n.staging_full, 0});
     } else if (n.desc.kind == node_kind::decode) {
       candidate_pos_[id] = static_cast<int>(decode_ids_.size());
       decode_ids_.push_back(id);

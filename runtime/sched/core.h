@@ -59,6 +59,7 @@ struct node_view {
   node_desc desc;
   bool up = false;                  // registered and not lost
   bool accepting = true;            // false while draining
+  bool staging_full = false;        // a prefill node whose KV staging is full takes nothing new
   int load = 0;                     // requests it holds (see above)
 };
 
@@ -89,6 +90,7 @@ class core {
   void on(const node_up& e, double now, commands& out);
   void on(const node_down& e, double now, commands& out);
   void on(const node_drain& e, double now, commands& out);
+  void on(const node_staging& e, double now, commands& out);
   void on(const request_arrived& e, double now, commands& out);
   void on(const cache_answer& e, double now, commands& out);
   void on(const reserved& e, double now, commands& out);

@@ -96,6 +96,9 @@ struct request_view {
 struct node_up { node_desc node; };
 struct node_down { node_id node = kNoNode; std::string why; };
 struct node_drain { node_id node = kNoNode; };   // stop giving it work; it finishes what it holds
+// A prefill node's KV staging area (transport/kv_staging.h) is full: no new work for it until it
+// says it has room again (backpressure from a slow link, not a failure).
+struct node_staging { node_id node = kNoNode; bool full = false; };
 
 struct request_arrived {
   request_id id = 0;
@@ -119,7 +122,7 @@ struct tick {};                     // ends requests past their deadline
 // The short-timescale loop moved: t and whether bandwidth counts as abundant.
 struct policy_update { int threshold_tokens = 0; bool bandwidth_abundant = false; };
 
-using event = std::variant<node_up, node_down, node_drain, request_arrived, cache_answer, reserved,
+using event = std::variant<node_up, node_down, node_drain, node_staging, request_arrived, cache_answer, reserved,
                            prefill_done, first_token, decode_done, request_failed, tick, policy_update,
                            cache_pulled>;
 

@@ -67,6 +67,7 @@ struct link_progress {
   uint32_t acked_layers = 0;        // the receiver's ready prefix
   bool complete = false;
   uint64_t payload_bytes_sent = 0;  // this request's, re-sends included
+  bool failed = false;              // ended without completing (finish() says why)
 };
 
 // What a link keeps of one transfer's outcome; every carrier's per-request record is one.
@@ -77,7 +78,7 @@ struct transfer_outcome {
   std::string error;          // failed: the cause, naming the peer
   uint64_t payload_sent = 0;  // this request's, re-sends included
 
-  link_progress progress() const { return {true, acked_layers, state == complete, payload_sent}; }
+  link_progress progress() const { return {true, acked_layers, state == complete, payload_sent, state == failed}; }
   void acknowledged(uint32_t layers) { acked_layers = std::max(acked_layers, layers); }
   void completed(uint32_t layers) {
     acknowledged(layers);

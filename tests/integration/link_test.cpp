@@ -3,7 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -150,4 +153,98 @@ TEST_CASE("after a link rate change then restore, status and the metrics show th
   REQUIRE(run({PRFAAS_CLI, "chaos", "link", "restore", "--state", d.state_dir()}).status == 0);
   CHECK(capacity() == 1.0);
   CHECK(metric() == Approx(1e9 / 8));
+}
+
+namespace {
+
+// Four long prompts sent at once to a deployment whose one PrfaaS prefill node sits behind a
+// 0.05 Gbps link: each prompt's KV (about 4.4 MB) takes about 0.7 s to cross, longer than its
+// prefill.  Every output is checked against the reference; each prefill's start, end and KV
+// confirmation come from the node's own log (one clock; the router's timeline cannot see how
+// long a job waited in the node's mailbox), oldest prefill first.
+struct slow_link_run {
+  struct job {
+    double start, end, last_kv, ttft;
+  };
+  std::vector<job> jobs;
+  double busy_fraction = 0;  // compute over the span from the first prefill's start to the last's end
+  double mean_ttft = 0;
+};
+
+double log_ms(const std::string& hh, const std::string& mm, const std::string& ss, const std::string& ms) {
+  return ((std::stod(hh) * 60 + std::stod(mm)) * 60 + std::stod(ss)) * 1000 + std::stod(ms);
+}
+
+slow_link_run four_long_prompts(const std::string& staging) {
+  deployment d("[deployment]\nprfaas_prefill = 1\n[router]\nthreshold_tokens = 512\n[transport]\nlink_gbps = 0.05\n"
+               "emulate_link = true\n" + staging);
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 4; ++i) prompts.push_back("prompt " + std::to_string(i) + ": " + text_prompt(2000));
+  temp_dir out;
+  std::vector<std::unique_ptr<child>> clients;
+  for (const auto& p : prompts)
+    clients.push_back(std::make_unique<child>(
+        std::vector<std::string>{PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt", p, "--max-tokens", "4"},
+        out.path()));
+  std::map<uint64_t, double> ttft;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const json served = parse_ok(clients[i]->wait(120000));
+    const json reference = parse_ok(generate_in_process(prompts[i], 4, d.config_path()));
+    CHECK(served["tokens"] == reference["tokens"]);
+    REQUIRE(served["path"] == "prfaas");
+    const auto id = served["timeline"]["request"].get<uint64_t>();
+    ttft[id] = served["ttft_ms"].get<double>();
+    REQUIRE(wait_for_log(d, "prfaas-prefill-0", "request " + std::to_string(id) + " prefilled"));
+  }
+  const std::string log = slurp(d.state_dir() + "/logs/prfaas-prefill-0.log");
+  static const std::regex started(R"((\d\d):(\d\d):(\d\d)\.(\d\d\d) .*request (\d+) \(attempt \d+\): prefill of \d+ tokens started)");
+  static const std::regex ended(R"(request (\d+) prefilled \d+ tokens \(\d+ from the cache\) in (\d+) ms, \d+ KV bytes to \S+ in (\d+) ms after its prefill)");
+  std::map<uint64_t, double> start;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), started); it != std::sregex_iterator(); ++it)
+    start[std::stoull((*it)[5])] = log_ms((*it)[1], (*it)[2], (*it)[3], (*it)[4]);
+  slow_link_run run;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), ended); it != std::sregex_iterator(); ++it) {
+    const uint64_t id = std::stoull((*it)[1]);
+    REQUIRE(start.count(id));
+    const double end = start[id] + std::stod((*it)[2]);
+    run.jobs.push_back({start[id], end, end + std::stod((*it)[3]), ttft.at(id)});
+  }
+  REQUIRE(run.jobs.size() == prompts.size());
+  std::sort(run.jobs.begin(), run.jobs.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
+  double busy = 0;
+  for (const auto& j : run.jobs) {
+    busy += j.end - j.start;
+    run.mean_ttft += j.ttft / run.jobs.size();
+  }
+  run.busy_fraction = busy / (run.jobs.back().end - run.jobs.front().start);
+  const double t0 = run.jobs.front().start;
+  for (const auto& j : run.jobs)
+    std::cout << "  prefill " << j.start - t0 << " .. " << j.end - t0 << " ms, KV confirmed at " << j.last_kv - t0
+              << " ms, TTFT " << j.ttft << " ms\n";
+  std::cout << "  prefill busy " << 100 * run.busy_fraction << " % of the span, mean TTFT " << run.mean_ttft << " ms"
+            << std::endl;
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("on a slow link a PrfaaS prefill node starts each prefill when the last one's compute ends, not its transfer") {
+  std::cout << "staging (transport.staging_mib = 1024):\n";
+  const auto staged = four_long_prompts("");
+  for (size_t i = 1; i < staged.jobs.size(); ++i) {
+    const auto& before = staged.jobs[i - 1];
+    const auto& next = staged.jobs[i];
+    INFO("prefill " << i << " started " << next.start - before.end << " ms after the last one's compute ended, "
+                    << before.last_kv - next.start << " ms before its KV was confirmed");
+    CHECK(before.last_kv - before.end > 200);  // the link, not the compute, is the bottleneck here
+    CHECK(next.start < before.last_kv - 100);  // it did not wait for the transfer
+    CHECK(next.start - before.end < 150);      // it started right after the last compute ended
+  }
+
+  // A staging area smaller than one prompt's KV: every prefill waits for the last transfer
+  // (backpressure), as a node without staging did.
+  std::cout << "staging smaller than one sequence (transport.staging_mib = 1):\n";
+  const auto blocking = four_long_prompts("staging_mib = 1\n");
+  for (size_t i = 1; i < blocking.jobs.size(); ++i) CHECK(blocking.jobs[i].start >= blocking.jobs[i - 1].last_kv - 2);  // (log times: whole ms)
+  CHECK(staged.busy_fraction > blocking.busy_fraction);
 }
