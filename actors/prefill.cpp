@@ -127,6 +127,7 @@ using staging_area = transport::kv_staging<staged_job>;
 struct prefill_state {
   node_info self;
   std::shared_ptr<engine::engine> engine;     // a model (built-in or a checkpoint) or an emulated profile
+  kv::layout kv_layout;                      // the engine's, once
   std::shared_ptr<kv::block_pool> pool;
   std::shared_ptr<kv::prefix_cache> cache;  // after the pool: it releases blocks into it
   // Prefixes on their way here, with the router's attempt (echoed in cache_pulled).
@@ -219,7 +220,7 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
       throw failure(errc::cancelled, "request " + std::to_string(job.request) + " was cancelled before its prefill started");
     m.link = st.links->get(job.decode_endpoint);
     spdlog::info("{}: request {}: KV link to {} up", st.self.name, job.request, job.decode_endpoint);
-    m.kv = std::make_unique<kv::sequence_kv>(st.engine->layout().kv_layout(), *st.pool);
+    m.kv = std::make_unique<kv::sequence_kv>(st.kv_layout, *st.pool);
     // Frames carry the prompt's length while chunks stream before the prefill ends.
     m.src = std::make_unique<transport::sequence_transfer>(*m.kv, static_cast<int>(job.prompt.size()));
     const auto sampling = sampling_of(job.how);  // the first token is this node's to choose
@@ -284,8 +285,13 @@ void look_at_staging(prefill_self* self) {
   self->delayed_send(self, std::chrono::milliseconds(5), atoms::tick_atom::value);
 }
 
-// Before a prefill: room in the staging area for its KV, waiting for the oldest transfers while
-// there is none (the router hears that the node is full meanwhile).
+// The KV a job's prompt will hold, known before its prefill.
+long kv_bytes_of(const prefill_state& st, const prefill_job& job) {
+  return st.kv_layout.sequence_bytes(static_cast<int>(job.prompt.size()));
+}
+
+// Before a prefill: room in the staging area for `bytes` of KV, waiting for the oldest transfers
+// while there is none (the router hears that the node is full meanwhile).
 void make_room(prefill_self* self, long bytes) {
   auto& st = self->state;
   if (st.staging->fits(static_cast<uint64_t>(bytes))) return;
@@ -314,11 +320,11 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_
     return;
   }
   publish(self, st.cache->take_delta(), false);
-  const long bytes = st.engine->layout().kv_layout().sequence_bytes(m->kv->tokens());
   const auto id = job.request;
+  const auto bytes = static_cast<uint64_t>(m->kv->total_payload_bytes());
   const auto deadline = m->deadline;
   auto link = m->link;
-  st.staging->add(id, std::move(link), static_cast<uint64_t>(bytes), deadline, staged_job{std::move(m), std::move(promise)});
+  st.staging->add(id, std::move(link), bytes, deadline, staged_job{std::move(m), std::move(promise)});
   look_at_staging(self);
 }
 
@@ -328,6 +334,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
   PRFAAS_REQUIRE(o.parts.engine && o.parts.pool && o.parts.cache && o.parts.carrier,
                  st.self.name + ": a prefill node needs an engine, a block pool, a cache and a carrier");
   st.engine = std::move(o.parts.engine);
+  st.kv_layout = st.engine->layout().kv_layout();
   st.pool = std::move(o.parts.pool);
   st.cache = std::move(o.parts.cache);
   st.router = router;
@@ -378,7 +385,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       [=](const cache_pull& m) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         try {
-          auto pull = std::make_unique<transport::pulled_prefix>(st.engine->layout().kv_layout(), *st.pool, m.prompt, m.tokens);
+          auto pull = std::make_unique<transport::pulled_prefix>(st.kv_layout, *st.pool, m.prompt, m.tokens);
           st.receiver->expect(m.request, pull->target());
           st.pulls[m.request] = {std::move(pull), m.attempt};
         } catch (const failure& f) {
@@ -415,7 +422,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         if (st.token_budget <= 0) {  // one job at a time, answered when its KV is confirmed
           auto m = std::make_unique<prefill_member>(job, std::chrono::steady_clock::now());
           auto promise = self->make_response_promise<prefill_report>();
-          make_room(self, st.engine->layout().kv_layout().sequence_bytes(static_cast<int>(job.prompt.size())));
+          make_room(self, kv_bytes_of(st, job));
           compute(self, *m, st.lo);
           stage(self, std::move(m), promise);
           return promise;
@@ -449,7 +456,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
           st.pending.pop_front();
         }
         long bytes = 0;
-        for (const auto& m : batch) bytes += st.engine->layout().kv_layout().sequence_bytes(static_cast<int>(m->job.prompt.size()));
+        for (const auto& m : batch) bytes += kv_bytes_of(st, m->job);
         make_room(self, bytes);
         for (auto& m : batch) compute(self, *m, st.lo);
         for (size_t i = 0; i < batch.size(); ++i) stage(self, std::move(batch[i]), std::move(promises[i]));

@@ -89,13 +89,6 @@ std::span<std::byte> sequence_kv::payload(int layer, int index) {
   return {reinterpret_cast<std::byte*>(s.data()), s.size() * sizeof(float)};
 }
 
-long sequence_kv::total_payload_bytes() const {
-  long bytes = 0;
-  for (int l = 0; l < layout_.n_layers(); ++l)
-    bytes += layout_.kind(l) == layer_kind::full
-                 ? static_cast<long>(payload_count(l)) * pool_.block_bytes()
-                 : layout_.linear_state_bytes();
-  return bytes;
-}
+long sequence_kv::total_payload_bytes() const { return layout_.sequence_bytes(tokens_); }
 
 }  // namespace prfaas::kv

@@ -109,12 +109,16 @@ void core::on(const node_up& e, double now, commands& out) {
   room_freed_ = true;
 }
 
+node_view* core::live_node(node_id id) {
+  if (id >= 0 && id < static_cast<node_id>(nodes_.size()) && nodes_[id].up) return &nodes_[id];
+  ++counters_.stale_events;
+  return nullptr;
+}
+
 void core::on(const node_down& e, double now, commands& out) {
-  if (e.node < 0 || e.node >= static_cast<node_id>(nodes_.size()) || !nodes_[e.node].up) {
-    ++counters_.stale_events;
-    return;
-  }
-  node_view& n = nodes_[e.node];
+  node_view* lost = live_node(e.node);
+  if (!lost) return;
+  node_view& n = *lost;
   // Everything it held ends; the other node of each request is told to let go.
   std::vector<request_id> held;
   for (const auto& [id, r] : requests_)
@@ -137,20 +141,16 @@ void core::on(const node_down& e, double now, commands& out) {
 }
 
 void core::on(const node_drain& e, double, commands&) {
-  if (e.node < 0 || e.node >= static_cast<node_id>(nodes_.size()) || !nodes_[e.node].up) {
-    ++counters_.stale_events;
-    return;
-  }
-  nodes_[e.node].accepting = false;
+  node_view* n = live_node(e.node);
+  if (!n) return;
+  n->accepting = false;
   rebuild_candidates();
 }
 
 void core::on(const node_staging& e, double, commands&) {
-  if (e.node < 0 || e.node >= static_cast<node_id>(nodes_.size()) || !nodes_[e.node].up) {
-    ++counters_.stale_events;
-    return;
-  }
-  nodes_[e.node].staging_full = e.full;
+  node_view* n = live_node(e.node);
+  if (!n) return;
+  n->staging_full = e.full;
   rebuild_candidates();
   if (!e.full) room_freed_ = true;  // requests waiting for a prefill node may go now
 }

@@ -104,6 +104,7 @@ class core {
 
   // -- request lifecycle ------------------------------------------------------------------------
   request_view* live(request_id id);  // nullptr (and a stale count) when it ended
+  node_view* live_node(node_id id);   // nullptr (and a stale count) when unknown or down
   void start_routing(request_view& r, commands& out);  // ask the directory first when there is one
   request_view* live(request_id id, int attempt);  // ... or when the event is from an older attempt
   // Dispatches the request again from routing when attempts and its deadline allow, else fails it.

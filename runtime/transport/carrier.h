@@ -14,7 +14,8 @@
 // - Every payload lands byte for byte where the receiver's target says, whatever the order;
 //   the sink hears layer_ready per layer and complete (or failed, naming the cause) once.
 // - Completion: progress_of(id).acked_layers is the receiver's ready prefix of layers, monotone;
-//   finish() returns once the receiver confirmed the whole request.
+//   finish() returns once the receiver confirmed the whole request, with the request's payload
+//   bytes on the wire (re-sends included: its record is gone afterwards).
 // - Backpressure: at most link_options.max_inflight_bytes are posted and not yet written; a
 //   poster waits for room (a carrier that writes synchronously never has more than a frame).
 // - Ownership: once forget() or finish() returns, no thread of the carrier reads the source,
@@ -107,7 +108,8 @@ class carrier_link {
   // Tells the receiver to give the request up, and forgets it here.
   virtual void send_abort(uint64_t request, const std::string& reason) = 0;
   // Waits until the receiver confirmed the request complete; then its source may be freed.
-  virtual void finish(uint64_t request, clock::time_point deadline) = 0;
+  // Returns the request's payload bytes on the wire, re-sends included.
+  virtual uint64_t finish(uint64_t request, clock::time_point deadline) = 0;
   // Drops the request without waiting for the receiver; once this returns no thread reads its
   // source.
   virtual void forget(uint64_t request) = 0;

@@ -172,7 +172,7 @@ void kv_sender::forget(uint64_t request) {
   records_.erase(request);
 }
 
-void kv_sender::finish(uint64_t request, clock::time_point deadline) {
+uint64_t kv_sender::finish(uint64_t request, clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   auto state_of = [&] {
     auto it = records_.find(request);
@@ -189,9 +189,12 @@ void kv_sender::finish(uint64_t request, clock::time_point deadline) {
   } else if (stopping_ && state_of() != record::complete) {
     error = "KV link to " + peer_.str() + " closed";
   }
+  const auto it = records_.find(request);
+  const uint64_t sent = it == records_.end() ? 0 : it->second.payload_sent;
   lock.unlock();
   forget(request);  // frames re-sent after a resume may still be queued or on their way
   if (!error.empty()) throw failure(ended ? errc::transport_failed : errc::deadline_exceeded, error);
+  return sent;
 }
 
 void kv_sender::flush() {

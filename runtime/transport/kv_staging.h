@@ -28,7 +28,6 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,7 +46,7 @@ class kv_staging {
     uint64_t request = 0;
     Held held;
     std::optional<failure> error;
-    uint64_t payload_bytes = 0;  // of this request, re-sends included
+    uint64_t payload_bytes = 0;  // of this request, re-sends included (when it completed)
   };
 
   explicit kv_staging(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
@@ -59,7 +58,7 @@ class kv_staging {
   void add(uint64_t request, std::shared_ptr<carrier_link> link, uint64_t bytes, clock::time_point deadline,
            Held held) {
     used_ += bytes;
-    entries_.push_back({request, std::move(link), bytes, deadline, std::move(held), 0});
+    entries_.push_back({request, std::move(link), bytes, deadline, std::move(held)});
   }
 
   // Every entry whose transfer ended (confirmed, failed, or past its deadline), oldest first.
@@ -77,17 +76,9 @@ class kv_staging {
   }
 
   // Blocks until the oldest entry's transfer ends (at the latest its deadline); nothing held: none.
-  // (It looks every millisecond: the ended transfer's byte count is read before the link
-  // forgets it, and a staging area is full only while the link is the bottleneck.)
   std::optional<ended> wait_oldest() {
     if (entries_.empty()) return std::nullopt;
-    auto& e = entries_.front();
-    for (;;) {
-      const auto now = clock::now();
-      const auto p = e.link->progress_of(e.request);
-      if (!p.known || p.complete || p.failed || now >= e.deadline) return finish(0, now);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    return finish(0, entries_.front().deadline);
   }
 
   uint64_t used_bytes() const { return used_; }
@@ -102,20 +93,18 @@ class kv_staging {
     uint64_t bytes;
     clock::time_point deadline;
     Held held;
-    uint64_t sent = 0;
   };
 
-  // The link's own end of the transfer (it forgets the request's frames), then the entry leaves.
+  // The link's own end of the transfer (waiting until `wait_until` at most; it forgets the
+  // request's frames), then the entry leaves.
   ended finish(size_t i, clock::time_point wait_until) {
     auto& e = entries_[i];
-    e.sent = e.link->progress_of(e.request).payload_bytes_sent;  // finish() forgets the record
     ended out{e.request, std::move(e.held), std::nullopt, 0};
     try {
-      e.link->finish(e.request, wait_until);
+      out.payload_bytes = e.link->finish(e.request, wait_until);
     } catch (const failure& f) {
       out.error = f;
     }
-    out.payload_bytes = e.sent;
     used_ -= e.bytes;
     entries_.erase(entries_.begin() + static_cast<long>(i));
     return out;

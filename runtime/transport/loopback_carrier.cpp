@@ -111,7 +111,7 @@ class loopback_link final : public carrier_link {
     control(h);
   }
 
-  void finish(uint64_t request, clock::time_point deadline) override {
+  uint64_t finish(uint64_t request, clock::time_point deadline) override {
     std::unique_lock lock(mutex_);
     const bool ended = changed_.wait_until(lock, deadline, [&] {
       auto it = records_.find(request);
@@ -129,9 +129,11 @@ class loopback_link final : public carrier_link {
     } else if (it != records_.end() && it->second.state == record::active) {
       error = broken_;
     }
+    const uint64_t sent = it == records_.end() ? 0 : it->second.payload_sent;
     lock.unlock();
     forget(request);
     if (!error.empty()) throw failure(code, error);
+    return sent;
   }
 
   void forget(uint64_t request) override {

@@ -179,7 +179,7 @@ void nccl_sender::read_ack_locked(std::chrono::milliseconds timeout) {
   }
 }
 
-void nccl_sender::finish(uint64_t request, clock::time_point deadline) {
+uint64_t nccl_sender::finish(uint64_t request, clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   std::string error;
   errc code = errc::transport_failed;
@@ -209,8 +209,11 @@ void nccl_sender::finish(uint64_t request, clock::time_point deadline) {
     fail_locked(e.what());
     error = broken_;
   }
+  const auto it = records_.find(request);
+  const uint64_t sent = it == records_.end() ? 0 : it->second.payload_sent;
   records_.erase(request);
   if (!error.empty()) throw failure(code, error);
+  return sent;
 }
 
 void nccl_sender::forget(uint64_t request) {

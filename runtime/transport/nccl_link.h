@@ -63,7 +63,7 @@ class nccl_sender final : public carrier_link {
   void send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end) override;
   void send_done(uint64_t request, uint32_t tokens, int32_t first_token) override;
   void send_abort(uint64_t request, const std::string& reason) override;
-  void finish(uint64_t request, clock::time_point deadline) override;
+  uint64_t finish(uint64_t request, clock::time_point deadline) override;
   void forget(uint64_t request) override;
   link_progress progress_of(uint64_t request) const override;
   bool broken() const override;

@@ -26,7 +26,7 @@ class scripted_link final : public carrier_link {
     if (state == transfer_outcome::failed) r.error = "connection to the receiver lost";
     changed_.notify_all();
   }
-  void finish(uint64_t request, clock::time_point deadline) override {
+  uint64_t finish(uint64_t request, clock::time_point deadline) override {
     std::unique_lock lock(m_);
     const bool ended = changed_.wait_until(lock, deadline, [&] { return records_[request].state != transfer_outcome::active; });
     const auto r = records_[request];
@@ -34,6 +34,7 @@ class scripted_link final : public carrier_link {
     ++finished;
     if (!ended) throw failure(errc::deadline_exceeded, "not confirmed by its deadline");
     if (r.state == transfer_outcome::failed) throw failure(errc::transport_failed, r.error);
+    return r.payload_sent;
   }
   link_progress progress_of(uint64_t request) const override {
     std::lock_guard lock(m_);
