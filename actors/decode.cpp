@@ -109,7 +109,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
   const int capacity = st.batch->capacity();
   return {
       [=](atoms::status_atom) { return self->state.self; },
-      [=](const decode_job& job) -> caf::result<caf::ok_atom> {
+      [=](const decode_job& job) -> caf::result<int32_t> {
         auto& st = self->state;
         if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
           return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
@@ -123,13 +123,21 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
         if (static_cast<int>(st.reserved.size()) + st.batch->size() >= capacity)
           return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
                                                         std::to_string(capacity) + " sequences");
+        int32_t held = 0;
         try {
           const auto& c = st.engine->layout();
-          st.cache->make_room(c.full_layers() * c.blocks_for(job.prompt_tokens + job.max_tokens));
-          auto kv = std::make_unique<kv::sequence_kv>(st.engine->layout().kv_layout(), *st.pool);
+          auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), *st.pool);
+          // The prompt's start this node's cache holds (a conversation's earlier turn decoded
+          // here) is shared into the sequence, not received: the prefill node sends the rest.
+          // Blocks of the prompt less its last token only, so every full layer still receives
+          // at least its last block.
+          if (static_cast<int32_t>(job.prompt.size()) == job.prompt_tokens)
+            held = st.cache->lend_blocks(kv::reusable_chain(job.prompt, c.block_tokens), *kv);
+          const int held_blocks = held / c.block_tokens;
+          st.cache->make_room(c.full_layers() * (c.blocks_for(job.prompt_tokens + job.max_tokens) - held_blocks));
           kv->reserve(job.prompt_tokens + job.max_tokens);
           kv->set_tokens(job.prompt_tokens);
-          auto transfer = std::make_unique<transport::sequence_transfer>(*kv);
+          auto transfer = std::make_unique<transport::sequence_transfer>(*kv, -1, held_blocks);
           st.receiver->expect(job.request, *transfer);
           st.reserved[job.request] =
               reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream,
@@ -137,7 +145,10 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
-        return caf::ok_atom::value;
+        if (held > 0)
+          spdlog::info("{}: request {}: the first {} of its {} prompt tokens are in this node's cache: not sent",
+                       st.self.name, job.request, held, job.prompt_tokens);
+        return held;
       },
       [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t first_token, const std::string& error,
           int64_t first_payload) {
@@ -156,7 +167,10 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           const sched::decode_phases phases{first == clock::time_point{} ? landed : ms_since_reserved(first), landed};
           auto seq = std::move(it->second);
           st.reserved.erase(it);
-          caf::unsafe_send_as(self, st.router, decode_started{id, seq.kv->total_payload_bytes(), seq.attempt, phases});
+          const auto& shape = seq.kv->layout();
+          const long landed_bytes = shape.sequence_bytes(seq.kv->tokens(), seq.transfer->held_blocks());
+          caf::unsafe_send_as(self, st.router, decode_started{id, landed_bytes, seq.attempt, phases,
+                                                               seq.kv->total_payload_bytes() - landed_bytes});
           spdlog::info("{}: request {} (attempt {}): decoding from {} prompt tokens", st.self.name, id, seq.attempt,
                        seq.kv->tokens());
           // Stop strings are read in the model's own text: this node's tokenizer decodes them.

@@ -39,7 +39,7 @@ using prefill_actor = caf::typed_actor<
 // Decode node (roles.hpp: spawn_decode).
 using decode_actor = caf::typed_actor<
     caf::replies_to<atoms::status_atom>::with<node_info>,
-    caf::replies_to<decode_job>::with<caf::ok_atom>,            // sequence reserved, receiver armed
+    caf::replies_to<decode_job>::with<int32_t>,                 // reserved, receiver armed: the prompt tokens it holds
     caf::replies_to<cache_push>::with<int32_t>,
     caf::reacts_to<atoms::router_atom, caf::actor>,
     caf::reacts_to<atoms::republish_atom>,

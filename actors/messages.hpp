@@ -203,6 +203,10 @@ struct generate_result {
   double tokens_per_s = 0;     // decode rate after the first token
   double total_ms = 0;
   int64_t kv_bytes = 0;        // KV payload bytes moved prefill -> decode
+  // The prompt's start the decode node held in its prefix cache (whole blocks): its KV was not
+  // sent, kv_held_bytes of it.
+  int32_t decode_cached_tokens = 0;
+  int64_t kv_held_bytes = 0;
   int32_t cached_tokens = 0;   // prompt tokens the prefill reused from a prefix cache
   int32_t uncached_tokens = 0; // prompt tokens it computed
   std::string cache_source;    // none | own | peer | remote (sched::cache_source)
@@ -215,7 +219,8 @@ struct generate_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
   return f(caf::meta::type_name("generate_result"), x.request, x.tokens, x.path, x.prefill_node,
-           x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes, x.cached_tokens,
+           x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes, x.decode_cached_tokens,
+           x.kv_held_bytes, x.cached_tokens,
            x.uncached_tokens, x.cache_source, x.timeline, x.stopped, x.seed, x.logprobs);
 }
 
@@ -226,11 +231,15 @@ struct prefill_job {
   int32_t deadline_ms = 0;     // time the request has left when sent (0: none); checked after every layer
   int32_t attempt = 0;         // the router's attempt: a cancellation names it
   decoding how;                // the first token is sampled here
+  // The decode node holds the prompt's first tokens already (whole blocks, from its prefix
+  // cache): their blocks are not sent, only the rest and the linear states.
+  int32_t decode_held_tokens = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
-  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms, x.attempt, x.how);
+  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms, x.attempt, x.how,
+           x.decode_held_tokens);
 }
 
 struct prefill_report {
@@ -352,12 +361,13 @@ struct decode_started {
   int64_t kv_bytes = 0;        // KV payload bytes that landed for it
   int32_t attempt = 0;
   sched::decode_phases phases; // for the request's timeline
+  int64_t kv_held_bytes = 0;   // the prompt's KV it held already (its cache), not sent
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_started& x) {
   return f(caf::meta::type_name("decode_started"), x.request, x.kv_bytes, x.attempt, x.phases.first_kv_ms,
-           x.phases.last_kv_ms);
+           x.phases.last_kv_ms, x.kv_held_bytes);
 }
 
 struct decode_result {

@@ -187,6 +187,12 @@ void pull_ended(prefill_self* self, uint64_t id, bool ok, const std::string& why
 
 void look_at_staging(prefill_self* self);
 
+// Blocks of the prompt the decode node holds (checked when the job came: whole blocks, less than
+// the prompt).
+int held_blocks_of(const prefill_state& st, const prefill_job& job) {
+  return job.decode_held_tokens / st.kv_layout.block_tokens;
+}
+
 // The prefill itself: KV streams to the decode node layer by layer as it becomes final.
 void compute(prefill_self* self, prefill_member& m, const transport::link_options& lo) {
   auto& st = self->state;
@@ -221,11 +227,18 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
     m.link = st.links->get(job.decode_endpoint);
     spdlog::info("{}: request {}: KV link to {} up", st.self.name, job.request, job.decode_endpoint);
     m.kv = std::make_unique<kv::sequence_kv>(st.kv_layout, *st.pool);
-    // Frames carry the prompt's length while chunks stream before the prefill ends.
-    m.src = std::make_unique<transport::sequence_transfer>(*m.kv, static_cast<int>(job.prompt.size()));
+    // Frames carry the prompt's length while chunks stream before the prefill ends; the blocks
+    // the decode node holds already are left out (its view numbers the rest from 0).
+    const int held = held_blocks_of(st, job);
+    m.src = std::make_unique<transport::sequence_transfer>(*m.kv, static_cast<int>(job.prompt.size()), held);
     const auto sampling = sampling_of(job.how);  // the first token is this node's to choose
     m.out = st.engine->prefill(st.cache.get(), job.prompt, *m.kv,
                                [&](int layer, int first, int end) {
+                                 if (m.src->kind(layer) == transport::payload_kind::block) {
+                                   first = std::max(first - held, 0);
+                                   end = std::max(end - held, 0);
+                                   if (first >= end) return;
+                                 }
                                  m.link->send_payloads(job.request, *m.src, layer, first, end);
                                  if (m.phases.first_kv_ms < 0) m.phases.first_kv_ms = m.since_taken_ms();
                                },
@@ -285,9 +298,9 @@ void look_at_staging(prefill_self* self) {
   self->delayed_send(self, std::chrono::milliseconds(5), atoms::tick_atom::value);
 }
 
-// The KV a job's prompt will hold, known before its prefill.
+// The KV a job sends, known before its prefill: the prompt's, less what the decode node holds.
 long kv_bytes_of(const prefill_state& st, const prefill_job& job) {
-  return st.kv_layout.sequence_bytes(static_cast<int>(job.prompt.size()));
+  return st.kv_layout.sequence_bytes(static_cast<int>(job.prompt.size()), held_blocks_of(st, job));
 }
 
 // Before a prefill: room in the staging area for `bytes` of KV, waiting for the oldest transfers
@@ -321,7 +334,7 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_
   }
   publish(self, st.cache->take_delta(), false);
   const auto id = job.request;
-  const auto bytes = static_cast<uint64_t>(m->kv->total_payload_bytes());
+  const auto bytes = static_cast<uint64_t>(kv_bytes_of(st, job));
   const auto deadline = m->deadline;
   auto link = m->link;
   st.staging->add(id, std::move(link), bytes, deadline, staged_job{std::move(m), std::move(promise)});
@@ -419,6 +432,13 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
           self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
           return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
         }
+        if (job.decode_held_tokens < 0 || job.decode_held_tokens % st.kv_layout.block_tokens != 0 ||
+            job.decode_held_tokens >= static_cast<int32_t>(job.prompt.size()))
+          return caf::make_error(errc::invalid_argument,
+                                 st.self.name + ": the decode node cannot hold " + std::to_string(job.decode_held_tokens) +
+                                     " tokens of a " + std::to_string(job.prompt.size()) +
+                                     "-token prompt (whole blocks of " + std::to_string(st.kv_layout.block_tokens) +
+                                     " tokens, fewer than the prompt)");
         if (st.token_budget <= 0) {  // one job at a time, answered when its KV is confirmed
           auto m = std::make_unique<prefill_member>(job, std::chrono::steady_clock::now());
           auto promise = self->make_response_promise<prefill_report>();

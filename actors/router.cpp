@@ -5,7 +5,7 @@
 //   message in                          event                 command            message out
 //   generate_request                 -> request_arrived       lookup_cache    -> match_atom to the directory
 //   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
-//   decode_job ok                    -> reserved              prefill         -> prefill_job to a prefill node
+//   decode_job held tokens           -> reserved              prefill         -> prefill_job to a prefill node
 //   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
 //   decode_started / decode_result   -> first_token / decode_done
 //   decode_failed, a refused job     -> request_failed        reply           -> the client's response
@@ -326,7 +326,7 @@ void act(router_self* self, const sched::reserve& c) {
   const std::string name = self->state.core->node(c.decode).desc.name;
   const auto addr = to.address();
   self->request(to, std::chrono::seconds(5), job)
-      .then([=](caf::ok_atom) { step(self, sched::reserved{id, attempt}); },
+      .then([=](int32_t held) { step(self, sched::reserved{id, attempt, held}); },
             [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
 }
 
@@ -338,7 +338,7 @@ void act(router_self* self, const sched::prefill& c) {
   const auto* view = st.core->find(id);
   const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
   prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
-                  st.requests.at(id).how};
+                  st.requests.at(id).how, c.decode_held_tokens};
   const auto to = handle_of(self, c.node);
   const std::string name = st.core->node(c.node).desc.name;
   const auto addr = to.address();
@@ -417,6 +417,8 @@ void act(router_self* self, const sched::reply& c) {
     out.total_ms = (now_s(self) - v.accepted_s) * 1000;
     out.tokens_per_s = p.decode_ms > 0 ? (out.tokens.size() - 1) * 1000.0 / p.decode_ms : 0;
     out.kv_bytes = v.kv_bytes;
+    out.decode_cached_tokens = v.decode_held_tokens;
+    out.kv_held_bytes = v.kv_held_bytes;
     out.cached_tokens = v.cached_tokens;
     out.uncached_tokens = v.computed_tokens;
     out.cache_source = sched::to_string(v.source);
@@ -868,7 +870,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
         if (const auto* v = self->state.core->find(m.request); v && v->attempt == m.attempt)
           self->state.log.first_token(m.request, m.phases, m.kv_bytes, now_s(self));
-        step(self, sched::first_token{m.request, m.kv_bytes, m.attempt});
+        step(self, sched::first_token{m.request, m.kv_bytes, m.attempt, m.kv_held_bytes});
       },
       [=](const cache_pulled& m) {
         if (!from_holder(self, m.request, sched::node_kind::prefill, "pulled prefix")) return;

@@ -159,6 +159,8 @@ json result_json(const actors::generate_result& r) {
   j["tokens_per_s"] = r.tokens_per_s;
   j["total_ms"] = r.total_ms;
   j["kv_bytes"] = r.kv_bytes;
+  j["decode_cached_tokens"] = r.decode_cached_tokens;
+  j["kv_held_bytes"] = r.kv_held_bytes;
   j["cached_tokens"] = r.cached_tokens;
   j["uncached_tokens"] = r.uncached_tokens;
   j["cache_source"] = r.cache_source.empty() ? "none" : r.cache_source;

@@ -27,6 +27,9 @@ struct path_totals {
   long requests = 0;
   double ttft_ms = 0;
   long prompt_tokens = 0, cached_tokens = 0;
+  // KV bytes sent to decode nodes, and what whole sequences would have been (the decode nodes
+  // held the rest: a conversation's earlier turns).
+  long kv_bytes = 0, kv_sequence_bytes = 0;
 };
 
 }  // namespace
@@ -92,6 +95,8 @@ int replay_command(caf::actor_system& sys, const endpoint& router_at, const repl
       t->ttft_ms += r.ttft_ms;
       t->prompt_tokens += static_cast<long>(prompts[i].size());
       t->cached_tokens += r.cached_tokens;
+      t->kv_bytes += r.kv_bytes;
+      t->kv_sequence_bytes += r.kv_bytes + r.kv_held_bytes;
     }
   }
   auto rate = [](const path_totals& t) { return t.prompt_tokens ? double(t.cached_tokens) / t.prompt_tokens : 0.0; };
@@ -101,7 +106,13 @@ int replay_command(caf::actor_system& sys, const endpoint& router_at, const repl
             {"offload_fraction", all.requests ? double(paths["prfaas"].requests) / all.requests : 0.0}};
   for (const auto& [name, t] : paths)
     if (t.requests)
-      j["paths"][name] = {{"requests", t.requests}, {"ttft_mean_ms", t.ttft_ms / t.requests}, {"hit_rate", rate(t)}};
+      j["paths"][name] = {{"requests", t.requests}, {"ttft_mean_ms", t.ttft_ms / t.requests}, {"hit_rate", rate(t)},
+                          {"kv_bytes", t.kv_bytes}, {"kv_sequence_bytes", t.kv_sequence_bytes}};
+  // The PrfaaS path's KV is what crosses between the clusters: sent, and had every sequence
+  // been sent whole.
+  const auto& crossing = paths["prfaas"];
+  j["inter_cluster_bytes"] = crossing.kv_bytes;
+  j["inter_cluster_bytes_whole_sequences"] = crossing.kv_sequence_bytes;
   if (o.as_json) {
     std::cout << j.dump(2) << std::endl;
   } else {
@@ -109,6 +120,9 @@ int replay_command(caf::actor_system& sys, const endpoint& router_at, const repl
                 trace.size(), o.trace.c_str(), o.scale_tokens, wall, all.requests, failed);
     std::printf("prefix-cache hit rate %.1f %% of prompt tokens (%ld of %ld), offloaded %.1f %% of requests\n",
                 100 * rate(all), all.cached_tokens, all.prompt_tokens, 100 * j["offload_fraction"].get<double>());
+    std::printf("inter-cluster KV %.1f MB sent, %.1f MB had every sequence been sent whole (decode nodes held %.1f %%)\n",
+                crossing.kv_bytes / 1e6, crossing.kv_sequence_bytes / 1e6,
+                crossing.kv_sequence_bytes ? 100.0 * (crossing.kv_sequence_bytes - crossing.kv_bytes) / crossing.kv_sequence_bytes : 0.0);
     for (const auto& [name, t] : paths)
       if (t.requests)
         std::printf("  %-7s %5ld requests  TTFT mean %8.1f ms  hit rate %5.1f %%\n", name.c_str(), t.requests,

@@ -50,10 +50,12 @@ struct layout {
     return kv::linear_state_bytes(conv_channels, conv_kernel, value_heads, key_dim, value_dim);
   }
   int blocks_for(int tokens) const { return kv::blocks_for(tokens, block_tokens); }
-  // A sequence of `tokens`: its full-attention blocks and one state per linear layer.
-  long sequence_bytes(int tokens) const {
+  // A sequence of `tokens`: its full-attention blocks and one state per linear layer, less the
+  // first `held_blocks` blocks of every full layer (what a receiver already holds is not sent).
+  long sequence_bytes(int tokens, int held_blocks = 0) const {
     const int full = full_layers();
-    return static_cast<long>(full) * blocks_for(tokens) * block_bytes() + (n_layers() - full) * linear_state_bytes();
+    const int blocks = blocks_for(tokens) - held_blocks;
+    return static_cast<long>(full) * (blocks > 0 ? blocks : 0) * block_bytes() + (n_layers() - full) * linear_state_bytes();
   }
 };
 

@@ -65,6 +65,21 @@ int prefix_cache::restore(std::span<const uint64_t> chain, sequence_kv& kv, bool
   return tokens;
 }
 
+int prefix_cache::lend_blocks(std::span<const uint64_t> chain, sequence_kv& kv) {
+  std::vector<std::vector<int>> ids(layout_.n_layers());
+  int blocks = 0;
+  for (; blocks < static_cast<int>(chain.size()); ++blocks) {
+    auto it = entries_.find(chain[blocks]);
+    if (it == entries_.end()) break;
+    for (size_t f = 0; f < full_layers_.size(); ++f) ids[full_layers_[f]].push_back(it->second.ids[f]);
+    touch(it->second);
+  }
+  if (blocks == 0) return 0;
+  const int tokens = blocks * layout_.block_tokens;
+  kv.adopt_prefix(tokens, ids, std::vector<const std::vector<float>*>(layout_.n_layers(), nullptr));
+  return tokens;
+}
+
 std::vector<int> prefix_cache::snapshot_points(int from_blocks, int chain_blocks) const {
   std::vector<int> points;
   if (options_.budget_bytes == 0) return points;

@@ -83,6 +83,12 @@ class prefix_cache {
   // node is no hit of this node's prefills).  Returns the tokens restored (0 on a miss).
   int restore(std::span<const uint64_t> chain, sequence_kv& kv, bool count = true);
 
+  // Starts the empty `kv` from the longest run of `chain`'s blocks cached here, snapshot or not
+  // (shared, as restore() shares them; the run's entries are refreshed): a decode node whose
+  // sequence's linear states and remaining blocks arrive over the transport needs only these.
+  // The linear states stay as they are.  Returns the tokens held (0: none).
+  int lend_blocks(std::span<const uint64_t> chain, sequence_kv& kv);
+
   // Block counts in (from_blocks, chain_blocks] at which a prefill should take a snapshot.
   std::vector<int> snapshot_points(int from_blocks, int chain_blocks) const;
   // The linear states of `kv` now; kv.tokens() must be a whole number of blocks.

@@ -63,7 +63,8 @@ void sequence_kv::adopt_prefix(int tokens, const std::vector<std::vector<int>>& 
       }
     } else {
       const auto* s = states.at(l);
-      PRFAAS_REQUIRE(s && s->size() == states_[l].size(), "shared prefix has the wrong state size");
+      if (!s) continue;
+      PRFAAS_REQUIRE(s->size() == states_[l].size(), "shared prefix has the wrong state size");
       states_[l] = *s;
     }
   }

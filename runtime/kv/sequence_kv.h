@@ -39,7 +39,7 @@ class sequence_kv {
   // their holder (each is retained, never written: new tokens go to blocks after them), and
   // `states[layer]` the linear layers' state at exactly `tokens` positions (copied: it changes).
   // `tokens` must be a whole number of blocks.  Blocks already reserved for those positions go
-  // back to the pool.
+  // back to the pool.  A null state leaves that layer's state as it is (a transfer lands it).
   void adopt_prefix(int tokens, const std::vector<std::vector<int>>& ids,
                     const std::vector<const std::vector<float>*>& states);
   float* linear_state(int layer) { return states_[layer].data(); }

@@ -25,6 +25,26 @@ int pick_prefill(std::span<const prefill_candidate> nodes, bool prfaas) {
   return least;
 }
 
+// The decode node with room: the longest own hit (the KV it need not receive), unless it holds
+// more than kAffinitySlack sequences beyond the least occupied node (lowest active/capacity,
+// compared without division; first on ties).
+int pick_decode(std::span<const decode_candidate> nodes) {
+  int least = -1, affine = -1;
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    const auto& n = nodes[i];
+    if (n.active >= n.capacity) continue;
+    if (least < 0 || static_cast<long>(n.active) * nodes[least].capacity <
+                         static_cast<long>(nodes[least].active) * n.capacity)
+      least = i;
+    if (n.cached_tokens > 0 &&
+        (affine < 0 || n.cached_tokens > nodes[affine].cached_tokens ||
+         (n.cached_tokens == nodes[affine].cached_tokens && n.active < nodes[affine].active)))
+      affine = i;
+  }
+  if (affine >= 0 && nodes[affine].active <= nodes[least].active + kAffinitySlack) return affine;
+  return least;
+}
+
 }  // namespace
 
 std::optional<route_decision> route(const route_request& request,
@@ -45,14 +65,7 @@ std::optional<route_decision> route(const route_request& request,
   }
   if (d.prefill < 0) return std::nullopt;
 
-  // Lowest occupancy active/capacity, compared without division.
-  for (int i = 0; i < static_cast<int>(decodes.size()); ++i) {
-    const auto& n = decodes[i];
-    if (n.active >= n.capacity) continue;
-    if (d.decode < 0 || static_cast<long>(n.active) * decodes[d.decode].capacity <
-                            static_cast<long>(decodes[d.decode].active) * n.capacity)
-      d.decode = i;
-  }
+  d.decode = pick_decode(decodes);
   if (d.decode < 0) return std::nullopt;
   return d;
 }

@@ -8,7 +8,9 @@
 // (the longer hit is moved to where the request runs).  l > threshold goes to a PrfaaS prefill node, else to a
 // local prefill node; inside the cluster the cache-affine node (the longest own hit), unless it
 // is more than kAffinitySlack prefills busier than the least loaded one, which then serves; the
-// decode node is the least loaded one with room.  When a cluster has no prefill node at all, the other cluster serves
+// decode node is the one with room holding the longest prefix of the prompt (it then receives
+// only the rest of the KV), unless it holds more than kAffinitySlack sequences beyond the least
+// occupied one, which then serves.  When a cluster has no prefill node at all, the other cluster serves
 // (marked `fallback`), so a deployment degrades instead of refusing.
 
 #include <optional>
@@ -34,6 +36,7 @@ inline constexpr int kAffinitySlack = 2;
 struct decode_candidate {
   int active = 0;          // sequences held (reserved or decoding)
   int capacity = 1;        // most sequences it takes at once
+  int cached_tokens = 0;   // this node's own cached prefix of the prompt
 };
 
 struct route_request {

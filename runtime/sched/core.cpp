@@ -282,6 +282,11 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
     if (id >= 0 && id < static_cast<node_id>(candidate_pos_.size()) && candidate_pos_[id] >= 0 &&
         nodes_[id].desc.kind == node_kind::prefill)
       prefill_candidates_[candidate_pos_[id]].cached_tokens = std::min(cap, tokens);
+  // A decode node's own hit is KV it need not receive: decode placement prefers it.
+  for (const auto& [id, tokens] : hits.nodes)
+    if (id >= 0 && id < static_cast<node_id>(candidate_pos_.size()) && candidate_pos_[id] >= 0 &&
+        nodes_[id].desc.kind == node_kind::decode)
+      decode_candidates_[candidate_pos_[id]].cached_tokens = std::min(cap, tokens);
   // Without pulls a cluster's hit counts only where a prefill node can start from it: its own.
   int local_hit = hits.local, prfaas_hit = hits.prfaas;
   if (options_.pull_min_tokens == 0 && !hits.nodes.empty()) {
@@ -300,6 +305,7 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
   int own_hit = 0;
   if (d) own_hit = prefill_candidates_[d->prefill].cached_tokens;
   for (auto& c : prefill_candidates_) c.cached_tokens = 0;
+  for (auto& c : decode_candidates_) c.cached_tokens = 0;
   // The best hit elsewhere that this request may use: the same cluster always, the other one
   // only when bandwidth is abundant (PAPER.md §6: the longer cache is moved across first).
   node_id source = kNoNode;
@@ -356,6 +362,7 @@ void core::on(const reserved& e, double, commands& out) {
   request_view* r = live(e.id, e.attempt);
   if (!r) return;
   if (r->ph != phase::reserving) { ++counters_.stale_events; return; }
+  r->decode_held_tokens = std::clamp(e.held_tokens, 0, std::max(0, r->prompt_tokens - 1));
   r->holds_prefill = true;  // receiving a pulled prefix occupies the prefill node too
   set_load(r->prefill_node, +1);
   if (r->pull_from != kNoNode && nodes_[r->pull_from].up) {
@@ -367,7 +374,7 @@ void core::on(const reserved& e, double, commands& out) {
   r->pull_tokens = 0;
   r->ph = phase::prefilling;
   out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens,
-                        r->attempt});
+                        r->attempt, r->decode_held_tokens});
 }
 
 void core::on(const cache_pulled& e, double, commands& out) {
@@ -378,7 +385,7 @@ void core::on(const cache_pulled& e, double, commands& out) {
   if (e.tokens > r->cached_tokens) r->cached_tokens = e.tokens;
   r->ph = phase::prefilling;
   out.push_back(prefill{r->id, r->prefill_node, r->decode_node, r->path, r->uncached_tokens, r->cached_tokens,
-                        r->attempt});
+                        r->attempt, r->decode_held_tokens});
 }
 
 void core::on(const prefill_done& e, double, commands& out) {
@@ -404,6 +411,7 @@ void core::on(const first_token& e, double now, commands&) {
   r->ph = phase::decoding;
   r->first_token_s = now;
   r->kv_bytes = e.kv_bytes;
+  r->kv_held_bytes = e.kv_held_bytes;
 }
 
 void core::on(const decode_done& e, double, commands& out) {

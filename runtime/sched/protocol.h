@@ -85,8 +85,12 @@ struct request_view {
   int uncached_tokens = 0;          // as routed
   int cached_tokens = 0;            // as reported by the prefill node (the routed hint before)
   int computed_tokens = 0;
+  // The prompt's start the decode node already held in its cache (whole blocks): that KV is
+  // not sent (the reservation's answer).
+  int decode_held_tokens = 0;
   cache_source source = cache_source::none;
   int64_t kv_bytes = 0;
+  int64_t kv_held_bytes = 0;        // KV the decode node held already (not sent)
   int attempt = 0;                  // 0 for the first dispatch
 };
 
@@ -107,10 +111,13 @@ struct request_arrived {
   double deadline_s = 0;            // absolute; 0: none
 };
 struct cache_answer { request_id id = 0; cache_hits hits; };
-struct reserved { request_id id = 0; int attempt = 0; };
+// The decode node reserved the sequence; it holds the prompt's first `held_tokens` (whole blocks,
+// from its prefix cache), which the prefill node then does not send.
+struct reserved { request_id id = 0; int attempt = 0; int held_tokens = 0; };
 // The prefill node let go of the request: every KV byte is written.  What it really reused.
 struct prefill_done { request_id id = 0; int cached_tokens = 0; int computed_tokens = 0; int attempt = 0; };
-struct first_token { request_id id = 0; int64_t kv_bytes = 0; int attempt = 0; };
+// kv_bytes: what landed; kv_held_bytes: what the decode node already held and was not sent.
+struct first_token { request_id id = 0; int64_t kv_bytes = 0; int attempt = 0; int64_t kv_held_bytes = 0; };
 // The pulled prefix is in the prefill node's cache (`tokens`), or the pull failed (0): either way
 // the prefill goes ahead, computing what is not cached.
 struct cache_pulled { request_id id = 0; int tokens = 0; int attempt = 0; };
@@ -139,6 +146,7 @@ struct prefill {
   int uncached_tokens = 0;          // what routing expects to be computed
   int cached_tokens = 0;            // the hit the node is expected to start from (its own cache)
   int attempt = 0;
+  int decode_held_tokens = 0;       // the decode node holds these already: not sent
 };
 struct abort_request { request_id id = 0; node_id node = kNoNode; int attempt = 0; };  // the node drops it
 // Move the first `tokens` of the request's prompt from `from`'s prefix cache into `to`'s, over

@@ -39,11 +39,18 @@ struct payload_numbering {
 };
 
 // The transfer view of one sequence's hybrid KV: full layers are blocks, linear layers states.
+//
+// `held_blocks` leaves out the first blocks of every full layer: the receiver already holds them
+// (its prefix cache has the prompt's start), so they are neither sent nor expected, and payload
+// i of a full layer is block held_blocks + i.  Both ends build their view with the same number:
+// the linear states always cross (a state is only valid at the sequence's end).
 class sequence_transfer final : public transfer_view {
  public:
   // `tokens` >= 0 fixes the token count frames carry: a sequence still being prefilled in
   // chunks streams its finished blocks under the length it will have.
-  explicit sequence_transfer(kv::sequence_kv& kv, int tokens = -1) : kv_(kv), tokens_(tokens) {}
+  explicit sequence_transfer(kv::sequence_kv& kv, int tokens = -1, int held_blocks = 0)
+      : kv_(kv), tokens_(tokens), held_(held_blocks) {}
+  int held_blocks() const { return held_; }
   int layers() const override;
   int payload_count(int layer) const override;
   payload_kind kind(int layer) const override;
@@ -53,6 +60,7 @@ class sequence_transfer final : public transfer_view {
  private:
   kv::sequence_kv& kv_;
   int tokens_;
+  int held_;
 };
 
 // One layer of `count` equal buffers of `bytes` each, carved from `base` (bench, tests).

@@ -25,8 +25,11 @@ TEST_CASE("the same long prompt twice: the second reuses at least 90 % of it and
   CHECK(second["cache_source"] == "own");
   CHECK(second["text"] == first["text"]);
   CHECK(second["tokens"] == parse_ok(generate_in_process(prompt, 12, d.config_path()))["tokens"]);
-  // The decode node still receives the whole sequence's KV.
-  CHECK(second["kv_bytes"] == first["kv_bytes"]);
+  // The decode node that decoded the first holds its blocks: only the rest of the KV crosses.
+  CHECK(second["decode_node"] == first["decode_node"]);
+  CHECK(second["decode_cached_tokens"].get<int>() >= 2944);
+  CHECK(second["kv_bytes"].get<long>() + second["kv_held_bytes"].get<long>() == first["kv_bytes"].get<long>());
+  CHECK(second["kv_bytes"].get<long>() < first["kv_bytes"].get<long>() / 10);
 
   const json status = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
   bool seen = false;
@@ -119,4 +122,39 @@ TEST_CASE("a conversation's next turn starts from the decode node's cache: pulle
   const json reference = parse_ok(run({PRFAAS_CLI, "generate", "--in-process", "--json", "--config", d.config_path(),
                                        "--prompt-file", file, "--max-tokens", "8"}));
   CHECK(second["tokens"] == reference["tokens"]);
+}
+
+TEST_CASE("a conversation's second turn: the decode node that holds the first receives only the new blocks and the linear states") {
+  // Default model: 2 full layers of 64 KiB blocks (64 tokens), 6 linear layers of 74,752-byte states.
+  constexpr long kBlockBytes = 2 * 65536, kStateBytes = 6 * (65536 + 3 * 768 * 4);
+  struct variant {
+    const char* config;
+    const char* path;
+  };
+  // Local prefill (the prefix is pulled from the decode node), and PrfaaS prefill across the
+  // link (no pulls: the PrfaaS node recomputes what it does not hold, and sends only the rest).
+  for (const variant v : {variant{"[router]\nthreshold_tokens = 4096\n[deployment]\ndecode = 2\n", "local"},
+                          variant{"[router]\nthreshold_tokens = 256\npull_min_tokens = 0\n[deployment]\ndecode = 2\n", "prfaas"}}) {
+    INFO(v.path << " prefill");
+    deployment d(v.config);
+    const std::string turn1 = text_prompt(1000);
+    const json first = parse_ok(d.generate(turn1, 300));
+    std::string turn2 = turn1;
+    for (int t : first["tokens"]) turn2.push_back(static_cast<char>(t));
+    turn2 += " and then?";  // 1,310 tokens: 21 blocks
+    temp_dir dir;
+    const std::string file = dir.write("turn2.txt", turn2);
+    const json second = parse_ok(run({PRFAAS_CLI, "generate", "--json", "--state", d.state_dir(), "--prompt-file", file,
+                                      "--max-tokens", "8"}, 120000));
+    CHECK(second["path"] == v.path);
+    CHECK(second["decode_node"] == first["decode_node"]);
+    // The decode node cached 1,299 positions of turn 1 (prompt and answer): 20 whole blocks.
+    CHECK(second["decode_cached_tokens"] == 1280);
+    const long new_blocks = (1310 + 63) / 64 - 20;
+    CHECK(second["kv_bytes"].get<long>() <= new_blocks * kBlockBytes + kStateBytes);
+    CHECK(second["kv_bytes"].get<long>() + second["kv_held_bytes"].get<long>() == 21 * kBlockBytes + kStateBytes);
+    const json reference = parse_ok(run({PRFAAS_CLI, "generate", "--in-process", "--json", "--config", d.config_path(),
+                                         "--prompt-file", file, "--max-tokens", "8"}));
+    CHECK(second["tokens"] == reference["tokens"]);
+  }
 }

@@ -12,6 +12,7 @@
 #include "runtime/model/cached_prefill.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
+#include "runtime/transport/transfer.h"
 #include "tests/support/small_model.h"
 
 using namespace prfaas;
@@ -241,4 +242,58 @@ TEST_CASE("sequences come first: make_room evicts cached prefixes until the pool
   cache.make_room(pool.capacity());  // everything, if need be
   CHECK(cache.stats().blocks == 0);
   CHECK(pool.free_blocks() == pool.capacity());
+}
+
+TEST_CASE("a decode node lends its cached blocks to a new sequence and receives only the rest: same tokens as the whole KV") {
+  const auto c = testing::small_model();  // 8-token blocks
+  model::hybrid_model m(c);
+  kv::block_pool pool(c.block_bytes(), 256);
+  // Snapshots only at a prompt's end: the decode side's blocks need none to be lent.
+  kv::prefix_cache held(c.kv_layout(), pool, {.budget_bytes = 1 << 20, .snapshot_every_blocks = 100});
+  const auto turn1 = text(90, "an earlier turn, decoded on this node. ");
+  kv::sequence_kv k1(c.kv_layout(), pool);
+  model::cached_prefill(m, &held, turn1, k1);  // 11 blocks cached, one snapshot at 11
+  auto turn2 = std::vector<int32_t>(turn1.begin(), turn1.begin() + 80);
+  const auto more = text(45, "and the next question? ");
+  turn2.insert(turn2.end(), more.begin(), more.end());  // 125 tokens: 16 blocks
+  REQUIRE(held.match(kv::reusable_chain(turn2, c.block_tokens)) == 0);  // no snapshot at 80: no prefill hit
+
+  // The sender prefills all of turn 2; the receiver holds its first 10 blocks already.
+  kv::sequence_kv sent(c.kv_layout(), pool);
+  sent.reserve(140);
+  auto r = model::cached_prefill(m, nullptr, turn2, sent);
+  kv::sequence_kv got(c.kv_layout(), pool);
+  const int lent = held.lend_blocks(kv::reusable_chain(turn2, c.block_tokens), got);
+  CHECK(lent == 80);
+  const int held_blocks = lent / c.block_tokens;
+  got.reserve(140);
+  got.set_tokens(static_cast<int>(turn2.size()));
+  transport::sequence_transfer from(sent, -1, held_blocks), to(got, -1, held_blocks);
+  long moved = 0;
+  for (int l = 0; l < c.n_layers; ++l) {
+    INFO("layer " << l);
+    REQUIRE(from.payload_count(l) == to.payload_count(l));
+    CHECK(from.payload_count(l) == (c.kv_layout().kind(l) == kv::layer_kind::full ? 16 - 10 : 1));
+    for (int i = 0; i < from.payload_count(l); ++i) {
+      auto a = from.payload(l, i);
+      auto b = to.payload(l, i);
+      REQUIRE(a.size() == b.size());
+      std::memcpy(b.data(), a.data(), a.size());
+      moved += static_cast<long>(a.size());
+    }
+  }
+  CHECK(moved == c.kv_layout().sequence_bytes(125, held_blocks));
+  CHECK(moved == c.kv_layout().sequence_bytes(125) - static_cast<long>(c.full_layers()) * 10 * c.block_bytes());
+  // The lent blocks are the cache's own (shared, not copied) and bit-equal to the sender's.
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (c.kv_layout().kind(l) != kv::layer_kind::full) continue;
+    for (int b = 0; b < 10; ++b) {
+      CHECK(pool.holders(got.block_ids(l)[b]) >= 2);
+      CHECK(std::memcmp(got.payload(l, b).data(), sent.payload(l, b).data(), got.payload(l, b).size()) == 0);
+    }
+  }
+  // The received sequence decodes as the whole one does.
+  auto r_got = r;
+  CHECK(continue_greedy(m, r_got, got, 12) == continue_greedy(m, r, sent, 12));
+  held.check_invariants();
 }

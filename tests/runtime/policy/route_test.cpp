@@ -54,3 +54,15 @@ TEST_CASE("inside a cluster the cache-affine node serves unless it is much busie
   nodes[0].accepting = false;                                     // draining nodes never serve
   CHECK(route({8000, 0, 1024}, nodes, decodes)->prefill == 1);
 }
+
+TEST_CASE("the decode node holding the longest prefix of the prompt serves, unless it is much busier than the least occupied") {
+  std::vector<decode_candidate> d = {{0, 8, 0}, {2, 8, 1280}, {1, 8, 640}, {8, 8, 4096}};
+  CHECK(route({1400, 0, 1024}, both, d)->decode == 1);  // longest hit with room, 2 more sequences: within the slack
+  d[1].active = 3;                                       // 3 more than node 0: beyond the slack
+  CHECK(route({1400, 0, 1024}, both, d)->decode == 0);
+  d[1].active = 2;
+  d[2].cached_tokens = 1280;                             // equal hits: the less occupied one
+  CHECK(route({1400, 0, 1024}, both, d)->decode == 2);
+  // Node 3 holds the most but has no room.
+  CHECK(route({5000, 0, 1024}, both, d)->decode != 3);
+}

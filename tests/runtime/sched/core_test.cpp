@@ -481,3 +481,27 @@ TEST_CASE("a settling router routes nothing until its settling time has passed, 
   CHECK(std::get<reserve>(out[0]).id == 1);
   CHECK(std::get<reserve>(out[1]).id == 2);
 }
+
+TEST_CASE("the decode node holding the prompt's start is reserved, and the prefill is told what it holds") {
+  fixture f({.threshold_tokens = 1024, .use_directory = true});
+  f.add_directory();
+  // decode-1 decoded the conversation's earlier turn: it holds 2,688 of the 2,701 tokens.
+  auto res = f.of<reserve>(f.arrive_with_hit(1, 2701, "decode-1", 2688));
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].decode == f.id("decode-1"));  // not decode-0, first of the equally idle ones
+  // The reservation answers what the node really holds (its cache may have lost some since).
+  auto pre = f.of<prefill>(f.step(reserved{1, 0, 2624}));
+  REQUIRE(pre.size() == 1);
+  CHECK(pre[0].decode == f.id("decode-1"));
+  CHECK(pre[0].decode_held_tokens == 2624);
+  CHECK(f.c.find(1)->decode_held_tokens == 2624);
+  f.step(prefill_done{1, 0, 2701});
+  f.step(first_token{1, 1000, 0, 5000});
+  CHECK(f.c.find(1)->kv_bytes == 1000);
+  CHECK(f.c.find(1)->kv_held_bytes == 5000);
+  // Without a hit on a decode node, the least occupied one (decode-0, now emptier) serves.
+  res = f.of<reserve>(f.arrive_with_hit(2, 2701, "local-prefill-0", 640));
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].decode == f.id("decode-0"));
+  CHECK(f.checker.violations().empty());
+}
