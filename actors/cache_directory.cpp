@@ -3,7 +3,7 @@
 //
 //   cache_update                  --> index.apply (reset: the node starts over)
 //   (drop_atom, node)             --> index.drop (the node was lost)
-//   (match_atom, prompt)          --> every node's usable hit, longest first
+//   (match_atom, prompt)          --> every node's usable hit and held blocks, longest first
 //   (router_atom, handle)         --> nothing: the directory only answers the router
 
 #include <caf/all.hpp>
@@ -40,7 +40,7 @@ cache_directory_actor::behavior_type cache_directory(directory_self* self, node_
       [=](atoms::match_atom, const std::vector<int32_t>& prompt) -> std::vector<cache_hit> {
         const auto chain = kv::reusable_chain(prompt, self->state.block_tokens);
         std::vector<cache_hit> out;
-        for (auto& h : self->state.index->match(chain)) out.push_back({h.node, h.cluster, h.tokens});
+        for (auto& h : self->state.index->match(chain)) out.push_back({h.node, h.cluster, h.tokens, h.held_tokens});
         return out;
       },
   };

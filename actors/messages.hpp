@@ -263,12 +263,13 @@ typename Inspector::result_type inspect(Inspector& f, prefill_report& x) {
 struct cache_hit {
   std::string node;
   std::string cluster;
-  int32_t tokens = 0;
+  int32_t tokens = 0;        // usable hit: a prefill starts there
+  int32_t held_tokens = 0;   // blocks held from the prompt's start: a decode node need not receive them
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_hit& x) {
-  return f(caf::meta::type_name("cache_hit"), x.node, x.cluster, x.tokens);
+  return f(caf::meta::type_name("cache_hit"), x.node, x.cluster, x.tokens, x.held_tokens);
 }
 
 // A node's prefix cache now (kv::prefix_cache_stats), for `prfaas status`.

@@ -296,7 +296,10 @@ void act(router_self* self, const sched::lookup_cache& c) {
             for (const auto& hit : hits) {
               if (hit.cluster == st.options.local_cluster) h.local = std::max(h.local, hit.tokens);
               else if (hit.cluster == st.options.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
-              if (auto n = st.core->node_by_name(hit.node)) h.nodes.emplace_back(*n, hit.tokens);
+              if (auto n = st.core->node_by_name(hit.node)) {
+                if (hit.tokens > 0) h.nodes.emplace_back(*n, hit.tokens);
+                h.held.emplace_back(*n, hit.held_tokens);
+              }
             }
             step(self, sched::cache_answer{id, std::move(h)});
           },

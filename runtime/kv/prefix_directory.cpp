@@ -28,12 +28,12 @@ void prefix_directory::drop(const std::string& node) { index_.erase(node); }
 std::vector<directory_hit> prefix_directory::match(std::span<const uint64_t> chain) const {
   std::vector<directory_hit> hits;
   for (const auto& [name, n] : index_) {
-    int usable = 0;
-    for (size_t b = 0; b < chain.size(); ++b) {
-      if (!n.blocks.count(chain[b])) break;
-      if (n.snapshots.count(chain[b])) usable = static_cast<int>(b) + 1;
+    int usable = 0, held = 0;
+    for (; held < static_cast<int>(chain.size()); ++held) {
+      if (!n.blocks.count(chain[held])) break;
+      if (n.snapshots.count(chain[held])) usable = held + 1;
     }
-    if (usable > 0) hits.push_back({name, n.cluster, usable * block_tokens_});
+    if (held > 0) hits.push_back({name, n.cluster, usable * block_tokens_, held * block_tokens_});
   }
   std::stable_sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.tokens > b.tokens; });
   return hits;

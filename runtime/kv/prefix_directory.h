@@ -2,7 +2,9 @@
 // The cache directory's index: which node holds which full-block chain keys and which state
 // snapshots (DESIGN.md, hybrid prefix cache), as the nodes publish them (prefix_cache's deltas).
 // A node's hit for a prompt is computed as the node's own cache computes it: the longest prefix
-// whose blocks are all held and whose last block carries a snapshot.  The directory answers per
+// whose blocks are all held and whose last block carries a snapshot.  Beside it, the longest run
+// of held blocks, snapshot or not: what a decode node can lend a new sequence (prefix_cache::
+// lend_blocks), so that KV need not be sent to it.  The directory answers per
 // node and per cluster; the router uses both (offload on the uncached length, cache affinity).
 //
 //   prefix_directory dir(64);
@@ -28,7 +30,8 @@ namespace prfaas::kv {
 struct directory_hit {
   std::string node;
   std::string cluster;
-  int tokens = 0;
+  int tokens = 0;         // the usable hit (a prefill can start there)
+  int held_tokens = 0;    // the prompt's blocks held from its start (>= tokens)
 };
 
 class prefix_directory {
@@ -38,7 +41,7 @@ class prefix_directory {
   void apply(const std::string& node, const std::string& cluster, const cache_delta& delta, bool reset);
   void drop(const std::string& node);
 
-  // Every node with a usable hit of `chain`, longest first (ties by name).
+  // Every node holding the first block of `chain`, longest usable hit first (ties by name).
   std::vector<directory_hit> match(std::span<const uint64_t> chain) const;
   // The longest hit in `cluster` among `hits`.
   static int best(const std::vector<directory_hit>& hits, const std::string& cluster);

@@ -282,8 +282,8 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
     if (id >= 0 && id < static_cast<node_id>(candidate_pos_.size()) && candidate_pos_[id] >= 0 &&
         nodes_[id].desc.kind == node_kind::prefill)
       prefill_candidates_[candidate_pos_[id]].cached_tokens = std::min(cap, tokens);
-  // A decode node's own hit is KV it need not receive: decode placement prefers it.
-  for (const auto& [id, tokens] : hits.nodes)
+  // The blocks a decode node holds are KV it need not receive: decode placement prefers it.
+  for (const auto& [id, tokens] : hits.held)
     if (id >= 0 && id < static_cast<node_id>(candidate_pos_.size()) && candidate_pos_[id] >= 0 &&
         nodes_[id].desc.kind == node_kind::decode)
       decode_candidates_[candidate_pos_[id]].cached_tokens = std::min(cap, tokens);

@@ -62,11 +62,13 @@ struct node_desc {
 };
 
 // The cache directory's answer for one prompt: the longest usable hit in each cluster and on
-// each node that has one.
+// each node that has one; and the prompt's blocks each node holds from its start, snapshot or
+// not (a decode node holding them need not receive them).
 struct cache_hits {
   int local = 0;
   int prfaas = 0;
   std::vector<std::pair<node_id, int>> nodes;
+  std::vector<std::pair<node_id, int>> held;
 };
 
 // One request as the core sees it (core::find); a reply carries its last state.

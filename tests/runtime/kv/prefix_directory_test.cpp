@@ -42,11 +42,16 @@ TEST_CASE("the directory answers each node's hybrid hit: blocks and a snapshot a
   dir.apply("prfaas-prefill-0", "prfaas", added(chain, {chain[3]}), false);
   dir.apply("prfaas-prefill-1", "prfaas", added(chain, {}), false);  // blocks without a state: no hit
   const auto hits = dir.match(chain);
-  REQUIRE(hits.size() == 2);
+  REQUIRE(hits.size() == 3);
   CHECK(hits[0].node == "prfaas-prefill-0");
   CHECK(hits[0].tokens == 64);
   CHECK(hits[1].node == "local-prefill-0");
   CHECK(hits[1].tokens == 32);   // blocks to 3, but the snapshot is at 2
+  CHECK(hits[1].held_tokens == 48);
+  // Held blocks without a state are no hit, but a decode node could lend them.
+  CHECK(hits[2].node == "prfaas-prefill-1");
+  CHECK(hits[2].tokens == 0);
+  CHECK(hits[2].held_tokens == 64);
   CHECK(kv::prefix_directory::best(hits, "local") == 32);
   CHECK(kv::prefix_directory::best(hits, "prfaas") == 64);
   CHECK(dir.match(chain_of(64, 1)).empty());  // another prompt shares nothing

@@ -40,6 +40,7 @@ struct fixture {
     cache_hits hits;
     (c.node(id(node)).desc.prfaas ? hits.prfaas : hits.local) = tokens;
     hits.nodes = {{id(node), tokens}};
+    hits.held = {{id(node), tokens}};
     return step(cache_answer{rid, hits});
   }
   template <class T>
