@@ -142,7 +142,8 @@ int sim_command(const sim_command_options& o) {
   }
   if (o.seed) s.seed = o.seed;
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<sim::request> workload;
+  std::vector<sim::request> workload;  // a trace's, in memory
+  std::unique_ptr<sim::request_source> source;
   std::optional<planned> p;
   if (s.arrival == "trace" || s.lengths == "trace") {
     workload = sim::load_trace(s.trace, o.requests > 0 ? static_cast<size_t>(o.requests) : SIZE_MAX);
@@ -151,12 +152,14 @@ int sim_command(const sim_command_options& o) {
     for (const auto& r : workload) outputs += r.output_tokens;
     s.output_tokens = outputs / workload.size();
     p = plan_for(s, trace_lengths(s, workload));
+    source = std::make_unique<sim::vector_source>(workload);
   } else {
     p = plan_for(s, policy::length_distribution::truncated_lognormal(s.mu, s.sigma, s.min_tokens, s.max_tokens));
     const double rate = s.rate > 0 ? s.rate : s.load * p->best.lambda_max;
-    workload = sim::generate(s, static_cast<int>(o.requests > 0 ? o.requests : s.requests), rate, s.seed);
+    // Generated as they arrive: any count in fixed memory.
+    source = std::make_unique<sim::generated_source>(s, o.requests > 0 ? o.requests : s.requests, rate, s.seed);
   }
-  std::cerr << "prfaas sim: " << workload.size() << " requests, planned t = " << p->best.threshold << " tokens, N_p = "
+  std::cerr << "prfaas sim: " << source->count() << " requests, planned t = " << p->best.threshold << " tokens, N_p = "
             << p->best.shape.n_p << ", N_d = " << p->best.shape.n_d << ", Λ_max = " << p->best.lambda_max << " req/s\n";
   sim::sim_options so;
   so.threshold = o.threshold >= 0 ? o.threshold : p->best.threshold;
@@ -167,7 +170,9 @@ int sim_command(const sim_command_options& o) {
     if (pct / 10 != last_pct / 10) std::cerr << "prfaas sim: " << pct << " % of arrivals\n";
     last_pct = pct;
   };
-  const auto r = sim::simulate(s, workload, so);
+  // Per-request records only for the files that list them.
+  so.keep_records = !o.out_dir.empty();
+  const auto r = sim::simulate(s, *source, so);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   json j = {{"requests", r.requests}, {"completed", r.completed}, {"rejected", r.rejected},

@@ -5,6 +5,7 @@
 #include <deque>
 #include <memory>
 #include <queue>
+#include <unordered_map>
 
 #include "runtime/common/errc.h"
 #include "runtime/policy/rebalancer.h"
@@ -13,6 +14,7 @@
 #include "runtime/sched/core.h"
 #include "runtime/sched/request_checker.h"
 #include "runtime/sim/prefix_cache.h"
+#include "runtime/sim/quantile_sketch.h"
 
 namespace prfaas::sim {
 namespace {
@@ -45,22 +47,33 @@ struct decode_instance {
   sched::node_id node = sched::kNoNode;
 };
 
+// A request from its arrival's scheduling to its end: only these are held, so memory follows the
+// requests in flight, not the run's length.
 struct in_flight {
+  request req;
+  request_record rec;
   int prefill = -1, decode = -1;
   int uncached = 0;
   double decode_start = 0;
   sched::cache_hits hits;        // what the directory answers for it (the clusters' caches)
 };
 
+// What the report needs of the requests that ended, folded in as they end.
+struct totals {
+  double first_arrival = INFINITY, last_finish = 0;
+  double routed = 0, offloaded = 0, cached = 0, prompt = 0, ttft_sum = 0, tpot_sum = 0;
+  quantile_sketch ttft;
+};
+
 class engine {
  public:
-  engine(const scenario& s, const std::vector<request>& w, const sim_options& o)
+  engine(const scenario& s, request_source& w, const sim_options& o)
       : s_(s), w_(w), o_(o),
         local_cache_(s.prefix_cache_blocks, {s.snapshot_every_blocks, s.snapshot_cost_blocks}),
         prfaas_cache_(s.prefix_cache_blocks, {s.snapshot_every_blocks, s.snapshot_cost_blocks}),
         controller_(s.prfaas, s.pd, s.output_tokens, o.threshold),
         core_({.threshold_tokens = static_cast<int>(o.threshold), .use_directory = true,
-               .max_in_flight = static_cast<int>(std::min<size_t>(w.size() + 1, 1 << 30)),
+               .max_in_flight = static_cast<int>(std::min<long>(w.count() + 1, 1 << 30)),
                .max_nodes = 1 << 20}) {
     PRFAAS_REQUIRE(o.n_p >= 0 && o.n_p < s.n_pd && (o.n_p >= 1 || s.n_prfaas >= 1),
                    "the deployment needs a prefill instance and a local decode instance");
@@ -69,19 +82,18 @@ class engine {
     for (int i = 0; i < s.n_prfaas; ++i) add_prefill(true);
     for (int i = 0; i < o.n_p; ++i) add_prefill(false);
     for (int i = o.n_p; i < s.n_pd; ++i) add_decode();
-    st_.resize(w.size());
-    report_.records.resize(w.size());
+    if (o.keep_records) report_.records.resize(static_cast<size_t>(w.count()));
     threshold_ = o.threshold;
   }
 
   sim_report run() {
-    if (!w_.empty()) push(w_[0].arrival_s, ev::arrival, 0);
+    pull();
     push(s_.control_period_s, ev::control, 0);
     push(s_.rebalance_period_s, ev::rebalance, 0);
     push(s_.sample_period_s, ev::sample, 0);
-    last_arrival_ = w_.empty() ? 0 : w_.back().arrival_s;
-    size_t progress_step = std::max<size_t>(1, w_.size() / 100);
-    while (!events_.empty() && finished_ < static_cast<long>(w_.size())) {
+    last_arrival_ = w_.last_arrival_s();
+    const long progress_step = std::max<long>(1, w_.count() / 100);
+    while (!events_.empty() && finished_ < w_.count()) {
       const event e = events_.top();
       events_.pop();
       now_ = e.t;
@@ -95,13 +107,46 @@ class engine {
         case ev::sample: sample(); break;
       }
       if (o_.progress && e.kind == ev::arrival && (e.a + 1) % progress_step == 0)
-        o_.progress(static_cast<double>(e.a + 1) / w_.size());
+        o_.progress(static_cast<double>(e.a + 1) / static_cast<double>(w_.count()));
     }
     return finish();
   }
 
  private:
   void push(double t, ev kind, int a) { events_.push({t, seq_++, kind, a}); }
+
+  // The next request from the source, held from here and arriving at its time.
+  void pull() {
+    request r;
+    if (!w_.next(r)) return;
+    const int i = pulled_++;
+    const double at = r.arrival_s;
+    live_[i].req = std::move(r);
+    push(at, ev::arrival, i);
+  }
+  in_flight& of(int i) {
+    auto it = live_.find(i);
+    PRFAAS_ASSERT(it != live_.end());
+    return it->second;
+  }
+  // The request ended (completed or refused): its figures go into the totals and it is let go.
+  void retire(int i) {
+    auto it = live_.find(i);
+    PRFAAS_ASSERT(it != live_.end());
+    const request_record& rec = it->second.rec;
+    if (!rec.rejected) {
+      t_.routed += 1;
+      t_.offloaded += rec.offloaded;
+      t_.cached += rec.cached_tokens;
+      t_.prompt += rec.input_tokens;
+      t_.last_finish = std::max(t_.last_finish, rec.finish_s);
+      t_.ttft_sum += rec.ttft_s;
+      t_.ttft.add(rec.ttft_s);
+      t_.tpot_sum += s_.pd.t_decode_s;
+    }
+    if (o_.keep_records) report_.records[static_cast<size_t>(i)] = rec;
+    live_.erase(it);
+  }
 
   // Every control-plane decision goes through the core; its commands become the simulated
   // world's actions (queues, timers), and the checker watches every step.
@@ -116,12 +161,12 @@ class engine {
   static uint64_t id_of(int i) { return static_cast<uint64_t>(i) + 1; }
   static int index_of(uint64_t id) { return static_cast<int>(id - 1); }
 
-  void act(const sched::lookup_cache& c) { step(sched::cache_answer{c.id, st_[index_of(c.id)].hits}); }
+  void act(const sched::lookup_cache& c) { step(sched::cache_answer{c.id, of(index_of(c.id)).hits}); }
   void act(const sched::reserve& c) { step(sched::reserved{c.id}); }  // decode slots queue, never refuse
   void act(const sched::prefill& c) {
     const int i = index_of(c.id);
-    auto& f = st_[i];
-    auto& rec = report_.records[i];
+    auto& f = of(i);
+    auto& rec = f.rec;
     f.prefill = instance_[c.node];
     f.decode = instance_[c.decode];
     controller_.observe(c.uncached_tokens);
@@ -129,7 +174,7 @@ class engine {
     // The prefill reuses what its own cluster caches (a PrfaaS hit counts there even when
     // scarce bandwidth kept it out of the routing decision), and computes the rest.
     rec.cached_tokens = rec.offloaded ? f.hits.prfaas : f.hits.local;
-    f.uncached = w_[i].input_tokens - rec.cached_tokens;
+    f.uncached = f.req.input_tokens - rec.cached_tokens;
     rec.uncached_tokens = f.uncached;
     if (in_window()) ++(rec.offloaded ? report_.flow_prfaas : report_.flow_pd_prefill).entered;
     prefill_[f.prefill].queue.push_back(i);
@@ -141,9 +186,10 @@ class engine {
   void act(const sched::reply& c) {
     if (c.ok) return;
     // Only routing refuses here: no prefill node, or no decode node with room.
-    report_.records[index_of(c.id)].rejected = true;
+    of(index_of(c.id)).rec.rejected = true;
     ++report_.rejected;
     ++finished_;
+    retire(index_of(c.id));
   }
 
   std::string next_name(const char* kind) {
@@ -183,15 +229,17 @@ class engine {
   bool in_window() const { return now_ <= last_arrival_; }
 
   void arrive(int i) {
-    if (i + 1 < static_cast<int>(w_.size())) push(w_[i + 1].arrival_s, ev::arrival, i + 1);
-    const request& r = w_[i];
-    auto& rec = report_.records[i];
+    pull();
+    auto& f = of(i);
+    const request& r = f.req;
+    auto& rec = f.rec;
+    t_.first_arrival = std::min(t_.first_arrival, r.arrival_s);
     rec.arrival_s = r.arrival_s;
     rec.input_tokens = r.input_tokens;
     rec.output_tokens = r.output_tokens;
     rec.threshold = threshold_;
     const int cap = std::max(0, r.input_tokens - 1);  // the last token is always computed
-    auto& hits = st_[i].hits;
+    auto& hits = f.hits;
     hits.local = std::min(cap, local_cache_.match(r.blocks) * s_.block_tokens);
     hits.prfaas = std::min(cap, prfaas_cache_.match(r.blocks) * s_.block_tokens);
     step(sched::request_arrived{id_of(i), r.input_tokens, r.output_tokens, 0});
@@ -204,9 +252,10 @@ class engine {
     inst.batch.clear();
     while (!inst.queue.empty()) {
       const int i = inst.queue.front();
-      if (!inst.batch.empty() && tokens + st_[i].uncached > s_.prefill_token_budget) break;
-      tokens += st_[i].uncached;
-      duration += (inst.prfaas ? s_.prfaas : s_.pd).t_prefill(st_[i].uncached);
+      const int uncached = of(i).uncached;
+      if (!inst.batch.empty() && tokens + uncached > s_.prefill_token_budget) break;
+      tokens += uncached;
+      duration += (inst.prfaas ? s_.prfaas : s_.pd).t_prefill(uncached);
       inst.batch.push_back(i);
       inst.queue.pop_front();
     }
@@ -215,7 +264,7 @@ class engine {
     const double end = now_ + duration;
     for (int i : inst.batch) {
       double ready = end;
-      if (inst.prfaas) ready = std::max(end, transmit(now_, s_.prfaas.s_kv_bytes(st_[i].uncached)));
+      if (inst.prfaas) ready = std::max(end, transmit(now_, s_.prfaas.s_kv_bytes(of(i).uncached)));
       push(ready, ev::kv_ready, i);
     }
     push(end, ev::prefill_done, p);
@@ -257,8 +306,9 @@ class engine {
     auto& inst = prefill_[p];
     inst.busy = false;
     for (int i : inst.batch) {
-      step(sched::prefill_done{id_of(i), 0, st_[i].uncached});
-      (inst.prfaas ? prfaas_cache_ : local_cache_).insert(w_[i].blocks, reusable_blocks(w_[i], s_.block_tokens));
+      const auto& f = of(i);
+      step(sched::prefill_done{id_of(i), 0, f.uncached});
+      (inst.prfaas ? prfaas_cache_ : local_cache_).insert(f.req.blocks, reusable_blocks(f.req, s_.block_tokens));
       if (!inst.prfaas && in_window()) ++report_.flow_pd_prefill.left;
     }
     inst.batch.clear();
@@ -267,31 +317,34 @@ class engine {
   }
 
   void kv_ready(int i) {
-    if (report_.records[i].offloaded && in_window()) ++report_.flow_prfaas.left;
+    if (of(i).rec.offloaded && in_window()) ++report_.flow_prfaas.left;
     if (in_window()) ++report_.flow_decode.entered;
-    auto& d = decode_[st_[i].decode];
+    auto& d = decode_[of(i).decode];
     if (d.active < s_.pd.bs_max) start_decode(i);
     else d.waiting.push_back(i);
   }
 
   void start_decode(int i) {
-    auto& d = decode_[st_[i].decode];
+    auto& f = of(i);
+    auto& d = decode_[f.decode];
     ++d.active;
-    st_[i].decode_start = now_;
+    f.decode_start = now_;
     step(sched::first_token{id_of(i), 0});
-    report_.records[i].ttft_s = now_ + s_.pd.t_decode_s - w_[i].arrival_s;
-    push(now_ + w_[i].output_tokens * s_.pd.t_decode_s, ev::decode_done, i);
+    f.rec.ttft_s = now_ + s_.pd.t_decode_s - f.req.arrival_s;
+    push(now_ + f.req.output_tokens * s_.pd.t_decode_s, ev::decode_done, i);
   }
 
   void decode_done(int i) {
-    const int di = st_[i].decode;
+    auto& f = of(i);
+    const int di = f.decode;
     auto& d = decode_[di];
     --d.active;
     step(sched::decode_done{id_of(i)});
-    d.slot_s += now_ - st_[i].decode_start;
-    report_.records[i].finish_s = now_;
+    d.slot_s += now_ - f.decode_start;
+    f.rec.finish_s = now_;
     ++report_.completed;
     ++finished_;
+    retire(i);
     if (in_window()) ++report_.flow_decode.left;
     if (!d.waiting.empty()) {
       const int next = d.waiting.front();
@@ -375,42 +428,21 @@ class engine {
     report_.samples.push_back({now_, bytes * 8 / 1e9 / s_.sample_period_s, s_.link_gbps_at(now_), threshold_});
   }
 
-  static double percentile(std::vector<double>& v, double q) {
-    if (v.empty()) return 0;
-    const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
-    std::nth_element(v.begin(), v.begin() + k, v.end());
-    return v[k];
-  }
-
   sim_report finish() {
     sim_report& r = report_;
-    r.requests = static_cast<long>(w_.size());
-    std::vector<double> ttft;
-    double first = INFINITY, last = 0, offloaded = 0, routed = 0, tpot = 0, cached = 0, prompt = 0;
-    for (const auto& rec : r.records) {
-      first = std::min(first, rec.arrival_s);
-      if (rec.rejected) continue;
-      ++routed;
-      offloaded += rec.offloaded;
-      cached += rec.cached_tokens;
-      prompt += rec.input_tokens;
-      last = std::max(last, rec.finish_s);
-      ttft.push_back(rec.ttft_s);
-      tpot += s_.pd.t_decode_s;
-    }
+    r.requests = w_.count();
+    const double first = t_.first_arrival, last = t_.last_finish;
     r.duration_s = last > first ? last - first : 0;
     r.throughput_rps = r.duration_s > 0 ? r.completed / r.duration_s : 0;
-    if (!ttft.empty()) {
-      double sum = 0;
-      for (double x : ttft) sum += x;
-      r.ttft_mean_s = sum / ttft.size();
-      r.ttft_p50_s = percentile(ttft, 0.50);
-      r.ttft_p90_s = percentile(ttft, 0.90);
-      r.ttft_p99_s = percentile(ttft, 0.99);
-      r.tpot_s = tpot / ttft.size();
+    if (t_.routed > 0) {
+      r.ttft_mean_s = t_.ttft_sum / t_.routed;
+      r.ttft_p50_s = t_.ttft.quantile(0.50);
+      r.ttft_p90_s = t_.ttft.quantile(0.90);
+      r.ttft_p99_s = t_.ttft.quantile(0.99);
+      r.tpot_s = t_.tpot_sum / t_.routed;
     }
-    r.offload_fraction = routed ? offloaded / routed : 0;
-    r.cache_hit_rate = prompt > 0 ? cached / prompt : 0;
+    r.offload_fraction = t_.routed ? t_.offloaded / t_.routed : 0;
+    r.cache_hit_rate = t_.prompt > 0 ? t_.cached / t_.prompt : 0;
     double link_capacity_bytes = 0;  // integrated over the run, in sample steps
     for (double t = first; t < last; t += s_.sample_period_s)
       link_capacity_bytes += s_.link_gbps_at(t) * 1e9 / 8 * std::min(s_.sample_period_s, last - t);
@@ -432,7 +464,7 @@ class engine {
   }
 
   const scenario& s_;
-  const std::vector<request>& w_;
+  request_source& w_;
   const sim_options& o_;
   prefix_cache local_cache_, prfaas_cache_;
   policy::threshold_controller controller_;
@@ -442,7 +474,9 @@ class engine {
   std::vector<sched::node_id> prefill_node_;  // prefill instance -> core node
   std::vector<int> instance_;                 // core node -> prefill or decode instance
   int names_ = 0;
-  std::vector<in_flight> st_;
+  std::unordered_map<int, in_flight> live_;   // pulled and not yet ended
+  int pulled_ = 0;
+  totals t_;
   std::priority_queue<event, std::vector<event>, std::greater<>> events_;
   uint64_t seq_ = 0;
   double now_ = 0, last_arrival_ = 0, threshold_ = 0;
@@ -455,9 +489,14 @@ class engine {
 
 }  // namespace
 
-sim_report simulate(const scenario& s, const std::vector<request>& workload, const sim_options& options) {
+sim_report simulate(const scenario& s, request_source& workload, const sim_options& options) {
   engine e(s, workload, options);
   return e.run();
+}
+
+sim_report simulate(const scenario& s, const std::vector<request>& workload, const sim_options& options) {
+  vector_source source(workload);
+  return simulate(s, source, options);
 }
 
 }  // namespace prfaas::sim

@@ -64,7 +64,7 @@ struct sim_report {
   int threshold_moves = 0, conversions = 0;
   stage_flow flow_prfaas, flow_pd_prefill, flow_decode;
   std::vector<time_sample> samples;
-  std::vector<request_record> records;
+  std::vector<request_record> records;   // in arrival order (sim_options::keep_records)
 };
 
 struct sim_options {
@@ -72,8 +72,14 @@ struct sim_options {
   int n_p = 0;                    // initial local prefill instances (the rest decode)
   std::function<void(double done_fraction)> progress;  // called about every 1 %
   sched::request_checker* checker = nullptr;  // watches every step of the control-plane core
+  // Every request's record in the report (memory grows with the run: 48 bytes a request).  Off,
+  // the simulator holds only the requests in flight and folds the ended ones into the report's
+  // figures (TTFT quantiles from quantile_sketch.h, within 0.05 %).
+  bool keep_records = true;
 };
 
+// Requests are read from `workload` as their arrivals come near.
+sim_report simulate(const scenario& s, request_source& workload, const sim_options& options);
 sim_report simulate(const scenario& s, const std::vector<request>& workload, const sim_options& options);
 
 }  // namespace prfaas::sim

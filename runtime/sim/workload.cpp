@@ -53,24 +53,71 @@ std::vector<double> uncached_lengths(const std::vector<request>& requests, long 
   return out;
 }
 
-std::vector<request> generate(const scenario& s, int n, double rate, uint64_t seed) {
-  PRFAAS_REQUIRE(rate > 0 && n > 0, "workload needs a positive rate and count");
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0, 1);
-  const auto lengths = policy::length_distribution::truncated_lognormal(s.mu, s.sigma, s.min_tokens, s.max_tokens);
-  // On/off: the same mean rate, compressed into the "on" windows.
-  const bool bursty = s.arrival == "onoff";
-  const double duty = bursty ? s.on_s / (s.on_s + s.off_s) : 1.0;
-  std::exponential_distribution<double> gap(rate / duty);
-  std::vector<request> out(static_cast<size_t>(n));
-  double busy_time = 0;  // time inside "on" windows
-  for (auto& r : out) {
+// One request after another from the scenario's distributions, in a fixed order of draws (the
+// gap, then the length), so the same seed gives the same requests however they are consumed.
+struct generated_source::draw {
+  draw(const scenario& s, double rate, uint64_t seed)
+      : rng(seed),
+        lengths(policy::length_distribution::truncated_lognormal(s.mu, s.sigma, s.min_tokens, s.max_tokens)),
+        bursty(s.arrival == "onoff"),
+        on_s(s.on_s),
+        cycle_s(s.on_s + s.off_s),
+        output_tokens(static_cast<int>(s.output_tokens)),
+        // On/off: the same mean rate, compressed into the "on" windows.
+        gap(rate / (bursty ? s.on_s / (s.on_s + s.off_s) : 1.0)) {}
+  double arrival(double busy_time) const {
+    return bursty ? std::floor(busy_time / on_s) * cycle_s + std::fmod(busy_time, on_s) : busy_time;
+  }
+  // The draws of one request without its length: where the next arrival falls.
+  double advance() {
     busy_time += gap(rng);
-    r.arrival_s = bursty ? std::floor(busy_time / s.on_s) * (s.on_s + s.off_s) + std::fmod(busy_time, s.on_s) : busy_time;
+    u(rng);
+    return arrival(busy_time);
+  }
+  void make(request& r) {
+    busy_time += gap(rng);
+    r.arrival_s = arrival(busy_time);
     // Inverse CDF with interpolation inside the discretised support: lengths are whole tokens.
     r.input_tokens = std::max(1, static_cast<int>(std::lround(lengths.quantile(u(rng)))));
-    r.output_tokens = static_cast<int>(s.output_tokens);
+    r.output_tokens = output_tokens;
+    r.blocks.clear();
   }
+  std::mt19937_64 rng;
+  std::uniform_real_distribution<double> u{0, 1};
+  policy::length_distribution lengths;
+  bool bursty;
+  double on_s, cycle_s;
+  int output_tokens;
+  std::exponential_distribution<double> gap;
+  double busy_time = 0;  // time inside "on" windows
+};
+
+generated_source::generated_source(const scenario& s, long n, double rate, uint64_t seed) : n_(n) {
+  PRFAAS_REQUIRE(rate > 0 && n > 0, "workload needs a positive rate and count");
+  draw_ = std::make_unique<draw>(s, rate, seed);
+  draw dry(s, rate, seed);  // the same draws, only to find where the last arrival falls
+  for (long i = 0; i < n; ++i) last_arrival_ = dry.advance();
+}
+
+generated_source::~generated_source() = default;
+
+bool generated_source::next(request& out) {
+  if (made_ >= n_) return false;
+  draw_->make(out);
+  ++made_;
+  return true;
+}
+
+bool vector_source::next(request& out) {
+  if (next_ >= requests_.size()) return false;
+  out = requests_[next_++];
+  return true;
+}
+
+std::vector<request> generate(const scenario& s, int n, double rate, uint64_t seed) {
+  generated_source source(s, n, rate, seed);
+  std::vector<request> out(static_cast<size_t>(n));
+  for (auto& r : out) source.next(r);
   return out;
 }
 

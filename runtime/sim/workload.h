@@ -4,6 +4,7 @@
 // hash_ids with one id per 512-token block; shared leading ids are shared prefixes).
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,5 +35,47 @@ int reusable_blocks(const request& r, int block_tokens);
 
 // `n` requests at `rate` per second from the scenario's length distribution and arrival process.
 std::vector<request> generate(const scenario& s, int n, double rate, uint64_t seed);
+
+// Requests one at a time, in arrival order, so the simulator holds only those in flight and a
+// run's memory does not grow with its length.
+class request_source {
+ public:
+  virtual ~request_source() = default;
+  // The next request, or false after the last.
+  virtual bool next(request& out) = 0;
+  virtual long count() const = 0;              // requests in all
+  virtual double last_arrival_s() const = 0;   // the last one's arrival (0: none)
+};
+
+// A workload already in memory (a trace, or tests' own), read in place.
+class vector_source final : public request_source {
+ public:
+  explicit vector_source(const std::vector<request>& requests) : requests_(requests) {}
+  bool next(request& out) override;
+  long count() const override { return static_cast<long>(requests_.size()); }
+  double last_arrival_s() const override { return requests_.empty() ? 0 : requests_.back().arrival_s; }
+
+ private:
+  const std::vector<request>& requests_;
+  size_t next_ = 0;
+};
+
+// generate()'s requests, the same ones for the same arguments, made as they are asked for: any
+// count in fixed memory.  The last arrival is found at construction by drawing the arrival
+// gaps once without keeping them (about 10 ns a request).
+class generated_source final : public request_source {
+ public:
+  generated_source(const scenario& s, long n, double rate, uint64_t seed);
+  ~generated_source() override;
+  bool next(request& out) override;
+  long count() const override { return n_; }
+  double last_arrival_s() const override { return last_arrival_; }
+
+ private:
+  struct draw;
+  long n_, made_ = 0;
+  double last_arrival_ = 0;
+  std::unique_ptr<draw> draw_;
+};
 
 }  // namespace prfaas::sim

@@ -222,3 +222,45 @@ TEST_CASE("the hybrid rule in the simulated cache: a prefix is usable only up to
   CHECK(small.size() == 4);
   CHECK(small.match(a) == 4);
 }
+
+TEST_CASE("requests streamed from their source give the report the kept ones give, without keeping them") {
+  auto s = case_study();
+  const auto p = planned(s);
+  sim::sim_options kept;
+  kept.threshold = p.threshold;
+  kept.n_p = p.shape.n_p;
+  sim::sim_options streamed = kept;
+  streamed.keep_records = false;
+  const auto a = sim::simulate(s, sim::generate(s, 8000, 0.8 * p.lambda_max, 21), kept);
+  sim::generated_source source(s, 8000, 0.8 * p.lambda_max, 21);
+  const auto b = sim::simulate(s, source, streamed);
+  CHECK(a.records.size() == 8000);
+  CHECK(b.records.empty());
+  CHECK(b.requests == 8000);
+  CHECK(b.completed == a.completed);
+  CHECK(b.duration_s == a.duration_s);
+  CHECK(b.throughput_rps == a.throughput_rps);
+  CHECK(b.ttft_mean_s == a.ttft_mean_s);
+  CHECK(b.ttft_p50_s == a.ttft_p50_s);
+  CHECK(b.ttft_p99_s == a.ttft_p99_s);
+  CHECK(b.offload_fraction == a.offload_fraction);
+  CHECK(b.util_decode == a.util_decode);
+  CHECK(b.final_threshold == a.final_threshold);
+  CHECK(b.flow_decode.left == a.flow_decode.left);
+}
+
+TEST_CASE("a generated source makes generate()'s requests, one at a time, and knows the last arrival first") {
+  const auto s = case_study();
+  const auto all = sim::generate(s, 3000, 2.5, 9);
+  sim::generated_source source(s, 3000, 2.5, 9);
+  CHECK(source.count() == 3000);
+  CHECK(source.last_arrival_s() == all.back().arrival_s);
+  sim::request r;
+  for (const auto& want : all) {
+    REQUIRE(source.next(r));
+    CHECK(r.arrival_s == want.arrival_s);
+    CHECK(r.input_tokens == want.input_tokens);
+    CHECK(r.output_tokens == want.output_tokens);
+  }
+  CHECK_FALSE(source.next(r));
+}
