@@ -1,7 +1,9 @@
 // Decode role: reserves a sequence when the router assigns a request, lands its KV through the
 // KV receiver, then decodes it with continuous batching and reports the tokens.  A finished
 // sequence (prompt and output) goes into the node's prefix cache, so a conversation's next turn
-// can start from it: the router pulls it to the prefill node (cache_push).  Spawned detached:
+// can start from it: the router pulls it to the prefill node (cache_push).  A request resumed
+// after its decode node was lost comes with its output so far and continues from it
+// (sched/resume.h); every sequence's output goes to the router in chunks.  Spawned detached:
 // decode steps hold the thread.
 //
 //   decode_job --> [reserved: receiver armed] --kv complete--> [decoding] --step...--> decode_result
@@ -40,16 +42,21 @@ struct reserved_sequence {
   bool stream = false;
   std::chrono::steady_clock::time_point reserved_at;  // its timeline's zero
   decoding how;
+  std::vector<int32_t> output;  // resumed: the output so far (empty: a fresh request)
 };
 
-// A sequence whose tokens stream to the router as they come: how many went, and when.
+// A decoding sequence's output on its way to the router: how many tokens went, and when.
 struct stream_state {
   size_t sent = 0;
   std::chrono::steady_clock::time_point last{};
+  std::chrono::milliseconds period{};
+  bool streamed = false;  // its client reads it as it comes (else the result carries it all)
 };
-// Chunks of a stream go at most this often (and at its end): a chunk per step would be a
-// message per token.
+// Chunks go at most this often (and at a sequence's end): a chunk per step would be a message
+// per token.  A streamed request's reach its client; the others' let the router resume the
+// request elsewhere if this node is lost (sched/resume.h).
 constexpr auto kStreamPeriod = std::chrono::milliseconds(20);
+constexpr auto kCheckpointPeriod = std::chrono::milliseconds(500);
 
 struct decode_state {
   node_info self;
@@ -64,7 +71,7 @@ struct decode_state {
   // Of the sequences decoding: their prompts (cache keys) and the router's attempt (echoed).
   std::map<uint64_t, std::pair<std::vector<int32_t>, int32_t>> decoding;
   std::unique_ptr<engine::decode_batch> batch;
-  std::map<uint64_t, stream_state> streams;          // of the decoding sequences that stream
+  std::map<uint64_t, stream_state> streams;          // of the decoding sequences
   std::unique_ptr<transport::carrier_listener> receiver;
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
   std::shared_ptr<fault_injector> faults;
@@ -120,6 +127,11 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
         }
         if (st.faults && st.faults->fire(fault_point::fail_alloc))
           return caf::make_error(errc::no_capacity, st.self.name + ": no room for the sequence (fault point fail_alloc)");
+        if (!job.output.empty() &&
+            (static_cast<int32_t>(job.output.size()) > job.max_tokens ||
+             job.prompt_tokens != static_cast<int32_t>(job.prompt.size() + job.output.size() - 1)))
+          return caf::make_error(errc::invalid_argument,
+                                 st.self.name + ": a resumed request's output does not fit its prompt and max_tokens");
         if (static_cast<int>(st.reserved.size()) + st.batch->size() >= capacity)
           return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
                                                         std::to_string(capacity) + " sequences");
@@ -130,9 +142,11 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           // The prompt's start this node's cache holds (a conversation's earlier turn decoded
           // here) is shared into the sequence, not received: the prefill node sends the rest.
           // Blocks of the prompt less its last token only, so every full layer still receives
-          // at least its last block.
-          if (static_cast<int32_t>(job.prompt.size()) == job.prompt_tokens)
-            held = st.cache->lend_blocks(kv::reusable_chain(job.prompt, c.block_tokens), *kv);
+          // at least its last block.  A resumed request's KV holds its output too (but the last token).
+          std::vector<int32_t> kv_tokens = job.prompt;
+          if (!job.output.empty()) kv_tokens.insert(kv_tokens.end(), job.output.begin(), job.output.end() - 1);
+          if (static_cast<int32_t>(kv_tokens.size()) == job.prompt_tokens)
+            held = st.cache->lend_blocks(kv::reusable_chain(kv_tokens, c.block_tokens), *kv);
           const int held_blocks = held / c.block_tokens;
           st.cache->make_room(c.full_layers() * (c.blocks_for(job.prompt_tokens + job.max_tokens) - held_blocks));
           kv->reserve(job.prompt_tokens + job.max_tokens);
@@ -141,7 +155,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.receiver->expect(job.request, *transfer);
           st.reserved[job.request] =
               reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream,
-                                std::chrono::steady_clock::now(), job.how};
+                                std::chrono::steady_clock::now(), job.how, job.output};
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
@@ -171,16 +185,25 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           const long landed_bytes = shape.sequence_bytes(seq.kv->tokens(), seq.transfer->held_blocks());
           caf::unsafe_send_as(self, st.router, decode_started{id, landed_bytes, seq.attempt, phases,
                                                                seq.kv->total_payload_bytes() - landed_bytes});
-          spdlog::info("{}: request {} (attempt {}): decoding from {} prompt tokens", st.self.name, id, seq.attempt,
-                       seq.kv->tokens());
           // Stop strings are read in the model's own text: this node's tokenizer decodes them.
           auto stop = std::make_unique<text::stop_condition>(st.tokenizer.get(), seq.how.stop_ids, seq.how.stop_strings);
-          st.batch->add(id, std::move(seq.kv), first_token, seq.max_tokens,
+          auto output = seq.output.empty() ? std::vector<int32_t>{first_token} : std::move(seq.output);
+          if (output.size() > 1)
+            spdlog::info("{}: request {} (attempt {}): resumed after {} output tokens, from {} KV positions", st.self.name,
+                         id, seq.attempt, output.size(), seq.kv->tokens());
+          else
+            spdlog::info("{}: request {} (attempt {}): decoding from {} prompt tokens", st.self.name, id, seq.attempt,
+                         seq.kv->tokens());
+          const size_t known = output.size();
+          st.batch->add(id, std::move(seq.kv), std::move(output), seq.max_tokens,
                         {sampling_of(seq.how), seq.prompt, stop->empty() ? nullptr : std::move(stop)});
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
-          if (seq.stream) {  // the first token goes at once: it is the request's TTFT
-            caf::unsafe_send_as(self, st.router, token_chunk{id, 0, {first_token}, seq.attempt});
-            st.streams[id] = {1, std::chrono::steady_clock::now()};
+          const auto now = std::chrono::steady_clock::now();
+          if (seq.stream) {  // a fresh stream's first token goes at once: it is the request's TTFT
+            if (known == 1) caf::unsafe_send_as(self, st.router, token_chunk{id, 0, {first_token}, seq.attempt});
+            st.streams[id] = {known, now, kStreamPeriod, true};
+          } else {
+            st.streams[id] = {known, now, kCheckpointPeriod, false};
           }
           schedule_step(self);
         } else if (kind == ev::failed) {
@@ -229,23 +252,26 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
         st.stepping = false;
         bool cached = false;
         auto finished = st.batch->step();
-        // Streams get what their sequences produced since their last chunk.
+        // The router gets what each sequence produced since its last chunk, when its period is up.
         const auto now = std::chrono::steady_clock::now();
         auto flush_stream = [&](uint64_t id, const std::vector<int32_t>& tokens, bool last) {
           auto s = st.streams.find(id);
           if (s == st.streams.end() || tokens.size() <= s->second.sent) return;
-          if (!last && now - s->second.last < kStreamPeriod) return;
+          if (!last && now - s->second.last < s->second.period) return;
           token_chunk c{id, static_cast<int32_t>(s->second.sent),
                         std::vector<int32_t>(tokens.begin() + static_cast<std::ptrdiff_t>(s->second.sent), tokens.end()),
                         st.decoding[id].second};
           caf::unsafe_send_as(self, st.router, std::move(c));
-          s->second = {tokens.size(), now};
+          s->second.sent = tokens.size();
+          s->second.last = now;
         };
         for (const auto& [id, s] : st.streams)
           if (const auto* tokens = st.batch->tokens(id)) flush_stream(id, *tokens, false);
         for (auto& done : finished) {
-          flush_stream(done.request, done.tokens, true);
-          st.streams.erase(done.request);
+          if (auto s = st.streams.find(done.request); s != st.streams.end()) {
+            if (s->second.streamed) flush_stream(done.request, done.tokens, true);
+            st.streams.erase(s);
+          }
           // The sequence's KV covers its prompt and every output token but the last: cached
           // under those tokens' keys, a next turn that repeats them starts from here.
           auto [prompt, attempt] = std::move(st.decoding[done.request]);

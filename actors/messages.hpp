@@ -178,9 +178,11 @@ typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
 }
 
 // Output tokens as the decode node produces them: `tokens` are the output's tokens from index
-// `offset` on (0: the first token, from the prefill).  A request run again after a fault starts
-// again from 0 with the same tokens (greedy output does not depend on the path): a sink keeps
-// what it has not seen yet.  Decode node -> router -> the request's stream.
+// `offset` on (0: the first token, from the prefill).  Every 20 ms for a streamed request (the
+// router passes them to its stream), every 500 ms for the others (the router keeps them: a
+// request whose decode node is lost resumes from them, sched/resume.h).  A request run again
+// after a fault continues at the offset it had reached, or starts again from 0 with the same
+// tokens: a sink keeps what it has not seen yet.  Decode node -> router -> the request's stream.
 struct token_chunk {
   uint64_t request = 0;
   int32_t offset = 0;
@@ -234,12 +236,15 @@ struct prefill_job {
   // The decode node holds the prompt's first tokens already (whole blocks, from its prefix
   // cache): their blocks are not sent, only the rest and the linear states.
   int32_t decode_held_tokens = 0;
+  // A request resumed after its decode node was lost (sched/resume.h): `prompt` holds its output
+  // but the last token, and that token (>= 0) is the first, not chosen again.  -1: choose it.
+  int32_t next_token = -1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
   return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms, x.attempt, x.how,
-           x.decode_held_tokens);
+           x.decode_held_tokens, x.next_token);
 }
 
 struct prefill_report {
@@ -349,12 +354,16 @@ struct decode_job {
   int32_t attempt = 0;         // echoed in decode_started / decode_result / decode_failed
   bool stream = false;         // send token_chunks to the router as tokens come
   decoding how;                // sampling (penalties read `prompt`) and the stop rule
+  // A request resumed after its decode node was lost (sched/resume.h): the output so far, its
+  // last token the next input.  The KV that arrives holds `prompt` and the rest of it
+  // (prompt_tokens = prompt + output - 1).  Empty: a fresh request.
+  std::vector<int32_t> output;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
   return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt, x.stream,
-           x.how);
+           x.how, x.output);
 }
 
 struct decode_started {

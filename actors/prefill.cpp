@@ -244,6 +244,8 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
                                },
                                after_layer, &sampling);
     m.phases.computed_ms = m.since_taken_ms();
+    // A resumed request's first token is the last one its lost decode node produced.
+    if (job.next_token >= 0) m.out.first_token = job.next_token;
   } catch (const failure& f) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
     m.error = caf::make_error(f.code(), st.self.name + ": " + f.what());
@@ -439,6 +441,9 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
                                      " tokens of a " + std::to_string(job.prompt.size()) +
                                      "-token prompt (whole blocks of " + std::to_string(st.kv_layout.block_tokens) +
                                      " tokens, fewer than the prompt)");
+        if (job.next_token < -1 || job.next_token >= st.engine->layout().vocab)
+          return caf::make_error(errc::invalid_argument, st.self.name + ": token " + std::to_string(job.next_token) +
+                                                             " is not in the model's vocabulary");
         if (st.token_budget <= 0) {  // one job at a time, answered when its KV is confirmed
           auto m = std::make_unique<prefill_member>(job, std::chrono::steady_clock::now());
           auto promise = self->make_response_promise<prefill_report>();

@@ -48,6 +48,7 @@
 #include "runtime/profile/instance_profile.h"
 #include "runtime/sched/core.h"
 #include "runtime/sched/request_log.h"
+#include "runtime/sched/resume.h"
 #include "runtime/metrics/exposition.h"
 
 namespace prfaas::actors {
@@ -68,6 +69,8 @@ struct pending_request {
   std::vector<model::token_logprobs> logprobs;  // the decode node's; [0] the prefill's
   model::token_logprobs first_logprobs;          // the prefill's report of the first token
   double decode_ms = 0;
+  sched::produced_tokens produced;               // the output so far, from the decode node's chunks
+  std::optional<sched::resume_point> resume;     // this attempt continues from it (a decode node was lost)
 };
 
 struct router_state {
@@ -323,8 +326,14 @@ void act(router_self* self, const sched::reserve& c) {
     st.controller->observe(static_cast<double>(r.prompt.size()) - view->cached_tokens);
   st.log.routed(id, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
                 st.core->node(c.decode).desc.name, view->cached_tokens, now_s(self));
-  decode_job job{id, static_cast<int32_t>(r.prompt.size()), view->max_tokens, r.prompt, attempt, static_cast<bool>(r.stream),
-                 r.how};
+  // An attempt after a lost decode node continues from the output it had produced.
+  auto& p = st.requests.at(c.id);
+  p.resume = attempt > 0 ? sched::resume_from(p.prompt, p.produced.tokens(), p.how.logprobs >= 0) : std::nullopt;
+  if (p.resume)
+    spdlog::info("router: request {} resumes after {} output tokens", id, p.resume->output.size());
+  decode_job job{id, static_cast<int32_t>(p.resume ? p.resume->prompt.size() : r.prompt.size()), view->max_tokens,
+                 r.prompt, attempt, static_cast<bool>(r.stream), r.how};
+  if (p.resume) job.output = p.resume->output;
   const auto to = handle_of(self, c.decode);
   const std::string name = self->state.core->node(c.decode).desc.name;
   const auto addr = to.address();
@@ -340,8 +349,9 @@ void act(router_self* self, const sched::prefill& c) {
   const auto& decode = st.core->node(c.decode).desc.name;
   const auto* view = st.core->find(id);
   const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
-  prefill_job job{id, st.requests.at(id).prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
-                  st.requests.at(id).how, c.decode_held_tokens};
+  const auto& p = st.requests.at(id);
+  prefill_job job{id, p.resume ? p.resume->prompt : p.prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
+                  p.how, c.decode_held_tokens, p.resume ? p.resume->next_token() : -1};
   const auto to = handle_of(self, c.node);
   const std::string name = st.core->node(c.node).desc.name;
   const auto addr = to.address();
@@ -890,13 +900,15 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         it->second.decode_ms = m.decode_ms;
         step(self, sched::decode_done{m.request, m.attempt});
       },
-      // Streamed tokens: from the decode node holding the request, to the request's stream.
+      // Output tokens from the decode node holding the request: kept (a resumption starts from
+      // them), and passed to the request's stream.
       [=](token_chunk& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "tokens")) return;
         auto it = self->state.requests.find(m.request);
         const auto* view = self->state.core->find(m.request);
-        if (it == self->state.requests.end() || !view || view->attempt != m.attempt || !it->second.stream) return;
-        caf::unsafe_send_as(self, it->second.stream, std::move(m));
+        if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;
+        it->second.produced.add(m.offset, m.tokens);
+        if (it->second.stream) caf::unsafe_send_as(self, it->second.stream, std::move(m));
       },
       // The client went away: its request ends here, and the nodes holding it drop it.
       [=](atoms::cancel_atom, const std::string& client_id) {

@@ -15,14 +15,16 @@ void decode_batch::maybe_snapshot(sequence& s) const {
     s.snapshots.push_back(kv::prefix_cache::take(*s.kv));
 }
 
-void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token,
+void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, std::vector<int32_t> output,
                        int max_tokens, rules how) {
   if (size() >= max_sequences_)
     throw failure(errc::no_capacity, "decode batch full (" + std::to_string(max_sequences_) + " sequences)");
   PRFAAS_REQUIRE(max_tokens >= 1, "max tokens must be at least 1");
-  sequence s{std::move(kv), {first_token}, max_tokens, std::chrono::steady_clock::now(), {}, std::move(how)};
-  s.stopped = s.how.stop && s.how.stop->push(first_token);
-  if (s.how.sampling.logprobs >= 0) s.logprobs.emplace_back();  // the prefill's, not known here
+  PRFAAS_REQUIRE(!output.empty(), "a sequence starts with its first token");
+  sequence s{std::move(kv), std::move(output), max_tokens, std::chrono::steady_clock::now(), {}, std::move(how)};
+  // The stop condition reads the output so far (a stop string may span the resumption).
+  for (int32_t t : s.tokens) s.stopped = s.stopped || (s.how.stop && s.how.stop->push(t));
+  if (s.how.sampling.logprobs >= 0) s.logprobs.resize(s.tokens.size());  // chosen elsewhere: not known here
   maybe_snapshot(s);
   active_.emplace(request, std::move(s));
 }

@@ -56,7 +56,15 @@ class decode_batch {
   };
 
   // Throws failure(no_capacity) beyond max_sequences.
-  void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens, rules how = {});
+  void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, int32_t first_token, int max_tokens, rules how = {}) {
+    add(request, std::move(kv), std::vector<int32_t>{first_token}, max_tokens, std::move(how));
+  }
+  // A sequence whose output so far is `output` (at least its first token; its KV holds the
+  // prompt and all of it but the last): a request resumed after its decode node was lost.  Its
+  // next token is chosen at position output.size(), as it would have been; `max_tokens` counts
+  // the whole output.  Log-probabilities are reported for the tokens chosen here only.
+  void add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, std::vector<int32_t> output, int max_tokens,
+           rules how = {});
   bool remove(uint64_t request);
   // The output so far of an active sequence (its first token included); null when not active.
   const std::vector<int32_t>* tokens(uint64_t request) const;

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <nlohmann/json.hpp>
@@ -46,6 +47,53 @@ TEST_CASE("a decode node killed mid-decode: the request runs again on the other 
   CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 1500, d.config_path()))["tokens"]);
   serves_on(d, 120, "local");
   serves_on(d, 900, "prfaas");
+}
+
+TEST_CASE("a decode node killed mid-stream: the stream continues on the other decode node from its tokens, no gap, no repeat, no second prefill of the prompt") {
+  deployment d(kConfig);
+  temp_dir out;
+  const std::string prompt = text_prompt(1000);
+  const std::vector<std::string> args{PRFAAS_CLI, "generate", "--stream", "--state", d.state_dir(), "--prompt", prompt,
+                                      "--max-tokens", "1500"};
+  child client(args, out.path());
+  // Killed once the client has printed part of the stream (a few seconds of decoding in all).
+  REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
+  const double until = now_seconds() + 30;
+  auto printed = [&] {
+    for (const auto& f : std::filesystem::directory_iterator(out.path()))
+      if (f.path().extension() == ".out") return slurp(f.path().string()).size();
+    return size_t{0};
+  };
+  while (printed() < 150 && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(printed() >= 150);
+  REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
+  const auto streamed = client.wait(60000);
+  INFO("stderr: " << streamed.err);
+  REQUIRE(streamed.status == 0);
+  CHECK(streamed.err.find("decode decode-1") != std::string::npos);
+  // The same stream as a run without the fault: nothing missing, nothing twice.
+  const auto clean = run(args, 60000);
+  REQUIRE(clean.status == 0);
+  CHECK(streamed.out == clean.out);
+  // Resumed from the tokens it had (the router and the new decode node say so), and its
+  // prefill reused the prompt's cached start: the prompt was not prefilled again.
+  REQUIRE(wait_for_log(d, "decode-1", "resumed after"));
+  const std::string router_log = slurp(d.state_dir() + "/logs/router.log");
+  std::smatch m;
+  REQUIRE(std::regex_search(router_log, m, std::regex("request ([0-9]+) resumes after ([0-9]+) output tokens")));
+  const std::string id = m[1];
+  CHECK(std::stoi(m[2]) > 1);
+  int prefills = 0, reused = 0;
+  const std::regex done("request " + id + " prefilled ([0-9]+) tokens \\(([0-9]+) from the cache\\)");
+  for (const char* node : {"prfaas-prefill-0", "prfaas-prefill-1", "local-prefill-0"}) {
+    const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), done); it != std::sregex_iterator(); ++it) {
+      ++prefills;
+      reused = std::max(reused, std::stoi((*it)[2]));
+    }
+  }
+  CHECK(prefills == 2);
+  CHECK(reused >= 960);  // the second prefill started from the prompt's cached blocks
 }
 
 TEST_CASE("out of attempts, a lost decode node's request fails with an error that names it, within 2 s") {

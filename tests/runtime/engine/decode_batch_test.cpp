@@ -127,3 +127,41 @@ TEST_CASE("seeded sampling in a batch gives each sequence the tokens it gets alo
   CHECK_FALSE(stopped[2]);
   CHECK(pool.free_blocks() == pool.capacity());
 }
+
+TEST_CASE("a sequence resumed from its output so far (prompt and output prefilled, the last token its input) continues as if never interrupted") {
+  model::model_config c;
+  c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
+  c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
+  engine::tiny_engine e(c);
+  kv::block_pool pool(c.block_bytes(), 128);
+  model::sampling_params hot;
+  hot.temperature = 1.2f;
+  hot.presence_penalty = 0.5f;  // reads the output so far
+  hot.seed = 11;
+  const auto p = model::encode("a request whose decode node is lost halfway");
+  const model::sampling_params* const kinds[] = {nullptr, &hot};
+  for (const auto* sp : kinds) {
+    INFO((sp ? "seeded sampling" : "greedy"));
+    const auto whole = engine::generate(e, pool, p, 24, sp).tokens;
+    REQUIRE(whole.size() == 24);
+    for (int produced : {1, 9, 23}) {
+      INFO(produced << " tokens produced before the loss");
+      const std::vector<int32_t> output(whole.begin(), whole.begin() + produced);
+      auto resumed = p;
+      resumed.insert(resumed.end(), output.begin(), output.end() - 1);
+      auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), pool);
+      kv->reserve(static_cast<int>(p.size()) + 24);
+      e.prefill(nullptr, resumed, *kv);  // its first token is the last one produced, not chosen again
+      engine::decode_batch batch(e, 2);
+      engine::decode_batch::rules how;
+      if (sp) how.sampling = *sp;
+      how.prompt = p;
+      batch.add(1, std::move(kv), output, 24, std::move(how));
+      std::vector<int32_t> got;
+      while (!batch.empty())
+        for (auto& f : batch.step()) got = f.tokens;
+      CHECK(got == whole);
+    }
+  }
+  CHECK(pool.free_blocks() == pool.capacity());
+}
