@@ -184,6 +184,8 @@ int sim_command(const sim_command_options& o) {
             {"initial_threshold", so.threshold}, {"final_threshold", r.final_threshold},
             {"threshold_moves", r.threshold_moves}, {"conversions", r.conversions},
             {"final_n_p", r.final_n_p}, {"final_n_d", r.final_n_d}, {"planned_lambda_max", p->best.lambda_max},
+            {"staging_gib", s.staging_gib}, {"staging_peak_gib", r.staging_peak_bytes / double(1 << 30)},
+            {"staging_waits", r.staging_waits}, {"staging_wait_s", r.staging_wait_s},
             {"wall_s", wall}};
   if (o.as_json) {
     std::cout << j.dump(2) << std::endl;
@@ -201,6 +203,11 @@ int sim_command(const sim_command_options& o) {
     std::printf("utilisation       PrfaaS prefill %.1f %%, local prefill %.1f %%, decode slots %.1f %%\n",
                 r.util_prfaas * 100, r.util_pd_prefill * 100, r.util_decode * 100);
     std::printf("local instances   N_p %d, N_d %d (%d conversions)\n", r.final_n_p, r.final_n_d, r.conversions);
+    std::printf("KV staging        peak %.2f GiB on one PrfaaS instance", r.staging_peak_bytes / double(1 << 30));
+    if (s.staging_gib > 0)
+      std::printf(" of %.2f, %ld waits for room, %.0f instance-s waiting\n", s.staging_gib, r.staging_waits, r.staging_wait_s);
+    else
+      std::printf(" (unbounded)\n");
   }
   if (!o.out_dir.empty()) {
     const fs::path dir(o.out_dir);

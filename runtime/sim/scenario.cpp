@@ -39,6 +39,7 @@ scenario load_scenario(const std::string& path) {
   s.prfaas = profile_at(prfaas, "prfaas");
   s.pd = profile_at(pd, "pd");
   prfaas.get("instances", s.n_prfaas);
+  prfaas.get("staging_gib", s.staging_gib);
   pd.get("instances", s.n_pd);
   if (s.n_prfaas > 100000 || s.n_pd > 100000) prfaas.fail("prfaas.instances and pd.instances must be 0..100000");
   if (s.n_pd < 2) pd.fail("needs at least 2 local PD instances");
@@ -103,6 +104,7 @@ scenario load_scenario(const std::string& path) {
     range(gbps, 1e-6, 1e6, "link.schedule gbps", t["link"].node());
   }
   range(s.homogeneous_instances, 2, 200000, "baseline.homogeneous_instances", t["baseline"].node());
+  range(s.staging_gib, 0, 1e6, "prfaas.staging_gib", t["prfaas"].node());
   range(s.mu, 0, 20, "workload.mu", w.where());
   range(s.sigma, 0, 10, "workload.sigma", w.where());
   range(s.min_tokens, 1, 1 << 24, "workload.min_tokens", w.where());

@@ -31,6 +31,10 @@ struct scenario {
   profile::instance_profile prfaas, pd;
   std::string prfaas_path, pd_path;   // the profiles' files
   int n_prfaas = 0, n_pd = 0;
+  // A PrfaaS instance's KV staging (the live transport.staging_mib): finished prefills' KV
+  // waiting for the link.  A batch that does not fit waits for transfers to end (one always
+  // fits an empty area), and the instance takes no new requests meanwhile.  0: unbounded.
+  double staging_gib = 0;
   int homogeneous_instances = 0;      // 0: the same instance count as n_prfaas + n_pd
   double link_gbps = 100;
   std::vector<std::pair<double, double>> link_schedule;  // (from time_s, gbps), sorted

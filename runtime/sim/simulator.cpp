@@ -31,6 +31,9 @@ struct event {
 
 struct prefill_instance {
   bool prfaas = false;
+  double staged_bytes = 0;       // KV of its finished prefills still crossing the link
+  bool waiting_room = false;     // its next batch waits for staging room (the core knows)
+  double waiting_since = 0;
   bool retired = false;          // converted away
   bool draining = false;         // converting to decode once idle
   std::deque<int> queue;
@@ -54,6 +57,7 @@ struct in_flight {
   request_record rec;
   int prefill = -1, decode = -1;
   int uncached = 0;
+  double staged_bytes = 0;       // its KV in its PrfaaS instance's staging until it crossed
   double decode_start = 0;
   sched::cache_hits hits;        // what the directory answers for it (the clusters' caches)
 };
@@ -248,14 +252,31 @@ class engine {
   void start_prefill(int p) {
     auto& inst = prefill_[p];
     if (inst.busy || inst.queue.empty()) return;
-    double tokens = 0, duration = 0;
-    inst.batch.clear();
-    while (!inst.queue.empty()) {
-      const int i = inst.queue.front();
-      const int uncached = of(i).uncached;
-      if (!inst.batch.empty() && tokens + uncached > s_.prefill_token_budget) break;
+    // The batch: the oldest requests whose uncached tokens fit the budget (one at least).
+    double tokens = 0, bytes = 0;
+    size_t n = 0;
+    for (; n < inst.queue.size(); ++n) {
+      const int uncached = of(inst.queue[n]).uncached;
+      if (n > 0 && tokens + uncached > s_.prefill_token_budget) break;
       tokens += uncached;
-      duration += (inst.prfaas ? s_.prfaas : s_.pd).t_prefill(uncached);
+      if (inst.prfaas) bytes += s_.prfaas.s_kv_bytes(uncached);
+    }
+    // Its KV must fit the staging area beside what is still crossing (an empty area takes any).
+    const double room = s_.staging_gib * double(1 << 30);
+    if (inst.prfaas && room > 0 && inst.staged_bytes > 0 && inst.staged_bytes + bytes > room) {
+      if (!inst.waiting_room) {
+        inst.waiting_room = true;
+        inst.waiting_since = now_;
+        ++report_.staging_waits;
+        step(sched::node_staging{prefill_node_[p], true});  // no new requests meanwhile
+      }
+      return;  // a transfer's end looks again
+    }
+    double duration = 0;
+    inst.batch.clear();
+    for (size_t k = 0; k < n; ++k) {
+      const int i = inst.queue.front();
+      duration += (inst.prfaas ? s_.prfaas : s_.pd).t_prefill(of(i).uncached);
       inst.batch.push_back(i);
       inst.queue.pop_front();
     }
@@ -264,10 +285,22 @@ class engine {
     const double end = now_ + duration;
     for (int i : inst.batch) {
       double ready = end;
-      if (inst.prfaas) ready = std::max(end, transmit(now_, s_.prfaas.s_kv_bytes(of(i).uncached)));
+      if (inst.prfaas) {
+        auto& f = of(i);
+        f.staged_bytes = s_.prfaas.s_kv_bytes(f.uncached);
+        inst.staged_bytes += f.staged_bytes;
+        ready = std::max(end, transmit(now_, f.staged_bytes));
+      }
       push(ready, ev::kv_ready, i);
     }
+    report_.staging_peak_bytes = std::max(report_.staging_peak_bytes, inst.staged_bytes);
     push(end, ev::prefill_done, p);
+    // Last, once this instance's state is whole: the core may route to it again at once.
+    if (inst.waiting_room) {
+      inst.waiting_room = false;
+      report_.staging_wait_s += now_ - inst.waiting_since;
+      step(sched::node_staging{prefill_node_[p], false});
+    }
   }
 
   // The link serves transfers in order at the scheduled bandwidth; returns when `bytes` sent.
@@ -318,6 +351,13 @@ class engine {
 
   void kv_ready(int i) {
     if (of(i).rec.offloaded && in_window()) ++report_.flow_prfaas.left;
+    // Its KV crossed: its staging room is free, and a batch waiting for it may go.
+    if (auto& f = of(i); f.staged_bytes > 0) {
+      auto& inst = prefill_[f.prefill];
+      inst.staged_bytes = std::max(0.0, inst.staged_bytes - f.staged_bytes);
+      f.staged_bytes = 0;
+      if (inst.waiting_room) start_prefill(f.prefill);
+    }
     if (in_window()) ++report_.flow_decode.entered;
     auto& d = decode_[of(i).decode];
     if (d.active < s_.pd.bs_max) start_decode(i);

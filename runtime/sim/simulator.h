@@ -62,6 +62,11 @@ struct sim_report {
   double final_threshold = 0;
   int final_n_p = 0, final_n_d = 0;
   int threshold_moves = 0, conversions = 0;
+  // KV staging on PrfaaS instances (scenario::staging_gib): the most one held, how often a
+  // batch waited for room, and instance-seconds spent waiting.
+  double staging_peak_bytes = 0;
+  long staging_waits = 0;
+  double staging_wait_s = 0;
   stage_flow flow_prfaas, flow_pd_prefill, flow_decode;
   std::vector<time_sample> samples;
   std::vector<request_record> records;   // in arrival order (sim_options::keep_records)

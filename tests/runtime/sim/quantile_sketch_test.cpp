@@ -27,7 +27,7 @@ TEST_CASE("a sketch's quantiles are within 0.05 % of the exact ones, whatever th
   }
 }
 
-TEST_CASE("an empty sketch answers 0; values outside its range count at its ends") {
+TEST_CASE("an empty sketch answers 0, and values outside its range count at its ends") {
   sim::quantile_sketch s;
   CHECK(s.quantile(0.5) == 0);
   s.add(0);       // below a microsecond

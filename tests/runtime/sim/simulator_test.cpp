@@ -264,3 +264,37 @@ TEST_CASE("a generated source makes generate()'s requests, one at a time, and kn
   }
   CHECK_FALSE(source.next(r));
 }
+
+TEST_CASE("a PrfaaS instance's KV staging is bounded: on a starved link a full area stops its prefills and requests go elsewhere") {
+  auto base = case_study();
+  base.controller = false;  // t stays: only staging reacts
+  base.rebalancer = false;
+  base.link_gbps = 2;       // far below what the PrfaaS prefills produce
+  const auto p = planned(case_study());
+  sim::sim_options o;
+  o.threshold = p.threshold;
+  o.n_p = p.shape.n_p;
+  const auto w = sim::generate(base, 4000, 0.8 * p.lambda_max, 17);
+  auto bounded = base;
+  bounded.staging_gib = 4;
+  sched::request_checker checker(64);
+  o.checker = &checker;
+  const auto b = sim::simulate(bounded, w, o);
+  CHECK(checker.violations().empty());
+  o.checker = nullptr;
+  const auto u = sim::simulate(base, w, o);
+  INFO("unbounded: staging peak " << u.staging_peak_bytes / (1 << 30) << " GiB, offloaded " << u.offload_fraction
+                                  << ", TTFT p90 " << u.ttft_p90_s << " s; bounded: peak "
+                                  << b.staging_peak_bytes / (1 << 30) << " GiB, " << b.staging_waits << " waits, "
+                                  << b.staging_wait_s << " s waiting, offloaded " << b.offload_fraction << ", TTFT p90 "
+                                  << b.ttft_p90_s << " s");
+  CHECK(b.completed == 4000);
+  CHECK(u.completed == 4000);
+  CHECK(u.staging_peak_bytes > 4.0 * (1 << 30));  // unbounded, the link's backlog piles up
+  // Bounded: at most the area, or one batch's KV let into an empty one.
+  CHECK(b.staging_peak_bytes <= std::max(4.0 * (1 << 30), bounded.prfaas.s_kv_bytes(bounded.prefill_token_budget)));
+  CHECK(b.staging_waits > 0);
+  CHECK(u.staging_waits == 0);
+  CHECK(b.offload_fraction < u.offload_fraction);  // while full, long prompts fell back to local prefill
+  CHECK(b.ttft_p90_s < u.ttft_p90_s);
+}
