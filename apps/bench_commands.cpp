@@ -2,7 +2,7 @@
 // model, each printing its figures.  They are prfaas-bench's (prfaas hands them over to it), so
 // the deployment's own binaries build without them.
 //
-//   prfaas bench transport|wan|engine|tokenizer|cluster|tls|serve|idle ...
+//   prfaas bench transport|wan|engine|tokenizer|cluster|tls|serve|idle|router ...
 //   prfaas netem up ...                           an emulated WAN between two namespaces (root)
 //   prfaas plan --scenario FILE [--json]          optimum and baselines of the throughput model
 //   prfaas sim --scenario FILE [--trace F] [--requests N] [--seed S] [--out DIR] [--json]
@@ -26,6 +26,7 @@
 
 #include "apps/bench_cluster.h"
 #include "apps/bench_engine.h"
+#include "apps/bench_router.h"
 #include "apps/bench_serve.h"
 #include "apps/bench_tokenizer.h"
 #include "apps/bench_transport.h"
@@ -87,28 +88,8 @@ int cmd_bench_tls(const std::string& config_path, int rounds, int requests) {
 
 // `prfaas bench idle`: what a running deployment costs while it serves nothing: each process's
 // resident memory and the CPU it uses over a window (heartbeats, pollers and timers), from
-// /proc, for the deployment `prfaas up` keeps in --state (its supervisor, `up`, included).
-struct process_sample {
-  long rss_kib = 0;
-  long long ticks = 0;  // user + system
-};
-
-process_sample sample_process(int pid) {
-  process_sample out;
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0) out.rss_kib = std::stol(line.substr(6));
-  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
-  const std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');  // the name may hold spaces; fields follow it
-  if (close == std::string::npos) throw cli_error{"process " + std::to_string(pid) + " is gone"};
-  std::istringstream fields(stat.substr(close + 2));
-  std::string f;
-  for (int i = 3; i <= 15 && fields >> f; ++i)
-    if (i == 14 || i == 15) out.ticks += std::stoll(f);
-  return out;
-}
-
+// /proc (sample_process), for the deployment `prfaas up` keeps in --state (its supervisor, `up`,
+// included).
 int cmd_bench_idle(const std::string& state_dir, int seconds, bool as_json) {
   const auto st = read_state(state_dir);
   std::vector<std::pair<std::string, int>> processes;
@@ -207,6 +188,18 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   bench_idle->callback([&ctx, n = &idle_seconds] {
     ctx.run = [&ctx, n] { return cmd_bench_idle(ctx.state_dir, *n, ctx.as_json); };
   });
+
+  auto& router_opts = ctx.hold<bench_router_options>();
+  auto* bench_router_cmd = bench->add_subcommand("router", "the control plane's cost: router CPU and system calls per "
+                                                           "request under concurrent clients, beside the core alone");
+  bench_router_cmd->add_option("--config", router_opts.config, "a deployment TOML with an emulated engine (its profiles "
+                                                               "and node counts)");
+  bench_router_cmd->add_option("--concurrency", router_opts.concurrency, "clients at once")->check(CLI::Range(1, 512));
+  bench_router_cmd->add_option("--requests", router_opts.requests, "requests measured")->check(CLI::Range(1, 1000000));
+  bench_router_cmd->add_option("--prompt-bytes", router_opts.prompt_bytes, "prompt length")->check(CLI::Range(1, 100000));
+  bench_router_cmd->add_option("--max-tokens", router_opts.max_tokens, "tokens per request")->check(CLI::Range(1, 4096));
+  bench_router_cmd->add_flag("--json", router_opts.json, "print one JSON object");
+  bench_router_cmd->callback([&ctx, o = &router_opts] { ctx.run = [o] { return bench_router(*o); }; });
 
   auto& serve_opts = ctx.hold<bench_serve_options>();
   auto* bench_serve = bench->add_subcommand("serve", "streaming requests through the HTTP gateway and the actor plane: "

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <chrono>
 #include <thread>
 
@@ -224,6 +226,26 @@ actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor
   auto r = actors::generate(sys, router, req, std::chrono::milliseconds(wait_ms));
   if (!r) throw cli_error{actors::describe(r.error())};
   return *r;
+}
+
+process_sample sample_process(int pid) {
+  process_sample out;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::ifstream status(dir + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) out.rss_kib = std::stol(line.substr(6));
+  std::ifstream stat_file(dir + "/stat");
+  const std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');  // the name may hold spaces; fields follow it
+  if (close == std::string::npos) throw cli_error{"process " + std::to_string(pid) + " is gone"};
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  for (int i = 3; i <= 15 && fields >> f; ++i)
+    if (i == 14 || i == 15) out.ticks += std::stoll(f);
+  std::ifstream io(dir + "/io");
+  for (std::string line; std::getline(io, line);)
+    if (line.rfind("syscr:", 0) == 0 || line.rfind("syscw:", 0) == 0) out.syscalls += std::stoll(line.substr(6));
+  return out;
 }
 
 const std::vector<std::pair<std::string, std::string>>& bench_command_names() {

@@ -58,6 +58,16 @@ std::string demo_prompt(int seed, int bytes);
 // SIGINT and SIGTERM blocked in every thread (then waited for with sigwait).
 void block_signals(sigset_t& set);
 
+// What a process has used so far, from /proc: resident memory, CPU (user + system, in clock
+// ticks), and its read and write system calls (0 where /proc/PID/io cannot be read).  Throws
+// cli_error when the process is gone.
+struct process_sample {
+  long rss_kib = 0;
+  long long ticks = 0;
+  long long syscalls = 0;  // syscr + syscw
+};
+process_sample sample_process(int pid);
+
 using json = nlohmann::json;
 
 // The deployment's config (none: the defaults); `model_dir` (--model) points it at a checkpoint

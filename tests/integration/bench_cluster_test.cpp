@@ -1,6 +1,7 @@
 // `prfaas bench cluster` end to end, small: the case study's PrfaaS-PD deployment as processes on
 // the emulated engine, its sustained rate found by a saturation probe (not a range around the
 // planner's figure), the completion rate measured there, and exactly one JSON object on stdout.
+// `prfaas bench router` likewise: the router's cost per request on a nearly free deployment.
 
 #include <catch2/catch.hpp>
 
@@ -74,4 +75,19 @@ TEST_CASE("bench cluster --sim-only says it is simulated and carries no live fig
                           "--requests", "120", "--iterations", "1", "--out", out.path(), "--sim-only"});
   REQUIRE(table.status == 0);
   CHECK_THAT(table.out, Catch::Contains("SIMULATED ONLY"));
+}
+
+TEST_CASE("bench router measures the router's CPU and system calls per request beside the core alone, as one JSON object") {
+  const auto r = run({PRFAAS_CLI, "bench", "router", "--config", std::string(PRFAAS_SOURCE_DIR) + "/configs/emulated.toml",
+                      "--requests", "200", "--concurrency", "16", "--json"},
+                     300000);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.status == 0);
+  const json j = json::parse(r.out);  // nothing but the object on stdout
+  CHECK(j["completed"] == 200);
+  CHECK(j["failed"] == 0);
+  CHECK(j["router_cpu_us_per_request"].get<double>() > 0);
+  CHECK(j["router_syscalls_per_request"].get<double>() > 0);
+  CHECK(j["core_us_per_request"].get<double>() > 0);
+  CHECK(j["decisions_per_s_per_core"].get<double>() == Approx(1e6 / j["router_cpu_us_per_request"].get<double>()));
 }

@@ -1,0 +1,163 @@
+#include "apps/bench_router.h"
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "actors/client.hpp"
+#include "apps/cli_support.h"
+#include "apps/launcher.h"
+#include "runtime/sched/core.h"
+
+namespace prfaas::apps {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+// The deployment: the config's profiles and node counts on the emulated engine at its fastest,
+// no gateway (the actor plane is measured), room for every client's request at once.
+std::string config_text(const config::deployment_config& c, int concurrency) {
+  const auto abs = [](const std::string& p) { return fs::absolute(p).lexically_normal().string(); };
+  char text[1024];
+  std::snprintf(text, sizeof text,
+                "[engine]\nkind = \"emulated\"\nprofile = \"%s\"\nprofile_prfaas = \"%s\"\ntime_scale = 10000\n"
+                "kv_scale = %g\nmax_context = %d\nseed = 1\n"
+                "[router]\nthreshold_tokens = %d\nmax_in_flight = %d\nqueue_max = %d\n"
+                "[node]\nkv_blocks = 4096\n[gateway]\nenabled = false\n"
+                "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
+                abs(c.engine.profile).c_str(), abs(c.engine.profile_prfaas).c_str(), c.engine.kv_scale, c.engine.max_context,
+                c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64, c.deployment.prfaas_prefill,
+                c.deployment.local_prefill, c.deployment.decode);
+  return text;
+}
+
+// The control-plane core alone, driven through `n` requests' events on a small node table as
+// the simulator drives it: its cost per request, in microseconds.
+double core_us_per_request(int n) {
+  sched::core core({.threshold_tokens = 8192, .max_in_flight = 1 << 20});
+  sched::commands out;
+  double now = 0;
+  core.handle(sched::node_up{{"prfaas-prefill-0", sched::node_kind::prefill, true, 0}}, now, out);
+  core.handle(sched::node_up{{"prfaas-prefill-1", sched::node_kind::prefill, true, 0}}, now, out);
+  core.handle(sched::node_up{{"local-prefill-0", sched::node_kind::prefill, false, 0}}, now, out);
+  core.handle(sched::node_up{{"decode-0", sched::node_kind::decode, false, 64}}, now, out);
+  core.handle(sched::node_up{{"decode-1", sched::node_kind::decode, false, 64}}, now, out);
+  const auto t0 = clock_type::now();
+  for (int i = 1; i <= n; ++i) {
+    const auto id = static_cast<sched::request_id>(i);
+    now += 1e-4;
+    out.clear();
+    core.handle(sched::request_arrived{id, 200, 4, now + 60}, now, out);
+    core.handle(sched::reserved{id}, now, out);
+    core.handle(sched::prefill_done{id, 0, 200}, now, out);
+    core.handle(sched::first_token{id, 1000}, now, out);
+    core.handle(sched::decode_done{id}, now, out);
+    if (core.counters().completed != i) throw cli_error{"the core did not complete request " + std::to_string(i)};
+  }
+  return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / n;
+}
+
+int router_pid(const launcher& l) {
+  for (const auto& n : l.nodes())
+    if (n.role == "router") return n.pid;
+  throw cli_error{"the deployment has no router process"};
+}
+
+}  // namespace
+
+int bench_router(const bench_router_options& o) {
+  sigset_t signals;
+  block_signals(signals);
+  config::deployment_config base;
+  try {
+    base = config::load_config(o.config);
+  } catch (const failure& f) {
+    throw cli_error{f.what()};
+  }
+  if (!base.engine.emulated()) throw cli_error{o.config + ": bench router needs an emulated engine's profiles"};
+  const std::string state_dir = fs::temp_directory_path() / ("prfaas-bench-router-" + std::to_string(::getpid()));
+  fs::create_directories(state_dir);
+  const std::string config_path = state_dir + "/bench-router.toml";
+  std::ofstream(config_path) << config_text(base, o.concurrency);
+  const auto config = config::load_config(config_path);
+  json out;
+  {
+    launcher l(executable_dir() + "/prfaas-node", state_dir + "/state", config_path, config);
+    client_system client(config, l.prepare());
+    const endpoint router_at = start_and_wait(l, client.sys, config);
+    auto router = connect(client.sys, router_at);
+    const int pid = router_pid(l);
+    std::atomic<int> next{0}, done{0}, failed{0};
+    auto run = [&](int count) {
+      next = 0;
+      std::vector<std::thread> clients;
+      for (int w = 0; w < o.concurrency; ++w)
+        clients.emplace_back([&, count] {
+          for (int i; (i = next++) < count;) {
+            try {
+              remote_generate(client.sys, router, demo_prompt(i % 97, o.prompt_bytes), o.max_tokens, 30000);
+              ++done;
+            } catch (const std::exception&) {
+              ++failed;
+            }
+          }
+        });
+      for (auto& t : clients) t.join();
+    };
+    std::fprintf(stderr, "bench router: %d requests, %d clients at once, %d-byte prompts, %d tokens (warm-up first)\n",
+                 o.requests, o.concurrency, o.prompt_bytes, o.max_tokens);
+    run(std::min(o.requests, 4 * o.concurrency));  // connections, caches and the router's tables warm
+    done = 0;
+    failed = 0;
+    const auto before = sample_process(pid);
+    const auto t0 = clock_type::now();
+    run(o.requests);
+    const double wall = std::chrono::duration<double>(clock_type::now() - t0).count();
+    const auto after = sample_process(pid);
+    l.stop();
+    const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const double cpu_s = static_cast<double>(after.ticks - before.ticks) / hz;
+    const int completed = done.load();
+    if (completed == 0) throw cli_error{"no request completed (see " + state_dir + "/state/logs)"};
+    const double cpu_us = cpu_s * 1e6 / completed;
+    const double core_us = core_us_per_request(200000);
+    out = {{"requests", o.requests},
+           {"completed", completed},
+           {"failed", failed.load()},
+           {"concurrency", o.concurrency},
+           {"wall_s", wall},
+           {"rate_rps", completed / wall},
+           {"router_cpu_s", cpu_s},
+           {"router_cpu_us_per_request", cpu_us},
+           {"router_cpu_share", cpu_s / wall},
+           {"decisions_per_s_per_core", 1e6 / cpu_us},
+           {"router_syscalls_per_request", static_cast<double>(after.syscalls - before.syscalls) / completed},
+           {"core_us_per_request", core_us},
+           {"router_over_core", cpu_us / core_us}};
+  }
+  fs::remove_all(state_dir);
+  if (o.json) {
+    std::cout << out.dump(2) << std::endl;
+    return out["failed"].get<int>() ? 1 : 0;
+  }
+  std::printf("%d of %d requests completed in %.2f s (%.0f req/s), %d clients at once\n", out["completed"].get<int>(),
+              o.requests, out["wall_s"].get<double>(), out["rate_rps"].get<double>(), o.concurrency);
+  std::printf("router CPU        %.1f us per request (%.0f %% of a core over the run): %.0f decisions/s per core\n",
+              out["router_cpu_us_per_request"].get<double>(), 100 * out["router_cpu_share"].get<double>(),
+              out["decisions_per_s_per_core"].get<double>());
+  std::printf("router syscalls   %.1f reads and writes per request\n", out["router_syscalls_per_request"].get<double>());
+  std::printf("control-plane core alone  %.2f us per request: the router costs %.0fx that\n",
+              out["core_us_per_request"].get<double>(), out["router_over_core"].get<double>());
+  return out["failed"].get<int>() ? 1 : 0;
+}
+
+}  // namespace prfaas::apps

@@ -1,0 +1,26 @@
+#pragma once
+// `prfaas bench router`: what the control plane costs per request.  Starts a deployment on the
+// emulated engine made nearly free (time_scale 10,000: a prefill or a decode step takes
+// microseconds), sends `requests` short requests from `concurrency` clients at once over the
+// actor plane, and reads the router process's CPU time and read/write system calls from /proc
+// before and after: CPU per completed request, the decisions per second the router's CPU would
+// allow at one core (1 / CPU per request), the rate reached, syscalls per request.  Beside it,
+// in the same run, the control-plane core alone (sched::core driven through a request's events,
+// as the simulator drives it): what the router's adapter, CAF and the kernel add.
+
+#include <string>
+
+namespace prfaas::apps {
+
+struct bench_router_options {
+  std::string config = "configs/emulated.toml";  // its engine profiles and node counts
+  int concurrency = 64;
+  int requests = 2000;
+  int prompt_bytes = 200;
+  int max_tokens = 4;
+  bool json = false;
+};
+
+int bench_router(const bench_router_options& options);
+
+}  // namespace prfaas::apps
