@@ -48,6 +48,7 @@
 #include "runtime/profile/instance_profile.h"
 #include "runtime/sched/core.h"
 #include "runtime/sched/request_log.h"
+#include "runtime/sched/requesters.h"
 #include "runtime/sched/resume.h"
 #include "runtime/metrics/exposition.h"
 
@@ -56,6 +57,9 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 constexpr auto kStageSample = std::chrono::milliseconds(100);  // the rebalancer's sampling
+// A client retries a request it has no answer to after a second, from a new actor (the old one
+// goes down first): a request its requesters all left is cancelled only after this.
+constexpr auto kOrphanGrace = std::chrono::milliseconds(2500);
 
 // What the adapter keeps per request beside the core's view of it.
 struct pending_request {
@@ -81,6 +85,9 @@ struct router_state {
   std::map<caf::actor_addr, std::string> names;
   std::map<std::string, node_info> infos;
   std::unordered_map<uint64_t, pending_request> requests;
+  // Who waits for each request (clients, gateways, streams), watched: a request they all left
+  // is cancelled everywhere after a grace (kOrphanGrace) in which a client's retry may join it.
+  sched::requesters<caf::actor_addr> requesters;
   std::unordered_map<std::string, uint64_t> by_client_id;  // in flight only
   // Results of requests completed lately, by client id: a retry that arrives after the answer
   // (which the client then missed or has not read yet) gets the same result, not a second run.
@@ -408,8 +415,14 @@ void act(router_self* self, const sched::abort_request& c) {
   if (ctl != self->state.controls.end() && ctl->second) caf::unsafe_send_as(self, ctl->second, atoms::abort_atom::value, c.id, attempt);
 }
 
+// Whoever sent or streams a request is watched while it waits: one monitor per requester.
+void watch_requester(router_self* self, uint64_t id, const caf::actor_addr& who) {
+  if (who && self->state.requesters.add(id, who)) self->monitor(who);
+}
+
 void act(router_self* self, const sched::reply& c) {
   auto& st = self->state;
+  for (const auto& idle : st.requesters.ended(c.id)) self->demonitor(idle);
   auto it = st.requests.find(c.id);
   if (it == st.requests.end()) return;
   pending_request& p = it->second;
@@ -637,7 +650,12 @@ router_actor::behavior_type router(router_self* self, router_options options) {
   }
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
-    if (it == self->state.names.end()) return;
+    if (it == self->state.names.end()) {
+      // A requester: what nobody else waits for ends unless a retry joins it within the grace.
+      for (uint64_t id : self->state.requesters.gone(msg.source))
+        self->delayed_send(self, kOrphanGrace, atoms::orphan_atom::value, id);
+      return;
+    }
     const std::string name = it->second;
     self->state.names.erase(it);
     // A restarted node re-registers under its name with a new handle: ignore its old one.
@@ -733,6 +751,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         auto& st = self->state;
         // Read before make_response_promise, which takes the sender out of the message.
         const std::string owner = owner_of_sender(self);
+        const auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
         auto prompt = req.prompt_ids.empty() ? model::encode(req.prompt) : std::move(req.prompt_ids);
         try {
           model::check_request(st.options.model, prompt.size(), req.max_tokens);
@@ -762,6 +781,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
             // The newest retries wait; a client that retried this often gave up on the oldest.
             if (replies.size() >= 4) replies.erase(replies.begin());
             replies.push_back(rp);
+            watch_requester(self, known->second, requester);
             spdlog::info("router: a retry of request {} joined it", known->second);
             return rp;
           }
@@ -782,6 +802,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           p.how.seeded = true;
         }
         const int prompt_tokens = static_cast<int>(p.prompt.size());
+        watch_requester(self, id, requester);
+        if (p.stream) watch_requester(self, id, p.stream.address());
         st.requests.emplace(id, std::move(p));
         st.log.accepted(id, prompt_tokens, req.max_tokens, now_s(self),
                         std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -791,6 +813,14 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         return rp;
       },
       [=](atoms::deadline_atom) { step(self, sched::tick{}); },
+      [=](atoms::orphan_atom, uint64_t id) {
+        auto& st = self->state;
+        if (self->current_sender() != self->ctrl() || st.requesters.waited_for(id)) return;
+        const auto* view = st.core->find(id);
+        if (!view) return;
+        spdlog::info("router: request {}: everyone waiting for it went away (a client or a gateway lost); cancelled", id);
+        step(self, sched::request_failed{id, errc::cancelled, "everyone waiting for it went away", view->attempt});
+      },
       [=](atoms::tick_atom) { control(self); },
       // P/D rebalancing by hand (`prfaas node convert`): a local node changes role in place.
       [=](atoms::convert_atom, const std::string& name, const std::string& to) -> caf::result<int32_t> {

@@ -79,11 +79,14 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
     return start_and_wait(l, client.sys, config);
   }();
   const bool gateway_here = host.empty() || host == config.deployment.router_host;
-  const auto gateway_at = gateway_here ? l.gateway() : std::nullopt;
+  const auto gateways_at = gateway_here ? l.gateways() : std::vector<endpoint>{};
+  const std::string scheme = config.gateway.tls ? "https://" : "http://";
   auto write_state = [&] {
     json st;
     st["router"] = router_at.str();
-    if (gateway_at) st["gateway"] = std::string(config.gateway.tls ? "https://" : "http://") + gateway_at->str() + "/v1";
+    // "gateway": the first (what clients of one door read); "gateways": every replica.
+    for (const auto& g : gateways_at) st["gateways"].push_back(scheme + g.str() + "/v1");
+    if (!gateways_at.empty()) st["gateway"] = st["gateways"][0];
     st["insecure"] = insecure;
     st["up_pid"] = ::getpid();
     for (const auto& n : l.nodes())
@@ -95,9 +98,9 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   std::cout << "prfaas deployment up" << (host.empty() ? "" : " on host " + host) << ": router at " << router_at.str()
             << ", " << l.nodes().size() << " nodes (logs in " << state_dir << "/logs); Ctrl-C or `prfaas down` stops it"
             << std::endl;
-  if (gateway_at)
-    std::cout << "OpenAI-compatible API at " << (config.gateway.tls ? "https://" : "http://") << gateway_at->str() << "/v1 (model "
-              << config::served_model_name(config) << ")" << std::endl;
+  for (const auto& g : gateways_at)
+    std::cout << "OpenAI-compatible API at " << scheme << g.str() << "/v1 (model " << config::served_model_name(config) << ")"
+              << std::endl;
   // Asleep until a signal, a node's exit (SIGCHLD) or a restart falling due: a resting deployment
   // keeps its launcher asleep too.  The 5 s bound is a safety net, not a poll.
   for (;;) {
@@ -141,7 +144,10 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   if (!s) throw cli_error{actors::describe(s.error())};
   json j;
   j["router"] = router_at.str();
-  if (auto st = read_state_if_any(access.state_dir); st.contains("gateway")) j["gateway"] = st["gateway"];
+  if (auto st = read_state_if_any(access.state_dir); st.contains("gateway")) {
+    j["gateway"] = st["gateway"];
+    j["gateways"] = st.value("gateways", json::array({st["gateway"]}));
+  }
   j["completed"] = s->completed;
   j["failed"] = s->failed;
   j["in_flight"] = s->in_flight;
@@ -172,7 +178,8 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   if (as_json) { std::cout << dump(j) << std::endl; return 0; }
   std::printf("router %s: %lld completed, %lld failed, %lld in flight\n", router_at.str().c_str(),
               static_cast<long long>(s->completed), static_cast<long long>(s->failed), static_cast<long long>(s->in_flight));
-  if (j.contains("gateway")) std::printf("gateway %s (OpenAI-compatible HTTP API)\n", j["gateway"].get<std::string>().c_str());
+  if (j.contains("gateways"))
+    for (const auto& g : j["gateways"]) std::printf("gateway %s (OpenAI-compatible HTTP API)\n", g.get<std::string>().c_str());
   std::printf("threshold t = %d tokens (%d moves by the live controller); last minute: %d completed, %.0f %% offloaded\n",
               s->threshold_tokens, s->threshold_moves, s->recent_completed, 100 * s->offload_share);
   for (const auto& n : s->nodes) std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), n.role.c_str(), n.cluster.c_str());

@@ -74,7 +74,9 @@ std::vector<launcher::placed> launcher::plan() const {
   for (int i = 0; i < d.local_prefill; ++i)
     out.push_back({"local-prefill-" + std::to_string(i), "prefill", d.local_cluster, d.local_host});
   for (int i = 0; i < d.decode; ++i) out.push_back({"decode-" + std::to_string(i), "decode", d.local_cluster, d.local_host});
-  if (config_.gateway.enabled) out.push_back({"gateway", "gateway", d.local_cluster, d.router_host});
+  if (config_.gateway.enabled)
+    for (int i = 0; i < config_.gateway.replicas; ++i)
+      out.push_back({gateway_name(i), "gateway", d.local_cluster, d.router_host});
   return out;
 }
 
@@ -214,9 +216,13 @@ endpoint launcher::start() {
     if (n.role == "router" || !here(n.host)) continue;
     const std::string address = config_.address_of(n.host);
     if (n.role == "gateway") {
-      const std::string gateway_port = state_dir_ + "/gateway.port";
+      const std::string gateway_port = state_dir_ + "/" + n.name + ".port";
       fs::remove(gateway_port);
-      std::vector<std::string> extra = {"--listen=" + address + ":" + std::to_string(config_.gateway.port), router_flag,
+      // A fixed port: replica i takes port + i.
+      int replica = 0;
+      while (gateway_name(replica) != n.name) ++replica;
+      const int port = config_.gateway.port == 0 ? 0 : config_.gateway.port + replica;
+      std::vector<std::string> extra = {"--listen=" + address + ":" + std::to_string(port), router_flag,
                                         "--port-file=" + gateway_port};
       if (config_.gateway.tls) {
         const auto https = https_credentials(address);
@@ -249,15 +255,29 @@ security::issued_files launcher::https_credentials(const std::string& address) c
   return security::certificate_authority::open(state_dir_ + "/pki").issue({"gateway", "gateway"}, dir, o);
 }
 
+std::string launcher::gateway_name(int i) { return i == 0 ? "gateway" : "gateway-" + std::to_string(i); }
+
+std::vector<endpoint> launcher::gateways(int timeout_ms) {
+  std::vector<endpoint> out;
+  if (!config_.gateway.enabled) return out;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (int i = 0; i < config_.gateway.replicas; ++i)
+    for (;;) {
+      int port = 0;
+      if (std::ifstream in(state_dir_ + "/" + gateway_name(i) + ".port"); in && (in >> port) && port > 0) {
+        out.push_back(endpoint{config_.address_of(config_.deployment.router_host), static_cast<uint16_t>(port)});
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  return out;
+}
+
 std::optional<endpoint> launcher::gateway(int timeout_ms) {
-  if (!config_.gateway.enabled) return std::nullopt;
-  for (int waited = 0; waited <= timeout_ms; waited += 50) {
-    int port = 0;
-    if (std::ifstream in(state_dir_ + "/gateway.port"); in && (in >> port) && port > 0)
-      return endpoint{config_.address_of(config_.deployment.router_host), static_cast<uint16_t>(port)};
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return std::nullopt;
+  auto all = gateways(timeout_ms);
+  if (all.empty()) return std::nullopt;
+  return all.front();
 }
 
 std::vector<std::string> launcher::expected_worker_names() const {
@@ -355,7 +375,7 @@ std::vector<std::string> launcher::supervise() {
       // A restarted gateway comes back on the port it had (which `status`, deployment.json and
       // clients know), as the router does, even when the config let it take any.
       if (n.role == "gateway")
-        if (int port = 0; (std::ifstream(state_dir_ + "/gateway.port") >> port) && port > 0)
+        if (int port = 0; (std::ifstream(state_dir_ + "/" + n.name + ".port") >> port) && port > 0)
           for (auto& arg : n.extra)
             if (arg.rfind("--listen=", 0) == 0) arg = "--listen=" + parse_endpoint(arg.substr(9)).host + ":" + std::to_string(port);
       n = spawn(n.name, n.role, n.cluster, n.extra, /*append_log=*/true);

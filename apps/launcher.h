@@ -77,9 +77,14 @@ class launcher {
   // The nodes that register with the router (all but the router and the gateway).
   size_t expected_workers() const;
   std::vector<std::string> expected_worker_names() const;
-  // The gateway's HTTP address once it listens (config [gateway]); none when disabled or not
-  // listening within `timeout_ms`.
+  // The first gateway's HTTP address once it listens (config [gateway]); none when disabled or
+  // not listening within `timeout_ms`.
   std::optional<endpoint> gateway(int timeout_ms = 10000);
+  // Every gateway replica's address, in replica order (gateway, gateway-1, ...), each once it
+  // listens; one that does not within `timeout_ms` is left out.
+  std::vector<endpoint> gateways(int timeout_ms = 10000);
+  // Replica i's node name: "gateway" for the first (as with one), then "gateway-1", ...
+  static std::string gateway_name(int i);
   std::string log_tail(const node_process& node, int lines = 5) const;
 
  private:

@@ -130,7 +130,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
        }},
       {"gateway", [&](table_reader& r) {
          auto& g = c.gateway;
-         r.get("enabled", g.enabled); r.get("port", g.port); r.get("model", g.model);
+         r.get("enabled", g.enabled); r.get("port", g.port); r.get("replicas", g.replicas); r.get("model", g.model);
          r.get("api_key_file", g.api_key_file); r.get("max_body_bytes", g.max_body_bytes);
          r.get("max_open", g.max_open); r.get("max_tokens", g.max_tokens); r.get("max_n", g.max_n);
          r.get("ignore_unknown_fields", g.ignore_unknown_fields); r.get("tls", g.tls);
@@ -278,6 +278,9 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
         "transport.resume_timeout_ms must be 0..600000");
   check(c.deployment.router_port <= 65535, "deployment.router_port must be a port number");
   check(c.gateway.port <= 65535, "gateway.port must be a port number");
+  check(c.gateway.replicas >= 1 && c.gateway.replicas <= 16, "gateway.replicas must be 1..16");
+  check(c.gateway.port == 0 || c.gateway.port + c.gateway.replicas - 1 <= 65535,
+        "gateway.port + gateway.replicas - 1 must be a port number");
   check(c.gateway.max_body_bytes >= 1024 && c.gateway.max_body_bytes <= (64 << 20), "gateway.max_body_bytes must be 1024..67108864");
   check(c.gateway.max_open >= 1 && c.gateway.max_open <= 10000, "gateway.max_open must be 1..10000");
   check(c.gateway.max_tokens >= 1 && c.gateway.max_tokens <= (1 << 20), "gateway.max_tokens must be 1..1048576");

@@ -14,7 +14,7 @@
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, staging_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
-//   [gateway]      enabled, port, model, api_key_file, max_body_bytes, max_open, max_tokens
+//   [gateway]      enabled, port, replicas, model, api_key_file, max_body_bytes, max_open, max_tokens
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
 //                  prfaas_cluster, local_cluster, router_host, prfaas_host, local_host
 //   [hosts]        NAME = "ADDRESS", one per machine of a deployment across hosts
@@ -103,6 +103,9 @@ struct transport_config {
 struct gateway_config {
   bool enabled = true;
   int port = 0;                   // 0: any free port (`prfaas status` prints it)
+  // Independent doors, each a process on its own port (port + i when the port is fixed), all
+  // listed by `prfaas status`: losing one loses only its own connections.
+  int replicas = 1;
   std::string model;              // the model name clients ask for (default: prfaas-ENGINE)
   std::string api_key_file;       // one key per line; empty: no key needed
   int max_body_bytes = 4 << 20;   // larger request bodies get 413

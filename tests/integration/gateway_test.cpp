@@ -545,3 +545,51 @@ TEST_CASE("a client that hangs up before its non-streamed answer cancels its req
   CHECK(st["failed"] == 1);
   CHECK_THAT(slurp(d.state_dir() + "/logs/gateway.log"), Catch::Contains("hung up; cancelling its 1 choice(s)"));
 }
+
+TEST_CASE("two gateway replicas: independent doors on their own ports, both listed, one lost mid-stream cancels its request everywhere") {
+  deployment d("[router]\nthreshold_tokens = 100000\n[gateway]\nreplicas = 2\n");
+  const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+  REQUIRE(st["gateways"].size() == 2);
+  CHECK(st["gateways"][0] != st["gateways"][1]);
+  CHECK(st["gateway"] == st["gateways"][0]);
+  std::vector<std::unique_ptr<httplib::Client>> doors;
+  for (const auto& url : st["gateways"]) {
+    std::string at = url.get<std::string>().substr(7);  // http://HOST:PORT/v1
+    at = at.substr(0, at.find('/'));
+    doors.push_back(std::make_unique<httplib::Client>("http://" + at));
+    doors.back()->set_read_timeout(60, 0);
+    const json r = post(*doors.back(), "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "hello"}, {"max_tokens", 4}}, 200);
+    CHECK(r["choices"][0]["text"].get<std::string>().size() > 0);
+  }
+  // A long stream through the second door; the door's process dies once tokens are flowing.
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = json{{"model", "prfaas-tiny"}, {"prompt", "stream me"}, {"max_tokens", 3000}, {"stream", true}}.dump();
+  req.set_header("Content-Type", "application/json");
+  std::string received;
+  bool killed = false;
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    received.append(data, n);
+    if (!killed && received.find("data: ", received.find("data: ") + 1) != std::string::npos) {
+      killed = ::kill(d.pid_of("gateway-1"), SIGKILL) == 0;
+    }
+    return true;
+  };
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  doors[1]->send(req, res, error);
+  REQUIRE(killed);
+  // The router hears the door's actors go and, after its grace, ends the request on every node.
+  json after;
+  for (int waited = 0; waited < 15000; waited += 100) {
+    after = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+    if (after["in_flight"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(after["in_flight"] == 0);
+  CHECK(after["failed"] == 1);
+  CHECK(wait_for_log(d, "router", "everyone waiting for it went away"));
+  // The other door never noticed.
+  post(*doors[0], "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "still here"}, {"max_tokens", 4}}, 200);
+}
