@@ -71,6 +71,17 @@ streamed read_stream(const std::string& body, bool chat) {
   return s;
 }
 
+// `prfaas status --json` once nothing is in flight, or as it is after `timeout_ms`.
+json status_once_idle(const deployment& d, int timeout_ms) {
+  json st;
+  for (int waited = 0; waited < timeout_ms; waited += 100) {
+    st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
+    if (st["in_flight"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return st;
+}
+
 }  // namespace
 
 TEST_CASE("the gateway serves completions and chat, streamed and not, with the CLI's output and usage") {
@@ -224,12 +235,7 @@ TEST_CASE("tokens stream as the decode node makes them, a client that leaves mid
   c.send(req, res, error);
   CHECK(content_chunks >= 5);
   // The request ends as cancelled, not completed, and nothing stays held.
-  json st;
-  for (int waited = 0; waited < 10000; waited += 100) {
-    st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
-    if (st["in_flight"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const json st = status_once_idle(d, 10000);
   CHECK(st["in_flight"] == 0);
   CHECK(st["completed"] == 0);
   CHECK(st["failed"] == 1);
@@ -534,12 +540,7 @@ TEST_CASE("a client that hangs up before its non-streamed answer cancels its req
     REQUIRE(::send(s.get(), request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }  // hung up
-  json st;
-  for (int waited = 0; waited < 15000; waited += 200) {
-    st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
-    if (st["in_flight"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const json st = status_once_idle(d, 15000);
   CHECK(st["in_flight"] == 0);
   CHECK(st["completed"] == 0);
   CHECK(st["failed"] == 1);
@@ -581,12 +582,7 @@ TEST_CASE("two gateway replicas: independent doors on their own ports, both list
   doors[1]->send(req, res, error);
   REQUIRE(killed);
   // The router hears the door's actors go and, after its grace, ends the request on every node.
-  json after;
-  for (int waited = 0; waited < 15000; waited += 100) {
-    after = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));
-    if (after["in_flight"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const json after = status_once_idle(d, 15000);
   CHECK(after["in_flight"] == 0);
   CHECK(after["failed"] == 1);
   CHECK(wait_for_log(d, "router", "everyone waiting for it went away"));

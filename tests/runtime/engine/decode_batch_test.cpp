@@ -13,10 +13,18 @@
 
 using namespace prfaas;
 
-TEST_CASE("sequences joining a batch at different steps decode exactly as alone") {
+namespace {
+// Four layers (one full-attention), 8-token blocks: small enough to decode hundreds of tokens.
+model::model_config four_layer_model() {
   model::model_config c;
   c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
   c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("sequences joining a batch at different steps decode exactly as alone") {
+  const auto c = four_layer_model();
   engine::tiny_engine e(c);
   const auto& m = e.model();
   kv::block_pool pool(c.block_bytes(), 128);
@@ -81,9 +89,7 @@ TEST_CASE("with snapshots on, a finished sequence hands back its KV and a snapsh
 }
 
 TEST_CASE("seeded sampling in a batch gives each sequence the tokens it gets alone, and a stop ends it at once") {
-  model::model_config c;
-  c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
-  c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
+  const auto c = four_layer_model();
   engine::tiny_engine e(c);
   kv::block_pool pool(c.block_bytes(), 128);
   model::sampling_params hot;
@@ -129,9 +135,7 @@ TEST_CASE("seeded sampling in a batch gives each sequence the tokens it gets alo
 }
 
 TEST_CASE("a sequence resumed from its output so far (prompt and output prefilled, the last token its input) continues as if never interrupted") {
-  model::model_config c;
-  c.d_model = 64; c.n_layers = 4; c.head_dim = 16; c.linear_key_dim = 16; c.linear_value_dim = 16;
-  c.ffn_dim = 128; c.block_tokens = 8; c.max_context = 256;
+  const auto c = four_layer_model();
   engine::tiny_engine e(c);
   kv::block_pool pool(c.block_bytes(), 128);
   model::sampling_params hot;
