@@ -3,7 +3,7 @@
 // workload, and the simulator's knobs.  One TOML file (scenarios/); profile paths are relative
 // to the scenario file.  Errors name file and line.
 //
-//   [prfaas] profile, instances          [pd] profile, instances
+//   [prfaas] profile, instances, staging_gib   [pd] profile, instances
 //   [baseline] homogeneous_instances     [link] gbps, schedule = [[time_s, gbps], ...]
 //   [workload] lengths = "lognormal" (mu, sigma, min_tokens, max_tokens) | "trace" (trace)
 //              output_tokens, arrival = "poisson" | "onoff" (on_s, off_s) | "trace",
