@@ -417,6 +417,10 @@ struct link_report {
   uint32_t retransmits = 0;        // all connections, cumulative
   uint32_t cwnd = 0;               // smallest congestion window (segments)
   uint64_t delivery_rate_bps = 0;  // sum of the kernel's estimates, bytes/s
+  // The egress over the last period if KV waited to be written all along (the link, not the
+  // work, set the pace: transport::telemetry_gate), Gbit/s; 0: nothing measured now (idle, or a
+  // link paced in user space, whose rate is the one said).
+  double measured_gbps = 0;
   double bdp_bytes = 0;            // the largest path bandwidth-delay product measured (transport/path_sizing)
   int32_t wanted_connections = 0;  // connections that path needs (a link gets them between transfers)
 };
@@ -425,7 +429,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_report& x) {
   return f(caf::meta::type_name("link_report"), x.node, x.prfaas, x.egress_gbps, x.capacity_gbps,
            x.bytes_in_flight, x.links, x.connections, x.rtt_us, x.retransmits, x.cwnd, x.delivery_rate_bps,
-           x.bdp_bytes, x.wanted_connections);
+           x.bdp_bytes, x.wanted_connections, x.measured_gbps);
 }
 
 // A prefill node's KV staging (runtime/transport/kv_staging.h) filled up, or has room again:
@@ -447,7 +451,8 @@ struct router_status {
   std::vector<link_report> links;  // the latest report of each prefill node
   std::vector<cache_stats> caches; // the latest of each node with a prefix cache
   double prfaas_egress_gbps = 0;   // PrfaaS cluster egress, sum over its nodes
-  double link_gbps = 0;            // configured inter-cluster capacity (0: unknown)
+  double link_gbps = 0;            // the inter-cluster link's capacity now (0: unknown)
+  std::string link_source;         // where that figure comes from: configured, said, measured
   int64_t completed = 0;
   int64_t failed = 0;
   int64_t in_flight = 0;
@@ -462,7 +467,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_status& x) {
   return f(caf::meta::type_name("router_status"), x.nodes, x.links, x.caches, x.prfaas_egress_gbps, x.link_gbps,
            x.completed, x.failed, x.in_flight, x.threshold_tokens, x.threshold_moves, x.offload_share,
-           x.recent_completed, x.conversions);
+           x.recent_completed, x.conversions, x.link_source);
 }
 
 // Renders an error for a person: "node_lost: decode node decode-1 lost (...)".

@@ -52,8 +52,11 @@ struct reporter_state {
   static inline const char* name = "link-reporter";
 };
 
+// `egress`: the node's user-space pacer (null: none).  While it paces (an emulated link, or a
+// chaos rate), the link's rate is the one said, and nothing is reported as measured.
 caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shared_ptr<transport::link_pool> links,
-                            caf::actor router, node_info info, double capacity_gbps) {
+                            caf::actor router, node_info info, double capacity_gbps,
+                            std::shared_ptr<transport::pacer> egress) {
   self->state.router = std::move(router);
   self->send(self, atoms::tick_atom::value);
   return {
@@ -85,6 +88,7 @@ caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shar
         r.retransmits = sum.retransmits;
         r.cwnd = sum.smallest_cwnd;
         r.delivery_rate_bps = sum.delivery_rate_bps;
+        r.measured_gbps = !egress || egress->gbps() <= 0 ? look.measured_gbps : 0;
         r.bdp_bytes = sum.largest_bdp_bytes;
         r.wanted_connections = sum.most_wanted_connections;
         st.last = r;
@@ -371,7 +375,8 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
   st.token_budget = o.token_budget;
   st.staging = std::make_unique<staging_area>(o.staging_bytes);
   const auto& lo = o.links;
-  st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps);
+  st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps,
+                                         lo.pacing_gbps > 0 ? std::make_shared<transport::pacer>(lo.pacing_gbps) : o.egress);
   return {
       [=](atoms::status_atom) { return self->state.self; },
       [=](atoms::router_atom, caf::actor router) {

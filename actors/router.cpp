@@ -42,6 +42,7 @@
 #include "actors/roles.hpp"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
+#include "runtime/policy/link_capacity.h"
 #include "runtime/policy/rebalancer.h"
 #include "runtime/sched/local_stages.h"
 #include "runtime/policy/threshold_controller.h"
@@ -111,7 +112,11 @@ struct router_state {
   // it plans with, declared before it (it keeps references to them).
   std::shared_ptr<const profile::instance_profile> prfaas_profile, pd_profile;
   std::unique_ptr<policy::threshold_controller> controller;
-  double link_gbps = 0;       // the inter-cluster link's capacity now (config, then link rate)
+  // The inter-cluster link's capacity now: configured, then said (link set, chaos link), then
+  // measured by the PrfaaS nodes (policy/link_capacity.h); status, metrics, the egress log and
+  // the controller read it.
+  policy::link_capacity capacity{0};
+  double capacity_logged = 0;  // the capacity the log last named
   int threshold_moves = 0;
   std::deque<std::pair<clock_type::time_point, bool>> recent;  // completions: offloaded?
   // Nodes being converted between prefill and decode: drained first, then told, then back.
@@ -490,6 +495,7 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
   st.handles.erase(name);
   st.controls.erase(name);
   st.links.erase(name);
+  st.capacity.forget(name);
   st.caches.erase(name);
   if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, atoms::drop_atom::value, name);
 }
@@ -533,8 +539,8 @@ void control(router_self* self) {
   if (!st.controller) return;
   self->delayed_send(self, std::chrono::milliseconds(st.options.policy.controller_period_ms), atoms::tick_atom::value);
   policy::controller_inputs in;
-  in.link_gbps = st.link_gbps;
-  in.egress_utilisation = st.link_gbps > 0 ? prfaas_egress_gbps(st.links) / st.link_gbps : 0;
+  in.link_gbps = st.capacity.gbps();
+  in.egress_utilisation = in.link_gbps > 0 ? prfaas_egress_gbps(st.links) / in.link_gbps : 0;
   int prfaas_load = 0;
   for (const auto& n : st.core->nodes()) {
     if (!n.up) continue;
@@ -548,7 +554,7 @@ void control(router_self* self) {
     ++st.threshold_moves;
     spdlog::info("router: threshold t {} -> {} tokens (PrfaaS egress {:.3f} of {:.3f} Gbps, {:.0f} % utilised; "
                  "{:.1f} requests per PrfaaS node)",
-                 before, static_cast<int>(*moved), prfaas_egress_gbps(st.links), st.link_gbps,
+                 before, static_cast<int>(*moved), prfaas_egress_gbps(st.links), st.capacity.gbps(),
                  100 * in.egress_utilisation, in.prfaas_queue_per_instance);
   }
   step(self, sched::policy_update{static_cast<int>(st.controller->threshold()), st.controller->bandwidth_abundant()});
@@ -591,7 +597,7 @@ void write_metrics(router_self* self, metrics::exposition& page) {
   page.family("prfaas_offload_ratio", kind::gauge, "Share of the requests completed in the last minute that prefilled on the PrfaaS cluster.");
   page.sample({}, recent ? static_cast<double>(offloaded) / recent : 0);
   page.family("prfaas_link_capacity_bytes_per_second", kind::gauge, "The inter-cluster link's capacity the router plans with (0: unknown).");
-  page.sample({}, st.link_gbps * 1e9 / 8);
+  page.sample({}, st.capacity.gbps() * 1e9 / 8);
   page.family("prfaas_link_egress_bytes_per_second", kind::gauge, "KV egress of each prefill node over its links, last report period.");
   for (const auto& [name, l] : st.links) page.sample({{"node", name}}, l.egress_gbps * 1e9 / 8);
   page.family("prfaas_link_utilisation_ratio", kind::gauge, "Each prefill node's egress over its share of the link (PrfaaS nodes).");
@@ -623,7 +629,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
   self->state.options = std::move(options);
   const auto& o = self->state.options;
   const auto& config = o.policy;
-  self->state.link_gbps = o.link_gbps;
+  self->state.capacity = policy::link_capacity(o.link_gbps);
+  self->state.capacity_logged = o.link_gbps;
   if (config.controller && o.prfaas_profile && o.pd_profile) {
     auto& st = self->state;
     st.prfaas_profile = o.prfaas_profile;
@@ -743,8 +750,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
         // What status, metrics, the egress log and the controller read from now: the rate set,
         // or, restored, the configured capacity again.
-        if (action == "rate") st.link_gbps = gbps;
-        if (action == "restore") st.link_gbps = st.options.link_gbps;
+        if (action == "rate") st.capacity.said(gbps);
+        if (action == "restore") st.capacity.said(st.options.link_gbps);
+        st.capacity_logged = st.capacity.gbps();
         return static_cast<int32_t>(nodes.size());
       },
       [=](generate_request& req) -> caf::result<generate_result> {
@@ -888,12 +896,21 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         auto& st = self->state;
         if (!sent_by(self, m.node)) return;
         st.links[m.node] = m;
+        if (m.prfaas) st.capacity.measured(m.node, m.measured_gbps);
+        // Say when what the nodes measure moves the capacity by a tenth or more.
+        if (const double cap = st.capacity.gbps();
+            st.capacity.from() == policy::link_capacity::source::measured &&
+            std::abs(cap - st.capacity_logged) >= 0.1 * std::max(cap, st.capacity_logged)) {
+          spdlog::info("router: the inter-cluster link's capacity is {:.3f} Gbps, as the PrfaaS nodes measure it (was {:.3f})",
+                       cap, st.capacity_logged);
+          st.capacity_logged = cap;
+        }
         const double egress = prfaas_egress_gbps(st.links);
         // While KV crosses the link, say once a second how busy the link is.
         const auto now = clock_type::now();
         if (egress > 0 && now - st.last_egress_log >= std::chrono::seconds(1)) {
           st.last_egress_log = now;
-          const double cap = st.link_gbps;  // the capacity now, as status and the controller read it
+          const double cap = st.capacity.gbps();  // the capacity now, as status and the controller read it
           if (cap > 0)
             spdlog::info("router: PrfaaS egress {:.3f} Gbps of {:.3f} Gbps link ({:.1f} % utilised)", egress, cap,
                          100 * egress / cap);
@@ -980,7 +997,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         for (const auto& [name, l] : st.links) s.links.push_back(l);
         for (const auto& [name, c] : st.caches) s.caches.push_back(c);
         s.prfaas_egress_gbps = prfaas_egress_gbps(st.links);
-        s.link_gbps = st.link_gbps;
+        s.link_gbps = st.capacity.gbps();
+        s.link_source = st.capacity.from_name();
         s.threshold_tokens = st.core->threshold_tokens();
         s.threshold_moves = st.threshold_moves;
         s.conversions = st.conversions;

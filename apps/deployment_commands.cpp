@@ -158,6 +158,7 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   j["conversions"] = s->conversions;
   j["prfaas_egress_gbps"] = s->prfaas_egress_gbps;
   j["link_gbps"] = s->link_gbps;
+  j["link_source"] = s->link_source;
   j["link_utilisation"] = s->link_gbps > 0 ? s->prfaas_egress_gbps / s->link_gbps : 0.0;
   j["links"] = json::array();
   for (const auto& l : s->links)
@@ -165,6 +166,7 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
                           {"capacity_gbps", l.capacity_gbps}, {"bytes_in_flight", l.bytes_in_flight},
                           {"links", l.links}, {"connections", l.connections}, {"rtt_us", l.rtt_us},
                           {"retransmits", l.retransmits}, {"cwnd", l.cwnd}, {"delivery_rate_bps", l.delivery_rate_bps},
+                          {"measured_gbps", l.measured_gbps},
                           {"bdp_bytes", l.bdp_bytes}, {"wanted_connections", l.wanted_connections}});
   j["nodes"] = json::array();
   for (const auto& n : s->nodes)
@@ -184,8 +186,8 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
               s->threshold_tokens, s->threshold_moves, s->recent_completed, 100 * s->offload_share);
   for (const auto& n : s->nodes) std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), n.role.c_str(), n.cluster.c_str());
   if (s->link_gbps > 0)
-    std::printf("PrfaaS egress %.3f Gbps of a %.3f Gbps link (%.1f %% utilised)\n", s->prfaas_egress_gbps, s->link_gbps,
-                100 * s->prfaas_egress_gbps / s->link_gbps);
+    std::printf("PrfaaS egress %.3f Gbps of a %.3f Gbps link (%s; %.1f %% utilised)\n", s->prfaas_egress_gbps,
+                s->link_gbps, s->link_source.c_str(), 100 * s->prfaas_egress_gbps / s->link_gbps);
   for (const auto& l : s->links)
     std::printf("  %-18s egress %8.3f Gbps  links %d x %d conn (path wants %d, BDP %.0f KiB)  in flight %lld B  "
                 "rtt %u us  retrans %u  cwnd %u\n",

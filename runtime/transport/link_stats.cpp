@@ -24,6 +24,8 @@ tcp_snapshot read_tcp_info(const socket_fd& s) {
     out.delivery_rate_bps = info.tcpi_delivery_rate;
   if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(info.tcpi_notsent_bytes))
     out.notsent_bytes = info.tcpi_notsent_bytes;
+  if (len >= offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
+    out.bytes_acked = info.tcpi_bytes_acked;
   return out;
 }
 
@@ -38,6 +40,7 @@ link_summary summarize(const std::vector<link_stats>& links) {
     s.largest_bdp_bytes = std::max(s.largest_bdp_bytes, l.bdp_bytes);
     s.most_wanted_connections = std::max(s.most_wanted_connections, l.wanted_connections);
     for (const auto& t : l.tcp) {
+      s.bytes_acked += t.bytes_acked;
       s.worst_rtt_us = std::max(s.worst_rtt_us, t.rtt_us);
       s.retransmits += t.total_retransmits;
       s.smallest_cwnd = s.smallest_cwnd == 0 ? t.snd_cwnd : std::min(s.smallest_cwnd, t.snd_cwnd);
@@ -74,6 +77,18 @@ telemetry_gate::look_result telemetry_gate::look(const link_summary& s, clock::t
   seen_ = {rate_.update(s.bytes_sent, now) * 8 / 1e9, s};
   look_result r;
   r.egress_gbps = seen_.egress_gbps;
+  const double delivered_gbps = acked_.update(s.bytes_acked, now) * 8 / 1e9;
+  const bool backlog = s.bytes_in_flight > 0;
+  if (backlog && backlog_ && delivered_gbps > 0) measured_.emplace_back(now, delivered_gbps);
+  while (!measured_.empty() && (now - measured_.front().first > kMeasureWindow || measured_.size() > 256))
+    measured_.pop_front();
+  if (backlog && !measured_.empty()) {
+    std::vector<double> v;
+    for (const auto& [at, gbps] : measured_) v.push_back(gbps);
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    r.measured_gbps = v[v.size() / 2];
+  }
+  backlog_ = backlog;
   r.next = seen_.egress_gbps == 0 && s.bytes_in_flight == 0 ? kRestingLook : kBusyLook;
   r.tell = !told_valid_ || !(seen_ == told_) || now - told_at_ >= kQuiet;
   return r;

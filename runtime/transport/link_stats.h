@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct tcp_snapshot {
   uint64_t delivery_rate_bps = 0;  // bytes/s, the kernel's estimate
   uint32_t notsent_bytes = 0;
   uint32_t unacked = 0;            // segments sent and not yet acknowledged
+  uint64_t bytes_acked = 0;        // acknowledged by the peer since the connection began
 };
 
 // TCP_INFO of a connected socket (zeros where the kernel gives nothing).
@@ -47,6 +49,7 @@ struct link_stats {
 struct link_summary {
   int links = 0, connections = 0;
   uint64_t bytes_sent = 0, bytes_in_flight = 0, resumes = 0;
+  uint64_t bytes_acked = 0;  // summed over the connections (TCP's own count: what was delivered)
   uint32_t worst_rtt_us = 0, retransmits = 0, smallest_cwnd = 0;
   uint64_t delivery_rate_bps = 0;  // summed over connections carrying data (unacked or unsent)
   double largest_bdp_bytes = 0;
@@ -80,9 +83,15 @@ class telemetry_gate {
  public:
   using clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kBusyLook{250}, kRestingLook{1000}, kQuiet{5000};
+  static constexpr std::chrono::seconds kMeasureWindow{10};
 
   struct look_result {
     double egress_gbps = 0;  // written since the previous look
+    // While KV waits to be written (at this look and the one before: the link, not the work,
+    // set the pace), the median over kMeasureWindow of such periods' delivered rate (bytes
+    // the peer acknowledged: the socket buffers' fill is not delivery): what the path
+    // carries.  0: no backlog now.
+    double measured_gbps = 0;
     bool tell = false;
     std::chrono::milliseconds next{kRestingLook};
   };
@@ -98,7 +107,9 @@ class telemetry_gate {
     link_summary s;
     bool operator==(const shown& o) const;
   };
-  rate_meter rate_;
+  rate_meter rate_, acked_;
+  bool backlog_ = false;  // KV waited to be written at the previous look
+  std::deque<std::pair<clock::time_point, double>> measured_;  // backlogged periods' egress, in the window
   shown seen_, told_;
   bool told_valid_ = false;
   clock::time_point told_at_{};

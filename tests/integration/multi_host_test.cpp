@@ -106,12 +106,14 @@ TEST_CASE("three hosts: long prompts cross the shaped, lossy link and short ones
     }));
   std::vector<double> busy;
   double link_gbps = 0;
+  std::string link_source;
   for (int i = 0; i < 100; ++i) {
     const auto s = parse_ok(d.core->cli({"status", "--json"}));
     for (const auto& l : s.at("links"))
       if (l.at("node") == "prfaas-prefill-0" && l.value("bytes_in_flight", 0) > 0)
         busy.push_back(l.value("delivery_rate_bps", 0.0) * 8 / 1e9);
     link_gbps = s.value("link_gbps", 0.0);
+    link_source = s.value("link_source", "");
     if (std::all_of(load.begin(), load.end(),
                     [](auto& f) { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }))
       break;
@@ -123,7 +125,9 @@ TEST_CASE("three hosts: long prompts cross the shaped, lossy link and short ones
   std::string seen;
   for (double g : busy) seen += std::to_string(g) + " ";
   INFO("PrfaaS link delivery rate while KV waited to be sent (Gbps): " << seen << "; median " << median << ", shaped " << kShapedGbps);
-  CHECK(link_gbps == Approx(kShapedGbps));
+  // The router's capacity is what the PrfaaS node measured of the shaped link, not the config.
+  CHECK(link_source == "measured");
+  CHECK(link_gbps == Approx(kShapedGbps).epsilon(0.3));
   // TCP's delivery-rate samples through a token bucket swing about +-10 % around its rate (0.95-
   // 1.08x seen); line rate here is hundreds of times the shaped rate.
   CHECK(median > 0.7 * kShapedGbps);

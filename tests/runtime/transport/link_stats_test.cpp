@@ -67,3 +67,29 @@ TEST_CASE("telemetry is told when it changes or after the quiet period, looked a
   gate.forget();                              // a new router
   CHECK(gate.look(s, t0 + seconds(8)).tell);
 }
+
+TEST_CASE("while KV waits to be written, the link is measured as the median delivered rate of the backlogged periods in the last 10 s") {
+  using namespace std::chrono;
+  telemetry_gate gate;
+  const auto t0 = steady_clock::now();
+  link_summary s;
+  s.links = 1;
+  s.bytes_in_flight = 4 << 20;  // posted, not yet written
+  CHECK(gate.look(s, t0).measured_gbps == 0);  // the first look: no period yet
+  // Written fast into the socket buffers, delivered at 1 Gbit/s: the delivery is the measure.
+  s.bytes_sent = 500'000'000;
+  s.bytes_acked = 125'000'000;
+  CHECK(gate.look(s, t0 + seconds(1)).measured_gbps == Approx(1.0));
+  s.bytes_acked += 75'000'000;                 // 0.6 Gbit/s
+  CHECK(gate.look(s, t0 + seconds(2)).measured_gbps == Approx(1.0));  // median of {1.0, 0.6}: the upper
+  s.bytes_acked += 100'000'000;                // 0.8 Gbit/s
+  CHECK(gate.look(s, t0 + seconds(3)).measured_gbps == Approx(0.8));  // median of three
+  s.bytes_in_flight = 0;                       // drained: the work, not the link, sets the pace
+  s.bytes_acked += 10'000'000;
+  CHECK(gate.look(s, t0 + seconds(4)).measured_gbps == 0);
+  s.bytes_in_flight = 1 << 20;                 // a new backlog: its first period is no measure
+  s.bytes_acked += 1'000'000;
+  CHECK(gate.look(s, t0 + seconds(5)).measured_gbps == Approx(0.8));
+  s.bytes_acked += 50'000'000;                 // 11 s later only the period since is in the window
+  CHECK(gate.look(s, t0 + seconds(16)).measured_gbps == Approx(50e6 * 8 / 11 / 1e9));
+}
