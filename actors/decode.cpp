@@ -27,6 +27,7 @@
 #include "runtime/engine/decode_batch.h"
 #include "runtime/engine/engine.h"
 #include "runtime/kv/prefix_cache.h"
+#include "runtime/sched/resume.h"
 #include "runtime/text/stop_condition.h"
 #include "runtime/transport/link_pool.h"
 
@@ -143,8 +144,8 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           // here) is shared into the sequence, not received: the prefill node sends the rest.
           // Blocks of the prompt less its last token only, so every full layer still receives
           // at least its last block.  A resumed request's KV holds its output too (but the last token).
-          std::vector<int32_t> kv_tokens = job.prompt;
-          if (!job.output.empty()) kv_tokens.insert(kv_tokens.end(), job.output.begin(), job.output.end() - 1);
+          const auto resumed = sched::resume_from(job.prompt, job.output, false);
+          const auto& kv_tokens = resumed ? resumed->prompt : job.prompt;
           if (static_cast<int32_t>(kv_tokens.size()) == job.prompt_tokens)
             held = st.cache->lend_blocks(kv::reusable_chain(kv_tokens, c.block_tokens), *kv);
           const int held_blocks = held / c.block_tokens;

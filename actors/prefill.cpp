@@ -238,12 +238,9 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
     const auto sampling = sampling_of(job.how);  // the first token is this node's to choose
     m.out = st.engine->prefill(st.cache.get(), job.prompt, *m.kv,
                                [&](int layer, int first, int end) {
-                                 if (m.src->kind(layer) == transport::payload_kind::block) {
-                                   first = std::max(first - held, 0);
-                                   end = std::max(end - held, 0);
-                                   if (first >= end) return;
-                                 }
-                                 m.link->send_payloads(job.request, *m.src, layer, first, end);
+                                 const auto [from, to] = m.src->view_range(layer, first, end);
+                                 if (from >= to) return;  // the decode node holds these blocks
+                                 m.link->send_payloads(job.request, *m.src, layer, from, to);
                                  if (m.phases.first_kv_ms < 0) m.phases.first_kv_ms = m.since_taken_ms();
                                },
                                after_layer, &sampling);

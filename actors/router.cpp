@@ -116,7 +116,6 @@ struct router_state {
   // measured by the PrfaaS nodes (policy/link_capacity.h); status, metrics, the egress log and
   // the controller read it.
   policy::link_capacity capacity{0};
-  double capacity_logged = 0;  // the capacity the log last named
   int threshold_moves = 0;
   std::deque<std::pair<clock_type::time_point, bool>> recent;  // completions: offloaded?
   // Nodes being converted between prefill and decode: drained first, then told, then back.
@@ -630,7 +629,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
   const auto& o = self->state.options;
   const auto& config = o.policy;
   self->state.capacity = policy::link_capacity(o.link_gbps);
-  self->state.capacity_logged = o.link_gbps;
   if (config.controller && o.prfaas_profile && o.pd_profile) {
     auto& st = self->state;
     st.prfaas_profile = o.prfaas_profile;
@@ -752,7 +750,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         // or, restored, the configured capacity again.
         if (action == "rate") st.capacity.said(gbps);
         if (action == "restore") st.capacity.said(st.options.link_gbps);
-        st.capacity_logged = st.capacity.gbps();
         return static_cast<int32_t>(nodes.size());
       },
       [=](generate_request& req) -> caf::result<generate_result> {
@@ -897,14 +894,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (!sent_by(self, m.node)) return;
         st.links[m.node] = m;
         if (m.prfaas) st.capacity.measured(m.node, m.measured_gbps);
-        // Say when what the nodes measure moves the capacity by a tenth or more.
-        if (const double cap = st.capacity.gbps();
-            st.capacity.from() == policy::link_capacity::source::measured &&
-            std::abs(cap - st.capacity_logged) >= 0.1 * std::max(cap, st.capacity_logged)) {
+        if (const auto before = st.capacity.measured_change())
           spdlog::info("router: the inter-cluster link's capacity is {:.3f} Gbps, as the PrfaaS nodes measure it (was {:.3f})",
-                       cap, st.capacity_logged);
-          st.capacity_logged = cap;
-        }
+                       st.capacity.gbps(), *before);
         const double egress = prfaas_egress_gbps(st.links);
         // While KV crosses the link, say once a second how busy the link is.
         const auto now = clock_type::now();

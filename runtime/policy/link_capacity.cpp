@@ -1,9 +1,13 @@
 #include "runtime/policy/link_capacity.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace prfaas::policy {
 
 void link_capacity::said(double gbps) {
   gbps_ = gbps;
+  told_ = gbps;
   from_ = source::said;
   nodes_.clear();
 }
@@ -16,6 +20,13 @@ void link_capacity::measured(const std::string& node, double gbps) {
   if (sum <= 0) return;  // all idle: the last value stays
   gbps_ = sum;
   from_ = source::measured;
+}
+
+std::optional<double> link_capacity::measured_change() {
+  if (from_ != source::measured || std::abs(gbps_ - told_) < 0.1 * std::max(gbps_, told_)) return std::nullopt;
+  const double before = told_;
+  told_ = gbps_;
+  return before;
 }
 
 void link_capacity::forget(const std::string& node) { nodes_.erase(node); }

@@ -16,6 +16,7 @@
 //   double gbps = cap.gbps();                        // 0: unknown
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace prfaas::policy {
@@ -33,6 +34,10 @@ class link_capacity {
   void forget(const std::string& node);
 
   double gbps() const { return gbps_; }
+  // A measured capacity a tenth or more away from the last one told (the config's, a
+  // statement, or a measurement returned here): returns the one told before and takes this as
+  // told.  nullopt: nothing worth a log line.
+  std::optional<double> measured_change();
   source from() const { return from_; }
   const char* from_name() const;
 
@@ -40,6 +45,7 @@ class link_capacity {
   double gbps_;
   source from_ = source::configured;
   std::map<std::string, double> nodes_;  // latest measurement per node, since the last statement
+  double told_ = gbps_;
 };
 
 }  // namespace prfaas::policy

@@ -47,7 +47,7 @@ class requesters {
     by_request_.erase(r);
     return idle;
   }
-  // `who` is gone: the requests nobody else waits for now.
+  // `who` went away: returns the requests it waited for that no other requester waits for.
   std::vector<uint64_t> gone(const Key& who) {
     std::vector<uint64_t> orphaned;
     auto k = by_requester_.find(who);

@@ -17,6 +17,11 @@ int sequence_transfer::payload_count(int layer) const {
 payload_kind sequence_transfer::kind(int layer) const {
   return kv_.layout().kind(layer) == kv::layer_kind::full ? payload_kind::block : payload_kind::state;
 }
+std::pair<int, int> sequence_transfer::view_range(int layer, int first, int end) const {
+  if (kind(layer) == payload_kind::state) return {first, end};
+  return {std::max(first - held_, 0), std::max(end - held_, 0)};
+}
+
 std::span<std::byte> sequence_transfer::payload(int layer, int index) {
   return kv_.payload(layer, kind(layer) == payload_kind::block ? held_ + index : index);
 }

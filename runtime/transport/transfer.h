@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace prfaas::kv { class sequence_kv; }
@@ -51,6 +52,9 @@ class sequence_transfer final : public transfer_view {
   explicit sequence_transfer(kv::sequence_kv& kv, int tokens = -1, int held_blocks = 0)
       : kv_(kv), tokens_(tokens), held_(held_blocks) {}
   int held_blocks() const { return held_; }
+  // Payloads [first, end) of `layer` as the sequence numbers them (its blocks), as this view
+  // numbers them: held blocks left out, the range empty when all of it is held.
+  std::pair<int, int> view_range(int layer, int first, int end) const;
   int layers() const override;
   int payload_count(int layer) const override;
   payload_kind kind(int layer) const override;

@@ -283,6 +283,15 @@ TEST_CASE("a decode node lends its cached blocks to a new sequence and receives 
     }
   }
   CHECK(moved == c.kv_layout().sequence_bytes(125, held_blocks));
+  // A prefill's hook names blocks as the sequence numbers them; the view renumbers them.
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (c.kv_layout().kind(l) == kv::layer_kind::full) {
+      CHECK(from.view_range(l, 0, 10) == std::pair{0, 0});  // all held: nothing to send
+      CHECK(from.view_range(l, 8, 16) == std::pair{0, 6});
+    } else {
+      CHECK(from.view_range(l, 0, 1) == std::pair{0, 1});   // a state always crosses
+    }
+  }
   CHECK(moved == c.kv_layout().sequence_bytes(125) - static_cast<long>(c.full_layers()) * 10 * c.block_bytes());
   // The lent blocks are the cache's own (shared, not copied) and bit-equal to the sender's.
   for (int l = 0; l < c.n_layers; ++l) {

@@ -30,3 +30,16 @@ TEST_CASE("the link's capacity is the configured one, then what the PrfaaS nodes
   cap.measured("prfaas-prefill-0", 0.05);
   CHECK(cap.gbps() == Approx(0.05));
 }
+
+TEST_CASE("a measured capacity is worth telling when it moved a tenth or more from the last one told") {
+  link_capacity cap(1.0);
+  CHECK_FALSE(cap.measured_change());  // configured: nothing measured
+  cap.measured("n", 0.95);              // 5 % off the configured 1.0
+  CHECK_FALSE(cap.measured_change());
+  cap.measured("n", 0.5);
+  CHECK(cap.measured_change() == 1.0);  // what was told before
+  CHECK_FALSE(cap.measured_change());  // told now
+  cap.said(2.0);                        // a statement is told as it is made
+  cap.measured("n", 1.9);
+  CHECK_FALSE(cap.measured_change());
+}
