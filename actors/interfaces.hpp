@@ -80,9 +80,7 @@ using router_actor = caf::typed_actor<
     // its own: the scheduler's deadline, the controller's and rebalancer's periods, conversions
     caf::reacts_to<atoms::deadline_atom>,
     caf::reacts_to<atoms::tick_atom>,
-    caf::reacts_to<atoms::sample_atom>,
     caf::reacts_to<atoms::rebalance_atom>,
-    caf::reacts_to<atoms::convert_atom>,
     caf::reacts_to<atoms::orphan_atom, uint64_t>>;  // a request whose requesters all went: still so?
 
 }  // namespace prfaas::actors

@@ -43,12 +43,7 @@
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
 #include "runtime/policy/link_capacity.h"
-#include "runtime/policy/rebalancer.h"
-#include "runtime/sched/local_stages.h"
-#include "runtime/policy/threshold_controller.h"
-#include "runtime/profile/instance_profile.h"
-#include "runtime/sched/core.h"
-#include "runtime/sched/request_log.h"
+#include "runtime/sched/control_plane.h"
 #include "runtime/sched/requesters.h"
 #include "runtime/sched/resume.h"
 #include "runtime/metrics/exposition.h"
@@ -57,7 +52,6 @@ namespace prfaas::actors {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr auto kStageSample = std::chrono::milliseconds(100);  // the rebalancer's sampling
 // A client retries a request it has no answer to after a second, from a new actor (the old one
 // goes down first): a request its requesters all left is cancelled only after this.
 constexpr auto kOrphanGrace = std::chrono::milliseconds(2500);
@@ -80,7 +74,9 @@ struct pending_request {
 
 struct router_state {
   router_options options;
-  std::unique_ptr<sched::core> core;
+  // The core and the slow loops (threshold controller, rebalancer, conversions, request log),
+  // the simulator's own code.
+  std::unique_ptr<sched::control_plane> cp;
   std::map<std::string, caf::actor> handles;    // by node name
   std::map<std::string, caf::actor> controls;   // by node name: its supervisor, never busy
   std::map<caf::actor_addr, std::string> names;
@@ -108,28 +104,11 @@ struct router_state {
   std::map<std::string, link_report> links;    // latest report per prefill node
   std::map<std::string, cache_stats> caches;   // latest cache statistics per node
   clock_type::time_point last_egress_log{};
-  // The live threshold controller (router.controller), the simulator's own code: the profiles
-  // it plans with, declared before it (it keeps references to them).
-  std::shared_ptr<const profile::instance_profile> prfaas_profile, pd_profile;
-  std::unique_ptr<policy::threshold_controller> controller;
   // The inter-cluster link's capacity now: configured, then said (link set, chaos link), then
   // measured by the PrfaaS nodes (policy/link_capacity.h); status, metrics, the egress log and
   // the controller read it.
   policy::link_capacity capacity{0};
-  int threshold_moves = 0;
-  std::deque<std::pair<clock_type::time_point, bool>> recent;  // completions: offloaded?
-  // Nodes being converted between prefill and decode: drained first, then told, then back.
-  struct conversion {
-    std::string to;
-    std::optional<caf::response_promise> reply;  // a hand-made conversion's client
-    clock_type::time_point deadline;
-    bool told = false;  // its supervisor was told to convert
-  };
-  std::map<std::string, conversion> converting;
-  int conversions = 0;
-  sched::stage_samples stages;  // the rebalancer's samples over its period (router.rebalancer)
-  sched::request_log log{1024};  // timelines (prfaas trace) and request metrics (/metrics)
-  std::map<std::pair<std::string, std::string>, int64_t> node_events;  // (role, up | down) -> count
+  std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   static inline const char* name = "router";
 };
 
@@ -139,14 +118,8 @@ double now_s(router_self* self) {
   return std::chrono::duration<double>(clock_type::now() - self->state.started).count();
 }
 
-// Requests completed in the last minute, and how many of them prefilled on the PrfaaS path.
-std::pair<int, int> last_minute(const std::deque<std::pair<clock_type::time_point, bool>>& recent) {
-  const auto minute_ago = clock_type::now() - std::chrono::minutes(1);
-  int completed = 0, offloaded = 0;
-  for (const auto& [when, prfaas] : recent)
-    if (when >= minute_ago) { ++completed; offloaded += prfaas; }
-  return {completed, offloaded};
-}
+const sched::core& core_of(router_self* self) { return self->state.cp->state(); }
+sched::request_log& log_of(router_self* self) { return self->state.cp->log(); }
 
 // PrfaaS cluster egress: the latest reports of its prefill nodes, summed.
 double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
@@ -253,7 +226,7 @@ void job_failed(router_self* self, uint64_t id, const caf::error& err, int attem
 }
 
 caf::actor handle_of(router_self* self, sched::node_id id) {
-  const auto& name = self->state.core->node(id).desc.name;
+  const auto& name = core_of(self).node(id).desc.name;
   auto it = self->state.handles.find(name);
   return it == self->state.handles.end() ? caf::actor{} : it->second;
 }
@@ -268,17 +241,17 @@ bool sent_by(router_self* self, const std::string& name) {
 
 // The node the core has doing `role` of request `id` now (empty: none, or an unknown request).
 std::string holder(router_self* self, uint64_t id, sched::node_kind role) {
-  const auto* view = self->state.core->find(id);
+  const auto* view = core_of(self).find(id);
   if (!view) return {};
   const auto n = role == sched::node_kind::decode ? view->decode_node : view->prefill_node;
   if (n == sched::kNoNode) return {};
-  return self->state.core->node(n).desc.name;
+  return core_of(self).node(n).desc.name;
 }
 
 // A message about request `id` that only its `role` node may send; false (and a warning) when
 // another peer sent it.  Requests the router no longer knows are left to the handlers.
 bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const char* what) {
-  if (!self->state.core->find(id)) return true;
+  if (!core_of(self).find(id)) return true;
   const auto name = holder(self, id, role);
   if (!name.empty() && sent_by(self, name)) return true;
   // A node that held an earlier attempt may still speak of it after a re-dispatch; any other
@@ -292,7 +265,7 @@ bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const ch
 }
 
 caf::actor directory(router_self* self) {
-  for (const auto& n : self->state.core->nodes())
+  for (const auto& n : core_of(self).nodes())
     if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id);
   return {};
 }
@@ -310,7 +283,7 @@ void act(router_self* self, const sched::lookup_cache& c) {
             for (const auto& hit : hits) {
               if (hit.cluster == st.options.local_cluster) h.local = std::max(h.local, hit.tokens);
               else if (hit.cluster == st.options.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
-              if (auto n = st.core->node_by_name(hit.node)) {
+              if (auto n = core_of(self).node_by_name(hit.node)) {
                 if (hit.tokens > 0) h.nodes.emplace_back(*n, hit.tokens);
                 h.held.emplace_back(*n, hit.held_tokens);
               }
@@ -326,17 +299,15 @@ void act(router_self* self, const sched::lookup_cache& c) {
 void act(router_self* self, const sched::reserve& c) {
   auto& st = self->state;
   const auto& r = st.requests.at(c.id);
-  const auto* view = st.core->find(c.id);
+  const auto* view = core_of(self).find(c.id);
   if (c.attempt > 0) spdlog::warn("router: request {} dispatched again (attempt {})", c.id, c.attempt + 1);
   spdlog::info("router: request {} ({} tokens, {} cached) -> {} prefill {} -> decode {}", c.id, r.prompt.size(),
-               view->cached_tokens, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
-               st.core->node(c.decode).desc.name);
+               view->cached_tokens, policy::to_string(view->path), core_of(self).node(view->prefill_node).desc.name,
+               core_of(self).node(c.decode).desc.name);
   const auto id = c.id;
   const int attempt = c.attempt;
-  if (st.controller && attempt == 0)
-    st.controller->observe(static_cast<double>(r.prompt.size()) - view->cached_tokens);
-  st.log.routed(id, policy::to_string(view->path), st.core->node(view->prefill_node).desc.name,
-                st.core->node(c.decode).desc.name, view->cached_tokens, now_s(self));
+  log_of(self).routed(id, policy::to_string(view->path), core_of(self).node(view->prefill_node).desc.name,
+                core_of(self).node(c.decode).desc.name, view->cached_tokens, now_s(self));
   // An attempt after a lost decode node continues from the output it had produced.
   auto& p = st.requests.at(c.id);
   p.resume = attempt > 0 ? sched::resume_from(p.prompt, p.produced.tokens(), p.how.logprobs >= 0) : std::nullopt;
@@ -346,7 +317,7 @@ void act(router_self* self, const sched::reserve& c) {
                  r.prompt, attempt, static_cast<bool>(r.stream), r.how};
   if (p.resume) job.output = p.resume->output;
   const auto to = handle_of(self, c.decode);
-  const std::string name = self->state.core->node(c.decode).desc.name;
+  const std::string name = core_of(self).node(c.decode).desc.name;
   const auto addr = to.address();
   self->request(to, std::chrono::seconds(5), job)
       .then([=](int32_t held) { step(self, sched::reserved{id, attempt, held}); },
@@ -357,21 +328,21 @@ void act(router_self* self, const sched::prefill& c) {
   auto& st = self->state;
   const auto id = c.id;
   const int attempt = c.attempt;
-  const auto& decode = st.core->node(c.decode).desc.name;
-  const auto* view = st.core->find(id);
+  const auto& decode = core_of(self).node(c.decode).desc.name;
+  const auto* view = core_of(self).find(id);
   const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
   const auto& p = st.requests.at(id);
   prefill_job job{id, p.resume ? p.resume->prompt : p.prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
                   p.how, c.decode_held_tokens, p.resume ? p.resume->next_token() : -1};
   const auto to = handle_of(self, c.node);
-  const std::string name = st.core->node(c.node).desc.name;
+  const std::string name = core_of(self).node(c.node).desc.name;
   const auto addr = to.address();
-  st.log.prefill_sent(id, now_s(self));
+  log_of(self).prefill_sent(id, now_s(self));
   self->request(to, std::chrono::milliseconds(st.options.policy.deadline_ms), std::move(job))
       .then(
           [=](const prefill_report& rep) {
-            if (const auto* v = self->state.core->find(id); v && v->attempt == attempt) {
-              self->state.log.prefill_reported(id, rep.phases, rep.kv_bytes);
+            if (const auto* v = core_of(self).find(id); v && v->attempt == attempt) {
+              log_of(self).prefill_reported(id, rep.phases, rep.kv_bytes);
               if (auto it = self->state.requests.find(id); it != self->state.requests.end())
                 it->second.first_logprobs = rep.first_logprobs;
             }
@@ -388,12 +359,12 @@ void act(router_self* self, const sched::pull_cache& c) {
   const auto id = c.id;
   const int attempt = c.attempt;
   const auto to = handle_of(self, c.to), from = handle_of(self, c.from);
-  const std::string to_name = st.core->node(c.to).desc.name;
+  const std::string to_name = core_of(self).node(c.to).desc.name;
   if (!to || !from) { step(self, sched::cache_pulled{id, 0, attempt}); return; }
   const auto& prompt = st.requests.at(id).prompt;
   cache_push push{id, prompt, c.tokens, st.infos.at(to_name).data_endpoint};
   spdlog::info("router: request {}: pulling {} cached tokens from {} to {}", id, c.tokens,
-               st.core->node(c.from).desc.name, to_name);
+               core_of(self).node(c.from).desc.name, to_name);
   self->request(to, std::chrono::seconds(5), cache_pull{id, prompt, c.tokens, attempt})
       .then(
           [=](caf::ok_atom) {
@@ -415,7 +386,7 @@ void act(router_self* self, const sched::pull_cache& c) {
 void act(router_self* self, const sched::abort_request& c) {
   const int32_t attempt = c.attempt;
   if (auto h = handle_of(self, c.node)) caf::unsafe_send_as(self, h, atoms::abort_atom::value, c.id, attempt);
-  auto ctl = self->state.controls.find(self->state.core->node(c.node).desc.name);
+  auto ctl = self->state.controls.find(core_of(self).node(c.node).desc.name);
   if (ctl != self->state.controls.end() && ctl->second) caf::unsafe_send_as(self, ctl->second, atoms::abort_atom::value, c.id, attempt);
 }
 
@@ -432,7 +403,7 @@ void act(router_self* self, const sched::reply& c) {
   pending_request& p = it->second;
   if (!c.ok) {
     spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
-    st.log.ended(c.id, to_string(c.code), c.why, 0, 0, now_s(self));
+    log_of(self).ended(c.id, to_string(c.code), c.why, 0, 0, now_s(self));
     for (auto& rp : p.replies) rp.deliver(caf::make_error(c.code, c.why));
     if (!p.client_id.empty() && c.code != errc::unreachable) st.failed_by_client_id.remember(p.client_id, {c.code, c.why});
   } else {
@@ -441,8 +412,8 @@ void act(router_self* self, const sched::reply& c) {
     out.request = c.id;
     out.tokens = std::move(p.tokens);
     out.path = policy::to_string(v.path);
-    out.prefill_node = st.core->node(v.prefill_node).desc.name;
-    out.decode_node = st.core->node(v.decode_node).desc.name;
+    out.prefill_node = core_of(self).node(v.prefill_node).desc.name;
+    out.decode_node = core_of(self).node(v.decode_node).desc.name;
     out.ttft_ms = (v.first_token_s - v.accepted_s) * 1000;
     out.total_ms = (now_s(self) - v.accepted_s) * 1000;
     out.tokens_per_s = p.decode_ms > 0 ? (out.tokens.size() - 1) * 1000.0 / p.decode_ms : 0;
@@ -456,21 +427,41 @@ void act(router_self* self, const sched::reply& c) {
     out.seed = p.how.seed;
     out.logprobs = std::move(p.logprobs);
     if (!out.logprobs.empty()) out.logprobs[0] = std::move(p.first_logprobs);
-    st.log.ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
-    if (const auto* t = st.log.find(c.id)) out.timeline = *t;
+    log_of(self).ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
+    if (const auto* t = log_of(self).find(c.id)) out.timeline = *t;
     for (auto& rp : p.replies) rp.deliver(out);
     if (!p.client_id.empty()) st.done_by_client_id.remember(p.client_id, out);
-    st.recent.emplace_back(clock_type::now(), v.path == policy::prefill_path::prfaas);
-    while (st.recent.size() > 100000) st.recent.pop_front();
   }
   if (!p.client_id.empty()) st.by_client_id.erase(p.client_id);
   st.requests.erase(it);
 }
 
+// A drained node's supervisor turns its role into the other; it registers again in that role.
+void act(router_self* self, const sched::convert_node& c) {
+  const auto& name = core_of(self).node(c.node).desc.name;
+  auto ctl = self->state.controls.find(name);
+  if (ctl != self->state.controls.end() && ctl->second)
+    caf::unsafe_send_as(self, ctl->second, atoms::convert_atom::value, std::string(sched::to_string(c.to)));
+}
+
+void act(router_self* self, const sched::conversion_ended& c) {
+  if (c.ok) spdlog::info("router: {} now serves as a {} node", c.node, sched::to_string(core_of(self).node(*core_of(self).node_by_name(c.node)).desc.kind));
+  else spdlog::warn("router: {}", c.why);
+  auto rp = self->state.conversion_replies.find(c.node);
+  if (rp == self->state.conversion_replies.end()) return;
+  if (c.ok) rp->second.deliver(int32_t{0});
+  else rp->second.deliver(caf::make_error(c.code, c.why));
+  self->state.conversion_replies.erase(rp);
+}
+
+void act_all(router_self* self, const sched::commands& out) {
+  for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
+}
+
 void step(router_self* self, const sched::event& e) {
   sched::commands out;
-  self->state.core->handle(e, now_s(self), out);
-  for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
+  self->state.cp->handle(e, now_s(self), out);
+  act_all(self, out);
 }
 
 sched::node_kind kind_of(const std::string& role) {
@@ -482,15 +473,14 @@ sched::node_kind kind_of(const std::string& role) {
 
 void node_lost(router_self* self, const std::string& name, const std::string& why) {
   auto& st = self->state;
-  const auto id = st.core->node_by_name(name);
+  const auto id = core_of(self).node_by_name(name);
   if (!id) return;
-  const std::string role = sched::to_string(st.core->node(*id).desc.kind);
-  if (auto c = st.converting.find(name); c != st.converting.end() && c->second.told)
-    spdlog::info("router: {} node {} left its role to become a {} node", role, name, c->second.to);
+  const std::string role = sched::to_string(core_of(self).node(*id).desc.kind);
+  if (const auto* c = st.cp->converting(name); c && c->told)
+    spdlog::info("router: {} node {} left its role to become a {} node", role, name, sched::to_string(c->to));
   else
     spdlog::warn("router: {} node {} lost ({})", role, name, why);
   step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
-  ++st.node_events[{role, "down"}];
   st.handles.erase(name);
   st.controls.erase(name);
   st.links.erase(name);
@@ -499,102 +489,57 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
   if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, atoms::drop_atom::value, name);
 }
 
-// Starts converting local node `name` to `to` (prefill | decode): drains it; the convert_atom
-// ticks tell its supervisor once it holds nothing.  `reply` hears when it serves again.
+// Starts converting local node `name` to `to` (prefill | decode): drains it, then its supervisor
+// is told (convert_node); `reply` hears when it serves again (conversion_ended).
 caf::error begin_conversion(router_self* self, const std::string& name, const std::string& to,
                             std::optional<caf::response_promise> reply) {
   auto& st = self->state;
-  if (auto no = sched::conversion_refusal(*st.core, name, to, st.converting.count(name) > 0))
-    return caf::make_error(no.code, no.why);
-  const auto id = *st.core->node_by_name(name);
-  st.converting[name] = {to, std::move(reply), clock_type::now() + std::chrono::milliseconds(st.options.policy.drain_ms), false};
+  sched::commands out;
+  if (auto no = st.cp->convert(name, to, now_s(self), out)) return caf::make_error(no.code, no.why);
   spdlog::info("router: converting {} to a {} node: draining it first", name, to);
-  step(self, sched::node_drain{id});
-  self->send(self, atoms::convert_atom::value);
+  if (reply) st.conversion_replies[name] = std::move(*reply);
+  // Its time runs out on a tick (the control plane ends it then).
+  self->delayed_send(self, std::chrono::milliseconds(st.options.policy.drain_ms + 10), atoms::deadline_atom::value);
+  act_all(self, out);
   return {};
 }
 
-// The end of a rebalance period: the simulator's rule on what the samples saw; a conversion
-// starts like a hand-made one (the first eligible node in name order).
+// The end of a rebalance period: the control plane's rule on the stages it integrated.
 void rebalance(router_self* self) {
   auto& st = self->state;
   self->delayed_send(self, std::chrono::milliseconds(st.options.policy.rebalance_period_ms), atoms::rebalance_atom::value);
-  if (st.stages.empty()) return;
-  const auto in = st.stages.take(*st.core);
-  const int move = st.converting.empty() ? policy::rebalance(in) : 0;
-  const auto name = sched::conversion_candidate(*st.core, move);
-  if (!name) return;
-  const char* to = move > 0 ? "prefill" : "decode";
-  spdlog::info("router: rebalancer: local prefill {:.0f} % busy, decode slots {:.0f} % held: {} becomes a {} node",
-               100 * in.pd_prefill_busy, 100 * in.decode_occupancy, *name, to);
-  if (auto err = begin_conversion(self, *name, to, std::nullopt)) spdlog::warn("router: rebalancer: {}", describe(err));
+  sched::commands out;
+  if (const auto period = st.cp->rebalance(now_s(self), out); !period.node.empty()) {
+    spdlog::info("router: rebalancer: local prefill {:.0f} % busy, decode slots {:.0f} % decoding: {} becomes a {} node",
+                 100 * period.inputs.pd_prefill_busy, 100 * period.inputs.decode_occupancy, period.node,
+                 sched::to_string(period.to));
+    self->delayed_send(self, std::chrono::milliseconds(st.options.policy.drain_ms + 10), atoms::deadline_atom::value);
+  }
+  act_all(self, out);
 }
 
 // One period of the live threshold controller: the PrfaaS egress the prefill nodes measured
-// against the link's capacity now, and the PrfaaS queues, into the simulator's controller; a
-// move of t goes to the core as the simulator's policy_update does.
+// against the link's capacity now.
 void control(router_self* self) {
   auto& st = self->state;
-  if (!st.controller) return;
+  if (!st.cp->controller_on()) return;
   self->delayed_send(self, std::chrono::milliseconds(st.options.policy.controller_period_ms), atoms::tick_atom::value);
-  policy::controller_inputs in;
-  in.link_gbps = st.capacity.gbps();
-  in.egress_utilisation = in.link_gbps > 0 ? prfaas_egress_gbps(st.links) / in.link_gbps : 0;
-  int prfaas_load = 0;
-  for (const auto& n : st.core->nodes()) {
-    if (!n.up) continue;
-    if (n.desc.kind == sched::node_kind::prefill && n.desc.prfaas) { ++in.n_prfaas; prfaas_load += n.load; }
-    else if (n.desc.kind == sched::node_kind::prefill) ++in.n_p;
-    else if (n.desc.kind == sched::node_kind::decode) ++in.n_d;
-  }
-  in.prfaas_queue_per_instance = in.n_prfaas ? static_cast<double>(prfaas_load) / in.n_prfaas : 0;
-  const int before = st.core->threshold_tokens();
-  if (const auto moved = st.controller->on_period(in)) {
-    ++st.threshold_moves;
+  sched::commands out;
+  const sched::link_view link{prfaas_egress_gbps(st.links), st.capacity.gbps()};
+  if (const auto moved = st.cp->control(link, now_s(self), out))
     spdlog::info("router: threshold t {} -> {} tokens (PrfaaS egress {:.3f} of {:.3f} Gbps, {:.0f} % utilised; "
                  "{:.1f} requests per PrfaaS node)",
-                 before, static_cast<int>(*moved), prfaas_egress_gbps(st.links), st.capacity.gbps(),
-                 100 * in.egress_utilisation, in.prfaas_queue_per_instance);
-  }
-  step(self, sched::policy_update{static_cast<int>(st.controller->threshold()), st.controller->bandwidth_abundant()});
+                 moved->before, static_cast<int>(moved->after), link.egress_gbps, link.capacity_gbps,
+                 100 * moved->inputs.egress_utilisation, moved->inputs.prfaas_queue_per_instance);
+  act_all(self, out);
 }
 
-// The router's families of /metrics: its request log's, then the nodes, the link, the threshold
-// and the caches as the router last heard of them.
+// The router's families of /metrics: the control plane's (requests, nodes, t, conversions), then
+// the link and the caches as the router last heard of them.
 void write_metrics(router_self* self, metrics::exposition& page) {
   using metrics::kind;
   auto& st = self->state;
-  st.log.write(page);
-  page.family("prfaas_requests_in_flight", kind::gauge, "Requests the router holds now.");
-  page.sample({}, static_cast<double>(st.core->requests().size()));
-  page.family("prfaas_router_queued_requests", kind::gauge, "Requests waiting in the router's admission queue for room.");
-  page.sample({}, static_cast<double>(st.core->queued()));
-  page.family("prfaas_node_up", kind::gauge, "1 for each registered node that is up, by node, role and cluster.");
-  for (const auto& n : st.core->nodes())
-    if (n.up)
-      page.sample({{"node", n.desc.name}, {"role", sched::to_string(n.desc.kind)}, {"cluster", n.desc.prfaas ? "prfaas" : "local"}}, 1);
-  page.family("prfaas_node_events_total", kind::counter, "Nodes registering (up) and lost (down), by role.");
-  for (const auto& [key, n] : st.node_events) page.sample({{"role", key.first}, {"event", key.second}}, static_cast<double>(n));
-  page.family("prfaas_prefill_queue_requests", kind::gauge,
-              "Requests each prefill node holds (computing or waiting in its queue), by node.");
-  for (const auto& n : st.core->nodes())
-    if (n.up && n.desc.kind == sched::node_kind::prefill) page.sample({{"node", n.desc.name}}, n.load);
-  page.family("prfaas_decode_sequences", kind::gauge, "Sequences each decode node holds (reserved or decoding), by node.");
-  for (const auto& n : st.core->nodes())
-    if (n.up && n.desc.kind == sched::node_kind::decode) page.sample({{"node", n.desc.name}}, n.load);
-  page.family("prfaas_decode_occupancy_ratio", kind::gauge, "Held sequences over each decode node's capacity.");
-  for (const auto& n : st.core->nodes())
-    if (n.up && n.desc.kind == sched::node_kind::decode && n.desc.capacity > 0)
-      page.sample({{"node", n.desc.name}}, static_cast<double>(n.load) / n.desc.capacity);
-  page.family("prfaas_threshold_tokens", kind::gauge, "The length threshold t: longer uncached prompts prefill on the PrfaaS cluster.");
-  page.sample({}, st.core->threshold_tokens());
-  page.family("prfaas_threshold_moves_total", kind::counter, "Moves of t by the live threshold controller.");
-  page.sample({}, st.threshold_moves);
-  page.family("prfaas_conversions_total", kind::counter, "Local nodes that changed role between prefill and decode.");
-  page.sample({}, st.conversions);
-  const auto [recent, offloaded] = last_minute(st.recent);
-  page.family("prfaas_offload_ratio", kind::gauge, "Share of the requests completed in the last minute that prefilled on the PrfaaS cluster.");
-  page.sample({}, recent ? static_cast<double>(offloaded) / recent : 0);
+  st.cp->write_metrics(page, now_s(self));
   page.family("prfaas_link_capacity_bytes_per_second", kind::gauge, "The inter-cluster link's capacity the router plans with (0: unknown).");
   page.sample({}, st.capacity.gbps() * 1e9 / 8);
   page.family("prfaas_link_egress_bytes_per_second", kind::gauge, "KV egress of each prefill node over its links, last report period.");
@@ -629,28 +574,29 @@ router_actor::behavior_type router(router_self* self, router_options options) {
   const auto& o = self->state.options;
   const auto& config = o.policy;
   self->state.capacity = policy::link_capacity(o.link_gbps);
-  if (config.controller && o.prfaas_profile && o.pd_profile) {
-    auto& st = self->state;
-    st.prfaas_profile = o.prfaas_profile;
-    st.pd_profile = o.pd_profile;
-    st.controller = std::make_unique<policy::threshold_controller>(*st.prfaas_profile, *st.pd_profile,
-                                                                   config.output_tokens, config.threshold_tokens);
+  sched::control_plane_options cpo;
+  cpo.core = {config.threshold_tokens, config.bandwidth_abundant, /*use_directory=*/true,
+              config.pull_min_tokens, config.max_in_flight, 1024, config.max_attempts,
+              config.queue_max, /*settle_until_s=*/config.settle_ms / 1000.0};
+  if (config.controller) {
+    cpo.prfaas_profile = o.prfaas_profile;
+    cpo.pd_profile = o.pd_profile;
+    cpo.output_tokens = config.output_tokens;
+  }
+  cpo.rebalancer = config.rebalancer;
+  cpo.conversion_s = config.drain_ms / 1000.0;
+  self->state.cp = std::make_unique<sched::control_plane>(std::move(cpo));
+  if (self->state.cp->controller_on()) {
     spdlog::info("router: live threshold controller on, every {} ms, from t = {} tokens", config.controller_period_ms,
                  config.threshold_tokens);
+    self->delayed_send(self, std::chrono::milliseconds(config.controller_period_ms), atoms::tick_atom::value);
   } else if (config.controller) {
     spdlog::error("router: live threshold controller off: no instance profiles to plan with");
   }
-  self->state.core = std::make_unique<sched::core>(sched::core_options{
-      config.threshold_tokens, config.bandwidth_abundant, /*use_directory=*/true,
-      config.pull_min_tokens, config.max_in_flight, 1024, config.max_attempts,
-      config.queue_max, /*settle_until_s=*/config.settle_ms / 1000.0});
   // The settling period ends with a tick, which routes whatever waited for it.
   self->delayed_send(self, std::chrono::milliseconds(config.settle_ms), atoms::deadline_atom::value);
-  if (self->state.controller)
-    self->delayed_send(self, std::chrono::milliseconds(config.controller_period_ms), atoms::tick_atom::value);
   if (config.rebalancer) {
     spdlog::info("router: live P/D rebalancer on, every {} ms", config.rebalance_period_ms);
-    self->send(self, atoms::sample_atom::value);
     self->delayed_send(self, std::chrono::milliseconds(config.rebalance_period_ms), atoms::rebalance_atom::value);
   }
   self->set_down_handler([=](caf::down_msg& msg) {
@@ -686,8 +632,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
                 proof.signature);
             // A role the router itself ordered (a conversion) is the one exception to the
             // certificate's role; the name never is.
-            const auto c = st.converting.find(info.name);
-            const bool ordered = c != st.converting.end() && c->second.told && c->second.to == info.role;
+            const auto* c = st.cp->converting(info.name);
+            const bool ordered = c && c->told && sched::to_string(c->to) == info.role;
             if (who.name != info.name || (who.role != info.role && !ordered))
               throw failure(errc::invalid_argument, "a node with the certificate of " + who.role + " node " + who.name +
                                                         " tried to register as " + info.role + " node " + info.name);
@@ -702,7 +648,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
             throw failure(errc::model_mismatch, "node " + info.name + " runs model [" + info.model +
                                                     "] but the router runs [" + mine + "]");
           step(self, sched::node_up{{info.name, kind_of(info.role), info.prfaas, info.capacity}});
-          ++st.node_events[{info.role, "up"}];
         } catch (const failure& f) {
           spdlog::error("router: refused node {}: {}", info.name, f.what());
           return to_error(f);
@@ -716,15 +661,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         st.infos[info.name] = info;
         spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", info.role, info.name, info.cluster,
                      caf::to_string(self->current_sender()->node()));
-        if (auto c = st.converting.find(info.name); c != st.converting.end() && c->second.to == info.role) {
-          ++st.conversions;
-          spdlog::info("router: {} now serves as a {} node", info.name, info.role);
-          if (c->second.reply) c->second.reply->deliver(int32_t{0});
-          st.converting.erase(c);
-        }
         // A new directory knows nothing: every node publishes its whole cache again.
         if (info.role == "cache-directory")
-          for (const auto& n : st.core->nodes())
+          for (const auto& n : core_of(self).nodes())
             if (n.up && n.desc.kind != sched::node_kind::cache_directory)
               if (auto h = handle_of(self, n.id)) caf::unsafe_send_as(self, h, atoms::republish_atom::value);
         return caf::ok_atom::value;
@@ -762,7 +701,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           model::check_request(st.options.model, prompt.size(), req.max_tokens);
           check_decoding(st.options.model.vocab, prompt, req.how);
         } catch (const failure& f) {
-          st.log.refused(to_string(f.code()));
+          log_of(self).refused(to_string(f.code()));
           return to_error(f);
         }
         // A client's retry of a request still in flight joins it; only the certificate that
@@ -810,7 +749,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         watch_requester(self, id, requester);
         if (p.stream) watch_requester(self, id, p.stream.address());
         st.requests.emplace(id, std::move(p));
-        st.log.accepted(id, prompt_tokens, req.max_tokens, now_s(self),
+        log_of(self).accepted(id, prompt_tokens, req.max_tokens, now_s(self),
                         std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count());
         self->delayed_send(self, std::chrono::milliseconds(deadline_ms), atoms::deadline_atom::value);
@@ -821,7 +760,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::orphan_atom, uint64_t id) {
         auto& st = self->state;
         if (self->current_sender() != self->ctrl() || st.requesters.waited_for(id)) return;
-        const auto* view = st.core->find(id);
+        const auto* view = core_of(self).find(id);
         if (!view) return;
         spdlog::info("router: request {}: everyone waiting for it went away (a client or a gateway lost); cancelled", id);
         step(self, sched::request_failed{id, errc::cancelled, "everyone waiting for it went away", view->attempt});
@@ -836,53 +775,25 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (auto err = begin_conversion(self, name, to, rp)) rp.deliver(std::move(err));
         return rp;
       },
-      [=](atoms::sample_atom) {
-        self->state.stages.add(*self->state.core);
-        self->delayed_send(self, kStageSample, atoms::sample_atom::value);
-      },
       [=](atoms::rebalance_atom) { rebalance(self); },
-      // Conversions in progress: a drained node is told; one that does not drain in time fails.
-      [=](atoms::convert_atom) {
-        auto& st = self->state;
-        for (auto it = st.converting.begin(); it != st.converting.end();) {
-          auto& c = it->second;
-          const auto id = st.core->node_by_name(it->first);
-          auto ctl = st.controls.find(it->first);
-          if (!c.told && id && st.core->node(*id).up && st.core->node(*id).load == 0 && ctl != st.controls.end()) {
-            c.told = true;
-            caf::unsafe_send_as(self, ctl->second, atoms::convert_atom::value, c.to);
-          } else if (clock_type::now() > c.deadline) {
-            if (c.reply)
-              c.reply->deliver(caf::make_error(errc::deadline_exceeded, it->first + " did not " +
-                                                                          (c.told ? "come back" : "drain") + " in time"));
-            spdlog::warn("router: {} did not {} in time for its conversion", it->first, c.told ? "come back" : "drain");
-            it = st.converting.erase(it);
-            continue;
-          }
-          ++it;
-        }
-        if (!st.converting.empty()) self->delayed_send(self, std::chrono::milliseconds(50), atoms::convert_atom::value);
-      },
       // A node leaving (SIGTERM) gets no new work; it asks until it holds nothing.
       [=](atoms::drain_atom, const std::string& name) -> int32_t {
-        auto& st = self->state;
-        const auto id = st.core->node_by_name(name);
-        if (!id || !st.core->node(*id).up) return 0;
+        const auto id = core_of(self).node_by_name(name);
+        if (!id || !core_of(self).node(*id).up) return 0;
         if (!sent_by(self, name)) {
           spdlog::warn("router: dropped a drain of {} sent by another process", name);
-          return st.core->node(*id).load;
+          return core_of(self).node(*id).load;
         }
-        if (st.core->node(*id).accepting) {
+        if (core_of(self).node(*id).accepting) {
           spdlog::info("router: {} is draining", name);
           step(self, sched::node_drain{*id});
         }
-        return st.core->node(*id).load;
+        return core_of(self).node(*id).load;
       },
       // A prefill node's KV staging filled up (no new work for it) or has room again.
       [=](const staging_report& m) {
-        auto& st = self->state;
         if (!sent_by(self, m.node)) return;
-        const auto id = st.core->node_by_name(m.node);
+        const auto id = core_of(self).node_by_name(m.node);
         if (!id) return;
         spdlog::info("router: {}'s KV staging {} ({} of {} MiB, {} sequences crossing)", m.node,
                      m.full ? "is full: it gets no new work" : "has room again", m.used_bytes >> 20,
@@ -920,8 +831,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       },
       [=](const decode_started& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
-        if (const auto* v = self->state.core->find(m.request); v && v->attempt == m.attempt)
-          self->state.log.first_token(m.request, m.phases, m.kv_bytes, now_s(self));
+        if (const auto* v = core_of(self).find(m.request); v && v->attempt == m.attempt)
+          log_of(self).first_token(m.request, m.phases, m.kv_bytes, now_s(self));
         step(self, sched::first_token{m.request, m.kv_bytes, m.attempt, m.kv_held_bytes});
       },
       [=](const cache_pulled& m) {
@@ -931,7 +842,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](decode_result& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "result")) return;
         auto it = self->state.requests.find(m.request);
-        const auto* view = self->state.core->find(m.request);
+        const auto* view = core_of(self).find(m.request);
         if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;  // an abandoned attempt
         it->second.tokens = std::move(m.tokens);
         it->second.stopped = m.stopped;
@@ -944,7 +855,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](token_chunk& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "tokens")) return;
         auto it = self->state.requests.find(m.request);
-        const auto* view = self->state.core->find(m.request);
+        const auto* view = core_of(self).find(m.request);
         if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;
         it->second.produced.add(m.offset, m.tokens);
         if (it->second.stream) caf::unsafe_send_as(self, it->second.stream, std::move(m));
@@ -954,7 +865,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         auto& st = self->state;
         auto known = st.by_client_id.find(client_id);
         if (known == st.by_client_id.end()) return;
-        const auto* view = st.core->find(known->second);
+        const auto* view = core_of(self).find(known->second);
         if (!view) return;
         if (const auto* owner = st.owner_by_client_id.find(client_id);
             owner && !may_touch(self, *owner, "cancelling request " + std::to_string(known->second)))
@@ -969,7 +880,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::trace_atom, uint64_t id) -> caf::result<sched::timeline> {
         // Another certificate's request is as unknown as one that never was.
         const auto* owner = self->state.owner_by_request.find(id);
-        if (const auto* t = self->state.log.find(id); t && (!owner || may_touch(self, *owner, "tracing request " + std::to_string(id))))
+        if (const auto* t = log_of(self).find(id); t && (!owner || may_touch(self, *owner, "tracing request " + std::to_string(id))))
           return *t;
         return caf::make_error(errc::unknown_request, "the router holds no request " + std::to_string(id) +
                                                           " (it keeps the last 1024 that ended)");
@@ -984,22 +895,22 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         router_status s;
         for (const auto kind : {sched::node_kind::cache_directory, sched::node_kind::prefill, sched::node_kind::decode})
           for (const auto& [name, info] : st.infos)
-            if (auto id = st.core->node_by_name(name))
-              if (st.core->node(*id).up && st.core->node(*id).desc.kind == kind) s.nodes.push_back(info);
+            if (auto id = core_of(self).node_by_name(name))
+              if (core_of(self).node(*id).up && core_of(self).node(*id).desc.kind == kind) s.nodes.push_back(info);
         for (const auto& [name, l] : st.links) s.links.push_back(l);
         for (const auto& [name, c] : st.caches) s.caches.push_back(c);
         s.prfaas_egress_gbps = prfaas_egress_gbps(st.links);
         s.link_gbps = st.capacity.gbps();
         s.link_source = st.capacity.from_name();
-        s.threshold_tokens = st.core->threshold_tokens();
-        s.threshold_moves = st.threshold_moves;
-        s.conversions = st.conversions;
-        const auto [recent, offloaded] = last_minute(st.recent);
+        s.threshold_tokens = core_of(self).threshold_tokens();
+        s.threshold_moves = st.cp->threshold_moves();
+        s.conversions = st.cp->conversions();
+        const auto [recent, offloaded] = st.cp->last_minute(now_s(self));
         s.recent_completed = recent;
         s.offload_share = s.recent_completed ? static_cast<double>(offloaded) / s.recent_completed : 0;
-        s.completed = st.core->counters().completed;
-        s.failed = st.core->counters().failed + st.core->counters().refused;
-        s.in_flight = static_cast<int64_t>(st.core->requests().size());
+        s.completed = core_of(self).counters().completed;
+        s.failed = core_of(self).counters().failed + core_of(self).counters().refused;
+        s.in_flight = static_cast<int64_t>(core_of(self).requests().size());
         return s;
       },
   };

@@ -105,6 +105,7 @@ void core::on(const node_up& e, double now, commands& out) {
   n.accepting = true;
   n.staging_full = false;
   n.load = 0;
+  n.decoding = 0;
   rebuild_candidates();
   room_freed_ = true;
 }
@@ -128,6 +129,7 @@ void core::on(const node_down& e, double now, commands& out) {
   std::sort(held.begin(), held.end());
   n.up = false;
   n.load = 0;
+  n.decoding = 0;
   rebuild_candidates();  // before any re-dispatch: the lost node is no candidate
   const std::string why =
       e.why.empty() ? std::string(to_string(n.desc.kind)) + " node " + n.desc.name + " lost" : e.why;
@@ -135,7 +137,7 @@ void core::on(const node_down& e, double now, commands& out) {
     auto& r = requests_.at(id);
     // This node is gone: nothing to release or abort on it.
     if (r.prefill_node == e.node) r.holds_prefill = false;
-    if (r.decode_node == e.node) r.holds_decode = false;
+    if (r.decode_node == e.node) r.holds_decode = r.decode_started = false;
     redispatch(r, errc::node_lost, why, now, out);
   }
 }
@@ -161,9 +163,22 @@ void core::rebuild_candidates() {
   prefill_ids_.clear();
   decode_ids_.clear();
   candidate_pos_.assign(nodes_.size(), -1);
+  levels_ = {};
   for (const auto& [name, id] : names_) {  // name order
     const node_view& n = nodes_[id];
     if (!n.up) continue;
+    if (n.desc.kind == node_kind::prefill && n.desc.prfaas) {
+      ++levels_.prfaas_prefill;
+      levels_.prfaas_held += n.load;
+    } else if (n.desc.kind == node_kind::prefill) {
+      ++levels_.local_prefill;
+      levels_.local_prefill_busy += n.load > 0;
+      levels_.accepting_prefill += n.accepting;
+    } else if (n.desc.kind == node_kind::decode) {
+      levels_.decode_slots += n.desc.slots > 0 ? n.desc.slots : n.desc.capacity;
+      levels_.decoding += n.decoding;
+      levels_.accepting_decode += n.accepting;
+    }
     if (n.desc.kind == node_kind::prefill) {
       candidate_pos_[id] = static_cast<int>(prefill_ids_.size());
       prefill_ids_.push_back(id);
@@ -178,8 +193,13 @@ void core::rebuild_candidates() {
 
 void core::set_load(node_id id, int delta) {
   node_view& n = nodes_[id];
+  const int before = n.load;
   n.load += delta;
   PRFAAS_ASSERT(n.load >= 0);
+  if (n.up && n.desc.kind == node_kind::prefill) {
+    if (n.desc.prfaas) levels_.prfaas_held += delta;
+    else levels_.local_prefill_busy += (n.load > 0) - (before > 0);
+  }
   const int pos = candidate_pos_[id];
   if (pos < 0) return;
   if (n.desc.kind == node_kind::prefill) prefill_candidates_[pos].in_flight = n.load;
@@ -409,6 +429,7 @@ void core::on(const first_token& e, double now, commands&) {
   if (!r) return;
   if (r->ph != phase::prefilling && r->ph != phase::transferring) { ++counters_.stale_events; return; }
   r->ph = phase::decoding;
+  if (r->holds_decode) set_decoding(*r, true);
   r->first_token_s = now;
   r->kv_bytes = e.kv_bytes;
   r->kv_held_bytes = e.kv_held_bytes;
@@ -453,8 +474,18 @@ void core::release_prefill(request_view& r) {
   room_freed_ = true;
 }
 
+void core::set_decoding(request_view& r, bool started) {
+  if (r.decode_started == started) return;
+  r.decode_started = started;
+  node_view& n = nodes_[r.decode_node];
+  n.decoding += started ? 1 : -1;
+  PRFAAS_ASSERT(n.decoding >= 0);
+  if (n.up) levels_.decoding += started ? 1 : -1;
+}
+
 void core::release_decode(request_view& r) {
   if (!r.holds_decode) return;
+  set_decoding(r, false);
   r.holds_decode = false;
   set_load(r.decode_node, -1);
   room_freed_ = true;

@@ -61,6 +61,16 @@ struct node_view {
   bool accepting = true;            // false while draining
   bool staging_full = false;        // a prefill node whose KV staging is full takes nothing new
   int load = 0;                     // requests it holds (see above)
+  int decoding = 0;                 // decode: its sequences past their first token
+};
+
+// The stages as they are now, kept as loads move (O(1) an event): what the slow loops of the
+// control plane (control_plane.h) integrate over their periods.  Nodes up only.
+struct stage_levels {
+  int local_prefill = 0, local_prefill_busy = 0;    // local prefill nodes; those holding a request
+  int decode_slots = 0, decoding = 0;               // decode nodes' slots; sequences decoding
+  int prfaas_prefill = 0, prfaas_held = 0;          // PrfaaS prefill nodes; requests they hold
+  int accepting_prefill = 0, accepting_decode = 0;  // local nodes taking work, by role
 };
 
 struct core_counters {
@@ -84,6 +94,7 @@ class core {
   int threshold_tokens() const { return options_.threshold_tokens; }
   bool bandwidth_abundant() const { return options_.bandwidth_abundant; }
   bool has_directory() const;
+  const stage_levels& levels() const { return levels_; }
 
  private:
   // -- event handlers ---------------------------------------------------------------------------
@@ -122,6 +133,7 @@ class core {
   // -- the node table and the routing candidates built from it ----------------------------------
   void rebuild_candidates();
   void set_load(node_id id, int delta);
+  void set_decoding(request_view& r, bool started);
 
   core_options options_;
   std::unordered_map<request_id, request_view> requests_;
@@ -137,6 +149,7 @@ class core {
   std::vector<policy::decode_candidate> decode_candidates_;
   std::vector<node_id> prefill_ids_, decode_ids_;
   std::vector<int> candidate_pos_;                     // node_id -> position in its list, -1
+  stage_levels levels_;
   core_counters counters_;
 };
 

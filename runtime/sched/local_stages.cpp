@@ -4,34 +4,6 @@
 
 namespace prfaas::sched {
 
-void stage_samples::add(const core& c) {
-  int prefill_nodes = 0, prefill_busy = 0, slots = 0, held = 0;
-  for (const auto& n : c.nodes()) {
-    if (!n.up || n.desc.prfaas) continue;
-    if (n.desc.kind == node_kind::prefill) { ++prefill_nodes; prefill_busy += n.load > 0; }
-    if (n.desc.kind == node_kind::decode) { slots += n.desc.capacity; held += n.load; }
-  }
-  samples_ += 1;
-  prefill_busy_ += prefill_nodes ? static_cast<double>(prefill_busy) / prefill_nodes : 0;
-  decode_occupancy_ += slots ? static_cast<double>(held) / slots : 0;
-}
-
-policy::rebalance_inputs stage_samples::take(const core& c) {
-  policy::rebalance_inputs in;
-  if (samples_ > 0) {
-    in.pd_prefill_busy = prefill_busy_ / samples_;
-    in.decode_occupancy = decode_occupancy_ / samples_;
-  }
-  samples_ = 0;
-  prefill_busy_ = decode_occupancy_ = 0;
-  for (const auto& n : c.nodes())
-    if (n.up && n.accepting && !n.desc.prfaas) {
-      in.n_p += n.desc.kind == node_kind::prefill;
-      in.n_d += n.desc.kind == node_kind::decode;
-    }
-  return in;
-}
-
 refusal conversion_refusal(const core& c, const std::string& name, const std::string& to, bool converting) {
   const auto id = c.node_by_name(name);
   if (!id || !c.node(*id).up) return {errc::invalid_argument, "no node named " + name + " is up"};

@@ -59,6 +59,9 @@ struct node_desc {
   node_kind kind = node_kind::prefill;
   bool prfaas = false;              // in the PrfaaS cluster (else the local PD cluster)
   int capacity = 0;                 // decode: sequences held at once
+  // decode: sequences decoded at once, what occupancy is a share of (0: capacity).  A simulated
+  // instance holds more than it decodes (the rest wait for a slot); a live node decodes all it holds.
+  int slots = 0;
 };
 
 // The cache directory's answer for one prompt: the longest usable hit in each cluster and on
@@ -84,6 +87,7 @@ struct request_view {
   bool holds_prefill = false;       // counted in the prefill node's load
   bool holds_decode = false;        // counted in the decode node's load
   bool decode_finished = false;     // decode_done seen, waiting for prefill_done
+  bool decode_started = false;      // first token seen, not finished: counted in its node's `decoding`
   int uncached_tokens = 0;          // as routed
   int cached_tokens = 0;            // as reported by the prefill node (the routed hint before)
   int computed_tokens = 0;
@@ -163,7 +167,14 @@ struct reply {
   request_view request;             // its state when it ended (nodes, path, cache, timings)
 };
 
-using command = std::variant<lookup_cache, reserve, prefill, abort_request, reply, pull_cache>;
+// From the control plane's conversions (control_plane.h), never the core: tell local node `node`,
+// drained, to take role `to` (it comes back with node_up); and a conversion's end, done (ok) or
+// not in time.
+struct convert_node { node_id node = kNoNode; node_kind to = node_kind::prefill; };
+struct conversion_ended { std::string node; bool ok = true; errc code = errc::internal; std::string why; };
+
+using command = std::variant<lookup_cache, reserve, prefill, abort_request, reply, pull_cache, convert_node,
+                             conversion_ended>;
 using commands = std::vector<command>;
 
 }  // namespace prfaas::sched

@@ -8,10 +8,8 @@
 #include <unordered_map>
 
 #include "runtime/common/errc.h"
-#include "runtime/policy/rebalancer.h"
 #include "runtime/policy/route.h"
-#include "runtime/policy/threshold_controller.h"
-#include "runtime/sched/core.h"
+#include "runtime/sched/control_plane.h"
 #include "runtime/sched/request_checker.h"
 #include "runtime/sim/prefix_cache.h"
 #include "runtime/sim/quantile_sketch.h"
@@ -35,7 +33,6 @@ struct prefill_instance {
   bool waiting_room = false;     // its next batch waits for staging room (the core knows)
   double waiting_since = 0;
   bool retired = false;          // converted away
-  bool draining = false;         // converting to decode once idle
   std::deque<int> queue;
   std::vector<int> batch;
   bool busy = false;
@@ -43,7 +40,7 @@ struct prefill_instance {
 };
 
 struct decode_instance {
-  bool retired = false, draining = false;
+  bool retired = false;          // converted away
   int active = 0;
   std::deque<int> waiting;
   double slot_s = 0;             // occupied slot-seconds
@@ -75,10 +72,7 @@ class engine {
       : s_(s), w_(w), o_(o),
         local_cache_(s.prefix_cache_blocks, {s.snapshot_every_blocks, s.snapshot_cost_blocks}),
         prfaas_cache_(s.prefix_cache_blocks, {s.snapshot_every_blocks, s.snapshot_cost_blocks}),
-        controller_(s.prfaas, s.pd, s.output_tokens, o.threshold),
-        core_({.threshold_tokens = static_cast<int>(o.threshold), .use_directory = true,
-               .max_in_flight = static_cast<int>(std::min<long>(w.count() + 1, 1 << 30)),
-               .max_nodes = 1 << 20}) {
+        cp_(plane_options(s, w, o)) {
     PRFAAS_REQUIRE(o.n_p >= 0 && o.n_p < s.n_pd && (o.n_p >= 1 || s.n_prfaas >= 1),
                    "the deployment needs a prefill instance and a local decode instance");
     // The clusters' pooled caches answer in place of a cache directory.
@@ -119,6 +113,24 @@ class engine {
  private:
   void push(double t, ev kind, int a) { events_.push({t, seq_++, kind, a}); }
 
+  // The router's control plane as the simulated deployment configures it: the slow loops the
+  // scenario turns on, conversions that never time out (simulated nodes always come back).
+  static sched::control_plane_options plane_options(const scenario& s, request_source& w, const sim_options& o) {
+    sched::control_plane_options p;
+    p.core = {.threshold_tokens = static_cast<int>(o.threshold), .use_directory = true,
+              .max_in_flight = static_cast<int>(std::min<long>(w.count() + 1, 1 << 30)), .max_nodes = 1 << 20};
+    if (s.controller) {
+      p.prfaas_profile = std::make_shared<const profile::instance_profile>(s.prfaas);
+      p.pd_profile = std::make_shared<const profile::instance_profile>(s.pd);
+      p.output_tokens = s.output_tokens;
+    }
+    p.rebalancer = s.rebalancer;
+    p.conversion_s = INFINITY;
+    p.log_keep = 1;  // the simulator reads no timelines
+    return p;
+  }
+  const sched::core& core() const { return cp_.state(); }
+
   // The next request from the source, held from here and arriving at its time.
   void pull() {
     request r;
@@ -158,8 +170,8 @@ class engine {
     // Commands may lead to further events (an answer the simulated world gives at once), so
     // each step has its own command list.
     sched::commands out;
-    core_.handle(e, now_, out);
-    if (o_.checker) o_.checker->after(e, out, core_);
+    cp_.handle(e, now_, out);
+    if (o_.checker) o_.checker->after(e, out, core());
     for (const auto& c : out) std::visit([&](const auto& x) { act(x); }, c);
   }
   static uint64_t id_of(int i) { return static_cast<uint64_t>(i) + 1; }
@@ -173,7 +185,6 @@ class engine {
     auto& rec = f.rec;
     f.prefill = instance_[c.node];
     f.decode = instance_[c.decode];
-    controller_.observe(c.uncached_tokens);
     rec.offloaded = prefill_[f.prefill].prfaas;
     // The prefill reuses what its own cluster caches (a PrfaaS hit counts there even when
     // scarce bandwidth kept it out of the routing decision), and computes the rest.
@@ -187,6 +198,21 @@ class engine {
   void act(const sched::abort_request&) { PRFAAS_ASSERT(false && "the simulated world injects no faults"); }
   // Caches are pooled per cluster here, so a hit is already where its cluster prefills.
   void act(const sched::pull_cache& c) { step(sched::cache_pulled{c.id, c.tokens}); }
+  // A drained instance changes role: it leaves, and an instance of the other role takes its name.
+  void act(const sched::convert_node& c) {
+    const std::string name = core().node(c.node).desc.name;
+    const int inst = instance_[c.node];
+    if (c.to == sched::node_kind::prefill) {
+      decode_[inst].retired = true;
+      step(sched::node_down{c.node, "converted to prefill"});
+      add_prefill(false, name);
+    } else {
+      prefill_[inst].retired = true;
+      step(sched::node_down{c.node, "converted to decode"});
+      add_decode(name);
+    }
+  }
+  void act(const sched::conversion_ended&) {}  // counted by the control plane
   void act(const sched::reply& c) {
     if (c.ok) return;
     // Only routing refuses here: no prefill node, or no decode node with room.
@@ -201,35 +227,30 @@ class engine {
     std::snprintf(buf, sizeof buf, "%s-%08d", kind, names_++);  // name order = creation order
     return buf;
   }
-  void add_prefill(bool prfaas) {
+  void add_prefill(bool prfaas, std::string name = {}) {
     prefill_.push_back({});
     prefill_.back().prfaas = prfaas;
-    prefill_node_.push_back(register_node({next_name("prefill"), sched::node_kind::prefill, prfaas, 0},
-                                          static_cast<int>(prefill_.size()) - 1));
+    if (name.empty()) name = next_name("prefill");
+    prefill_node_.push_back(register_node({name, sched::node_kind::prefill, prfaas, 0}, static_cast<int>(prefill_.size()) - 1));
   }
-  void add_decode() {
+  void add_decode(std::string name = {}) {
     decode_.push_back({});
-    // A decode instance accepts far more than BS_max so routing rarely refuses; the bound stays.
-    decode_.back().node = register_node({next_name("decode"), sched::node_kind::decode, false, s_.pd.bs_max * 64},
+    if (name.empty()) name = next_name("decode");
+    // A decode instance accepts far more than BS_max so routing rarely refuses (the rest wait
+    // for a slot here); the bound stays.  It decodes BS_max at once.
+    decode_.back().node = register_node({name, sched::node_kind::decode, false, s_.pd.bs_max * 64, s_.pd.bs_max},
                                         static_cast<int>(decode_.size()) - 1);
   }
   sched::node_id register_node(sched::node_desc d, int instance) {
+    const std::string name = d.name;
     step(sched::node_up{std::move(d)});
-    const auto id = static_cast<sched::node_id>(core_.nodes().size()) - 1;
+    const auto id = *core().node_by_name(name);
     if (static_cast<int>(instance_.size()) <= id) instance_.resize(id + 1, -1);
     instance_[id] = instance;
     return id;
   }
-  int count_prefill_local() const {
-    int n = 0;
-    for (const auto& p : prefill_) n += !p.prfaas && !p.retired && !p.draining;
-    return n;
-  }
-  int count_decode() const {
-    int n = 0;
-    for (const auto& d : decode_) n += !d.retired && !d.draining;
-    return n;
-  }
+  int count_prefill_local() const { return core().levels().accepting_prefill; }
+  int count_decode() const { return core().levels().accepting_decode; }
   bool in_window() const { return now_ <= last_arrival_; }
 
   void arrive(int i) {
@@ -345,8 +366,7 @@ class engine {
       if (!inst.prfaas && in_window()) ++report_.flow_pd_prefill.left;
     }
     inst.batch.clear();
-    if (inst.draining && inst.queue.empty()) convert_prefill_to_decode(p);
-    else start_prefill(p);
+    start_prefill(p);  // nothing, when its last request's end converted it
   }
 
   void kv_ready(int i) {
@@ -390,75 +410,26 @@ class engine {
       const int next = d.waiting.front();
       d.waiting.pop_front();
       start_decode(next);
-    } else if (d.draining && core_.node(d.node).load == 0) {
-      convert_decode_to_prefill(di);
     }
   }
 
+  // The control plane's two loops, on what the simulated world measured: the link's egress
+  // over the period; the stages it integrates itself.
   void control() {
     push(now_ + s_.control_period_s, ev::control, 0);
     const double period = s_.control_period_s;
-    const double cap = s_.link_gbps_at(now_) * 1e9 / 8 * period;
-    const double util = cap > 0 ? (link_bytes_ - link_bytes_at_control_) / cap : 0;
+    const double egress_gbps = (link_bytes_ - link_bytes_at_control_) * 8 / 1e9 / period;
     link_bytes_at_control_ = link_bytes_;
-    long queued = 0;
-    for (const auto& p : prefill_)
-      if (p.prfaas) queued += static_cast<long>(p.queue.size());
-    if (!s_.controller) return;
-    const auto moved = controller_.on_period({util, s_.n_prfaas ? double(queued) / s_.n_prfaas : 0,
-                                              s_.link_gbps_at(now_), s_.n_prfaas, count_prefill_local(), count_decode()});
-    if (moved) {
-      threshold_ = *moved;
-      ++report_.threshold_moves;
-    }
-    step(sched::policy_update{static_cast<int>(threshold_), controller_.bandwidth_abundant()});
+    sched::commands out;
+    if (cp_.control({egress_gbps, s_.link_gbps_at(now_)}, now_, out)) threshold_ = cp_.threshold();
+    for (const auto& c : out) std::visit([&](const auto& x) { act(x); }, c);
   }
 
   void rebalance() {
     push(now_ + s_.rebalance_period_s, ev::rebalance, 0);
-    double pbusy = 0, dslots = 0;
-    for (const auto& p : prefill_)
-      if (!p.prfaas && !p.retired) pbusy += p.busy_s;
-    for (const auto& d : decode_)
-      if (!d.retired) dslots += d.slot_s;
-    const double period = s_.rebalance_period_s;
-    const int n_p = count_prefill_local(), n_d = count_decode();
-    const double pd_busy = n_p ? (pbusy - pbusy_mark_) / (n_p * period) : 0;
-    const double occupancy = n_d ? (dslots - dslots_mark_) / (n_d * s_.pd.bs_max * period) : 0;
-    pbusy_mark_ = pbusy;
-    dslots_mark_ = dslots;
-    if (!s_.rebalancer) return;
-    const int move = policy::rebalance({pd_busy, occupancy, n_p, n_d});
-    if (move > 0) {
-      for (size_t i = 0; i < decode_.size(); ++i)
-        if (!decode_[i].retired && !decode_[i].draining) {
-          decode_[i].draining = true;
-          step(sched::node_drain{decode_[i].node});  // routing skips it from now on
-          if (core_.node(decode_[i].node).load == 0) convert_decode_to_prefill(static_cast<int>(i));
-          break;
-        }
-    } else if (move < 0) {
-      for (size_t i = 0; i < prefill_.size(); ++i)
-        if (!prefill_[i].prfaas && !prefill_[i].retired && !prefill_[i].draining) {
-          prefill_[i].draining = true;
-          step(sched::node_drain{prefill_node_[i]});
-          if (!prefill_[i].busy && prefill_[i].queue.empty()) convert_prefill_to_decode(static_cast<int>(i));
-          break;
-        }
-    }
-  }
-
-  void convert_decode_to_prefill(int i) {
-    decode_[i].retired = true;
-    step(sched::node_down{decode_[i].node, "converted to prefill"});  // drained: it holds nothing
-    add_prefill(false);
-    ++report_.conversions;
-  }
-  void convert_prefill_to_decode(int i) {
-    prefill_[i].retired = true;
-    step(sched::node_down{prefill_node_[i], "converted to decode"});
-    add_decode();
-    ++report_.conversions;
+    sched::commands out;
+    cp_.rebalance(now_, out);
+    for (const auto& c : out) std::visit([&](const auto& x) { act(x); }, c);
   }
 
   void sample() {
@@ -499,7 +470,9 @@ class engine {
     r.final_threshold = threshold_;
     r.final_n_p = n_p;
     r.final_n_d = n_d;
-    if (o_.checker) o_.checker->at_end(core_);
+    r.threshold_moves = cp_.threshold_moves();
+    r.conversions = cp_.conversions();
+    if (o_.checker) o_.checker->at_end(core());
     return std::move(r);
   }
 
@@ -507,8 +480,7 @@ class engine {
   request_source& w_;
   const sim_options& o_;
   prefix_cache local_cache_, prfaas_cache_;
-  policy::threshold_controller controller_;
-  sched::core core_;
+  sched::control_plane cp_;
   std::vector<prefill_instance> prefill_;
   std::vector<decode_instance> decode_;
   std::vector<sched::node_id> prefill_node_;  // prefill instance -> core node
@@ -521,7 +493,6 @@ class engine {
   uint64_t seq_ = 0;
   double now_ = 0, last_arrival_ = 0, threshold_ = 0;
   double link_free_ = 0, link_bytes_ = 0, link_bytes_at_control_ = 0;
-  double pbusy_mark_ = 0, dslots_mark_ = 0;
   long finished_ = 0;
   std::vector<double> egress_;
   sim_report report_;

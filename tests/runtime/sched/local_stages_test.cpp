@@ -1,5 +1,4 @@
-// What the live rebalancer reads from the control-plane core: stage samples, who may convert,
-// and who goes.
+// Who may convert, and who goes when the rebalancer moves.
 
 #include <catch2/catch.hpp>
 
@@ -23,23 +22,6 @@ core deployment() {
 }
 
 }  // namespace
-
-TEST_CASE("stage samples average local prefill busyness and decode occupancy over a period") {
-  core c = deployment();
-  commands out;
-  stage_samples s;
-  CHECK(s.empty());
-  s.add(c);  // idle
-  c.handle(request_arrived{1, 100, 4, 0}, 0, out);  // short: local; a decode slot is reserved
-  c.handle(reserved{1}, 0, out);                     // ... and a local prefill node takes it
-  s.add(c);
-  const auto in = s.take(c);
-  CHECK(in.pd_prefill_busy == Approx((0.0 + 0.5) / 2));   // one of two local prefill nodes, half the time
-  CHECK(in.decode_occupancy == Approx((0.0 + 1.0 / 8) / 2));
-  CHECK(in.n_p == 2);  // the PrfaaS node never counts
-  CHECK(in.n_d == 2);
-  CHECK(s.empty());    // a new period
-}
 
 TEST_CASE("only local prefill and decode nodes convert, never the last decode node or one already converting") {
   core c = deployment();
