@@ -103,15 +103,8 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
   st.links = std::make_shared<transport::link_pool>(o.parts.carrier, o.links, nullptr);
   const auto& context = o.context;
   st.faults = context.faults;
-  // Receiver threads hand events over as messages; a weak address avoids a reference cycle.
-  caf::actor_addr me = self->address();
-  st.receiver = o.parts.carrier->listen(
-      endpoint{context.data_host, context.data_port}, [me](const transport::transfer_event& e) {
-        if (auto h = caf::actor_cast<caf::actor>(me))
-          caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind),
-                         e.first_token, e.error, e.first_payload.time_since_epoch().count());
-      },
-      o.receiver);
+  st.receiver = o.parts.carrier->listen(endpoint{context.data_host, context.data_port},
+                                        kv_events_to(self->address()), o.receiver);
   st.self.data_endpoint = context.data_endpoint(st.receiver->port());
   st.self.capacity = st.batch->capacity();
   const int capacity = st.batch->capacity();
@@ -165,19 +158,19 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
                        st.self.name, job.request, held, job.prompt_tokens);
         return held;
       },
-      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t first_token, const std::string& error,
-          int64_t first_payload) {
+      [=](const kv_event& e) {
         auto& st = self->state;
+        const uint64_t id = e.request;
         auto it = st.reserved.find(id);
         if (it == st.reserved.end()) return;
         using ev = transport::transfer_event;
-        if (kind == ev::complete) {
+        if (e.kind == ev::complete) {
           // The receiver's clock is this process's steady clock: its first payload's time is ours.
           using clock = std::chrono::steady_clock;
           const auto ms_since_reserved = [&](clock::time_point t) {
             return std::chrono::duration<double, std::milli>(t - it->second.reserved_at).count();
           };
-          const auto first = clock::time_point(clock::duration(first_payload));
+          const auto first = clock::time_point(clock::duration(e.first_payload_ns));
           const double landed = ms_since_reserved(clock::now());
           const sched::decode_phases phases{first == clock::time_point{} ? landed : ms_since_reserved(first), landed};
           auto seq = std::move(it->second);
@@ -188,7 +181,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
                                                                seq.kv->total_payload_bytes() - landed_bytes});
           // Stop strings are read in the model's own text: this node's tokenizer decodes them.
           auto stop = std::make_unique<text::stop_condition>(st.tokenizer.get(), seq.how.stop_ids, seq.how.stop_strings);
-          auto output = seq.output.empty() ? std::vector<int32_t>{first_token} : std::move(seq.output);
+          auto output = seq.output.empty() ? std::vector<int32_t>{e.first_token} : std::move(seq.output);
           if (output.size() > 1)
             spdlog::info("{}: request {} (attempt {}): resumed after {} output tokens, from {} KV positions", st.self.name,
                          id, seq.attempt, output.size(), seq.kv->tokens());
@@ -196,22 +189,28 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
             spdlog::info("{}: request {} (attempt {}): decoding from {} prompt tokens", st.self.name, id, seq.attempt,
                          seq.kv->tokens());
           const size_t known = output.size();
-          st.batch->add(id, std::move(seq.kv), std::move(output), seq.max_tokens,
-                        {sampling_of(seq.how), seq.prompt, stop->empty() ? nullptr : std::move(stop)});
+          try {
+            st.batch->add(id, std::move(seq.kv), std::move(output), seq.max_tokens,
+                          {sampling_of(seq.how), seq.prompt, stop->empty() ? nullptr : std::move(stop)});
+          } catch (const failure& f) {  // the node's own failure, with its code: not the transport's
+            spdlog::warn("{}: request {}: cannot decode: {}", st.self.name, id, f.what());
+            caf::unsafe_send_as(self, st.router, decode_failed{id, st.self.name + ": " + f.what(), seq.attempt, f.code()});
+            return;
+          }
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
           const auto now = std::chrono::steady_clock::now();
           if (seq.stream) {  // a fresh stream's first token goes at once: it is the request's TTFT
-            if (known == 1) caf::unsafe_send_as(self, st.router, token_chunk{id, 0, {first_token}, seq.attempt});
+            if (known == 1) caf::unsafe_send_as(self, st.router, token_chunk{id, 0, {e.first_token}, seq.attempt});
             st.streams[id] = {known, now, kStreamPeriod, true};
           } else {
             st.streams[id] = {known, now, kCheckpointPeriod, false};
           }
           schedule_step(self);
-        } else if (kind == ev::failed) {
+        } else if (e.kind == ev::failed) {
           st.receiver->cancel(id);  // waits out a writer still landing a payload
           const int32_t attempt = it->second.attempt;
           st.reserved.erase(it);
-          caf::unsafe_send_as(self, st.router, decode_failed{id, st.self.name + ": " + error, attempt});
+          caf::unsafe_send_as(self, st.router, decode_failed{id, st.self.name + ": " + e.error, attempt, e.code});
         }
       },
       // Only the attempt named: a request re-dispatched here again keeps its new sequence.

@@ -30,9 +30,8 @@ using prefill_actor = caf::typed_actor<
     caf::reacts_to<atoms::router_atom, caf::actor>,             // the router restarted
     caf::reacts_to<atoms::republish_atom>,                      // the directory restarted
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,       // request, attempt
-    // its own: KV receiver events (request, kind, first token, error, first payload), batch
-    // steps, looks at its KV staging
-    caf::reacts_to<atoms::kv_event_atom, uint64_t, int32_t, int32_t, std::string, int64_t>,
+    // its own: KV receiver events, batch steps, looks at its KV staging
+    caf::reacts_to<kv_event>,
     caf::reacts_to<atoms::step_atom>,
     caf::reacts_to<atoms::tick_atom>>;
 
@@ -45,7 +44,7 @@ using decode_actor = caf::typed_actor<
     caf::reacts_to<atoms::republish_atom>,
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,
     // its own: KV receiver events, decode steps
-    caf::reacts_to<atoms::kv_event_atom, uint64_t, int32_t, int32_t, std::string, int64_t>,
+    caf::reacts_to<kv_event>,
     caf::reacts_to<atoms::step_atom>>;
 
 // Cache directory (roles.hpp: spawn_cache_directory).

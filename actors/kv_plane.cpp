@@ -1,5 +1,8 @@
 #include "actors/kv_plane.hpp"
 
+#include <caf/all.hpp>
+
+#include "actors/messages.hpp"
 #include "runtime/kv/kv_layout.h"
 
 namespace prfaas::actors {
@@ -20,6 +23,14 @@ transport::link_options link_options_for(const config::deployment_config& config
   lo.encrypt = t.encrypt;
   lo.layout = kv::layout_descriptor(config.model.kv_layout());
   return lo;
+}
+
+transport::transfer_registry::event_sink kv_events_to(caf::actor_addr role) {
+  return [role](const transport::transfer_event& e) {
+    if (auto h = caf::actor_cast<caf::actor>(role))
+      caf::anon_send(h, kv_event{e.request, static_cast<int32_t>(e.kind), e.first_token,
+                                 e.first_payload.time_since_epoch().count(), e.code, e.error});
+  };
 }
 
 transport::receiver_options receiver_options_for(const config::deployment_config& config, const std::string& secret) {

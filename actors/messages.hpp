@@ -394,15 +394,35 @@ typename Inspector::result_type inspect(Inspector& f, decode_result& x) {
   return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms, x.attempt, x.stopped, x.logprobs);
 }
 
+// The decode node gave the request up: its KV did not arrive (the transport's code) or the
+// node could not decode it (the engine's).  The code is the node's word; the router's core
+// decides what it means (core.h: which codes are worth another attempt).
 struct decode_failed {
   uint64_t request = 0;
   std::string error;
   int32_t attempt = 0;
+  errc code = errc::transport_failed;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_failed& x) {
-  return f(caf::meta::type_name("decode_failed"), x.request, x.error, x.attempt);
+  return f(caf::meta::type_name("decode_failed"), x.request, x.error, x.attempt, x.code);
+}
+
+// A KV receiver's event about one transfer (transport::transfer_event), from its thread to the
+// role actor expecting the transfer; never crosses a process.
+struct kv_event {
+  uint64_t request = 0;
+  int32_t kind = 0;                     // transport::transfer_event::kind_t
+  int32_t first_token = 0;              // complete
+  int64_t first_payload_ns = 0;         // complete: when its first payload landed (steady clock)
+  errc code = errc::transport_failed;   // failed
+  std::string error;                    // failed: the cause, naming the peer
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, kv_event& x) {
+  return f(caf::meta::type_name("kv_event"), x.request, x.kind, x.first_token, x.first_payload_ns, x.code, x.error);
 }
 
 // A prefill node's KV egress over its links, every report period (runtime/transport/link_stats).
@@ -510,7 +530,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, abort_atom, "abort")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, tick_atom, "tick")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, step_atom, "step")
-  CAF_ADD_ATOM(prfaas, prfaas::atoms, kv_event_atom, "kv_event")
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::kv_event))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, deadline_atom, "deadline")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, shutdown_atom, "shutdown")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, drop_atom, "drop")

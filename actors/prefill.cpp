@@ -354,17 +354,10 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
   st.pool = std::move(o.parts.pool);
   st.cache = std::move(o.parts.cache);
   st.router = router;
-  // Pulled prefixes land here; receiver threads hand events over as messages (a weak address
-  // avoids a reference cycle).
-  caf::actor_addr me = self->address();
+  // Pulled prefixes land here.
   const auto& context = o.context;
-  st.receiver = o.parts.carrier->listen(
-      endpoint{context.data_host, context.data_port}, [me](const transport::transfer_event& e) {
-        if (auto h = caf::actor_cast<caf::actor>(me))
-          caf::anon_send(h, atoms::kv_event_atom::value, e.request, static_cast<int32_t>(e.kind), e.first_token,
-                         e.error, e.first_payload.time_since_epoch().count());
-      },
-      o.receiver);
+  st.receiver = o.parts.carrier->listen(endpoint{context.data_host, context.data_port},
+                                        kv_events_to(self->address()), o.receiver);
   st.self.data_endpoint = context.data_endpoint(st.receiver->port());
   st.context = context;
   st.links = std::make_shared<transport::link_pool>(o.parts.carrier, o.links, o.egress);
@@ -410,10 +403,10 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         }
         return caf::ok_atom::value;
       },
-      [=](atoms::kv_event_atom, uint64_t id, int32_t kind, int32_t, const std::string& error, int64_t) {
+      [=](const kv_event& e) {
         using ev = transport::transfer_event;
-        if (kind == ev::complete) pull_ended(self, id, true, "");
-        else if (kind == ev::failed) pull_ended(self, id, false, error);
+        if (e.kind == ev::complete) pull_ended(self, e.request, true, "");
+        else if (e.kind == ev::failed) pull_ended(self, e.request, false, e.error);
       },
       [=](const cache_push& m) {
         auto& st = self->state;

@@ -38,11 +38,11 @@
 
 #include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
-#include "runtime/common/bounded_memory.h"
 #include "actors/roles.hpp"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
 #include "runtime/policy/link_capacity.h"
+#include "runtime/sched/client_ids.h"
 #include "runtime/sched/control_plane.h"
 #include "runtime/sched/requesters.h"
 #include "runtime/sched/resume.h"
@@ -85,17 +85,7 @@ struct router_state {
   // Who waits for each request (clients, gateways, streams), watched: a request they all left
   // is cancelled everywhere after a grace (kOrphanGrace) in which a client's retry may join it.
   sched::requesters<caf::actor_addr> requesters;
-  std::unordered_map<std::string, uint64_t> by_client_id;  // in flight only
-  // Results of requests completed lately, by client id: a retry that arrives after the answer
-  // (which the client then missed or has not read yet) gets the same result, not a second run.
-  bounded_memory<std::string, generate_result> done_by_client_id{4096};
-  // ... and of requests that failed for good (not `unreachable`, which a retry may cure): a
-  // retry that crossed the failure on its way gets the failure, not a second run.
-  bounded_memory<std::string, std::pair<errc, std::string>> failed_by_client_id{4096};
-  // The certificate that submitted each recent request, by client id and by request id: only it
-  // (or an operator) may join, cancel or trace the request.
-  bounded_memory<std::string, std::string> owner_by_client_id{8192};
-  bounded_memory<uint64_t, std::string> owner_by_request{8192};
+  sched::client_ids<generate_result> clients;  // by client id: in flight, answered, owners
   // Request ids name a request on every node: a restarted router must not reuse the ids of its
   // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
   uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
@@ -405,7 +395,7 @@ void act(router_self* self, const sched::reply& c) {
     spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
     log_of(self).ended(c.id, to_string(c.code), c.why, 0, 0, now_s(self));
     for (auto& rp : p.replies) rp.deliver(caf::make_error(c.code, c.why));
-    if (!p.client_id.empty() && c.code != errc::unreachable) st.failed_by_client_id.remember(p.client_id, {c.code, c.why});
+    st.clients.failed(p.client_id, c.code, c.why);
   } else {
     const auto& v = c.request;
     generate_result out;
@@ -430,9 +420,8 @@ void act(router_self* self, const sched::reply& c) {
     log_of(self).ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
     if (const auto* t = log_of(self).find(c.id)) out.timeline = *t;
     for (auto& rp : p.replies) rp.deliver(out);
-    if (!p.client_id.empty()) st.done_by_client_id.remember(p.client_id, out);
+    st.clients.completed(p.client_id, out);
   }
-  if (!p.client_id.empty()) st.by_client_id.erase(p.client_id);
   st.requests.erase(it);
 }
 
@@ -706,29 +695,26 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         }
         // A client's retry of a request still in flight joins it; only the certificate that
         // submitted it may (a client id is no capability).
-        if (!req.client_id.empty())
-          if (const auto* owner = st.owner_by_client_id.find(req.client_id);
-              owner && !may_touch(self, *owner, "joining request " + req.client_id))
+        if (!req.client_id.empty()) {
+          const auto& c = st.clients;
+          if (const auto* owner = c.owner(req.client_id); owner && !may_touch(self, *owner, "joining request " + req.client_id))
             return caf::make_error(errc::invalid_argument, "the client id names another certificate's request");
-        if (!req.client_id.empty())
-          if (const auto* done = st.done_by_client_id.find(req.client_id)) {
+          if (const auto* done = c.result(req.client_id)) {
             spdlog::info("router: a retry of request {} got its result again", done->request);
             return *done;
           }
-        if (!req.client_id.empty())
-          if (const auto* failed = st.failed_by_client_id.find(req.client_id))
-            return caf::make_error(failed->first, failed->second);
-        if (!req.client_id.empty())
-          if (auto known = st.by_client_id.find(req.client_id); known != st.by_client_id.end()) {
+          if (const auto* failed = c.failure_of(req.client_id)) return caf::make_error(failed->first, failed->second);
+          if (const auto known = c.in_flight(req.client_id)) {
             auto rp = self->make_response_promise();
-            auto& replies = st.requests.at(known->second).replies;
+            auto& replies = st.requests.at(*known).replies;
             // The newest retries wait; a client that retried this often gave up on the oldest.
             if (replies.size() >= 4) replies.erase(replies.begin());
             replies.push_back(rp);
-            watch_requester(self, known->second, requester);
-            spdlog::info("router: a retry of request {} joined it", known->second);
+            watch_requester(self, *known, requester);
+            spdlog::info("router: a retry of request {} joined it", *known);
             return rp;
           }
+        }
         const uint64_t id = st.next_request++;
         const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.options.policy.deadline_ms;
         pending_request p;
@@ -736,9 +722,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         p.replies.push_back(rp);
         p.client_id = req.client_id;
         p.stream = req.stream;
-        if (!req.client_id.empty()) st.by_client_id[req.client_id] = id;
-        if (!req.client_id.empty()) st.owner_by_client_id.remember(req.client_id, owner);
-        st.owner_by_request.remember(id, owner);
+        st.clients.started(req.client_id, id, owner);
         p.prompt = std::move(prompt);
         p.how = std::move(req.how);
         if (!p.how.seeded) {  // the router's own: returned, so the client can run it again
@@ -863,23 +847,22 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       // The client went away: its request ends here, and the nodes holding it drop it.
       [=](atoms::cancel_atom, const std::string& client_id) {
         auto& st = self->state;
-        auto known = st.by_client_id.find(client_id);
-        if (known == st.by_client_id.end()) return;
-        const auto* view = core_of(self).find(known->second);
+        const auto known = st.clients.in_flight(client_id);
+        const auto* view = known ? core_of(self).find(*known) : nullptr;
         if (!view) return;
-        if (const auto* owner = st.owner_by_client_id.find(client_id);
-            owner && !may_touch(self, *owner, "cancelling request " + std::to_string(known->second)))
+        if (const auto* owner = st.clients.owner(client_id);
+            owner && !may_touch(self, *owner, "cancelling request " + std::to_string(*known)))
           return;
-        spdlog::info("router: request {}: the client went away; cancelled", known->second);
-        step(self, sched::request_failed{known->second, errc::cancelled, "the client went away", view->attempt});
+        spdlog::info("router: request {}: the client went away; cancelled", *known);
+        step(self, sched::request_failed{*known, errc::cancelled, "the client went away", view->attempt});
       },
       [=](const decode_failed& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) return;
-        step(self, sched::request_failed{m.request, errc::transport_failed, m.error, m.attempt});
+        step(self, sched::request_failed{m.request, m.code, m.error, m.attempt});
       },
       [=](atoms::trace_atom, uint64_t id) -> caf::result<sched::timeline> {
         // Another certificate's request is as unknown as one that never was.
-        const auto* owner = self->state.owner_by_request.find(id);
+        const auto* owner = self->state.clients.owner_of(id);
         if (const auto* t = log_of(self).find(id); t && (!owner || may_touch(self, *owner, "tracing request " + std::to_string(id))))
           return *t;
         return caf::make_error(errc::unknown_request, "the router holds no request " + std::to_string(id) +

@@ -129,7 +129,8 @@ struct first_token { request_id id = 0; int64_t kv_bytes = 0; int attempt = 0; i
 struct cache_pulled { request_id id = 0; int tokens = 0; int attempt = 0; };
 struct decode_done { request_id id = 0; int attempt = 0; };
 // A node gave up on the request.  node_lost, unreachable, transport_failed and no_capacity (a
-// node out of room) are worth another attempt; anything else ends the request.
+// node out of room) are worth another attempt; anything else ends the request (a bad_frame from
+// the data plane, an engine's own error on the decode node: its code reaches the client).
 struct request_failed { request_id id = 0; errc code = errc::internal; std::string why; int attempt = 0; };
 struct tick {};                     // ends requests past their deadline
 // The short-timescale loop moved: t and whether bandwidth counts as abundant.

@@ -70,7 +70,7 @@ transfer_registry::landing transfer_registry::begin_payload(uint64_t connection,
     error = "payload of " + std::to_string(bytes) + " bytes does not fit its block";
   if (!error.empty()) {
     ++counters_.frames_rejected;
-    fail_locked(f.request, "bad KV frame from " + peer + ": " + error);
+    fail_locked(f.request, "bad KV frame from " + peer + ": " + error, errc::bad_frame);
     return {};
   }
   if (p.landed[p.offset[layer] + f.index]) {  // re-sent after a resume: already here
@@ -95,7 +95,7 @@ receipt transfer_registry::end_payload(uint64_t connection, const frame_header& 
     } else if (!error.empty()) {
       // A broken connection leaves the payload missing (a resume sends it again); a payload that
       // arrived whole but wrong fails the request.
-      if (!connection_error) out = fail_locked(f.request, error);
+      if (!connection_error) out = fail_locked(f.request, error, errc::bad_frame);
     } else if (!p.landed[p.offset[layer] + f.index]) {
       p.landed[p.offset[layer] + f.index] = true;
       counters_.payload_bytes += bytes;
@@ -129,14 +129,15 @@ receipt transfer_registry::control(uint64_t connection, const frame_header& h, c
   if (h.kind == frame_kind::request_done) {
     if (h.token_count != p.target->token_count())
       return fail_locked(h.request, "request_done for " + std::to_string(h.token_count) + " tokens, expected " +
-                                        std::to_string(p.target->token_count()));
+                                        std::to_string(p.target->token_count()), errc::bad_frame);
     p.done_seen = true;
     p.first_token = h.first_token;
     return maybe_complete_locked(h.request);
   }
   if (h.layer >= static_cast<uint32_t>(p.target->layers()) ||
       h.index != static_cast<uint32_t>(p.target->payload_count(static_cast<int>(h.layer))))
-    return fail_locked(h.request, "layer_done for layer " + std::to_string(h.layer) + " does not match the transfer");
+    return fail_locked(h.request, "layer_done for layer " + std::to_string(h.layer) + " does not match the transfer",
+                       errc::bad_frame);
   return {};
 }
 
@@ -257,14 +258,14 @@ receipt transfer_registry::maybe_complete_locked(uint64_t request) {
   return {receipt::complete, request, layers, {}};
 }
 
-receipt transfer_registry::fail_locked(uint64_t request, const std::string& why) {
+receipt transfer_registry::fail_locked(uint64_t request, const std::string& why, errc code) {
   auto it = pending_.find(request);
   if (it == pending_.end() || it->second.failed) return {};
   // A payload being written right now keeps the entry until its writer is done with it.
   if (it->second.writing.empty()) pending_.erase(it);
   else it->second.failed = true;
   recent_.remember(request, false);
-  sink_(transfer_event{transfer_event::failed, request, -1, 0, why});
+  sink_(transfer_event{transfer_event::failed, request, -1, 0, why, {}, code});
   return {receipt::failed, request, 0, why};
 }
 

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "runtime/common/bounded_memory.h"
+#include "runtime/common/errc.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/transfer.h"
 
@@ -46,6 +47,9 @@ struct transfer_event {
   int32_t first_token = 0;  // complete
   std::string error;        // failed: names the cause (and the peer)
   std::chrono::steady_clock::time_point first_payload{};  // complete: when its first payload landed
+  // failed: transport_failed (a connection lost and not resumed, the sender gave up: another
+  // attempt may cure it) or bad_frame (a frame that does not fit the transfer: a peer's bug)
+  errc code = errc::transport_failed;
 };
 
 struct receive_counters {
@@ -139,7 +143,7 @@ class transfer_registry {
   bool is_interrupted(const pending& p) const { return p.interrupted != clock::time_point{}; }
   receipt progress_receipt(uint64_t request, pending& p);
   receipt maybe_complete_locked(uint64_t request);
-  receipt fail_locked(uint64_t request, const std::string& why);
+  receipt fail_locked(uint64_t request, const std::string& why, errc code = errc::transport_failed);
   void expire_locked(clock::time_point now);
 
   event_sink sink_;

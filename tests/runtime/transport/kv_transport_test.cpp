@@ -227,7 +227,7 @@ TEST_CASE("frames for a request nobody expects are dropped, never written") {
   CHECK(stats.dropped_bytes == 3u * 4096u);
 }
 
-TEST_CASE("frames out of range or of the wrong shape fail the request and are not written") {
+TEST_CASE("frames out of range or of the wrong shape fail the request as a bad frame and are not written") {
   struct bad_case {
     const char* what;
     std::function<void(frame_header&)> edit;
@@ -257,12 +257,13 @@ TEST_CASE("frames out of range or of the wrong shape fail the request and are no
     peer.send(h, std::as_bytes(std::span(payload)));
     const auto e = log.wait_terminal(1);
     CHECK(e.kind == kv_receiver::event::failed);
+    CHECK(e.code == errc::bad_frame);  // the data plane's code, carried to the router as it is
     CHECK_THAT(e.error, Catch::Contains(bc.error));
     CHECK(std::all_of(dst.words.begin(), dst.words.end(), [](uint64_t w) { return w == 0; }));
   }
 }
 
-TEST_CASE("a connection broken mid-transfer and never resumed fails its requests after the resume window") {
+TEST_CASE("a connection broken mid-transfer and never resumed fails its requests after the resume window, as a transport failure") {
   buffers src(4, 4096), dst(4, 4096);
   event_log log;
   receiver_options ro;
@@ -280,6 +281,7 @@ TEST_CASE("a connection broken mid-transfer and never resumed fails its requests
   const auto t0 = std::chrono::steady_clock::now();
   const auto e = log.wait_terminal(3);
   CHECK(e.kind == kv_receiver::event::failed);
+  CHECK(e.code == errc::transport_failed);
   CHECK_THAT(e.error, Catch::Contains("doomed-prefill"));
   CHECK_THAT(e.error, Catch::Contains("not resumed within 300 ms"));
   CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);  // it waited for a resume first
