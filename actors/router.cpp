@@ -39,9 +39,10 @@
 #include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
+#include "actors/sender_trust.hpp"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
-#include "runtime/policy/link_capacity.h"
+#include "actors/node_telemetry.hpp"
 #include "runtime/sched/client_ids.h"
 #include "runtime/sched/control_plane.h"
 #include "runtime/sched/requesters.h"
@@ -91,13 +92,7 @@ struct router_state {
   uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
   std::mt19937_64 seeds{std::random_device{}()};  // for requests that bring no seed
   clock_type::time_point started = clock_type::now();
-  std::map<std::string, link_report> links;    // latest report per prefill node
-  std::map<std::string, cache_stats> caches;   // latest cache statistics per node
-  clock_type::time_point last_egress_log{};
-  // The inter-cluster link's capacity now: configured, then said (link set, chaos link), then
-  // measured by the PrfaaS nodes (policy/link_capacity.h); status, metrics, the egress log and
-  // the controller read it.
-  policy::link_capacity capacity{0};
+  node_telemetry telemetry;  // link reports, cache statistics, the link's capacity
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   static inline const char* name = "router";
 };
@@ -111,64 +106,9 @@ double now_s(router_self* self) {
 const sched::core& core_of(router_self* self) { return self->state.cp->state(); }
 sched::request_log& log_of(router_self* self) { return self->state.cp->log(); }
 
-// PrfaaS cluster egress: the latest reports of its prefill nodes, summed.
-double prfaas_egress_gbps(const std::map<std::string, link_report>& links) {
-  double egress = 0;
-  for (const auto& [name, l] : links)
-    if (l.prfaas) egress += l.egress_gbps;
-  return egress;
-}
-
 caf::error to_error(const failure& f) { return caf::make_error(f.code(), std::string(f.what())); }
 
-// A node id as CAF's binary serializer writes it, the form a BASP handshake carries.
-std::string serialized(caf::actor_system& sys, const caf::node_id& node) {
-  std::vector<char> buf;
-  caf::binary_serializer sink{sys, buf};
-  if (sink(const_cast<caf::node_id&>(node))) return "";
-  return std::string(buf.begin(), buf.end());
-}
-
-// The certificate the current message's sender proved at its connection's handshake (the
-// door records it by the node id the handshake declared); nothing for an anonymous sender or
-// one no handshake named.  Read it before make_response_promise, which takes the sender away.
-std::optional<security::identity> sender_identity(router_self* self) {
-  const auto& from = self->current_sender();
-  return from ? certificate_of_node(serialized(self->system(), from->node())) : std::nullopt;
-}
-
-std::string described(const std::optional<security::identity>& who) {
-  return who ? who->role + " certificate " + who->name : std::string("no known certificate");
-}
-
-// With certificates, what only an operator may order (the inter-cluster link, conversions):
-// the sender's connection must have proved an operator certificate.  Empty when allowed.
-std::string operator_refusal(router_self* self, const char* what) {
-  if (!self->state.options.trust) return "";  // --insecure: no certificates at all
-  const auto who = sender_identity(self);
-  if (who && who->role == "operator") return "";
-  spdlog::warn("router: refused {} from a sender with {}", what, described(who));
-  return std::string(what) + " needs an operator certificate (`prfaas up` makes STATE/pki/nodes/operator.pem); the sender holds " +
-         described(who);
-}
-
-// The owner a request is recorded under: the sender's certificate name ("" without
-// certificates: --insecure deployments, where everyone is trusted alike).
-std::string owner_of_sender(router_self* self) {
-  if (!self->state.options.trust) return "";
-  const auto who = sender_identity(self);
-  return who ? who->name : std::string("an unknown sender");
-}
-
-// True when the sender may act on a request `owner` submitted: the same certificate, or an
-// operator's.  Otherwise the refusal is logged, naming `what`.
-bool may_touch(router_self* self, const std::string& owner, const std::string& what) {
-  if (!self->state.options.trust) return true;
-  const auto who = sender_identity(self);
-  if (who && (who->name == owner || who->role == "operator")) return true;
-  spdlog::warn("router: refused {} of {}: the sender holds {}", what, owner, described(who));
-  return false;
-}
+bool trusted(router_self* self) { return self->state.options.trust != nullptr; }  // false: --insecure
 
 // A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
 // bounded stop lists); throws failure(invalid_argument) naming the first that is not.
@@ -472,9 +412,7 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
   step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
   st.handles.erase(name);
   st.controls.erase(name);
-  st.links.erase(name);
-  st.capacity.forget(name);
-  st.caches.erase(name);
+  st.telemetry.forget(name);
   if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, atoms::drop_atom::value, name);
 }
 
@@ -514,7 +452,7 @@ void control(router_self* self) {
   if (!st.cp->controller_on()) return;
   self->delayed_send(self, std::chrono::milliseconds(st.options.policy.controller_period_ms), atoms::tick_atom::value);
   sched::commands out;
-  const sched::link_view link{prfaas_egress_gbps(st.links), st.capacity.gbps()};
+  const sched::link_view link{st.telemetry.egress_gbps(), st.telemetry.capacity_gbps()};
   if (const auto moved = st.cp->control(link, now_s(self), out))
     spdlog::info("router: threshold t {} -> {} tokens (PrfaaS egress {:.3f} of {:.3f} Gbps, {:.0f} % utilised; "
                  "{:.1f} requests per PrfaaS node)",
@@ -529,40 +467,14 @@ void write_metrics(router_self* self, metrics::exposition& page) {
   using metrics::kind;
   auto& st = self->state;
   st.cp->write_metrics(page, now_s(self));
-  page.family("prfaas_link_capacity_bytes_per_second", kind::gauge, "The inter-cluster link's capacity the router plans with (0: unknown).");
-  page.sample({}, st.capacity.gbps() * 1e9 / 8);
-  page.family("prfaas_link_egress_bytes_per_second", kind::gauge, "KV egress of each prefill node over its links, last report period.");
-  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, l.egress_gbps * 1e9 / 8);
-  page.family("prfaas_link_utilisation_ratio", kind::gauge, "Each prefill node's egress over its share of the link (PrfaaS nodes).");
-  for (const auto& [name, l] : st.links)
-    if (l.capacity_gbps > 0) page.sample({{"node", name}}, l.egress_gbps / l.capacity_gbps);
-  page.family("prfaas_link_rtt_seconds", kind::gauge, "Worst smoothed TCP round trip of each prefill node's KV connections.");
-  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, l.rtt_us / 1e6);
-  page.family("prfaas_link_in_flight_bytes", kind::gauge, "KV bytes each prefill node posted and has not written yet.");
-  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, static_cast<double>(l.bytes_in_flight));
-  page.family("prfaas_link_retransmits_total", kind::counter, "TCP retransmits on each prefill node's KV connections.");
-  for (const auto& [name, l] : st.links) page.sample({{"node", name}}, l.retransmits);
-  page.family("prfaas_cache_lookups_total", kind::counter, "Prefix cache lookups, by node.");
-  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.lookups));
-  page.family("prfaas_cache_hits_total", kind::counter, "Prefix cache lookups that found a prefix, by node.");
-  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.hits));
-  page.family("prfaas_cache_misses_total", kind::counter, "Prefix cache lookups that found nothing, by node.");
-  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.lookups - c.hits));
-  page.family("prfaas_cache_hit_tokens_total", kind::counter, "Prompt tokens found in the prefix cache, by node.");
-  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.hit_tokens));
-  page.family("prfaas_cache_lookup_tokens_total", kind::counter, "Prompt tokens looked up in the prefix cache, by node.");
-  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.lookup_tokens));
-  page.family("prfaas_cache_evictions_total", kind::counter, "Prefix cache evictions, by node.");
-  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.evictions));
-  page.family("prfaas_cache_bytes", kind::gauge, "Bytes held by each node's prefix cache.");
-  for (const auto& [name, c] : st.caches) page.sample({{"node", name}}, static_cast<double>(c.bytes));
+  st.telemetry.write_metrics(page);
 }
 
 router_actor::behavior_type router(router_self* self, router_options options) {
   self->state.options = std::move(options);
   const auto& o = self->state.options;
   const auto& config = o.policy;
-  self->state.capacity = policy::link_capacity(o.link_gbps);
+  self->state.telemetry = node_telemetry(o.link_gbps);
   sched::control_plane_options cpo;
   cpo.core = {config.threshold_tokens, config.bandwidth_abundant, /*use_directory=*/true,
               config.pull_min_tokens, config.max_in_flight, 1024, config.max_attempts,
@@ -609,24 +521,10 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         auto& st = self->state;
         const std::string mine = st.options.model.fingerprint();
         try {
+          const auto* c = st.cp->converting(info.name);
+          check_registration(self, st.options.trust.get(), {info.name, info.role}, handle, control, proof,
+                             c && c->told && sched::to_string(c->to) == info.role);
           const auto& from = self->current_sender();
-          // The actors registered must live in the registering process.
-          if (!from || !handle || handle.node() != from->node() || (control && control.node() != from->node()))
-            throw failure(errc::invalid_argument, "node " + info.name + " registered actors of another process");
-          if (st.options.trust) {  // null: --insecure
-            const auto who = st.options.trust->check(
-                proof.certificate_pem,
-                security::registration_statement({info.name, info.role}, caf::to_string(from->node()),
-                                                 caf::to_string(self->node())),
-                proof.signature);
-            // A role the router itself ordered (a conversion) is the one exception to the
-            // certificate's role; the name never is.
-            const auto* c = st.cp->converting(info.name);
-            const bool ordered = c && c->told && sched::to_string(c->to) == info.role;
-            if (who.name != info.name || (who.role != info.role && !ordered))
-              throw failure(errc::invalid_argument, "a node with the certificate of " + who.role + " node " + who.name +
-                                                        " tried to register as " + info.role + " node " + info.name);
-          }
           // One process per name: while the node registered under it lives (its process has
           // not been found gone), another process may not take it; it may retry (unreachable
           // says so), and gets the name once the holder's down message arrived.
@@ -642,7 +540,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           return to_error(f);
         }
         if (!st.options.trust) spdlog::warn("router: registered {} on its word (--insecure: no certificate checked)", info.name);
-        else bind_node_identity(serialized(self->system(), self->current_sender()->node()), info.name);
+        else bind_node_identity(node_bytes(self->system(), self->current_sender()->node()), info.name);
         self->monitor(handle);
         st.names[handle.address()] = info.name;
         st.handles[info.name] = handle;
@@ -661,7 +559,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       // may be busy for the length of the fault).
       [=](atoms::link_atom, const std::string& action, double gbps) -> caf::result<int32_t> {
         auto& st = self->state;
-        if (const auto why = operator_refusal(self, "changing the inter-cluster link"); !why.empty())
+        if (const auto why = operator_refusal(self, trusted(self), "changing the inter-cluster link"); !why.empty())
           return caf::make_error(errc::invalid_argument, why);
         if (action != "cut" && action != "restore" && action != "rate")
           return caf::make_error(errc::invalid_argument, "unknown link action '" + action + "' (cut, restore, rate)");
@@ -676,14 +574,14 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
         // What status, metrics, the egress log and the controller read from now: the rate set,
         // or, restored, the configured capacity again.
-        if (action == "rate") st.capacity.said(gbps);
-        if (action == "restore") st.capacity.said(st.options.link_gbps);
+        if (action == "rate") st.telemetry.said(gbps);
+        if (action == "restore") st.telemetry.restored();
         return static_cast<int32_t>(nodes.size());
       },
       [=](generate_request& req) -> caf::result<generate_result> {
         auto& st = self->state;
         // Read before make_response_promise, which takes the sender out of the message.
-        const std::string owner = owner_of_sender(self);
+        const std::string owner = owner_of_sender(self, trusted(self));
         const auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
         auto prompt = req.prompt_ids.empty() ? model::encode(req.prompt) : std::move(req.prompt_ids);
         try {
@@ -697,7 +595,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         // submitted it may (a client id is no capability).
         if (!req.client_id.empty()) {
           const auto& c = st.clients;
-          if (const auto* owner = c.owner(req.client_id); owner && !may_touch(self, *owner, "joining request " + req.client_id))
+          if (const auto* owner = c.owner(req.client_id); owner && !may_touch(self, trusted(self), *owner, "joining request " + req.client_id))
             return caf::make_error(errc::invalid_argument, "the client id names another certificate's request");
           if (const auto* done = c.result(req.client_id)) {
             spdlog::info("router: a retry of request {} got its result again", done->request);
@@ -752,7 +650,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::tick_atom) { control(self); },
       // P/D rebalancing by hand (`prfaas node convert`): a local node changes role in place.
       [=](atoms::convert_atom, const std::string& name, const std::string& to) -> caf::result<int32_t> {
-        if (const auto why = operator_refusal(self, "converting a node"); !why.empty())
+        if (const auto why = operator_refusal(self, trusted(self), "converting a node"); !why.empty())
           return caf::make_error(errc::invalid_argument, why);
         // Once a promise exists it answers the request: a refusal goes through it too.
         auto rp = self->make_response_promise();
@@ -787,30 +685,14 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](const link_report& m) {
         auto& st = self->state;
         if (!sent_by(self, m.node)) return;
-        st.links[m.node] = m;
-        if (m.prfaas) st.capacity.measured(m.node, m.measured_gbps);
-        if (const auto before = st.capacity.measured_change())
-          spdlog::info("router: the inter-cluster link's capacity is {:.3f} Gbps, as the PrfaaS nodes measure it (was {:.3f})",
-                       st.capacity.gbps(), *before);
-        const double egress = prfaas_egress_gbps(st.links);
-        // While KV crosses the link, say once a second how busy the link is.
-        const auto now = clock_type::now();
-        if (egress > 0 && now - st.last_egress_log >= std::chrono::seconds(1)) {
-          st.last_egress_log = now;
-          const double cap = st.capacity.gbps();  // the capacity now, as status and the controller read it
-          if (cap > 0)
-            spdlog::info("router: PrfaaS egress {:.3f} Gbps of {:.3f} Gbps link ({:.1f} % utilised)", egress, cap,
-                         100 * egress / cap);
-          else
-            spdlog::info("router: PrfaaS egress {:.3f} Gbps", egress);
-        }
+        st.telemetry.link(m, clock_type::now());
       },
       [=](const cache_update& m) {
         auto& st = self->state;
         // Only a registered node speaks, and only for its own cache.
         auto h = st.handles.find(m.node);
         if (h == st.handles.end() || h->second.address() != self->current_sender()) return;
-        st.caches[m.node] = m.stats;
+        st.telemetry.cache(m.node, m.stats);
         if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, m);
       },
       [=](const decode_started& m) {
@@ -851,7 +733,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         const auto* view = known ? core_of(self).find(*known) : nullptr;
         if (!view) return;
         if (const auto* owner = st.clients.owner(client_id);
-            owner && !may_touch(self, *owner, "cancelling request " + std::to_string(*known)))
+            owner && !may_touch(self, trusted(self), *owner, "cancelling request " + std::to_string(*known)))
           return;
         spdlog::info("router: request {}: the client went away; cancelled", *known);
         step(self, sched::request_failed{*known, errc::cancelled, "the client went away", view->attempt});
@@ -863,7 +745,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::trace_atom, uint64_t id) -> caf::result<sched::timeline> {
         // Another certificate's request is as unknown as one that never was.
         const auto* owner = self->state.clients.owner_of(id);
-        if (const auto* t = log_of(self).find(id); t && (!owner || may_touch(self, *owner, "tracing request " + std::to_string(id))))
+        if (const auto* t = log_of(self).find(id); t && (!owner || may_touch(self, trusted(self), *owner, "tracing request " + std::to_string(id))))
           return *t;
         return caf::make_error(errc::unknown_request, "the router holds no request " + std::to_string(id) +
                                                           " (it keeps the last 1024 that ended)");
@@ -880,11 +762,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           for (const auto& [name, info] : st.infos)
             if (auto id = core_of(self).node_by_name(name))
               if (core_of(self).node(*id).up && core_of(self).node(*id).desc.kind == kind) s.nodes.push_back(info);
-        for (const auto& [name, l] : st.links) s.links.push_back(l);
-        for (const auto& [name, c] : st.caches) s.caches.push_back(c);
-        s.prfaas_egress_gbps = prfaas_egress_gbps(st.links);
-        s.link_gbps = st.capacity.gbps();
-        s.link_source = st.capacity.from_name();
+        st.telemetry.fill(s);
         s.threshold_tokens = core_of(self).threshold_tokens();
         s.threshold_moves = st.cp->threshold_moves();
         s.conversions = st.cp->conversions();
