@@ -11,13 +11,18 @@
 
 namespace prfaas::actors {
 
-caf::expected<caf::actor> connect_router(caf::actor_system& sys, const endpoint& router, int attempts,
+caf::expected<caf::actor> connect_router(caf::actor_system& sys, const router_locator& router, int attempts,
                                          std::chrono::milliseconds delay) {
   std::string last;
   for (int i = 0; i < attempts; ++i) {
-    auto h = remote_actor(sys, router.host, router.port);
-    if (h) return *h;
-    last = sys.render(h.error());
+    try {
+      const endpoint at = router.current();
+      auto h = remote_actor(sys, at.host, at.port);
+      if (h) return *h;
+      last = at.str() + ": " + sys.render(h.error());
+    } catch (const failure& f) {
+      last = f.what();
+    }
     if (i + 1 < attempts) std::this_thread::sleep_for(delay);
   }
   return caf::make_error(errc::unreachable, "cannot reach the router at " + router.str() + " after " +
@@ -99,7 +104,7 @@ caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const 
   return out;
 }
 
-void cancel(caf::actor_system& sys, const endpoint& router_at, const std::string& client_id) {
+void cancel(caf::actor_system& sys, const router_locator& router_at, const std::string& client_id) {
   // From an actor, not anonymously: the router checks the sender's certificate against the
   // request's submitter.
   if (auto router = connect_router(sys, router_at, 1)) {
@@ -108,7 +113,7 @@ void cancel(caf::actor_system& sys, const endpoint& router_at, const std::string
   }
 }
 
-caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
+caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const router_locator& router_at,
                                                  generate_request request, std::chrono::milliseconds budget) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + budget;
@@ -121,9 +126,9 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const e
   for (int tries = 0; clock::now() < deadline; ++tries) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     if (!router) {
-      auto h = remote_actor(sys, router_at.host, router_at.port);
+      auto h = connect_router(sys, router_at, 1);
       if (!h) {
-        last = "cannot reach the router at " + router_at.str() + " (" + sys.render(h.error()) + ")";
+        last = describe(h.error());
         std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(100)));
         continue;
       }
@@ -139,7 +144,7 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const e
     if (err.category() == caf::atom("prfaas") && static_cast<errc>(err.code()) != errc::unreachable) return r;
     last = describe(err);
     // Look the router up again: the same one while its connection holds, a restarted one at
-    // the same address once the old connection is gone.
+    // the same address once the old connection is gone, or the new leader.
     router = nullptr;
   }
   return caf::make_error(errc::deadline_exceeded, "no answer within " + std::to_string(budget.count()) +

@@ -10,12 +10,17 @@
 
 #include "actors/messages.hpp"
 #include "runtime/common/endpoint.h"
+#include "runtime/control/router_locator.h"
 
 namespace prfaas::actors {
 
-// Connects to the router's published actor, retrying `attempts` times `delay` apart.
-// The error (errc::unreachable) names the address and the attempts.
-caf::expected<caf::actor> connect_router(caf::actor_system& sys, const endpoint& router, int attempts = 10,
+// Where a client finds the router: an address, or the leader etcd names (standby routers).
+using control::router_locator;
+
+// Connects to the router's published actor, retrying `attempts` times `delay` apart (each time
+// asking where it is: a new leader is found).  The error (errc::unreachable) names the address
+// and the attempts.
+caf::expected<caf::actor> connect_router(caf::actor_system& sys, const router_locator& router, int attempts = 10,
                                          std::chrono::milliseconds delay = std::chrono::milliseconds(300));
 
 // Sends one request and waits for its result, at most `timeout` (errc::deadline_exceeded).
@@ -28,7 +33,7 @@ caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor
 // reconnected to at `router_at` (a restarted router runs the request again: greedy output does
 // not depend on where).  Never waits past the budget.  The request's own deadline_ms (0: the
 // router's default) counts from the first send: a retry carries what is left of it.
-caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const endpoint& router_at,
+caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const router_locator& router_at,
                                                  generate_request request, std::chrono::milliseconds budget);
 
 // Sends one request whose tokens come as they are produced: `on_tokens(tokens)` gets each new
@@ -43,7 +48,7 @@ caf::expected<generate_result> generate_streaming(caf::actor_system& sys, const 
 
 // Tells the router that the client of request `client_id` went away: the request ends cancelled
 // (only the certificate that submitted it may; the router ignores anyone else).
-void cancel(caf::actor_system& sys, const endpoint& router_at, const std::string& client_id);
+void cancel(caf::actor_system& sys, const router_locator& router_at, const std::string& client_id);
 
 caf::expected<router_status> status(caf::actor_system& sys, const caf::actor& router,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));

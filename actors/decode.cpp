@@ -61,7 +61,7 @@ constexpr auto kCheckpointPeriod = std::chrono::milliseconds(500);
 
 struct decode_state {
   node_info self;
-  caf::actor router;
+  router_actor router;
   // Declaration order is destruction order reversed: the receiver (whose threads write into
   // reserved sequences) goes first, then the sequences, then the pool they came from.
   std::shared_ptr<engine::engine> engine;
@@ -92,7 +92,7 @@ void schedule_step(decode_self* self) {
 decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::actor router) {
   auto& st = self->state;
   st.self = std::move(o.self);
-  st.router = std::move(router);
+  st.router = caf::actor_cast<router_actor>(router);
   PRFAAS_REQUIRE(o.parts.engine && o.parts.pool && o.parts.cache && o.parts.carrier,
                  st.self.name + ": a decode node needs an engine, a block pool, a cache and a carrier");
   st.engine = std::move(o.parts.engine);
@@ -177,7 +177,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.reserved.erase(it);
           const auto& shape = seq.kv->layout();
           const long landed_bytes = shape.sequence_bytes(seq.kv->tokens(), seq.transfer->held_blocks());
-          caf::unsafe_send_as(self, st.router, decode_started{id, landed_bytes, seq.attempt, phases,
+          self->send(st.router, decode_started{id, landed_bytes, seq.attempt, phases,
                                                                seq.kv->total_payload_bytes() - landed_bytes});
           // Stop strings are read in the model's own text: this node's tokenizer decodes them.
           auto stop = std::make_unique<text::stop_condition>(st.tokenizer.get(), seq.how.stop_ids, seq.how.stop_strings);
@@ -194,13 +194,13 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
                           {sampling_of(seq.how), seq.prompt, stop->empty() ? nullptr : std::move(stop)});
           } catch (const failure& f) {  // the node's own failure, with its code: not the transport's
             spdlog::warn("{}: request {}: cannot decode: {}", st.self.name, id, f.what());
-            caf::unsafe_send_as(self, st.router, decode_failed{id, st.self.name + ": " + f.what(), seq.attempt, f.code()});
+            self->send(st.router, decode_failed{id, st.self.name + ": " + f.what(), seq.attempt, f.code()});
             return;
           }
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
           const auto now = std::chrono::steady_clock::now();
           if (seq.stream) {  // a fresh stream's first token goes at once: it is the request's TTFT
-            if (known == 1) caf::unsafe_send_as(self, st.router, token_chunk{id, 0, {e.first_token}, seq.attempt});
+            if (known == 1) self->send(st.router, token_chunk{id, 0, {e.first_token}, seq.attempt});
             st.streams[id] = {known, now, kStreamPeriod, true};
           } else {
             st.streams[id] = {known, now, kCheckpointPeriod, false};
@@ -210,7 +210,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.receiver->cancel(id);  // waits out a writer still landing a payload
           const int32_t attempt = it->second.attempt;
           st.reserved.erase(it);
-          caf::unsafe_send_as(self, st.router, decode_failed{id, st.self.name + ": " + e.error, attempt, e.code});
+          self->send(st.router, decode_failed{id, st.self.name + ": " + e.error, attempt, e.code});
         }
       },
       // Only the attempt named: a request re-dispatched here again keeps its new sequence.
@@ -230,7 +230,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       // with the new one), so the sequences go and their room with them.
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
-        st.router = std::move(router);
+        st.router = caf::actor_cast<router_actor>(router);
         for (auto& [id, seq] : st.reserved) st.receiver->cancel(id);
         st.reserved.clear();
         for (auto& [id, d] : st.decoding) st.batch->remove(id);
@@ -241,7 +241,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       [=](atoms::republish_atom) {
         auto& st = self->state;
         st.published = true;
-        caf::unsafe_send_as(self, st.router, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
+        self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
       },
       [=](const cache_push& m) {
         auto& st = self->state;
@@ -261,7 +261,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           token_chunk c{id, static_cast<int32_t>(s->second.sent),
                         std::vector<int32_t>(tokens.begin() + static_cast<std::ptrdiff_t>(s->second.sent), tokens.end()),
                         st.decoding[id].second};
-          caf::unsafe_send_as(self, st.router, std::move(c));
+          self->send(st.router, std::move(c));
           s->second.sent = tokens.size();
           s->second.last = now;
         };
@@ -281,14 +281,14 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
             st.cache->insert_sequence(prompt, *done.kv, std::move(done.snapshots));
             cached = true;
           }
-          caf::unsafe_send_as(self, st.router,
+          self->send(st.router,
                               decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
                                             std::move(done.logprobs)});
         }
         if (cached) {
           const bool first = !st.published;
           st.published = true;
-          caf::unsafe_send_as(self, st.router, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
+          self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
         }
         schedule_step(self);
       },

@@ -120,7 +120,7 @@ class http_counters {
 // cannot be served get 503 at once instead of waiting out their deadline in the router's queue.
 class readiness {
  public:
-  readiness(caf::actor_system& sys, endpoint router_at) : sys_(sys), router_at_(std::move(router_at)) {
+  readiness(caf::actor_system& sys, router_locator router_at) : sys_(sys), router_at_(std::move(router_at)) {
     poller_ = std::thread([this] { run(); });
   }
   ~readiness() {
@@ -138,7 +138,7 @@ class readiness {
   }
 
   // Asks the router now.  Empty when a prefill and a decode node are up.
-  static std::string check(caf::actor_system& sys, const endpoint& router_at) {
+  static std::string check(caf::actor_system& sys, const router_locator& router_at) {
     auto router = actors::connect_router(sys, router_at, 1);
     if (!router) return "the router cannot be reached: " + actors::describe(router.error());
     auto st = actors::status(sys, *router, std::chrono::seconds(3));
@@ -169,7 +169,7 @@ class readiness {
   }
 
   caf::actor_system& sys_;
-  endpoint router_at_;
+  router_locator router_at_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
@@ -226,7 +226,7 @@ std::string extension_of(const actors::generate_result& x) {
 }  // namespace
 
 int run_gateway(caf::actor_system& sys, const config::deployment_config& config, const endpoint& listen_at,
-                const endpoint& router_at, const std::string& port_file, sigset_t& signals, const https_files& https) {
+                const router_locator& router_at, const std::string& port_file, sigset_t& signals, const https_files& https) {
   const auto& g = config.gateway;
   std::set<std::string> keys;
   try {

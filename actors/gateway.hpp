@@ -20,6 +20,7 @@
 #include <string>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/control/router_locator.h"
 #include "runtime/config/deployment_config.h"
 
 namespace prfaas::actors {
@@ -32,6 +33,6 @@ struct https_files {
 // Serves until SIGINT or SIGTERM arrives in `signals` (blocked by the caller).  Writes the bound
 // port to `port_file` (when not empty) once listening.  Returns the process's exit status.
 int run_gateway(caf::actor_system& sys, const config::deployment_config& config, const endpoint& listen_at,
-                const endpoint& router_at, const std::string& port_file, sigset_t& signals, const https_files& https = {});
+                const control::router_locator& router_at, const std::string& port_file, sigset_t& signals, const https_files& https = {});
 
 }  // namespace prfaas::actors

@@ -7,9 +7,10 @@
 //   prfaas::actors::prefill_actor p = spawn_prefill(sys, options, router);
 //   self->request(p, timeout, job).then([](prefill_report& r) { ... });
 //
-// The router and the supervisors keep caf::actor handles (caf::actor_cast): a node's role may be
-// converted at run time (prefill <-> decode), and both answer status_atom, router_atom and
-// abort_atom alike.
+// Every handle a message is sent through is of these types: the router casts a registered
+// node's handles to its role's interface (the certificate proved the role) and its supervisor's
+// to node_control_actor; the roles and supervisors hold the router as router_actor.  The
+// registration itself carries untyped handles (the role varies), cast once on arrival.
 
 #include <caf/all.hpp>
 
@@ -54,6 +55,30 @@ using cache_directory_actor = caf::typed_actor<
     caf::reacts_to<atoms::drop_atom, std::string>,              // a node was lost
     caf::replies_to<atoms::match_atom, std::vector<int32_t>>::with<std::vector<cache_hit>>,
     caf::reacts_to<atoms::router_atom, caf::actor>>;            // the router restarted (nothing to do)
+
+// Views of the role actors above by what they share, for handles that may be either role (a
+// node converts between prefill and decode at run time): what every role answers (its
+// supervisor's view), and what the roles holding a prefix cache answer (prefill and decode).
+using role_actor = caf::typed_actor<
+    caf::replies_to<atoms::status_atom>::with<node_info>,
+    caf::reacts_to<atoms::router_atom, caf::actor>>;
+using cache_holder_actor = caf::typed_actor<
+    caf::replies_to<cache_push>::with<int32_t>,
+    caf::reacts_to<atoms::republish_atom>,
+    caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>>;
+
+// Where a request's tokens go as they come: a client's stream (client.hpp).
+using token_stream_actor = caf::typed_actor<caf::reacts_to<token_chunk>>;
+
+// A node's supervisor (roles.hpp: spawn_supervisor): never busy, so what the router orders it
+// reaches a role in the middle of work; and its own timers.
+using node_control_actor = caf::typed_actor<
+    caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,      // mark the request cancelled at once
+    caf::reacts_to<atoms::convert_atom, std::string>,          // drained: become a ROLE node
+    caf::reacts_to<atoms::link_atom, std::string, double>,     // the emulated link: cut, restore, rate
+    caf::reacts_to<atoms::reconnect_atom>,
+    caf::reacts_to<atoms::register_atom>,
+    caf::reacts_to<atoms::tick_atom>>;                          // standby routers: is the leader still the one?
 
 // Router (roles.hpp: spawn_router): the control-plane core's adapter.
 using router_actor = caf::typed_actor<

@@ -23,6 +23,7 @@
 #include "actors/roles.hpp"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/endpoint.h"
+#include "runtime/control/router_locator.h"
 #include "runtime/config/deployment_config.h"
 #include "runtime/security/pki.h"
 
@@ -41,7 +42,7 @@ struct node_spec {
   // this host (empty: this node takes an even share of the link).
   std::string shared_link;
   caf::actor router;   // null for the router itself
-  endpoint router_at;  // where the supervisor reconnects to it
+  control::router_locator router_at;  // where the supervisor reconnects to it (or the leader etcd names)
   // The router: the deployment's CA, who may register (null: names on the node's word).
   std::shared_ptr<const security::verifier> trust;
   // Signs this node's registration (null: --insecure, or one process of trusting roles).

@@ -45,26 +45,30 @@
 namespace prfaas::actors {
 namespace {
 
+// The reporter's interface: a new router (null: none), and its own tick.
+using link_reporter_actor = caf::typed_actor<caf::reacts_to<atoms::router_atom, caf::actor>, caf::reacts_to<atoms::tick_atom>>;
+
 struct reporter_state {
   transport::telemetry_gate gate;  // when a report is worth sending (runtime/transport/link_stats.h)
-  caf::actor router;
+  router_actor router;
   std::optional<link_report> last;  // the last one made
   static inline const char* name = "link-reporter";
 };
 
 // `egress`: the node's user-space pacer (null: none).  While it paces (an emulated link, or a
 // chaos rate), the link's rate is the one said, and nothing is reported as measured.
-caf::behavior link_reporter(caf::stateful_actor<reporter_state>* self, std::shared_ptr<transport::link_pool> links,
-                            caf::actor router, node_info info, double capacity_gbps,
-                            std::shared_ptr<transport::pacer> egress) {
-  self->state.router = std::move(router);
+link_reporter_actor::behavior_type link_reporter(link_reporter_actor::stateful_base<reporter_state>* self,
+                                                 std::shared_ptr<transport::link_pool> links, caf::actor router,
+                                                 node_info info, double capacity_gbps,
+                                                 std::shared_ptr<transport::pacer> egress) {
+  self->state.router = caf::actor_cast<router_actor>(router);
   self->send(self, atoms::tick_atom::value);
   return {
       // A new router, or the node registered (again): the router hears the last report now,
       // whatever it says (one sent before the registration was dropped by the router).
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
-        st.router = std::move(router);
+        st.router = caf::actor_cast<router_actor>(router);
         st.gate.forget();
         if (!st.router || !st.last) return;
         self->send(st.router, *st.last);
@@ -138,8 +142,8 @@ struct prefill_state {
   std::map<uint64_t, std::pair<std::unique_ptr<transport::pulled_prefix>, int32_t>> pulls;
   std::unique_ptr<transport::carrier_listener> receiver;  // after pulls: its threads write into them
   bool published = false;                   // the first update resets what the directory held
-  caf::actor router;
-  caf::actor reporter;
+  router_actor router;
+  link_reporter_actor reporter;
   std::shared_ptr<transport::link_pool> links;
   worker_context context;                    // cancellations, fault points
   transport::link_options lo;                // of its KV links (timeouts bound a job's wait)
@@ -166,7 +170,7 @@ void publish(prefill_self* self, kv::cache_delta delta, bool reset) {
   if (!st.router) return;
   const bool first = !st.published;
   st.published = true;
-  caf::unsafe_send_as(self, st.router, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
+  self->send(st.router, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
 }
 
 // A pull ended, well (its prefix goes into the cache) or not (the prefill recomputes it).
@@ -186,7 +190,7 @@ void pull_ended(prefill_self* self, uint64_t id, bool ok, const std::string& why
     spdlog::warn("{}: request {}: pulling its cached prefix failed ({}); it will be recomputed", st.self.name, id, why);
   }
   st.pulls.erase(it);
-  if (st.router) caf::unsafe_send_as(self, st.router, cache_pulled{id, tokens, attempt});
+  if (st.router) self->send(st.router, cache_pulled{id, tokens, attempt});
 }
 
 void look_at_staging(prefill_self* self);
@@ -262,7 +266,7 @@ void tell_staging(prefill_self* self, bool full) {
   if (!st.router) return;
   staging_report r{st.self.name, full, static_cast<int64_t>(st.staging->used_bytes()),
                    static_cast<int64_t>(st.staging->capacity_bytes()), static_cast<int32_t>(st.staging->size())};
-  caf::unsafe_send_as(self, st.router, std::move(r));
+  self->send(st.router, std::move(r));
 }
 
 // A staged job's transfer ended: its report, or the transfer's failure, to the router.
@@ -353,7 +357,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
   st.kv_layout = st.engine->layout().kv_layout();
   st.pool = std::move(o.parts.pool);
   st.cache = std::move(o.parts.cache);
-  st.router = router;
+  st.router = caf::actor_cast<router_actor>(router);
   // Pulled prefixes land here.
   const auto& context = o.context;
   st.receiver = o.parts.carrier->listen(endpoint{context.data_host, context.data_port},
@@ -371,8 +375,8 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       [=](atoms::status_atom) { return self->state.self; },
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
-        caf::unsafe_send_as(self, st.reporter, atoms::router_atom::value, router);
-        st.router = std::move(router);
+        self->send(st.reporter, atoms::router_atom::value, router);
+        st.router = caf::actor_cast<router_actor>(router);
         st.told_full = false;  // a new router hears the next "full" afresh
         // Pulls the last router started can no longer be used.
         for (auto& [id, pull] : st.pulls) st.receiver->cancel(id);
@@ -384,7 +388,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       [=](atoms::republish_atom) {
         auto& st = self->state;
         publish(self, st.cache->everything(), true);
-        if (st.router) caf::unsafe_send_as(self, st.reporter, atoms::router_atom::value, st.router);
+        if (st.router) self->send(st.reporter, atoms::router_atom::value, caf::actor_cast<caf::actor>(st.router));
       },
       // A running prefill reads cancellations from the board (the supervisor writes it); here
       // a pull waiting for its prefix ends.

@@ -13,6 +13,7 @@
 #include "actors/messages.hpp"
 #include "runtime/common/cancel_board.h"
 #include "runtime/common/endpoint.h"
+#include "runtime/control/router_locator.h"
 #include "runtime/faults/fault_points.h"
 #include "runtime/config/deployment_config.h"
 #include "runtime/text/tokenizer.h"
@@ -133,7 +134,7 @@ decode_actor spawn_decode(caf::actor_system& sys, const config::deployment_confi
 struct supervisor_options {
   std::function<caf::actor(caf::actor router)> spawn_role;
   caf::actor router;                                  // null for the router's own process
-  endpoint router_at;                                 // where to reconnect
+  control::router_locator router_at;                  // where to reconnect (an address, or etcd's leader)
   std::function<void(const caf::actor&)> on_spawned;  // e.g. publish the new role actor
   std::function<void(const std::string&)> fatal;
   std::shared_ptr<cancel_board> cancels;  // abort_atom to the supervisor marks it (null: ignored)

@@ -57,11 +57,32 @@ using clock_type = std::chrono::steady_clock;
 // goes down first): a request its requesters all left is cancelled only after this.
 constexpr auto kOrphanGrace = std::chrono::milliseconds(2500);
 
+// A registered node's actors, cast to their interfaces once its certificate proved its role.
+struct node_handles {
+  caf::actor role;                   // its role actor, whichever (monitored, compared)
+  prefill_actor prefill;             // a prefill node's
+  decode_actor decode;               // a decode node's
+  cache_directory_actor directory;   // the cache directory's
+  cache_holder_actor cache;          // a prefill or decode node's: it holds a prefix cache
+  node_control_actor control;        // its supervisor, never busy
+};
+
+node_handles handles_for(const std::string& role, const caf::actor& handle, const caf::actor& control) {
+  node_handles h;
+  h.role = handle;
+  h.control = caf::actor_cast<node_control_actor>(control);
+  if (role == "prefill") h.prefill = caf::actor_cast<prefill_actor>(handle);
+  if (role == "decode") h.decode = caf::actor_cast<decode_actor>(handle);
+  if (role == "cache-directory") h.directory = caf::actor_cast<cache_directory_actor>(handle);
+  if (role == "prefill" || role == "decode") h.cache = caf::actor_cast<cache_holder_actor>(handle);
+  return h;
+}
+
 // What the adapter keeps per request beside the core's view of it.
 struct pending_request {
   std::vector<caf::response_promise> replies;  // the client, and any retry of it that joined
   std::string client_id;
-  caf::actor stream;             // where its tokens go as they come (token_chunk); null: none
+  token_stream_actor stream;     // where its tokens go as they come; null: none
   std::vector<int32_t> prompt;
   decoding how;                  // sampling (with its seed) and stop rule, for every attempt
   std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
@@ -78,8 +99,7 @@ struct router_state {
   // The core and the slow loops (threshold controller, rebalancer, conversions, request log),
   // the simulator's own code.
   std::unique_ptr<sched::control_plane> cp;
-  std::map<std::string, caf::actor> handles;    // by node name
-  std::map<std::string, caf::actor> controls;   // by node name: its supervisor, never busy
+  std::map<std::string, node_handles> handles;  // by node name
   std::map<caf::actor_addr, std::string> names;
   std::map<std::string, node_info> infos;
   std::unordered_map<uint64_t, pending_request> requests;
@@ -151,14 +171,15 @@ void job_failed(router_self* self, uint64_t id, const caf::error& err, int attem
                      err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down)) ||
                     (err.category() == caf::atom("prfaas") && err.code() == static_cast<uint8_t>(errc::node_lost));
   auto h = self->state.handles.find(node);
-  if (gone && h != self->state.handles.end() && h->second.address() == handle) node_lost(self, node, describe(err));
+  if (gone && h != self->state.handles.end() && h->second.role.address() == handle) node_lost(self, node, describe(err));
   step(self, failed_event(id, err, attempt));
 }
 
-caf::actor handle_of(router_self* self, sched::node_id id) {
+const node_handles& handle_of(router_self* self, sched::node_id id) {
+  static const node_handles none;
   const auto& name = core_of(self).node(id).desc.name;
   auto it = self->state.handles.find(name);
-  return it == self->state.handles.end() ? caf::actor{} : it->second;
+  return it == self->state.handles.end() ? none : it->second;
 }
 
 
@@ -166,7 +187,7 @@ caf::actor handle_of(router_self* self, sched::node_id id) {
 bool sent_by(router_self* self, const std::string& name) {
   const auto& from = self->current_sender();
   auto h = self->state.handles.find(name);
-  return from && h != self->state.handles.end() && from->node() == h->second.node();
+  return from && h != self->state.handles.end() && from->node() == h->second.role.node();
 }
 
 // The node the core has doing `role` of request `id` now (empty: none, or an unknown request).
@@ -189,14 +210,14 @@ bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const ch
   const auto& from = self->current_sender();
   std::string who = from ? caf::to_string(from->node()) : std::string("an anonymous sender");
   for (const auto& [other, h] : self->state.handles)
-    if (from && h.node() == from->node()) who = "node " + other;
+    if (from && h.role.node() == from->node()) who = "node " + other;
   spdlog::warn("router: dropped a {} for request {} from {}, which does not hold it", what, id, who);
   return false;
 }
 
-caf::actor directory(router_self* self) {
+cache_directory_actor directory(router_self* self) {
   for (const auto& n : core_of(self).nodes())
-    if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id);
+    if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id).directory;
   return {};
 }
 
@@ -246,7 +267,7 @@ void act(router_self* self, const sched::reserve& c) {
   decode_job job{id, static_cast<int32_t>(p.resume ? p.resume->prompt.size() : r.prompt.size()), view->max_tokens,
                  r.prompt, attempt, static_cast<bool>(r.stream), r.how};
   if (p.resume) job.output = p.resume->output;
-  const auto to = handle_of(self, c.decode);
+  const auto to = handle_of(self, c.decode).decode;
   const std::string name = core_of(self).node(c.decode).desc.name;
   const auto addr = to.address();
   self->request(to, std::chrono::seconds(5), job)
@@ -264,7 +285,7 @@ void act(router_self* self, const sched::prefill& c) {
   const auto& p = st.requests.at(id);
   prefill_job job{id, p.resume ? p.resume->prompt : p.prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
                   p.how, c.decode_held_tokens, p.resume ? p.resume->next_token() : -1};
-  const auto to = handle_of(self, c.node);
+  const auto to = handle_of(self, c.node).prefill;
   const std::string name = core_of(self).node(c.node).desc.name;
   const auto addr = to.address();
   log_of(self).prefill_sent(id, now_s(self));
@@ -288,7 +309,8 @@ void act(router_self* self, const sched::pull_cache& c) {
   auto& st = self->state;
   const auto id = c.id;
   const int attempt = c.attempt;
-  const auto to = handle_of(self, c.to), from = handle_of(self, c.from);
+  const auto to = handle_of(self, c.to).prefill;
+  const auto from = handle_of(self, c.from).cache;
   const std::string to_name = core_of(self).node(c.to).desc.name;
   if (!to || !from) { step(self, sched::cache_pulled{id, 0, attempt}); return; }
   const auto& prompt = st.requests.at(id).prompt;
@@ -302,7 +324,7 @@ void act(router_self* self, const sched::pull_cache& c) {
                 .then([=](int32_t) { /* the prefill node reports cache_pulled */ },
                       [=](caf::error& err) {
                         spdlog::warn("router: request {}: the cache holder did not send ({})", id, describe(err));
-                        caf::unsafe_send_as(self, to, atoms::abort_atom::value, id, attempt);  // it answers cache_pulled{0}
+                        self->send(to, atoms::abort_atom::value, id, attempt);  // it answers cache_pulled{0}
                       });
           },
           [=](caf::error& err) {
@@ -315,9 +337,9 @@ void act(router_self* self, const sched::pull_cache& c) {
 // cancelled at once, for work the role is in the middle of (a prefill checks between layers).
 void act(router_self* self, const sched::abort_request& c) {
   const int32_t attempt = c.attempt;
-  if (auto h = handle_of(self, c.node)) caf::unsafe_send_as(self, h, atoms::abort_atom::value, c.id, attempt);
-  auto ctl = self->state.controls.find(core_of(self).node(c.node).desc.name);
-  if (ctl != self->state.controls.end() && ctl->second) caf::unsafe_send_as(self, ctl->second, atoms::abort_atom::value, c.id, attempt);
+  const auto& h = handle_of(self, c.node);
+  if (h.cache) self->send(h.cache, atoms::abort_atom::value, c.id, attempt);
+  if (h.control) self->send(h.control, atoms::abort_atom::value, c.id, attempt);
 }
 
 // Whoever sent or streams a request is watched while it waits: one monitor per requester.
@@ -367,14 +389,14 @@ void act(router_self* self, const sched::reply& c) {
 
 // A drained node's supervisor turns its role into the other; it registers again in that role.
 void act(router_self* self, const sched::convert_node& c) {
-  const auto& name = core_of(self).node(c.node).desc.name;
-  auto ctl = self->state.controls.find(name);
-  if (ctl != self->state.controls.end() && ctl->second)
-    caf::unsafe_send_as(self, ctl->second, atoms::convert_atom::value, std::string(sched::to_string(c.to)));
+  if (const auto& ctl = handle_of(self, c.node).control)
+    self->send(ctl, atoms::convert_atom::value, std::string(sched::to_string(c.to)));
 }
 
 void act(router_self* self, const sched::conversion_ended& c) {
-  if (c.ok) spdlog::info("router: {} now serves as a {} node", c.node, sched::to_string(core_of(self).node(*core_of(self).node_by_name(c.node)).desc.kind));
+  if (c.ok)  // its new role is the core's already (the registration stepping node_up ended it)
+    spdlog::info("router: {} now serves as a {} node", c.node,
+                 sched::to_string(core_of(self).node(*core_of(self).node_by_name(c.node)).desc.kind));
   else spdlog::warn("router: {}", c.why);
   auto rp = self->state.conversion_replies.find(c.node);
   if (rp == self->state.conversion_replies.end()) return;
@@ -411,9 +433,8 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
     spdlog::warn("router: {} node {} lost ({})", role, name, why);
   step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
   st.handles.erase(name);
-  st.controls.erase(name);
   st.telemetry.forget(name);
-  if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, atoms::drop_atom::value, name);
+  if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
 }
 
 // Starts converting local node `name` to `to` (prefill | decode): drains it, then its supervisor
@@ -512,7 +533,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
     self->state.names.erase(it);
     // A restarted node re-registers under its name with a new handle: ignore its old one.
     auto h = self->state.handles.find(name);
-    if (h != self->state.handles.end() && h->second.address() == msg.source)
+    if (h != self->state.handles.end() && h->second.role.address() == msg.source)
       node_lost(self, name, caf::to_string(msg.reason));
   });
   return {
@@ -528,9 +549,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           // One process per name: while the node registered under it lives (its process has
           // not been found gone), another process may not take it; it may retry (unreachable
           // says so), and gets the name once the holder's down message arrived.
-          if (auto held = st.handles.find(info.name); held != st.handles.end() && held->second.node() != from->node())
+          if (auto held = st.handles.find(info.name); held != st.handles.end() && held->second.role.node() != from->node())
             throw failure(errc::unreachable, "the name " + info.name + " is held by a live node (actor-plane node " +
-                                                 caf::to_string(held->second.node()) + "); retry once it is gone");
+                                                 caf::to_string(held->second.role.node()) + "); retry once it is gone");
           if (info.model != mine)
             throw failure(errc::model_mismatch, "node " + info.name + " runs model [" + info.model +
                                                     "] but the router runs [" + mine + "]");
@@ -543,8 +564,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         else bind_node_identity(node_bytes(self->system(), self->current_sender()->node()), info.name);
         self->monitor(handle);
         st.names[handle.address()] = info.name;
-        st.handles[info.name] = handle;
-        st.controls[info.name] = control;
+        st.handles[info.name] = handles_for(info.role, handle, control);
         st.infos[info.name] = info;
         spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", info.role, info.name, info.cluster,
                      caf::to_string(self->current_sender()->node()));
@@ -552,7 +572,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (info.role == "cache-directory")
           for (const auto& n : core_of(self).nodes())
             if (n.up && n.desc.kind != sched::node_kind::cache_directory)
-              if (auto h = handle_of(self, n.id)) caf::unsafe_send_as(self, h, atoms::republish_atom::value);
+              if (const auto& h = handle_of(self, n.id).cache) self->send(h, atoms::republish_atom::value);
         return caf::ok_atom::value;
       },
       // The emulated inter-cluster link, through each PrfaaS prefill node's supervisor (its role
@@ -565,12 +585,12 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           return caf::make_error(errc::invalid_argument, "unknown link action '" + action + "' (cut, restore, rate)");
         if (action == "rate" && !(gbps > 0 && gbps <= 1e4))
           return caf::make_error(errc::invalid_argument, "a link rate must be in (0, 10000] Gbps");
-        std::vector<caf::actor> nodes;
+        std::vector<node_control_actor> nodes;
         for (const auto& [name, info] : st.infos)
           if (info.prfaas && info.role == "prefill")
-            if (auto c = st.controls.find(name); c != st.controls.end() && c->second) nodes.push_back(c->second);
+            if (auto h = st.handles.find(name); h != st.handles.end() && h->second.control) nodes.push_back(h->second.control);
         for (auto& c : nodes)
-          caf::unsafe_send_as(self, c, atoms::link_atom::value, action, gbps);  // the whole link: each node knows how it shares it
+          self->send(c, atoms::link_atom::value, action, gbps);  // the whole link: each node knows how it shares it
         spdlog::warn("router: link {} ({:.3f} Gbps) on {} PrfaaS prefill nodes", action, gbps, nodes.size());
         // What status, metrics, the egress log and the controller read from now: the rate set,
         // or, restored, the configured capacity again.
@@ -619,7 +639,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         auto rp = self->make_response_promise();
         p.replies.push_back(rp);
         p.client_id = req.client_id;
-        p.stream = req.stream;
+        p.stream = caf::actor_cast<token_stream_actor>(req.stream);
         st.clients.started(req.client_id, id, owner);
         p.prompt = std::move(prompt);
         p.how = std::move(req.how);
@@ -691,9 +711,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         auto& st = self->state;
         // Only a registered node speaks, and only for its own cache.
         auto h = st.handles.find(m.node);
-        if (h == st.handles.end() || h->second.address() != self->current_sender()) return;
+        if (h == st.handles.end() || h->second.role.address() != self->current_sender()) return;
         st.telemetry.cache(m.node, m.stats);
-        if (auto dir = directory(self)) caf::unsafe_send_as(self, dir, m);
+        if (auto dir = directory(self)) self->send(dir, m);
       },
       [=](const decode_started& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
@@ -724,7 +744,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         const auto* view = core_of(self).find(m.request);
         if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;
         it->second.produced.add(m.offset, m.tokens);
-        if (it->second.stream) caf::unsafe_send_as(self, it->second.stream, std::move(m));
+        if (it->second.stream) self->send(it->second.stream, std::move(m));
       },
       // The client went away: its request ends here, and the nodes holding it drop it.
       [=](atoms::cancel_atom, const std::string& client_id) {

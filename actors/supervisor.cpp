@@ -37,7 +37,8 @@ constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
 struct supervisor_state {
   supervisor_options options;
   caf::actor role;
-  caf::actor router;              // the current router (changes when it restarts)
+  router_actor router;            // the current router (changes when it restarts)
+  endpoint router_endpoint;       // where it was reached (empty: not known)
   node_info info;
   bool registered = false;
   std::chrono::milliseconds backoff = kFirstBackoff;
@@ -46,7 +47,7 @@ struct supervisor_state {
   static inline const char* name = "supervisor";
 };
 
-using supervisor_actor = caf::stateful_actor<supervisor_state>;
+using supervisor_actor = node_control_actor::stateful_base<supervisor_state>;
 
 void fatal(supervisor_actor* self, const std::string& why) {
   if (self->state.fatal_sent) return;
@@ -70,7 +71,7 @@ void send_registration(supervisor_actor* self, const node_info& info) {
   auto role = self->state.role;
   // The supervisor registers itself beside the role as the node's control handle: it is never
   // busy, so cancellations reach work the role is in the middle of.
-  caf::actor control = caf::actor_cast<caf::actor>(self);
+  caf::actor control = caf::actor_cast<caf::actor>(self->address());
   registration_proof proof;
   if (self->state.options.prove)
     proof = self->state.options.prove({info.name, info.role}, caf::to_string(self->home_system().node()),
@@ -82,7 +83,8 @@ void send_registration(supervisor_actor* self, const node_info& info) {
             self->state.backoff = kFirstBackoff;
             spdlog::info("{}: registered with the router", info.name);
             // A new router, or its directory, knows nothing of this node's cache yet.
-            if (info.role == "prefill" || info.role == "decode") self->send(role, atoms::republish_atom::value);
+            if (info.role == "prefill" || info.role == "decode")
+              self->send(caf::actor_cast<cache_holder_actor>(role), atoms::republish_atom::value);
           },
           [=](caf::error& err) {
             // A refusal is final, but for a name still held (retried until its holder is gone).
@@ -118,7 +120,7 @@ void register_role(supervisor_actor* self, bool ask_role) {
 
 void start_role(supervisor_actor* self) {
   auto& st = self->state;
-  st.role = st.options.spawn_role(st.router);
+  st.role = st.options.spawn_role(caf::actor_cast<caf::actor>(st.router));
   self->monitor(st.role);
   if (st.options.on_spawned) st.options.on_spawned(st.role);
   register_role(self, /*ask_role=*/true);
@@ -127,20 +129,31 @@ void start_role(supervisor_actor* self) {
 void reconnect(supervisor_actor* self) {
   auto& st = self->state;
   auto mm = middleman_handle(self->home_system());
-  const auto at = st.options.router_at;
+  endpoint at;
+  try {
+    at = st.options.router_at.current();  // with standby routers: the leader etcd names now
+  } catch (const failure& f) {
+    spdlog::warn("{}: {}; looking again", st.info.name, f.what());
+    self->delayed_send(self, st.backoff, atoms::reconnect_atom::value);
+    st.backoff = std::min(kMaxBackoff, st.backoff * 2);
+    return;
+  }
   self->request(mm, std::chrono::seconds(2), caf::connect_atom::value, at.host, at.port)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
             auto& st = self->state;
-            st.router = caf::actor_cast<caf::actor>(ptr);
+            st.router = caf::actor_cast<router_actor>(ptr);
             if (!st.router) {
               self->delayed_send(self, st.backoff, atoms::reconnect_atom::value);
               return;
             }
             spdlog::info("{}: reached the router at {} again", st.info.name, at.str());
+            st.router_endpoint = at;
             self->monitor(st.router);
             // Ahead of whatever waits in the role's mailbox (high priority).
-            if (st.role) self->send<caf::message_priority::high>(st.role, atoms::router_atom::value, st.router);
+            if (st.role)
+              self->send<caf::message_priority::high>(caf::actor_cast<role_actor>(st.role), atoms::router_atom::value,
+                                                      caf::actor_cast<caf::actor>(st.router));
             register_role(self, /*ask_role=*/false);
           },
           [=](caf::error&) {
@@ -150,24 +163,36 @@ void reconnect(supervisor_actor* self) {
           });
 }
 
-caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
+// The router is gone (down), or etcd names another leader: the role stops taking work from it
+// at once (jobs it sent that still wait in the role's mailbox are refused, not computed for
+// nobody), and the supervisor reconnects after `after`.
+void router_lost(supervisor_actor* self, std::chrono::milliseconds after) {
+  auto& st = self->state;
+  if (st.router) self->demonitor(st.router.address());
+  st.router = nullptr;
+  st.router_endpoint = {};
+  st.registered = false;
+  if (st.role)
+    self->send<caf::message_priority::high>(caf::actor_cast<role_actor>(st.role), atoms::router_atom::value, caf::actor{});
+  const auto& at = st.options.router_at;
+  if (!at.follows_etcd() && at.current().port == 0) {
+    fatal(self, st.info.name + ": lost the router and has no address to reconnect to");
+    return;
+  }
+  self->delayed_send(self, after, atoms::reconnect_atom::value);
+}
+
+constexpr auto kLeaderLook = std::chrono::milliseconds(250);  // standby routers: how often
+
+node_control_actor::behavior_type supervisor(supervisor_actor* self, supervisor_options options) {
   self->state.options = std::move(options);
-  self->state.router = self->state.options.router;
+  self->state.router = caf::actor_cast<router_actor>(self->state.options.router);
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
     if (st.router && msg.source == st.router.address()) {
       spdlog::warn("{}: lost the router ({}); serving what it holds and reconnecting", st.info.name,
                    caf::to_string(msg.reason));
-      st.router = nullptr;
-      st.registered = false;
-      // The role stops taking work from the lost router at once: jobs it sent that still wait
-      // in the role's mailbox are refused, not computed for nobody.
-      if (st.role) self->send<caf::message_priority::high>(st.role, atoms::router_atom::value, caf::actor{});
-      if (st.options.router_at.port == 0) {
-        fatal(self, st.info.name + ": lost the router and has no address to reconnect to");
-        return;
-      }
-      self->delayed_send(self, st.backoff, atoms::reconnect_atom::value);
+      router_lost(self, st.backoff);
       return;
     }
     if (msg.source != st.role.address()) return;
@@ -191,8 +216,22 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
   });
   if (self->state.router) self->monitor(self->state.router);
   start_role(self);
+  if (self->state.options.router_at.follows_etcd()) self->send(self, atoms::tick_atom::value);
   return {
       [=](atoms::reconnect_atom) { reconnect(self); },
+      // Standby routers: a leader that etcd no longer names (it was stopped or cut off, and its
+      // lease lapsed) is left for the one it names now, even while its connection still holds.
+      [=](atoms::tick_atom) {
+        auto& st = self->state;
+        self->delayed_send(self, kLeaderLook, atoms::tick_atom::value);
+        const auto leader = st.options.router_at.leader_now();
+        if (!leader || !st.router) return;  // etcd silent (nobody new is elected) or reconnecting
+        if (st.router_endpoint.host.empty()) st.router_endpoint = *leader;  // the first router, reached at start
+        if (*leader == st.router_endpoint) return;
+        spdlog::warn("{}: etcd names {} the leading router now; leaving {}", st.info.name, leader->str(),
+                     st.router_endpoint.str());
+        router_lost(self, std::chrono::milliseconds(0));
+      },
       [=](atoms::register_atom) {
         if (!self->state.registered) register_role(self, /*ask_role=*/false);
       },
@@ -234,7 +273,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_options options) {
 }  // namespace
 
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_options options) {
-  return sys.spawn(supervisor, std::move(options));
+  return caf::actor_cast<caf::actor>(sys.spawn(supervisor, std::move(options)));
 }
 
 }  // namespace prfaas::actors

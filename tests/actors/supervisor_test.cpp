@@ -152,7 +152,7 @@ TEST_CASE("a router lost while the role is still saying who it is: no crash, and
   actors::supervisor_options opts;
   opts.spawn_role = [&](caf::actor) { return sys.spawn(slow_role); };
   opts.router = lost;
-  opts.router_at = {"127.0.0.1", port};
+  opts.router_at = endpoint{"127.0.0.1", port};
   // A node with certificates signs a statement naming the router's node at registration.
   opts.prove = [](const security::identity&, const std::string&, const std::string&) { return actors::registration_proof{}; };
   auto fatal = std::make_shared<std::string>();

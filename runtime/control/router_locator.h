@@ -1,0 +1,47 @@
+#pragma once
+// Where the router is: a fixed address (one router, restarted in place), or, with standby
+// routers, the leader etcd names (leadership.h), asked again each time it is needed so nodes,
+// gateways and clients follow a change of leader.  Copies share what they last learnt: when
+// etcd does not answer, the leader it named last is used.
+//
+//   router_locator at(endpoint{"10.0.0.1", 7000});         // a lone router
+//   router_locator at(etcd_endpoints);                     // the leader
+//   const endpoint now = at.current();
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/common/endpoint.h"
+
+namespace prfaas::control {
+
+class router_locator {
+ public:
+  router_locator() = default;
+  router_locator(endpoint fixed) : fixed_(std::move(fixed)) {}  // NOLINT: a lone router's address is a locator
+  explicit router_locator(std::vector<endpoint> etcd, std::string key = {});
+
+  // The router to reach now; failure(unreachable) when etcd names none and none was known.
+  endpoint current() const;
+  // The leader as etcd names it now, without the fallback (nothing: none, or etcd silent).
+  std::optional<endpoint> leader_now() const;
+  bool follows_etcd() const { return !etcd_.empty(); }
+  const std::vector<endpoint>& etcd() const { return etcd_; }
+  const std::string& key() const { return key_; }
+  std::string str() const;
+
+ private:
+  endpoint fixed_;
+  std::vector<endpoint> etcd_;
+  std::string key_;
+  struct learnt {
+    std::mutex mutex;
+    std::optional<endpoint> leader;
+  };
+  std::shared_ptr<learnt> learnt_ = std::make_shared<learnt>();
+};
+
+}  // namespace prfaas::control
