@@ -1,5 +1,7 @@
 #include "actors/actor_plane.hpp"
 
+#include "runtime/common/errc.h"
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <caf/openssl/manager.hpp>
@@ -34,9 +36,20 @@ void unpublish(caf::actor_system& sys, const caf::actor& whom, uint16_t port) {
       .receive([] {}, [](caf::error&) {});
 }
 
-caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string& host, uint16_t port) {
-  if (tls_on(sys)) return caf::openssl::remote_actor(sys, host, port);
-  return sys.middleman().remote_actor(host, port);
+caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                       std::chrono::milliseconds timeout) {
+  // Through the middleman actor, so a peer that accepts and never answers (a stopped process)
+  // costs `timeout`, not forever.
+  caf::scoped_actor self{sys};
+  caf::expected<caf::actor> out{caf::make_error(errc::unreachable, "no answer from " + host + ":" + std::to_string(port))};
+  self->request(middleman_handle(sys), timeout, caf::connect_atom::value, host, port)
+      .receive(
+          [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            if (ptr) out = caf::actor_cast<caf::actor>(ptr);
+            else out = caf::make_error(errc::unreachable, "no actor published at " + host + ":" + std::to_string(port));
+          },
+          [&](caf::error& err) { out = std::move(err); });
+  return out;
 }
 
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys) {

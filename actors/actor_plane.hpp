@@ -8,6 +8,7 @@
 #include <caf/fwd.hpp>
 #include <caf/io/middleman_actor.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -34,7 +35,10 @@ tls_files deployment_credentials(const std::string& state_dir, const std::string
 bool tls_on(caf::actor_system& sys);
 caf::expected<uint16_t> publish(caf::actor_system& sys, const caf::actor& whom, uint16_t port, const std::string& host);
 void unpublish(caf::actor_system& sys, const caf::actor& whom, uint16_t port);
-caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string& host, uint16_t port);
+// The actor published at host:port, TLS or plain as this process's plane is; a peer that does
+// not complete the handshake within `timeout` is unreachable.
+caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(3));
 // True: the OpenSSL error-queue fix for libcaf_openssl is linked in (actors/openssl_error_queue.cpp).
 bool openssl_error_queue_fixed();
 

@@ -1,10 +1,15 @@
 #include "apps/cli_support.h"
 
+#include "runtime/control/etcd_client.h"
+
 #include "apps/commands.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -23,17 +28,41 @@ namespace prfaas::apps {
 namespace fs = std::filesystem;
 
 client_system::client_system(const config::deployment_config& c, const actors::tls_files& tls)
-    : cfg(c.router, 1, tls), sys(cfg) {
+    : cfg(std::make_unique<actors::system_config>(c.router, 1, tls)),
+      owned(std::make_unique<caf::actor_system>(*cfg)),
+      sys(*owned) {
   if (!tls.enabled()) spdlog::warn("prfaas: plaintext actor plane (--insecure)");
 }
 
-caf::actor connect(caf::actor_system& sys, const endpoint& router, int attempts) {
+client_system::~client_system() {
+  struct closing {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto c = std::make_shared<closing>();
+  // Both leak when the close does not end in time: the process's end takes them.
+  std::thread([c, sys = owned.release(), cfg = cfg.release()] {
+    delete sys;
+    delete cfg;
+    std::lock_guard lock(c->mutex);
+    c->done = true;
+    c->cv.notify_all();
+  }).detach();
+  std::unique_lock lock(c->mutex);
+  // Said on stderr: stdout may be a command's JSON.
+  if (!c->cv.wait_for(lock, std::chrono::seconds(1), [&] { return c->done; }))
+    std::cerr << "prfaas: note: the actor plane did not close within 1 s (a peer never answered its handshake)\n";
+}
+
+caf::actor connect(caf::actor_system& sys, const actors::router_locator& router, int attempts) {
   auto h = actors::connect_router(sys, router, attempts);
   if (!h) throw cli_error{actors::describe(h.error())};
   return *h;
 }
 
 void wait_ready(caf::actor_system& sys, const caf::actor& router, launcher& l, int timeout_ms) {
+  // A standby router registers nothing: it is not among the workers the leader must see.
   for (int waited = 0;; waited += 100) {
     auto exited = l.reap_exited();
     if (!exited.empty()) {
@@ -209,9 +238,13 @@ void add_access_options(CLI::App* cmd, client_access& a) {
       ->excludes(ca, cert, key);
 }
 
-endpoint router_address(const std::string& flag, const std::string& state_dir) {
+actors::router_locator router_address(const std::string& flag, const std::string& state_dir) {
   try {
-    return parse_endpoint(flag.empty() ? read_state(state_dir).at("router").get<std::string>() : flag);
+    if (!flag.empty()) return parse_endpoint(flag);
+    const auto st = read_state(state_dir);
+    if (const auto etcd = st.value("etcd", std::string()); !etcd.empty())
+      return actors::router_locator(control::parse_etcd_endpoints(etcd));
+    return parse_endpoint(st.at("router").get<std::string>());
   } catch (const failure& f) {
     throw cli_error{f.what()};
   } catch (const json::exception& e) {
@@ -269,15 +302,19 @@ int run_command_line(CLI::App& app, cli_context& ctx, int argc, char** argv) {
   }
   if (!ctx.run) return 2;
   ctx.access.state_dir = ctx.state_dir;
+  int status = 1;
   try {
-    return ctx.run();
+    status = ctx.run();
   } catch (const cli_error& e) {
     std::cerr << "prfaas: error: " << e.message << std::endl;
-    return 1;
   } catch (const failure& f) {
     std::cerr << "prfaas: error: " << to_string(f.code()) << ": " << f.what() << std::endl;
-    return 1;
   }
+  // Without static destructors: an actor system left closing (client_system) must not be torn
+  // down under its own threads.
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(status);
 }
 
 }  // namespace prfaas::apps

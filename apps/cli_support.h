@@ -37,13 +37,19 @@ struct cli_error {
 
 // A CAF system for a client process: same timing as the nodes, one scheduler thread.
 struct client_system {
-  actors::system_config cfg;
-  caf::actor_system sys;
   client_system(const config::deployment_config& c, const actors::tls_files& tls);
+  // Closes the actor system, waiting at most 1 s: a connection whose peer never answered the
+  // handshake (a stopped router still named leader for its lease) would hold it until that peer
+  // resumes.  Past that the system is left to the process's end (run_command_line ends with
+  // _Exit, as nodes do).
+  ~client_system();
+  std::unique_ptr<actors::system_config> cfg;
+  std::unique_ptr<caf::actor_system> owned;
+  caf::actor_system& sys;
 };
 
 // The router's actor, or cli_error naming the address and the attempts.
-caf::actor connect(caf::actor_system& sys, const endpoint& router, int attempts = 10);
+caf::actor connect(caf::actor_system& sys, const actors::router_locator& router, int attempts = 10);
 
 // Waits until every worker registered with the router, or fails naming the missing ones.
 void wait_ready(caf::actor_system& sys, const caf::actor& router, launcher& l, int timeout_ms = 60000);
@@ -103,7 +109,8 @@ actors::tls_files client_tls(const client_access& a, const std::string& as = "cl
 // --ca, --cert, --key and --insecure on a command that reaches the actor plane.
 void add_access_options(CLI::App* cmd, client_access& a);
 // --router, or the state directory's router.
-endpoint router_address(const std::string& flag, const std::string& state_dir);
+// --router, else the deployment's: its router, or with standby routers the leader its etcd names.
+actors::router_locator router_address(const std::string& flag, const std::string& state_dir);
 // One request, waited for within its deadline (the router's default when 0) and 5 s more.
 actors::generate_result remote_generate(caf::actor_system& sys, const caf::actor& router, const std::string& prompt,
                                         int max_tokens, int deadline_ms);

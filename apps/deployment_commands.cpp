@@ -25,6 +25,7 @@
 
 #include "apps/launcher.h"
 #include "runtime/common/errc.h"
+#include "runtime/control/etcd_client.h"
 #include "runtime/security/pki.h"
 #include "runtime/model/checkpoint.h"
 #include "runtime/model/checkpoint_init.h"
@@ -84,13 +85,19 @@ int cmd_up(const std::string& config_path, const std::string& model_dir, const s
   auto write_state = [&] {
     json st;
     st["router"] = router_at.str();
+    // Standby routers: clients follow the leader this etcd names.
+    if (!l.etcd().empty()) st["etcd"] = l.etcd();
     // "gateway": the first (what clients of one door read); "gateways": every replica.
     for (const auto& g : gateways_at) st["gateways"].push_back(scheme + g.str() + "/v1");
     if (!gateways_at.empty()) st["gateway"] = st["gateways"][0];
     st["insecure"] = insecure;
     st["up_pid"] = ::getpid();
-    for (const auto& n : l.nodes())
-      st["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"pid", n.pid}, {"log", n.log}});
+    for (const auto& n : l.nodes()) {
+      json node = {{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"pid", n.pid}, {"log", n.log}};
+      for (const auto& arg : n.extra)  // a router's address: status tells the leader by it
+        if (n.role == "router" && arg.rfind("--listen=", 0) == 0) node["address"] = arg.substr(9);
+      st["nodes"].push_back(node);
+    }
     std::ofstream(state_file(state_dir) + ".tmp") << st.dump(2) << "\n";
     fs::rename(state_file(state_dir) + ".tmp", state_file(state_dir));
   };
@@ -144,9 +151,23 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   if (!s) throw cli_error{actors::describe(s.error())};
   json j;
   j["router"] = router_at.str();
-  if (auto st = read_state_if_any(access.state_dir); st.contains("gateway")) {
+  const auto st = read_state_if_any(access.state_dir);
+  if (st.contains("gateway")) {
     j["gateway"] = st["gateway"];
     j["gateways"] = st.value("gateways", json::array({st["gateway"]}));
+  }
+  // Standby routers: the leader etcd names, by name, the standbys, and etcd's health.
+  if (router_at.follows_etcd()) {
+    const auto leader = router_at.leader_now();
+    j["leader_address"] = leader ? leader->str() : "";
+    j["standbys"] = json::array();
+    for (const auto& n : st.value("nodes", json::array()))
+      if (n.value("role", "") == "router") {
+        if (leader && n.value("address", "") == leader->str()) j["leader"] = n["name"];
+        else j["standbys"].push_back(n["name"]);
+      }
+    control::etcd_client etcd(router_at.etcd());
+    j["etcd"] = {{"endpoints", st.value("etcd", "")}, {"healthy", etcd.healthy()}};
   }
   j["completed"] = s->completed;
   j["failed"] = s->failed;
@@ -180,6 +201,13 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
   if (as_json) { std::cout << dump(j) << std::endl; return 0; }
   std::printf("router %s: %lld completed, %lld failed, %lld in flight\n", router_at.str().c_str(),
               static_cast<long long>(s->completed), static_cast<long long>(s->failed), static_cast<long long>(s->in_flight));
+  if (j.contains("etcd")) {
+    std::string standbys;
+    for (const auto& n : j["standbys"]) standbys += (standbys.empty() ? "" : ", ") + n.get<std::string>();
+    std::printf("leader %s (%s); standbys: %s; etcd %s %s\n", j.value("leader", std::string("?")).c_str(),
+                j["leader_address"].get<std::string>().c_str(), standbys.empty() ? "none" : standbys.c_str(),
+                j["etcd"]["endpoints"].get<std::string>().c_str(), j["etcd"]["healthy"].get<bool>() ? "healthy" : "NOT healthy");
+  }
   if (j.contains("gateways"))
     for (const auto& g : j["gateways"]) std::printf("gateway %s (OpenAI-compatible HTTP API)\n", g.get<std::string>().c_str());
   std::printf("threshold t = %d tokens (%d moves by the live controller); last minute: %d completed, %.0f %% offloaded\n",

@@ -18,9 +18,28 @@
 
 #include "runtime/common/endpoint.h"
 #include "runtime/common/errc.h"
+#include "runtime/control/etcd_client.h"
 #include "runtime/security/pki.h"
 
 namespace prfaas::apps {
+
+namespace {
+// A port free on `host` now (the kernel's pick): for processes that must be told their port.
+uint16_t free_port(const std::string& host) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  socklen_t len = sizeof a;
+  uint16_t port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  if (port == 0) throw failure(errc::port_in_use, "no free port on " + host);
+  return port;
+}
+}  // namespace
 
 namespace fs = std::filesystem;
 
@@ -67,8 +86,10 @@ void launcher::write_host_bundles() const {
 
 std::vector<launcher::placed> launcher::plan() const {
   const auto& d = config_.deployment;
-  std::vector<placed> out = {{"router", "router", d.local_cluster, d.router_host},
-                             {"cache-directory", "cache-directory", d.local_cluster, d.router_host}};
+  std::vector<placed> out;
+  for (int i = 0; i <= config_.control.standby_routers; ++i)
+    out.push_back({router_name(i), "router", d.local_cluster, d.router_host});
+  out.push_back({"cache-directory", "cache-directory", d.local_cluster, d.router_host});
   for (int i = 0; i < d.prfaas_prefill; ++i)
     out.push_back({"prfaas-prefill-" + std::to_string(i), "prefill", d.prfaas_cluster, d.prfaas_host});
   for (int i = 0; i < d.local_prefill; ++i)
@@ -132,6 +153,12 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
     if (std::string_view(*e).rfind("OMP_NUM_THREADS=", 0) != 0) env.emplace_back(*e);
   env.push_back("OMP_NUM_THREADS=" + std::to_string(config_.node.threads));
   if (!std::getenv("OMP_WAIT_POLICY")) env.emplace_back("OMP_WAIT_POLICY=passive");
+  exec_child(p, std::move(args), std::move(env), append_log);
+  return p;
+}
+
+void launcher::exec_child(node_process& p, std::vector<std::string> args, std::vector<std::string> env,
+                          bool append_log) const {
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -149,11 +176,10 @@ node_process launcher::spawn(const std::string& name, const std::string& role, c
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the launcher blocks signals for sigwait
     const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | (append_log ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
     if (fd >= 0) { ::dup2(fd, 1); ::dup2(fd, 2); }
-    ::execve(node_binary_.c_str(), argv.data(), envp.data());
+    ::execve(args[0].c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
   p.pid = pid;
-  return p;
 }
 
 endpoint launcher::start() {
@@ -192,23 +218,41 @@ endpoint launcher::start() {
   // Each node listens on its host's address (deployment.host when not across hosts).
   const std::string router_address = config_.address_of(d.router_host);
   endpoint router{router_address, static_cast<uint16_t>(d.router_port)};
+  if (config_.control.standby()) {
+    etcd_ = config_.control.etcd;
+    if (etcd_.empty() && router_here) start_etcd();
+    if (etcd_.empty()) throw failure(errc::bad_config, "standby routers across hosts need control.etcd: the address of etcd");
+    // Routers standing for leadership need fixed ports: the one etcd names is the one dialled.
+    if (router.port == 0 && router_here) router.port = free_port(router_address);
+  }
+  const std::string etcd_flag = "--etcd=" + etcd_;
   if (router_here) {
     const std::string port_file = state_dir_ + "/router.port";
     fs::remove(port_file);
-    nodes_.push_back(spawn("router", "router", d.local_cluster, {"--listen=" + router.str(), "--port-file=" + port_file}));
+    std::vector<std::string> extra = {"--listen=" + router.str(), "--port-file=" + port_file};
+    if (!etcd_.empty()) extra.push_back(etcd_flag);
+    nodes_.push_back(spawn("router", "router", d.local_cluster, extra));
+    node_process& first = nodes_.back();
     // The router writes its port once it listens; a router that dies first is reported.
     router.port = 0;
     for (int waited = 0; router.port == 0; waited += 50) {
       if (std::ifstream in(port_file); in && (in >> router.port) && router.port) break;
       router.port = 0;
       if (!reap_exited().empty() || waited > 15000)
-        throw failure(errc::unreachable, "the router did not start: " + log_tail(nodes_.front()));
+        throw failure(errc::unreachable, "the router did not start: " + log_tail(first));
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     // A restarted router must come back where the others look for it.
-    nodes_.front().extra = {"--listen=" + router.str(), "--port-file=" + port_file};
+    first.extra = {"--listen=" + router.str(), "--port-file=" + port_file};
+    if (!etcd_.empty()) first.extra.push_back(etcd_flag);
+    // The standbys, each on its own port: they serve once etcd names them.
+    for (int i = 1; i <= config_.control.standby_routers; ++i) {
+      const endpoint at{router_address, free_port(router_address)};
+      nodes_.push_back(spawn(router_name(i), "router", d.local_cluster, {"--listen=" + at.str(), etcd_flag}));
+    }
   }
-  const std::string router_flag = "--router=" + router.str();
+  // With standby routers, every node follows the leader etcd names.
+  const std::string router_flag = etcd_.empty() ? "--router=" + router.str() : etcd_flag;
   // The emulated inter-cluster link is one bucket the PrfaaS nodes of a host share (transport/pacer.h).
   const std::string shared_link = state_dir_ + "/link.pacer";
   if (here(d.prfaas_host)) fs::remove(shared_link);
@@ -256,6 +300,43 @@ security::issued_files launcher::https_credentials(const std::string& address) c
 }
 
 std::string launcher::gateway_name(int i) { return i == 0 ? "gateway" : "gateway-" + std::to_string(i); }
+std::string launcher::router_name(int i) { return i == 0 ? "router" : "router-" + std::to_string(i); }
+
+
+node_process launcher::spawn_etcd(bool fresh, bool append_log) {
+  const std::string dir = state_dir_ + "/etcd";
+  if (fresh) fs::remove_all(dir);
+  const std::string address = config_.address_of(config_.deployment.router_host);
+  const std::string client = "http://" + address + ":" + std::to_string(etcd_client_port_);
+  const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_port_);
+  node_process p{"etcd", "etcd", config_.deployment.local_cluster, -1, state_dir_ + "/logs/etcd.log", {}, {}, 0, false};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  exec_child(p,
+             {"/usr/bin/etcd", "--name=prfaas", "--data-dir=" + dir, "--listen-client-urls=" + client,
+              "--advertise-client-urls=" + client, "--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+              "--initial-cluster=prfaas=" + peer, "--logger=zap", "--log-level=warn",
+              // One member: short heartbeats let leases be as short as control.lease_s (etcd makes
+              // a shorter lease than 1.5 election timeouts longer).
+              "--heartbeat-interval=50", "--election-timeout=500"},
+             std::move(env), append_log);
+  return p;
+}
+
+void launcher::start_etcd() {
+  if (::access("/usr/bin/etcd", X_OK) != 0)
+    throw failure(errc::bad_config, "control.standby_routers needs etcd: install Debian's etcd-server, or name one in control.etcd");
+  const std::string address = config_.address_of(config_.deployment.router_host);
+  etcd_client_port_ = config_.control.etcd_port ? static_cast<uint16_t>(config_.control.etcd_port) : free_port(address);
+  etcd_peer_port_ = free_port("127.0.0.1");
+  nodes_.push_back(spawn_etcd(/*fresh=*/true));
+  etcd_ = address + ":" + std::to_string(etcd_client_port_);
+  control::etcd_client etcd(control::parse_etcd_endpoints(etcd_));
+  for (int waited = 0; !etcd.healthy(); waited += 100) {
+    if (!reap_exited().empty() || waited > 15000) throw failure(errc::unreachable, "etcd did not start: " + log_tail(nodes_.back()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
 
 std::vector<endpoint> launcher::gateways(int timeout_ms) {
   std::vector<endpoint> out;
@@ -283,13 +364,13 @@ std::optional<endpoint> launcher::gateway(int timeout_ms) {
 std::vector<std::string> launcher::expected_worker_names() const {
   std::vector<std::string> out;
   for (const auto& node : nodes_)
-    if (node.role != "router" && node.role != "gateway") out.push_back(node.name);
+    if (node.role != "router" && node.role != "gateway" && node.role != "etcd") out.push_back(node.name);
   return out;
 }
 
 size_t launcher::expected_workers() const {
   size_t n = 0;
-  for (const auto& node : nodes_) n += node.role != "router" && node.role != "gateway";
+  for (const auto& node : nodes_) n += node.role != "router" && node.role != "gateway" && node.role != "etcd";
   return n;
 }
 
@@ -378,7 +459,8 @@ std::vector<std::string> launcher::supervise() {
         if (int port = 0; (std::ifstream(state_dir_ + "/" + n.name + ".port") >> port) && port > 0)
           for (auto& arg : n.extra)
             if (arg.rfind("--listen=", 0) == 0) arg = "--listen=" + parse_endpoint(arg.substr(9)).host + ":" + std::to_string(port);
-      n = spawn(n.name, n.role, n.cluster, n.extra, /*append_log=*/true);
+      n = n.role == "etcd" ? spawn_etcd(/*fresh=*/false, /*append_log=*/true)
+                           : spawn(n.name, n.role, n.cluster, n.extra, /*append_log=*/true);
       n.exits = exits;
       out.push_back("node " + n.name + " restarted (pid " + std::to_string(n.pid) + ")");
     }

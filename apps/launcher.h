@@ -15,6 +15,11 @@
 // CA's key) in STATE_DIR/hosts/NAME; that host's STATE_DIR starts as a copy of it.  The others
 // dial the router at its fixed port.
 //
+// With standby routers ([control] standby_routers), the launcher first starts a single-member
+// etcd (Debian's etcd-server, data in STATE_DIR/etcd) unless [control] etcd names one, then the
+// router ("router", which leads at start), the standbys ("router-1", ...), each on its own fixed
+// port, and every other node with --etcd: they reach whichever router etcd names.
+//
 // supervise() restarts a node that died (a signal or a non-zero exit; a clean exit, such as a
 // drained node's, was meant), with the same arguments (the router on the port it
 // had, so the others find it again), after a backoff of 100 ms doubling to 5 s; a node that
@@ -85,6 +90,10 @@ class launcher {
   std::vector<endpoint> gateways(int timeout_ms = 10000);
   // Replica i's node name: "gateway" for the first (as with one), then "gateway-1", ...
   static std::string gateway_name(int i);
+  // Router i's node name: "router", then the standbys "router-1", ...
+  static std::string router_name(int i);
+  // The etcd routers elect their leader in ("HOST:PORT,..."; empty: no standby routers).
+  const std::string& etcd() const { return etcd_; }
   std::string log_tail(const node_process& node, int lines = 5) const;
 
  private:
@@ -93,6 +102,11 @@ class launcher {
   security::issued_files https_credentials(const std::string& address) const;
   node_process spawn(const std::string& name, const std::string& role, const std::string& cluster,
                      const std::vector<std::string>& extra, bool append_log = false);
+  // Forks and executes `args` (args[0] the binary) with `env`, output to p.log; p.pid set.
+  void exec_child(node_process& p, std::vector<std::string> args, std::vector<std::string> env, bool append_log) const;
+  // The embedded etcd (role "etcd"): `fresh` wipes its data (a new deployment); a restart keeps it.
+  node_process spawn_etcd(bool fresh, bool append_log = false);
+  void start_etcd();  // [control] standby_routers without [control] etcd; sets etcd_
 
   struct placed {  // a node of the deployment and the host it runs on ("" when not across hosts)
     std::string name, role, cluster, host;
@@ -101,7 +115,8 @@ class launcher {
   void write_host_bundles() const;
   bool here(const std::string& host) const { return host_.empty() || host == host_; }
 
-  std::string node_binary_, state_dir_, config_path_, secret_file_, host_;
+  std::string node_binary_, state_dir_, config_path_, secret_file_, host_, etcd_;
+  uint16_t etcd_client_port_ = 0, etcd_peer_port_ = 0;
   config::deployment_config config_;
   bool insecure_ = false, prepared_ = false;
   std::vector<node_process> nodes_;

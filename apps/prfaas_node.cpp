@@ -38,6 +38,8 @@
 #include "kernels/cpu/threads.h"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
+#include "runtime/control/etcd_client.h"
+#include "runtime/control/leadership.h"
 #include "runtime/gpu/backend.h"
 #include "runtime/security/pki.h"
 
@@ -65,7 +67,11 @@ int main(int argc, char** argv) {
   app.add_option("--role", role_text, "router | cache-directory | prefill | decode | gateway")->required();
   app.add_option("--cluster", cluster, "cluster this node belongs to")->required();
   app.add_option("--listen", listen_text, "HOST:PORT this node listens on (port 0: any)")->required();
-  app.add_option("--router", router_text, "HOST:PORT of the router (all roles but router)");
+  app.add_option("--router", router_text, "HOST:PORT of the router (all roles but router; or --etcd)");
+  std::string etcd_text;
+  app.add_option("--etcd", etcd_text,
+                 "HOST:PORT,... of etcd: a router stands for leadership there, every other role follows the leader "
+                 "it names");
   app.add_option("--config", config_path, "deployment TOML file");
   std::string model_dir;
   app.add_option("--model", model_dir, "a checkpoint folder to load (engine.kind = \"hf\"; overrides the config's)");
@@ -111,7 +117,9 @@ int main(int argc, char** argv) {
   config::deployment_config config;
   std::string secret;
   cluster::node_role role;
-  endpoint listen_at, router_at;
+  endpoint listen_at;
+  control::router_locator router_at;
+  std::vector<endpoint> etcd;
   std::shared_ptr<security::node_credentials> credentials;
   try {
     role = cluster::parse_role(role_text);
@@ -123,9 +131,13 @@ int main(int argc, char** argv) {
                                                 " listens on every interface: say which address other nodes dial "
                                                 "for this node's KV with --advertise HOST");
     if (!advertise.empty()) parse_endpoint(advertise + ":1");  // a host name or address, nothing else
+    if (!etcd_text.empty()) etcd = control::parse_etcd_endpoints(etcd_text);
+    if (role == cluster::node_role::router && !etcd.empty() && listen_at.port == 0)
+      throw failure(errc::invalid_argument, "a router standing for leadership in etcd needs a fixed --listen port");
     if (role != cluster::node_role::router) {
-      if (router_text.empty()) throw failure(errc::invalid_argument, "--router is required for role " + role_text);
-      router_at = parse_endpoint(router_text);
+      if (!etcd.empty()) router_at = control::router_locator(etcd);
+      else if (router_text.empty()) throw failure(errc::invalid_argument, "--router or --etcd is required for role " + role_text);
+      else router_at = parse_endpoint(router_text);
     }
     if (!config_path.empty()) config = config::load_config(config_path);
     if (!model_dir.empty()) config::use_model(config, model_dir);
@@ -195,6 +207,34 @@ int main(int argc, char** argv) {
     std::_Exit(status);
   }
 
+  // Standby routers: this router serves only once etcd names it the leader, and stops the moment
+  // etcd says its lease is gone (another may lead by then).  A signal while standing by ends it.
+  std::unique_ptr<control::etcd_client> etcd_client;
+  std::unique_ptr<control::leadership> lead;
+  if (role == cluster::node_role::router && !etcd.empty()) {
+    etcd_client = std::make_unique<control::etcd_client>(etcd);
+    const std::string me = (advertise.empty() ? listen_at.host : advertise) + ":" + std::to_string(listen_at.port);
+    lead = std::make_unique<control::leadership>(*etcd_client, me, control::leadership_options{config.control.lease_s});
+    spdlog::info("{}: standing for the router's leadership in etcd as {}", name, me);
+    int stop_sig = 0;
+    const bool leads = lead->campaign(
+        [&] {
+          timespec none{};
+          stop_sig = sigtimedwait(&signals, nullptr, &none);
+          return stop_sig > 0;
+        },
+        [&](const std::string& leader) {
+          spdlog::info("{}: standing by: {}", name, leader.empty() ? "etcd names no leader (or does not answer)"
+                                                                   : leader + " leads");
+        });
+    if (!leads) {
+      spdlog::info("{}: stopped while standing by", name);
+      spdlog::shutdown();
+      std::_Exit(0);
+    }
+    spdlog::info("{}: leads (etcd names {})", name, me);
+  }
+
   actors::node_spec spec;
   spec.config = config;
   spec.role = role;
@@ -228,8 +268,34 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // The leader keeps its lease; etcd saying it is gone ends this router (prfaas up starts it
+  // again, as a standby).
+  std::atomic<bool> leaving{false};
+  std::thread keeper;
+  if (lead)
+    keeper = std::thread([&] {
+      bool silent = false;
+      while (!leaving) {
+        std::this_thread::sleep_for(lead->renew_every());
+        if (leaving) break;
+        const auto r = lead->renew();
+        if (r == control::renewal::lost) {
+          request_exit("etcd says this router's lease is gone: another router may lead; this one stops");
+          return;
+        }
+        if ((r == control::renewal::store_unreachable) != silent) {
+          silent = !silent;
+          if (silent) spdlog::warn("{}: etcd does not answer: serving on (nobody else can be elected)", name);
+          else spdlog::info("{}: etcd answers again", name);
+        }
+      }
+    });
   int sig = 0;
   sigwait(&signals, &sig);
+  leaving = true;
+  if (keeper.joinable()) keeper.join();
+  // A router leaving of its own accord hands leadership on at once.
+  if (lead && sig != SIGUSR1) lead->resign();
   int status = 0;
   {
     std::lock_guard lock(fatal_mutex);
@@ -244,7 +310,7 @@ int main(int argc, char** argv) {
     spdlog::info("{}: draining: no new work, finishing what it holds", name);
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.router.drain_ms);
     for (;;) {
-      auto router = actors::remote_actor(sys, router_at.host, router_at.port);
+      auto router = actors::connect_router(sys, router_at, 1);
       if (!router) break;
       caf::scoped_actor self{sys};
       int32_t held = -1;

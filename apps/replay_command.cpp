@@ -34,7 +34,7 @@ struct path_totals {
 
 }  // namespace
 
-int replay_command(caf::actor_system& sys, const endpoint& router_at, const replay_options& o) {
+int replay_command(caf::actor_system& sys, const control::router_locator& router_at, const replay_options& o) {
   const auto trace = sim::load_trace(o.trace, static_cast<size_t>(std::max<long>(1, o.requests)));
   std::vector<std::string> prompts(trace.size());
   std::vector<int> outputs(trace.size());

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/control/router_locator.h"
 
 namespace prfaas::apps {
 
@@ -28,6 +29,6 @@ struct replay_options {
   sampling_flags sampling;  // with a seed, request i samples with seed + i
 };
 
-int replay_command(caf::actor_system& sys, const endpoint& router_at, const replay_options& options);
+int replay_command(caf::actor_system& sys, const control::router_locator& router_at, const replay_options& options);
 
 }  // namespace prfaas::apps

@@ -128,6 +128,11 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("delay_layer_ms", f.delay_layer_ms); r.get("fail_alloc", f.fail_alloc);
          r.get("crash_role", f.crash_role);
        }},
+      {"control", [&](table_reader& r) {
+         auto& k = c.control;
+         r.get("standby_routers", k.standby_routers); r.get("etcd", k.etcd); r.get("lease_s", k.lease_s);
+         r.get("etcd_port", k.etcd_port);
+       }},
       {"gateway", [&](table_reader& r) {
          auto& g = c.gateway;
          r.get("enabled", g.enabled); r.get("port", g.port); r.get("replicas", g.replicas); r.get("model", g.model);
@@ -279,6 +284,21 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.deployment.router_port <= 65535, "deployment.router_port must be a port number");
   check(c.gateway.port <= 65535, "gateway.port must be a port number");
   check(c.gateway.replicas >= 1 && c.gateway.replicas <= 16, "gateway.replicas must be 1..16");
+  check(c.control.standby_routers >= 0 && c.control.standby_routers <= 4, "control.standby_routers must be 0..4");
+  check(c.control.lease_s >= 1 && c.control.lease_s <= 60, "control.lease_s must be 1..60");
+  check(c.control.etcd_port >= 0 && c.control.etcd_port <= 65534, "control.etcd_port must be a port number");
+  // HOST:PORT,... (each port 1..65535): control::parse_etcd_endpoints reads it.
+  for (size_t start = 0; !c.control.etcd.empty() && start <= c.control.etcd.size();) {
+    const size_t comma = std::min(c.control.etcd.find(',', start), c.control.etcd.size());
+    const std::string one = c.control.etcd.substr(start, comma - start);
+    const size_t colon = one.rfind(':');
+    int port = 0;
+    const bool digits = colon != std::string::npos && colon + 1 < one.size() && one.size() - colon <= 6 &&
+                        one.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+    if (digits) port = std::stoi(one.substr(colon + 1));
+    check(digits && colon > 0 && port >= 1 && port <= 65535, "control.etcd: '" + one + "' is not HOST:PORT");
+    start = comma + 1;
+  }
   check(c.gateway.port == 0 || c.gateway.port + c.gateway.replicas - 1 <= 65535,
         "gateway.port + gateway.replicas - 1 must be a port number");
   check(c.gateway.max_body_bytes >= 1024 && c.gateway.max_body_bytes <= (64 << 20), "gateway.max_body_bytes must be 1024..67108864");

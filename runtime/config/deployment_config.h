@@ -15,6 +15,7 @@
 //   [transport]    connections, max_inflight_mib, staging_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
 //   [gateway]      enabled, port, replicas, model, api_key_file, max_body_bytes, max_open, max_tokens
+//   [control]      standby_routers, etcd, lease_s, etcd_port
 //   [deployment]   host, router_port, prfaas_prefill, local_prefill, decode,
 //                  prfaas_cluster, local_cluster, router_host, prfaas_host, local_host
 //   [hosts]        NAME = "ADDRESS", one per machine of a deployment across hosts
@@ -129,6 +130,16 @@ struct gateway_config {
   std::string cert_file, key_file;
 };
 
+// Standby routers (runtime/control/leadership.h): routers beside the leader, elected through
+// etcd; nodes, gateways and clients reach whichever etcd names.
+struct control_config {
+  int standby_routers = 0;        // 0: one router, restarted in place by `prfaas up`
+  std::string etcd;               // "HOST:PORT,..." of an etcd to use; empty: `prfaas up` runs one
+  int lease_s = 1;                // a lost leader is replaced within about this
+  int etcd_port = 0;              // the embedded etcd's client port (0: any free one)
+  bool standby() const { return standby_routers > 0; }
+};
+
 struct deployment_layout {
   std::string host = "127.0.0.1";
   int router_port = 0;           // 0: any free port
@@ -183,6 +194,7 @@ struct deployment_config {
   transport_config transport;
   deployment_layout deployment;
   gateway_config gateway;
+  control_config control;
   fault_options faults;
   std::map<std::string, std::string> hosts;  // [hosts]: name -> the address its nodes listen on
   // The address of the host a group is placed on (deployment.host when not across hosts).

@@ -108,7 +108,20 @@ TEST_CASE("configs/default.toml spells out exactly the built-in defaults") {
   CHECK(file.transport.emulate_link == builtin.transport.emulate_link);
   CHECK(file.deployment.prfaas_prefill == builtin.deployment.prfaas_prefill);
   CHECK(file.deployment.decode == builtin.deployment.decode);
+  CHECK(file.control.standby_routers == builtin.control.standby_routers);
+  CHECK(file.control.etcd == builtin.control.etcd);
+  CHECK(file.control.lease_s == builtin.control.lease_s);
+  CHECK(file.control.etcd_port == builtin.control.etcd_port);
   CHECK(config::load_config(PRFAAS_SOURCE_DIR "/configs/two-cluster-1g.toml").transport.link_gbps == 1.0);
+}
+
+TEST_CASE("standby routers' settings are in range, an etcd list is HOST:PORT pairs") {
+  const auto c = config::parse_config("[control]\nstandby_routers = 1\netcd = \"10.0.0.1:2379,10.0.0.2:2379\"\nlease_s = 3\n", "c.toml");
+  CHECK(c.control.standby());
+  CHECK(c.control.lease_s == 3);
+  CHECK_THROWS_WITH(config::parse_config("[control]\netcd = \"10.0.0.1\"\n", "c.toml"), Catch::Contains("control.etcd"));
+  CHECK_THROWS_WITH(config::parse_config("[control]\nstandby_routers = 9\n", "c.toml"), Catch::Contains("standby_routers"));
+  CHECK_THROWS_WITH(config::parse_config("[control]\nlease_s = 0\n", "c.toml"), Catch::Contains("lease_s"));
 }
 
 TEST_CASE("an emulated engine takes its KV layout from its profile, its mistakes name the field") {
