@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <cstdio>
@@ -28,31 +27,8 @@ namespace prfaas::apps {
 namespace fs = std::filesystem;
 
 client_system::client_system(const config::deployment_config& c, const actors::tls_files& tls)
-    : cfg(std::make_unique<actors::system_config>(c.router, 1, tls)),
-      owned(std::make_unique<caf::actor_system>(*cfg)),
-      sys(*owned) {
+    : cfg(c.router, 1, tls), sys(cfg) {
   if (!tls.enabled()) spdlog::warn("prfaas: plaintext actor plane (--insecure)");
-}
-
-client_system::~client_system() {
-  struct closing {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool done = false;
-  };
-  auto c = std::make_shared<closing>();
-  // Both leak when the close does not end in time: the process's end takes them.
-  std::thread([c, sys = owned.release(), cfg = cfg.release()] {
-    delete sys;
-    delete cfg;
-    std::lock_guard lock(c->mutex);
-    c->done = true;
-    c->cv.notify_all();
-  }).detach();
-  std::unique_lock lock(c->mutex);
-  // Said on stderr: stdout may be a command's JSON.
-  if (!c->cv.wait_for(lock, std::chrono::seconds(1), [&] { return c->done; }))
-    std::cerr << "prfaas: note: the actor plane did not close within 1 s (a peer never answered its handshake)\n";
 }
 
 caf::actor connect(caf::actor_system& sys, const actors::router_locator& router, int attempts) {
@@ -302,19 +278,15 @@ int run_command_line(CLI::App& app, cli_context& ctx, int argc, char** argv) {
   }
   if (!ctx.run) return 2;
   ctx.access.state_dir = ctx.state_dir;
-  int status = 1;
   try {
-    status = ctx.run();
+    return ctx.run();
   } catch (const cli_error& e) {
     std::cerr << "prfaas: error: " << e.message << std::endl;
+    return 1;
   } catch (const failure& f) {
     std::cerr << "prfaas: error: " << to_string(f.code()) << ": " << f.what() << std::endl;
+    return 1;
   }
-  // Without static destructors: an actor system left closing (client_system) must not be torn
-  // down under its own threads.
-  spdlog::shutdown();
-  std::fflush(nullptr);
-  std::_Exit(status);
 }
 
 }  // namespace prfaas::apps

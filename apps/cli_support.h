@@ -37,15 +37,9 @@ struct cli_error {
 
 // A CAF system for a client process: same timing as the nodes, one scheduler thread.
 struct client_system {
+  actors::system_config cfg;
+  caf::actor_system sys;
   client_system(const config::deployment_config& c, const actors::tls_files& tls);
-  // Closes the actor system, waiting at most 1 s: a connection whose peer never answered the
-  // handshake (a stopped router still named leader for its lease) would hold it until that peer
-  // resumes.  Past that the system is left to the process's end (run_command_line ends with
-  // _Exit, as nodes do).
-  ~client_system();
-  std::unique_ptr<actors::system_config> cfg;
-  std::unique_ptr<caf::actor_system> owned;
-  caf::actor_system& sys;
 };
 
 // The router's actor, or cli_error naming the address and the attempts.

@@ -46,8 +46,6 @@ const std::vector<std::pair<std::string, std::string>>& bench_command_names();
 
 // A binary's main after its groups were added: parses, runs the command given, prints its
 // error.  Exit status: 0 success, 1 an operating error (the message names the cause), 2 bad usage.
-// Parses and runs the command; ends the process with its status (std::_Exit: see client_system),
-// returning only on a usage error.
 int run_command_line(CLI::App& app, cli_context& ctx, int argc, char** argv);
 
 }  // namespace prfaas::apps

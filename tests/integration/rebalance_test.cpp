@@ -17,24 +17,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string trace_file(const temp_dir& dir, int n) {
-  static const std::vector<int> lengths = {120, 700, 250, 1500, 90, 400};
-  std::string trace;
-  for (int i = 0; i < n; ++i) {
-    const int len = lengths[i % lengths.size()];
-    std::string ids;
-    for (int b = 0; b * 512 < len; ++b) ids += (b ? ", " : "") + std::to_string(i * 10 + b);
-    trace += "{\"timestamp\": " + std::to_string(i) + ", \"input_length\": " + std::to_string(len) +
-             ", \"output_length\": 12, \"hash_ids\": [" + ids + "]}\n";
-  }
-  return dir.write("trace.jsonl", trace);
-}
-
-std::vector<std::string> replay_args(const deployment& d, const std::string& trace, int n, const std::string& outcomes) {
-  return {PRFAAS_CLI, "replay", "--state", d.state_dir(), "--trace", trace, "--scale-tokens", "1", "--requests",
-          std::to_string(n), "--concurrency", "6", "--max-tokens", "12", "--outcomes", outcomes, "--json"};
-}
-
 run_result convert(const deployment& d, const std::string& node, const std::string& to) {
   return run({PRFAAS_CLI, "node", "convert", node, "--to", to, "--state", d.state_dir()}, 120000);
 }
@@ -45,11 +27,11 @@ TEST_CASE("a decode node becomes a prefill node and back under load: nothing los
   deployment d;
   temp_dir dir;
   const int n = 48;
-  const auto trace = trace_file(dir, n);
+  const auto trace = write_trace(dir, n, {120, 700, 250, 1500, 90, 400});
   const std::string reference = dir.path() + "/reference.jsonl", converted = dir.path() + "/converted.jsonl";
-  REQUIRE(run(replay_args(d, trace, n, reference), 240000).status == 0);
+  REQUIRE(run(replay_args(d, trace, n, reference, 6), 240000).status == 0);
 
-  child load(replay_args(d, trace, n, converted), dir.path());
+  child load(replay_args(d, trace, n, converted, 6), dir.path());
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   auto r = convert(d, "decode-1", "prefill");
   INFO(r.out << r.err);
@@ -112,17 +94,17 @@ TEST_CASE("a shift from short-heavy to long-heavy load makes the live rebalancer
   const std::string reference = dir.path() + "/reference.jsonl", rebalanced = dir.path() + "/rebalanced.jsonl";
   {
     deployment plain(layout);
-    REQUIRE(run(replay_args(plain, longs, 30, reference), 240000).status == 0);
+    REQUIRE(run(replay_args(plain, longs, 30, reference, 6), 240000).status == 0);
   }
   deployment d("[router]\nthreshold_tokens = 100000\nrebalancer = true\nrebalance_period_ms = 2000\n"
                "[deployment]\nprfaas_prefill = 1\nlocal_prefill = 1\n");
-  auto short_args = replay_args(d, shorts, 24, dir.path() + "/short-outcomes.jsonl");
+  auto short_args = replay_args(d, shorts, 24, dir.path() + "/short-outcomes.jsonl", 6);
   short_args[short_args.size() - 4] = "160";  // the value of --max-tokens
   const json first = parse_ok(run(short_args, 240000));
   CHECK(first["completed"] == 24);
   // Short prompts with long answers keep decode busy and prefill light: nothing to convert.
   CHECK(parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}))["conversions"] == 0);
-  const json second = parse_ok(run(replay_args(d, longs, 30, rebalanced), 240000));
+  const json second = parse_ok(run(replay_args(d, longs, 30, rebalanced, 6), 240000));
   CHECK(second["completed"] == 30);
   CHECK(second["failed"] == 0);
   const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));

@@ -231,6 +231,25 @@ run_result generate_in_process(const std::string& prompt, int max_tokens, const 
   return run(args, 120000);
 }
 
+std::string write_trace(const temp_dir& dir, int n, const std::vector<int>& lengths) {
+  std::string trace;
+  for (int i = 0; i < n; ++i) {
+    const int len = lengths[static_cast<size_t>(i) % lengths.size()];
+    std::string ids;
+    for (int b = 0; b * 512 < len; ++b) ids += (b ? ", " : "") + std::to_string(i * 10 + b);
+    trace += "{\"timestamp\": " + std::to_string(i) + ", \"input_length\": " + std::to_string(len) +
+             ", \"output_length\": 12, \"hash_ids\": [" + ids + "]}\n";
+  }
+  return dir.write("trace.jsonl", trace);
+}
+
+std::vector<std::string> replay_args(const deployment& d, const std::string& trace, int n, const std::string& outcomes,
+                                     int concurrency) {
+  return {PRFAAS_CLI, "replay", "--state", d.state_dir(), "--trace", trace, "--scale-tokens", "1", "--requests",
+          std::to_string(n), "--concurrency", std::to_string(concurrency), "--max-tokens", "12", "--outcomes",
+          outcomes, "--json"};
+}
+
 std::string text_prompt(int bytes) {
   static const std::string words =
       "Prefill as a service moves long prompts to a compute dense cluster while short ones stay local. ";

@@ -91,6 +91,14 @@ nlohmann::json parse_ok(const run_result& r);
 run_result generate_in_process(const std::string& prompt, int max_tokens, const std::string& config_path = "");
 
 std::string text_prompt(int bytes);
+
+// A trace of `n` requests (the shared traces' format) whose input lengths cycle through
+// `lengths`, each of 12 output tokens and block ids of its own; written as DIR/trace.jsonl.
+std::string write_trace(const temp_dir& dir, int n, const std::vector<int>& lengths);
+// `prfaas replay` of `n` requests of `trace` at `concurrency`, 12 tokens each, its outcomes
+// written to `outcomes` (for `prfaas check`), JSON on stdout.
+std::vector<std::string> replay_args(const deployment& d, const std::string& trace, int n, const std::string& outcomes,
+                                     int concurrency);
 // A file's whole text ("" when it cannot be read).
 std::string slurp(const std::string& path);
 // Waits until node `node`'s log in `d` holds `needle`: true, or false after `timeout_ms`.  Tests
