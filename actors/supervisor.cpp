@@ -33,6 +33,7 @@ constexpr int kMaxRestarts = 5;
 constexpr auto kRestartWindow = std::chrono::seconds(60);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+constexpr auto kLeaderBackoff = std::chrono::milliseconds(200);  // reconnecting while etcd elects
 
 struct supervisor_state {
   supervisor_options options;
@@ -159,7 +160,9 @@ void reconnect(supervisor_actor* self) {
           [=](caf::error&) {
             auto& st = self->state;
             self->delayed_send(self, st.backoff, atoms::reconnect_atom::value);
-            st.backoff = std::min(kMaxBackoff, st.backoff * 2);
+            // With standby routers a new leader is due within a lease: look often for it.
+            const auto most = st.options.router_at.follows_etcd() ? kLeaderBackoff : kMaxBackoff;
+            st.backoff = std::min(most, st.backoff * 2);
           });
 }
 
