@@ -198,7 +198,9 @@ TEST_CASE("with an API key file the gateway wants a bearer key, health turns 503
   }
   CHECK(status == 503);
   CHECK(reason == "no decode node is up");
-  // A completion now is refused at once (the gateway's poller has seen it within half a second).
+  // A completion is refused at once once the gateway's poller has seen it: it looks every 2 s
+  // while the deployment is ready (/health asks the router itself, so it may know first).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   json refused;
   for (int waited = 0; waited < 3000; waited += 250) {
     auto r = c.Post("/v1/completions", {{"Authorization", "Bearer sk-test-1"}}, body.dump(), "application/json");
