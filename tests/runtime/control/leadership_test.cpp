@@ -52,8 +52,10 @@ struct local_etcd {
   pid_t pid = -1;
 
   local_etcd() {
-    char tmpl[] = "/tmp/prfaas-etcd-XXXXXX";
-    dir = ::mkdtemp(tmpl);
+    // The system's temporary directory (TMPDIR), a fresh folder for this etcd's data and log.
+    std::string pattern = (std::filesystem::temp_directory_path() / "prfaas-etcd-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    dir = pattern;
     client.port = any_free_port();
     const std::string c = "http://" + client.str(), p = "http://127.0.0.1:" + std::to_string(any_free_port());
     std::vector<std::string> args = {"/usr/bin/etcd", "--name=t", "--data-dir=" + dir + "/d", "--listen-client-urls=" + c,
