@@ -77,7 +77,9 @@ caf::actor start_node(caf::actor_system& sys, node_spec spec) {
   switch (shared->role) {
     case cluster::node_role::router:
       opts.spawn_role = [&sys, shared](caf::actor) {
-        return caf::actor_cast<caf::actor>(spawn_router(sys, shared->config, shared->trust));
+        auto o = router_options_for(shared->config, shared->trust);
+        o.roster = shared->roster;
+        return caf::actor_cast<caf::actor>(spawn_router(sys, std::move(o)));
       };
       break;
     case cluster::node_role::cache_directory:

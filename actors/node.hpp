@@ -45,6 +45,8 @@ struct node_spec {
   control::router_locator router_at;  // where the supervisor reconnects to it (or the leader etcd names)
   // The router: the deployment's CA, who may register (null: names on the node's word).
   std::shared_ptr<const security::verifier> trust;
+  // The router: its roster of nodes, kept in etcd by a leader (router_options::roster; null: none).
+  std::shared_ptr<control::roster> roster;
   // Signs this node's registration (null: --insecure, or one process of trusting roles).
   std::shared_ptr<const security::node_credentials> credentials;
   std::function<void(const std::string&)> fatal;       // the node cannot go on (null: logged)

@@ -13,6 +13,7 @@
 #include "actors/messages.hpp"
 #include "runtime/common/cancel_board.h"
 #include "runtime/common/endpoint.h"
+#include "runtime/control/roster.h"
 #include "runtime/control/router_locator.h"
 #include "runtime/faults/fault_points.h"
 #include "runtime/config/deployment_config.h"
@@ -38,6 +39,10 @@ struct router_options {
   // The deployment's CA: a node registers only under the name and role of the certificate whose
   // key signed its registration; null (--insecure): names are taken on the node's word.
   std::shared_ptr<const security::verifier> trust;
+  // Standby routers: the names of the registered nodes, set whenever they change for the
+  // leader's keeper to put in etcd; at the start, those the previous leader held, whom routing
+  // waits for (up to policy.settle_ms).  Null: no roster kept.
+  std::shared_ptr<control::roster> roster;
 };
 // From the deployment config; the controller's profiles are loaded (scaled for an emulated engine).
 router_options router_options_for(const config::deployment_config& config, std::shared_ptr<const security::verifier> trust);

@@ -422,6 +422,16 @@ sched::node_kind kind_of(const std::string& role) {
   throw failure(errc::invalid_argument, "a " + role + " node cannot register with the router");
 }
 
+// The leader's roster (router_options::roster) follows the registered nodes.
+void update_roster(router_self* self) {
+  auto& st = self->state;
+  if (!st.options.roster) return;
+  std::vector<std::string> names;
+  names.reserve(st.handles.size());
+  for (const auto& [name, h] : st.handles) names.push_back(name);
+  st.options.roster->set(std::move(names));
+}
+
 void node_lost(router_self* self, const std::string& name, const std::string& why) {
   auto& st = self->state;
   const auto id = core_of(self).node_by_name(name);
@@ -433,6 +443,7 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
     spdlog::warn("router: {} node {} lost ({})", role, name, why);
   step(self, sched::node_down{*id, role + " node " + name + " lost (" + why + ")"});
   st.handles.erase(name);
+  update_roster(self);
   st.telemetry.forget(name);
   if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
 }
@@ -499,7 +510,11 @@ router_actor::behavior_type router(router_self* self, router_options options) {
   sched::control_plane_options cpo;
   cpo.core = {config.threshold_tokens, config.bandwidth_abundant, /*use_directory=*/true,
               config.pull_min_tokens, config.max_in_flight, 1024, config.max_attempts,
-              config.queue_max, /*settle_until_s=*/config.settle_ms / 1000.0};
+              config.queue_max, /*settle_until_s=*/config.settle_ms / 1000.0,
+              /*settle_for=*/o.roster ? o.roster->names() : std::vector<std::string>{}};
+  if (!cpo.core.settle_for.empty())
+    spdlog::info("router: routing once the {} nodes the previous router held are back (at most {} ms)",
+                 cpo.core.settle_for.size(), config.settle_ms);
   if (config.controller) {
     cpo.prfaas_profile = o.prfaas_profile;
     cpo.pd_profile = o.pd_profile;
@@ -566,6 +581,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         st.names[handle.address()] = info.name;
         st.handles[info.name] = handles_for(info.role, handle, control);
         st.infos[info.name] = info;
+        update_roster(self);
         spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", info.role, info.name, info.cluster,
                      caf::to_string(self->current_sender()->node()));
         // A new directory knows nothing: every node publishes its whole cache again.

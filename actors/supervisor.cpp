@@ -33,7 +33,7 @@ constexpr int kMaxRestarts = 5;
 constexpr auto kRestartWindow = std::chrono::seconds(60);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
-constexpr auto kLeaderBackoff = std::chrono::milliseconds(200);  // reconnecting while etcd elects
+constexpr auto kLeaderBackoff = std::chrono::milliseconds(100);  // reconnecting while etcd elects
 
 struct supervisor_state {
   supervisor_options options;

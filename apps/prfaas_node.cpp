@@ -40,6 +40,7 @@
 #include "runtime/common/errc.h"
 #include "runtime/control/etcd_client.h"
 #include "runtime/control/leadership.h"
+#include "runtime/control/roster.h"
 #include "runtime/gpu/backend.h"
 #include "runtime/security/pki.h"
 
@@ -211,6 +212,7 @@ int main(int argc, char** argv) {
   // etcd says its lease is gone (another may lead by then).  A signal while standing by ends it.
   std::unique_ptr<control::etcd_client> etcd_client;
   std::unique_ptr<control::leadership> lead;
+  std::shared_ptr<control::roster> roster;
   if (role == cluster::node_role::router && !etcd.empty()) {
     etcd_client = std::make_unique<control::etcd_client>(etcd);
     const std::string me = (advertise.empty() ? listen_at.host : advertise) + ":" + std::to_string(listen_at.port);
@@ -233,6 +235,13 @@ int main(int argc, char** argv) {
       std::_Exit(0);
     }
     spdlog::info("{}: leads (etcd names {})", name, me);
+    // Whom the previous leader held: routing starts once they are all back.
+    roster = std::make_shared<control::roster>();
+    try {
+      roster->set(control::read_roster(*etcd_client));
+    } catch (const failure& f) {
+      spdlog::warn("{}: no roster of the previous leader's nodes ({}): settling for router.settle_ms", name, f.what());
+    }
   }
 
   actors::node_spec spec;
@@ -246,6 +255,7 @@ int main(int argc, char** argv) {
   spec.worker.secret = secret;
   spec.shared_link = shared_link;
   spec.credentials = credentials;
+  spec.roster = roster;
   if (role == cluster::node_role::router && tls.enabled()) spec.trust = std::make_shared<const security::verifier>(tls.ca);
   spec.fatal = request_exit;
   // Every role actor is published on --listen; a restarted one takes its predecessor's port.
@@ -283,6 +293,12 @@ int main(int argc, char** argv) {
           request_exit("etcd says this router's lease is gone: another router may lead; this one stops");
           return;
         }
+        if (r == control::renewal::kept)
+          if (auto names = roster->changed()) try {
+              control::publish_roster(*etcd_client, *names);
+            } catch (const failure&) {
+              roster->unpublished();  // try again at the next renewal
+            }
         if ((r == control::renewal::store_unreachable) != silent) {
           silent = !silent;
           if (silent) spdlog::warn("{}: etcd does not answer: serving on (nobody else can be elected)", name);

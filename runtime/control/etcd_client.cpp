@@ -113,6 +113,10 @@ std::optional<std::string> etcd_client::get(const std::string& key) {
   return etcd_first_value(j);
 }
 
+void etcd_client::put(const std::string& key, const std::string& value) {
+  post("/v3/kv/put", nlohmann::json{{"key", to_base64(key)}, {"value", to_base64(value)}}.dump());
+}
+
 bool etcd_client::healthy() {
   try {
     const auto j = nlohmann::json::parse(post("/health", ""));

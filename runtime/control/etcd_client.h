@@ -38,6 +38,7 @@ class etcd_client {
   };
   claim create_if_absent(const std::string& key, const std::string& value, int64_t lease);
   std::optional<std::string> get(const std::string& key);
+  void put(const std::string& key, const std::string& value);  // bound to no lease
   bool healthy();                                 // some endpoint says {"health":"true"}
   const std::vector<endpoint>& endpoints() const { return endpoints_; }
 

@@ -24,7 +24,7 @@ inline constexpr const char* kLeaderKey = "/prfaas/router/leader";
 
 struct leadership_options {
   int ttl_s = 2;                                               // the lease: a lost leader's gap
-  std::chrono::milliseconds campaign_every{200};
+  std::chrono::milliseconds campaign_every{100};  // a standby's look at the key
   std::string key = kLeaderKey;
 };
 

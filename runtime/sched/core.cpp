@@ -38,7 +38,8 @@ const char* to_string(phase p) {
   return "unknown";
 }
 
-core::core(core_options options) : options_(options) {}
+core::core(core_options options)
+    : options_(std::move(options)), awaited_(options_.settle_for.begin(), options_.settle_for.end()) {}
 
 void core::handle(const event& e, double now_s, commands& out) {
   now_ = now_s;
@@ -108,6 +109,9 @@ void core::on(const node_up& e, double now, commands& out) {
   n.decoding = 0;
   rebuild_candidates();
   room_freed_ = true;
+  // Every node the previous router held is back: nothing more to settle for.
+  if (!awaited_.empty() && awaited_.erase(e.node.name) && awaited_.empty() && now < options_.settle_until_s)
+    options_.settle_until_s = now;
 }
 
 node_view* core::live_node(node_id id) {

@@ -51,6 +51,9 @@ struct core_options {
   // register (after a restart they all come back within a moment) instead of sending everything
   // to the first one that does.  Requests wait in the queue meanwhile; a tick after it routes them.
   double settle_until_s = 0;
+  // The nodes the previous router held (a new leader reads them from etcd): settling ends as
+  // soon as every one of them is back, instead of at settle_until_s.  Empty: the time alone.
+  std::vector<std::string> settle_for;
 };
 
 
@@ -136,6 +139,7 @@ class core {
   void set_decoding(request_view& r, bool started);
 
   core_options options_;
+  std::set<std::string> awaited_;  // of options_.settle_for, those not registered yet
   std::unordered_map<request_id, request_view> requests_;
   std::set<std::pair<double, request_id>> deadlines_;  // earliest first
   std::deque<request_id> queue_;                       // requests waiting for room, oldest first

@@ -21,9 +21,12 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/common/errc.h"
 #include "runtime/control/etcd_client.h"
 #include "runtime/control/leadership.h"
+#include "runtime/control/roster.h"
 #include "runtime/control/router_locator.h"
 
 extern char** environ;
@@ -150,4 +153,34 @@ TEST_CASE("a fixed router address needs no etcd, an etcd list is HOST:PORT pairs
   CHECK(parse_etcd_endpoints("a:1,b:2").size() == 2);
   CHECK_THROWS_WITH(parse_etcd_endpoints("a:0"), Catch::Contains("needs a port"));
   CHECK_THROWS(parse_etcd_endpoints(""));
+}
+
+TEST_CASE("the leader's roster of nodes outlives it in etcd, and a new leader reads whom to wait for") {
+  local_etcd store;
+  etcd_client etcd({store.client});
+  CHECK(read_roster(etcd).empty());  // nobody led before
+  roster held;
+  held.set({"decode-1", "decode-0", "prefill-0"});
+  auto names = held.changed();
+  REQUIRE(names);
+  CHECK_FALSE(held.changed());  // published once until it changes again
+  held.set({"prefill-0", "decode-0", "decode-1"});
+  CHECK_FALSE(held.changed());  // the same nodes, in another order
+  leadership lead(etcd, "127.0.0.1:7000", {.ttl_s = 1});
+  REQUIRE(lead.campaign([] { return false; }));
+  publish_roster(etcd, *names);
+  lead.resign();  // the leader's key goes with its lease; the roster stays
+  CHECK(etcd.get(kLeaderKey) == std::nullopt);
+  CHECK(read_roster(etcd) == std::vector<std::string>{"decode-0", "decode-1", "prefill-0"});
+}
+
+TEST_CASE("a roster that is not a bounded list of names reads as none") {
+  CHECK(decode_roster(encode_roster({"a", "b"})) == std::vector<std::string>{"a", "b"});
+  CHECK(decode_roster("not json").empty());
+  CHECK(decode_roster(R"({"a":1})").empty());
+  CHECK(decode_roster(R"(["a", 2])").empty());
+  CHECK(decode_roster("[\"" + std::string(300, 'x') + "\"]").empty());
+  nlohmann::json many = nlohmann::json::array();
+  for (size_t i = 0; i <= kRosterMax; ++i) many.push_back("n" + std::to_string(i));
+  CHECK(decode_roster(many.dump()).empty());
 }

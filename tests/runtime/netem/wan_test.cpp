@@ -104,9 +104,9 @@ TEST_CASE("TCP between the emulated WAN's ends meets the round trip asked for, a
     INFO("asked " << rtt << " ms, median " << median(rtts) << " ms");
     CHECK(median(rtts) >= rtt * 0.9);
     // Above the delay, each packet crosses the user-space forwarder twice (a TUN read, a
-    // thread's wake-up, a write): 1-2 ms a round trip on a shared 2-core VM, whatever the
-    // delay asked, so the allowance is 1.5 ms plus 5 %.
-    CHECK(median(rtts) <= rtt * 1.05 + 1.5);
+    // thread's wake-up, a write): 1-2 ms a round trip on a shared 2-core VM, more while other
+    // tests load it, whatever the delay asked, so the allowance is 2.5 ms plus 5 %.
+    CHECK(median(rtts) <= rtt * 1.05 + 2.5);
   }
 }
 

@@ -483,6 +483,34 @@ TEST_CASE("a settling router routes nothing until its settling time has passed, 
   CHECK(std::get<reserve>(out[1]).id == 2);
 }
 
+TEST_CASE("a settling router that knows its predecessor's nodes routes as soon as all of them are back") {
+  core c({.threshold_tokens = 1024, .queue_max = 8, .settle_until_s = 1.0,
+          .settle_for = {"local-prefill-0", "decode-0", "decode-1"}});
+  commands out;
+  c.handle(node_up{{"local-prefill-0", node_kind::prefill, false, 0}}, 0.1, out);
+  c.handle(node_up{{"decode-0", node_kind::decode, false, 4}}, 0.1, out);
+  c.handle(request_arrived{1, 100, 4, 0}, 0.2, out);
+  CHECK(out.empty());  // decode-1 is still due
+  c.handle(node_up{{"decode-1", node_kind::decode, false, 4}}, 0.25, out);
+  REQUIRE(out.size() == 1);
+  CHECK(std::get<reserve>(out[0]).id == 1);
+  out.clear();
+  c.handle(request_arrived{2, 100, 4, 0}, 0.3, out);
+  CHECK(out.size() == 1);  // settled: routed on arrival
+}
+
+TEST_CASE("a predecessor's node that never comes back delays routing only until the settling time") {
+  core c({.threshold_tokens = 1024, .queue_max = 8, .settle_until_s = 1.0, .settle_for = {"decode-0", "decode-9"}});
+  commands out;
+  c.handle(node_up{{"local-prefill-0", node_kind::prefill, false, 0}}, 0.1, out);
+  c.handle(node_up{{"decode-0", node_kind::decode, false, 4}}, 0.1, out);
+  c.handle(request_arrived{1, 100, 4, 0}, 0.2, out);
+  c.handle(tick{}, 0.9, out);
+  CHECK(out.empty());
+  c.handle(tick{}, 1.0, out);
+  CHECK(out.size() == 1);
+}
+
 TEST_CASE("the decode node holding the prompt's start is reserved, and the prefill is told what it holds") {
   fixture f({.threshold_tokens = 1024, .use_directory = true});
   f.add_directory();
