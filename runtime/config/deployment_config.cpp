@@ -62,6 +62,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   const toml::table root = parse_toml(text, source);
   deployment_config c;
   bool model_given = false;
+  bool gateway_replicas_set = false;
   const std::map<std::string, std::function<void(table_reader&)>> sections = {
       {"engine", [&](table_reader& r) {
          auto& e = c.engine;
@@ -135,7 +136,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
        }},
       {"gateway", [&](table_reader& r) {
          auto& g = c.gateway;
-         r.get("enabled", g.enabled); r.get("port", g.port); r.get("replicas", g.replicas); r.get("model", g.model);
+         r.get("enabled", g.enabled); r.get("port", g.port); gateway_replicas_set = r.get("replicas", g.replicas); r.get("model", g.model);
          r.get("api_key_file", g.api_key_file); r.get("max_body_bytes", g.max_body_bytes);
          r.get("max_open", g.max_open); r.get("max_tokens", g.max_tokens); r.get("max_n", g.max_n);
          r.get("ignore_unknown_fields", g.ignore_unknown_fields); r.get("tls", g.tls);
@@ -285,6 +286,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
   check(c.gateway.port <= 65535, "gateway.port must be a port number");
   check(c.gateway.replicas >= 1 && c.gateway.replicas <= 16, "gateway.replicas must be 1..16");
   check(c.control.standby_routers >= 0 && c.control.standby_routers <= 4, "control.standby_routers must be 0..4");
+  if (!gateway_replicas_set && c.control.standby_routers > 0) c.gateway.replicas = 2;
   check(c.control.lease_s >= 1 && c.control.lease_s <= 60, "control.lease_s must be 1..60");
   check(c.control.etcd_port >= 0 && c.control.etcd_port <= 65534, "control.etcd_port must be a port number");
   // HOST:PORT,... (each port 1..65535): control::parse_etcd_endpoints reads it.

@@ -105,7 +105,8 @@ struct gateway_config {
   bool enabled = true;
   int port = 0;                   // 0: any free port (`prfaas status` prints it)
   // Independent doors, each a process on its own port (port + i when the port is fixed), all
-  // listed by `prfaas status`: losing one loses only its own connections.
+  // listed by `prfaas status`: losing one loses only its own connections.  Unset in a config
+  // file that runs standby routers: two (no lone door where the router does not stand alone).
   int replicas = 1;
   std::string model;              // the model name clients ask for (default: prfaas-ENGINE)
   std::string api_key_file;       // one key per line; empty: no key needed

@@ -35,7 +35,7 @@ double seconds_until_served(const deployment& d, double limit_s) {
 
 }  // namespace
 
-TEST_CASE("status names the leader, the standby and etcd's health") {
+TEST_CASE("status names the leader, the standby, etcd's health and both gateway doors") {
   deployment d(kStandby);
   const json st = status(d);
   CHECK(st["leader"] == "router");
@@ -43,6 +43,7 @@ TEST_CASE("status names the leader, the standby and etcd's health") {
   CHECK(st["standbys"][0] == "router-1");
   CHECK(st["etcd"]["healthy"] == true);
   CHECK(st["nodes"].size() == 6);  // every worker registered with the leader
+  CHECK(st["gateways"].size() == 2);  // no lone door: two by default beside standby routers
 }
 
 TEST_CASE("the leader killed under 200 requests at concurrency 16: serving again at once, none lost or answered twice, output unchanged") {

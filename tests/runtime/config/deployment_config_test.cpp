@@ -124,6 +124,13 @@ TEST_CASE("standby routers' settings are in range, an etcd list is HOST:PORT pai
   CHECK_THROWS_WITH(config::parse_config("[control]\nlease_s = 0\n", "c.toml"), Catch::Contains("lease_s"));
 }
 
+TEST_CASE("a deployment with standby routers gets two gateway doors unless it asks for a number") {
+  CHECK(config::parse_config("", "c.toml").gateway.replicas == 1);
+  CHECK(config::parse_config("[control]\nstandby_routers = 1\n", "c.toml").gateway.replicas == 2);
+  CHECK(config::parse_config("[control]\nstandby_routers = 1\n[gateway]\nreplicas = 1\n", "c.toml").gateway.replicas == 1);
+  CHECK(config::parse_config("[gateway]\nreplicas = 3\n", "c.toml").gateway.replicas == 3);
+}
+
 TEST_CASE("an emulated engine takes its KV layout from its profile, its mistakes name the field") {
   const std::string profiles = PRFAAS_SOURCE_DIR "/profiles/";
   const auto c = config::parse_config("[engine]\nkind = \"emulated\"\nprofile = \"" + profiles +
