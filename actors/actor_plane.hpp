@@ -45,6 +45,13 @@ bool openssl_error_queue_fixed();
 // The BASP check at the TLS layer (actors/basp_door.cpp, runtime/security/basp_check.h): the
 // payload bound (router.max_message_mib).  Refusals are logged with their running count.
 void set_basp_limit(uint64_t max_payload_bytes);
+// The actor messages (BASP direct and routed frames; not handshakes, monitors or heartbeats) this
+// process has read from and written to its TLS connections since it started: what
+// /metrics and `prfaas bench router` count per request.  Zero on a plaintext (--insecure) plane.
+struct actor_plane_counts {
+  uint64_t messages_in = 0, messages_out = 0;
+};
+actor_plane_counts actor_plane_traffic();
 // Marks a TLS context of this process that carries something else (the gateway's HTTPS, an
 // HTTPS client): its connections bypass the check.  The mark lives in the context itself.
 void exempt_from_basp_door(ssl_ctx_st* ctx);

@@ -33,6 +33,9 @@ struct door {
   std::unordered_set<const SSL*> refused;
   std::atomic<uint64_t> max_payload{16u << 20};
   std::atomic<uint64_t> refusals{0};
+  // What this process writes, walked the same way only to count its actor messages.
+  std::unordered_map<const SSL*, security::basp_check> written;
+  std::atomic<uint64_t> messages_in{0}, messages_out{0};
   security::node_bindings bindings;  // registered nodes' ids and the certificates that may declare them
 };
 
@@ -95,7 +98,9 @@ int basp_door_read(SSL* ssl, const void* buf, int got) {
   auto it = d.streams.find(ssl);
   if (it == d.streams.end()) it = d.streams.emplace(ssl, security::basp_check({d.max_payload.load()})).first;
   std::string why;
+  const uint64_t before = it->second.messages();
   if (it->second.feed(static_cast<const uint8_t*>(buf), static_cast<size_t>(got))) {
+    d.messages_in += it->second.messages() - before;
     // The node the peer declares itself to be must be one its certificate may speak for.
     std::string handshake;
     if (!it->second.take_handshake(handshake)) return got;
@@ -118,6 +123,23 @@ int basp_door_read(SSL* ssl, const void* buf, int got) {
   return -1;
 }
 
+void basp_door_wrote(SSL* ssl, const void* buf, int sent) {
+  if (sent <= 0 || exempt(ssl)) return;
+  auto& d = the_door();
+  std::lock_guard lock(d.mutex);
+  auto it = d.written.find(ssl);
+  if (it == d.written.end())
+    it = d.written.emplace(ssl, security::basp_check({UINT32_MAX, /*allow_routed=*/true})).first;
+  const uint64_t before = it->second.messages();
+  if (it->second.feed(static_cast<const uint8_t*>(buf), static_cast<size_t>(sent)))
+    d.messages_out += it->second.messages() - before;
+}
+
+actor_plane_counts actor_plane_traffic() {
+  auto& d = the_door();
+  return {d.messages_in.load(), d.messages_out.load()};
+}
+
 bool basp_door_refused(const SSL* ssl) {
   auto& d = the_door();
   std::lock_guard lock(d.mutex);
@@ -128,6 +150,7 @@ void basp_door_forget(const SSL* ssl) {
   auto& d = the_door();
   std::lock_guard lock(d.mutex);
   d.streams.erase(ssl);
+  d.written.erase(ssl);
   d.refused.erase(ssl);
 }
 

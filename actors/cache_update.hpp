@@ -1,7 +1,7 @@
 #pragma once
 // What a caching node (prefill or decode) says about its prefix cache: the cache_update it sends
-// the router after the cache changed (the delta for the directory, the statistics for `prfaas
-// status`), and its answer to a cache_push (send a cached prefix to a pulling node).
+// the cache directory after the cache changed (the delta, and the statistics `prfaas status`
+// reads through the router), and its answer to a cache_push (send a cached prefix to a pulling node).
 
 #include <caf/fwd.hpp>
 

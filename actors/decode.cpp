@@ -9,7 +9,7 @@
 //   decode_job --> [reserved: receiver armed] --kv complete--> [decoding] --step...--> decode_result
 //                        |                                          |
 //                        +--kv failed / abort--> decode_failed       +--abort--> dropped
-//   done --> prefix cache insert --> cache_update to the router
+//   done --> prefix cache insert --> cache_update to the cache directory
 //   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
 
 #include <caf/all.hpp>
@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "actors/cache_update.hpp"
+#include "actors/directory_link.hpp"
 #include "actors/kv_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
@@ -77,6 +78,8 @@ struct decode_state {
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
   std::shared_ptr<fault_injector> faults;
   bool published = false;
+  cache_directory_actor directory;     // where cache updates go (the router names it)
+  uint64_t directory_generation = 0;  // of the router's last naming: a slower connection's answer is stale
   bool stepping = false;
   static inline const char* name = "decode";
 };
@@ -238,10 +241,19 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
         st.streams.clear();
         spdlog::info("{}: the router changed: dropped the work of the last one", st.self.name);
       },
-      [=](atoms::republish_atom) {
+      // Registered (again), or a directory registered: it hears the whole cache, then every change.
+      [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
         auto& st = self->state;
-        st.published = true;
-        self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
+        if (!st.router || self->current_sender() != st.router.address()) return;  // only the router names it
+        const uint64_t generation = ++st.directory_generation;
+        reach_directory(self, local, at, [=](cache_directory_actor d) {
+          auto& st = self->state;
+          if (generation != st.directory_generation) return;  // named again since
+          st.directory = std::move(d);
+          st.published = static_cast<bool>(st.directory);
+          (void)st.cache->take_delta();  // in what follows: the whole cache
+          if (st.directory) self->send(st.directory, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
+        });
       },
       [=](const cache_push& m) {
         auto& st = self->state;
@@ -285,10 +297,10 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
                               decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
                                             std::move(done.logprobs)});
         }
-        if (cached) {
+        if (cached && st.directory) {
           const bool first = !st.published;
           st.published = true;
-          self->send(st.router, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
+          self->send(st.directory, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
         }
         schedule_step(self);
       },

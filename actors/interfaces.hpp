@@ -22,6 +22,16 @@
 
 namespace prfaas::actors {
 
+// Cache directory (roles.hpp: spawn_cache_directory).
+using cache_directory_actor = caf::typed_actor<
+    caf::replies_to<atoms::status_atom>::with<node_info>,
+    caf::reacts_to<cache_update>,                               // from the node whose cache it is
+    caf::reacts_to<atoms::drop_atom, std::string>,              // a node was lost
+    // several prompts at once (the router batches the lookups of requests arriving together)
+    caf::replies_to<atoms::match_atom, std::vector<std::vector<int32_t>>>::with<std::vector<std::vector<cache_hit>>>,
+    caf::replies_to<atoms::metrics_atom>::with<std::vector<cache_stats>>,  // each node's latest
+    caf::reacts_to<atoms::router_atom, caf::actor>>;            // the router restarted (nothing to do)
+
 // Prefill node (roles.hpp: spawn_prefill).
 using prefill_actor = caf::typed_actor<
     caf::replies_to<atoms::status_atom>::with<node_info>,
@@ -29,7 +39,10 @@ using prefill_actor = caf::typed_actor<
     caf::replies_to<cache_pull>::with<caf::ok_atom>,            // arm the receiver for a prefix
     caf::replies_to<cache_push>::with<int32_t>,                 // send a cached prefix: tokens sent
     caf::reacts_to<atoms::router_atom, caf::actor>,             // the router restarted
-    caf::reacts_to<atoms::republish_atom>,                      // the directory restarted
+    // from the router: publish the whole cache to this directory, and every change from now on
+    // (on registration, and when a directory registers): its handle if it lives in the node's
+    // process, its published HOST:PORT ("" : none) (directory_link.hpp)
+    caf::reacts_to<atoms::republish_atom, caf::actor, std::string>,
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,       // request, attempt
     // its own: KV receiver events, batch steps, looks at its KV staging
     caf::reacts_to<kv_event>,
@@ -42,19 +55,12 @@ using decode_actor = caf::typed_actor<
     caf::replies_to<decode_job>::with<int32_t>,                 // reserved, receiver armed: the prompt tokens it holds
     caf::replies_to<cache_push>::with<int32_t>,
     caf::reacts_to<atoms::router_atom, caf::actor>,
-    caf::reacts_to<atoms::republish_atom>,
+    caf::reacts_to<atoms::republish_atom, caf::actor, std::string>,
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,
     // its own: KV receiver events, decode steps
     caf::reacts_to<kv_event>,
     caf::reacts_to<atoms::step_atom>>;
 
-// Cache directory (roles.hpp: spawn_cache_directory).
-using cache_directory_actor = caf::typed_actor<
-    caf::replies_to<atoms::status_atom>::with<node_info>,
-    caf::reacts_to<cache_update>,
-    caf::reacts_to<atoms::drop_atom, std::string>,              // a node was lost
-    caf::replies_to<atoms::match_atom, std::vector<int32_t>>::with<std::vector<cache_hit>>,
-    caf::reacts_to<atoms::router_atom, caf::actor>>;            // the router restarted (nothing to do)
 
 // Views of the role actors above by what they share, for handles that may be either role (a
 // node converts between prefill and decode at run time): what every role answers (its
@@ -64,7 +70,7 @@ using role_actor = caf::typed_actor<
     caf::reacts_to<atoms::router_atom, caf::actor>>;
 using cache_holder_actor = caf::typed_actor<
     caf::replies_to<cache_push>::with<int32_t>,
-    caf::reacts_to<atoms::republish_atom>,
+    caf::reacts_to<atoms::republish_atom, caf::actor, std::string>,
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>>;
 
 // Where a request's tokens go as they come: a client's stream (client.hpp).
@@ -87,7 +93,6 @@ using router_actor = caf::typed_actor<
     caf::replies_to<atoms::drain_atom, std::string>::with<int32_t>,  // requests the node still holds
     caf::reacts_to<link_report>,
     caf::reacts_to<staging_report>,
-    caf::reacts_to<cache_update>,
     caf::reacts_to<cache_pulled>,
     caf::reacts_to<decode_started>,
     caf::reacts_to<decode_result>,

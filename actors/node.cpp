@@ -84,7 +84,8 @@ caf::actor start_node(caf::actor_system& sys, node_spec spec) {
       break;
     case cluster::node_role::cache_directory:
       opts.spawn_role = [&sys, shared, self](caf::actor) {
-        return caf::actor_cast<caf::actor>(spawn_cache_directory(sys, shared->config, self));
+        return caf::actor_cast<caf::actor>(spawn_cache_directory(
+            sys, shared->config, self, /*trusted=*/shared->credentials != nullptr, shared->published_at));
       };
       break;
     case cluster::node_role::prefill:
@@ -156,6 +157,10 @@ std::function<void(const caf::actor&)> role_door::on_spawned() {
     }
     spdlog::info("{} listening on {}:{}", s->name, s->listen.host, *port);
   };
+}
+
+std::function<std::string()> role_door::published_at(std::string host) const {
+  return [s = state_, host = std::move(host)] { return endpoint{host, s->bound_port}.str(); };
 }
 
 void role_door::close() {

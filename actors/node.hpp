@@ -51,6 +51,9 @@ struct node_spec {
   std::shared_ptr<const security::node_credentials> credentials;
   std::function<void(const std::string&)> fatal;       // the node cannot go on (null: logged)
   std::function<void(const caf::actor&)> on_spawned;   // each new role actor (e.g. role_door)
+  // Where the role actor is published (role_door::published_at): the cache directory names it
+  // in its node_info, so nodes connect to it directly for their cache updates.
+  std::function<std::string()> published_at;
 };
 
 // Spawns the node's supervisor, which spawns the role actor.  Throws failure when a part
@@ -67,6 +70,8 @@ class role_door {
             std::string port_file, std::function<void(const std::string&)> fatal);
   ~role_door();
   std::function<void(const caf::actor&)> on_spawned();
+  // HOST:PORT where the role actor is published, `host` the one others dial (the port once bound).
+  std::function<std::string()> published_at(std::string host) const;
   void close();  // unpublishes the current role actor
 
  private:

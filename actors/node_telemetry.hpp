@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "actors/messages.hpp"
 #include "runtime/metrics/exposition.h"
@@ -22,7 +23,12 @@ class node_telemetry {
   // A prefill node's report: kept, its measurement folded into the capacity; a changed
   // capacity, and while KV crosses the link its use once a second, are logged.
   void link(const link_report& m, clock_type::time_point now);
-  void cache(const std::string& node, const cache_stats& stats) { caches_[node] = stats; }
+  // Every node's latest cache statistics, as the cache directory holds them (nodes send their
+  // updates to it, not to the router): asked for when status or metrics are.
+  void caches(const std::vector<cache_stats>& all) {
+    caches_.clear();
+    for (const auto& c : all) caches_[c.node] = c;
+  }
   void forget(const std::string& node);
   // `link set` / `chaos link`: the rate said (restore: the configured one again).
   void said(double gbps) { capacity_.said(gbps); }

@@ -18,6 +18,7 @@
 
 namespace prfaas::actors {
 int basp_door_read(SSL* ssl, const void* buf, int got);
+void basp_door_wrote(SSL* ssl, const void* buf, int sent);
 }
 
 
@@ -33,7 +34,9 @@ int SSL_read(SSL* ssl, void* buf, int num) {
 int SSL_write(SSL* ssl, const void* buf, int num) {
   static const auto real = prfaas::actors::next_definition<int (*)(SSL*, const void*, int)>("SSL_write");
   ERR_clear_error();
-  return real(ssl, buf, num);
+  const int sent = real(ssl, buf, num);
+  prfaas::actors::basp_door_wrote(ssl, buf, sent);  // counts the actor messages written
+  return sent;
 }
 
 int SSL_accept(SSL* ssl) {

@@ -14,9 +14,9 @@
 //   staged --confirmed (looked at between layers, after each job, every 5 ms while any)--> prefill_report
 //   with node.prefill_token_budget > 0: prefill_job --> queued; step --> a batch of queued jobs
 //   within the budget, prefilled one after another, completed together
-//                   cache delta --> cache_update to the router
-//   republish_atom --> the whole cache, reset = true (registered, or the directory restarted);
-//                      the reporter reports again
+//                   cache delta --> cache_update to the cache directory
+//   (republish_atom, directory) from the router --> the whole cache to that directory, reset =
+//                      true (registered, or a directory registered); the reporter reports again
 //   cache_pull --> [receiver armed] --kv complete--> into the cache, cache_pulled to the router
 //   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
 //   reporter: tick --> link_pool.snapshot(), telemetry_gate --> link_report to the router
@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "actors/cache_update.hpp"
+#include "actors/directory_link.hpp"
 #include "actors/kv_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
@@ -142,6 +143,8 @@ struct prefill_state {
   std::map<uint64_t, std::pair<std::unique_ptr<transport::pulled_prefix>, int32_t>> pulls;
   std::unique_ptr<transport::carrier_listener> receiver;  // after pulls: its threads write into them
   bool published = false;                   // the first update resets what the directory held
+  cache_directory_actor directory;     // where cache updates go (the router names it)
+  uint64_t directory_generation = 0;  // of the router's last naming: a slower connection's answer is stale
   router_actor router;
   link_reporter_actor reporter;
   std::shared_ptr<transport::link_pool> links;
@@ -164,13 +167,14 @@ struct prefill_state {
 
 using prefill_self = prefill_actor::stateful_base<prefill_state>;
 
-// After every prefill (even with nothing new: the statistics moved) and on request.
+// After every prefill (even with nothing new: the statistics moved) and on request, straight to
+// the directory the router named.
 void publish(prefill_self* self, kv::cache_delta delta, bool reset) {
   auto& st = self->state;
-  if (!st.router) return;
+  if (!st.directory) return;  // none yet: the router's republish brings the whole cache
   const bool first = !st.published;
   st.published = true;
-  self->send(st.router, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
+  self->send(st.directory, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
 }
 
 // A pull ended, well (its prefix goes into the cache) or not (the prefill recomputes it).
@@ -383,11 +387,19 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         st.pulls.clear();
         if (!st.router) spdlog::warn("{}: the router is gone; jobs it sent are refused", st.self.name);
       },
-      // Registered (again): the router hears the whole cache, and the link's next report
-      // whatever it says (one sent before the registration was not heard).
-      [=](atoms::republish_atom) {
+      // Registered (again), or a directory registered: it hears the whole cache, and the
+      // router the link's next report whatever it says (one sent before was not heard).
+      [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
         auto& st = self->state;
-        publish(self, st.cache->everything(), true);
+        if (!st.router || self->current_sender() != st.router.address()) return;  // only the router names it
+        const uint64_t generation = ++st.directory_generation;
+        reach_directory(self, local, at, [=](cache_directory_actor d) {
+          auto& st = self->state;
+          if (generation != st.directory_generation) return;  // named again since
+          st.directory = std::move(d);
+          st.published = false;
+          publish(self, st.cache->everything(), true);
+        });
         if (st.router) self->send(st.reporter, atoms::router_atom::value, caf::actor_cast<caf::actor>(st.router));
       },
       // A running prefill reads cancellations from the board (the supervisor writes it); here

@@ -51,9 +51,13 @@ router_actor spawn_router(caf::actor_system& sys, const config::deployment_confi
                           std::shared_ptr<const security::verifier> trust);
 
 // Cache directory: kv::prefix_directory over chains of `block_tokens`-token blocks (the model's).
-cache_directory_actor spawn_cache_directory(caf::actor_system& sys, node_info self, int block_tokens);
+// `trusted`: a cache update is taken only from the certificate of the node it names (false:
+// --insecure, or one process of trusting roles: on the sender's word).  `published_at`: where
+// nodes reach it (its node_info's data_endpoint says so; null: nodes of its own process only).
+cache_directory_actor spawn_cache_directory(caf::actor_system& sys, node_info self, int block_tokens, bool trusted,
+                                            std::function<std::string()> published_at = {});
 cache_directory_actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
-                                            node_info self);
+                                            node_info self, bool trusted, std::function<std::string()> published_at = {});
 
 // What a worker role gets from its node beside the config: where its KV receiver listens, the
 // secret that authenticates its KV links both ways, and the node's shared services.

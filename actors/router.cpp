@@ -4,6 +4,7 @@
 //
 //   message in                          event                 command            message out
 //   generate_request                 -> request_arrived       lookup_cache    -> match_atom to the directory
+//                                                                                (batched while one is in flight)
 //   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
 //   decode_job held tokens           -> reserved              prefill         -> prefill_job to a prefill node
 //   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
@@ -22,15 +23,17 @@
 //   a deadline timer                 -> tick
 //
 // Beside the core it keeps what the core has no use for: response promises, prompts, output
-// tokens, actor handles, link and cache telemetry.  Cache updates from the nodes are forwarded
-// to the directory; a lost node is dropped from it, and a directory that (re)registers is
-// refilled by asking every prefill node to re-publish.
+// tokens, actor handles, link telemetry.  Nodes send their cache updates to the directory
+// themselves: the router names it to each node that registers, and a directory that
+// (re)registers to every caching node, which re-publishes its whole cache to it; a lost node is
+// dropped from it.  Status and metrics ask the directory for the nodes' cache statistics.
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -114,6 +117,8 @@ struct router_state {
   clock_type::time_point started = clock_type::now();
   node_telemetry telemetry;  // link reports, cache statistics, the link's capacity
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
+  std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
+  bool lookup_in_flight = false;
   static inline const char* name = "router";
 };
 
@@ -221,30 +226,74 @@ cache_directory_actor directory(router_self* self) {
   return {};
 }
 
-void act(router_self* self, const sched::lookup_cache& c) {
-  auto& st = self->state;
+// Tells a caching node where the directory is: its handle only to a node of its own process
+// (a handle of a third process would make that node's messages cross this one), else the
+// endpoint it publishes, to which the node connects itself.
+void name_directory(router_self* self, const node_handles& to) {
+  if (!to.cache) return;
   const auto dir = directory(self);
-  const auto id = c.id;
-  if (!dir) { step(self, sched::cache_answer{id, {}}); return; }
-  self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, st.requests.at(id).prompt)
-      .then(
-          [=](const std::vector<cache_hit>& hits) {
-            auto& st = self->state;
-            sched::cache_hits h;
-            for (const auto& hit : hits) {
-              if (hit.cluster == st.options.local_cluster) h.local = std::max(h.local, hit.tokens);
-              else if (hit.cluster == st.options.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
-              if (auto n = core_of(self).node_by_name(hit.node)) {
-                if (hit.tokens > 0) h.nodes.emplace_back(*n, hit.tokens);
-                h.held.emplace_back(*n, hit.held_tokens);
-              }
-            }
-            step(self, sched::cache_answer{id, std::move(h)});
-          },
-          [=](caf::error& err) {
-            spdlog::warn("router: cache directory did not answer ({}); assuming no hit", describe(err));
-            step(self, sched::cache_answer{id, {}});
-          });
+  std::string at;
+  if (dir)
+    for (const auto& [name, info] : self->state.infos)
+      if (info.role == "cache-directory" && handle_of(self, *core_of(self).node_by_name(name)).directory == dir)
+        at = info.data_endpoint;
+  const bool same_process = dir && dir.node() == to.cache.node();
+  self->send(to.cache, atoms::republish_atom::value, same_process ? caf::actor_cast<caf::actor>(dir) : caf::actor{}, at);
+}
+
+sched::cache_hits hits_of(router_self* self, const std::vector<cache_hit>& hits) {
+  const auto& o = self->state.options;
+  sched::cache_hits h;
+  for (const auto& hit : hits) {
+    if (hit.cluster == o.local_cluster) h.local = std::max(h.local, hit.tokens);
+    else if (hit.cluster == o.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
+    if (auto n = core_of(self).node_by_name(hit.node)) {
+      if (hit.tokens > 0) h.nodes.emplace_back(*n, hit.tokens);
+      h.held.emplace_back(*n, hit.held_tokens);
+    }
+  }
+  return h;
+}
+
+// One match in flight at a time: the lookups of requests arriving meanwhile go together in the
+// next one (no wait when the directory keeps up, one round trip for many when it does not).
+constexpr size_t kMatchBatch = 1024;
+
+void send_lookups(router_self* self) {
+  auto& st = self->state;
+  if (st.lookup_in_flight || st.lookups.empty()) return;
+  const auto dir = directory(self);
+  std::vector<uint64_t> ids;
+  std::vector<std::vector<int32_t>> prompts;
+  while (!st.lookups.empty() && ids.size() < kMatchBatch) {
+    const uint64_t id = st.lookups.front();
+    st.lookups.pop_front();
+    auto r = st.requests.find(id);
+    if (r == st.requests.end()) continue;  // ended meanwhile
+    if (!dir) { step(self, sched::cache_answer{id, {}}); continue; }
+    ids.push_back(id);
+    prompts.push_back(r->second.prompt);
+  }
+  if (ids.empty()) return send_lookups(self);
+  st.lookup_in_flight = true;
+  auto done = [=](const std::vector<std::vector<cache_hit>>* hits) {
+    self->state.lookup_in_flight = false;
+    for (size_t i = 0; i < ids.size(); ++i)
+      step(self, sched::cache_answer{ids[i], hits && i < hits->size() ? hits_of(self, (*hits)[i]) : sched::cache_hits{}});
+    send_lookups(self);
+  };
+  self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, std::move(prompts))
+      .then([=](const std::vector<std::vector<cache_hit>>& hits) { done(&hits); },
+            [=](caf::error& err) {
+              spdlog::warn("router: cache directory did not answer ({}); assuming no hit for {} requests",
+                           describe(err), ids.size());
+              done(nullptr);
+            });
+}
+
+void act(router_self* self, const sched::lookup_cache& c) {
+  self->state.lookups.push_back(c.id);
+  send_lookups(self);
 }
 
 void act(router_self* self, const sched::reserve& c) {
@@ -500,6 +549,45 @@ void write_metrics(router_self* self, metrics::exposition& page) {
   auto& st = self->state;
   st.cp->write_metrics(page, now_s(self));
   st.telemetry.write_metrics(page);
+  const auto traffic = actor_plane_traffic();
+  page.family("prfaas_actor_plane_messages_total", metrics::kind::counter,
+              "Actor messages the router process read (in) and wrote (out) on its TLS connections.");
+  page.sample({{"direction", "in"}}, static_cast<double>(traffic.messages_in));
+  page.sample({{"direction", "out"}}, static_cast<double>(traffic.messages_out));
+}
+
+router_status status_of(router_self* self) {
+  auto& st = self->state;
+  router_status s;
+  for (const auto kind : {sched::node_kind::cache_directory, sched::node_kind::prefill, sched::node_kind::decode})
+    for (const auto& [name, info] : st.infos)
+      if (auto id = core_of(self).node_by_name(name))
+        if (core_of(self).node(*id).up && core_of(self).node(*id).desc.kind == kind) s.nodes.push_back(info);
+  st.telemetry.fill(s);
+  s.threshold_tokens = core_of(self).threshold_tokens();
+  s.threshold_moves = st.cp->threshold_moves();
+  s.conversions = st.cp->conversions();
+  const auto [recent, offloaded] = st.cp->last_minute(now_s(self));
+  s.recent_completed = recent;
+  s.offload_share = s.recent_completed ? static_cast<double>(offloaded) / s.recent_completed : 0;
+  s.completed = core_of(self).counters().completed;
+  s.failed = core_of(self).counters().failed + core_of(self).counters().refused;
+  s.in_flight = static_cast<int64_t>(core_of(self).requests().size());
+  return s;
+}
+
+// Each node's cache statistics live in the cache directory (nodes send it their updates): status
+// and metrics ask it first, and go on without them when it is missing or silent.
+void with_cache_stats(router_self* self, std::function<void()> then) {
+  const auto dir = directory(self);
+  if (!dir) return then();
+  self->request(dir, std::chrono::seconds(1), atoms::metrics_atom::value)
+      .then(
+          [=](const std::vector<cache_stats>& stats) {
+            self->state.telemetry.caches(stats);
+            then();
+          },
+          [=](caf::error&) { then(); });
 }
 
 router_actor::behavior_type router(router_self* self, router_options options) {
@@ -584,11 +672,14 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         update_roster(self);
         spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", info.role, info.name, info.cluster,
                      caf::to_string(self->current_sender()->node()));
-        // A new directory knows nothing: every node publishes its whole cache again.
-        if (info.role == "cache-directory")
+        // Nodes send their cache updates to the directory themselves: a new node learns where
+        // it is, and a new directory, which knows nothing, hears every node's whole cache.
+        if (info.role == "cache-directory") {
           for (const auto& n : core_of(self).nodes())
-            if (n.up && n.desc.kind != sched::node_kind::cache_directory)
-              if (const auto& h = handle_of(self, n.id).cache) self->send(h, atoms::republish_atom::value);
+            if (n.up && n.desc.kind != sched::node_kind::cache_directory) name_directory(self, handle_of(self, n.id));
+        } else {
+          name_directory(self, st.handles[info.name]);
+        }
         return caf::ok_atom::value;
       },
       // The emulated inter-cluster link, through each PrfaaS prefill node's supervisor (its role
@@ -723,14 +814,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (!sent_by(self, m.node)) return;
         st.telemetry.link(m, clock_type::now());
       },
-      [=](const cache_update& m) {
-        auto& st = self->state;
-        // Only a registered node speaks, and only for its own cache.
-        auto h = st.handles.find(m.node);
-        if (h == st.handles.end() || h->second.role.address() != self->current_sender()) return;
-        st.telemetry.cache(m.node, m.stats);
-        if (auto dir = directory(self)) self->send(dir, m);
-      },
       [=](const decode_started& m) {
         if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
         if (const auto* v = core_of(self).find(m.request); v && v->attempt == m.attempt)
@@ -786,29 +869,19 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         return caf::make_error(errc::unknown_request, "the router holds no request " + std::to_string(id) +
                                                           " (it keeps the last 1024 that ended)");
       },
-      [=](atoms::metrics_atom) -> std::string {
-        metrics::exposition page;
-        write_metrics(self, page);
-        return page.str();
+      [=](atoms::metrics_atom) -> caf::result<std::string> {
+        auto rp = self->make_response_promise<std::string>();
+        with_cache_stats(self, [=]() mutable {
+          metrics::exposition page;
+          write_metrics(self, page);
+          rp.deliver(page.str());
+        });
+        return rp;
       },
-      [=](atoms::status_atom) -> router_status {
-        auto& st = self->state;
-        router_status s;
-        for (const auto kind : {sched::node_kind::cache_directory, sched::node_kind::prefill, sched::node_kind::decode})
-          for (const auto& [name, info] : st.infos)
-            if (auto id = core_of(self).node_by_name(name))
-              if (core_of(self).node(*id).up && core_of(self).node(*id).desc.kind == kind) s.nodes.push_back(info);
-        st.telemetry.fill(s);
-        s.threshold_tokens = core_of(self).threshold_tokens();
-        s.threshold_moves = st.cp->threshold_moves();
-        s.conversions = st.cp->conversions();
-        const auto [recent, offloaded] = st.cp->last_minute(now_s(self));
-        s.recent_completed = recent;
-        s.offload_share = s.recent_completed ? static_cast<double>(offloaded) / s.recent_completed : 0;
-        s.completed = core_of(self).counters().completed;
-        s.failed = core_of(self).counters().failed + core_of(self).counters().refused;
-        s.in_flight = static_cast<int64_t>(core_of(self).requests().size());
-        return s;
+      [=](atoms::status_atom) -> caf::result<router_status> {
+        auto rp = self->make_response_promise<router_status>();
+        with_cache_stats(self, [=]() mutable { rp.deliver(status_of(self)); });
+        return rp;
       },
   };
 }

@@ -83,9 +83,7 @@ void send_registration(supervisor_actor* self, const node_info& info) {
             self->state.registered = true;
             self->state.backoff = kFirstBackoff;
             spdlog::info("{}: registered with the router", info.name);
-            // A new router, or its directory, knows nothing of this node's cache yet.
-            if (info.role == "prefill" || info.role == "decode")
-              self->send(caf::actor_cast<cache_holder_actor>(role), atoms::republish_atom::value);
+            // The router itself names its cache directory to the role (republish_atom).
           },
           [=](caf::error& err) {
             // A refusal is final, but for a name still held (retried until its holder is gone).

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "actors/client.hpp"
@@ -66,6 +67,22 @@ double core_us_per_request(int n) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / n;
 }
 
+// The router's actor messages so far, in and out (its /metrics: prfaas_actor_plane_messages_total).
+std::pair<double, double> router_messages(caf::actor_system& sys, const caf::actor& router) {
+  auto page = actors::router_metrics(sys, router, std::chrono::seconds(5));
+  if (!page) throw cli_error{"the router's metrics: " + actors::describe(page.error())};
+  std::pair<double, double> out{-1, -1};
+  std::istringstream lines(*page);
+  for (std::string line; std::getline(lines, line);) {
+    const std::string family = "prfaas_actor_plane_messages_total{direction=\"";
+    if (line.rfind(family, 0) != 0) continue;
+    const bool in = line.compare(family.size(), 3, "in\"") == 0;
+    (in ? out.first : out.second) = std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  if (out.first < 0 || out.second < 0) throw cli_error{"the router's metrics count no actor messages"};
+  return out;
+}
+
 int router_pid(const launcher& l) {
   for (const auto& n : l.nodes())
     if (n.role == "router") return n.pid;
@@ -118,11 +135,13 @@ int bench_router(const bench_router_options& o) {
     run(std::min(o.requests, 4 * o.concurrency));  // connections, caches and the router's tables warm
     done = 0;
     failed = 0;
+    const auto messages_before = router_messages(client.sys, router);
     const auto before = sample_process(pid);
     const auto t0 = clock_type::now();
     run(o.requests);
     const double wall = std::chrono::duration<double>(clock_type::now() - t0).count();
     const auto after = sample_process(pid);
+    const auto messages_after = router_messages(client.sys, router);
     l.stop();
     const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
     const double cpu_s = static_cast<double>(after.ticks - before.ticks) / hz;
@@ -141,6 +160,9 @@ int bench_router(const bench_router_options& o) {
            {"router_cpu_share", cpu_s / wall},
            {"decisions_per_s_per_core", 1e6 / cpu_us},
            {"router_syscalls_per_request", static_cast<double>(after.syscalls - before.syscalls) / completed},
+           // Every message of a request passes the router today; the metrics request itself is one each way.
+           {"router_messages_in_per_request", (messages_after.first - messages_before.first - 1) / completed},
+           {"router_messages_out_per_request", (messages_after.second - messages_before.second - 1) / completed},
            {"core_us_per_request", core_us},
            {"router_over_core", cpu_us / core_us}};
   }
@@ -155,6 +177,8 @@ int bench_router(const bench_router_options& o) {
               out["router_cpu_us_per_request"].get<double>(), 100 * out["router_cpu_share"].get<double>(),
               out["decisions_per_s_per_core"].get<double>());
   std::printf("router syscalls   %.1f reads and writes per request\n", out["router_syscalls_per_request"].get<double>());
+  std::printf("router messages   %.1f in, %.1f out per request (actor messages on its connections)\n",
+              out["router_messages_in_per_request"].get<double>(), out["router_messages_out_per_request"].get<double>());
   std::printf("control-plane core alone  %.2f us per request: the router costs %.0fx that\n",
               out["core_us_per_request"].get<double>(), out["router_over_core"].get<double>());
   return out["failed"].get<int>() ? 1 : 0;

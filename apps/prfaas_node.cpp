@@ -261,6 +261,7 @@ int main(int argc, char** argv) {
   // Every role actor is published on --listen; a restarted one takes its predecessor's port.
   actors::role_door door(sys, config, name, listen_at, port_file, request_exit);
   spec.on_spawned = door.on_spawned();
+  spec.published_at = door.published_at(advertise.empty() ? listen_at.host : advertise);
   if (role != cluster::node_role::router) {
     auto router = actors::connect_router(sys, router_at);
     if (!router) {

@@ -62,6 +62,7 @@ bool basp_check::feed(const uint8_t* data, size_t n) {
     if (header_[0] <= 1 && !handshake_seen_) handshake_seen_ = in_handshake_ = true;
     have_ = 0;
     ++frames_;
+    if (header_[0] == 2 || header_[0] == 3) ++messages_;
   }
   return true;
 }

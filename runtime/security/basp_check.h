@@ -41,6 +41,7 @@ class basp_check {
   bool failed() const { return !why_.empty(); }
   const std::string& why() const { return why_; }
   uint64_t frames() const { return frames_; }
+  uint64_t messages() const { return messages_; }  // of those, actor messages (direct or routed)
   // The payload of the peer's handshake (the node it declares itself to be is in it), once it
   // is complete; returned once.  At most handshake_bytes are kept.
   static constexpr size_t handshake_bytes = 4096;
@@ -53,6 +54,7 @@ class basp_check {
   size_t have_ = 0;            // header bytes collected
   uint64_t payload_left_ = 0;  // of the current frame
   uint64_t frames_ = 0;
+  uint64_t messages_ = 0;
   std::string why_;
   bool in_handshake_ = false;   // the current frame is the first handshake
   bool handshake_seen_ = false;

@@ -36,6 +36,7 @@ TEST_CASE("a well-behaved node's frames pass, cut at any byte") {
     basp_check c({16u << 20, /*allow_routed=*/true});
     for (size_t at = 0; at < stream.size(); at += cut) CHECK(c.feed(stream.data() + at, std::min(cut, stream.size() - at)));
     CHECK(c.frames() == 8);
+    CHECK(c.messages() == 2);  // one direct, one routed: the rest is handshakes, monitors, heartbeats
     CHECK_FALSE(c.failed());
   }
 }
