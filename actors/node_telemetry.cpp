@@ -5,6 +5,7 @@
 namespace prfaas::actors {
 
 void node_telemetry::link(const link_report& m, clock_type::time_point now) {
+  ++link_reports_;
   links_[m.node] = m;
   if (m.prfaas) capacity_.measured(m.node, m.measured_gbps);
   if (const auto before = capacity_.measured_change())
@@ -35,6 +36,8 @@ double node_telemetry::egress_gbps() const {
 
 void node_telemetry::write_metrics(metrics::exposition& page) const {
   using metrics::kind;
+  page.family("prfaas_link_reports_total", kind::counter, "Link reports heard from the prefill nodes (by time, not by request).");
+  page.sample({}, static_cast<double>(link_reports_));
   page.family("prfaas_link_capacity_bytes_per_second", kind::gauge, "The inter-cluster link's capacity the router plans with (0: unknown).");
   page.sample({}, capacity_.gbps() * 1e9 / 8);
   page.family("prfaas_link_egress_bytes_per_second", kind::gauge, "KV egress of each prefill node over its links, last report period.");

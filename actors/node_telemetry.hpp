@@ -45,6 +45,7 @@ class node_telemetry {
   std::map<std::string, link_report> links_;   // latest report per prefill node
   std::map<std::string, cache_stats> caches_;  // latest statistics per node
   clock_type::time_point last_egress_log_{};
+  uint64_t link_reports_ = 0;  // heard since the router started
 };
 
 }  // namespace prfaas::actors

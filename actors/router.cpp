@@ -119,6 +119,7 @@ struct router_state {
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
   bool lookup_in_flight = false;
+  uint64_t error_messages = 0;  // outside requests, ignored (set_error_handler)
   static inline const char* name = "router";
 };
 
@@ -624,6 +625,14 @@ router_actor::behavior_type router(router_self* self, router_options options) {
     spdlog::info("router: live P/D rebalancer on, every {} ms", config.rebalance_period_ms);
     self->delayed_send(self, std::chrono::milliseconds(config.rebalance_period_ms), atoms::rebalance_atom::value);
   }
+  // An error message outside a request (a peer's actor answering a plain message with one, as
+  // CAF's drop handler does) would end the router by CAF's default: any member of the
+  // deployment could stop it so.  It is logged, at a bounded rate, and ignored.
+  self->set_error_handler([=](caf::error& err) {
+    const uint64_t seen = ++self->state.error_messages;
+    if (seen <= 10 || seen % 1000 == 0)
+      spdlog::warn("router: ignored an error message ({}; {} so far)", describe(err), seen);
+  });
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) {

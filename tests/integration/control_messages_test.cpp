@@ -1,0 +1,72 @@
+// The lean request path, counted: the actor messages the router process reads and writes per
+// request (its /metrics: prfaas_actor_plane_messages_total, counted at the TLS layer).  A request
+// costs the router the client's request and its reply, one prefix match with the cache
+// directory (shared by the requests that arrive while one is in flight), one reservation of a
+// decode node, one prefill job, and the decode node's start and result.  Nodes send their cache
+// updates to the directory themselves: they cross no router.  Beside requests, by time and not
+// by request: a prefill node's link report while its KV moves (transport::telemetry_gate; the
+// router counts them, and they are taken off), a decode node's checkpoint of a long generation's
+// tokens (every 500 ms; these generations are shorter), and what passes while nothing runs.
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <thread>
+
+#include "tests/support/process.h"
+
+using namespace prfaas::testing;
+
+namespace {
+
+// The router's actor messages so far, in and out, less the prefill nodes' link reports (which
+// come by time while KV moves, not by request: transport::telemetry_gate).
+std::pair<double, double> router_messages(const deployment& d) {
+  const auto r = run({PRFAAS_CLI, "metrics", "--state", d.state_dir()});
+  REQUIRE(r.status == 0);
+  std::pair<double, double> out{-1, -1};
+  double reports = -1;
+  std::istringstream lines(r.out);
+  const std::string family = "prfaas_actor_plane_messages_total{direction=\"";
+  for (std::string line; std::getline(lines, line);) {
+    const double value = line.empty() || line[0] == '#' ? 0 : std::stod(line.substr(line.rfind(' ') + 1));
+    if (line.rfind(family, 0) == 0) (line.compare(family.size(), 3, "in\"") == 0 ? out.first : out.second) = value;
+    if (line.rfind("prfaas_link_reports_total ", 0) == 0) reports = value;
+  }
+  REQUIRE(out.first >= 0);
+  REQUIRE(out.second >= 0);
+  REQUIRE(reports >= 0);
+  out.first -= reports;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a request costs the router at most 6 actor messages in and 4 out, cache updates going to the directory directly") {
+  deployment d("[router]\nthreshold_tokens = 256\n[gateway]\nenabled = false\n");  // no poller
+  temp_dir dir;
+  const int n = 60;
+  const auto trace = write_trace(dir, n, {120, 200, 60, 240});  // under t: no link reports
+  // What passes without requests (the nodes' liveness reports, the supervisors' looks), per
+  // second, taken off what passes while they run; a metrics request is one message each way.
+  const auto idle0 = router_messages(d);
+  const double t0 = now_seconds();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const auto idle1 = router_messages(d);
+  const double idle_s = now_seconds() - t0;
+  const double idle_in = (idle1.first - idle0.first - 1) / idle_s, idle_out = (idle1.second - idle0.second - 1) / idle_s;
+  const double t1 = now_seconds();
+  const auto r = run(replay_args(d, trace, n, dir.path() + "/outcomes.jsonl", 1), 240000);
+  REQUIRE(r.status == 0);
+  const auto after = router_messages(d);
+  const double busy_s = now_seconds() - t1;
+  const double in = (after.first - idle1.first - 1 - idle_in * busy_s) / n,
+               out = (after.second - idle1.second - 1 - idle_out * busy_s) / n;
+  WARN("without requests: " << idle_in << " in, " << idle_out << " out per second");
+  WARN("router actor messages per request: " << in << " in, " << out << " out");
+  // The replay's own status request and connection are the rest.
+  CHECK(in <= 6.15);
+  CHECK(out <= 4.15);
+  CHECK(in >= 5);  // the request, the match's answer, the reservation's, the prefill report, the result
+  CHECK(out >= 3);
+}
