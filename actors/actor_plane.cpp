@@ -1,8 +1,10 @@
 #include "actors/actor_plane.hpp"
+#include "actors/messages.hpp"
 
 #include "runtime/common/errc.h"
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 #include <caf/io/all.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
@@ -54,6 +56,14 @@ caf::expected<caf::actor> remote_actor(caf::actor_system& sys, const std::string
 
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys) {
   return tls_on(sys) ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+}
+
+void ignore_stray_errors(caf::scheduled_actor* self) {
+  auto seen = std::make_shared<uint64_t>(0);
+  self->set_error_handler([self, seen](caf::error& err) {
+    if (++*seen <= 10 || *seen % 1000 == 0)
+      spdlog::warn("{}: ignored an error message outside a request ({}; {} so far)", self->name(), describe(err), *seen);
+  });
 }
 
 }  // namespace prfaas::actors

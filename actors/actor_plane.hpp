@@ -75,4 +75,9 @@ std::optional<security::identity> certificate_of_node(const std::string& node_by
 // The middleman actor to ask for connections asynchronously (connect_atom), TLS or plain.
 caf::io::middleman_actor middleman_handle(caf::actor_system& sys);
 
+// An error message outside a request ends an actor by CAF's default (a peer's actor answering a
+// plain message with its drop handler sends one): any member of the deployment could stop a
+// role so.  Every role calls this first: such messages are logged, at a bounded rate, and ignored.
+void ignore_stray_errors(caf::scheduled_actor* self);
+
 }  // namespace prfaas::actors

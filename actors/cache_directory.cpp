@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 
+#include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "actors/sender_trust.hpp"
@@ -54,6 +55,7 @@ bool from_its_node(directory_self* self, const cache_update& m) {
 
 cache_directory_actor::behavior_type cache_directory(directory_self* self, node_info info, int block_tokens,
                                                      bool trusted, std::function<std::string()> published_at) {
+  ignore_stray_errors(self);
   self->state.self = std::move(info);
   self->state.published_at = std::move(published_at);
   self->state.block_tokens = block_tokens;

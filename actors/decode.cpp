@@ -22,6 +22,7 @@
 #include "actors/cache_update.hpp"
 #include "actors/directory_link.hpp"
 #include "actors/kv_plane.hpp"
+#include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
@@ -93,6 +94,7 @@ void schedule_step(decode_self* self) {
 }
 
 decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::actor router) {
+  ignore_stray_errors(self);
   auto& st = self->state;
   st.self = std::move(o.self);
   st.router = caf::actor_cast<router_actor>(router);

@@ -34,6 +34,7 @@
 #include "actors/cache_update.hpp"
 #include "actors/directory_link.hpp"
 #include "actors/kv_plane.hpp"
+#include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
@@ -353,6 +354,7 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_
 }
 
 prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf::actor router) {
+  ignore_stray_errors(self);
   auto& st = self->state;
   st.self = std::move(o.self);
   PRFAAS_REQUIRE(o.parts.engine && o.parts.pool && o.parts.cache && o.parts.carrier,

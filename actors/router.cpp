@@ -119,7 +119,6 @@ struct router_state {
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
   bool lookup_in_flight = false;
-  uint64_t error_messages = 0;  // outside requests, ignored (set_error_handler)
   static inline const char* name = "router";
 };
 
@@ -173,11 +172,16 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
 // attempt could be routed to the same dead handle and be lost too.
 void job_failed(router_self* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
                 const caf::actor_addr& handle) {
-  const bool gone = (err.category() == caf::atom("system") &&
-                     err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down)) ||
+  const bool system = err.category() == caf::atom("system");
+  const bool gone = (system && err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down)) ||
                     (err.category() == caf::atom("prfaas") && err.code() == static_cast<uint8_t>(errc::node_lost));
+  // A node that answers its job with something else than the protocol's reply is broken or
+  // hostile: it gets no more work (re-dispatching to it would only burn the request's attempts).
+  const bool malformed = system && (err.code() == static_cast<uint8_t>(caf::sec::unexpected_response) ||
+                                    err.code() == static_cast<uint8_t>(caf::sec::unexpected_message));
   auto h = self->state.handles.find(node);
-  if (gone && h != self->state.handles.end() && h->second.role.address() == handle) node_lost(self, node, describe(err));
+  if ((gone || malformed) && h != self->state.handles.end() && h->second.role.address() == handle)
+    node_lost(self, node, malformed ? "it answered a job with a malformed reply (" + describe(err) + ")" : describe(err));
   step(self, failed_event(id, err, attempt));
 }
 
@@ -625,14 +629,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
     spdlog::info("router: live P/D rebalancer on, every {} ms", config.rebalance_period_ms);
     self->delayed_send(self, std::chrono::milliseconds(config.rebalance_period_ms), atoms::rebalance_atom::value);
   }
-  // An error message outside a request (a peer's actor answering a plain message with one, as
-  // CAF's drop handler does) would end the router by CAF's default: any member of the
-  // deployment could stop it so.  It is logged, at a bounded rate, and ignored.
-  self->set_error_handler([=](caf::error& err) {
-    const uint64_t seen = ++self->state.error_messages;
-    if (seen <= 10 || seen % 1000 == 0)
-      spdlog::warn("router: ignored an error message ({}; {} so far)", describe(err), seen);
-  });
+  ignore_stray_errors(self);
   self->set_down_handler([=](caf::down_msg& msg) {
     auto it = self->state.names.find(msg.source);
     if (it == self->state.names.end()) {

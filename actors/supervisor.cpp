@@ -184,8 +184,12 @@ void router_lost(supervisor_actor* self, std::chrono::milliseconds after) {
 }
 
 constexpr auto kLeaderLook = std::chrono::milliseconds(250);  // standby routers: how often
+// How often the locator's thread asks etcd: a reconnection reads its last look, so this bounds
+// how stale the leader it dials may be while etcd elects.
+constexpr auto kLeaderWatch = std::chrono::milliseconds(100);
 
 node_control_actor::behavior_type supervisor(supervisor_actor* self, supervisor_options options) {
+  ignore_stray_errors(self);
   self->state.options = std::move(options);
   self->state.router = caf::actor_cast<router_actor>(self->state.options.router);
   self->set_down_handler([=](caf::down_msg& msg) {
@@ -217,7 +221,10 @@ node_control_actor::behavior_type supervisor(supervisor_actor* self, supervisor_
   });
   if (self->state.router) self->monitor(self->state.router);
   start_role(self);
-  if (self->state.options.router_at.follows_etcd()) self->send(self, atoms::tick_atom::value);
+  if (self->state.options.router_at.follows_etcd()) {
+    self->state.options.router_at.watch(kLeaderWatch);  // etcd is asked off the actor's thread
+    self->send(self, atoms::tick_atom::value);
+  }
   return {
       [=](atoms::reconnect_atom) { reconnect(self); },
       // Standby routers: a leader that etcd no longer names (it was stopped or cut off, and its
@@ -225,7 +232,7 @@ node_control_actor::behavior_type supervisor(supervisor_actor* self, supervisor_
       [=](atoms::tick_atom) {
         auto& st = self->state;
         self->delayed_send(self, kLeaderLook, atoms::tick_atom::value);
-        const auto leader = st.options.router_at.leader_now();
+        const auto leader = st.options.router_at.last_look();  // the locator's own thread asked etcd
         if (!leader || !st.router) return;  // etcd silent (nobody new is elected) or reconnecting
         if (st.router_endpoint.host.empty()) st.router_endpoint = *leader;  // the first router, reached at start
         if (*leader == st.router_endpoint) return;

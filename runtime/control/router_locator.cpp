@@ -9,24 +9,74 @@ namespace prfaas::control {
 router_locator::router_locator(std::vector<endpoint> etcd, std::string key)
     : etcd_(std::move(etcd)), key_(key.empty() ? std::string(kLeaderKey) : std::move(key)) {}
 
-std::optional<endpoint> router_locator::leader_now() const {
-  if (!follows_etcd()) return fixed_;
+namespace {
+
+// The leader etcd names under `key` now (nothing: none, or etcd silent); a leader named is
+// remembered in `leader` as the fallback.
+template <class Learnt>
+std::optional<endpoint> ask_etcd(const std::vector<endpoint>& etcd_at, const std::string& key, Learnt& learnt) {
   try {
-    etcd_client etcd(etcd_, std::chrono::milliseconds(300));
-    const auto value = etcd.get(key_);
+    etcd_client etcd(etcd_at, std::chrono::milliseconds(300));
+    const auto value = etcd.get(key);
     if (!value) return std::nullopt;
     auto at = parse_endpoint(*value);
-    std::lock_guard lock(learnt_->mutex);
-    learnt_->leader = at;
+    std::lock_guard lock(learnt.mutex);
+    learnt.leader = at;
     return at;
   } catch (const failure&) {
     return std::nullopt;
   }
 }
 
+}  // namespace
+
+router_locator::learnt::~learnt() {
+  {
+    std::lock_guard lock(mutex);
+    stop = true;
+  }
+  wake.notify_all();
+  if (watcher.joinable()) watcher.join();
+}
+
+std::optional<endpoint> router_locator::leader_now() const {
+  if (!follows_etcd()) return fixed_;
+  return ask_etcd(etcd_, key_, *learnt_);
+}
+
+void router_locator::watch(std::chrono::milliseconds every) const {
+  if (!follows_etcd()) return;
+  std::lock_guard lock(learnt_->mutex);
+  if (learnt_->watching) return;
+  learnt_->watching = true;
+  // The thread holds the shared state by reference: the state's destructor (the last copy
+  // gone) stops and joins it.
+  learnt_->watcher = std::thread([etcd = etcd_, key = key_, l = learnt_.get(), every] {
+    for (;;) {
+      auto seen = ask_etcd(etcd, key, *l);
+      std::unique_lock lock(l->mutex);
+      l->looked = std::move(seen);
+      if (l->wake.wait_for(lock, every, [l] { return l->stop; })) return;
+    }
+  });
+}
+
+std::optional<endpoint> router_locator::last_look() const {
+  if (!follows_etcd()) return fixed_;
+  std::lock_guard lock(learnt_->mutex);
+  return learnt_->looked;
+}
+
 endpoint router_locator::current() const {
   if (!follows_etcd()) return fixed_;
-  if (auto now = leader_now()) return *now;
+  bool watching;
+  {
+    std::lock_guard lock(learnt_->mutex);
+    watching = learnt_->watching;
+    if (watching && learnt_->looked) return *learnt_->looked;
+  }
+  if (!watching)
+    if (auto now = leader_now()) return *now;
   std::lock_guard lock(learnt_->mutex);
   if (learnt_->leader) return *learnt_->leader;
   throw failure(errc::unreachable, "no router leads in etcd (" + str() + ") yet");

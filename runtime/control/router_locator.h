@@ -8,10 +8,13 @@
 //   router_locator at(etcd_endpoints);                     // the leader
 //   const endpoint now = at.current();
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/common/endpoint.h"
@@ -25,9 +28,18 @@ class router_locator {
   explicit router_locator(std::vector<endpoint> etcd, std::string key = {});
 
   // The router to reach now; failure(unreachable) when etcd names none and none was known.
+  // Watching (below): what the watch saw last, without asking etcd.
   endpoint current() const;
   // The leader as etcd names it now, without the fallback (nothing: none, or etcd silent).
+  // Blocks up to etcd's timeout: not for an actor's thread.
   std::optional<endpoint> leader_now() const;
+  // Looks at etcd every `every` on a thread of its own, shared by the copies and ended with the
+  // last of them, so an actor's calls of current() and last_look() never block (an etcd that
+  // does not answer would hold a scheduler thread per look).  Once is enough; later calls do nothing.
+  void watch(std::chrono::milliseconds every) const;
+  // What the watch saw at its last look: the leader etcd named (nothing: none, etcd silent, or
+  // no look yet).
+  std::optional<endpoint> last_look() const;
   bool follows_etcd() const { return !etcd_.empty(); }
   const std::vector<endpoint>& etcd() const { return etcd_; }
   const std::string& key() const { return key_; }
@@ -39,7 +51,13 @@ class router_locator {
   std::string key_;
   struct learnt {
     std::mutex mutex;
-    std::optional<endpoint> leader;
+    std::optional<endpoint> leader;  // named last (the fallback while etcd is silent)
+    std::optional<endpoint> looked;  // the watch's last look
+    bool watching = false;
+    bool stop = false;
+    std::condition_variable wake;
+    std::thread watcher;
+    ~learnt();
   };
   std::shared_ptr<learnt> learnt_ = std::make_shared<learnt>();
 };

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -144,6 +145,32 @@ TEST_CASE("without etcd a leader keeps serving, and clients keep to the leader e
   CHECK(at.current() == endpoint{"10.0.0.1", 7000});
   router_locator fresh(std::vector<endpoint>{where});
   CHECK_THROWS_WITH(fresh.current(), Catch::Contains("no router leads"));
+}
+
+TEST_CASE("a watching locator asks etcd on its own thread: its answers never wait for etcd, and follow a new leader") {
+  local_etcd store;
+  etcd_client etcd({store.client});
+  router_locator at(std::vector<endpoint>{store.client});
+  at.watch(std::chrono::milliseconds(20));
+  leadership first(etcd, "127.0.0.1:7000", {.ttl_s = 1});
+  REQUIRE(first.campaign([] { return false; }));
+  auto until = [](const std::function<bool()>& ok) {
+    for (int i = 0; i < 100 && !ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return ok();
+  };
+  CHECK(until([&] { return at.last_look() == endpoint{"127.0.0.1", 7000}; }));
+  first.resign();
+  leadership second(etcd, "127.0.0.1:7001", {.ttl_s = 1});
+  REQUIRE(second.campaign([] { return false; }));
+  CHECK(until([&] { return at.current() == endpoint{"127.0.0.1", 7001}; }));
+  // etcd gone: the locator answers at once, with the leader it saw last.
+  ::kill(store.pid, SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // looks fail meanwhile
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(at.current() == endpoint{"127.0.0.1", 7001});
+  CHECK_FALSE(at.last_look());
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(250));  // an ask would wait out 300 ms
+  ::kill(store.pid, SIGCONT);
 }
 
 TEST_CASE("a fixed router address needs no etcd, an etcd list is HOST:PORT pairs") {
