@@ -186,7 +186,7 @@ void router_lost(supervisor_actor* self, std::chrono::milliseconds after) {
 constexpr auto kLeaderLook = std::chrono::milliseconds(250);  // standby routers: how often
 // How often the locator's thread asks etcd: a reconnection reads its last look, so this bounds
 // how stale the leader it dials may be while etcd elects.
-constexpr auto kLeaderWatch = std::chrono::milliseconds(100);
+constexpr auto kLeaderWatch = std::chrono::milliseconds(50);
 
 node_control_actor::behavior_type supervisor(supervisor_actor* self, supervisor_options options) {
   ignore_stray_errors(self);
