@@ -79,8 +79,7 @@ struct decode_state {
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
   std::shared_ptr<fault_injector> faults;
   bool published = false;
-  cache_directory_actor directory;     // where cache updates go (the router names it)
-  uint64_t directory_generation = 0;  // of the router's last naming: a slower connection's answer is stale
+  directory_link directory;  // where cache updates go (the router names it)
   bool stepping = false;
   static inline const char* name = "decode";
 };
@@ -245,16 +244,12 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       },
       // Registered (again), or a directory registered: it hears the whole cache, then every change.
       [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
-        auto& st = self->state;
-        if (!st.router || self->current_sender() != st.router.address()) return;  // only the router names it
-        const uint64_t generation = ++st.directory_generation;
-        reach_directory(self, local, at, [=](cache_directory_actor d) {
+        follow_directory(self, self->state.router, self->state.directory, local, at, [=] {
           auto& st = self->state;
-          if (generation != st.directory_generation) return;  // named again since
-          st.directory = std::move(d);
-          st.published = static_cast<bool>(st.directory);
+          const auto& dir = st.directory.handle;
+          st.published = static_cast<bool>(dir);
           (void)st.cache->take_delta();  // in what follows: the whole cache
-          if (st.directory) self->send(st.directory, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
+          if (dir) self->send(dir, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
         });
       },
       [=](const cache_push& m) {
@@ -299,10 +294,10 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
                               decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
                                             std::move(done.logprobs)});
         }
-        if (cached && st.directory) {
+        if (cached && st.directory.handle) {
           const bool first = !st.published;
           st.published = true;
-          self->send(st.directory, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
+          self->send(st.directory.handle, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
         }
         schedule_step(self);
       },

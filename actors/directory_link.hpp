@@ -47,4 +47,26 @@ void reach_directory(Self* self, const caf::actor& local, const std::string& at,
             });
 }
 
+// The directory a caching role publishes to, and how often the router named one: the answer
+// of a slower connection to an earlier naming is stale.
+struct directory_link {
+  cache_directory_actor handle;
+  uint64_t generation = 0;
+};
+
+// The router named a directory (republish_atom; from anyone but `router`: nothing): reach it,
+// then `then()` once `link.handle` holds it (null: none), unless it was named again meanwhile.
+// `link` lives in the actor's state, as long as the callbacks that use it.
+template <class Self, class Router>
+void follow_directory(Self* self, const Router& router, directory_link& link, const caf::actor& local,
+                      const std::string& at, std::function<void()> then) {
+  if (!router || self->current_sender() != router.address()) return;
+  const uint64_t generation = ++link.generation;
+  reach_directory(self, local, at, [&link, generation, then = std::move(then)](cache_directory_actor d) {
+    if (generation != link.generation) return;
+    link.handle = std::move(d);
+    then();
+  });
+}
+
 }  // namespace prfaas::actors

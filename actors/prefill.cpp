@@ -144,8 +144,7 @@ struct prefill_state {
   std::map<uint64_t, std::pair<std::unique_ptr<transport::pulled_prefix>, int32_t>> pulls;
   std::unique_ptr<transport::carrier_listener> receiver;  // after pulls: its threads write into them
   bool published = false;                   // the first update resets what the directory held
-  cache_directory_actor directory;     // where cache updates go (the router names it)
-  uint64_t directory_generation = 0;  // of the router's last naming: a slower connection's answer is stale
+  directory_link directory;  // where cache updates go (the router names it)
   router_actor router;
   link_reporter_actor reporter;
   std::shared_ptr<transport::link_pool> links;
@@ -172,10 +171,10 @@ using prefill_self = prefill_actor::stateful_base<prefill_state>;
 // the directory the router named.
 void publish(prefill_self* self, kv::cache_delta delta, bool reset) {
   auto& st = self->state;
-  if (!st.directory) return;  // none yet: the router's republish brings the whole cache
+  if (!st.directory.handle) return;  // none yet: the router's republish brings the whole cache
   const bool first = !st.published;
   st.published = true;
-  self->send(st.directory, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
+  self->send(st.directory.handle, make_cache_update(st.self, *st.cache, std::move(delta), reset || first));
 }
 
 // A pull ended, well (its prefix goes into the cache) or not (the prefill recomputes it).
@@ -393,14 +392,9 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       // router the link's next report whatever it says (one sent before was not heard).
       [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
         auto& st = self->state;
-        if (!st.router || self->current_sender() != st.router.address()) return;  // only the router names it
-        const uint64_t generation = ++st.directory_generation;
-        reach_directory(self, local, at, [=](cache_directory_actor d) {
-          auto& st = self->state;
-          if (generation != st.directory_generation) return;  // named again since
-          st.directory = std::move(d);
-          st.published = false;
-          publish(self, st.cache->everything(), true);
+        follow_directory(self, st.router, st.directory, local, at, [=] {
+          self->state.published = false;
+          publish(self, self->state.cache->everything(), true);
         });
         if (st.router) self->send(st.reporter, atoms::router_atom::value, caf::actor_cast<caf::actor>(st.router));
       },

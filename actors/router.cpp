@@ -225,25 +225,30 @@ bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const ch
   return false;
 }
 
-cache_directory_actor directory(router_self* self) {
+// The cache directory registered now (null: none) and the endpoint it is published at.
+struct directory_entry {
+  cache_directory_actor handle;
+  std::string at;
+};
+
+directory_entry directory_now(router_self* self) {
   for (const auto& n : core_of(self).nodes())
-    if (n.up && n.desc.kind == sched::node_kind::cache_directory) return handle_of(self, n.id).directory;
+    if (n.up && n.desc.kind == sched::node_kind::cache_directory)
+      return {handle_of(self, n.id).directory, self->state.infos.at(n.desc.name).data_endpoint};
   return {};
 }
+
+cache_directory_actor directory(router_self* self) { return directory_now(self).handle; }
 
 // Tells a caching node where the directory is: its handle only to a node of its own process
 // (a handle of a third process would make that node's messages cross this one), else the
 // endpoint it publishes, to which the node connects itself.
 void name_directory(router_self* self, const node_handles& to) {
   if (!to.cache) return;
-  const auto dir = directory(self);
-  std::string at;
-  if (dir)
-    for (const auto& [name, info] : self->state.infos)
-      if (info.role == "cache-directory" && handle_of(self, *core_of(self).node_by_name(name)).directory == dir)
-        at = info.data_endpoint;
-  const bool same_process = dir && dir.node() == to.cache.node();
-  self->send(to.cache, atoms::republish_atom::value, same_process ? caf::actor_cast<caf::actor>(dir) : caf::actor{}, at);
+  const auto dir = directory_now(self);
+  const bool same_process = dir.handle && dir.handle.node() == to.cache.node();
+  self->send(to.cache, atoms::republish_atom::value,
+             same_process ? caf::actor_cast<caf::actor>(dir.handle) : caf::actor{}, dir.at);
 }
 
 sched::cache_hits hits_of(router_self* self, const std::vector<cache_hit>& hits) {
@@ -266,7 +271,7 @@ constexpr size_t kMatchBatch = 1024;
 
 void send_lookups(router_self* self) {
   auto& st = self->state;
-  if (st.lookup_in_flight || st.lookups.empty()) return;
+  if (st.lookup_in_flight) return;
   const auto dir = directory(self);
   std::vector<uint64_t> ids;
   std::vector<std::vector<int32_t>> prompts;
@@ -275,11 +280,11 @@ void send_lookups(router_self* self) {
     st.lookups.pop_front();
     auto r = st.requests.find(id);
     if (r == st.requests.end()) continue;  // ended meanwhile
-    if (!dir) { step(self, sched::cache_answer{id, {}}); continue; }
+    if (!dir) { step(self, sched::cache_answer{id, {}}); continue; }  // no directory: no hit
     ids.push_back(id);
     prompts.push_back(r->second.prompt);
   }
-  if (ids.empty()) return send_lookups(self);
+  if (ids.empty()) return;
   st.lookup_in_flight = true;
   auto done = [=](const std::vector<std::vector<cache_hit>>* hits) {
     self->state.lookup_in_flight = false;

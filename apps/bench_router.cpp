@@ -9,12 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "actors/client.hpp"
 #include "apps/cli_support.h"
 #include "apps/launcher.h"
+#include "runtime/metrics/exposition.h"
 #include "runtime/sched/core.h"
 
 namespace prfaas::apps {
@@ -71,16 +71,11 @@ double core_us_per_request(int n) {
 std::pair<double, double> router_messages(caf::actor_system& sys, const caf::actor& router) {
   auto page = actors::router_metrics(sys, router, std::chrono::seconds(5));
   if (!page) throw cli_error{"the router's metrics: " + actors::describe(page.error())};
-  std::pair<double, double> out{-1, -1};
-  std::istringstream lines(*page);
-  for (std::string line; std::getline(lines, line);) {
-    const std::string family = "prfaas_actor_plane_messages_total{direction=\"";
-    if (line.rfind(family, 0) != 0) continue;
-    const bool in = line.compare(family.size(), 3, "in\"") == 0;
-    (in ? out.first : out.second) = std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  if (out.first < 0 || out.second < 0) throw cli_error{"the router's metrics count no actor messages"};
-  return out;
+  auto samples = metrics::read_samples(*page);
+  const std::string in = "prfaas_actor_plane_messages_total{direction=\"in\"}",
+                    out = "prfaas_actor_plane_messages_total{direction=\"out\"}";
+  if (!samples.count(in) || !samples.count(out)) throw cli_error{"the router's metrics count no actor messages"};
+  return {samples[in], samples[out]};
 }
 
 int router_pid(const launcher& l) {

@@ -9,26 +9,19 @@ namespace prfaas::control {
 router_locator::router_locator(std::vector<endpoint> etcd, std::string key)
     : etcd_(std::move(etcd)), key_(key.empty() ? std::string(kLeaderKey) : std::move(key)) {}
 
-namespace {
-
-// The leader etcd names under `key` now (nothing: none, or etcd silent); a leader named is
-// remembered in `leader` as the fallback.
-template <class Learnt>
-std::optional<endpoint> ask_etcd(const std::vector<endpoint>& etcd_at, const std::string& key, Learnt& learnt) {
+std::optional<endpoint> router_locator::ask(const std::vector<endpoint>& etcd_at, const std::string& key, learnt& l) {
   try {
     etcd_client etcd(etcd_at, std::chrono::milliseconds(300));
     const auto value = etcd.get(key);
     if (!value) return std::nullopt;
     auto at = parse_endpoint(*value);
-    std::lock_guard lock(learnt.mutex);
-    learnt.leader = at;
+    std::lock_guard lock(l.mutex);
+    l.leader = at;
     return at;
   } catch (const failure&) {
     return std::nullopt;
   }
 }
-
-}  // namespace
 
 router_locator::learnt::~learnt() {
   {
@@ -41,7 +34,7 @@ router_locator::learnt::~learnt() {
 
 std::optional<endpoint> router_locator::leader_now() const {
   if (!follows_etcd()) return fixed_;
-  return ask_etcd(etcd_, key_, *learnt_);
+  return ask(etcd_, key_, *learnt_);
 }
 
 void router_locator::watch(std::chrono::milliseconds every) const {
@@ -53,7 +46,7 @@ void router_locator::watch(std::chrono::milliseconds every) const {
   // gone) stops and joins it.
   learnt_->watcher = std::thread([etcd = etcd_, key = key_, l = learnt_.get(), every] {
     for (;;) {
-      auto seen = ask_etcd(etcd, key, *l);
+      auto seen = ask(etcd, key, *l);
       std::unique_lock lock(l->mutex);
       l->looked = std::move(seen);
       if (l->wake.wait_for(lock, every, [l] { return l->stop; })) return;

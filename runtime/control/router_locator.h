@@ -59,6 +59,9 @@ class router_locator {
     std::thread watcher;
     ~learnt();
   };
+  // The leader etcd names under `key` now (nothing: none, or etcd silent), remembered in
+  // `l.leader` as the fallback.
+  static std::optional<endpoint> ask(const std::vector<endpoint>& etcd, const std::string& key, learnt& l);
   std::shared_ptr<learnt> learnt_ = std::make_shared<learnt>();
 };
 

@@ -112,4 +112,20 @@ void exposition::observed(const labels& l, const histogram& h) {
   text_ += current_ + "_count" + render(l) + " " + number(static_cast<double>(h.count())) + "\n";
 }
 
+std::map<std::string, double> read_samples(const std::string& text) {
+  std::map<std::string, double> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    out[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  return out;
+}
+
 }  // namespace prfaas::metrics

@@ -14,6 +14,7 @@
 // Units are base units (seconds, bytes, ratios), as Prometheus's conventions ask.
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -63,5 +64,10 @@ class exposition {
 
 // A label value as the format wants it: backslash, double quote and newline escaped.
 std::string escape_label(const std::string& value);
+
+// A page read back (a scrape, for tests and benches): each sample by its name and labels as the
+// page writes them ("prfaas_cache_bytes{node=\"decode-0\"}"), its value.  Comments and blank
+// lines are skipped, and so is a line without a value.
+std::map<std::string, double> read_samples(const std::string& text);
 
 }  // namespace prfaas::metrics

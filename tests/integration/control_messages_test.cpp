@@ -10,9 +10,9 @@
 
 #include <catch2/catch.hpp>
 
-#include <sstream>
 #include <thread>
 
+#include "runtime/metrics/exposition.h"
 #include "tests/support/process.h"
 
 using namespace prfaas::testing;
@@ -24,20 +24,12 @@ namespace {
 std::pair<double, double> router_messages(const deployment& d) {
   const auto r = run({PRFAAS_CLI, "metrics", "--state", d.state_dir()});
   REQUIRE(r.status == 0);
-  std::pair<double, double> out{-1, -1};
-  double reports = -1;
-  std::istringstream lines(r.out);
-  const std::string family = "prfaas_actor_plane_messages_total{direction=\"";
-  for (std::string line; std::getline(lines, line);) {
-    const double value = line.empty() || line[0] == '#' ? 0 : std::stod(line.substr(line.rfind(' ') + 1));
-    if (line.rfind(family, 0) == 0) (line.compare(family.size(), 3, "in\"") == 0 ? out.first : out.second) = value;
-    if (line.rfind("prfaas_link_reports_total ", 0) == 0) reports = value;
-  }
-  REQUIRE(out.first >= 0);
-  REQUIRE(out.second >= 0);
-  REQUIRE(reports >= 0);
-  out.first -= reports;
-  return out;
+  auto page = prfaas::metrics::read_samples(r.out);
+  const std::string family = "prfaas_actor_plane_messages_total";
+  REQUIRE(page.count(family + "{direction=\"in\"}"));
+  REQUIRE(page.count(family + "{direction=\"out\"}"));
+  REQUIRE(page.count("prfaas_link_reports_total"));
+  return {page[family + "{direction=\"in\"}"] - page["prfaas_link_reports_total"], page[family + "{direction=\"out\"}"]};
 }
 
 }  // namespace

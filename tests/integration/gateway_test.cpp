@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "runtime/transport/socket.h"
+#include "runtime/metrics/exposition.h"
 #include "tests/support/process.h"
 
 using namespace prfaas::testing;
@@ -247,18 +248,6 @@ TEST_CASE("tokens stream as the decode node makes them, a client that leaves mid
   CHECK(parse_ok(streamed)["tokens"] == parse_ok(generate_in_process("abc", 20))["tokens"]);
 }
 
-// One scrape's families, names and values, from Prometheus's text format.
-std::map<std::string, double> samples(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.rfind(' ');
-    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return out;
-}
-
 TEST_CASE("the metrics page passes promtool and counts what was served, replies carry their timeline and prfaas trace finds it") {
   deployment d("[router]\nthreshold_tokens = 256\n");
   auto c = client_of(d);
@@ -311,7 +300,7 @@ TEST_CASE("the metrics page passes promtool and counts what was served, replies 
     INFO(check.out << check.err);
     CHECK(check.status == 0);
   }
-  const auto v = samples(m->body);
+  const auto v = prfaas::metrics::read_samples(m->body);
   CHECK(v.at("prfaas_requests_total{path=\"prfaas\",outcome=\"completed\"}") == 1);
   CHECK(v.at("prfaas_requests_total{path=\"local\",outcome=\"completed\"}") == 1);
   CHECK(v.at("prfaas_ttft_seconds_count") == 2);
@@ -354,7 +343,7 @@ TEST_CASE("past the gateway's limit of open requests a completion gets 429, past
   double open_now = 0;
   for (int waited = 0; waited < 900 && open_now < 1; waited += 20) {
     auto m = c.Get("/metrics");
-    if (m) open_now = samples(m->body)["prfaas_gateway_open_requests"];
+    if (m) open_now = prfaas::metrics::read_samples(m->body)["prfaas_gateway_open_requests"];
     if (open_now < 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   REQUIRE(open_now == 1);
@@ -363,7 +352,7 @@ TEST_CASE("past the gateway's limit of open requests a completion gets 429, past
   slow_client.join();
   CHECK(slow_status == 504);
   CHECK(slow["error"]["type"] == "timeout_error");
-  const auto v = samples(c.Get("/metrics")->body);
+  const auto v = prfaas::metrics::read_samples(c.Get("/metrics")->body);
   CHECK(v.at("prfaas_gateway_http_requests_total{path=\"/v1/completions\",code=\"429\"}") == 1);
   CHECK(v.at("prfaas_requests_total{path=\"local\",outcome=\"deadline_exceeded\"}") == 1);
 }

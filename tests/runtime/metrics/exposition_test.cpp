@@ -65,3 +65,17 @@ TEST_CASE("bad names, counters without _total and repeated families are refused 
   CHECK_THROWS_AS(page.sample({{"bad label", "x"}}, 1), failure);
   CHECK_THROWS_AS(page.sample({{"__reserved", "x"}}, 1), failure);
 }
+
+TEST_CASE("a page read back gives each sample by its name and labels, comments skipped") {
+  exposition page;
+  page.family("prfaas_messages_total", kind::counter, "Messages.");
+  page.sample({{"direction", "in"}}, 12);
+  page.sample({{"direction", "out"}}, 7.5);
+  page.family("prfaas_up", kind::gauge, "Up.");
+  page.sample({}, 1);
+  const auto s = read_samples(page.str() + "\nnovalue\n");
+  CHECK(s.size() == 3);
+  CHECK(s.at("prfaas_messages_total{direction=\"in\"}") == 12);
+  CHECK(s.at("prfaas_messages_total{direction=\"out\"}") == 7.5);
+  CHECK(s.at("prfaas_up") == 1);
+}
