@@ -145,8 +145,8 @@ class readiness {
     if (!st) return "the router does not answer: " + actors::describe(st.error());
     int prefill = 0, decode = 0;
     for (const auto& n : st->nodes) {
-      prefill += n.role == "prefill";
-      decode += n.role == "decode";
+      prefill += n.role == cluster::node_role::prefill;
+      decode += n.role == cluster::node_role::decode;
     }
     if (prefill == 0) return "no prefill node is up";
     if (decode == 0) return "no decode node is up";

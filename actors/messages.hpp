@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
 #include "runtime/model/sampler.h"
 #include "runtime/sched/request_log.h"
@@ -66,7 +67,7 @@ namespace prfaas::actors {
 
 struct node_info {
   std::string name;            // unique in the deployment, e.g. "prfaas-prefill-0"
-  std::string role;            // router | cache-directory | prefill | decode
+  cluster::node_role role = cluster::node_role::decode;  // cache_directory | prefill | decode
   std::string cluster;         // PrfaaS or local PD cluster name
   bool prfaas = false;         // the node belongs to the PrfaaS cluster
   std::string data_endpoint;   // decode: HOST:PORT of its KV receiver

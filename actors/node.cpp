@@ -18,7 +18,7 @@ namespace {
 // A worker's role actor as `as.role` names it (prefill | decode): at start, after a restart and
 // after a conversion alike.
 caf::actor spawn_worker(caf::actor_system& sys, const node_spec& spec, const node_info& as, caf::actor router) {
-  return as.role == "prefill" ? caf::actor_cast<caf::actor>(spawn_prefill(sys, spec.config, as, router, spec.worker))
+  return as.role == cluster::node_role::prefill ? caf::actor_cast<caf::actor>(spawn_prefill(sys, spec.config, as, router, spec.worker))
                               : caf::actor_cast<caf::actor>(spawn_decode(sys, spec.config, as, router, spec.worker));
 }
 
@@ -28,7 +28,7 @@ caf::actor start_node(caf::actor_system& sys, node_spec spec) {
   const auto& config = spec.config;
   node_info self;
   self.name = spec.name;
-  self.role = cluster::to_string(spec.role);
+  self.role = spec.role;
   self.cluster = spec.cluster;
   self.prfaas = spec.cluster == config.deployment.prfaas_cluster;
   self.model = config.model.fingerprint();
@@ -98,7 +98,7 @@ caf::actor start_node(caf::actor_system& sys, node_spec spec) {
   // A local PD node may be converted between prefill and decode by the router (P/D rebalancing),
   // in place: same name, certificate, ports and process.
   if (!self.prfaas && (shared->role == cluster::node_role::prefill || shared->role == cluster::node_role::decode))
-    opts.spawn_as = [&sys, shared, self](const std::string& to, caf::actor router) {
+    opts.spawn_as = [&sys, shared, self](cluster::node_role to, caf::actor router) {
       node_info as = self;
       as.role = to;
       return spawn_worker(sys, *shared, as, router);

@@ -155,7 +155,7 @@ struct supervisor_options {
   int egress_sharers = 1;
   // A local prefill or decode node can change role in place: spawns the role actor of the named
   // role (prefill | decode).  Null: the node keeps its role.
-  std::function<caf::actor(const std::string& role, caf::actor router)> spawn_as;
+  std::function<caf::actor(cluster::node_role role, caf::actor router)> spawn_as;
   // Signs the registration statement (the name and role registered, own node id, router's node
   // id); null: --insecure.
   std::function<registration_proof(const security::identity& as, const std::string& node, const std::string& router)>

@@ -70,14 +70,15 @@ struct node_handles {
   node_control_actor control;        // its supervisor, never busy
 };
 
-node_handles handles_for(const std::string& role, const caf::actor& handle, const caf::actor& control) {
+node_handles handles_for(cluster::node_role role, const caf::actor& handle, const caf::actor& control) {
+  using cluster::node_role;
   node_handles h;
   h.role = handle;
   h.control = caf::actor_cast<node_control_actor>(control);
-  if (role == "prefill") h.prefill = caf::actor_cast<prefill_actor>(handle);
-  if (role == "decode") h.decode = caf::actor_cast<decode_actor>(handle);
-  if (role == "cache-directory") h.directory = caf::actor_cast<cache_directory_actor>(handle);
-  if (role == "prefill" || role == "decode") h.cache = caf::actor_cast<cache_holder_actor>(handle);
+  if (role == node_role::prefill) h.prefill = caf::actor_cast<prefill_actor>(handle);
+  if (role == node_role::decode) h.decode = caf::actor_cast<decode_actor>(handle);
+  if (role == node_role::cache_directory) h.directory = caf::actor_cast<cache_directory_actor>(handle);
+  if (role == node_role::prefill || role == node_role::decode) h.cache = caf::actor_cast<cache_holder_actor>(handle);
   return h;
 }
 
@@ -474,11 +475,11 @@ void step(router_self* self, const sched::event& e) {
   act_all(self, out);
 }
 
-sched::node_kind kind_of(const std::string& role) {
-  if (role == "prefill") return sched::node_kind::prefill;
-  if (role == "decode") return sched::node_kind::decode;
-  if (role == "cache-directory") return sched::node_kind::cache_directory;
-  throw failure(errc::invalid_argument, "a " + role + " node cannot register with the router");
+// The roles that register (a router or a gateway never does; a peer may send any number).
+sched::node_kind kind_of(cluster::node_role role) {
+  using cluster::node_role;
+  if (role == node_role::prefill || role == node_role::decode || role == node_role::cache_directory) return role;
+  throw failure(errc::invalid_argument, std::string("a ") + cluster::to_string(role) + " node cannot register with the router");
 }
 
 // The leader's roster (router_options::roster) follows the registered nodes.
@@ -657,8 +658,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         const std::string mine = st.options.model.fingerprint();
         try {
           const auto* c = st.cp->converting(info.name);
-          check_registration(self, st.options.trust.get(), {info.name, info.role}, handle, control, proof,
-                             c && c->told && sched::to_string(c->to) == info.role);
+          check_registration(self, st.options.trust.get(), {info.name, cluster::to_string(info.role)}, handle, control,
+                             proof, c && c->told && c->to == info.role);
           const auto& from = self->current_sender();
           // One process per name: while the node registered under it lives (its process has
           // not been found gone), another process may not take it; it may retry (unreachable
@@ -681,11 +682,12 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         st.handles[info.name] = handles_for(info.role, handle, control);
         st.infos[info.name] = info;
         update_roster(self);
-        spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", info.role, info.name, info.cluster,
+        spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", cluster::to_string(info.role),
+                     info.name, info.cluster,
                      caf::to_string(self->current_sender()->node()));
         // Nodes send their cache updates to the directory themselves: a new node learns where
         // it is, and a new directory, which knows nothing, hears every node's whole cache.
-        if (info.role == "cache-directory") {
+        if (info.role == cluster::node_role::cache_directory) {
           for (const auto& n : core_of(self).nodes())
             if (n.up && n.desc.kind != sched::node_kind::cache_directory) name_directory(self, handle_of(self, n.id));
         } else {
@@ -705,7 +707,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           return caf::make_error(errc::invalid_argument, "a link rate must be in (0, 10000] Gbps");
         std::vector<node_control_actor> nodes;
         for (const auto& [name, info] : st.infos)
-          if (info.prfaas && info.role == "prefill")
+          if (info.prfaas && info.role == cluster::node_role::prefill)
             if (auto h = st.handles.find(name); h != st.handles.end() && h->second.control) nodes.push_back(h->second.control);
         for (auto& c : nodes)
           self->send(c, atoms::link_atom::value, action, gbps);  // the whole link: each node knows how it shares it

@@ -75,7 +75,7 @@ void send_registration(supervisor_actor* self, const node_info& info) {
   caf::actor control = caf::actor_cast<caf::actor>(self->address());
   registration_proof proof;
   if (self->state.options.prove)
-    proof = self->state.options.prove({info.name, info.role}, caf::to_string(self->home_system().node()),
+    proof = self->state.options.prove({info.name, cluster::to_string(info.role)}, caf::to_string(self->home_system().node()),
                                       caf::to_string(self->state.router.node()));
   self->request(self->state.router, std::chrono::seconds(5), atoms::register_atom::value, info, role, control, proof)
       .then(
@@ -243,13 +243,14 @@ node_control_actor::behavior_type supervisor(supervisor_actor* self, supervisor_
       [=](atoms::register_atom) {
         if (!self->state.registered) register_role(self, /*ask_role=*/false);
       },
-      [=](atoms::convert_atom, const std::string& to) {
+      [=](atoms::convert_atom, const std::string& to_text) {
         auto& st = self->state;
-        if (!st.options.spawn_as || (to != "prefill" && to != "decode") || to == st.info.role) {
-          spdlog::warn("{}: cannot become a {} node", st.info.name, to);
+        const auto to = to_text == "prefill" ? cluster::node_role::prefill : cluster::node_role::decode;
+        if (!st.options.spawn_as || (to_text != "prefill" && to_text != "decode") || to == st.info.role) {
+          spdlog::warn("{}: cannot become a {} node", st.info.name, to_text);
           return;
         }
-        spdlog::info("{}: converting from {} to {}", st.info.name, st.info.role, to);
+        spdlog::info("{}: converting from {} to {}", st.info.name, cluster::to_string(st.info.role), to_text);
         // The router drained the node: the old role holds nothing.  It goes; the new one takes
         // its place on the same published port, and restarts from now on are of the new role.
         self->demonitor(st.role);

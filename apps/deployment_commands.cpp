@@ -191,7 +191,7 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
                           {"bdp_bytes", l.bdp_bytes}, {"wanted_connections", l.wanted_connections}});
   j["nodes"] = json::array();
   for (const auto& n : s->nodes)
-    j["nodes"].push_back({{"name", n.name}, {"role", n.role}, {"cluster", n.cluster}, {"data_endpoint", n.data_endpoint}});
+    j["nodes"].push_back({{"name", n.name}, {"role", cluster::to_string(n.role)}, {"cluster", n.cluster}, {"data_endpoint", n.data_endpoint}});
   auto hit_rate = [](const actors::cache_stats& c) { return c.lookups ? double(c.hits) / c.lookups : 0.0; };
   j["caches"] = json::array();
   for (const auto& c : s->caches)
@@ -212,7 +212,8 @@ int cmd_status(const client_access& access, const std::string& router_flag, bool
     for (const auto& g : j["gateways"]) std::printf("gateway %s (OpenAI-compatible HTTP API)\n", g.get<std::string>().c_str());
   std::printf("threshold t = %d tokens (%d moves by the live controller); last minute: %d completed, %.0f %% offloaded\n",
               s->threshold_tokens, s->threshold_moves, s->recent_completed, 100 * s->offload_share);
-  for (const auto& n : s->nodes) std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), n.role.c_str(), n.cluster.c_str());
+  for (const auto& n : s->nodes)
+    std::printf("  %-18s %-16s cluster %s\n", n.name.c_str(), cluster::to_string(n.role), n.cluster.c_str());
   if (s->link_gbps > 0)
     std::printf("PrfaaS egress %.3f Gbps of a %.3f Gbps link (%s; %.1f %% utilised)\n", s->prfaas_egress_gbps,
                 s->link_gbps, s->link_source.c_str(), 100 * s->prfaas_egress_gbps / s->link_gbps);

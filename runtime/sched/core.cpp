@@ -4,15 +4,6 @@
 
 namespace prfaas::sched {
 
-const char* to_string(node_kind kind) {
-  switch (kind) {
-    case node_kind::prefill: return "prefill";
-    case node_kind::decode: return "decode";
-    case node_kind::cache_directory: return "cache-directory";
-  }
-  return "unknown";
-}
-
 const char* to_string(cache_source source) {
   switch (source) {
     case cache_source::none: return "none";

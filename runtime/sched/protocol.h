@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
 #include "runtime/policy/route.h"
 
@@ -21,8 +22,10 @@ using request_id = uint64_t;
 using node_id = int32_t;        // dense, assigned by the core at a node's first registration
 inline constexpr node_id kNoNode = -1;
 
-enum class node_kind : uint8_t { prefill, decode, cache_directory };
-const char* to_string(node_kind kind);
+// A registered node's role: the deployment's one role enum (a router or a gateway never
+// registers, so the core meets prefill, decode and cache_directory only).
+using node_kind = cluster::node_role;
+using cluster::to_string;
 
 // Where the prefix a prefill starts from lives.  `own`: the prefill node's own cache; the
 // others are named for the results (`peer`: another node of the same cluster, `remote`: the

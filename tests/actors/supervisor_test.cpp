@@ -127,11 +127,11 @@ caf::behavior slow_role(caf::event_based_actor* self) {
       [=](atoms::tick_atom) {
         actors::node_info info;
         info.name = "slow-node";
-        info.role = "decode";
+        info.role = prfaas::cluster::node_role::decode;
         for (auto& rp : *waiting) rp.deliver(info);
         waiting->clear();
       },
-      [](atoms::republish_atom) {},             // a decode node's cache: it holds none
+      [](atoms::republish_atom, const caf::actor&, const std::string&) {},  // a cache directory named: it holds none
       [](atoms::router_atom, const caf::actor&) {},  // the router's handle, new or lost
   };
 }

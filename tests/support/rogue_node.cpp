@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
 
   if (mode == "impersonate" && argc >= 8) {
     info.name = argv[6];
-    info.role = argv[7];
+    info.role = cluster::parse_role(argv[7]);
     info.capacity = 8;
     const std::string presented = argc >= 9 ? text_of(argv[8]) : me.certificate_pem();
     auto handle = sys.spawn([](caf::event_based_actor* a) -> caf::behavior {
@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
     });
     int status = 1;
     self->request(*router, std::chrono::seconds(5), atoms::register_atom::value, info, handle, handle,
-                  prove(me, {info.name, info.role}, presented, sys, *router))
+                  prove(me, {info.name, argv[7]}, presented, sys, *router))
         .receive([&](caf::ok_atom) { std::cout << "accepted" << std::endl; },
                  [&](caf::error& err) {
                    std::cout << "refused: " << actors::describe(err) << std::endl;
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "forge") {
     info.name = me.who().name;
-    info.role = "prefill";
+    info.role = cluster::node_role::prefill;
     const caf::actor r = *router;
     auto role = sys.spawn([r](caf::event_based_actor* a) -> caf::behavior {
       a->set_default_handler(caf::drop);
@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     });
     int status = 2;
     self->request(*router, std::chrono::seconds(5), atoms::register_atom::value, info, role, role,
-                  prove(me, {info.name, info.role}, me.certificate_pem(), sys, *router))
+                  prove(me, {info.name, "prefill"}, me.certificate_pem(), sys, *router))
         .receive([&](caf::ok_atom) { status = 0; },
                  [&](caf::error& err) { std::cerr << "refused: " << actors::describe(err) << "\n"; });
     if (status != 0) std::_Exit(status);
