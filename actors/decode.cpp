@@ -6,7 +6,8 @@
 // (sched/resume.h); every sequence's output goes to the router in chunks.  Spawned detached:
 // decode steps hold the thread.
 //
-//   decode_job --> [reserved: receiver armed] --kv complete--> [decoding] --step...--> decode_result
+//   decode_job --> [reserved: receiver armed] --kv complete--> [decoding] --step...--> decode_results
+//                  (every sequence a step ended, in one message)
 //                        |                                          |
 //                        +--kv failed / abort--> decode_failed       +--abort--> dropped
 //   done --> prefix cache insert --> cache_update to the cache directory
@@ -276,6 +277,9 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
         };
         for (const auto& [id, s] : st.streams)
           if (const auto* tokens = st.batch->tokens(id)) flush_stream(id, *tokens, false);
+        // The step's results go together: one message however many sequences ended in it.
+        std::vector<decode_result> results;
+        results.reserve(finished.size());
         for (auto& done : finished) {
           if (auto s = st.streams.find(done.request); s != st.streams.end()) {
             if (s->second.streamed) flush_stream(done.request, done.tokens, true);
@@ -290,10 +294,10 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
             st.cache->insert_sequence(prompt, *done.kv, std::move(done.snapshots));
             cached = true;
           }
-          self->send(st.router,
-                              decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
-                                            std::move(done.logprobs)});
+          results.push_back(decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
+                                          std::move(done.logprobs)});
         }
+        if (!results.empty()) self->send(st.router, std::move(results));
         if (cached && st.directory.handle) {
           const bool first = !st.published;
           st.published = true;

@@ -95,7 +95,7 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<staging_report>,
     caf::reacts_to<cache_pulled>,
     caf::reacts_to<decode_started>,
-    caf::reacts_to<decode_result>,
+    caf::reacts_to<std::vector<decode_result>>,  // what one decode step ended
     caf::reacts_to<decode_failed>,
     caf::reacts_to<token_chunk>,
     // from clients (the CLI, the gateway, apps)

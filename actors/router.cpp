@@ -8,7 +8,7 @@
 //   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
 //   decode_job held tokens           -> reserved              prefill         -> prefill_job to a prefill node
 //   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
-//   decode_started / decode_result   -> first_token / decode_done
+//   decode_started / decode_results  -> first_token / decode_done (each result of a decode step)
 //   decode_failed, a refused job     -> request_failed        reply           -> the client's response
 //   cache_pulled                     -> cache_pulled          pull_cache      -> cache_pull to the prefill node,
 //                                                                                then cache_push to the holder
@@ -59,6 +59,9 @@ using clock_type = std::chrono::steady_clock;
 // A client retries a request it has no answer to after a second, from a new actor (the old one
 // goes down first): a request its requesters all left is cancelled only after this.
 constexpr auto kOrphanGrace = std::chrono::milliseconds(2500);
+
+// Results in one decode node's message (a step's): at most its sequences, far below this.
+constexpr size_t kMaxResultsPerMessage = 4096;
 
 // A registered node's actors, cast to their interfaces once its certificate proved its role.
 struct node_handles {
@@ -837,16 +840,20 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (!from_holder(self, m.request, sched::node_kind::prefill, "pulled prefix")) return;
         step(self, sched::cache_pulled{m.request, m.tokens, m.attempt});
       },
-      [=](decode_result& m) {
-        if (!from_holder(self, m.request, sched::node_kind::decode, "result")) return;
-        auto it = self->state.requests.find(m.request);
-        const auto* view = core_of(self).find(m.request);
-        if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;  // an abandoned attempt
-        it->second.tokens = std::move(m.tokens);
-        it->second.stopped = m.stopped;
-        it->second.logprobs = std::move(m.logprobs);
-        it->second.decode_ms = m.decode_ms;
-        step(self, sched::decode_done{m.request, m.attempt});
+      // What one decode step ended, every result checked on its own.
+      [=](std::vector<decode_result>& results) {
+        if (results.size() > kMaxResultsPerMessage) return;  // more than any node holds
+        for (auto& m : results) {
+          if (!from_holder(self, m.request, sched::node_kind::decode, "result")) continue;
+          auto it = self->state.requests.find(m.request);
+          const auto* view = core_of(self).find(m.request);
+          if (it == self->state.requests.end() || !view || view->attempt != m.attempt) continue;  // an abandoned attempt
+          it->second.tokens = std::move(m.tokens);
+          it->second.stopped = m.stopped;
+          it->second.logprobs = std::move(m.logprobs);
+          it->second.decode_ms = m.decode_ms;
+          step(self, sched::decode_done{m.request, m.attempt});
+        }
       },
       // Output tokens from the decode node holding the request: kept (a resumption starts from
       // them), and passed to the request's stream.

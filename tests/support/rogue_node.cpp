@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
       std::cout << "refused: the router does not answer (" << why << ")" << std::endl;
       std::_Exit(0);
     }
-    caf::anon_send(*router, actors::decode_result{1, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, 0});
+    caf::anon_send(*router, std::vector<actors::decode_result>{{1, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, 0}});
     std::cout << "connected" << std::endl;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     std::_Exit(1);
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
       a->set_default_handler(caf::drop);
       return {[=](const actors::prefill_job& job) {
         a->send(r, actors::decode_started{job.request, 1, job.attempt});
-        a->send(r, actors::decode_result{job.request, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, job.attempt});
+        a->send(r, std::vector<actors::decode_result>{{job.request, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, job.attempt}});
         std::printf("forged %llu\n", static_cast<unsigned long long>(job.request));
         std::fflush(stdout);
         // Leave once the forgeries have gone out: the router re-dispatches what it gave us.
