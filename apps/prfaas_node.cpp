@@ -34,6 +34,7 @@
 #include "actors/roles.hpp"
 #include "actors/system_config.hpp"
 #include "actors/gateway.hpp"
+#include "actors/leader_watch.hpp"
 #include "apps/log_format.h"
 #include "kernels/cpu/threads.h"
 #include "runtime/cluster/node_role.h"
@@ -216,7 +217,14 @@ int main(int argc, char** argv) {
   if (role == cluster::node_role::router && !etcd.empty()) {
     etcd_client = std::make_unique<control::etcd_client>(etcd);
     const std::string me = (advertise.empty() ? listen_at.host : advertise) + ":" + std::to_string(listen_at.port);
-    lead = std::make_unique<control::leadership>(*etcd_client, me, control::leadership_options{config.control.lease_s});
+    // A standby watches the leader: one whose process died is replaced without waiting out its lease.
+    auto watch = std::make_shared<actors::leader_watch>(sys);
+    control::leadership_options lo{config.control.lease_s};
+    lo.holder_gone = [w = std::weak_ptr(watch)](const std::string& at, int64_t revision) {
+      const auto watching = w.lock();
+      return watching && watching->gone(at, revision);
+    };
+    lead = std::make_unique<control::leadership>(*etcd_client, me, lo);
     spdlog::info("{}: standing for the router's leadership in etcd as {}", name, me);
     int stop_sig = 0;
     const bool leads = lead->campaign(
@@ -235,6 +243,7 @@ int main(int argc, char** argv) {
       std::_Exit(0);
     }
     spdlog::info("{}: leads (etcd names {})", name, me);
+    watch.reset();
     // Whom the previous leader held: routing starts once they are all back.
     roster = std::make_shared<control::roster>();
     try {

@@ -104,8 +104,18 @@ etcd_client::claim etcd_client::create_if_absent(const std::string& key, const s
   if (j.value("succeeded", false)) return {true, value};
   for (const auto& r : j.value("responses", nlohmann::json::array()))
     if (r.contains("response_range"))
-      if (auto v = etcd_first_value(r.at("response_range"))) return {false, *v};
+      if (auto v = etcd_first_value(r.at("response_range")))
+        return {false, *v, etcd_integer(r.at("response_range").at("kvs").at(0), "mod_revision")};
   return {};  // gone again between the compare and the read: the next campaign decides
+}
+
+bool etcd_client::delete_if_unchanged(const std::string& key, int64_t revision) {
+  const std::string k = to_base64(key);
+  nlohmann::json txn = {
+      {"compare", {{{"key", k}, {"target", "MOD"}, {"mod_revision", std::to_string(revision)}}}},
+      {"success", {{{"request_delete_range", {{"key", k}}}}}},
+  };
+  return nlohmann::json::parse(post("/v3/kv/txn", txn.dump())).value("succeeded", false);
 }
 
 std::optional<std::string> etcd_client::get(const std::string& key) {

@@ -31,12 +31,16 @@ class etcd_client {
   bool keepalive(int64_t lease);                  // false: expired or revoked
   void revoke(int64_t lease);
   // Creates `key` = `value` bound to `lease` unless the key exists.  `created` says whether this
-  // call made it; `value` is the key's value after ("" when it went again in between).
+  // call made it; `value` is the key's value after ("" when it went again in between) and
+  // `revision` the revision that last wrote it (which names that holder's tenure exactly).
   struct claim {
     bool created = false;
     std::string value;
+    int64_t revision = 0;
   };
   claim create_if_absent(const std::string& key, const std::string& value, int64_t lease);
+  // Deletes `key` if its last write is still `revision`; true when this call deleted it.
+  bool delete_if_unchanged(const std::string& key, int64_t revision);
   std::optional<std::string> get(const std::string& key);
   void put(const std::string& key, const std::string& value);  // bound to no lease
   bool healthy();                                 // some endpoint says {"health":"true"}

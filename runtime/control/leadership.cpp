@@ -1,8 +1,11 @@
 #include "runtime/control/leadership.h"
 
+#include <spdlog/spdlog.h>
+
 #include <thread>
 
 #include "runtime/common/errc.h"
+#include "runtime/control/port_probe.h"
 
 namespace prfaas::control {
 
@@ -20,6 +23,14 @@ bool leadership::campaign(const std::function<bool()>& stop, const std::function
       const auto claim = etcd_.create_if_absent(options_.key, me_, lease_);
       if (claim.created) return true;
       holder = claim.value;
+      if (!holder.empty() && claim.revision > 0 && gone(holder, claim.revision) &&
+          etcd_.delete_if_unchanged(options_.key, claim.revision)) {
+        spdlog::warn("leadership: the router at {} is gone (its port refuses connections): its key deleted "
+                     "without waiting out its lease",
+                     holder);
+        ++deposed_;
+        continue;  // campaign again at once
+      }
     } catch (const failure&) {
       holder.clear();  // etcd silent: nobody can be elected
     }
@@ -28,6 +39,17 @@ bool leadership::campaign(const std::function<bool()>& stop, const std::function
     std::this_thread::sleep_for(options_.campaign_every);
   }
   return false;
+}
+
+bool leadership::gone(const std::string& holder, int64_t revision) const {
+  if (holder == me_) {
+    try {
+      return probe_port(parse_endpoint(me_), std::chrono::milliseconds(200)) == port_answer::refused;
+    } catch (const failure&) {
+      return false;
+    }
+  }
+  return options_.holder_gone && options_.holder_gone(holder, revision);
 }
 
 renewal leadership::renew() {

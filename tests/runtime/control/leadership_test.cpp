@@ -112,8 +112,8 @@ TEST_CASE("a key created only if absent, bound to a lease: the first holds it, a
 TEST_CASE("one router leads at a time: a standby campaigns until the leader resigns, and the old leader's renewal says it lost") {
   local_etcd e;
   etcd_client etcd_a({e.client}), etcd_b({e.client});
-  leadership a(etcd_a, "10.0.0.1:7000", {1, std::chrono::milliseconds(50)});
-  leadership b(etcd_b, "10.0.0.2:7000", {1, std::chrono::milliseconds(50)});
+  leadership a(etcd_a, "10.0.0.1:7000", {.ttl_s = 1, .campaign_every = std::chrono::milliseconds(50)});
+  leadership b(etcd_b, "10.0.0.2:7000", {.ttl_s = 1, .campaign_every = std::chrono::milliseconds(50)});
   REQUIRE(a.campaign([] { return false; }));
   CHECK(a.renew() == renewal::kept);
   std::vector<std::string> seen;
@@ -130,12 +130,55 @@ TEST_CASE("one router leads at a time: a standby campaigns until the leader resi
   CHECK(at.current() == endpoint{"10.0.0.2", 7000});
 }
 
+TEST_CASE("a leader whose process is gone is deposed at once, not after its lease, and only then") {
+  local_etcd e;
+  etcd_client etcd_a({e.client}), etcd_b({e.client});
+  leadership a(etcd_a, "10.0.0.1:7000", {.ttl_s = 10});
+  REQUIRE(a.campaign([] { return false; }));
+  // A standby that cannot say the holder is gone waits (here 300 ms of a 10 s lease).
+  bool dead = false;
+  std::vector<std::pair<std::string, int64_t>> asked;
+  leadership b(etcd_b, "10.0.0.2:7000", {.ttl_s = 10, .campaign_every = std::chrono::milliseconds(50),
+                                         .holder_gone = [&](const std::string& holder, int64_t revision) {
+                                           asked.emplace_back(holder, revision);
+                                           return dead;
+                                         }});
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  CHECK_FALSE(b.campaign([&] { return std::chrono::steady_clock::now() > until; }));
+  REQUIRE_FALSE(asked.empty());
+  CHECK(asked.front().first == "10.0.0.1:7000");
+  CHECK(asked.front().second > 0);
+  CHECK(b.deposed() == 0);
+  // Told it is gone, the standby deletes the key and leads, long before the lease would lapse.
+  dead = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(b.campaign([] { return false; }));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  CHECK(b.deposed() == 1);
+  CHECK(a.renew() == renewal::lost);  // had it lived, it would stop acting now
+  CHECK(b.renew() == renewal::kept);
+}
+
+TEST_CASE("a router restarted in place takes its own dead incarnation's key when nothing listens at its address") {
+  local_etcd e;
+  etcd_client etcd({e.client});
+  const std::string me = "127.0.0.1:" + std::to_string(any_free_port());
+  leadership before(etcd, me, {.ttl_s = 10});
+  REQUIRE(before.campaign([] { return false; }));
+  // The process died (its lease runs on); the one started in its place finds its own address
+  // in the key and nothing listening there.
+  leadership after(etcd, me, {.ttl_s = 10, .campaign_every = std::chrono::milliseconds(50)});
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  CHECK(after.campaign([&] { return std::chrono::steady_clock::now() > until; }));
+  CHECK(after.deposed() == 1);
+}
+
 TEST_CASE("without etcd a leader keeps serving, and clients keep to the leader etcd named last") {
   std::optional<local_etcd> e;
   e.emplace();
   const endpoint where = e->client;
   etcd_client etcd({where});
-  leadership a(etcd, "10.0.0.1:7000", {1, std::chrono::milliseconds(50)});
+  leadership a(etcd, "10.0.0.1:7000", {.ttl_s = 1, .campaign_every = std::chrono::milliseconds(50)});
   REQUIRE(a.campaign([] { return false; }));
   router_locator at(std::vector<endpoint>{where});
   CHECK(at.current() == endpoint{"10.0.0.1", 7000});
