@@ -34,6 +34,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -123,6 +124,8 @@ struct router_state {
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
   bool lookup_in_flight = false;
+  // The one deadline timer: armed for the earliest deadline in flight (+inf: none armed).
+  double timer_at = std::numeric_limits<double>::infinity();
   static inline const char* name = "router";
 };
 
@@ -472,10 +475,23 @@ void act_all(router_self* self, const sched::commands& out) {
   for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
 }
 
+// One timer for every request's deadline, not one each: armed for the earliest deadline in
+// flight whenever that is sooner than the one armed (a timer per request cost the router a
+// clock entry and a message each).
+void arm_deadline(router_self* self) {
+  auto& st = self->state;
+  const auto next = core_of(self).next_deadline();
+  if (!next || *next >= st.timer_at) return;
+  st.timer_at = *next;
+  const auto in = std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, *next - now_s(self)) * 1e6) + 1000);
+  self->delayed_send(self, in, atoms::deadline_atom::value);
+}
+
 void step(router_self* self, const sched::event& e) {
   sched::commands out;
   self->state.cp->handle(e, now_s(self), out);
   act_all(self, out);
+  arm_deadline(self);
 }
 
 // The roles that register (a router or a gateway never does; a peer may send any number).
@@ -777,11 +793,13 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         log_of(self).accepted(id, prompt_tokens, req.max_tokens, now_s(self),
                         std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count());
-        self->delayed_send(self, std::chrono::milliseconds(deadline_ms), atoms::deadline_atom::value);
         step(self, sched::request_arrived{id, prompt_tokens, req.max_tokens, now_s(self) + deadline_ms / 1000.0});
         return rp;
       },
-      [=](atoms::deadline_atom) { step(self, sched::tick{}); },
+      [=](atoms::deadline_atom) {
+        self->state.timer_at = std::numeric_limits<double>::infinity();  // this one, or another, fired
+        step(self, sched::tick{});
+      },
       [=](atoms::orphan_atom, uint64_t id) {
         auto& st = self->state;
         if (self->current_sender() != self->ctrl() || st.requesters.waited_for(id)) return;

@@ -98,6 +98,11 @@ class core {
   bool bandwidth_abundant() const { return options_.bandwidth_abundant; }
   bool has_directory() const;
   const stage_levels& levels() const { return levels_; }
+  // The earliest deadline of a request in flight (nullopt: none): a driver needs a tick then,
+  // one timer for all requests rather than one each.
+  std::optional<double> next_deadline() const {
+    return deadlines_.empty() ? std::nullopt : std::optional<double>(deadlines_.begin()->first);
+  }
 
  private:
   // -- event handlers ---------------------------------------------------------------------------
