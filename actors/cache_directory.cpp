@@ -5,7 +5,7 @@
 //   cache_update                  --> index.apply (reset: the node starts over), its statistics kept
 //   (drop_atom, node)             --> index.drop (the node was lost): its later deltas are ignored
 //                                     until it starts over (a reset)
-//   (match_atom, prompts)         --> per prompt, every node's usable hit and held blocks
+//   (match_atom, chains)          --> per prompt's chain keys, every node's usable hit and held blocks
 //   (metrics_atom)                --> each node's latest cache statistics (the router's status)
 //   (router_atom, handle)         --> nothing: the directory only answers the router
 
@@ -26,6 +26,7 @@ namespace prfaas::actors {
 namespace {
 
 constexpr size_t kMaxPromptsPerMatch = 4096;  // the router batches at most its in-flight bound
+constexpr size_t kMaxChainBlocks = 1 << 16;   // far beyond any context (4M tokens at 64 a block)
 
 struct directory_state {
   node_info self;
@@ -87,16 +88,21 @@ cache_directory_actor::behavior_type cache_directory(directory_self* self, node_
       },
       // The supervisor tells every role of a new (or lost) router; the directory only answers it.
       [=](atoms::router_atom, const caf::actor&) {},
-      [=](atoms::match_atom, const std::vector<std::vector<int32_t>>& prompts)
+      // The router sends each prompt's chain keys (kv::reusable_chain), not its tokens: 8 bytes a
+      // block instead of 4 a token, and the prompt crosses only to the nodes that compute with it.
+      [=](atoms::match_atom, const std::vector<std::vector<uint64_t>>& chains)
           -> caf::result<std::vector<std::vector<cache_hit>>> {
         auto& st = self->state;
-        if (prompts.size() > kMaxPromptsPerMatch)
+        if (chains.size() > kMaxPromptsPerMatch)
           return caf::make_error(errc::invalid_argument, "at most " + std::to_string(kMaxPromptsPerMatch) +
                                                              " prompts in one match");
-        std::vector<std::vector<cache_hit>> out(prompts.size());
-        for (size_t i = 0; i < prompts.size(); ++i)
-          for (auto& h : st.index->match(kv::reusable_chain(prompts[i], st.block_tokens)))
-            out[i].push_back({h.node, h.cluster, h.tokens, h.held_tokens});
+        std::vector<std::vector<cache_hit>> out(chains.size());
+        for (size_t i = 0; i < chains.size(); ++i) {
+          if (chains[i].size() > kMaxChainBlocks)
+            return caf::make_error(errc::invalid_argument, "a chain of " + std::to_string(chains[i].size()) +
+                                                               " blocks is longer than any context");
+          for (auto& h : st.index->match(chains[i])) out[i].push_back({h.node, h.cluster, h.tokens, h.held_tokens});
+        }
         return out;
       },
       [=](atoms::metrics_atom) {

@@ -28,7 +28,7 @@ using cache_directory_actor = caf::typed_actor<
     caf::reacts_to<cache_update>,                               // from the node whose cache it is
     caf::reacts_to<atoms::drop_atom, std::string>,              // a node was lost
     // several prompts at once (the router batches the lookups of requests arriving together)
-    caf::replies_to<atoms::match_atom, std::vector<std::vector<int32_t>>>::with<std::vector<std::vector<cache_hit>>>,
+    caf::replies_to<atoms::match_atom, std::vector<std::vector<uint64_t>>>::with<std::vector<std::vector<cache_hit>>>,
     caf::replies_to<atoms::metrics_atom>::with<std::vector<cache_stats>>,  // each node's latest
     caf::reacts_to<atoms::router_atom, caf::actor>>;            // the router restarted (nothing to do)
 

@@ -10,7 +10,7 @@
 //   client     -> router      status_atom                           -> router_status
 //   client     -> router      metrics_atom                          -> std::string (Prometheus text)
 //   client     -> router      trace_atom, request id                -> sched::timeline / error(unknown_request)
-//   router     -> directory   match_atom, prompt                    -> std::vector<cache_hit>
+//   router     -> directory   match_atom, prompts' chain keys       -> per prompt, std::vector<cache_hit>
 //   prefill    -> router      cache_update (inserts/evictions)     -> forwarded to the directory
 //   router     -> directory   drop_atom, node name                  (the node was lost)
 //   router     -> prefill     republish_atom                        (the directory restarted)
@@ -516,7 +516,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (std::vector<int32_t>))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_hit))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::cache_hit>))
-  CAF_ADD_TYPE_ID(prfaas, (std::vector<std::vector<int32_t>>))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<std::vector<uint64_t>>))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<std::vector<prfaas::actors::cache_hit>>))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_stats))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::cache_stats>))

@@ -44,6 +44,7 @@
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "actors/sender_trust.hpp"
+#include "runtime/kv/block_hash.h"
 #include "runtime/model/generate.h"
 #include "runtime/model/tokenizer.h"
 #include "actors/node_telemetry.hpp"
@@ -281,7 +282,7 @@ void send_lookups(router_self* self) {
   if (st.lookup_in_flight) return;
   const auto dir = directory(self);
   std::vector<uint64_t> ids;
-  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::vector<uint64_t>> chains;  // the prompts' chain keys: the directory needs no tokens
   while (!st.lookups.empty() && ids.size() < kMatchBatch) {
     const uint64_t id = st.lookups.front();
     st.lookups.pop_front();
@@ -289,7 +290,7 @@ void send_lookups(router_self* self) {
     if (r == st.requests.end()) continue;  // ended meanwhile
     if (!dir) { step(self, sched::cache_answer{id, {}}); continue; }  // no directory: no hit
     ids.push_back(id);
-    prompts.push_back(r->second.prompt);
+    chains.push_back(kv::reusable_chain(r->second.prompt, st.options.model.block_tokens));
   }
   if (ids.empty()) return;
   st.lookup_in_flight = true;
@@ -299,7 +300,7 @@ void send_lookups(router_self* self) {
       step(self, sched::cache_answer{ids[i], hits && i < hits->size() ? hits_of(self, (*hits)[i]) : sched::cache_hits{}});
     send_lookups(self);
   };
-  self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, std::move(prompts))
+  self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, std::move(chains))
       .then([=](const std::vector<std::vector<cache_hit>>& hits) { done(&hits); },
             [=](caf::error& err) {
               spdlog::warn("router: cache directory did not answer ({}); assuming no hit for {} requests",
