@@ -1,0 +1,156 @@
+#pragma once
+// The router actor's parts (actors/router.cpp is the behaviour): its state beside the core's,
+// and the calls its handlers make, by concept:
+//
+//   router_requests.cpp  a request's way through the adapter: accepted (checked, a client's
+//                        retry joined), the core's commands for it turned into messages to
+//                        nodes (prefix lookups batched, reservation, prefill, pulls, aborts),
+//                        its reply
+//   router_nodes.cpp     the nodes: registration and loss, who may speak for a request, where
+//                        the cache directory is, the slow loops (controller, rebalancer,
+//                        conversions), the link, status and metrics
+//
+// Internal to the router: only its own files include this.
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "actors/node_telemetry.hpp"
+#include "actors/roles.hpp"
+#include "runtime/metrics/exposition.h"
+#include "runtime/sched/client_ids.h"
+#include "runtime/sched/control_plane.h"
+#include "runtime/sched/requesters.h"
+#include "runtime/sched/resume.h"
+
+namespace prfaas::actors::router_parts {
+
+using clock_type = std::chrono::steady_clock;
+// A client retries a request it has no answer to after a second, from a new actor (the old one
+// goes down first): a request its requesters all left is cancelled only after this.
+constexpr auto kOrphanGrace = std::chrono::milliseconds(2500);
+
+// Results in one decode node's message (a step's): at most its sequences, far below this.
+constexpr size_t kMaxResultsPerMessage = 4096;
+
+// A registered node's actors, cast to their interfaces once its certificate proved its role.
+struct node_handles {
+  caf::actor role;                   // its role actor, whichever (monitored, compared)
+  prefill_actor prefill;             // a prefill node's
+  decode_actor decode;               // a decode node's
+  cache_directory_actor directory;   // the cache directory's
+  cache_holder_actor cache;          // a prefill or decode node's: it holds a prefix cache
+  node_control_actor control;        // its supervisor, never busy
+};
+
+// What the adapter keeps per request beside the core's view of it.
+struct pending_request {
+  std::vector<caf::response_promise> replies;  // the client, and any retry of it that joined
+  std::string client_id;
+  token_stream_actor stream;     // where its tokens go as they come; null: none
+  std::vector<int32_t> prompt;
+  decoding how;                  // sampling (with its seed) and stop rule, for every attempt
+  std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
+  bool stopped = false;
+  std::vector<model::token_logprobs> logprobs;  // the decode node's; [0] the prefill's
+  model::token_logprobs first_logprobs;          // the prefill's report of the first token
+  double decode_ms = 0;
+  sched::produced_tokens produced;               // the output so far, from the decode node's chunks
+  std::optional<sched::resume_point> resume;     // this attempt continues from it (a decode node was lost)
+};
+
+struct router_state {
+  router_options options;
+  // The core and the slow loops (threshold controller, rebalancer, conversions, request log),
+  // the simulator's own code.
+  std::unique_ptr<sched::control_plane> cp;
+  std::map<std::string, node_handles> handles;  // by node name
+  std::map<caf::actor_addr, std::string> names;
+  std::map<std::string, node_info> infos;
+  std::unordered_map<uint64_t, pending_request> requests;
+  // Who waits for each request (clients, gateways, streams), watched: a request they all left
+  // is cancelled everywhere after a grace (kOrphanGrace) in which a client's retry may join it.
+  sched::requesters<caf::actor_addr> requesters;
+  sched::client_ids<generate_result> clients;  // by client id: in flight, answered, owners
+  // Request ids name a request on every node: a restarted router must not reuse the ids of its
+  // last incarnation, whose requests nodes may still hold.  Random high half, counter below.
+  uint64_t next_request = (static_cast<uint64_t>(std::random_device{}()) << 32) | 1;
+  std::mt19937_64 seeds{std::random_device{}()};  // for requests that bring no seed
+  clock_type::time_point started = clock_type::now();
+  node_telemetry telemetry;  // link reports, cache statistics, the link's capacity
+  std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
+  std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
+  bool lookup_in_flight = false;
+  // The one deadline timer: armed for the earliest deadline in flight (+inf: none armed).
+  double timer_at = std::numeric_limits<double>::infinity();
+  static inline const char* name = "router";
+};
+
+using router_self = router_actor::stateful_base<router_state>;
+
+inline double now_s(router_self* self) {
+  return std::chrono::duration<double>(clock_type::now() - self->state.started).count();
+}
+
+inline const sched::core& core_of(router_self* self) { return self->state.cp->state(); }
+inline sched::request_log& log_of(router_self* self) { return self->state.cp->log(); }
+
+inline caf::error to_error(const failure& f) { return caf::make_error(f.code(), std::string(f.what())); }
+
+inline bool trusted(router_self* self) { return self->state.options.trust != nullptr; }  // false: --insecure
+
+// -- router.cpp: the core's event in, its commands out -------------------------------------------
+void step(router_self* self, const sched::event& e);
+void act_all(router_self* self, const sched::commands& out);
+
+// -- router_requests.cpp -------------------------------------------------------------------------
+caf::result<generate_result> accept_request(router_self* self, generate_request& req);
+// A node's answer to a job was an error: the core hears why (the node lost first, when the
+// error says its role actor is gone or it answered something else than the protocol's reply).
+void job_failed(router_self* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
+                const caf::actor_addr& handle);
+void act(router_self* self, const sched::lookup_cache& c);
+void act(router_self* self, const sched::reserve& c);
+void act(router_self* self, const sched::prefill& c);
+void act(router_self* self, const sched::pull_cache& c);
+void act(router_self* self, const sched::abort_request& c);
+void act(router_self* self, const sched::reply& c);
+
+// -- router_nodes.cpp ----------------------------------------------------------------------------
+// The core and the slow loops for these options (the simulator's own code).
+std::unique_ptr<sched::control_plane> control_plane_for(const router_options& o);
+caf::result<caf::ok_atom> register_node(router_self* self, const node_info& info, const caf::actor& handle,
+                                        const caf::actor& control, const registration_proof& proof);
+void node_lost(router_self* self, const std::string& name, const std::string& why);
+const node_handles& handle_of(router_self* self, sched::node_id id);
+// True when the message being handled comes from the process of node `name` as registered.
+bool sent_by(router_self* self, const std::string& name);
+// A message about request `id` that only its `role` node may send; false (and a warning) when
+// another peer sent it.  Requests the router no longer knows are left to the handlers.
+bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const char* what);
+cache_directory_actor directory(router_self* self);  // null: none registered
+caf::result<int32_t> set_link(router_self* self, const std::string& action, double gbps);
+void act(router_self* self, const sched::convert_node& c);
+void act(router_self* self, const sched::conversion_ended& c);
+caf::error begin_conversion(router_self* self, const std::string& name, const std::string& to,
+                            std::optional<caf::response_promise> reply);
+void rebalance(router_self* self);
+void control(router_self* self);
+void write_metrics(router_self* self, metrics::exposition& page);
+router_status status_of(router_self* self);
+// Status and metrics ask the directory for the nodes' cache statistics first.
+void with_cache_stats(router_self* self, std::function<void()> then);
+
+}  // namespace prfaas::actors::router_parts

@@ -1,0 +1,325 @@
+// A request's way through the router adapter (router_parts.hpp): accepted, its core commands
+// turned into messages to nodes, its reply.  The decisions are the core's (runtime/sched).
+
+#include <spdlog/spdlog.h>
+
+#include "actors/actor_plane.hpp"
+#include "actors/router_parts.hpp"
+#include "actors/sender_trust.hpp"
+#include "runtime/kv/block_hash.h"
+#include "runtime/model/generate.h"
+#include "runtime/model/tokenizer.h"
+
+namespace prfaas::actors::router_parts {
+namespace {
+
+// A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
+// bounded stop lists); throws failure(invalid_argument) naming the first that is not.
+void check_decoding(int vocab, const std::vector<int32_t>& prompt, const decoding& how) {
+  auto bad = [](const std::string& what) { throw failure(errc::invalid_argument, what); };
+  for (int32_t t : prompt)
+    if (t < 0 || t >= vocab) bad("prompt token " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(vocab - 1) + ")");
+  if (how.bias_ids.size() != how.bias_values.size()) bad("logit_bias ids and values differ in number");
+  sampling_of(how).validate(vocab);
+  if (how.stop_ids.size() > 64) bad("at most 64 stop token ids");
+  for (int32_t t : how.stop_ids)
+    if (t < 0 || t >= vocab) bad("stop token " + std::to_string(t) + " is outside the vocabulary");
+  if (how.stop_strings.size() > 16) bad("at most 16 stop strings");
+  for (const auto& s : how.stop_strings)
+    if (s.empty() || s.size() > 256) bad("a stop string must hold 1..256 bytes");
+}
+
+// A node's error as the core's event: prfaas errors keep their code and text; anything else
+// (a CAF timeout, a broken connection) means the node could not be reached.
+sched::request_failed failed_event(uint64_t id, const caf::error& err, int attempt) {
+  if (err.category() == caf::atom("prfaas")) {
+    std::string text;
+    const auto& ctx = err.context();
+    for (size_t i = 0; i < ctx.size(); ++i)
+      if (ctx.match_element<std::string>(i)) text += (text.empty() ? "" : ": ") + ctx.get_as<std::string>(i);
+    return {id, static_cast<errc>(err.code()), text, attempt};
+  }
+  return {id, errc::unreachable, describe(err), attempt};
+}
+
+}  // namespace
+
+// A job's error.  When it says the role actor itself is gone (it crashed answering, or was
+// already dead), the node is lost now, before its down message arrives: otherwise the next
+// attempt could be routed to the same dead handle and be lost too.
+void job_failed(router_self* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
+                const caf::actor_addr& handle) {
+  const bool system = err.category() == caf::atom("system");
+  const bool gone = (system && err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down)) ||
+                    (err.category() == caf::atom("prfaas") && err.code() == static_cast<uint8_t>(errc::node_lost));
+  // A node that answers its job with something else than the protocol's reply is broken or
+  // hostile: it gets no more work (re-dispatching to it would only burn the request's attempts).
+  const bool malformed = system && (err.code() == static_cast<uint8_t>(caf::sec::unexpected_response) ||
+                                    err.code() == static_cast<uint8_t>(caf::sec::unexpected_message));
+  auto h = self->state.handles.find(node);
+  if ((gone || malformed) && h != self->state.handles.end() && h->second.role.address() == handle)
+    node_lost(self, node, malformed ? "it answered a job with a malformed reply (" + describe(err) + ")" : describe(err));
+  step(self, failed_event(id, err, attempt));
+}
+
+namespace {
+
+sched::cache_hits hits_of(router_self* self, const std::vector<cache_hit>& hits) {
+  const auto& o = self->state.options;
+  sched::cache_hits h;
+  for (const auto& hit : hits) {
+    if (hit.cluster == o.local_cluster) h.local = std::max(h.local, hit.tokens);
+    else if (hit.cluster == o.prfaas_cluster) h.prfaas = std::max(h.prfaas, hit.tokens);
+    if (auto n = core_of(self).node_by_name(hit.node)) {
+      if (hit.tokens > 0) h.nodes.emplace_back(*n, hit.tokens);
+      h.held.emplace_back(*n, hit.held_tokens);
+    }
+  }
+  return h;
+}
+
+// One match in flight at a time: the lookups of requests arriving meanwhile go together in the
+// next one (no wait when the directory keeps up, one round trip for many when it does not).
+constexpr size_t kMatchBatch = 1024;
+
+void send_lookups(router_self* self) {
+  auto& st = self->state;
+  if (st.lookup_in_flight) return;
+  const auto dir = directory(self);
+  std::vector<uint64_t> ids;
+  std::vector<std::vector<uint64_t>> chains;  // the prompts' chain keys: the directory needs no tokens
+  while (!st.lookups.empty() && ids.size() < kMatchBatch) {
+    const uint64_t id = st.lookups.front();
+    st.lookups.pop_front();
+    auto r = st.requests.find(id);
+    if (r == st.requests.end()) continue;  // ended meanwhile
+    if (!dir) { step(self, sched::cache_answer{id, {}}); continue; }  // no directory: no hit
+    ids.push_back(id);
+    chains.push_back(kv::reusable_chain(r->second.prompt, st.options.model.block_tokens));
+  }
+  if (ids.empty()) return;
+  st.lookup_in_flight = true;
+  auto done = [=](const std::vector<std::vector<cache_hit>>* hits) {
+    self->state.lookup_in_flight = false;
+    for (size_t i = 0; i < ids.size(); ++i)
+      step(self, sched::cache_answer{ids[i], hits && i < hits->size() ? hits_of(self, (*hits)[i]) : sched::cache_hits{}});
+    send_lookups(self);
+  };
+  self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, std::move(chains))
+      .then([=](const std::vector<std::vector<cache_hit>>& hits) { done(&hits); },
+            [=](caf::error& err) {
+              spdlog::warn("router: cache directory did not answer ({}); assuming no hit for {} requests",
+                           describe(err), ids.size());
+              done(nullptr);
+            });
+}
+
+// Whoever sent or streams a request is watched while it waits: one monitor per requester.
+void watch_requester(router_self* self, uint64_t id, const caf::actor_addr& who) {
+  if (who && self->state.requesters.add(id, who)) self->monitor(who);
+}
+
+}  // namespace
+
+caf::result<generate_result> accept_request(router_self* self, generate_request& req) {
+  auto& st = self->state;
+  // Read before make_response_promise, which takes the sender out of the message.
+  const std::string owner = owner_of_sender(self, trusted(self));
+  const auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  auto prompt = req.prompt_ids.empty() ? model::encode(req.prompt) : std::move(req.prompt_ids);
+  try {
+    model::check_request(st.options.model, prompt.size(), req.max_tokens);
+    check_decoding(st.options.model.vocab, prompt, req.how);
+  } catch (const failure& f) {
+    log_of(self).refused(to_string(f.code()));
+    return to_error(f);
+  }
+  // A client's retry of a request still in flight joins it; only the certificate that
+  // submitted it may (a client id is no capability).
+  if (!req.client_id.empty()) {
+    const auto& c = st.clients;
+    if (const auto* owner = c.owner(req.client_id); owner && !may_touch(self, trusted(self), *owner, "joining request " + req.client_id))
+      return caf::make_error(errc::invalid_argument, "the client id names another certificate's request");
+    if (const auto* done = c.result(req.client_id)) {
+      spdlog::info("router: a retry of request {} got its result again", done->request);
+      return *done;
+    }
+    if (const auto* failed = c.failure_of(req.client_id)) return caf::make_error(failed->first, failed->second);
+    if (const auto known = c.in_flight(req.client_id)) {
+      auto rp = self->make_response_promise();
+      auto& replies = st.requests.at(*known).replies;
+      // The newest retries wait; a client that retried this often gave up on the oldest.
+      if (replies.size() >= 4) replies.erase(replies.begin());
+      replies.push_back(rp);
+      watch_requester(self, *known, requester);
+      spdlog::info("router: a retry of request {} joined it", *known);
+      return rp;
+    }
+  }
+  const uint64_t id = st.next_request++;
+  const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.options.policy.deadline_ms;
+  pending_request p;
+  auto rp = self->make_response_promise();
+  p.replies.push_back(rp);
+  p.client_id = req.client_id;
+  p.stream = caf::actor_cast<token_stream_actor>(req.stream);
+  st.clients.started(req.client_id, id, owner);
+  p.prompt = std::move(prompt);
+  p.how = std::move(req.how);
+  if (!p.how.seeded) {  // the router's own: returned, so the client can run it again
+    p.how.seed = st.seeds();
+    p.how.seeded = true;
+  }
+  const int prompt_tokens = static_cast<int>(p.prompt.size());
+  watch_requester(self, id, requester);
+  if (p.stream) watch_requester(self, id, p.stream.address());
+  st.requests.emplace(id, std::move(p));
+  log_of(self).accepted(id, prompt_tokens, req.max_tokens, now_s(self),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count());
+  step(self, sched::request_arrived{id, prompt_tokens, req.max_tokens, now_s(self) + deadline_ms / 1000.0});
+  return rp;
+}
+
+void act(router_self* self, const sched::lookup_cache& c) {
+  self->state.lookups.push_back(c.id);
+  send_lookups(self);
+}
+
+void act(router_self* self, const sched::reserve& c) {
+  auto& st = self->state;
+  const auto& r = st.requests.at(c.id);
+  const auto* view = core_of(self).find(c.id);
+  if (c.attempt > 0) spdlog::warn("router: request {} dispatched again (attempt {})", c.id, c.attempt + 1);
+  spdlog::info("router: request {} ({} tokens, {} cached) -> {} prefill {} -> decode {}", c.id, r.prompt.size(),
+               view->cached_tokens, policy::to_string(view->path), core_of(self).node(view->prefill_node).desc.name,
+               core_of(self).node(c.decode).desc.name);
+  const auto id = c.id;
+  const int attempt = c.attempt;
+  log_of(self).routed(id, policy::to_string(view->path), core_of(self).node(view->prefill_node).desc.name,
+                core_of(self).node(c.decode).desc.name, view->cached_tokens, now_s(self));
+  // An attempt after a lost decode node continues from the output it had produced.
+  auto& p = st.requests.at(c.id);
+  p.resume = attempt > 0 ? sched::resume_from(p.prompt, p.produced.tokens(), p.how.logprobs >= 0) : std::nullopt;
+  if (p.resume)
+    spdlog::info("router: request {} resumes after {} output tokens", id, p.resume->output.size());
+  decode_job job{id, static_cast<int32_t>(p.resume ? p.resume->prompt.size() : r.prompt.size()), view->max_tokens,
+                 r.prompt, attempt, static_cast<bool>(r.stream), r.how};
+  if (p.resume) job.output = p.resume->output;
+  const auto to = handle_of(self, c.decode).decode;
+  const std::string name = core_of(self).node(c.decode).desc.name;
+  const auto addr = to.address();
+  self->request(to, std::chrono::seconds(5), job)
+      .then([=](int32_t held) { step(self, sched::reserved{id, attempt, held}); },
+            [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
+}
+
+void act(router_self* self, const sched::prefill& c) {
+  auto& st = self->state;
+  const auto id = c.id;
+  const int attempt = c.attempt;
+  const auto& decode = core_of(self).node(c.decode).desc.name;
+  const auto* view = core_of(self).find(id);
+  const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
+  const auto& p = st.requests.at(id);
+  prefill_job job{id, p.resume ? p.resume->prompt : p.prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
+                  p.how, c.decode_held_tokens, p.resume ? p.resume->next_token() : -1};
+  const auto to = handle_of(self, c.node).prefill;
+  const std::string name = core_of(self).node(c.node).desc.name;
+  const auto addr = to.address();
+  log_of(self).prefill_sent(id, now_s(self));
+  self->request(to, std::chrono::milliseconds(st.options.policy.deadline_ms), std::move(job))
+      .then(
+          [=](const prefill_report& rep) {
+            if (const auto* v = core_of(self).find(id); v && v->attempt == attempt) {
+              log_of(self).prefill_reported(id, rep.phases, rep.kv_bytes);
+              if (auto it = self->state.requests.find(id); it != self->state.requests.end())
+                it->second.first_logprobs = rep.first_logprobs;
+            }
+            step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens, attempt});
+          },
+          [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
+}
+
+// The prefill node arms its receiver first; only then is the holder asked to send.  The prefill
+// node reports cache_pulled when the prefix is in its cache; a refusal on either side ends the
+// pull with nothing (the prefill recomputes).
+void act(router_self* self, const sched::pull_cache& c) {
+  auto& st = self->state;
+  const auto id = c.id;
+  const int attempt = c.attempt;
+  const auto to = handle_of(self, c.to).prefill;
+  const auto from = handle_of(self, c.from).cache;
+  const std::string to_name = core_of(self).node(c.to).desc.name;
+  if (!to || !from) { step(self, sched::cache_pulled{id, 0, attempt}); return; }
+  const auto& prompt = st.requests.at(id).prompt;
+  cache_push push{id, prompt, c.tokens, st.infos.at(to_name).data_endpoint};
+  spdlog::info("router: request {}: pulling {} cached tokens from {} to {}", id, c.tokens,
+               core_of(self).node(c.from).desc.name, to_name);
+  self->request(to, std::chrono::seconds(5), cache_pull{id, prompt, c.tokens, attempt})
+      .then(
+          [=](caf::ok_atom) {
+            self->request(from, std::chrono::seconds(30), push)
+                .then([=](int32_t) { /* the prefill node reports cache_pulled */ },
+                      [=](caf::error& err) {
+                        spdlog::warn("router: request {}: the cache holder did not send ({})", id, describe(err));
+                        self->send(to, atoms::abort_atom::value, id, attempt);  // it answers cache_pulled{0}
+                      });
+          },
+          [=](caf::error& err) {
+            spdlog::warn("router: request {}: {} cannot take the pulled prefix ({})", id, to_name, describe(err));
+            step(self, sched::cache_pulled{id, 0, attempt});
+          });
+}
+
+// The role drops what it holds when it next reads its mailbox; its supervisor marks the request
+// cancelled at once, for work the role is in the middle of (a prefill checks between layers).
+void act(router_self* self, const sched::abort_request& c) {
+  const int32_t attempt = c.attempt;
+  const auto& h = handle_of(self, c.node);
+  if (h.cache) self->send(h.cache, atoms::abort_atom::value, c.id, attempt);
+  if (h.control) self->send(h.control, atoms::abort_atom::value, c.id, attempt);
+}
+
+void act(router_self* self, const sched::reply& c) {
+  auto& st = self->state;
+  for (const auto& idle : st.requesters.ended(c.id)) self->demonitor(idle);
+  auto it = st.requests.find(c.id);
+  if (it == st.requests.end()) return;
+  pending_request& p = it->second;
+  if (!c.ok) {
+    spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
+    log_of(self).ended(c.id, to_string(c.code), c.why, 0, 0, now_s(self));
+    for (auto& rp : p.replies) rp.deliver(caf::make_error(c.code, c.why));
+    st.clients.failed(p.client_id, c.code, c.why);
+  } else {
+    const auto& v = c.request;
+    generate_result out;
+    out.request = c.id;
+    out.tokens = std::move(p.tokens);
+    out.path = policy::to_string(v.path);
+    out.prefill_node = core_of(self).node(v.prefill_node).desc.name;
+    out.decode_node = core_of(self).node(v.decode_node).desc.name;
+    out.ttft_ms = (v.first_token_s - v.accepted_s) * 1000;
+    out.total_ms = (now_s(self) - v.accepted_s) * 1000;
+    out.tokens_per_s = p.decode_ms > 0 ? (out.tokens.size() - 1) * 1000.0 / p.decode_ms : 0;
+    out.kv_bytes = v.kv_bytes;
+    out.decode_cached_tokens = v.decode_held_tokens;
+    out.kv_held_bytes = v.kv_held_bytes;
+    out.cached_tokens = v.cached_tokens;
+    out.uncached_tokens = v.computed_tokens;
+    out.cache_source = sched::to_string(v.source);
+    out.stopped = p.stopped;
+    out.seed = p.how.seed;
+    out.logprobs = std::move(p.logprobs);
+    if (!out.logprobs.empty()) out.logprobs[0] = std::move(p.first_logprobs);
+    log_of(self).ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
+    if (const auto* t = log_of(self).find(c.id)) out.timeline = *t;
+    for (auto& rp : p.replies) rp.deliver(out);
+    st.clients.completed(p.client_id, out);
+  }
+  st.requests.erase(it);
+}
+
+
+}  // namespace prfaas::actors::router_parts
