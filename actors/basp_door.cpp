@@ -84,6 +84,8 @@ std::optional<security::identity> certificate_of_node(const std::string& node_by
 
 void set_basp_limit(uint64_t max_payload_bytes) { the_door().max_payload = max_payload_bytes; }
 
+bool on_actor_plane(const SSL* ssl) { return !exempt(ssl); }
+
 void exempt_from_basp_door(SSL_CTX* ctx) {
   if (ctx) SSL_CTX_set_ex_data(ctx, exempt_index(), &exempt_mark);
 }

@@ -19,6 +19,9 @@
 namespace prfaas::actors {
 int basp_door_read(SSL* ssl, const void* buf, int got);
 void basp_door_wrote(SSL* ssl, const void* buf, int sent);
+// The deadline of the handshakes this process starts (handshake_deadline.cpp).
+void handshake_started(SSL* ssl, int result);
+void handshake_progressed(SSL* ssl, int result);
 }
 
 
@@ -27,14 +30,17 @@ extern "C" {
 int SSL_read(SSL* ssl, void* buf, int num) {
   static const auto real = prfaas::actors::next_definition<int (*)(SSL*, void*, int)>("SSL_read");
   ERR_clear_error();
+  const int got = real(ssl, buf, num);
+  prfaas::actors::handshake_progressed(ssl, got);
   // What the peer sent passes the BASP check before CAF parses it (actors/basp_door.cpp).
-  return prfaas::actors::basp_door_read(ssl, buf, real(ssl, buf, num));
+  return prfaas::actors::basp_door_read(ssl, buf, got);
 }
 
 int SSL_write(SSL* ssl, const void* buf, int num) {
   static const auto real = prfaas::actors::next_definition<int (*)(SSL*, const void*, int)>("SSL_write");
   ERR_clear_error();
   const int sent = real(ssl, buf, num);
+  prfaas::actors::handshake_progressed(ssl, sent);
   prfaas::actors::basp_door_wrote(ssl, buf, sent);  // counts the actor messages written
   return sent;
 }
@@ -48,7 +54,9 @@ int SSL_accept(SSL* ssl) {
 int SSL_connect(SSL* ssl) {
   static const auto real = prfaas::actors::next_definition<int (*)(SSL*)>("SSL_connect");
   ERR_clear_error();
-  return real(ssl);
+  const int r = real(ssl);
+  prfaas::actors::handshake_started(ssl, r);  // it gets a deadline
+  return r;
 }
 
 }  // extern "C"
