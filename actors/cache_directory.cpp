@@ -31,7 +31,6 @@ constexpr size_t kMaxChainBlocks = 1 << 16;   // far beyond any context (4M toke
 struct directory_state {
   node_info self;
   std::unique_ptr<kv::prefix_directory> index;
-  int block_tokens = 0;
   bool trusted = false;                       // updates only from the certificate of the node they name
   std::function<std::string()> published_at;  // its HOST:PORT, for node_info::data_endpoint
   std::map<std::string, cache_stats> stats;   // the latest of each node
@@ -59,7 +58,6 @@ cache_directory_actor::behavior_type cache_directory(directory_self* self, node_
   ignore_stray_errors(self);
   self->state.self = std::move(info);
   self->state.published_at = std::move(published_at);
-  self->state.block_tokens = block_tokens;
   self->state.trusted = trusted;
   self->state.index = std::make_unique<kv::prefix_directory>(block_tokens);
   return {

@@ -21,6 +21,11 @@ cache_update make_cache_update(const node_info& self, const kv::prefix_cache& ca
   return m;
 }
 
+cache_update whole_cache_update(const node_info& self, kv::prefix_cache& cache) {
+  (void)cache.take_delta();
+  return make_cache_update(self, cache, cache.everything(), true);
+}
+
 caf::result<int32_t> serve_cache_push(const node_info& self, kv::prefix_cache& cache, const model::model_config& config,
                                       kv::block_pool& pool, transport::link_pool& links, const cache_push& m) {
   try {

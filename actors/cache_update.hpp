@@ -13,6 +13,9 @@
 namespace prfaas::actors {
 
 cache_update make_cache_update(const node_info& self, const kv::prefix_cache& cache, kv::cache_delta delta, bool reset);
+// The whole cache, as a directory that knows nothing of the node needs it (reset = true); the
+// delta pending until now is dropped, its changes being in the whole.
+cache_update whole_cache_update(const node_info& self, kv::prefix_cache& cache);
 
 // Sends the pushed prefix over `links` and waits until it is written; the tokens sent, or the
 // failure as a CAF error naming the node.

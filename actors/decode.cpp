@@ -247,10 +247,8 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
         follow_directory(self, self->state.router, self->state.directory, local, at, [=] {
           auto& st = self->state;
-          const auto& dir = st.directory.handle;
-          st.published = static_cast<bool>(dir);
-          (void)st.cache->take_delta();  // in what follows: the whole cache
-          if (dir) self->send(dir, make_cache_update(st.self, *st.cache, st.cache->everything(), true));
+          st.published = static_cast<bool>(st.directory.handle);
+          if (st.published) self->send(st.directory.handle, whole_cache_update(st.self, *st.cache));
         });
       },
       [=](const cache_push& m) {

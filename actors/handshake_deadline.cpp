@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -33,7 +34,6 @@ namespace {
 // As long as a caller of remote_actor waits by default (actor_plane.hpp): a handshake nobody
 // waits for any more is of no use.
 constexpr auto kHandshakeDeadline = std::chrono::seconds(3);
-constexpr auto kLookEvery = std::chrono::milliseconds(100);
 
 struct pending_handshake {
   int socket = -1;  // a duplicate, owned here
@@ -62,13 +62,22 @@ void forget_locked(handshakes& h, std::map<const SSL*, pending_handshake>::itera
   h.count.store(static_cast<int>(h.pending.size()), std::memory_order_relaxed);
 }
 
+// Sleeps until the earliest deadline (or a new handshake), then shuts what is past it.
 void watch() {
   auto& h = the_handshakes();
   std::unique_lock lock(h.mutex);
   for (;;) {
-    if (h.pending.empty()) h.wake.wait(lock, [&] { return !h.pending.empty(); });
-    h.wake.wait_for(lock, kLookEvery);
+    if (h.pending.empty()) {
+      h.wake.wait(lock);
+      continue;
+    }
+    auto earliest = h.pending.begin()->second.deadline;
+    for (const auto& [ssl, p] : h.pending) earliest = std::min(earliest, p.deadline);
     const auto now = std::chrono::steady_clock::now();
+    if (now < earliest) {
+      h.wake.wait_until(lock, earliest);
+      continue;
+    }
     for (auto it = h.pending.begin(); it != h.pending.end();) {
       auto next = std::next(it);
       if (it->second.deadline <= now) {

@@ -11,19 +11,19 @@
 //   client     -> router      metrics_atom                          -> std::string (Prometheus text)
 //   client     -> router      trace_atom, request id                -> sched::timeline / error(unknown_request)
 //   router     -> directory   match_atom, prompts' chain keys       -> per prompt, std::vector<cache_hit>
-//   prefill    -> router      cache_update (inserts/evictions)     -> forwarded to the directory
+//   prefill    -> directory   cache_update (inserts/evictions)      (straight, not through the router)
 //   router     -> directory   drop_atom, node name                  (the node was lost)
-//   router     -> prefill     republish_atom                        (the directory restarted)
+//   router     -> prefill     republish_atom, directory, HOST:PORT  (registered, or a directory registered)
 //   supervisor -> role        router_atom, actor                    (the router restarted: its new handle)
 //   node       -> router      drain_atom, name                      -> int32 requests it still holds
 //   router     -> prefill P   cache_pull (arm P's receiver)         -> ok; later P -> router cache_pulled
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
-//   router     -> decode      decode_job                            -> ok (sequence reserved)
+//   router     -> decode      decode_job                            -> int32 prompt tokens it holds (reserved)
 //   decode     -> router      token_chunk (decode_job.stream)       -> forwarded to the request's stream
 //   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
 //   router     -> role, its supervisor (control)   abort_atom, request id, attempt
-//   decode     -> router      decode_started / decode_result / decode_failed
+//   decode     -> router      decode_started / a step's decode_results / decode_failed
 //   prefill    -> router      link_report (KV egress telemetry, every report period)
 //   prefill    -> router      staging_report (its KV staging filled up / has room again)
 //   client     -> router      link_atom, "cut"|"restore"|"rate", gbps  -> int32 PrfaaS nodes told

@@ -393,8 +393,9 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
         auto& st = self->state;
         follow_directory(self, st.router, st.directory, local, at, [=] {
-          self->state.published = false;
-          publish(self, self->state.cache->everything(), true);
+          auto& st = self->state;
+          st.published = static_cast<bool>(st.directory.handle);
+          if (st.published) self->send(st.directory.handle, whole_cache_update(st.self, *st.cache));
         });
         if (st.router) self->send(st.reporter, atoms::router_atom::value, caf::actor_cast<caf::actor>(st.router));
       },

@@ -45,10 +45,7 @@
 
 namespace prfaas::actors {
 namespace router_parts {
-
-void act_all(router_self* self, const sched::commands& out) {
-  for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
-}
+namespace {
 
 // One timer for every request's deadline, not one each: armed for the earliest deadline in
 // flight whenever that is sooner than the one armed (a timer per request cost the router a
@@ -60,6 +57,12 @@ void arm_deadline(router_self* self) {
   st.timer_at = *next;
   const auto in = std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, *next - now_s(self)) * 1e6) + 1000);
   self->delayed_send(self, in, atoms::deadline_atom::value);
+}
+
+}  // namespace
+
+void act_all(router_self* self, const sched::commands& out) {
+  for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
 }
 
 void step(router_self* self, const sched::event& e) {

@@ -245,12 +245,17 @@ node_control_actor::behavior_type supervisor(supervisor_actor* self, supervisor_
       },
       [=](atoms::convert_atom, const std::string& to_text) {
         auto& st = self->state;
-        const auto to = to_text == "prefill" ? cluster::node_role::prefill : cluster::node_role::decode;
-        if (!st.options.spawn_as || (to_text != "prefill" && to_text != "decode") || to == st.info.role) {
+        cluster::node_role to = st.info.role;
+        try {
+          to = cluster::parse_role(to_text);
+        } catch (const failure&) {
+        }
+        if (!st.options.spawn_as || (to != cluster::node_role::prefill && to != cluster::node_role::decode) ||
+            to == st.info.role) {
           spdlog::warn("{}: cannot become a {} node", st.info.name, to_text);
           return;
         }
-        spdlog::info("{}: converting from {} to {}", st.info.name, cluster::to_string(st.info.role), to_text);
+        spdlog::info("{}: converting from {} to {}", st.info.name, cluster::to_string(st.info.role), cluster::to_string(to));
         // The router drained the node: the old role holds nothing.  It goes; the new one takes
         // its place on the same published port, and restarts from now on are of the new role.
         self->demonitor(st.role);

@@ -52,10 +52,6 @@ double seal_rate_one_core(std::span<const std::byte> bytes) {
   return sealed / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9;
 }
 
-}  // namespace
-
-namespace {
-
 using namespace prfaas::transport;
 using clock_type = std::chrono::steady_clock;
 

@@ -86,21 +86,40 @@ socket_fd accept_tcp(const socket_fd& listener) {
   }
 }
 
-socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout) {
+namespace {
+
+// A non-blocking socket's connect to `to`, waited for up to `timeout`: 0, or the errno that
+// ended it (ETIMEDOUT when nothing answered in time).
+int connect_within(const socket_fd& s, const endpoint& to, std::chrono::milliseconds timeout) {
   const sockaddr_in addr = resolve(to);
+  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return 0;
+  if (errno != EINPROGRESS) return errno;
+  pollfd p{s.get(), POLLOUT, 0};
+  int n;
+  do n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return ETIMEDOUT;
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  return err;
+}
+
+}  // namespace
+
+int connect_result(const endpoint& to, std::chrono::milliseconds timeout) {
   socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!s) throw failure(errc::unreachable, "socket: " + sys_error());
-  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS) throw failure(errc::unreachable, "cannot connect to " + to.str() + ": " + sys_error());
-    pollfd p{s.get(), POLLOUT, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (n <= 0) throw failure(errc::unreachable, "timed out connecting to " + to.str());
-    ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0)
-      throw failure(errc::unreachable, "cannot connect to " + to.str() + ": " + std::strerror(err));
-  }
+  return connect_within(s, to, timeout);
+}
+
+socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout) {
+  socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s) throw failure(errc::unreachable, "socket: " + sys_error());
+  if (const int err = connect_within(s, to, timeout); err == ETIMEDOUT)
+    throw failure(errc::unreachable, "timed out connecting to " + to.str());
+  else if (err != 0)
+    throw failure(errc::unreachable, "cannot connect to " + to.str() + ": " + std::strerror(err));
   ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

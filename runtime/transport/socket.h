@@ -39,6 +39,10 @@ uint16_t local_port(const socket_fd& s);
 socket_fd accept_tcp(const socket_fd& listener);
 // Connects with TCP_NODELAY within `timeout`. Throws failure(unreachable).
 socket_fd connect_tcp(const endpoint& to, std::chrono::milliseconds timeout);
+// One connect within `timeout`, closed at once: 0 when it completed, else the errno that ended
+// it (ECONNREFUSED: nothing listens there; ETIMEDOUT: no answer in time).  Throws
+// failure(unreachable) for a host that does not resolve.
+int connect_result(const endpoint& to, std::chrono::milliseconds timeout);
 
 // A read that waits longer than `timeout` for a byte fails (failure(transport_failed), "timed
 // out"): a peer that stops sending mid-frame (hung, not dead) does not hold a reader forever.
