@@ -397,7 +397,8 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
           st.published = static_cast<bool>(st.directory.handle);
           if (st.published) self->send(st.directory.handle, whole_cache_update(st.self, *st.cache));
         });
-        if (st.router) self->send(st.reporter, atoms::router_atom::value, caf::actor_cast<caf::actor>(st.router));
+        if (st.router && self->current_sender() == st.router.address())  // not the node's own retry
+          self->send(st.reporter, atoms::router_atom::value, caf::actor_cast<caf::actor>(st.router));
       },
       // A running prefill reads cancellations from the board (the supervisor writes it); here
       // a pull waiting for its prefix ends.
