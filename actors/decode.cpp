@@ -144,7 +144,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           // at least its last block.  A resumed request's KV holds its output too (but the last token).
           const auto resumed = sched::resume_from(job.prompt, job.output, false);
           const auto& kv_tokens = resumed ? resumed->prompt : job.prompt;
-          if (static_cast<int32_t>(kv_tokens.size()) == job.prompt_tokens)
+          if (!job.whole_kv && static_cast<int32_t>(kv_tokens.size()) == job.prompt_tokens)
             held = st.cache->lend_blocks(kv::reusable_chain(kv_tokens, c.block_tokens), *kv);
           const int held_blocks = held / c.block_tokens;
           st.cache->make_room(c.full_layers() * (c.blocks_for(job.prompt_tokens + job.max_tokens) - held_blocks));
@@ -295,12 +295,14 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           results.push_back(decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
                                           std::move(done.logprobs)});
         }
-        if (!results.empty()) self->send(st.router, std::move(results));
+        // The cache's news first: the client's next turn, asked of the directory once the router
+        // replied, finds the sequences that ended here (the two go to different processes).
         if (cached && st.directory.handle) {
           const bool first = !st.published;
           st.published = true;
           self->send(st.directory.handle, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
         }
+        if (!results.empty()) self->send(st.router, std::move(results));
         schedule_step(self);
       },
   };

@@ -19,6 +19,7 @@
 //   router     -> prefill P   cache_pull (arm P's receiver)         -> ok; later P -> router cache_pulled
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
 //   router     -> decode      decode_job                            -> int32 prompt tokens it holds (reserved)
+//                                (beside the prefill job when the directory says it holds none)
 //   decode     -> router      token_chunk (decode_job.stream)       -> forwarded to the request's stream
 //   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
@@ -359,12 +360,15 @@ struct decode_job {
   // last token the next input.  The KV that arrives holds `prompt` and the rest of it
   // (prompt_tokens = prompt + output - 1).  Empty: a fresh request.
   std::vector<int32_t> output;
+  // The prefill job went out beside this one and sends the whole KV: hold nothing from the cache
+  // (answer 0).  Else the answer says what the cache holds, and the prefill job then skips it.
+  bool whole_kv = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
   return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt, x.stream,
-           x.how, x.output);
+           x.how, x.output, x.whole_kv);
 }
 
 struct decode_started {

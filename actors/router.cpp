@@ -6,6 +6,8 @@
 //   generate_request                 -> request_arrived       lookup_cache    -> match_atom to the directory
 //                                                                                (batched while one is in flight)
 //   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
+//                                                             (+ prefill, when the directory says the decode node
+//                                                              holds none of the prompt: both at once)
 //   decode_job held tokens           -> reserved              prefill         -> prefill_job to a prefill node
 //   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
 //   decode_started / decode_results  -> first_token / decode_done (each result of a decode step)

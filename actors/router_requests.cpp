@@ -206,6 +206,7 @@ void act(router_self* self, const sched::reserve& c) {
   decode_job job{id, static_cast<int32_t>(p.resume ? p.resume->prompt.size() : r.prompt.size()), view->max_tokens,
                  r.prompt, attempt, static_cast<bool>(r.stream), r.how};
   if (p.resume) job.output = p.resume->output;
+  job.whole_kv = c.whole_kv;
   const auto to = handle_of(self, c.decode).decode;
   const std::string name = core_of(self).node(c.decode).desc.name;
   const auto addr = to.address();

@@ -317,8 +317,11 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
   auto d = policy::route(rq, prefill_candidates_, decode_candidates_);
   // Still settling: wait like a request without room (when there is a queue to wait in).
   if (now_ < options_.settle_until_s && options_.queue_max > 0) d.reset();
-  int own_hit = 0;
-  if (d) own_hit = prefill_candidates_[d->prefill].cached_tokens;
+  int own_hit = 0, decode_held = 0;
+  if (d) {
+    own_hit = prefill_candidates_[d->prefill].cached_tokens;
+    decode_held = decode_candidates_[d->decode].cached_tokens;
+  }
   for (auto& c : prefill_candidates_) c.cached_tokens = 0;
   for (auto& c : decode_candidates_) c.cached_tokens = 0;
   // The best hit elsewhere that this request may use: the same cluster always, the other one
@@ -368,6 +371,20 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
   }
   r.holds_decode = true;
   set_load(r.decode_node, +1);
+  // Nothing to pull and, by the directory's word, nothing of the prompt on the decode node: the
+  // reservation's answer cannot change the prefill job, so both go at once, a round trip fewer
+  // before the prefill starts (the decode node's receiver holds KV that outruns its reservation
+  // for a moment, transport/transfer_registry.h).  Without a directory the answer is the only
+  // word on what the decode node holds: one after the other.
+  if (source == kNoNode && decode_held == 0 && options_.use_directory && has_directory()) {
+    r.reservation_pending = true;
+    r.holds_prefill = true;
+    set_load(r.prefill_node, +1);
+    r.ph = phase::prefilling;
+    out.push_back(reserve{r.id, r.decode_node, r.attempt, true});
+    out.push_back(prefill{r.id, r.prefill_node, r.decode_node, r.path, r.uncached_tokens, r.cached_tokens, r.attempt, 0});
+    return true;
+  }
   r.ph = phase::reserving;
   out.push_back(reserve{r.id, r.decode_node, r.attempt});
   return true;
@@ -376,6 +393,10 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
 void core::on(const reserved& e, double, commands& out) {
   request_view* r = live(e.id, e.attempt);
   if (!r) return;
+  if (r->reservation_pending) {  // the prefill job is on its way already
+    r->reservation_pending = false;
+    return;
+  }
   if (r->ph != phase::reserving) { ++counters_.stale_events; return; }
   r->decode_held_tokens = std::clamp(e.held_tokens, 0, std::max(0, r->prompt_tokens - 1));
   r->holds_prefill = true;  // receiving a pulled prefix occupies the prefill node too

@@ -97,6 +97,7 @@ struct request_view {
   // The prompt's start the decode node already held in its cache (whole blocks): that KV is
   // not sent (the reservation's answer).
   int decode_held_tokens = 0;
+  bool reservation_pending = false; // the reservation went beside the prefill job, not answered yet
   cache_source source = cache_source::none;
   int64_t kv_bytes = 0;
   int64_t kv_held_bytes = 0;        // KV the decode node held already (not sent)
@@ -147,7 +148,10 @@ using event = std::variant<node_up, node_down, node_drain, node_staging, request
 // Commands
 
 struct lookup_cache { request_id id = 0; };                  // ask the directory, answer with cache_answer
-struct reserve { request_id id = 0; node_id decode = kNoNode; int attempt = 0; };  // answer: reserved or request_failed
+// Answer: reserved or request_failed.  `whole_kv`: the prefill job went out beside it and sends
+// the whole KV (the directory knew nothing of the prompt on that decode node), so the decode node
+// takes nothing from its cache and its answer changes nothing but that it has room.
+struct reserve { request_id id = 0; node_id decode = kNoNode; int attempt = 0; bool whole_kv = false; };
 struct prefill {
   request_id id = 0;
   node_id node = kNoNode;

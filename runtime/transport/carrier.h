@@ -56,6 +56,7 @@ struct receiver_options {
   size_t max_pending = 4096; // requests expected at once
   std::chrono::milliseconds receive_timeout{5000};  // a transfer's sender silent this long is dropped
   std::chrono::milliseconds resume_window{15000};   // an interrupted transfer waits this long
+  std::chrono::milliseconds expect_grace{1000};     // a payload that outran its reservation waits this long
   bool require_encryption = false;  // refuse senders that do not ask for encrypted payloads
   // The KV layout this receiver lands (kv/kv_layout.h): a sender saying another one is refused,
   // both named, so bytes are never misread.  Empty: any (unit tests of the transport alone).

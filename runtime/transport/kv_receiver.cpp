@@ -108,7 +108,7 @@ std::optional<accepted_peer> accept_handshake(const socket_fd& s, const std::str
 
 kv_receiver::kv_receiver(const endpoint& listen_at, event_sink sink, receiver_options options)
     : options_(std::move(options)),
-      registry_(std::move(sink), options_.max_pending, options_.resume_window),
+      registry_(std::move(sink), options_.max_pending, options_.resume_window, options_.expect_grace),
       listener_(listen_tcp(listen_at)) {
   port_ = local_port(listener_);
   registry_.set_interrupter([this](uint64_t id) { cut(id); });
@@ -117,6 +117,7 @@ kv_receiver::kv_receiver(const endpoint& listen_at, event_sink sink, receiver_op
 
 kv_receiver::~kv_receiver() {
   stopping_ = true;
+  registry_.close();
   listener_.shutdown_both();
   if (acceptor_.joinable()) acceptor_.join();
   std::vector<std::shared_ptr<connection>> conns;

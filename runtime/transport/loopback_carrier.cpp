@@ -15,7 +15,7 @@ namespace {
 // wait out a copy into the target (TCP cuts the connection instead; a memcpy cannot be cut).
 struct listener_core {
   listener_core(carrier::event_sink sink, const receiver_options& o)
-      : options(o), registry(std::move(sink), o.max_pending, o.resume_window) {}
+      : options(o), registry(std::move(sink), o.max_pending, o.resume_window, o.expect_grace) {}
   receiver_options options;
   transfer_registry registry;
   std::shared_mutex landing;  // shared: copies in progress; exclusive: cancel

@@ -266,7 +266,8 @@ void nccl_sender::flush() {
 }
 
 nccl_receiver::nccl_receiver(const endpoint& listen_at, event_sink sink, receiver_options options, int device)
-    : options_(std::move(options)), device_(device), registry_(std::move(sink), options_.max_pending),
+    : options_(std::move(options)), device_(device),
+      registry_(std::move(sink), options_.max_pending, options_.resume_window, options_.expect_grace),
       listener_(listen_tcp(listen_at)) {
   port_ = local_port(listener_);
   thread_ = std::thread([this] { serve(); });
@@ -274,6 +275,7 @@ nccl_receiver::nccl_receiver(const endpoint& listen_at, event_sink sink, receive
 
 nccl_receiver::~nccl_receiver() {
   stopping_ = true;
+  registry_.close();
   listener_.shutdown_both();
   if (const int fd = current_fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
   thread_.join();

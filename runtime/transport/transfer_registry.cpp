@@ -3,8 +3,17 @@
 #include "runtime/common/errc.h"
 
 namespace prfaas::transport {
-transfer_registry::transfer_registry(event_sink sink, size_t max_pending, std::chrono::milliseconds resume_window)
-    : sink_(std::move(sink)), max_pending_(max_pending), resume_window_(resume_window) {}
+transfer_registry::transfer_registry(event_sink sink, size_t max_pending, std::chrono::milliseconds resume_window,
+                                     std::chrono::milliseconds expect_grace)
+    : sink_(std::move(sink)), max_pending_(max_pending), resume_window_(resume_window), expect_grace_(expect_grace) {}
+
+void transfer_registry::close() {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  expected_.notify_all();
+}
 
 void transfer_registry::expect(uint64_t request, transfer_view& target) {
   std::lock_guard lock(mutex_);
@@ -22,12 +31,14 @@ void transfer_registry::expect(uint64_t request, transfer_view& target) {
   p.progress = clock::now();
   recent_.forget(request);  // a request id may come back (a new attempt on the same node)
   pending_.emplace(request, std::move(p));
+  expected_.notify_all();
 }
 
 void transfer_registry::cancel(uint64_t request) {
   std::unique_lock lock(mutex_);
   auto it = pending_.find(request);
   if (it == pending_.end()) return;
+  recent_.remember(request, false);  // its late payloads wait for nothing
   it->second.failed = true;  // nothing new lands in it
   const std::set<uint64_t> busy(it->second.writing.begin(), it->second.writing.end());
   if (!busy.empty() && cut_) {
@@ -44,8 +55,15 @@ void transfer_registry::cancel(uint64_t request) {
 
 transfer_registry::landing transfer_registry::begin_payload(uint64_t connection, const frame_header& f, size_t bytes,
                                                             const std::string& peer) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   auto it = pending_.find(f.request);
+  if (it == pending_.end() && !recent_.find(f.request) && !closed_ && expect_grace_.count() > 0) {
+    // Ahead of its reservation, or nobody's: it waits once, then counts as ended here.
+    expected_.wait_for(lock, expect_grace_,
+                       [&] { return closed_ || pending_.count(f.request) || recent_.find(f.request); });
+    it = pending_.find(f.request);
+    if (it == pending_.end() && !recent_.find(f.request)) recent_.remember(f.request, false);
+  }
   if (it == pending_.end() || it->second.failed) {
     ++counters_.frames_rejected;
     return {{}, true};
@@ -167,7 +185,8 @@ resume_answer transfer_registry::resume(uint64_t connection, uint64_t request) {
   if (it == pending_.end() || it->second.failed) {
     const bool* completed = recent_.find(request);
     if (completed && *completed) a.kind = resume_answer::complete;
-    else a.why = completed ? "the transfer failed here" : "the receiver does not expect it (cancelled, or restarted)";
+    else a.why = completed ? "the transfer ended here without completing (failed, cancelled or never expected)"
+                           : "the receiver does not expect it (restarted?)";
     return a;
   }
   pending& p = it->second;

@@ -18,6 +18,12 @@
 // (resume), then re-send only the payloads missing.  A payload re-sent that already landed is
 // dropped.  A transfer not resumed within the resume window fails (expire()).
 //
+// Early payloads: the router sends a decode node's reservation and the prefill job at once when
+// the reservation's answer cannot change the job, so a payload may outrun its expect().  The
+// first payload of a request this registry has not heard of waits up to `expect_grace` for it;
+// one that ended here lately (completed, failed, cancelled), or that waited in vain once, does
+// not wait: its frames are dropped and the sender told.
+//
 // Acknowledgements (the `receipt`s) go back to the sender on the connection that caused them:
 // `acked` layers (the ready prefix, monotone), then complete, or failed with the cause.
 
@@ -90,7 +96,10 @@ class transfer_registry {
   using interrupter = std::function<void(uint64_t connection)>;
 
   transfer_registry(event_sink sink, size_t max_pending,
-                    std::chrono::milliseconds resume_window = std::chrono::milliseconds(15000));
+                    std::chrono::milliseconds resume_window = std::chrono::milliseconds(15000),
+                    std::chrono::milliseconds expect_grace = std::chrono::milliseconds(1000));
+  // Wakes payloads waiting for their expect() (they are dropped): the receiver is stopping.
+  void close();
 
   void expect(uint64_t request, transfer_view& target);  // failure(no_capacity) past max_pending
   // Afterwards no thread writes into the target.  A payload being read into it is not waited
@@ -149,12 +158,15 @@ class transfer_registry {
   event_sink sink_;
   size_t max_pending_;
   std::chrono::milliseconds resume_window_;
+  std::chrono::milliseconds expect_grace_;
   interrupter cut_;
   mutable std::mutex mutex_;
   std::condition_variable idle_;
+  std::condition_variable expected_;  // expect() ran: an early payload may land now
+  bool closed_ = false;
   std::map<uint64_t, pending> pending_;
-  // Requests that ended here lately (completed, else failed), so a resume after the end hears
-  // how it ended.
+  // Requests that ended here lately (completed, else failed, cancelled or never expected), so a
+  // resume after the end hears how it ended, and their payloads wait for nothing.
   bounded_memory<uint64_t, bool> recent_{4096};
   receive_counters counters_;
 };

@@ -111,8 +111,8 @@ TEST_CASE("with a directory the core asks it first, offloads on the uncached len
   cache_hits hits;
   hits.local = 2944;
   hits.nodes = {{f.id("local-prefill-0"), 2944}};
-  f.step(cache_answer{1, hits});
-  auto pre = f.of<prefill>(f.step(reserved{1}));
+  // No decode node holds any of it: the prefill goes beside the reservation.
+  auto pre = f.of<prefill>(f.step(cache_answer{1, hits}));
   REQUIRE(pre.size() == 1);
   CHECK(pre[0].path == policy::prefill_path::local);
   CHECK(pre[0].node == f.id("local-prefill-0"));
@@ -125,8 +125,7 @@ TEST_CASE("with a directory the core asks it first, offloads on the uncached len
   hits = {};
   hits.prfaas = 2944;
   hits.nodes = {{f.id("prfaas-prefill-1"), 2944}};
-  f.step(cache_answer{2, hits});
-  pre = f.of<prefill>(f.step(reserved{2}));
+  pre = f.of<prefill>(f.step(cache_answer{2, hits}));
   REQUIRE(pre.size() == 1);
   CHECK(pre[0].path == policy::prefill_path::prfaas);
   CHECK(pre[0].node == f.id("prfaas-prefill-1"));
@@ -137,8 +136,7 @@ TEST_CASE("with a directory the core asks it first, offloads on the uncached len
 TEST_CASE("a hit never covers the whole prompt: one token is always computed") {
   fixture f({.threshold_tokens = 1024, .use_directory = true});
   f.add_directory();
-  f.arrive_with_hit(1, 128, "local-prefill-0", 128);
-  auto pre = f.of<prefill>(f.step(reserved{1}));
+  auto pre = f.of<prefill>(f.arrive_with_hit(1, 128, "local-prefill-0", 128));
   REQUIRE(pre.size() == 1);
   CHECK(pre[0].cached_tokens == 127);
   CHECK(pre[0].uncached_tokens == 1);
@@ -306,17 +304,21 @@ TEST_CASE("the other cluster's hit counts only under abundant bandwidth, and is 
   for (bool abundant : {false, true}) {
     fixture f({.threshold_tokens = 1024, .bandwidth_abundant = abundant, .use_directory = true, .pull_min_tokens = 256});
     f.add_directory();
-    f.arrive_with_hit(1, 3000, "prfaas-prefill-1", 2944);
+    const commands answered = f.arrive_with_hit(1, 3000, "prfaas-prefill-1", 2944);
     auto& out = f.step(reserved{1});
     if (!abundant) {
-      // Scarce: 3,000 uncached local tokens go to PrfaaS, to the node with the hit: nothing moves.
-      auto pre = f.of<prefill>(out);
+      // Scarce: 3,000 uncached local tokens go to PrfaaS, to the node with the hit: nothing moves,
+      // so the prefill went beside the reservation.
+      CHECK(f.of<prefill>(out).empty());
+      auto pre = f.of<prefill>(answered);
       REQUIRE(pre.size() == 1);
       CHECK(pre[0].node == f.id("prfaas-prefill-1"));
       CHECK(pre[0].cached_tokens == 2944);
       CHECK(f.of<pull_cache>(out).empty());
     } else {
-      // Abundant: 56 uncached tokens stay local, and the PrfaaS hit is moved to the local node.
+      // Abundant: 56 uncached tokens stay local, and the PrfaaS hit is moved to the local node
+      // (after the reservation: the pull and the prefill wait for it).
+      CHECK(f.of<prefill>(answered).empty());
       auto pulls = f.of<pull_cache>(out);
       REQUIRE(pulls.size() == 1);
       CHECK(pulls[0].to == f.id("local-prefill-0"));
@@ -515,9 +517,12 @@ TEST_CASE("the decode node holding the prompt's start is reserved, and the prefi
   fixture f({.threshold_tokens = 1024, .use_directory = true});
   f.add_directory();
   // decode-1 decoded the conversation's earlier turn: it holds 2,688 of the 2,701 tokens.
-  auto res = f.of<reserve>(f.arrive_with_hit(1, 2701, "decode-1", 2688));
+  const commands answered = f.arrive_with_hit(1, 2701, "decode-1", 2688);
+  auto res = f.of<reserve>(answered);
   REQUIRE(res.size() == 1);
   CHECK(res[0].decode == f.id("decode-1"));  // not decode-0, first of the equally idle ones
+  CHECK_FALSE(res[0].whole_kv);
+  CHECK(f.of<prefill>(answered).empty());  // it waits for what the reservation says is held
   // The reservation answers what the node really holds (its cache may have lost some since).
   auto pre = f.of<prefill>(f.step(reserved{1, 0, 2624}));
   REQUIRE(pre.size() == 1);
@@ -533,4 +538,61 @@ TEST_CASE("the decode node holding the prompt's start is reserved, and the prefi
   REQUIRE(res.size() == 1);
   CHECK(res[0].decode == f.id("decode-0"));
   CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("when the directory says the decode node holds none of the prompt, the reservation and the prefill go at once") {
+  fixture f({.threshold_tokens = 1024, .use_directory = true});
+  f.add_directory();
+  const commands answered = f.arrive_with_hit(1, 3000, "prfaas-prefill-0", 0);
+  auto res = f.of<reserve>(answered);
+  auto pre = f.of<prefill>(answered);
+  REQUIRE(res.size() == 1);
+  REQUIRE(pre.size() == 1);
+  CHECK(res[0].whole_kv);                 // the decode node takes nothing from its cache
+  CHECK(pre[0].decode == res[0].decode);
+  CHECK(pre[0].decode_held_tokens == 0);  // the prefill sends the whole KV
+  CHECK(f.c.find(1)->ph == phase::prefilling);
+  CHECK(f.c.find(1)->reservation_pending);
+  CHECK(f.c.node(pre[0].node).load == 1);
+  CHECK(f.c.node(res[0].decode).load == 1);
+  // The reservation's answer only confirms it: no second prefill.
+  CHECK(f.step(reserved{1, 0, 0}).empty());
+  CHECK_FALSE(f.c.find(1)->reservation_pending);
+  CHECK(f.c.counters().stale_events == 0);
+  f.step(prefill_done{1, 0, 3000});
+  f.step(first_token{1, 1000});
+  auto replies = f.of<reply>(f.step(decode_done{1}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].ok);
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("a reservation refused after its prefill went: the prefill node lets go and the request goes again") {
+  fixture f({.threshold_tokens = 1024, .use_directory = true, .max_attempts = 2});
+  f.add_directory();
+  const commands answered = f.arrive_with_hit(1, 3000, "prfaas-prefill-0", 0);
+  const auto pre = f.of<prefill>(answered);
+  REQUIRE(pre.size() == 1);
+  const auto& again = f.step(request_failed{1, errc::no_capacity, "full", 0});
+  auto aborts = f.of<abort_request>(again);
+  REQUIRE(aborts.size() == 2);  // the prefill node and the decode node
+  CHECK(((aborts[0].node == pre[0].node) || (aborts[1].node == pre[0].node)));
+  CHECK(f.c.node(pre[0].node).load == 0);
+  CHECK(f.c.find(1)->attempt == 1);
+  CHECK(f.of<lookup_cache>(again).size() == 1);  // from routing, with the directory's word again
+  // The first attempt's late answers are stale.
+  f.step(reserved{1, 0, 0});
+  f.step(prefill_done{1, 0, 3000, 0});
+  CHECK(f.c.counters().stale_events == 2);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("without a directory the reservation's answer is the only word on what the decode node holds: one after the other") {
+  fixture f({.threshold_tokens = 1024});
+  const auto& out = f.step(request_arrived{1, 3000, 8, 0});
+  REQUIRE(f.of<reserve>(out).size() == 1);
+  CHECK_FALSE(f.of<reserve>(out)[0].whole_kv);
+  CHECK(f.of<prefill>(out).empty());
+  CHECK(f.of<prefill>(f.step(reserved{1, 0, 640})).at(0).decode_held_tokens == 640);
 }

@@ -227,6 +227,42 @@ TEST_CASE("frames for a request nobody expects are dropped, never written") {
   CHECK(stats.dropped_bytes == 3u * 4096u);
 }
 
+TEST_CASE("KV that outruns its reservation waits for it and lands (the reservation and the prefill went at once)") {
+  buffers src(3, 4096), dst(3, 4096);
+  for (size_t i = 0; i < src.words.size(); ++i) src.words[i] = i * 0x9e3779b97f4a7c15ull + 1;
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("prefill"));
+  tx.send_layer(7, src.view, 0);
+  tx.send_done(7, 3, 2);
+  tx.flush();
+  std::this_thread::sleep_for(200ms);  // the frames are there before the reservation
+  rx.expect(7, dst.view);
+  const auto end = log.wait_terminal(7);
+  CHECK(end.kind == kv_receiver::event::complete);
+  CHECK(end.first_token == 2);
+  CHECK(dst.words == src.words);
+  CHECK(rx.stats().frames_rejected == 0);
+}
+
+TEST_CASE("a request cancelled here is not waited for: its late frames are dropped") {
+  buffers src(3, 4096), dst(3, 4096), other(3, 4096);
+  event_log log;
+  receiver_options o;
+  o.expect_grace = 60s;  // a wait would outlast the test's own timeout
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log), o);
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("prefill"));
+  rx.expect(8, dst.view);
+  rx.cancel(8);
+  tx.send_layer(8, src.view, 0);
+  tx.send_done(8, 3, 1);
+  rx.expect(9, other.view);  // the same connection carries on at once
+  tx.send_layer(9, src.view, 0);
+  tx.send_done(9, 3, 1);
+  CHECK(log.wait_terminal(9).kind == kv_receiver::event::complete);
+  CHECK(rx.stats().frames_rejected == 4);
+}
+
 TEST_CASE("frames out of range or of the wrong shape fail the request as a bad frame and are not written") {
   struct bad_case {
     const char* what;
