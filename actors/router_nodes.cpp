@@ -86,7 +86,8 @@ std::unique_ptr<sched::control_plane> control_plane_for(const router_options& o)
   cpo.core = {config.threshold_tokens, config.bandwidth_abundant, /*use_directory=*/true,
               config.pull_min_tokens, config.max_in_flight, 1024, config.max_attempts,
               config.queue_max, /*settle_until_s=*/config.settle_ms / 1000.0,
-              /*settle_for=*/o.roster ? o.roster->names() : std::vector<std::string>{}};
+              /*settle_for=*/o.roster ? o.roster->names() : std::vector<std::string>{},
+              config.reserve_with_prefill};
   if (!cpo.core.settle_for.empty())
     spdlog::info("router: routing once the {} nodes the previous router held are back (at most {} ms)",
                  cpo.core.settle_for.size(), config.settle_ms);

@@ -3,12 +3,14 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "actors/client.hpp"
@@ -32,11 +34,12 @@ std::string config_text(const config::deployment_config& c, int concurrency) {
   std::snprintf(text, sizeof text,
                 "[engine]\nkind = \"emulated\"\nprofile = \"%s\"\nprofile_prfaas = \"%s\"\ntime_scale = 10000\n"
                 "kv_scale = %g\nmax_context = %d\nseed = 1\n"
-                "[router]\nthreshold_tokens = %d\nmax_in_flight = %d\nqueue_max = %d\n"
+                "[router]\nthreshold_tokens = %d\nmax_in_flight = %d\nqueue_max = %d\nreserve_with_prefill = %s\n"
                 "[node]\nkv_blocks = 4096\n[gateway]\nenabled = false\n"
                 "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
                 abs(c.engine.profile).c_str(), abs(c.engine.profile_prfaas).c_str(), c.engine.kv_scale, c.engine.max_context,
-                c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64, c.deployment.prfaas_prefill,
+                c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64,
+                c.router.reserve_with_prefill ? "true" : "false", c.deployment.prfaas_prefill,
                 c.deployment.local_prefill, c.deployment.decode);
   return text;
 }
@@ -109,6 +112,8 @@ int bench_router(const bench_router_options& o) {
     auto router = connect(client.sys, router_at);
     const int pid = router_pid(l);
     std::atomic<int> next{0}, done{0}, failed{0};
+    std::vector<double> latency_ms;  // of each completed request, client-side
+    std::mutex latency_mutex;
     auto run = [&](int count) {
       next = 0;
       std::vector<std::thread> clients;
@@ -116,8 +121,12 @@ int bench_router(const bench_router_options& o) {
         clients.emplace_back([&, count] {
           for (int i; (i = next++) < count;) {
             try {
+              const auto start = clock_type::now();
               remote_generate(client.sys, router, demo_prompt(i % 97, o.prompt_bytes), o.max_tokens, 30000);
+              const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
               ++done;
+              std::lock_guard lock(latency_mutex);
+              latency_ms.push_back(ms);
             } catch (const std::exception&) {
               ++failed;
             }
@@ -130,6 +139,7 @@ int bench_router(const bench_router_options& o) {
     run(std::min(o.requests, 4 * o.concurrency));  // connections, caches and the router's tables warm
     done = 0;
     failed = 0;
+    latency_ms.clear();
     const auto messages_before = router_messages(client.sys, router);
     const auto before = sample_process(pid);
     const auto t0 = clock_type::now();
@@ -144,6 +154,10 @@ int bench_router(const bench_router_options& o) {
     if (completed == 0) throw cli_error{"no request completed (see " + state_dir + "/state/logs)"};
     const double cpu_us = cpu_s * 1e6 / completed;
     const double core_us = core_us_per_request(200000);
+    std::sort(latency_ms.begin(), latency_ms.end());
+    const auto quantile = [&](double q) {
+      return latency_ms.empty() ? 0.0 : latency_ms[std::min(latency_ms.size() - 1, static_cast<size_t>(q * latency_ms.size()))];
+    };
     out = {{"requests", o.requests},
            {"completed", completed},
            {"failed", failed.load()},
@@ -158,6 +172,9 @@ int bench_router(const bench_router_options& o) {
            // Every message of a request passes the router today; the metrics request itself is one each way.
            {"router_messages_in_per_request", (messages_after.first - messages_before.first - 1) / completed},
            {"router_messages_out_per_request", (messages_after.second - messages_before.second - 1) / completed},
+           {"latency_ms_p50", quantile(0.5)},
+           {"latency_ms_p99", quantile(0.99)},
+           {"reserve_with_prefill", base.router.reserve_with_prefill},
            {"core_us_per_request", core_us},
            {"router_over_core", cpu_us / core_us}};
   }
@@ -171,6 +188,9 @@ int bench_router(const bench_router_options& o) {
   std::printf("router CPU        %.1f us per request (%.0f %% of a core over the run): %.0f decisions/s per core\n",
               out["router_cpu_us_per_request"].get<double>(), 100 * out["router_cpu_share"].get<double>(),
               out["decisions_per_s_per_core"].get<double>());
+  std::printf("request latency   p50 %.2f ms, p99 %.2f ms (client-side; reservation %s the prefill job)\n",
+              out["latency_ms_p50"].get<double>(), out["latency_ms_p99"].get<double>(),
+              out["reserve_with_prefill"].get<bool>() ? "sent with" : "answered before");
   std::printf("router syscalls   %.1f reads and writes per request\n", out["router_syscalls_per_request"].get<double>());
   std::printf("router messages   %.1f in, %.1f out per request (actor messages on its connections)\n",
               out["router_messages_in_per_request"].get<double>(), out["router_messages_out_per_request"].get<double>());

@@ -91,6 +91,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
          r.get("heartbeat_ms", c.router.heartbeat_ms); r.get("node_timeout_ms", c.router.node_timeout_ms);
          r.get("max_in_flight", c.router.max_in_flight);
          r.get("pull_min_tokens", c.router.pull_min_tokens);
+         r.get("reserve_with_prefill", c.router.reserve_with_prefill);
          r.get("bandwidth_abundant", c.router.bandwidth_abundant);
          r.get("max_attempts", c.router.max_attempts);
          r.get("queue_max", c.router.queue_max);

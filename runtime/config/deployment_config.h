@@ -7,7 +7,7 @@
 //                  with kind = "hf" only block_tokens and max_context, the shape being the
 //                  checkpoint's; not with an emulated engine, whose layout follows its profile)
 //   [router]       threshold_tokens, deadline_ms, heartbeat_ms, node_timeout_ms, max_in_flight,
-//                  pull_min_tokens, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
+//                  pull_min_tokens, reserve_with_prefill, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
 //                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens,
 //                  rebalancer, rebalance_period_ms
 //   [node]         kv_blocks, max_sequences, threads, prefill_token_budget, log_format
@@ -43,6 +43,10 @@ struct router_config {
   int max_in_flight = 1024;      // requests the router holds at once; more are refused
   int pull_min_tokens = 256;     // move another node's cached prefix when it beats recomputing by this much (0: never)
   bool bandwidth_abundant = false;  // the other cluster's cache hits count and are moved across
+  // Send the decode reservation and the prefill job at once when the reservation's answer cannot
+  // change the job (the directory says the decode node holds none of the prompt, nothing is
+  // pulled); false: always one after the other (a round trip more before each prefill).
+  bool reserve_with_prefill = true;
   int max_attempts = 3;          // dispatches per request: a lost node's requests run again elsewhere
   int queue_max = 256;           // requests waiting for room (FIFO) before no_capacity
   int drain_ms = 30000;          // a node told to stop (SIGTERM) finishes its work for at most this long

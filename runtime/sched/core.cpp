@@ -376,7 +376,8 @@ bool core::route(request_view& r, const cache_hits& hits, commands& out, no_room
   // before the prefill starts (the decode node's receiver holds KV that outruns its reservation
   // for a moment, transport/transfer_registry.h).  Without a directory the answer is the only
   // word on what the decode node holds: one after the other.
-  if (source == kNoNode && decode_held == 0 && options_.use_directory && has_directory()) {
+  if (options_.reserve_with_prefill && source == kNoNode && decode_held == 0 && options_.use_directory &&
+      has_directory()) {
     r.reservation_pending = true;
     r.holds_prefill = true;
     set_load(r.prefill_node, +1);

@@ -54,6 +54,9 @@ struct core_options {
   // The nodes the previous router held (a new leader reads them from etcd): settling ends as
   // soon as every one of them is back, instead of at settle_until_s.  Empty: the time alone.
   std::vector<std::string> settle_for;
+  // With a directory: reserve and prefill at once when the directory says the decode node holds
+  // none of the prompt and nothing is pulled (reserve.whole_kv); else one after the other.
+  bool reserve_with_prefill = true;
 };
 
 

@@ -7,6 +7,17 @@ transfer_registry::transfer_registry(event_sink sink, size_t max_pending, std::c
                                      std::chrono::milliseconds expect_grace)
     : sink_(std::move(sink)), max_pending_(max_pending), resume_window_(resume_window), expect_grace_(expect_grace) {}
 
+std::map<uint64_t, transfer_registry::pending>::iterator transfer_registry::await_expected(
+    std::unique_lock<std::mutex>& lock, uint64_t request) {
+  auto it = pending_.find(request);
+  if (it != pending_.end() || recent_.find(request) || closed_ || expect_grace_.count() <= 0) return it;
+  // Ahead of its reservation, or nobody's: it waits once, then counts as ended here.
+  expected_.wait_for(lock, expect_grace_, [&] { return closed_ || pending_.count(request) || recent_.find(request); });
+  it = pending_.find(request);
+  if (it == pending_.end() && !recent_.find(request)) recent_.remember(request, false);
+  return it;
+}
+
 void transfer_registry::close() {
   {
     std::lock_guard lock(mutex_);
@@ -56,14 +67,7 @@ void transfer_registry::cancel(uint64_t request) {
 transfer_registry::landing transfer_registry::begin_payload(uint64_t connection, const frame_header& f, size_t bytes,
                                                             const std::string& peer) {
   std::unique_lock lock(mutex_);
-  auto it = pending_.find(f.request);
-  if (it == pending_.end() && !recent_.find(f.request) && !closed_ && expect_grace_.count() > 0) {
-    // Ahead of its reservation, or nobody's: it waits once, then counts as ended here.
-    expected_.wait_for(lock, expect_grace_,
-                       [&] { return closed_ || pending_.count(f.request) || recent_.find(f.request); });
-    it = pending_.find(f.request);
-    if (it == pending_.end() && !recent_.find(f.request)) recent_.remember(f.request, false);
-  }
+  auto it = await_expected(lock, f.request);
   if (it == pending_.end() || it->second.failed) {
     ++counters_.frames_rejected;
     return {{}, true};
@@ -133,8 +137,8 @@ receipt transfer_registry::end_payload(uint64_t connection, const frame_header& 
 }
 
 receipt transfer_registry::control(uint64_t connection, const frame_header& h, const std::string& peer) {
-  std::lock_guard lock(mutex_);
-  auto it = pending_.find(h.request);
+  std::unique_lock lock(mutex_);
+  auto it = await_expected(lock, h.request);  // a request_done may come first on its connection
   if (it == pending_.end() || it->second.failed) {
     ++counters_.frames_rejected;
     return {};

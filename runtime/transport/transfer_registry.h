@@ -20,9 +20,10 @@
 //
 // Early payloads: the router sends a decode node's reservation and the prefill job at once when
 // the reservation's answer cannot change the job, so a payload may outrun its expect().  The
-// first payload of a request this registry has not heard of waits up to `expect_grace` for it;
-// one that ended here lately (completed, failed, cancelled), or that waited in vain once, does
-// not wait: its frames are dropped and the sender told.
+// first frame (a payload, or request_done on another connection) of a request this registry has
+// not heard of waits up to `expect_grace` for it; one that ended here lately (completed, failed,
+// cancelled), or that waited in vain once, does not wait: its frames are dropped and the sender
+// told.
 //
 // Acknowledgements (the `receipt`s) go back to the sender on the connection that caused them:
 // `acked` layers (the ready prefix, monotone), then complete, or failed with the cause.
@@ -150,6 +151,9 @@ class transfer_registry {
     std::string interrupted_by;
   };
   bool is_interrupted(const pending& p) const { return p.interrupted != clock::time_point{}; }
+  // The request's entry (end(): none), after waiting up to expect_grace for its expect() when
+  // this registry has not heard of it.  A payload or a request_done may come first.
+  std::map<uint64_t, pending>::iterator await_expected(std::unique_lock<std::mutex>& lock, uint64_t request);
   receipt progress_receipt(uint64_t request, pending& p);
   receipt maybe_complete_locked(uint64_t request);
   receipt fail_locked(uint64_t request, const std::string& why, errc code = errc::transport_failed);
