@@ -12,13 +12,19 @@
 //                        +--kv failed / abort--> decode_failed       +--abort--> dropped
 //   done --> prefix cache insert --> cache_update to the cache directory
 //   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
+//
+// The router lost (router_atom): what the node holds is kept and decodes on (results wait);
+// registered with the next router (its republish_atom), the node reports it (held_report), the
+// router takes over what a client can rejoin, and the node drops the rest.
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "actors/cache_update.hpp"
 #include "actors/directory_link.hpp"
@@ -49,6 +55,16 @@ struct reserved_sequence {
   std::vector<int32_t> output;  // resumed: the output so far (empty: a fresh request)
 };
 
+// What a next router needs to take a request over (held_request), from its decode_job.
+struct takeover_facts {
+  std::string client_id, owner;
+  std::vector<int32_t> prompt;
+  int32_t max_tokens = 0;
+  decoding how;
+  bool stream = false, prfaas = false;
+  std::chrono::steady_clock::time_point deadline{};  // epoch: none
+};
+
 // A decoding sequence's output on its way to the router: how many tokens went, and when.
 struct stream_state {
   size_t sent = 0;
@@ -76,6 +92,13 @@ struct decode_state {
   std::map<uint64_t, std::pair<std::vector<int32_t>, int32_t>> decoding;
   std::unique_ptr<engine::decode_batch> batch;
   std::map<uint64_t, stream_state> streams;          // of the decoding sequences
+  // Take-over: every held request's facts (pruned to those held), the requests held for a lost
+  // router and not yet taken over by the next, their results when they ended meanwhile, and
+  // whether a report to the next router waits for its answer.
+  std::map<uint64_t, takeover_facts> facts;
+  std::set<uint64_t> orphans;
+  std::map<uint64_t, decode_result> unreported;
+  bool reporting = false;
   std::unique_ptr<transport::carrier_listener> receiver;
   std::shared_ptr<transport::link_pool> links;        // pushes of cached prefixes to prefill nodes
   std::shared_ptr<fault_injector> faults;
@@ -91,6 +114,99 @@ void schedule_step(decode_self* self) {
   if (self->state.stepping || self->state.batch->empty()) return;
   self->state.stepping = true;
   self->send(self, atoms::step_atom::value);
+}
+
+// The facts of requests this node no longer holds go (they are kept from the job on; a lost
+// router's that ended meanwhile, until the next router heard of them).
+void prune_facts(decode_state& st) {
+  for (auto it = st.facts.begin(); it != st.facts.end();) {
+    const uint64_t id = it->first;
+    it = st.reserved.count(id) || st.decoding.count(id) || st.unreported.count(id) ? std::next(it) : st.facts.erase(it);
+  }
+}
+
+// A request held for the lost router that the next one did not take over: dropped, its room freed.
+void drop_orphan(decode_state& st, uint64_t id) {
+  if (st.reserved.count(id)) {
+    st.receiver->cancel(id);
+    st.reserved.erase(id);
+  }
+  if (st.decoding.count(id)) {
+    st.batch->remove(id);
+    st.decoding.erase(id);
+    st.streams.erase(id);
+  }
+  st.unreported.erase(id);
+}
+
+// Registered with a new router: what the last one's requests reached, for it to take over.
+void report_held(decode_self* self) {
+  auto& st = self->state;
+  if (st.orphans.empty() || st.reporting || !st.router) return;
+  prune_facts(st);
+  held_report report{st.self.name, {}};
+  std::vector<uint64_t> reported;
+  const auto now = std::chrono::steady_clock::now();
+  for (uint64_t id : st.orphans) {
+    auto f = st.facts.find(id);
+    const auto r = st.reserved.find(id);
+    const auto d = st.decoding.find(id);
+    const auto u = st.unreported.find(id);
+    if (f == st.facts.end() || (r == st.reserved.end() && d == st.decoding.end() && u == st.unreported.end())) continue;
+    held_request h;
+    h.request = id;
+    h.attempt = r != st.reserved.end() ? r->second.attempt : d != st.decoding.end() ? d->second.second : u->second.attempt;
+    h.client_id = f->second.client_id;
+    h.owner = f->second.owner;
+    h.prompt = f->second.prompt;
+    h.max_tokens = f->second.max_tokens;
+    h.how = f->second.how;
+    h.stream = f->second.stream;
+    h.prfaas = f->second.prfaas;
+    if (f->second.deadline != std::chrono::steady_clock::time_point{})
+      h.deadline_ms = static_cast<int32_t>(std::max<int64_t>(
+          1, std::chrono::duration_cast<std::chrono::milliseconds>(f->second.deadline - now).count()));
+    h.started = r == st.reserved.end();
+    if (u != st.unreported.end()) h.output = u->second.tokens;
+    else if (const auto* tokens = st.batch->tokens(id)) h.output = *tokens;
+    else if (r != st.reserved.end()) h.output = r->second.output;
+    report.requests.push_back(std::move(h));
+    reported.push_back(id);
+  }
+  // Held but no longer known (ended meanwhile): nothing to report.
+  for (auto it = st.orphans.begin(); it != st.orphans.end();)
+    it = std::find(reported.begin(), reported.end(), *it) == reported.end() ? st.orphans.erase(it) : std::next(it);
+  if (reported.empty()) return;
+  st.reporting = true;
+  spdlog::info("{}: telling the new router about {} requests the last one dispatched here", st.self.name,
+               reported.size());
+  auto answered = [=](const std::vector<uint64_t>& taken) {
+    auto& st = self->state;
+    st.reporting = false;
+    std::vector<decode_result> results;
+    int dropped = 0;
+    for (uint64_t id : reported) {
+      if (!st.orphans.erase(id)) continue;  // it ended meanwhile
+      if (std::find(taken.begin(), taken.end(), id) == taken.end()) {
+        drop_orphan(st, id);
+        ++dropped;
+      } else if (auto u = st.unreported.find(id); u != st.unreported.end()) {
+        results.push_back(std::move(u->second));
+        st.unreported.erase(u);
+      }
+    }
+    spdlog::info("{}: the new router took over {} requests ({} dropped)", st.self.name, reported.size() - dropped,
+                 dropped);
+    if (!results.empty()) self->send(st.router, std::move(results));
+    report_held(self);  // those that became orphans meanwhile (another router change)
+  };
+  self->request(st.router, std::chrono::seconds(5), std::move(report))
+      .then([=](const std::vector<uint64_t>& taken) { answered(taken); },
+            [=](caf::error& err) {
+              spdlog::warn("{}: the new router did not take the last one's requests over ({})", self->state.self.name,
+                           describe(err));
+              answered({});
+            });
 }
 
 decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::actor router) {
@@ -155,6 +271,11 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.reserved[job.request] =
               reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream,
                                 std::chrono::steady_clock::now(), job.how, job.output};
+          prune_facts(st);
+          auto& f = st.facts[job.request];
+          f = {job.client_id, job.owner, job.prompt, job.max_tokens, job.how, job.stream, job.prfaas, {}};
+          if (job.deadline_ms > 0)
+            f.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.deadline_ms);
         } catch (const failure& f) {
           return caf::make_error(f.code(), st.self.name + ": " + f.what());
         }
@@ -231,20 +352,22 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.streams.erase(id);
         }
       },
-      // A new router: what the last one assigned can no longer be delivered (its clients retry
-      // with the new one), so the sequences go and their room with them.
+      // The router lost, or a new one: what the last one assigned is kept and decodes on, for
+      // the next router to take over once this node registered with it (republish_atom).
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
         st.router = caf::actor_cast<router_actor>(router);
-        for (auto& [id, seq] : st.reserved) st.receiver->cancel(id);
-        st.reserved.clear();
-        for (auto& [id, d] : st.decoding) st.batch->remove(id);
-        st.decoding.clear();
-        st.streams.clear();
-        spdlog::info("{}: the router changed: dropped the work of the last one", st.self.name);
+        for (const auto& [id, seq] : st.reserved) st.orphans.insert(id);
+        for (const auto& [id, d] : st.decoding) st.orphans.insert(id);
+        if (!st.orphans.empty())
+          spdlog::info("{}: the router changed: {} requests of the last one kept for the next to take over",
+                       st.self.name, st.orphans.size());
       },
-      // Registered (again), or a directory registered: it hears the whole cache, then every change.
+      // Registered (again), or a directory registered: it hears the whole cache, then every
+      // change; and a router it registered with hears what the last one's requests reached.
       [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
+        auto& st = self->state;
+        if (st.router && self->current_sender() == st.router.address()) report_held(self);
         follow_directory(self, self->state.router, self->state.directory, local, at, [=] {
           auto& st = self->state;
           st.published = static_cast<bool>(st.directory.handle);
@@ -292,8 +415,10 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
             st.cache->insert_sequence(prompt, *done.kv, std::move(done.snapshots));
             cached = true;
           }
-          results.push_back(decode_result{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
-                                          std::move(done.logprobs)});
+          decode_result r{done.request, std::move(done.tokens), done.decode_ms, attempt, done.stopped,
+                          std::move(done.logprobs)};
+          if (st.orphans.count(done.request)) st.unreported[done.request] = std::move(r);  // for the next router
+          else results.push_back(std::move(r));
         }
         // The cache's news first: the client's next turn, asked of the directory once the router
         // replied, finds the sequences that ended here (the two go to different processes).

@@ -98,6 +98,7 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<std::vector<decode_result>>,  // what one decode step ended
     caf::reacts_to<decode_failed>,
     caf::reacts_to<token_chunk>,
+    caf::replies_to<held_report>::with<std::vector<uint64_t>>,  // a decode node's requests of the last router: taken over
     // from clients (the CLI, the gateway, apps)
     caf::replies_to<generate_request>::with<generate_result>,
     caf::reacts_to<atoms::cancel_atom, std::string>,                  // client id

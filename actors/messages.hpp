@@ -21,6 +21,7 @@
 //   router     -> decode      decode_job                            -> int32 prompt tokens it holds (reserved)
 //                                (beside the prefill job when the directory says it holds none)
 //   decode     -> router      token_chunk (decode_job.stream)       -> forwarded to the request's stream
+//   decode     -> router      held_report (a new router: registered) -> the request ids it took over
 //   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
 //   router     -> role, its supervisor (control)   abort_atom, request id, attempt
@@ -363,12 +364,54 @@ struct decode_job {
   // The prefill job went out beside this one and sends the whole KV: hold nothing from the cache
   // (answer 0).  Else the answer says what the cache holds, and the prefill job then skips it.
   bool whole_kv = false;
+  // What a next router needs to take the request over from this node's report (held_request)
+  // should this one be lost: the client's id and certificate, the time left, the path.
+  std::string client_id;
+  std::string owner;
+  int32_t deadline_ms = 0;     // 0: none
+  bool prfaas = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
   return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt, x.stream,
-           x.how, x.output, x.whole_kv);
+           x.how, x.output, x.whole_kv, x.client_id, x.owner, x.deadline_ms, x.prfaas);
+}
+
+// A request a decode node holds for a router that was lost: a new leader takes it over
+// (sched::request_adopted) and a client's retry joins it by client id, so neither its prefill
+// nor its decoding so far runs again.
+struct held_request {
+  uint64_t request = 0;
+  int32_t attempt = 0;
+  std::string client_id;
+  std::string owner;
+  std::vector<int32_t> prompt;
+  int32_t max_tokens = 0;
+  decoding how;
+  bool stream = false;
+  bool prfaas = false;
+  int32_t deadline_ms = 0;        // left (0: none)
+  bool started = false;           // its first token came: decoding (else its KV is arriving)
+  std::vector<int32_t> output;    // so far
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, held_request& x) {
+  return f(caf::meta::type_name("held_request"), x.request, x.attempt, x.client_id, x.owner, x.prompt, x.max_tokens,
+           x.how, x.stream, x.prfaas, x.deadline_ms, x.started, x.output);
+}
+
+// A decode node's report to a new router, once registered with it: what it still holds of the
+// last one's requests.  The answer names those the router took over; the node drops the rest.
+struct held_report {
+  std::string node;
+  std::vector<held_request> requests;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, held_report& x) {
+  return f(caf::meta::type_name("held_report"), x.node, x.requests);
 }
 
 struct decode_started {
@@ -555,4 +598,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, trace_atom, "trace")
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::staging_report))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, orphan_atom, "orphan")
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::held_report))
 CAF_END_TYPE_ID_BLOCK(prfaas)

@@ -15,6 +15,7 @@
 //   cache_pulled                     -> cache_pulled          pull_cache      -> cache_pull to the prefill node,
 //                                                                                then cache_push to the holder
 //   register_atom / down_msg         -> node_up / node_down
+//   held_report (a new leader)       -> request_adopted (a lost router's requests, as far as they got)
 //   staging_report                   -> node_staging (a full prefill node gets no new work)
 //   the deadline timer               -> tick (one timer, armed for the earliest deadline)
 //
@@ -212,6 +213,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         it->second.produced.add(m.offset, m.tokens);
         if (it->second.stream) self->send(it->second.stream, std::move(m));
       },
+      // A decode node's requests of the lost router: taken over, as far as they got.
+      [=](held_report& m) -> std::vector<uint64_t> { return take_over(self, m); },
       // The client went away: its request ends here, and the nodes holding it drop it.
       [=](atoms::cancel_atom, const std::string& client_id) {
         auto& st = self->state;

@@ -121,6 +121,11 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
 // error says its role actor is gone or it answered something else than the protocol's reply).
 void job_failed(router_self* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
                 const caf::actor_addr& handle);
+// A decode node's requests of the lost router (held_report, once it registered here): each
+// becomes this router's on that node, as far as it got, for a client's retry to join by client
+// id.  Not taken: one without a client id (no retry could find it), one whose client started
+// again here or has its answer, one out of range.  The ids taken; the node drops the rest.
+std::vector<uint64_t> take_over(router_self* self, held_report& m);
 void act(router_self* self, const sched::lookup_cache& c);
 void act(router_self* self, const sched::reserve& c);
 void act(router_self* self, const sched::prefill& c);

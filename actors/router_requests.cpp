@@ -147,11 +147,20 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
     if (const auto* failed = c.failure_of(req.client_id)) return caf::make_error(failed->first, failed->second);
     if (const auto known = c.in_flight(req.client_id)) {
       auto rp = self->make_response_promise();
-      auto& replies = st.requests.at(*known).replies;
+      auto& joined = st.requests.at(*known);
+      auto& replies = joined.replies;
       // The newest retries wait; a client that retried this often gave up on the oldest.
       if (replies.size() >= 4) replies.erase(replies.begin());
       replies.push_back(rp);
       watch_requester(self, *known, requester);
+      // A request taken over from a lost router streams to nobody yet: to this retry's stream
+      // from here on, starting with the output so far (the client keeps what it has not seen).
+      if (!joined.stream && req.stream) {
+        joined.stream = caf::actor_cast<token_stream_actor>(req.stream);
+        watch_requester(self, *known, joined.stream.address());
+        if (const auto* v = core_of(self).find(*known); v && !joined.produced.tokens().empty())
+          self->send(joined.stream, token_chunk{*known, 0, joined.produced.tokens(), v->attempt});
+      }
       spdlog::info("router: a retry of request {} joined it", *known);
       return rp;
     }
@@ -181,6 +190,64 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
   return rp;
 }
 
+std::vector<uint64_t> take_over(router_self* self, held_report& m) {
+  auto& st = self->state;
+  std::vector<uint64_t> taken;
+  if (!sent_by(self, m.node)) {
+    spdlog::warn("router: dropped a report of held requests for {} sent by another process", m.node);
+    return taken;
+  }
+  const auto node = core_of(self).node_by_name(m.node);
+  if (!node || core_of(self).node(*node).desc.kind != sched::node_kind::decode ||
+      m.requests.size() > kMaxResultsPerMessage)
+    return taken;
+  for (auto& h : m.requests) {
+    if (const auto* v = core_of(self).find(h.request)) {
+      if (v->decode_node == *node && v->attempt == h.attempt) taken.push_back(h.request);  // told twice
+      continue;
+    }
+    // No client id: no retry could find it.  Its client started again here, or has its answer.
+    const auto& c = st.clients;
+    if (h.client_id.empty() || c.in_flight(h.client_id) || c.result(h.client_id) || c.failure_of(h.client_id)) continue;
+    try {
+      model::check_request(st.options.model, h.prompt.size(), h.max_tokens);
+      check_decoding(st.options.model.vocab, h.prompt, h.how);
+      if (h.output.size() > static_cast<size_t>(h.max_tokens))
+        throw failure(errc::invalid_argument, "more output than its max_tokens");
+      for (int32_t t : h.output)
+        if (t < 0 || t >= st.options.model.vocab) throw failure(errc::invalid_argument, "an output token outside the vocabulary");
+    } catch (const failure& f) {
+      spdlog::warn("router: not taking request {} over from {}: {}", h.request, m.node, f.what());
+      continue;
+    }
+    const double now = now_s(self);
+    const int prompt_tokens = static_cast<int>(h.prompt.size());
+    step(self, sched::request_adopted{h.request, h.attempt, *node, prompt_tokens, h.max_tokens,
+                                      h.deadline_ms > 0 ? now + h.deadline_ms / 1000.0 : 0, h.started,
+                                      h.prfaas ? policy::prefill_path::prfaas : policy::prefill_path::local});
+    const auto* v = core_of(self).find(h.request);
+    if (!v || v->decode_node != *node) continue;  // the core refused it (full)
+    spdlog::info("router: request {} taken over from {} ({}, {} output tokens so far)", h.request, m.node,
+                 h.started ? "decoding" : "its KV arriving", h.output.size());
+    pending_request p;
+    p.client_id = h.client_id;
+    p.prompt = std::move(h.prompt);
+    p.how = std::move(h.how);
+    p.produced.add(0, h.output);
+    st.clients.started(h.client_id, h.request, h.owner);
+    st.requests.emplace(h.request, std::move(p));
+    log_of(self).accepted(h.request, prompt_tokens, h.max_tokens, now,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count());
+    // Nobody waits for it until its client's retry joins: it ends unless one does in time.
+    self->delayed_send(self, 2 * kOrphanGrace, atoms::orphan_atom::value, h.request);
+    taken.push_back(h.request);
+  }
+  spdlog::info("router: took over {} of the {} requests {} held for the last router", taken.size(), m.requests.size(),
+               m.node);
+  return taken;
+}
+
 void act(router_self* self, const sched::lookup_cache& c) {
   self->state.lookups.push_back(c.id);
   send_lookups(self);
@@ -207,6 +274,11 @@ void act(router_self* self, const sched::reserve& c) {
                  r.prompt, attempt, static_cast<bool>(r.stream), r.how};
   if (p.resume) job.output = p.resume->output;
   job.whole_kv = c.whole_kv;
+  // For a next router, should this one be lost (held_report).
+  job.client_id = p.client_id;
+  if (const auto* owner = st.clients.owner_of(id)) job.owner = *owner;
+  if (view->deadline_s > 0) job.deadline_ms = std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000));
+  job.prfaas = view->path == policy::prefill_path::prfaas;
   const auto to = handle_of(self, c.decode).decode;
   const std::string name = core_of(self).node(c.decode).desc.name;
   const auto addr = to.address();
@@ -299,7 +371,8 @@ void act(router_self* self, const sched::reply& c) {
     out.request = c.id;
     out.tokens = std::move(p.tokens);
     out.path = policy::to_string(v.path);
-    out.prefill_node = core_of(self).node(v.prefill_node).desc.name;
+    // A request taken over from a lost router's decode node: its prefill node is not known.
+    out.prefill_node = v.prefill_node == sched::kNoNode ? std::string() : core_of(self).node(v.prefill_node).desc.name;
     out.decode_node = core_of(self).node(v.decode_node).desc.name;
     out.ttft_ms = (v.first_token_s - v.accepted_s) * 1000;
     out.total_ms = (now_s(self) - v.accepted_s) * 1000;

@@ -282,6 +282,35 @@ void core::on(const request_arrived& e, double now, commands& out) {
   start_routing(r, out);
 }
 
+void core::on(const request_adopted& e, double now, commands&) {
+  node_view* n = live_node(e.decode);
+  if (!n) return;
+  if (n->desc.kind != node_kind::decode || requests_.count(e.id) ||
+      static_cast<int>(requests_.size()) >= options_.max_in_flight) {
+    ++counters_.stale_events;
+    return;
+  }
+  request_view& r = requests_[e.id];
+  r.id = e.id;
+  r.attempt = e.attempt;
+  r.prompt_tokens = e.prompt_tokens;
+  r.max_tokens = e.max_tokens;
+  r.accepted_s = now;
+  r.deadline_s = e.deadline_s;
+  if (r.deadline_s > 0) deadlines_.emplace(r.deadline_s, r.id);
+  r.path = e.path;
+  r.decode_node = e.decode;
+  r.holds_decode = true;
+  set_load(e.decode, +1);
+  r.ph = phase::transferring;
+  if (e.started) {
+    r.ph = phase::decoding;
+    r.first_token_s = now;
+    set_decoding(r, true);
+  }
+  ++counters_.adopted;
+}
+
 void core::on(const cache_answer& e, double, commands& out) {
   request_view* r = live(e.id);
   if (!r) return;

@@ -81,6 +81,7 @@ struct stage_levels {
 
 struct core_counters {
   int64_t arrived = 0, completed = 0, failed = 0, refused = 0, stale_events = 0, redispatched = 0;
+  int64_t adopted = 0;  // taken in from a decode node's report (a previous router's)
 };
 
 class core {
@@ -123,6 +124,7 @@ class core {
   void on(const tick& e, double now, commands& out);
   void on(const policy_update& e, double now, commands& out);
   void on(const cache_pulled& e, double now, commands& out);
+  void on(const request_adopted& e, double now, commands& out);
 
   // -- request lifecycle ------------------------------------------------------------------------
   request_view* live(request_id id);  // nullptr (and a stale count) when it ended

@@ -139,10 +139,24 @@ struct request_failed { request_id id = 0; errc code = errc::internal; std::stri
 struct tick {};                     // ends requests past their deadline
 // The short-timescale loop moved: t and whether bandwidth counts as abundant.
 struct policy_update { int threshold_tokens = 0; bool bandwidth_abundant = false; };
+// A decode node holds a request that a previous router dispatched (a new leader hears it from
+// the node's report): the core takes it in on that node, as far as it got: `started`, its first
+// token came (decoding); else its KV is still arriving (transferring).  The prefill node is not
+// known: the prefill, if still running, answers the router that sent it.  Ignored (a stale
+// event) for an id the core holds, past max_in_flight, or on a node that is not an up decode node.
+struct request_adopted {
+  request_id id = 0;
+  int attempt = 0;
+  node_id decode = kNoNode;
+  int prompt_tokens = 0, max_tokens = 0;
+  double deadline_s = 0;            // absolute; 0: none
+  bool started = false;
+  policy::prefill_path path = policy::prefill_path::local;
+};
 
 using event = std::variant<node_up, node_down, node_drain, node_staging, request_arrived, cache_answer, reserved,
                            prefill_done, first_token, decode_done, request_failed, tick, policy_update,
-                           cache_pulled>;
+                           cache_pulled, request_adopted>;
 
 // ---------------------------------------------------------------------------------------------
 // Commands

@@ -12,6 +12,11 @@ void request_checker::after(const event& e, const commands& out, const core& c) 
     auto [it, fresh] = state_.emplace(a->id, 1);
     if (fresh) ++arrived_;
   }
+  // Taken over from a lost router: it arrives here as far as it got (when the core took it).
+  if (const auto* a = std::get_if<request_adopted>(&e); a && c.find(a->id)) {
+    auto [it, fresh] = state_.emplace(a->id, 1);
+    if (fresh) ++arrived_;
+  }
   for (const auto& cmd : out) {
     const auto* r = std::get_if<reply>(&cmd);
     if (!r) continue;

@@ -7,6 +7,8 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 #include <thread>
 
 #include "tests/support/process.h"
@@ -31,6 +33,28 @@ double seconds_until_served(const deployment& d, double limit_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return -1;
+}
+
+// How often `needle` occurs in a node's log from byte `from` on.
+int occurrences(const deployment& d, const std::string& node, const std::string& needle, size_t from = 0) {
+  const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");
+  int n = 0;
+  for (size_t at = log.find(needle, std::min(from, log.size())); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+  return n;
+}
+
+size_t log_size(const deployment& d, const std::string& node) { return slurp(d.state_dir() + "/logs/" + node + ".log").size(); }
+
+// The request ids a node's log names in lines matching `pattern` (its first group), from byte
+// `from` on.
+std::set<std::string> ids_in_log(const deployment& d, const std::string& node, const std::string& pattern, size_t from) {
+  const std::string log = slurp(d.state_dir() + "/logs/" + node + ".log");
+  const std::regex re(pattern);
+  std::set<std::string> ids;
+  for (auto it = std::sregex_iterator(log.begin() + static_cast<std::ptrdiff_t>(std::min(from, log.size())), log.end(), re);
+       it != std::sregex_iterator(); ++it)
+    ids.insert((*it)[1]);
+  return ids;
 }
 
 }  // namespace
@@ -75,6 +99,51 @@ TEST_CASE("the leader killed under 200 requests at concurrency 16: serving again
   const json st = status(d);
   CHECK(st["etcd"]["healthy"] == true);
   CHECK((st["leader"] == "router" || st["leader"] == "router-1"));
+}
+
+TEST_CASE("a leader killed while its requests decode: the new leader takes them over from the decode nodes, prefills none again, output unchanged") {
+  deployment d(kStandby);
+  temp_dir dir;
+  const int n = 8;
+  const auto trace = write_trace(dir, n, {300, 600});
+  auto args = [&](const std::string& outcomes) {
+    auto a = replay_args(d, trace, n, outcomes, n);
+    for (size_t i = 0; i + 1 < a.size(); ++i)
+      if (a[i] == "--max-tokens") a[i + 1] = "400";  // long enough to be decoding when the leader dies
+    return a;
+  };
+  const std::string reference = dir.path() + "/reference.jsonl", faulted = dir.path() + "/faulted.jsonl";
+  REQUIRE(run(args(reference), 240000).status == 0);
+  const auto decoding = [&] { return occurrences(d, "decode-0", "decoding from") + occurrences(d, "decode-1", "decoding from"); };
+  const int before = decoding();
+  child load(args(faulted), dir.path());
+  // Every request has its first token: its prefill is done and it decodes.
+  const double until = now_seconds() + 60;
+  while (decoding() < before + n && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(decoding() >= before + n);
+  const size_t mark_router = log_size(d, "router"), mark_standby = log_size(d, "router-1");
+  REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
+  const json replayed = parse_ok(load.wait(240000));
+  CHECK(replayed["completed"] == n);
+  CHECK(replayed["failed"] == 0);
+  const json check = parse_ok(run({PRFAAS_CLI, "check", faulted, "--reference", reference, "--json"}));
+  CHECK(check["ok"] == true);
+  // The new leader (the standby, or the killed router restarted in place) took requests over
+  // from the decode nodes, and dispatched none of those again: their prefill ran once.  (A
+  // request whose client retried before its decode node reported runs again; one that ended
+  // before the kill is neither.)
+  auto ids = [&](const std::string& pattern) {
+    auto a = ids_in_log(d, "router", pattern, mark_router);
+    const auto b = ids_in_log(d, "router-1", pattern, mark_standby);
+    a.insert(b.begin(), b.end());
+    return a;
+  };
+  const auto taken = ids("request ([0-9]+) taken over from decode-");
+  const auto dispatched = ids("request ([0-9]+) \\([0-9]+ tokens, [0-9]+ cached\\) -> ");
+  WARN(taken.size() << " of " << n << " requests taken over by the new leader, " << dispatched.size() << " dispatched again");
+  CHECK(taken.size() >= 1);
+  CHECK(taken.size() + dispatched.size() <= static_cast<size_t>(n));
+  for (const auto& id : taken) CHECK(dispatched.count(id) == 0);
 }
 
 TEST_CASE("a stopped leader is replaced once its lease lapses, and resumed it stops acting instead of leading beside the new one") {

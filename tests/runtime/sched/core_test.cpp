@@ -596,3 +596,56 @@ TEST_CASE("without a directory the reservation's answer is the only word on what
   CHECK(f.of<prefill>(out).empty());
   CHECK(f.of<prefill>(f.step(reserved{1, 0, 640})).at(0).decode_held_tokens == 640);
 }
+
+TEST_CASE("a request a lost router dispatched is taken over on its decode node as far as it got, and ends there") {
+  fixture f;
+  const node_id decode = f.id("decode-1");
+  // One decoding already, one whose KV is still arriving.
+  f.step(request_adopted{41, 0, decode, 3000, 16, 60, true, policy::prefill_path::prfaas});
+  f.step(request_adopted{42, 1, decode, 200, 16, 0, false, policy::prefill_path::local});
+  REQUIRE(f.c.find(41));
+  CHECK(f.c.find(41)->ph == phase::decoding);
+  CHECK(f.c.find(41)->path == policy::prefill_path::prfaas);
+  CHECK(f.c.find(42)->ph == phase::transferring);
+  CHECK(f.c.find(42)->attempt == 1);
+  CHECK(f.c.node(decode).load == 2);
+  CHECK(f.c.node(decode).decoding == 1);
+  CHECK(f.c.counters().adopted == 2);
+  CHECK(f.c.next_deadline() == std::optional<double>(60));
+  // Nothing is dispatched again: the prefill is not run twice.
+  CHECK(f.out.empty());
+  auto replies = f.of<reply>(f.step(decode_done{41, 0}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].ok);
+  CHECK(replies[0].request.prefill_node == kNoNode);
+  f.step(first_token{42, 1000, 1});
+  CHECK(f.c.find(42)->ph == phase::decoding);
+  CHECK(f.of<reply>(f.step(decode_done{42, 1})).size() == 1);
+  CHECK(f.c.node(decode).load == 0);
+  f.checker.at_end(f.c);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("a request taken over is refused for an id in flight, a node that is no decode node, or past max_in_flight") {
+  fixture f({.max_in_flight = 2});
+  f.step(request_arrived{7, 200, 4, 0});
+  f.step(request_adopted{7, 0, f.id("decode-0"), 200, 4, 0, true});          // in flight already
+  f.step(request_adopted{8, 0, f.id("local-prefill-0"), 200, 4, 0, true});   // not a decode node
+  f.step(request_adopted{9, 0, f.id("decode-0"), 200, 4, 0, true});
+  f.step(request_adopted{10, 0, f.id("decode-0"), 200, 4, 0, true});         // past max_in_flight
+  CHECK_FALSE(f.c.find(8));
+  CHECK(f.c.find(9));
+  CHECK_FALSE(f.c.find(10));
+  CHECK(f.c.counters().adopted == 1);
+  CHECK(f.c.counters().stale_events == 3);
+  CHECK(f.checker.violations().empty());
+}
+
+TEST_CASE("a request taken over whose decode node is then lost runs again from routing") {
+  fixture f({.max_attempts = 3});
+  f.step(request_adopted{5, 0, f.id("decode-0"), 3000, 16, 0, true, policy::prefill_path::prfaas});
+  const auto& out = f.step(node_down{f.id("decode-0"), "gone"});
+  CHECK(f.of<reserve>(out).size() == 1);
+  CHECK(f.c.find(5)->attempt == 1);
+  CHECK(f.checker.violations().empty());
+}
