@@ -14,8 +14,9 @@
 //   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
 //
 // The router lost (router_atom): what the node holds is kept and decodes on (results wait);
-// registered with the next router (its republish_atom), the node reports it (held_report), the
-// router takes over what a client can rejoin, and the node drops the rest.
+// registered with the next router (its republish_atom), the node reports what decodes or ended
+// (held_report), the router takes over what a client can rejoin, and the node drops the rest
+// (and every reservation still waiting for its KV).
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -147,15 +148,25 @@ void report_held(decode_self* self) {
   held_report report{st.self.name, {}};
   std::vector<uint64_t> reported;
   const auto now = std::chrono::steady_clock::now();
+  // Only what decodes or ended: a reservation whose KV has not arrived waits on a prefill the
+  // lost router started, which may never run (a prefill node refuses the lost router's queued
+  // jobs); it goes, and its client's retry runs it again.
+  for (auto it = st.orphans.begin(); it != st.orphans.end();) {
+    if (st.reserved.count(*it)) {
+      drop_orphan(st, *it);
+      it = st.orphans.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (uint64_t id : st.orphans) {
     auto f = st.facts.find(id);
-    const auto r = st.reserved.find(id);
     const auto d = st.decoding.find(id);
     const auto u = st.unreported.find(id);
-    if (f == st.facts.end() || (r == st.reserved.end() && d == st.decoding.end() && u == st.unreported.end())) continue;
+    if (f == st.facts.end() || (d == st.decoding.end() && u == st.unreported.end())) continue;
     held_request h;
     h.request = id;
-    h.attempt = r != st.reserved.end() ? r->second.attempt : d != st.decoding.end() ? d->second.second : u->second.attempt;
+    h.attempt = d != st.decoding.end() ? d->second.second : u->second.attempt;
     h.client_id = f->second.client_id;
     h.owner = f->second.owner;
     h.prompt = f->second.prompt;
@@ -166,10 +177,9 @@ void report_held(decode_self* self) {
     if (f->second.deadline != std::chrono::steady_clock::time_point{})
       h.deadline_ms = static_cast<int32_t>(std::max<int64_t>(
           1, std::chrono::duration_cast<std::chrono::milliseconds>(f->second.deadline - now).count()));
-    h.started = r == st.reserved.end();
+    h.started = true;
     if (u != st.unreported.end()) h.output = u->second.tokens;
     else if (const auto* tokens = st.batch->tokens(id)) h.output = *tokens;
-    else if (r != st.reserved.end()) h.output = r->second.output;
     report.requests.push_back(std::move(h));
     reported.push_back(id);
   }

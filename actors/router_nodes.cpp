@@ -119,7 +119,7 @@ caf::result<caf::ok_atom> register_node(router_self* self, const node_info& info
     if (info.model != mine)
       throw failure(errc::model_mismatch, "node " + info.name + " runs model [" + info.model +
                                               "] but the router runs [" + mine + "]");
-    step(self, sched::node_up{{info.name, kind_of(info.role), info.prfaas, info.capacity}});
+    kind_of(info.role);  // a role that registers, or a refusal
   } catch (const failure& f) {
     spdlog::error("router: refused node {}: {}", info.name, f.what());
     return to_error(f);
@@ -127,9 +127,21 @@ caf::result<caf::ok_atom> register_node(router_self* self, const node_info& info
   if (!st.options.trust) spdlog::warn("router: registered {} on its word (--insecure: no certificate checked)", info.name);
   else bind_node_identity(node_bytes(self->system(), self->current_sender()->node()), info.name);
   self->monitor(handle);
+  // Its handles and endpoint before the core hears of it: node_up may route queued requests to
+  // it at once (the last node a restarted router waited for), and their messages need them.
   st.names[handle.address()] = info.name;
   st.handles[info.name] = handles_for(info.role, handle, control);
   st.infos[info.name] = info;
+  try {
+    step(self, sched::node_up{{info.name, kind_of(info.role), info.prfaas, info.capacity}});
+  } catch (const failure& f) {  // the node table is full (a new name: nothing of it was there)
+    spdlog::error("router: refused node {}: {}", info.name, f.what());
+    self->demonitor(handle);
+    st.names.erase(handle.address());
+    st.handles.erase(info.name);
+    st.infos.erase(info.name);
+    return to_error(f);
+  }
   update_roster(self);
   spdlog::info("router: registered {} node {} (cluster {}, actor-plane node {})", cluster::to_string(info.role),
                info.name, info.cluster,

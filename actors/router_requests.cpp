@@ -207,8 +207,9 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
       continue;
     }
     // No client id: no retry could find it.  Its client started again here, or has its answer.
+    // Not decoding: its KV depends on a prefill the lost router started (nodes report none such).
     const auto& c = st.clients;
-    if (h.client_id.empty() || c.in_flight(h.client_id) || c.result(h.client_id) || c.failure_of(h.client_id)) continue;
+    if (!h.started || h.client_id.empty() || c.in_flight(h.client_id) || c.result(h.client_id) || c.failure_of(h.client_id)) continue;
     try {
       model::check_request(st.options.model, h.prompt.size(), h.max_tokens);
       check_decoding(st.options.model.vocab, h.prompt, h.how);
@@ -295,7 +296,12 @@ void act(router_self* self, const sched::prefill& c) {
   const auto* view = core_of(self).find(id);
   const int left_ms = view->deadline_s > 0 ? std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000)) : 0;
   const auto& p = st.requests.at(id);
-  prefill_job job{id, p.resume ? p.resume->prompt : p.prompt, st.infos.at(decode).data_endpoint, left_ms, attempt,
+  const auto info = st.infos.find(decode);
+  if (info == st.infos.end()) {  // never: a node's endpoint is known before the core routes to it
+    step(self, sched::request_failed{id, errc::unreachable, "decode node " + decode + " has no known endpoint", attempt});
+    return;
+  }
+  prefill_job job{id, p.resume ? p.resume->prompt : p.prompt, info->second.data_endpoint, left_ms, attempt,
                   p.how, c.decode_held_tokens, p.resume ? p.resume->next_token() : -1};
   const auto to = handle_of(self, c.node).prefill;
   const std::string name = core_of(self).node(c.node).desc.name;
