@@ -40,6 +40,7 @@
 #include "runtime/sched/resume.h"
 #include "runtime/text/stop_condition.h"
 #include "runtime/transport/link_pool.h"
+#include "runtime/transport/transfer.h"
 
 namespace prfaas::actors {
 namespace {
@@ -128,9 +129,9 @@ void prune_facts(decode_state& st) {
 
 // A request held for the lost router that the next one did not take over: dropped, its room freed.
 void drop_orphan(decode_state& st, uint64_t id) {
-  if (st.reserved.count(id)) {
-    st.receiver->cancel(id);
-    st.reserved.erase(id);
+  if (auto r = st.reserved.find(id); r != st.reserved.end()) {
+    st.receiver->cancel(transport::transfer_key(id, r->second.attempt));
+    st.reserved.erase(r);
   }
   if (st.decoding.count(id)) {
     st.batch->remove(id);
@@ -219,6 +220,61 @@ void report_held(decode_self* self) {
             });
 }
 
+// A decode job: the sequence reserved and the receiver armed for its KV, or why not.
+caf::expected<int32_t> reserve_sequence(decode_self* self, const decode_job& job, int capacity) {
+  auto& st = self->state;
+  if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
+    return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
+  if (st.faults && st.faults->fire(fault_point::crash_role)) {
+    spdlog::warn("{}: fault point crash_role: the role actor dies", st.self.name);
+    self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
+    return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
+  }
+  if (st.faults && st.faults->fire(fault_point::fail_alloc))
+    return caf::make_error(errc::no_capacity, st.self.name + ": no room for the sequence (fault point fail_alloc)");
+  if (!job.output.empty() &&
+      (static_cast<int32_t>(job.output.size()) > job.max_tokens ||
+       job.prompt_tokens != static_cast<int32_t>(job.prompt.size() + job.output.size() - 1)))
+    return caf::make_error(errc::invalid_argument,
+                           st.self.name + ": a resumed request's output does not fit its prompt and max_tokens");
+  if (static_cast<int>(st.reserved.size()) + st.batch->size() >= capacity)
+    return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
+                                                  std::to_string(capacity) + " sequences");
+  int32_t held = 0;
+  try {
+    const auto& c = st.engine->layout();
+    auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), *st.pool);
+    // The prompt's start this node's cache holds (a conversation's earlier turn decoded
+    // here) is shared into the sequence, not received: the prefill node sends the rest.
+    // Blocks of the prompt less its last token only, so every full layer still receives
+    // at least its last block.  A resumed request's KV holds its output too (but the last token).
+    const auto resumed = sched::resume_from(job.prompt, job.output, false);
+    const auto& kv_tokens = resumed ? resumed->prompt : job.prompt;
+    if (!job.whole_kv && static_cast<int32_t>(kv_tokens.size()) == job.prompt_tokens)
+      held = st.cache->lend_blocks(kv::reusable_chain(kv_tokens, c.block_tokens), *kv);
+    const int held_blocks = held / c.block_tokens;
+    st.cache->make_room(c.full_layers() * (c.blocks_for(job.prompt_tokens + job.max_tokens) - held_blocks));
+    kv->reserve(job.prompt_tokens + job.max_tokens);
+    kv->set_tokens(job.prompt_tokens);
+    auto transfer = std::make_unique<transport::sequence_transfer>(*kv, -1, held_blocks);
+    st.receiver->expect(transport::transfer_key(job.request, job.attempt), *transfer);
+    st.reserved[job.request] =
+        reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream,
+                          std::chrono::steady_clock::now(), job.how, job.output};
+    prune_facts(st);
+    auto& f = st.facts[job.request];
+    f = {job.client_id, job.owner, job.prompt, job.max_tokens, job.how, job.stream, job.prfaas, {}};
+    if (job.deadline_ms > 0)
+      f.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.deadline_ms);
+  } catch (const failure& f) {
+    return caf::make_error(f.code(), st.self.name + ": " + f.what());
+  }
+  if (held > 0)
+    spdlog::info("{}: request {}: the first {} of its {} prompt tokens are in this node's cache: not sent",
+                 st.self.name, job.request, held, job.prompt_tokens);
+  return held;
+}
+
 decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::actor router) {
   ignore_stray_errors(self);
   auto& st = self->state;
@@ -242,63 +298,20 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
   return {
       [=](atoms::status_atom) { return self->state.self; },
       [=](const decode_job& job) -> caf::result<int32_t> {
+        auto held = reserve_sequence(self, job, capacity);
+        if (held) return *held;
+        // Refused: KV sent beside the job (reserve.whole_kv) that waits for it is dropped at once.
         auto& st = self->state;
-        if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
-          return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
-        if (st.faults && st.faults->fire(fault_point::crash_role)) {
-          spdlog::warn("{}: fault point crash_role: the role actor dies", st.self.name);
-          self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
-          return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
-        }
-        if (st.faults && st.faults->fire(fault_point::fail_alloc))
-          return caf::make_error(errc::no_capacity, st.self.name + ": no room for the sequence (fault point fail_alloc)");
-        if (!job.output.empty() &&
-            (static_cast<int32_t>(job.output.size()) > job.max_tokens ||
-             job.prompt_tokens != static_cast<int32_t>(job.prompt.size() + job.output.size() - 1)))
-          return caf::make_error(errc::invalid_argument,
-                                 st.self.name + ": a resumed request's output does not fit its prompt and max_tokens");
-        if (static_cast<int>(st.reserved.size()) + st.batch->size() >= capacity)
-          return caf::make_error(errc::no_capacity, st.self.name + " holds its maximum of " +
-                                                        std::to_string(capacity) + " sequences");
-        int32_t held = 0;
-        try {
-          const auto& c = st.engine->layout();
-          auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), *st.pool);
-          // The prompt's start this node's cache holds (a conversation's earlier turn decoded
-          // here) is shared into the sequence, not received: the prefill node sends the rest.
-          // Blocks of the prompt less its last token only, so every full layer still receives
-          // at least its last block.  A resumed request's KV holds its output too (but the last token).
-          const auto resumed = sched::resume_from(job.prompt, job.output, false);
-          const auto& kv_tokens = resumed ? resumed->prompt : job.prompt;
-          if (!job.whole_kv && static_cast<int32_t>(kv_tokens.size()) == job.prompt_tokens)
-            held = st.cache->lend_blocks(kv::reusable_chain(kv_tokens, c.block_tokens), *kv);
-          const int held_blocks = held / c.block_tokens;
-          st.cache->make_room(c.full_layers() * (c.blocks_for(job.prompt_tokens + job.max_tokens) - held_blocks));
-          kv->reserve(job.prompt_tokens + job.max_tokens);
-          kv->set_tokens(job.prompt_tokens);
-          auto transfer = std::make_unique<transport::sequence_transfer>(*kv, -1, held_blocks);
-          st.receiver->expect(job.request, *transfer);
-          st.reserved[job.request] =
-              reserved_sequence{std::move(kv), std::move(transfer), job.max_tokens, job.prompt, job.attempt, job.stream,
-                                std::chrono::steady_clock::now(), job.how, job.output};
-          prune_facts(st);
-          auto& f = st.facts[job.request];
-          f = {job.client_id, job.owner, job.prompt, job.max_tokens, job.how, job.stream, job.prfaas, {}};
-          if (job.deadline_ms > 0)
-            f.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.deadline_ms);
-        } catch (const failure& f) {
-          return caf::make_error(f.code(), st.self.name + ": " + f.what());
-        }
-        if (held > 0)
-          spdlog::info("{}: request {}: the first {} of its {} prompt tokens are in this node's cache: not sent",
-                       st.self.name, job.request, held, job.prompt_tokens);
-        return held;
+        if (!st.reserved.count(job.request)) st.receiver->cancel(transport::transfer_key(job.request, job.attempt));
+        return std::move(held.error());
       },
       [=](const kv_event& e) {
         auto& st = self->state;
-        const uint64_t id = e.request;
-        auto it = st.reserved.find(id);
+        // The receiver speaks of transfers (transport::transfer_key): the request that expects it.
+        auto it = st.reserved.begin();
+        while (it != st.reserved.end() && transport::transfer_key(it->first, it->second.attempt) != e.request) ++it;
         if (it == st.reserved.end()) return;
+        const uint64_t id = it->first;
         using ev = transport::transfer_event;
         if (e.kind == ev::complete) {
           // The receiver's clock is this process's steady clock: its first payload's time is ours.
@@ -343,7 +356,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           }
           schedule_step(self);
         } else if (e.kind == ev::failed) {
-          st.receiver->cancel(id);  // waits out a writer still landing a payload
+          st.receiver->cancel(e.request);  // waits out a writer still landing a payload
           const int32_t attempt = it->second.attempt;
           st.reserved.erase(it);
           self->send(st.router, decode_failed{id, st.self.name + ": " + e.error, attempt, e.code});
@@ -353,7 +366,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       [=](atoms::abort_atom, uint64_t id, int32_t attempt) {
         auto& st = self->state;
         if (auto it = st.reserved.find(id); it != st.reserved.end() && it->second.attempt == attempt) {
-          st.receiver->cancel(id);
+          st.receiver->cancel(transport::transfer_key(id, attempt));
           st.reserved.erase(it);
         }
         if (auto it = st.decoding.find(id); it != st.decoding.end() && it->second.second == attempt) {

@@ -43,6 +43,7 @@
 #include "runtime/transport/kv_staging.h"
 #include "runtime/transport/link_pool.h"
 #include "runtime/transport/prefix_move.h"
+#include "runtime/transport/transfer.h"
 
 namespace prfaas::actors {
 namespace {
@@ -123,7 +124,7 @@ struct prefill_member {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - taken).count();
   }
   ~prefill_member() {
-    if (link) link->forget(job.request);
+    if (link) link->forget(transport::transfer_key(job.request, job.attempt));
   }
 };
 
@@ -248,7 +249,8 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
                                [&](int layer, int first, int end) {
                                  const auto [from, to] = m.src->view_range(layer, first, end);
                                  if (from >= to) return;  // the decode node holds these blocks
-                                 m.link->send_payloads(job.request, *m.src, layer, from, to);
+                                 m.link->send_payloads(transport::transfer_key(job.request, job.attempt), *m.src, layer,
+                                                       from, to);
                                  if (m.phases.first_kv_ms < 0) m.phases.first_kv_ms = m.since_taken_ms();
                                },
                                after_layer, &sampling);
@@ -337,14 +339,15 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_
     return;
   }
   try {
-    m->link->send_done(job.request, static_cast<uint32_t>(m->kv->tokens()), m->out.first_token);
+    m->link->send_done(transport::transfer_key(job.request, job.attempt), static_cast<uint32_t>(m->kv->tokens()),
+                       m->out.first_token);
   } catch (const failure& f) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
     promise.deliver(caf::make_error(f.code(), st.self.name + ": " + f.what()));
     return;
   }
   publish(self, st.cache->take_delta(), false);
-  const auto id = job.request;
+  const auto id = transport::transfer_key(job.request, job.attempt);  // the link's id for it
   const auto bytes = static_cast<uint64_t>(kv_bytes_of(st, job));
   const auto deadline = m->deadline;
   auto link = m->link;

@@ -14,6 +14,16 @@ namespace prfaas::kv { class sequence_kv; }
 
 namespace prfaas::transport {
 
+// The id a request's KV goes under on the data plane, per attempt: the request's own for its
+// first, another for each later one (the attempt in the top byte; a router's ids share their
+// random high half, so no other request of its has it).  Payloads of an aborted attempt still
+// on their way, or re-sent by their sender's resume, never land in a later attempt's sequence on
+// the same node, whose layout may differ (another held prefix, a resumption).
+inline uint64_t transfer_key(uint64_t request, int32_t attempt) {
+  return request ^ (static_cast<uint64_t>(static_cast<uint8_t>(attempt)) << 56);
+}
+
+
 enum class payload_kind : uint8_t { block, state };
 
 class transfer_view {

@@ -47,9 +47,12 @@ void transfer_registry::expect(uint64_t request, transfer_view& target) {
 
 void transfer_registry::cancel(uint64_t request) {
   std::unique_lock lock(mutex_);
+  recent_.remember(request, false);  // its payloads, early or late, wait for nothing
   auto it = pending_.find(request);
-  if (it == pending_.end()) return;
-  recent_.remember(request, false);  // its late payloads wait for nothing
+  if (it == pending_.end()) {
+    expected_.notify_all();  // early payloads waiting for it are dropped now
+    return;
+  }
   it->second.failed = true;  // nothing new lands in it
   const std::set<uint64_t> busy(it->second.writing.begin(), it->second.writing.end());
   if (!busy.empty() && cut_) {

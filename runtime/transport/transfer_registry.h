@@ -104,7 +104,8 @@ class transfer_registry {
 
   void expect(uint64_t request, transfer_view& target);  // failure(no_capacity) past max_pending
   // Afterwards no thread writes into the target.  A payload being read into it is not waited
-  // out: its connection is cut (its other transfers resume over a new one).
+  // out: its connection is cut (its other transfers resume over a new one).  Of a request not
+  // expected (its reservation refused): payloads that outran it are dropped at once.
   void cancel(uint64_t request);
   void set_interrupter(interrupter cut) { cut_ = std::move(cut); }
 

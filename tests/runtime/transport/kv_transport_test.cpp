@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <set>
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -265,6 +266,33 @@ TEST_CASE("a request cancelled here is not waited for: its late frames are dropp
   tx.send_done(9, 3, 1);
   CHECK(log.wait_terminal(9).kind == kv_receiver::event::complete);
   CHECK(rx.stats().frames_rejected == 4);
+}
+
+TEST_CASE("KV waiting for a reservation that is refused is dropped once the request is cancelled, not after the grace") {
+  buffers src(3, 4096), dst(3, 4096);
+  event_log log;
+  receiver_options o;
+  o.expect_grace = 60s;  // a wait would outlast the test's own timeout
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log), o);
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("prefill"));
+  tx.send_layer(11, src.view, 0);  // waits at the receiver for request 11's reservation
+  tx.send_done(11, 3, 1);
+  tx.flush();
+  std::this_thread::sleep_for(200ms);
+  rx.cancel(11);  // the reservation was refused
+  rx.expect(12, dst.view);
+  tx.send_layer(12, src.view, 0);
+  tx.send_done(12, 3, 1);
+  CHECK(log.wait_terminal(12).kind == kv_receiver::event::complete);
+  CHECK(rx.stats().frames_rejected == 4);
+}
+
+TEST_CASE("each attempt of a request has its own data-plane id: the first the request's, none another request's") {
+  const uint64_t high = 0x9c3a51e7ull << 32;  // one router's random high half
+  std::set<uint64_t> seen;
+  for (uint64_t counter = 1; counter <= 100; ++counter)
+    for (int32_t attempt = 0; attempt < 10; ++attempt) CHECK(seen.insert(transfer_key(high | counter, attempt)).second);
+  CHECK(transfer_key(high | 7, 0) == (high | 7));
 }
 
 TEST_CASE("frames out of range or of the wrong shape fail the request as a bad frame and are not written") {
