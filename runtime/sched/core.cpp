@@ -272,14 +272,18 @@ void core::on(const request_arrived& e, double now, commands& out) {
     ++counters_.refused;
     return;
   }
-  request_view& r = requests_[e.id];
-  r.id = e.id;
-  r.prompt_tokens = e.prompt_tokens;
-  r.max_tokens = e.max_tokens;
+  start_routing(enter(e.id, e.prompt_tokens, e.max_tokens, e.deadline_s, now), out);
+}
+
+request_view& core::enter(request_id id, int prompt_tokens, int max_tokens, double deadline_s, double now) {
+  request_view& r = requests_[id];
+  r.id = id;
+  r.prompt_tokens = prompt_tokens;
+  r.max_tokens = max_tokens;
   r.accepted_s = now;
-  r.deadline_s = e.deadline_s;
+  r.deadline_s = deadline_s;
   if (r.deadline_s > 0) deadlines_.emplace(r.deadline_s, r.id);
-  start_routing(r, out);
+  return r;
 }
 
 void core::on(const request_adopted& e, double now, commands&) {
@@ -290,14 +294,8 @@ void core::on(const request_adopted& e, double now, commands&) {
     ++counters_.stale_events;
     return;
   }
-  request_view& r = requests_[e.id];
-  r.id = e.id;
+  request_view& r = enter(e.id, e.prompt_tokens, e.max_tokens, e.deadline_s, now);
   r.attempt = e.attempt;
-  r.prompt_tokens = e.prompt_tokens;
-  r.max_tokens = e.max_tokens;
-  r.accepted_s = now;
-  r.deadline_s = e.deadline_s;
-  if (r.deadline_s > 0) deadlines_.emplace(r.deadline_s, r.id);
   r.path = e.path;
   r.decode_node = e.decode;
   r.holds_decode = true;

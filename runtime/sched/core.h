@@ -127,6 +127,8 @@ class core {
   void on(const request_adopted& e, double now, commands& out);
 
   // -- request lifecycle ------------------------------------------------------------------------
+  // A new entry in the table (and its deadline): arrived, or taken over.
+  request_view& enter(request_id id, int prompt_tokens, int max_tokens, double deadline_s, double now);
   request_view* live(request_id id);  // nullptr (and a stale count) when it ended
   node_view* live_node(node_id id);   // nullptr (and a stale count) when unknown or down
   void start_routing(request_view& r, commands& out);  // ask the directory first when there is one

@@ -66,63 +66,63 @@ bool eventually(F f, std::chrono::milliseconds within) {
   return f();
 }
 
+// A caching node following what a stand-in router names, and a stand-in directory (published
+// on demand); both killed at the end.
+struct link_fixture {
+  actors::system_config cfg{config::router_config{}, 2};
+  caf::actor_system sys{cfg};
+  std::shared_ptr<heard> h = std::make_shared<heard>();
+  caf::scoped_actor router{sys};
+  caf::actor node = sys.spawn(caching_node, caf::actor_cast<caf::actor>(router), h);
+  caf::actor directory = sys.spawn(directory_stand_in, h);
+  ~link_fixture() {
+    caf::anon_send_exit(node, caf::exit_reason::kill);
+    caf::anon_send_exit(directory, caf::exit_reason::kill);
+  }
+  bool publish(uint16_t port) { return static_cast<bool>(sys.middleman().publish(directory, port, "127.0.0.1")); }
+  // `from` names the directory at `port` to the node.
+  void name(caf::scoped_actor& from, uint16_t port) {
+    from->send(node, atoms::republish_atom::value, caf::actor{}, "127.0.0.1:" + std::to_string(port));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a directory that does not answer yet is tried again until it does: the node publishes to it") {
-  actors::system_config cfg(config::router_config{}, 2);
-  caf::actor_system sys{cfg};
-  auto h = std::make_shared<heard>();
-  caf::scoped_actor router{sys};
-  auto node = sys.spawn(caching_node, caf::actor_cast<caf::actor>(router), h);
+  link_fixture f;
   const uint16_t port = free_port();  // nothing listens there yet
-  router->send(node, atoms::republish_atom::value, caf::actor{}, "127.0.0.1:" + std::to_string(port));
-  REQUIRE(eventually([&] { return h->unreached.load() >= 1; }, 5s));  // refused: none reached
+  f.name(f.router, port);
+  REQUIRE(eventually([&] { return f.h->unreached.load() >= 1; }, 5s));  // refused: none reached
   std::this_thread::sleep_for(300ms);
-  auto directory = sys.spawn(directory_stand_in, h);
-  REQUIRE(sys.middleman().publish(directory, port, "127.0.0.1"));
-  CHECK(eventually([&] { return h->updates.load() == 1; }, 5s));
-  CHECK(h->reached == 1);
-  caf::anon_send_exit(node, caf::exit_reason::kill);
-  caf::anon_send_exit(directory, caf::exit_reason::kill);
+  REQUIRE(f.publish(port));
+  CHECK(eventually([&] { return f.h->updates.load() == 1; }, 5s));
+  CHECK(f.h->reached == 1);
 }
 
 TEST_CASE("a retry of a directory named before another one is dropped: the node stays with the one named last") {
-  actors::system_config cfg(config::router_config{}, 2);
-  caf::actor_system sys{cfg};
-  auto h = std::make_shared<heard>();
-  caf::scoped_actor router{sys};
-  auto node = sys.spawn(caching_node, caf::actor_cast<caf::actor>(router), h);
+  link_fixture f;
   const uint16_t dead = free_port(), live = free_port();
-  auto directory = sys.spawn(directory_stand_in, h);
-  REQUIRE(sys.middleman().publish(directory, live, "127.0.0.1"));
-  router->send(node, atoms::republish_atom::value, caf::actor{}, "127.0.0.1:" + std::to_string(dead));
-  REQUIRE(eventually([&] { return h->unreached.load() >= 1; }, 5s));
-  router->send(node, atoms::republish_atom::value, caf::actor{}, "127.0.0.1:" + std::to_string(live));
-  REQUIRE(eventually([&] { return h->updates.load() == 1; }, 5s));
+  REQUIRE(f.publish(live));
+  f.name(f.router, dead);
+  REQUIRE(eventually([&] { return f.h->unreached.load() >= 1; }, 5s));
+  f.name(f.router, live);
+  REQUIRE(eventually([&] { return f.h->updates.load() == 1; }, 5s));
   // The dead one's retry comes after a second and is dropped: nothing more is reached or lost.
   std::this_thread::sleep_for(actors::kDirectoryRetry + 500ms);
-  CHECK(h->reached == 1);
-  CHECK(h->unreached == 1);
-  CHECK(h->updates == 1);
-  caf::anon_send_exit(node, caf::exit_reason::kill);
-  caf::anon_send_exit(directory, caf::exit_reason::kill);
+  CHECK(f.h->reached == 1);
+  CHECK(f.h->unreached == 1);
+  CHECK(f.h->updates == 1);
 }
 
 TEST_CASE("a directory named by anyone but the router is not followed") {
-  actors::system_config cfg(config::router_config{}, 2);
-  caf::actor_system sys{cfg};
-  auto h = std::make_shared<heard>();
-  caf::scoped_actor router{sys}, stranger{sys};
-  auto node = sys.spawn(caching_node, caf::actor_cast<caf::actor>(router), h);
-  auto directory = sys.spawn(directory_stand_in, h);
+  link_fixture f;
+  caf::scoped_actor stranger{f.sys};
   const uint16_t port = free_port();
-  REQUIRE(sys.middleman().publish(directory, port, "127.0.0.1"));
-  stranger->send(node, atoms::republish_atom::value, caf::actor{}, "127.0.0.1:" + std::to_string(port));
+  REQUIRE(f.publish(port));
+  f.name(stranger, port);
   std::this_thread::sleep_for(500ms);
-  CHECK(h->reached == 0);
-  CHECK(h->updates == 0);
-  router->send(node, atoms::republish_atom::value, caf::actor{}, "127.0.0.1:" + std::to_string(port));
-  CHECK(eventually([&] { return h->updates.load() == 1; }, 5s));
-  caf::anon_send_exit(node, caf::exit_reason::kill);
-  caf::anon_send_exit(directory, caf::exit_reason::kill);
+  CHECK(f.h->reached == 0);
+  CHECK(f.h->updates == 0);
+  f.name(f.router, port);
+  CHECK(eventually([&] { return f.h->updates.load() == 1; }, 5s));
 }
