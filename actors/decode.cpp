@@ -57,13 +57,10 @@ struct reserved_sequence {
   std::vector<int32_t> output;  // resumed: the output so far (empty: a fresh request)
 };
 
-// What a next router needs to take a request over (held_request), from its decode_job.
+// What a next router needs to take a request over, from its decode_job: the report's entry
+// less what changes (attempt, time left, output), and its deadline here.
 struct takeover_facts {
-  std::string client_id, owner;
-  std::vector<int32_t> prompt;
-  int32_t max_tokens = 0;
-  decoding how;
-  bool stream = false, prfaas = false;
+  held_request entry;
   std::chrono::steady_clock::time_point deadline{};  // epoch: none
 };
 
@@ -151,42 +148,32 @@ void report_held(decode_self* self) {
   const auto now = std::chrono::steady_clock::now();
   // Only what decodes or ended: a reservation whose KV has not arrived waits on a prefill the
   // lost router started, which may never run (a prefill node refuses the lost router's queued
-  // jobs); it goes, and its client's retry runs it again.
+  // jobs); it goes, and its client's retry runs it again.  What ended unreported is forgotten.
   for (auto it = st.orphans.begin(); it != st.orphans.end();) {
-    if (st.reserved.count(*it)) {
-      drop_orphan(st, *it);
+    const uint64_t id = *it;
+    if (st.reserved.count(id)) {
+      drop_orphan(st, id);
       it = st.orphans.erase(it);
-    } else {
-      ++it;
+      continue;
     }
-  }
-  for (uint64_t id : st.orphans) {
-    auto f = st.facts.find(id);
+    const auto f = st.facts.find(id);
     const auto d = st.decoding.find(id);
     const auto u = st.unreported.find(id);
-    if (f == st.facts.end() || (d == st.decoding.end() && u == st.unreported.end())) continue;
-    held_request h;
-    h.request = id;
+    if (f == st.facts.end() || (d == st.decoding.end() && u == st.unreported.end())) {
+      it = st.orphans.erase(it);
+      continue;
+    }
+    held_request h = f->second.entry;
     h.attempt = d != st.decoding.end() ? d->second.second : u->second.attempt;
-    h.client_id = f->second.client_id;
-    h.owner = f->second.owner;
-    h.prompt = f->second.prompt;
-    h.max_tokens = f->second.max_tokens;
-    h.how = f->second.how;
-    h.stream = f->second.stream;
-    h.prfaas = f->second.prfaas;
     if (f->second.deadline != std::chrono::steady_clock::time_point{})
       h.deadline_ms = static_cast<int32_t>(std::max<int64_t>(
           1, std::chrono::duration_cast<std::chrono::milliseconds>(f->second.deadline - now).count()));
-    h.started = true;
     if (u != st.unreported.end()) h.output = u->second.tokens;
     else if (const auto* tokens = st.batch->tokens(id)) h.output = *tokens;
     report.requests.push_back(std::move(h));
     reported.push_back(id);
+    ++it;
   }
-  // Held but no longer known (ended meanwhile): nothing to report.
-  for (auto it = st.orphans.begin(); it != st.orphans.end();)
-    it = std::find(reported.begin(), reported.end(), *it) == reported.end() ? st.orphans.erase(it) : std::next(it);
   if (reported.empty()) return;
   st.reporting = true;
   spdlog::info("{}: telling the new router about {} requests the last one dispatched here", st.self.name,
@@ -263,7 +250,15 @@ caf::expected<int32_t> reserve_sequence(decode_self* self, const decode_job& job
                           std::chrono::steady_clock::now(), job.how, job.output};
     prune_facts(st);
     auto& f = st.facts[job.request];
-    f = {job.client_id, job.owner, job.prompt, job.max_tokens, job.how, job.stream, job.prfaas, {}};
+    f = {};
+    f.entry.request = job.request;
+    f.entry.client_id = job.client_id;
+    f.entry.owner = job.owner;
+    f.entry.prompt = job.prompt;
+    f.entry.max_tokens = job.max_tokens;
+    f.entry.how = job.how;
+    f.entry.stream = job.stream;
+    f.entry.prfaas = job.prfaas;
     if (job.deadline_ms > 0)
       f.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.deadline_ms);
   } catch (const failure& f) {
@@ -307,12 +302,16 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       },
       [=](const kv_event& e) {
         auto& st = self->state;
+        using ev = transport::transfer_event;
+        if (e.kind != ev::complete && e.kind != ev::failed) return;  // a layer landed: nothing to do here
         // The receiver speaks of transfers (transport::transfer_key): the request that expects it.
-        auto it = st.reserved.begin();
-        while (it != st.reserved.end() && transport::transfer_key(it->first, it->second.attempt) != e.request) ++it;
+        auto it = st.reserved.find(e.request);  // a first attempt's key is its request id
+        if (it == st.reserved.end() || transport::transfer_key(it->first, it->second.attempt) != e.request) {
+          it = st.reserved.begin();
+          while (it != st.reserved.end() && transport::transfer_key(it->first, it->second.attempt) != e.request) ++it;
+        }
         if (it == st.reserved.end()) return;
         const uint64_t id = it->first;
-        using ev = transport::transfer_event;
         if (e.kind == ev::complete) {
           // The receiver's clock is this process's steady clock: its first payload's time is ours.
           using clock = std::chrono::steady_clock;

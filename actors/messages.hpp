@@ -378,9 +378,10 @@ typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
            x.how, x.output, x.whole_kv, x.client_id, x.owner, x.deadline_ms, x.prfaas);
 }
 
-// A request a decode node holds for a router that was lost: a new leader takes it over
-// (sched::request_adopted) and a client's retry joins it by client id, so neither its prefill
-// nor its decoding so far runs again.
+// A request a decode node decodes (or finished) for a router that was lost: a new leader takes
+// it over (sched::request_adopted) and a client's retry joins it by client id, so neither its
+// prefill nor its decoding so far runs again.  Reservations still waiting for their KV are not
+// reported: the lost router's prefill may never run.
 struct held_request {
   uint64_t request = 0;
   int32_t attempt = 0;
@@ -392,14 +393,13 @@ struct held_request {
   bool stream = false;
   bool prfaas = false;
   int32_t deadline_ms = 0;        // left (0: none)
-  bool started = false;           // its first token came: decoding (else its KV is arriving)
   std::vector<int32_t> output;    // so far
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, held_request& x) {
   return f(caf::meta::type_name("held_request"), x.request, x.attempt, x.client_id, x.owner, x.prompt, x.max_tokens,
-           x.how, x.stream, x.prfaas, x.deadline_ms, x.started, x.output);
+           x.how, x.stream, x.prfaas, x.deadline_ms, x.output);
 }
 
 // A decode node's report to a new router, once registered with it: what it still holds of the

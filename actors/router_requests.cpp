@@ -15,10 +15,18 @@ namespace {
 
 // A request's ids and decoding fields in their ranges (the sampler's own check, the vocabulary,
 // bounded stop lists); throws failure(invalid_argument) naming the first that is not.
+// Ids in the vocabulary; throws failure(invalid_argument) naming the first that is not (`what`:
+// "prompt token", "output token").
+void check_ids(int vocab, const std::vector<int32_t>& ids, const char* what) {
+  for (int32_t t : ids)
+    if (t < 0 || t >= vocab)
+      throw failure(errc::invalid_argument, std::string(what) + " " + std::to_string(t) +
+                                                " is outside the vocabulary (0.." + std::to_string(vocab - 1) + ")");
+}
+
 void check_decoding(int vocab, const std::vector<int32_t>& prompt, const decoding& how) {
   auto bad = [](const std::string& what) { throw failure(errc::invalid_argument, what); };
-  for (int32_t t : prompt)
-    if (t < 0 || t >= vocab) bad("prompt token " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(vocab - 1) + ")");
+  check_ids(vocab, prompt, "prompt token");
   if (how.bias_ids.size() != how.bias_values.size()) bad("logit_bias ids and values differ in number");
   sampling_of(how).validate(vocab);
   if (how.stop_ids.size() > 64) bad("at most 64 stop token ids");
@@ -114,6 +122,13 @@ void send_lookups(router_self* self) {
             });
 }
 
+// The request's timeline starts now (the router's clock, and the wall clock's for people).
+void log_accepted(router_self* self, uint64_t id, int prompt_tokens, int max_tokens) {
+  log_of(self).accepted(id, prompt_tokens, max_tokens, now_s(self),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 // Whoever sent or streams a request is watched while it waits: one monitor per requester.
 void watch_requester(router_self* self, uint64_t id, const caf::actor_addr& who) {
   if (who && self->state.requesters.add(id, who)) self->monitor(who);
@@ -183,9 +198,7 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
   watch_requester(self, id, requester);
   if (p.stream) watch_requester(self, id, p.stream.address());
   st.requests.emplace(id, std::move(p));
-  log_of(self).accepted(id, prompt_tokens, req.max_tokens, now_s(self),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count());
+  log_accepted(self, id, prompt_tokens, req.max_tokens);
   step(self, sched::request_arrived{id, prompt_tokens, req.max_tokens, now_s(self) + deadline_ms / 1000.0});
   return rp;
 }
@@ -207,16 +220,14 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
       continue;
     }
     // No client id: no retry could find it.  Its client started again here, or has its answer.
-    // Not decoding: its KV depends on a prefill the lost router started (nodes report none such).
     const auto& c = st.clients;
-    if (!h.started || h.client_id.empty() || c.in_flight(h.client_id) || c.result(h.client_id) || c.failure_of(h.client_id)) continue;
+    if (h.client_id.empty() || c.in_flight(h.client_id) || c.result(h.client_id) || c.failure_of(h.client_id)) continue;
     try {
       model::check_request(st.options.model, h.prompt.size(), h.max_tokens);
       check_decoding(st.options.model.vocab, h.prompt, h.how);
       if (h.output.size() > static_cast<size_t>(h.max_tokens))
         throw failure(errc::invalid_argument, "more output than its max_tokens");
-      for (int32_t t : h.output)
-        if (t < 0 || t >= st.options.model.vocab) throw failure(errc::invalid_argument, "an output token outside the vocabulary");
+      check_ids(st.options.model.vocab, h.output, "output token");
     } catch (const failure& f) {
       spdlog::warn("router: not taking request {} over from {}: {}", h.request, m.node, f.what());
       continue;
@@ -224,12 +235,12 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
     const double now = now_s(self);
     const int prompt_tokens = static_cast<int>(h.prompt.size());
     step(self, sched::request_adopted{h.request, h.attempt, *node, prompt_tokens, h.max_tokens,
-                                      h.deadline_ms > 0 ? now + h.deadline_ms / 1000.0 : 0, h.started,
+                                      h.deadline_ms > 0 ? now + h.deadline_ms / 1000.0 : 0, /*started=*/true,
                                       h.prfaas ? policy::prefill_path::prfaas : policy::prefill_path::local});
     const auto* v = core_of(self).find(h.request);
     if (!v || v->decode_node != *node) continue;  // the core refused it (full)
-    spdlog::info("router: request {} taken over from {} ({}, {} output tokens so far)", h.request, m.node,
-                 h.started ? "decoding" : "its KV arriving", h.output.size());
+    spdlog::info("router: request {} taken over from {} (decoding, {} output tokens so far)", h.request, m.node,
+                 h.output.size());
     pending_request p;
     p.client_id = h.client_id;
     p.prompt = std::move(h.prompt);
@@ -237,9 +248,7 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
     p.produced.add(0, h.output);
     st.clients.started(h.client_id, h.request, h.owner);
     st.requests.emplace(h.request, std::move(p));
-    log_of(self).accepted(h.request, prompt_tokens, h.max_tokens, now,
-                          std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count());
+    log_accepted(self, h.request, prompt_tokens, h.max_tokens);
     // Nobody waits for it until its client's retry joins: it ends unless one does in time.
     self->delayed_send(self, 2 * kOrphanGrace, atoms::orphan_atom::value, h.request);
     taken.push_back(h.request);

@@ -12,17 +12,14 @@
 #include "actors/directory_link.hpp"
 #include "actors/messages.hpp"
 #include "actors/system_config.hpp"
-#include "runtime/transport/socket.h"
+#include "tests/support/free_port.h"
 
 using namespace prfaas;
 using namespace std::chrono_literals;
 
 namespace {
 
-uint16_t free_port() {
-  auto l = transport::listen_tcp({"127.0.0.1", 0});
-  return transport::local_port(l);
-}
+using prfaas::testing::free_port;
 
 // What the stand-in directory heard, from whom.
 struct heard {

@@ -14,11 +14,13 @@
 #include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
 #include "actors/system_config.hpp"
-#include "runtime/transport/socket.h"
+#include "tests/support/free_port.h"
 
 using namespace prfaas;
 
 namespace {
+
+using prfaas::testing::free_port;
 
 // A role that fails on the tick_atom message it is sent.
 caf::behavior fragile(caf::event_based_actor* self) {
@@ -134,11 +136,6 @@ caf::behavior slow_role(caf::event_based_actor* self) {
       [](atoms::republish_atom, const caf::actor&, const std::string&) {},  // a cache directory named: it holds none
       [](atoms::router_atom, const caf::actor&) {},  // the router's handle, new or lost
   };
-}
-
-uint16_t free_port() {
-  auto l = transport::listen_tcp({"127.0.0.1", 0});
-  return transport::local_port(l);
 }
 
 }  // namespace
