@@ -8,12 +8,16 @@
 // Why oneDNN and how it stays exact.  The project compares greedy output byte for byte across
 // paths (a prompt prefilled whole or in chunks, a token decoded alone or in a batch, on one
 // thread or two), so a product's row must come out with the same bits whatever rows are beside
-// it.  Measured on our shapes (K 256/512, N 4-512, M 1-300, one and two threads): oneDNN's f32
-// matmul with the shape fixed at creation gives every row the bits of the same row multiplied
-// alone; OpenBLAS 0.3.21 does not (a row's bits depend on its place in a 16-row tile), nor does
-// oneDNN with a run-time M.  So each product runs as primitives of fixed shape, made once and
-// kept: the rows are cut into pieces of 256 and a remainder split into powers of two, which
-// bounds the shapes per weight to nine (see max_primitives).  oneDNN's f32 matmul is also 2-3x
+// it.  OpenBLAS 0.3.21 cannot (a row's bits depend on its place in a 16-row tile), nor can
+// oneDNN with a run-time M; oneDNN's f32 matmul with the shape fixed at creation gives a row the
+// same bits at any place in the product, but which kernel it runs (and so the order a row's
+// terms are summed in) depends on that row count, differently by CPU: on an AVX-512 machine
+// every power of two agreed with the 256-row product, on an AVX2 one only 4, 128 and 256.  So
+// each product runs as primitives of fixed shape, made once and kept, and the row counts that
+// agree are measured once per weight shape when it is first packed (probe_pieces): the rows are
+// cut into pieces of 256, then the largest agreeing pieces that fit, and fewer rows than the
+// smallest agreeing piece go through it padded with zero rows.  Nine shapes per weight at most
+// (see max_primitives).  oneDNN's f32 matmul is also 2-3x
 // OpenBLAS's speed on prefill shapes here (`prfaas bench engine` measures its peak each run).
 //
 // Weights are packed once into the layout oneDNN's kernel reads (chosen for 256-row products and
@@ -24,6 +28,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 namespace prfaas::kernels {
 
@@ -59,6 +64,7 @@ class gemm {
  private:
   struct impl;
   void run(int rows, const float* x, const matrix& w, float* y) const;
+  std::vector<int> probe_pieces(const matrix& w) const;
   std::unique_ptr<impl> impl_;
 };
 
