@@ -32,6 +32,7 @@
 #include "actors/kv_plane.hpp"
 #include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
+#include "actors/outbox.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
 #include "runtime/engine/decode_batch.h"
@@ -104,10 +105,17 @@ struct decode_state {
   bool published = false;
   directory_link directory;  // where cache updates go (the router names it)
   bool stepping = false;
+  outbox<decode_news> news;  // for the router: sent at the end of a step, or when the mailbox was read
   static inline const char* name = "decode";
 };
 
 using decode_self = decode_actor::stateful_base<decode_state>;
+
+// What the router has not heard yet goes, in one message.
+void send_news(decode_self* self) {
+  auto& st = self->state;
+  if (auto news = st.news.take(); news && st.router) self->send(st.router, std::move(*news));
+}
 
 void schedule_step(decode_self* self) {
   if (self->state.stepping || self->state.batch->empty()) return;
@@ -195,7 +203,11 @@ void report_held(decode_self* self) {
     }
     spdlog::info("{}: the new router took over {} requests ({} dropped)", st.self.name, reported.size() - dropped,
                  dropped);
-    if (!results.empty()) self->send(st.router, std::move(results));
+    if (!results.empty()) {
+      auto& news = st.news.gather().results;
+      for (auto& r : results) news.push_back(std::move(r));
+      send_news(self);
+    }
     report_held(self);  // those that became orphans meanwhile (another router change)
   };
   self->request(st.router, std::chrono::seconds(5), std::move(report))
@@ -325,8 +337,8 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.reserved.erase(it);
           const auto& shape = seq.kv->layout();
           const long landed_bytes = shape.sequence_bytes(seq.kv->tokens(), seq.transfer->held_blocks());
-          self->send(st.router, decode_started{id, landed_bytes, seq.attempt, phases,
-                                                               seq.kv->total_payload_bytes() - landed_bytes});
+          st.news.add(self).started.push_back(
+              decode_started{id, landed_bytes, seq.attempt, phases, seq.kv->total_payload_bytes() - landed_bytes});
           // Stop strings are read in the model's own text: this node's tokenizer decodes them.
           auto stop = std::make_unique<text::stop_condition>(st.tokenizer.get(), seq.how.stop_ids, seq.how.stop_strings);
           auto output = seq.output.empty() ? std::vector<int32_t>{e.first_token} : std::move(seq.output);
@@ -342,13 +354,13 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
                           {sampling_of(seq.how), seq.prompt, stop->empty() ? nullptr : std::move(stop)});
           } catch (const failure& f) {  // the node's own failure, with its code: not the transport's
             spdlog::warn("{}: request {}: cannot decode: {}", st.self.name, id, f.what());
-            self->send(st.router, decode_failed{id, st.self.name + ": " + f.what(), seq.attempt, f.code()});
+            st.news.add(self).failed.push_back(decode_failed{id, st.self.name + ": " + f.what(), seq.attempt, f.code()});
             return;
           }
           st.decoding[id] = {std::move(seq.prompt), seq.attempt};
           const auto now = std::chrono::steady_clock::now();
           if (seq.stream) {  // a fresh stream's first token goes at once: it is the request's TTFT
-            if (known == 1) self->send(st.router, token_chunk{id, 0, {e.first_token}, seq.attempt});
+            if (known == 1) st.news.add(self).chunks.push_back(token_chunk{id, 0, {e.first_token}, seq.attempt});
             st.streams[id] = {known, now, kStreamPeriod, true};
           } else {
             st.streams[id] = {known, now, kCheckpointPeriod, false};
@@ -358,7 +370,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.receiver->cancel(e.request);  // waits out a writer still landing a payload
           const int32_t attempt = it->second.attempt;
           st.reserved.erase(it);
-          self->send(st.router, decode_failed{id, st.self.name + ": " + e.error, attempt, e.code});
+          st.news.add(self).failed.push_back(decode_failed{id, st.self.name + ": " + e.error, attempt, e.code});
         }
       },
       // Only the attempt named: a request re-dispatched here again keeps its new sequence.
@@ -378,6 +390,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       // the next router to take over once this node registered with it (republish_atom).
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
+        send_news(self);  // the last router's, to it
         st.router = caf::actor_cast<router_actor>(router);
         for (const auto& [id, seq] : st.reserved) st.orphans.insert(id);
         for (const auto& [id, d] : st.decoding) st.orphans.insert(id);
@@ -395,6 +408,11 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.published = static_cast<bool>(st.directory.handle);
           if (st.published) self->send(st.directory.handle, whole_cache_update(st.self, *st.cache));
         });
+      },
+      // The mailbox was read up to here: the news goes, unless a step is coming (it sends them).
+      [=](atoms::flush_atom) {
+        self->state.news.flushed();
+        if (!self->state.stepping) send_news(self);
       },
       [=](const cache_push& m) {
         auto& st = self->state;
@@ -414,15 +432,14 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           token_chunk c{id, static_cast<int32_t>(s->second.sent),
                         std::vector<int32_t>(tokens.begin() + static_cast<std::ptrdiff_t>(s->second.sent), tokens.end()),
                         st.decoding[id].second};
-          self->send(st.router, std::move(c));
+          st.news.gather().chunks.push_back(std::move(c));  // sent at the step's end
           s->second.sent = tokens.size();
           s->second.last = now;
         };
         for (const auto& [id, s] : st.streams)
           if (const auto* tokens = st.batch->tokens(id)) flush_stream(id, *tokens, false);
-        // The step's results go together: one message however many sequences ended in it.
-        std::vector<decode_result> results;
-        results.reserve(finished.size());
+        // The step's results go together with the rest of the news: one message.
+        auto& results = st.news.gather().results;
         for (auto& done : finished) {
           if (auto s = st.streams.find(done.request); s != st.streams.end()) {
             if (s->second.streamed) flush_stream(done.request, done.tokens, true);
@@ -449,7 +466,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           st.published = true;
           self->send(st.directory.handle, make_cache_update(st.self, *st.cache, st.cache->take_delta(), first));
         }
-        if (!results.empty()) self->send(st.router, std::move(results));
+        send_news(self);
         schedule_step(self);
       },
   };

@@ -57,9 +57,10 @@ using decode_actor = caf::typed_actor<
     caf::reacts_to<atoms::router_atom, caf::actor>,
     caf::reacts_to<atoms::republish_atom, caf::actor, std::string>,
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,
-    // its own: KV receiver events, decode steps
+    // its own: KV receiver events, decode steps, its news to the router gathered (outbox.hpp)
     caf::reacts_to<kv_event>,
-    caf::reacts_to<atoms::step_atom>>;
+    caf::reacts_to<atoms::step_atom>,
+    caf::reacts_to<atoms::flush_atom>>;
 
 
 // Views of the role actors above by what they share, for handles that may be either role (a
@@ -94,10 +95,7 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<link_report>,
     caf::reacts_to<staging_report>,
     caf::reacts_to<cache_pulled>,
-    caf::reacts_to<decode_started>,
-    caf::reacts_to<std::vector<decode_result>>,  // what one decode step ended
-    caf::reacts_to<decode_failed>,
-    caf::reacts_to<token_chunk>,
+    caf::reacts_to<decode_news>,  // a decode node's starts, tokens, results and failures, gathered
     caf::replies_to<held_report>::with<std::vector<uint64_t>>,  // a decode node's requests of the last router: taken over
     // from clients (the CLI, the gateway, apps)
     caf::replies_to<generate_request>::with<generate_result>,

@@ -20,12 +20,13 @@
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
 //   router     -> decode      decode_job                            -> int32 prompt tokens it holds (reserved)
 //                                (beside the prefill job when the directory says it holds none)
-//   decode     -> router      token_chunk (decode_job.stream)       -> forwarded to the request's stream
+//   decode     -> router      decode_news: token_chunks (decode_job.stream) -> forwarded to the request's stream
 //   decode     -> router      held_report (a new router: registered) -> the request ids it took over
 //   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
 //   router     -> prefill     prefill_job                           -> prefill_report / error
 //   router     -> role, its supervisor (control)   abort_atom, request id, attempt
-//   decode     -> router      decode_started / a step's decode_results / decode_failed
+//   decode     -> router      decode_news: decode_started / decode_results / decode_failed, gathered
+//                                per round of its mailbox (outbox.hpp)
 //   prefill    -> router      link_report (KV egress telemetry, every report period)
 //   prefill    -> router      staging_report (its KV staging filled up / has room again)
 //   client     -> router      link_atom, "cut"|"restore"|"rate", gbps  -> int32 PrfaaS nodes told
@@ -457,6 +458,24 @@ typename Inspector::result_type inspect(Inspector& f, decode_failed& x) {
   return f(caf::meta::type_name("decode_failed"), x.request, x.error, x.attempt, x.code);
 }
 
+// What a decode node tells its router, gathered per round of its mailbox (outbox.hpp): the
+// sequences whose KV landed (their first token), output for streams and checkpoints, what
+// ended, what it gave up.  The router reads them in this order, so a request's start comes
+// before its tokens and its tokens before its result.
+struct decode_news {
+  std::vector<decode_started> started;
+  std::vector<token_chunk> chunks;
+  std::vector<decode_result> results;
+  std::vector<decode_failed> failed;
+
+  bool empty() const { return started.empty() && chunks.empty() && results.empty() && failed.empty(); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, decode_news& x) {
+  return f(caf::meta::type_name("decode_news"), x.started, x.chunks, x.results, x.failed);
+}
+
 // A KV receiver's event about one transfer (transport::transfer_event), from its thread to the
 // role actor expecting the transfer; never crosses a process.
 struct kv_event {
@@ -555,7 +574,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_job))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_started))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_result))
-  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::decode_result>))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_failed))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::router_status))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::link_report))
@@ -599,4 +617,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::staging_report))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, orphan_atom, "orphan")
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::held_report))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_news))
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, flush_atom, "flush")
 CAF_END_TYPE_ID_BLOCK(prfaas)

@@ -10,8 +10,9 @@
 //                                                              holds none of the prompt: both at once)
 //   decode_job held tokens           -> reserved              prefill         -> prefill_job to a prefill node
 //   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
-//   decode_started / decode_results  -> first_token / decode_done (each result of a decode step)
-//   decode_failed, a refused job     -> request_failed        reply           -> the client's response
+//   decode_news: started, results    -> first_token,          reply           -> the client's response
+//                                       decode_done (each item on its own)
+//   decode_news: failed, a refused job -> request_failed
 //   cache_pulled                     -> cache_pulled          pull_cache      -> cache_pull to the prefill node,
 //                                                                                then cache_push to the holder
 //   register_atom / down_msg         -> node_up / node_down
@@ -178,40 +179,23 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (!sent_by(self, m.node)) return;
         st.telemetry.link(m, clock_type::now());
       },
-      [=](const decode_started& m) {
-        if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
-        if (const auto* v = core_of(self).find(m.request); v && v->attempt == m.attempt)
-          log_of(self).first_token(m.request, m.phases, m.kv_bytes, now_s(self));
-        step(self, sched::first_token{m.request, m.kv_bytes, m.attempt, m.kv_held_bytes});
-      },
       [=](const cache_pulled& m) {
         if (!from_holder(self, m.request, sched::node_kind::prefill, "pulled prefix")) return;
         step(self, sched::cache_pulled{m.request, m.tokens, m.attempt});
       },
-      // What one decode step ended, every result checked on its own.
-      [=](std::vector<decode_result>& results) {
-        if (results.size() > kMaxResultsPerMessage) return;  // more than any node holds
-        for (auto& m : results) {
-          if (!from_holder(self, m.request, sched::node_kind::decode, "result")) continue;
-          auto it = self->state.requests.find(m.request);
-          const auto* view = core_of(self).find(m.request);
-          if (it == self->state.requests.end() || !view || view->attempt != m.attempt) continue;  // an abandoned attempt
-          it->second.tokens = std::move(m.tokens);
-          it->second.stopped = m.stopped;
-          it->second.logprobs = std::move(m.logprobs);
-          it->second.decode_ms = m.decode_ms;
-          step(self, sched::decode_done{m.request, m.attempt});
+      // A decode node's news, every item checked on its own: starts, then tokens, then results
+      // (a request's come in that order), then what it gave up.
+      [=](decode_news& news) {
+        if (news.started.size() > kMaxResultsPerMessage || news.chunks.size() > kMaxResultsPerMessage ||
+            news.results.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage)
+          return;  // more than any node holds
+        for (const auto& m : news.started) decode_started_at(self, m);
+        for (auto& m : news.chunks) tokens_from_decode(self, m);
+        for (auto& m : news.results) decode_result_at(self, m);
+        for (const auto& m : news.failed) {
+          if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) continue;
+          step(self, sched::request_failed{m.request, m.code, m.error, m.attempt});
         }
-      },
-      // Output tokens from the decode node holding the request: kept (a resumption starts from
-      // them), and passed to the request's stream.
-      [=](token_chunk& m) {
-        if (!from_holder(self, m.request, sched::node_kind::decode, "tokens")) return;
-        auto it = self->state.requests.find(m.request);
-        const auto* view = core_of(self).find(m.request);
-        if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;
-        it->second.produced.add(m.offset, m.tokens);
-        if (it->second.stream) self->send(it->second.stream, std::move(m));
       },
       // A decode node's requests of the lost router: taken over, as far as they got.
       [=](held_report& m) -> std::vector<uint64_t> { return take_over(self, m); },
@@ -226,10 +210,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
           return;
         spdlog::info("router: request {}: the client went away; cancelled", *known);
         step(self, sched::request_failed{*known, errc::cancelled, "the client went away", view->attempt});
-      },
-      [=](const decode_failed& m) {
-        if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) return;
-        step(self, sched::request_failed{m.request, m.code, m.error, m.attempt});
       },
       [=](atoms::trace_atom, uint64_t id) -> caf::result<sched::timeline> {
         // Another certificate's request is as unknown as one that never was.

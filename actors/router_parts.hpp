@@ -126,6 +126,12 @@ void job_failed(router_self* self, uint64_t id, const caf::error& err, int attem
 // id.  Not taken: one without a client id (no retry could find it), one whose client started
 // again here or has its answer, one out of range.  The ids taken; the node drops the rest.
 std::vector<uint64_t> take_over(router_self* self, held_report& m);
+// A decode node's news (decode_news), item by item, each from the node holding its request:
+// the KV landed (the first token), output tokens (kept for a resumption, passed to the
+// request's stream), the request's result.
+void decode_started_at(router_self* self, const decode_started& m);
+void tokens_from_decode(router_self* self, token_chunk& m);
+void decode_result_at(router_self* self, decode_result& m);
 void act(router_self* self, const sched::lookup_cache& c);
 void act(router_self* self, const sched::reserve& c);
 void act(router_self* self, const sched::prefill& c);

@@ -258,6 +258,34 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
   return taken;
 }
 
+void decode_started_at(router_self* self, const decode_started& m) {
+  if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
+  if (const auto* v = core_of(self).find(m.request); v && v->attempt == m.attempt)
+    log_of(self).first_token(m.request, m.phases, m.kv_bytes, now_s(self));
+  step(self, sched::first_token{m.request, m.kv_bytes, m.attempt, m.kv_held_bytes});
+}
+
+void tokens_from_decode(router_self* self, token_chunk& m) {
+  if (!from_holder(self, m.request, sched::node_kind::decode, "tokens")) return;
+  auto it = self->state.requests.find(m.request);
+  const auto* view = core_of(self).find(m.request);
+  if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;
+  it->second.produced.add(m.offset, m.tokens);
+  if (it->second.stream) self->send(it->second.stream, std::move(m));
+}
+
+void decode_result_at(router_self* self, decode_result& m) {
+  if (!from_holder(self, m.request, sched::node_kind::decode, "result")) return;
+  auto it = self->state.requests.find(m.request);
+  const auto* view = core_of(self).find(m.request);
+  if (it == self->state.requests.end() || !view || view->attempt != m.attempt) return;  // an abandoned attempt
+  it->second.tokens = std::move(m.tokens);
+  it->second.stopped = m.stopped;
+  it->second.logprobs = std::move(m.logprobs);
+  it->second.decode_ms = m.decode_ms;
+  step(self, sched::decode_done{m.request, m.attempt});
+}
+
 void act(router_self* self, const sched::lookup_cache& c) {
   self->state.lookups.push_back(c.id);
   send_lookups(self);

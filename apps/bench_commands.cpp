@@ -198,6 +198,8 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   bench_router_cmd->add_option("--requests", router_opts.requests, "requests measured")->check(CLI::Range(1, 1000000));
   bench_router_cmd->add_option("--prompt-bytes", router_opts.prompt_bytes, "prompt length")->check(CLI::Range(1, 100000));
   bench_router_cmd->add_option("--max-tokens", router_opts.max_tokens, "tokens per request")->check(CLI::Range(1, 4096));
+  bench_router_cmd->add_option("--cap", router_opts.cap, "hold the router to this share of one core (a cgroup; needs "
+                               "root): its cost measured at saturation")->check(CLI::Range(0.05, 1.0));
   bench_router_cmd->add_flag("--json", router_opts.json, "print one JSON object");
   bench_router_cmd->callback([&ctx, o = &router_opts] { ctx.run = [o] { return bench_router(*o); }; });
 

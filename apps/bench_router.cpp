@@ -11,10 +11,12 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "actors/client.hpp"
 #include "apps/cli_support.h"
+#include "apps/cpu_cap.h"
 #include "apps/launcher.h"
 #include "runtime/metrics/exposition.h"
 #include "runtime/sched/core.h"
@@ -140,6 +142,11 @@ int bench_router(const bench_router_options& o) {
     done = 0;
     failed = 0;
     latency_ms.clear();
+    std::optional<cpu_cap> cap;
+    if (o.cap > 0) {
+      cap.emplace(pid, o.cap);
+      if (!cap->holds(pid)) throw cli_error{"the router did not enter its capped cgroup"};
+    }
     const auto messages_before = router_messages(client.sys, router);
     const auto before = sample_process(pid);
     const auto t0 = clock_type::now();
@@ -148,6 +155,7 @@ int bench_router(const bench_router_options& o) {
     const auto after = sample_process(pid);
     const auto messages_after = router_messages(client.sys, router);
     l.stop();
+    cap.reset();
     const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
     const double cpu_s = static_cast<double>(after.ticks - before.ticks) / hz;
     const int completed = done.load();
@@ -175,6 +183,9 @@ int bench_router(const bench_router_options& o) {
            {"latency_ms_p50", quantile(0.5)},
            {"latency_ms_p99", quantile(0.99)},
            {"reserve_with_prefill", base.router.reserve_with_prefill},
+           {"router_cpu_cap", o.cap},
+           // Capped and using nearly all of it: the router was the bottleneck.
+           {"router_saturated", o.cap > 0 && cpu_s / wall >= 0.9 * o.cap},
            {"core_us_per_request", core_us},
            {"router_over_core", cpu_us / core_us}};
   }
@@ -185,9 +196,13 @@ int bench_router(const bench_router_options& o) {
   }
   std::printf("%d of %d requests completed in %.2f s (%.0f req/s), %d clients at once\n", out["completed"].get<int>(),
               o.requests, out["wall_s"].get<double>(), out["rate_rps"].get<double>(), o.concurrency);
-  std::printf("router CPU        %.1f us per request (%.0f %% of a core over the run): %.0f decisions/s per core\n",
+  std::printf("router CPU        %.1f us per request (%.1f %% of a core over the run): %.0f decisions/s per core\n",
               out["router_cpu_us_per_request"].get<double>(), 100 * out["router_cpu_share"].get<double>(),
               out["decisions_per_s_per_core"].get<double>());
+  if (o.cap > 0)
+    std::printf("router capped     at %.0f %% of a core: %s\n", 100 * o.cap,
+                out["router_saturated"].get<bool>() ? "saturated (the figures above are at saturation)"
+                                                    : "not saturated (it used less than 90 % of its cap)");
   std::printf("request latency   p50 %.2f ms, p99 %.2f ms (client-side; reservation %s the prefill job)\n",
               out["latency_ms_p50"].get<double>(), out["latency_ms_p99"].get<double>(),
               out["reserve_with_prefill"].get<bool>() ? "sent with" : "answered before");

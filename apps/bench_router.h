@@ -7,6 +7,11 @@
 // allow at one core (1 / CPU per request), the rate reached, syscalls per request.  Beside it,
 // in the same run, the control-plane core alone (sched::core driven through a request's events,
 // as the simulator drives it): what the router's adapter, CAF and the kernel add.
+//
+// With `cap` (a share of one core), the router runs in a cgroup capped at it for the measured
+// requests (cpu_cap.h): it is then the bottleneck, and its CPU per request is measured at
+// saturation, where each wake-up finds many messages waiting.  On a small machine the nodes and
+// clients otherwise take most of the CPU and the router never saturates.
 
 #include <string>
 
@@ -18,6 +23,7 @@ struct bench_router_options {
   int requests = 2000;
   int prompt_bytes = 200;
   int max_tokens = 4;
+  double cap = 0;  // of one core for the router; 0: none
   bool json = false;
 };
 

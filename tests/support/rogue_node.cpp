@@ -124,7 +124,9 @@ int main(int argc, char** argv) {
       std::cout << "refused: the router does not answer (" << why << ")" << std::endl;
       std::_Exit(0);
     }
-    caf::anon_send(*router, std::vector<actors::decode_result>{{1, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, 0}});
+    actors::decode_news forged;
+    forged.results.push_back({1, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, 0});
+    caf::anon_send(*router, std::move(forged));
     std::cout << "connected" << std::endl;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     std::_Exit(1);
@@ -185,8 +187,10 @@ int main(int argc, char** argv) {
     auto role = sys.spawn([r](caf::event_based_actor* a) -> caf::behavior {
       a->set_default_handler(caf::drop);
       return {[=](const actors::prefill_job& job) {
-        a->send(r, actors::decode_started{job.request, 1, job.attempt});
-        a->send(r, std::vector<actors::decode_result>{{job.request, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, job.attempt}});
+        actors::decode_news forged;
+        forged.started.push_back({job.request, 1, job.attempt});
+        forged.results.push_back({job.request, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, job.attempt});
+        a->send(r, std::move(forged));
         std::printf("forged %llu\n", static_cast<unsigned long long>(job.request));
         std::fflush(stdout);
         // Leave once the forgeries have gone out: the router re-dispatches what it gave us.
