@@ -117,6 +117,9 @@ void send_news(decode_self* self) {
   if (auto news = st.news.take(); news && st.router) self->send(st.router, std::move(*news));
 }
 
+// Jobs in one message of the router's: a round's, far below this.
+constexpr size_t kMaxJobsPerMessage = 4096;
+
 void schedule_step(decode_self* self) {
   if (self->state.stepping || self->state.batch->empty()) return;
   self->state.stepping = true;
@@ -304,13 +307,27 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
   const int capacity = st.batch->capacity();
   return {
       [=](atoms::status_atom) { return self->state.self; },
-      [=](const decode_job& job) -> caf::result<int32_t> {
-        auto held = reserve_sequence(self, job, capacity);
-        if (held) return *held;
-        // Refused: KV sent beside the job (reserve.whole_kv) that waits for it is dropped at once.
+      // A round's jobs: each reserved or refused, the answers in the next news.
+      [=](std::vector<decode_job>& jobs) {
         auto& st = self->state;
-        if (!st.reserved.count(job.request)) st.receiver->cancel(transport::transfer_key(job.request, job.attempt));
-        return std::move(held.error());
+        if (jobs.size() > kMaxJobsPerMessage) return;  // more than a router ever sends
+        for (const auto& job : jobs) {
+          auto held = reserve_sequence(self, job, capacity);
+          if (held) {
+            st.news.add(self).reserved.push_back({job.request, job.attempt, *held});
+            continue;
+          }
+          if (held.error() == errc::node_lost) return;  // the role actor quits (fault point crash_role)
+          // Refused: KV sent beside the job (reserve.whole_kv) that waits for it is dropped at once.
+          if (!st.reserved.count(job.request)) st.receiver->cancel(transport::transfer_key(job.request, job.attempt));
+          const auto& err = held.error();
+          const bool ours = err.category() == caf::atom("prfaas");
+          std::string why = ours ? std::string() : describe(err);
+          for (size_t i = 0; ours && i < err.context().size(); ++i)
+            if (err.context().match_element<std::string>(i)) why += err.context().get_as<std::string>(i);
+          st.news.add(self).failed.push_back(
+              decode_failed{job.request, std::move(why), job.attempt, ours ? static_cast<errc>(err.code()) : errc::internal});
+        }
       },
       [=](const kv_event& e) {
         auto& st = self->state;

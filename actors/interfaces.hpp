@@ -52,7 +52,9 @@ using prefill_actor = caf::typed_actor<
 // Decode node (roles.hpp: spawn_decode).
 using decode_actor = caf::typed_actor<
     caf::replies_to<atoms::status_atom>::with<node_info>,
-    caf::replies_to<decode_job>::with<int32_t>,                 // reserved, receiver armed: the prompt tokens it holds
+    // a round's jobs from the router: each answered in decode_news (reserved: the prompt tokens
+    // it holds, its receiver armed; or failed)
+    caf::reacts_to<std::vector<decode_job>>,
     caf::replies_to<cache_push>::with<int32_t>,
     caf::reacts_to<atoms::router_atom, caf::actor>,
     caf::reacts_to<atoms::republish_atom, caf::actor, std::string>,
@@ -109,6 +111,7 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<atoms::deadline_atom>,
     caf::reacts_to<atoms::tick_atom>,
     caf::reacts_to<atoms::rebalance_atom>,
-    caf::reacts_to<atoms::orphan_atom, uint64_t>>;  // a request whose requesters all went: still so?
+    caf::reacts_to<atoms::orphan_atom, uint64_t>,   // a request whose requesters all went: still so?
+    caf::reacts_to<atoms::flush_atom>>;             // the decode jobs gathered this round go (outbox.hpp)
 
 }  // namespace prfaas::actors

@@ -18,8 +18,9 @@
 //   node       -> router      drain_atom, name                      -> int32 requests it still holds
 //   router     -> prefill P   cache_pull (arm P's receiver)         -> ok; later P -> router cache_pulled
 //   router     -> node Q      cache_push (Q sends its prefix to P)  -> int32 tokens sent
-//   router     -> decode      decode_job                            -> int32 prompt tokens it holds (reserved)
-//                                (beside the prefill job when the directory says it holds none)
+//   router     -> decode      decode_jobs (a round's, together)      -> decode_news: reserved (the prompt
+//                                tokens it holds) or failed; beside the prefill job when the
+//                                directory says it holds none
 //   decode     -> router      decode_news: token_chunks (decode_job.stream) -> forwarded to the request's stream
 //   decode     -> router      held_report (a new router: registered) -> the request ids it took over
 //   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
@@ -458,22 +459,39 @@ typename Inspector::result_type inspect(Inspector& f, decode_failed& x) {
   return f(caf::meta::type_name("decode_failed"), x.request, x.error, x.attempt, x.code);
 }
 
-// What a decode node tells its router, gathered per round of its mailbox (outbox.hpp): the
-// sequences whose KV landed (their first token), output for streams and checkpoints, what
-// ended, what it gave up.  The router reads them in this order, so a request's start comes
-// before its tokens and its tokens before its result.
+// A decode job's answer: the sequence reserved and the receiver armed for its KV, with the
+// prompt tokens the node's cache lent it (their KV is not sent).  A refusal is a decode_failed.
+struct reservation {
+  uint64_t request = 0;
+  int32_t attempt = 0;
+  int32_t held = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reservation& x) {
+  return f(caf::meta::type_name("reservation"), x.request, x.attempt, x.held);
+}
+
+// What a decode node tells its router, gathered per round of its mailbox (outbox.hpp): the jobs
+// it reserved, the sequences whose KV landed (their first token), output for streams and
+// checkpoints, what ended, what it refused or gave up.  The router reads them in this order, so a
+// request's reservation comes before its start, its start before its tokens and its tokens
+// before its result.
 struct decode_news {
+  std::vector<reservation> reserved;
   std::vector<decode_started> started;
   std::vector<token_chunk> chunks;
   std::vector<decode_result> results;
   std::vector<decode_failed> failed;
 
-  bool empty() const { return started.empty() && chunks.empty() && results.empty() && failed.empty(); }
+  bool empty() const {
+    return reserved.empty() && started.empty() && chunks.empty() && results.empty() && failed.empty();
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_news& x) {
-  return f(caf::meta::type_name("decode_news"), x.started, x.chunks, x.results, x.failed);
+  return f(caf::meta::type_name("decode_news"), x.reserved, x.started, x.chunks, x.results, x.failed);
 }
 
 // A KV receiver's event about one transfer (transport::transfer_event), from its thread to the
@@ -618,5 +636,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_ATOM(prfaas, prfaas::atoms, orphan_atom, "orphan")
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::held_report))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_news))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::decode_job>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, flush_atom, "flush")
 CAF_END_TYPE_ID_BLOCK(prfaas)

@@ -150,6 +150,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         return rp;
       },
       [=](atoms::rebalance_atom) { rebalance(self); },
+      [=](atoms::flush_atom) { send_decode_jobs(self); },
       // A node leaving (SIGTERM) gets no new work; it asks until it holds nothing.
       [=](atoms::drain_atom, const std::string& name) -> int32_t {
         const auto id = core_of(self).node_by_name(name);
@@ -186,9 +187,11 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       // A decode node's news, every item checked on its own: starts, then tokens, then results
       // (a request's come in that order), then what it gave up.
       [=](decode_news& news) {
-        if (news.started.size() > kMaxResultsPerMessage || news.chunks.size() > kMaxResultsPerMessage ||
+        if (news.reserved.size() > kMaxResultsPerMessage || news.started.size() > kMaxResultsPerMessage ||
+            news.chunks.size() > kMaxResultsPerMessage ||
             news.results.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage)
           return;  // more than any node holds
+        for (const auto& m : news.reserved) reserved_at(self, m);
         for (const auto& m : news.started) decode_started_at(self, m);
         for (auto& m : news.chunks) tokens_from_decode(self, m);
         for (auto& m : news.results) decode_result_at(self, m);

@@ -28,6 +28,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/node_telemetry.hpp"
+#include "actors/outbox.hpp"
 #include "actors/roles.hpp"
 #include "runtime/metrics/exposition.h"
 #include "runtime/sched/client_ids.h"
@@ -93,6 +94,9 @@ struct router_state {
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
   bool lookup_in_flight = false;
+  // Decode jobs of this round of the mailbox, per decode node: they go together once it was
+  // read (outbox.hpp), one message per node however many requests it reserves for.
+  outbox<std::map<sched::node_id, std::vector<decode_job>>> decode_jobs;
   // The one deadline timer: armed for the earliest deadline in flight (+inf: none armed).
   double timer_at = std::numeric_limits<double>::infinity();
   static inline const char* name = "router";
@@ -129,9 +133,13 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m);
 // A decode node's news (decode_news), item by item, each from the node holding its request:
 // the KV landed (the first token), output tokens (kept for a resumption, passed to the
 // request's stream), the request's result.
+void reserved_at(router_self* self, const reservation& m);
 void decode_started_at(router_self* self, const decode_started& m);
 void tokens_from_decode(router_self* self, token_chunk& m);
 void decode_result_at(router_self* self, decode_result& m);
+// The round's decode jobs go, each node's in one message; a job whose attempt was abandoned
+// meanwhile (its node lost, the request ended or dispatched again) stays behind.
+void send_decode_jobs(router_self* self);
 void act(router_self* self, const sched::lookup_cache& c);
 void act(router_self* self, const sched::reserve& c);
 void act(router_self* self, const sched::prefill& c);

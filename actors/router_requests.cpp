@@ -317,12 +317,31 @@ void act(router_self* self, const sched::reserve& c) {
   if (const auto* owner = st.clients.owner_of(id)) job.owner = *owner;
   if (view->deadline_s > 0) job.deadline_ms = std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000));
   job.prfaas = view->path == policy::prefill_path::prfaas;
-  const auto to = handle_of(self, c.decode).decode;
-  const std::string name = core_of(self).node(c.decode).desc.name;
-  const auto addr = to.address();
-  self->request(to, std::chrono::seconds(5), job)
-      .then([=](int32_t held) { step(self, sched::reserved{id, attempt, held}); },
-            [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
+  // Answered in the node's decode_news (reserved_at, or a failure); a node lost meanwhile is
+  // the core's node_down.
+  st.decode_jobs.add(self)[c.decode].push_back(std::move(job));
+}
+
+void send_decode_jobs(router_self* self) {
+  auto& st = self->state;
+  st.decode_jobs.flushed();
+  auto jobs = st.decode_jobs.take();
+  if (!jobs) return;
+  for (auto& [node, list] : *jobs) {
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const decode_job& j) {
+                                const auto* v = core_of(self).find(j.request);
+                                return !v || v->attempt != j.attempt || v->decode_node != node;
+                              }),
+               list.end());
+    const auto& to = handle_of(self, node).decode;
+    if (!list.empty() && to) self->send(to, std::move(list));
+  }
+}
+
+void reserved_at(router_self* self, const reservation& m) {
+  if (!from_holder(self, m.request, sched::node_kind::decode, "reservation")) return;
+  step(self, sched::reserved{m.request, m.attempt, m.held});
 }
 
 void act(router_self* self, const sched::prefill& c) {

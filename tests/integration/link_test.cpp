@@ -119,7 +119,7 @@ TEST_CASE("under a bandwidth collapse the live controller raises t and offloads 
                "profile_pd = \"" PRFAAS_SOURCE_DIR "/profiles/tiny-cpu.toml\"\noutput_tokens = 4\n"
                "[transport]\nlink_gbps = 0.5\nemulate_link = true\n");
   temp_dir dir;
-  const int n = 72;
+  const int n = 48;
   const json before = replay(d, spread_trace(dir, n, 0), n);
   CHECK(before["completed"] == n);
   const auto moves_before = threshold_moves(d).size();
