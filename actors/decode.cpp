@@ -149,10 +149,22 @@ void drop_orphan(decode_state& st, uint64_t id) {
   st.unreported.erase(id);
 }
 
-// Registered with a new router: what the last one's requests reached, for it to take over.
-void report_held(decode_self* self) {
+// Nothing held for a last router: said once registered all the same (a router settling for its
+// predecessor's nodes counts this one back only then).
+void report_nothing_held(decode_self* self) {
+  self->request(self->state.router, std::chrono::seconds(5), held_report{self->state.self.name, {}})
+      .then([](const std::vector<uint64_t>&) {}, [](caf::error&) {});
+}
+
+// Registered with a new router (`registered`), or a report answered: what the last one's
+// requests reached, for it to take over.
+void report_held(decode_self* self, bool registered) {
   auto& st = self->state;
-  if (st.orphans.empty() || st.reporting || !st.router) return;
+  if (st.reporting || !st.router) return;
+  if (st.orphans.empty()) {
+    if (registered) report_nothing_held(self);
+    return;
+  }
   prune_facts(st);
   held_report report{st.self.name, {}};
   std::vector<uint64_t> reported;
@@ -185,7 +197,10 @@ void report_held(decode_self* self) {
     reported.push_back(id);
     ++it;
   }
-  if (reported.empty()) return;
+  if (reported.empty()) {
+    if (registered) report_nothing_held(self);
+    return;
+  }
   st.reporting = true;
   spdlog::info("{}: telling the new router about {} requests the last one dispatched here", st.self.name,
                reported.size());
@@ -211,7 +226,7 @@ void report_held(decode_self* self) {
       for (auto& r : results) news.push_back(std::move(r));
       send_news(self);
     }
-    report_held(self);  // those that became orphans meanwhile (another router change)
+    report_held(self, false);  // those that became orphans meanwhile (another router change)
   };
   self->request(st.router, std::chrono::seconds(5), std::move(report))
       .then([=](const std::vector<uint64_t>& taken) { answered(taken); },
@@ -419,7 +434,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
       // change; and a router it registered with hears what the last one's requests reached.
       [=](atoms::republish_atom, const caf::actor& local, const std::string& at) {
         auto& st = self->state;
-        if (st.router && self->current_sender() == st.router.address()) report_held(self);
+        if (st.router && self->current_sender() == st.router.address()) report_held(self, true);
         follow_directory(self, self->state.router, self->state.directory, local, at, [=] {
           auto& st = self->state;
           st.published = static_cast<bool>(st.directory.handle);

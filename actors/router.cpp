@@ -37,6 +37,8 @@
 // loops, the link, status and metrics in router_nodes.cpp.
 
 #include <caf/all.hpp>
+
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -71,9 +73,14 @@ void act_all(router_self* self, const sched::commands& out) {
 
 void step(router_self* self, const sched::event& e) {
   sched::commands out;
-  self->state.cp->handle(e, now_s(self), out);
+  auto& st = self->state;
+  st.cp->handle(e, now_s(self), out);
   act_all(self, out);
   arm_deadline(self);
+  if (!st.held_back.empty() && !core_of(self).awaiting_nodes(now_s(self))) {
+    for (auto& rp : std::exchange(st.held_back, {}))
+      rp.deliver(caf::make_error(errc::unreachable, "the router was settling after a change of router: send again"));
+  }
 }
 
 }  // namespace router_parts

@@ -45,6 +45,8 @@ constexpr auto kOrphanGrace = std::chrono::milliseconds(2500);
 
 // Results in one decode node's message (a step's): at most its sequences, far below this.
 constexpr size_t kMaxResultsPerMessage = 4096;
+// Clients' requests held back while a new router settles; past this many they run at once.
+constexpr size_t kMaxHeldBack = 4096;
 
 // A registered node's actors, cast to their interfaces once its certificate proved its role.
 struct node_handles {
@@ -94,6 +96,9 @@ struct router_state {
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
   bool lookup_in_flight = false;
+  // Clients' requests held back while the core settles (accept_request), answered `unreachable`
+  // (send again) once it has.
+  std::vector<caf::response_promise> held_back;
   // Decode jobs of this round of the mailbox, per decode node: they go together once it was
   // read (outbox.hpp), one message per node however many requests it reserves for.
   outbox<std::map<sched::node_id, std::vector<decode_job>>> decode_jobs;

@@ -180,6 +180,15 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
       return rp;
     }
   }
+  // Settling after a change of router: a client's (re)send of a request the router does not know
+  // waits unanswered until the decode nodes said what they hold of the last router's requests;
+  // its client sends it again (a second later), joining the request if one was taken over.
+  if (!req.client_id.empty() && !req.stream && core_of(self).awaiting_nodes(now_s(self)) &&
+      st.held_back.size() < kMaxHeldBack) {
+    auto rp = self->make_response_promise();
+    st.held_back.push_back(rp);
+    return rp;
+  }
   const uint64_t id = st.next_request++;
   const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.options.policy.deadline_ms;
   pending_request p;
@@ -253,8 +262,10 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
     self->delayed_send(self, 2 * kOrphanGrace, atoms::orphan_atom::value, h.request);
     taken.push_back(h.request);
   }
-  spdlog::info("router: took over {} of the {} requests {} held for the last router", taken.size(), m.requests.size(),
-               m.node);
+  if (!m.requests.empty())
+    spdlog::info("router: took over {} of the {} requests {} held for the last router", taken.size(),
+                 m.requests.size(), m.node);
+  step(self, sched::node_reported{*node});  // it is back, as far as settling goes
   return taken;
 }
 

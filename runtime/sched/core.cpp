@@ -100,9 +100,20 @@ void core::on(const node_up& e, double now, commands& out) {
   n.decoding = 0;
   rebuild_candidates();
   room_freed_ = true;
+  // A decode node is back once it said what it holds (node_reported).
+  if (e.node.kind != node_kind::decode) settled_for(e.node.name, now);
+}
+
+void core::settled_for(const std::string& name, double now) {
   // Every node the previous router held is back: nothing more to settle for.
-  if (!awaited_.empty() && awaited_.erase(e.node.name) && awaited_.empty() && now < options_.settle_until_s)
+  if (!awaited_.empty() && awaited_.erase(name) && awaited_.empty() && now < options_.settle_until_s) {
     options_.settle_until_s = now;
+    room_freed_ = true;
+  }
+}
+
+void core::on(const node_reported& e, double now, commands&) {
+  if (const auto* n = live_node(e.node)) settled_for(n->desc.name, now);
 }
 
 node_view* core::live_node(node_id id) {

@@ -98,6 +98,10 @@ class core {
   std::optional<node_id> node_by_name(const std::string& name) const;
   const node_view& node(node_id id) const { return nodes_.at(id); }
   const core_counters& counters() const { return counters_; }
+  // Routing waits for the nodes to come back (core_options::settle_until_s, settle_for).
+  bool settling(double now) const { return now < options_.settle_until_s; }
+  // Settling, and still waiting for some of the previous router's nodes (settle_for).
+  bool awaiting_nodes(double now) const { return settling(now) && !awaited_.empty(); }
   int threshold_tokens() const { return options_.threshold_tokens; }
   bool bandwidth_abundant() const { return options_.bandwidth_abundant; }
   bool has_directory() const;
@@ -125,6 +129,8 @@ class core {
   void on(const policy_update& e, double now, commands& out);
   void on(const cache_pulled& e, double now, commands& out);
   void on(const request_adopted& e, double now, commands& out);
+  void on(const node_reported& e, double now, commands& out);
+  void settled_for(const std::string& name, double now);
 
   // -- request lifecycle ------------------------------------------------------------------------
   // A new entry in the table (and its deadline): arrived, or taken over.

@@ -154,9 +154,14 @@ struct request_adopted {
   policy::prefill_path path = policy::prefill_path::local;
 };
 
+// A decode node told a new router what it holds of the last one's requests (maybe nothing): a
+// router settling for the previous one's nodes counts a decode node back only then, so no
+// client's retry is routed before the requests it would duplicate are taken over.
+struct node_reported { node_id node = kNoNode; };
+
 using event = std::variant<node_up, node_down, node_drain, node_staging, request_arrived, cache_answer, reserved,
                            prefill_done, first_token, decode_done, request_failed, tick, policy_update,
-                           cache_pulled, request_adopted>;
+                           cache_pulled, request_adopted, node_reported>;
 
 // ---------------------------------------------------------------------------------------------
 // Commands

@@ -485,15 +485,20 @@ TEST_CASE("a settling router routes nothing until its settling time has passed, 
   CHECK(std::get<reserve>(out[1]).id == 2);
 }
 
-TEST_CASE("a settling router that knows its predecessor's nodes routes as soon as all of them are back") {
+TEST_CASE("a settling router that knows its predecessor's nodes routes as soon as all of them are back, decode nodes once they reported what they hold") {
   core c({.threshold_tokens = 1024, .queue_max = 8, .settle_until_s = 1.0,
           .settle_for = {"local-prefill-0", "decode-0", "decode-1"}});
   commands out;
   c.handle(node_up{{"local-prefill-0", node_kind::prefill, false, 0}}, 0.1, out);
   c.handle(node_up{{"decode-0", node_kind::decode, false, 4}}, 0.1, out);
+  c.handle(node_reported{*c.node_by_name("decode-0")}, 0.1, out);
   c.handle(request_arrived{1, 100, 4, 0}, 0.2, out);
   CHECK(out.empty());  // decode-1 is still due
   c.handle(node_up{{"decode-1", node_kind::decode, false, 4}}, 0.25, out);
+  CHECK(out.empty());  // registered, but what it holds of the last router's requests is not known yet
+  CHECK(c.settling(0.25));
+  c.handle(node_reported{*c.node_by_name("decode-1")}, 0.26, out);
+  CHECK_FALSE(c.settling(0.26));
   REQUIRE(out.size() == 1);
   CHECK(std::get<reserve>(out[0]).id == 1);
   out.clear();
