@@ -1,0 +1,68 @@
+// What an actor tells a peer goes in one message per round of its mailbox (actors/outbox.hpp):
+// everything added while more work was queued goes together once that work is read, and an idle
+// actor's one item goes at once.
+
+#include <caf/all.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "actors/messages.hpp"
+#include "actors/outbox.hpp"
+#include "actors/system_config.hpp"
+
+using namespace prfaas;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct gatherer_state {
+  actors::outbox<actors::decode_news> news;
+};
+
+// Each request id it reads becomes a result in its news to `peer`; `ok_atom` keeps it busy a
+// while (so what is sent meanwhile queues up).
+caf::behavior gatherer(caf::stateful_actor<gatherer_state>* self, caf::actor peer) {
+  return {
+      [=](uint64_t id) { self->state.news.add(self).results.push_back({id, {1}, 0, 0}); },
+      [=](caf::ok_atom) { std::this_thread::sleep_for(200ms); },
+      [=](atoms::flush_atom) {
+        self->state.news.flushed();
+        if (auto n = self->state.news.take()) self->send(peer, std::move(*n));
+      },
+  };
+}
+
+}  // namespace
+
+TEST_CASE("news added while more work is queued go to the peer in one message once that work is read") {
+  actors::system_config cfg{config::router_config{}, 2};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor peer{sys};
+  auto g = sys.spawn(gatherer, caf::actor_cast<caf::actor>(peer));
+  peer->send(g, caf::ok_atom::value);  // busy: the five ids below queue behind it
+  for (uint64_t id = 1; id <= 5; ++id) peer->send(g, id);
+  actors::decode_news got;
+  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  REQUIRE(got.results.size() == 5);
+  for (uint64_t id = 1; id <= 5; ++id) CHECK(got.results[id - 1].request == id);
+  // Idle: one item goes at once, alone.
+  peer->send(g, uint64_t{6});
+  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  REQUIRE(got.results.size() == 1);
+  CHECK(got.results[0].request == 6);
+  caf::anon_send_exit(g, caf::exit_reason::kill);
+}
+
+TEST_CASE("an outbox gives what was gathered once, and nothing when nothing was") {
+  actors::outbox<actors::decode_news> box;
+  CHECK_FALSE(box.take());
+  box.gather().results.push_back({7, {1}, 0, 0});
+  box.gather().started.push_back({8, 100, 0});
+  const auto n = box.take();
+  REQUIRE(n);
+  CHECK(n->results.size() == 1);
+  CHECK(n->started.size() == 1);
+  CHECK_FALSE(box.take());
+}
