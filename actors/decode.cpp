@@ -207,7 +207,6 @@ void report_held(decode_self* self, bool registered) {
   auto answered = [=](const std::vector<uint64_t>& taken) {
     auto& st = self->state;
     st.reporting = false;
-    std::vector<decode_result> results;
     int dropped = 0;
     for (uint64_t id : reported) {
       if (!st.orphans.erase(id)) continue;  // it ended meanwhile
@@ -215,17 +214,13 @@ void report_held(decode_self* self, bool registered) {
         drop_orphan(st, id);
         ++dropped;
       } else if (auto u = st.unreported.find(id); u != st.unreported.end()) {
-        results.push_back(std::move(u->second));
+        st.news.gather().results.push_back(std::move(u->second));  // the waiting results, to the new router
         st.unreported.erase(u);
       }
     }
     spdlog::info("{}: the new router took over {} requests ({} dropped)", st.self.name, reported.size() - dropped,
                  dropped);
-    if (!results.empty()) {
-      auto& news = st.news.gather().results;
-      for (auto& r : results) news.push_back(std::move(r));
-      send_news(self);
-    }
+    send_news(self);
     report_held(self, false);  // those that became orphans meanwhile (another router change)
   };
   self->request(st.router, std::chrono::seconds(5), std::move(report))
@@ -335,13 +330,9 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
           if (held.error() == errc::node_lost) return;  // the role actor quits (fault point crash_role)
           // Refused: KV sent beside the job (reserve.whole_kv) that waits for it is dropped at once.
           if (!st.reserved.count(job.request)) st.receiver->cancel(transport::transfer_key(job.request, job.attempt));
-          const auto& err = held.error();
-          const bool ours = err.category() == caf::atom("prfaas");
-          std::string why = ours ? std::string() : describe(err);
-          for (size_t i = 0; ours && i < err.context().size(); ++i)
-            if (err.context().match_element<std::string>(i)) why += err.context().get_as<std::string>(i);
+          // reserve_sequence refuses with prfaas errors only: their code and words.
           st.news.add(self).failed.push_back(
-              decode_failed{job.request, std::move(why), job.attempt, ours ? static_cast<errc>(err.code()) : errc::internal});
+              decode_failed{job.request, error_words(held.error()), job.attempt, static_cast<errc>(held.error().code())});
         }
       },
       [=](const kv_event& e) {

@@ -577,6 +577,8 @@ typename Inspector::result_type inspect(Inspector& f, router_status& x) {
 
 // Renders an error for a person: "node_lost: decode node decode-1 lost (...)".
 std::string describe(const caf::error& err);
+// An error's own words without its code: its context's strings, joined by ": ".
+std::string error_words(const caf::error& err);
 
 }  // namespace prfaas::actors
 

@@ -6,9 +6,10 @@
 //   generate_request                 -> request_arrived       lookup_cache    -> match_atom to the directory
 //                                                                                (batched while one is in flight)
 //   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
+//                                                                                (a round's to each node together)
 //                                                             (+ prefill, when the directory says the decode node
 //                                                              holds none of the prompt: both at once)
-//   decode_job held tokens           -> reserved              prefill         -> prefill_job to a prefill node
+//   decode_news: reserved            -> reserved              prefill         -> prefill_job to a prefill node
 //   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
 //   decode_news: started, results    -> first_token,          reply           -> the client's response
 //                                       decode_done (each item on its own)
@@ -37,8 +38,6 @@
 // loops, the link, status and metrics in router_nodes.cpp.
 
 #include <caf/all.hpp>
-
-#include <utility>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -77,10 +76,7 @@ void step(router_self* self, const sched::event& e) {
   st.cp->handle(e, now_s(self), out);
   act_all(self, out);
   arm_deadline(self);
-  if (!st.held_back.empty() && !core_of(self).awaiting_nodes(now_s(self))) {
-    for (auto& rp : std::exchange(st.held_back, {}))
-      rp.deliver(caf::make_error(errc::unreachable, "the router was settling after a change of router: send again"));
-  }
+  if (!st.held_back.empty()) release_held_back(self);
 }
 
 }  // namespace router_parts
@@ -191,8 +187,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (!from_holder(self, m.request, sched::node_kind::prefill, "pulled prefix")) return;
         step(self, sched::cache_pulled{m.request, m.tokens, m.attempt});
       },
-      // A decode node's news, every item checked on its own: starts, then tokens, then results
-      // (a request's come in that order), then what it gave up.
+      // A decode node's news, every item checked on its own: reservations, starts, tokens, results
+      // (a request's come in that order), then what it refused or gave up.
       [=](decode_news& news) {
         if (news.reserved.size() > kMaxResultsPerMessage || news.started.size() > kMaxResultsPerMessage ||
             news.chunks.size() > kMaxResultsPerMessage ||
@@ -202,10 +198,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         for (const auto& m : news.started) decode_started_at(self, m);
         for (auto& m : news.chunks) tokens_from_decode(self, m);
         for (auto& m : news.results) decode_result_at(self, m);
-        for (const auto& m : news.failed) {
-          if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) continue;
-          step(self, sched::request_failed{m.request, m.code, m.error, m.attempt});
-        }
+        for (const auto& m : news.failed) decode_failed_at(self, m);
       },
       // A decode node's requests of the lost router: taken over, as far as they got.
       [=](held_report& m) -> std::vector<uint64_t> { return take_over(self, m); },

@@ -135,13 +135,17 @@ void job_failed(router_self* self, uint64_t id, const caf::error& err, int attem
 // id.  Not taken: one without a client id (no retry could find it), one whose client started
 // again here or has its answer, one out of range.  The ids taken; the node drops the rest.
 std::vector<uint64_t> take_over(router_self* self, held_report& m);
+// Clients' requests held back while the core awaited its predecessor's nodes (accept_request):
+// answered `unreachable` (send again) once it no longer does.
+void release_held_back(router_self* self);
 // A decode node's news (decode_news), item by item, each from the node holding its request:
-// the KV landed (the first token), output tokens (kept for a resumption, passed to the
-// request's stream), the request's result.
+// the reservation, the KV landed (the first token), output tokens (kept for a resumption, passed
+// to the request's stream), the request's result, its refusal or failure.
 void reserved_at(router_self* self, const reservation& m);
 void decode_started_at(router_self* self, const decode_started& m);
 void tokens_from_decode(router_self* self, token_chunk& m);
 void decode_result_at(router_self* self, decode_result& m);
+void decode_failed_at(router_self* self, const decode_failed& m);
 // The round's decode jobs go, each node's in one message; a job whose attempt was abandoned
 // meanwhile (its node lost, the request ended or dispatched again) stays behind.
 void send_decode_jobs(router_self* self);

@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "actors/actor_plane.hpp"
 #include "actors/router_parts.hpp"
 #include "actors/sender_trust.hpp"
@@ -40,13 +43,7 @@ void check_decoding(int vocab, const std::vector<int32_t>& prompt, const decodin
 // A node's error as the core's event: prfaas errors keep their code and text; anything else
 // (a CAF timeout, a broken connection) means the node could not be reached.
 sched::request_failed failed_event(uint64_t id, const caf::error& err, int attempt) {
-  if (err.category() == caf::atom("prfaas")) {
-    std::string text;
-    const auto& ctx = err.context();
-    for (size_t i = 0; i < ctx.size(); ++i)
-      if (ctx.match_element<std::string>(i)) text += (text.empty() ? "" : ": ") + ctx.get_as<std::string>(i);
-    return {id, static_cast<errc>(err.code()), text, attempt};
-  }
+  if (err.category() == caf::atom("prfaas")) return {id, static_cast<errc>(err.code()), error_words(err), attempt};
   return {id, errc::unreachable, describe(err), attempt};
 }
 
@@ -269,6 +266,13 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
   return taken;
 }
 
+void release_held_back(router_self* self) {
+  auto& st = self->state;
+  if (core_of(self).awaiting_nodes(now_s(self))) return;
+  for (auto& rp : std::exchange(st.held_back, {}))
+    rp.deliver(caf::make_error(errc::unreachable, "the router was settling after a change of router: send again"));
+}
+
 void decode_started_at(router_self* self, const decode_started& m) {
   if (!from_holder(self, m.request, sched::node_kind::decode, "decode start")) return;
   if (const auto* v = core_of(self).find(m.request); v && v->attempt == m.attempt)
@@ -295,6 +299,11 @@ void decode_result_at(router_self* self, decode_result& m) {
   it->second.logprobs = std::move(m.logprobs);
   it->second.decode_ms = m.decode_ms;
   step(self, sched::decode_done{m.request, m.attempt});
+}
+
+void decode_failed_at(router_self* self, const decode_failed& m) {
+  if (!from_holder(self, m.request, sched::node_kind::decode, "failure")) return;
+  step(self, sched::request_failed{m.request, m.code, m.error, m.attempt});
 }
 
 void act(router_self* self, const sched::lookup_cache& c) {

@@ -35,6 +35,14 @@ system_config::system_config(const config::router_config& timing, size_t schedul
   set("logger.console", caf::atom("none"));
 }
 
+std::string error_words(const caf::error& err) {
+  std::string text;
+  const auto& ctx = err.context();
+  for (size_t i = 0; i < ctx.size(); ++i)
+    if (ctx.match_element<std::string>(i)) text += (text.empty() ? "" : ": ") + ctx.get_as<std::string>(i);
+  return text;
+}
+
 std::string describe(const caf::error& err) {
   if (!err) return "no error";
   std::string text;

@@ -3,9 +3,9 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <chrono>
 #include <map>
 #include <mutex>
 #include <stdexcept>

@@ -122,7 +122,8 @@ matrix_row run_workload(const std::string& name, const std::function<void(const 
 // The fault-free run: its outcomes are the reference every fault run is checked against, and
 // its probes' time is the baseline of recovery (the probes queue behind the same load).  The
 // reference test leaves them in PRFAAS_FAULT_MATRIX_REFERENCE (ctest runs it before any row);
-// a row run without it (the binary alone) makes its own.
+// a row run by the binary alone reads the last reference ctest made there (from the build of
+// then: remove the directory after a change), or makes its own when there is none.
 const std::string kReferenceDir = PRFAAS_FAULT_MATRIX_REFERENCE;
 
 matrix_row make_reference(const std::string& dir) {
@@ -191,6 +192,10 @@ void chaos_link(const deployment& d, std::vector<std::string> args) {
 
 }  // namespace
 
+// Hidden ("[.") from a plain run of the binary and from the rows' discovery: it is not a row but
+// the ctest fixture `fault_matrix_reference` every row requires (tests/CMakeLists.txt registers it
+// on its own as "faults: fault matrix: the fault-free reference run"), so ctest runs it once,
+// before them.  By hand: `prfaas_fault_tests "[.matrix-reference]"`.
 TEST_CASE("fault matrix: the fault-free reference run", "[.matrix-reference]") {
   const auto row = make_reference(kReferenceDir);
   REQUIRE(row.recovery_s >= 0);  // both paths served: a baseline to measure recovery against
