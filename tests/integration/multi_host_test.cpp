@@ -95,10 +95,15 @@ TEST_CASE("three hosts: long prompts cross the shaped, lossy link and short ones
   CHECK(endpoints.at("decode-0").rfind(net.address("local") + ":", 0) == 0);
   d.check_outputs();
 
-  // Long prompts keep the shaped link busy for seconds: while KV waits in the sender's queue,
-  // the rate the PrfaaS node's link reports (TCP_INFO's delivery rate over its connections, in
-  // `prfaas status`; the median of those samples) is the shaped rate.  Each starts differently:
-  // a decode node holding a prompt's start (the outputs checked above) would not receive it.
+  // Long prompts keep the shaped link busy for seconds.  While KV waits in the sender's queue the
+  // router's capacity for the link is what the PrfaaS node measured of it (bytes acknowledged per
+  // period, transport::telemetry_gate), not the config; and the kernel's own estimate (TCP_INFO's
+  // delivery rate, summed over the connections carrying data, in `prfaas status`) reaches the
+  // shaped rate and never passes it.  Only the kernel's estimate at its best is compared: a sample
+  // taken while one connection of several still drains counts that one's share alone, and status
+  // shows a node's last report until the next (a poll may see one report several times).  Each
+  // prompt starts differently: a decode node holding a prompt's start (the outputs checked above)
+  // would not receive it.
   std::vector<std::future<run_result>> load;
   for (int i = 0; i < 3; ++i)
     load.push_back(std::async(std::launch::async, [&, i] {
@@ -121,18 +126,17 @@ TEST_CASE("three hosts: long prompts cross the shaped, lossy link and short ones
   }
   for (auto& f : load) CHECK(parse_ok(f.get()).at("path") == "prfaas");
   REQUIRE(busy.size() >= 3);
-  std::sort(busy.begin(), busy.end());
-  const double median = busy[busy.size() / 2];
+  const double best = *std::max_element(busy.begin(), busy.end());
   std::string seen;
   for (double g : busy) seen += std::to_string(g) + " ";
-  INFO("PrfaaS link delivery rate while KV waited to be sent (Gbps): " << seen << "; median " << median << ", shaped " << kShapedGbps);
-  // The router's capacity is what the PrfaaS node measured of the shaped link, not the config.
+  INFO("PrfaaS link delivery rate while KV waited to be sent (Gbps): " << seen << "; best " << best << ", shaped "
+       << kShapedGbps << "; the router's measured capacity " << link_gbps << " (" << link_source << ")");
   CHECK(link_source == "measured");
   CHECK(link_gbps == Approx(kShapedGbps).epsilon(0.3));
   // TCP's delivery-rate samples through a token bucket swing about +-10 % around its rate (0.95-
   // 1.08x seen); line rate here is hundreds of times the shaped rate.
-  CHECK(median > 0.7 * kShapedGbps);
-  CHECK(median < 1.3 * kShapedGbps);
+  CHECK(best > 0.7 * kShapedGbps);
+  CHECK(best < 1.3 * kShapedGbps);
 }
 
 // No sender-side sleep stands in for the distance here: the PrfaaS host is 20 ms away on the
