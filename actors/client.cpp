@@ -1,6 +1,7 @@
 #include "actors/client.hpp"
 
 #include "actors/actor_plane.hpp"
+#include "actors/client_door.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -113,8 +114,25 @@ void cancel(caf::actor_system& sys, const router_locator& router_at, const std::
   }
 }
 
+caf::actor door_keeper::door_for(caf::actor_system& sys, const caf::actor& router) {
+  std::lock_guard lock(mutex_);
+  if (router.address() != router_) {
+    router_ = router.address();
+    door_ = open_door(sys, router);
+  }
+  return door_;
+}
+
+void door_keeper::forget(const caf::actor& door) {
+  std::lock_guard lock(mutex_);
+  if (door_ != door) return;
+  door_ = nullptr;
+  router_ = caf::actor_addr{};
+}
+
 caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const router_locator& router_at,
-                                                 generate_request request, std::chrono::milliseconds budget) {
+                                                 generate_request request, std::chrono::milliseconds budget,
+                                                 door_keeper* doors) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + budget;
   // The request's own deadline counts from the first send; each retry carries what is left.
@@ -137,11 +155,13 @@ caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const r
     if (own_ms > 0)
       request.deadline_ms = static_cast<int32_t>(std::max<long>(
           1, std::chrono::duration_cast<std::chrono::milliseconds>(own_deadline - clock::now()).count()));
-    auto r = ask(sys, router, request, std::min(left, std::chrono::milliseconds(1000)));
+    const caf::actor to = doors ? doors->door_for(sys, router) : router;
+    auto r = ask(sys, to, request, std::min(left, std::chrono::milliseconds(1000)));
     if (r) return r;
     const auto& err = r.error();
     // The router's own verdict on the request is final; silence or a lost router is not.
     if (err.category() == caf::atom("prfaas") && static_cast<errc>(err.code()) != errc::unreachable) return r;
+    if (doors && err != caf::sec::request_timeout) doors->forget(to);  // it, or its router, went
     last = describe(err);
     // Look the router up again: the same one while its connection holds, a restarted one at
     // the same address once the old connection is gone, or the new leader.

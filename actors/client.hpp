@@ -4,8 +4,12 @@
 
 #include <caf/fwd.hpp>
 
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include "actors/messages.hpp"
@@ -27,14 +31,32 @@ caf::expected<caf::actor> connect_router(caf::actor_system& sys, const router_lo
 caf::expected<generate_result> generate(caf::actor_system& sys, const caf::actor& router,
                                         const generate_request& request, std::chrono::milliseconds timeout);
 
+// A process's door to whichever router it reaches (client_door.hpp), shared by its threads: a
+// round of their requests goes in one message.  Opened on first use, and again for a new
+// router (a restarted one, or a new leader); the old door closed with its router.
+class door_keeper {
+ public:
+  caf::actor door_for(caf::actor_system& sys, const caf::actor& router);
+  // A request through `door` failed other than by timing out (its router went, or the door
+  // did): the next request opens a new one, even to the same router.
+  void forget(const caf::actor& door);
+
+ private:
+  std::mutex mutex_;
+  caf::actor_addr router_;  // the router the door below goes to
+  caf::actor door_;
+};
+
 // Sends one request and keeps at it until it completes, fails for a reason of its own, or
 // `budget` has passed: every second without an answer it sends the request again under the same
 // client id (a router still holding it lets the retry join it), and a router that went away is
 // reconnected to at `router_at` (a restarted router runs the request again: greedy output does
 // not depend on where).  Never waits past the budget.  The request's own deadline_ms (0: the
-// router's default) counts from the first send: a retry carries what is left of it.
+// router's default) counts from the first send: a retry carries what is left of it.  With
+// `doors`, each send goes through the process's door to the router reached.
 caf::expected<generate_result> generate_retrying(caf::actor_system& sys, const router_locator& router_at,
-                                                 generate_request request, std::chrono::milliseconds budget);
+                                                 generate_request request, std::chrono::milliseconds budget,
+                                                 door_keeper* doors = nullptr);
 
 // Sends one request whose tokens come as they are produced: `on_tokens(tokens)` gets each new
 // stretch of the output in order (the first token as soon as the prefill is done).  Returning

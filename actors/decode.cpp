@@ -114,7 +114,7 @@ using decode_self = decode_actor::stateful_base<decode_state>;
 // What the router has not heard yet goes, in one message.
 void send_news(decode_self* self) {
   auto& st = self->state;
-  if (auto news = st.news.take(); news && st.router) self->send(st.router, std::move(*news));
+  if (auto news = st.news.take(self); news && st.router) self->send(st.router, std::move(*news));
 }
 
 // Jobs in one message of the router's: a round's, far below this.
@@ -307,6 +307,7 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
   st.pool = std::move(o.parts.pool);
   st.cache = std::move(o.parts.cache);
   st.batch = std::make_unique<engine::decode_batch>(*st.engine, o.max_sequences, o.cache_finished);
+  st.news = outbox<decode_news>(o.news_gap);
   st.links = std::make_shared<transport::link_pool>(o.parts.carrier, o.links, nullptr);
   const auto& context = o.context;
   st.faults = context.faults;

@@ -298,6 +298,7 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
   http_counters served;
   svr.set_logger([&](const httplib::Request& req, const httplib::Response& res) { served.count(req.path, res.status); });
   readiness ready(sys, router_at);
+  actors::door_keeper doors;  // the handlers' requests to the router go through one door, a round's together
 
   svr.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
     const std::string why = readiness::check(sys, router_at);
@@ -357,7 +358,8 @@ int run_gateway(caf::actor_system& sys, const config::deployment_config& config,
         std::vector<std::future<caf::expected<actors::generate_result>>> runs;
         for (int i = 0; i < r.n; ++i)
           runs.push_back(std::async(std::launch::async, [&, i] {
-            return actors::generate_retrying(sys, router_at, request_of(r, i, id + "-" + std::to_string(i)), budget);
+            return actors::generate_retrying(sys, router_at, request_of(r, i, id + "-" + std::to_string(i)), budget,
+                                             &doors);
           }));
         // A client that hangs up before its answer cancels its choices at the router.
         for (bool cancelled = false;;) {

@@ -5,7 +5,7 @@
 // itself.
 //
 //   prfaas::actors::prefill_actor p = spawn_prefill(sys, options, router);
-//   self->request(p, timeout, job).then([](prefill_report& r) { ... });
+//   self->send(p, std::vector<prefill_job>{job});   // answered in the node's prefill_news
 //
 // Every handle a message is sent through is of these types: the router casts a registered
 // node's handles to its role's interface (the certificate proved the role) and its supervisor's
@@ -35,7 +35,8 @@ using cache_directory_actor = caf::typed_actor<
 // Prefill node (roles.hpp: spawn_prefill).
 using prefill_actor = caf::typed_actor<
     caf::replies_to<atoms::status_atom>::with<node_info>,
-    caf::replies_to<prefill_job>::with<prefill_report>,         // prefill, stream the KV, report
+    // a round's jobs from the router: prefill, stream the KV; each answered in prefill_news
+    caf::reacts_to<std::vector<prefill_job>>,
     caf::replies_to<cache_pull>::with<caf::ok_atom>,            // arm the receiver for a prefix
     caf::replies_to<cache_push>::with<int32_t>,                 // send a cached prefix: tokens sent
     caf::reacts_to<atoms::router_atom, caf::actor>,             // the router restarted
@@ -44,10 +45,11 @@ using prefill_actor = caf::typed_actor<
     // process, its published HOST:PORT ("" : none) (directory_link.hpp)
     caf::reacts_to<atoms::republish_atom, caf::actor, std::string>,
     caf::reacts_to<atoms::abort_atom, uint64_t, int32_t>,       // request, attempt
-    // its own: KV receiver events, batch steps, looks at its KV staging
+    // its own: KV receiver events, batch steps, looks at its KV staging, the news gap's end
     caf::reacts_to<kv_event>,
     caf::reacts_to<atoms::step_atom>,
-    caf::reacts_to<atoms::tick_atom>>;
+    caf::reacts_to<atoms::tick_atom>,
+    caf::reacts_to<atoms::flush_atom>>;
 
 // Decode node (roles.hpp: spawn_decode).
 using decode_actor = caf::typed_actor<
@@ -97,10 +99,12 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<link_report>,
     caf::reacts_to<staging_report>,
     caf::reacts_to<cache_pulled>,
+    caf::reacts_to<prefill_news>,  // a prefill node's reports and failures, gathered
     caf::reacts_to<decode_news>,  // a decode node's starts, tokens, results and failures, gathered
     caf::replies_to<held_report>::with<std::vector<uint64_t>>,  // a decode node's requests of the last router: taken over
     // from clients (the CLI, the gateway, apps)
     caf::replies_to<generate_request>::with<generate_result>,
+    caf::reacts_to<std::vector<submission>>,  // a client process's door: a round's requests, answered by ticket
     caf::reacts_to<atoms::cancel_atom, std::string>,                  // client id
     caf::replies_to<atoms::status_atom>::with<router_status>,
     caf::replies_to<atoms::metrics_atom>::with<std::string>,          // Prometheus text
@@ -112,6 +116,14 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<atoms::tick_atom>,
     caf::reacts_to<atoms::rebalance_atom>,
     caf::reacts_to<atoms::orphan_atom, uint64_t>,   // a request whose requesters all went: still so?
-    caf::reacts_to<atoms::flush_atom>>;             // the decode jobs gathered this round go (outbox.hpp)
+    caf::reacts_to<atoms::flush_atom>>;             // the decode jobs and door answers gathered this round go (outbox.hpp)
+
+// A client process's door to one router (client_door.hpp): its callers ask it as they would
+// the router; it sends their requests of one round of its mailbox together.
+using client_door_actor = caf::typed_actor<
+    caf::replies_to<generate_request>::with<generate_result>,  // from the process's callers
+    caf::reacts_to<std::vector<door_answer>>,                   // the router's answers, a round's
+    caf::reacts_to<atoms::flush_atom>,                          // its own: the round's requests go,
+    caf::reacts_to<atoms::tick_atom>>;                          // and its idle check
 
 }  // namespace prfaas::actors

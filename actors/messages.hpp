@@ -7,6 +7,8 @@
 //   supervisor -> router      register_atom, node_info, role, control, registration_proof
 //                                                                   -> ok / error(model_mismatch, invalid_argument)
 //   client     -> router      generate_request                      -> generate_result / error
+//   client door -> router     submissions (a process's requests of one round of its door,
+//                                together: client_door.hpp)      -> door_answers (a round's, together)
 //   client     -> router      status_atom                           -> router_status
 //   client     -> router      metrics_atom                          -> std::string (Prometheus text)
 //   client     -> router      trace_atom, request id                -> sched::timeline / error(unknown_request)
@@ -24,7 +26,8 @@
 //   decode     -> router      decode_news: token_chunks (decode_job.stream) -> forwarded to the request's stream
 //   decode     -> router      held_report (a new router: registered) -> the request ids it took over
 //   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
-//   router     -> prefill     prefill_job                           -> prefill_report / error
+//   router     -> prefill     prefill_jobs (a round's, together)    -> prefill_news: each job's report
+//                                (its KV confirmed) or failure, gathered per job / staging look
 //   router     -> role, its supervisor (control)   abort_atom, request id, attempt
 //   decode     -> router      decode_news: decode_started / decode_results / decode_failed, gathered
 //                                per round of its mailbox (outbox.hpp)
@@ -231,6 +234,31 @@ typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
            x.uncached_tokens, x.cache_source, x.timeline, x.stopped, x.seed, x.logprobs);
 }
 
+// A client process's requests to one router go through its door (client_door.hpp), a round of
+// the door's mailbox in one message; the router answers each by its ticket, its answers to one
+// door of one round of its own mailbox in one message.  Per-message costs (a BASP frame, a TLS
+// record, system calls, a wake-up on each end) are paid once per round, not per request.
+struct submission {
+  uint64_t ticket = 0;  // the door's, unique among its requests waiting
+  generate_request request;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, submission& x) {
+  return f(caf::meta::type_name("submission"), x.ticket, x.request);
+}
+
+struct door_answer {
+  uint64_t ticket = 0;
+  generate_result result;  // when error is none
+  caf::error error;        // the router's verdict, as a client of its own would get it
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, door_answer& x) {
+  return f(caf::meta::type_name("door_answer"), x.ticket, x.result, x.error);
+}
+
 struct prefill_job {
   uint64_t request = 0;
   std::vector<int32_t> prompt;
@@ -254,6 +282,7 @@ typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
 
 struct prefill_report {
   uint64_t request = 0;
+  int32_t attempt = 0;          // the job's
   int64_t kv_bytes = 0;
   double prefill_ms = 0;
   int32_t cached_tokens = 0;    // restored from the node's prefix cache
@@ -264,9 +293,36 @@ struct prefill_report {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_report& x) {
-  return f(caf::meta::type_name("prefill_report"), x.request, x.kv_bytes, x.prefill_ms, x.cached_tokens,
+  return f(caf::meta::type_name("prefill_report"), x.request, x.attempt, x.kv_bytes, x.prefill_ms, x.cached_tokens,
            x.computed_tokens, x.phases.started_ms, x.phases.first_kv_ms, x.phases.computed_ms, x.phases.last_kv_ms,
            x.first_logprobs);
+}
+
+// A prefill job the node could not do, or whose KV did not cross: the cause, naming the node.
+struct prefill_failed {
+  uint64_t request = 0;
+  int32_t attempt = 0;
+  errc code = errc::internal;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, prefill_failed& x) {
+  return f(caf::meta::type_name("prefill_failed"), x.request, x.attempt, x.code, x.error);
+}
+
+// A prefill node's answers to its jobs (one way, a round's together: std::vector<prefill_job>),
+// gathered until it next reads its mailbox, ends a job, or looks at its KV staging between
+// layers of a long prefill (reports then go at once).
+struct prefill_news {
+  std::vector<prefill_report> reports;  // the KV confirmed by the decode node
+  std::vector<prefill_failed> failed;
+  bool empty() const { return reports.empty() && failed.empty(); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, prefill_news& x) {
+  return f(caf::meta::type_name("prefill_news"), x.reports, x.failed);
 }
 
 // One node's usable hit of a prompt, as the cache directory sees it.
@@ -640,4 +696,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::decode_news))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::decode_job>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, flush_atom, "flush")
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::submission>))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::door_answer>))
+  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::prefill_job>))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::prefill_news))
 CAF_END_TYPE_ID_BLOCK(prfaas)

@@ -10,10 +10,13 @@
 // length of the computation, and jobs queue in the mailbox.  A linked reporter actor sends the
 // router the node's link telemetry when transport::telemetry_gate says it is worth telling.
 //
+//   prefill jobs (a round's from the router, one way), each:
 //   prefill_job --> [room in staging; engine prefill, hook -> link.send_payloads; done] --> staged
-//   staged --confirmed (looked at between layers, after each job, every 5 ms while any)--> prefill_report
+//   staged --confirmed (looked at between layers, after each job, every 5 ms while any)--> a report
 //   with node.prefill_token_budget > 0: prefill_job --> queued; step --> a batch of queued jobs
 //   within the budget, prefilled one after another, completed together
+//   reports and failures --> prefill_news to the router: what one job, one look between layers or
+//                      one tick gathered, in one message
 //                   cache delta --> cache_update to the cache directory
 //   (republish_atom, directory) from the router --> the whole cache to that directory, reset =
 //                      true (registered, or a directory registered); the reporter reports again
@@ -36,6 +39,7 @@
 #include "actors/kv_plane.hpp"
 #include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
+#include "actors/outbox.hpp"
 #include "actors/roles.hpp"
 #include "runtime/kv/block_pool.h"
 #include "runtime/kv/prefix_cache.h"
@@ -128,10 +132,9 @@ struct prefill_member {
   }
 };
 
-// A staged job: its KV crossing, its answer waiting for the receiver's confirmation.
+// A staged job: its KV crossing, its report waiting for the receiver's confirmation.
 struct staged_job {
   std::unique_ptr<prefill_member> member;
-  caf::response_promise promise;
 };
 using staging_area = transport::kv_staging<staged_job>;
 
@@ -155,7 +158,6 @@ struct prefill_state {
   long token_budget = 0;
   struct waiting {
     prefill_job job;
-    caf::response_promise promise;
     std::chrono::steady_clock::time_point taken;
   };
   std::deque<waiting> pending;
@@ -163,6 +165,7 @@ struct prefill_state {
   std::unique_ptr<staging_area> staging;     // finished sequences whose KV is crossing
   bool staging_look_due = false;             // a tick is on its way to look at it
   bool told_full = false;                    // the router heard "full" last
+  outbox<prefill_news> news;                 // reports and failures not yet sent (send_news)
   static inline const char* name = "prefill";
 };
 
@@ -200,6 +203,23 @@ void pull_ended(prefill_self* self, uint64_t id, bool ok, const std::string& why
 
 void look_at_staging(prefill_self* self);
 
+// Jobs in one message of the router: one round's, far below this.
+constexpr size_t kMaxPrefillJobsPerMessage = 4096;
+
+// The job's failure, for the router's next news.
+void job_failed(prefill_self* self, const prefill_job& job, const caf::error& err) {
+  self->state.news.gather().failed.push_back({job.request, job.attempt, static_cast<errc>(err.code()), error_words(err)});
+}
+
+// What was gathered goes to the router now (or when the news gap ends: outbox.hpp): after each
+// job, each look at the staging area (between layers too: a long prefill holds the mailbox),
+// each batch.
+void send_news(prefill_self* self) {
+  auto& st = self->state;
+  auto news = st.news.take(self);
+  if (news && st.router) self->send(st.router, std::move(*news));  // no router: the next re-dispatches
+}
+
 // Blocks of the prompt the decode node holds (checked when the job came: whole blocks, less than
 // the prompt).
 int held_blocks_of(const prefill_state& st, const prefill_job& job) {
@@ -224,6 +244,7 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
   auto after_layer = [&](int layer) {
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // fault point
     look_at_staging(self);  // earlier jobs' KV confirmed meanwhile: their reports go now
+    send_news(self);
     const std::string where = "prefill stopped after layer " + std::to_string(layer) + " of " + std::to_string(layers);
     if (cancels && cancels->cancelled(job.request, job.attempt))
       throw failure(errc::cancelled, where + ": the request was cancelled");
@@ -282,13 +303,14 @@ void deliver(prefill_self* self, staging_area::ended e) {
   const auto& job = m.job;
   if (e.error) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, e.error->what());
-    e.held.promise.deliver(caf::make_error(e.error->code(), st.self.name + ": " + e.error->what()));
+    job_failed(self, job, caf::make_error(e.error->code(), st.self.name + ": " + e.error->what()));
     return;
   }
   m.phases.last_kv_ms = m.since_taken_ms();
   prefill_report rep;
   rep.phases = m.phases;
   rep.request = job.request;
+  rep.attempt = job.attempt;
   rep.kv_bytes = static_cast<int64_t>(e.payload_bytes);
   rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m.t0).count();
   rep.cached_tokens = m.out.cached_tokens;
@@ -298,7 +320,7 @@ void deliver(prefill_self* self, staging_area::ended e) {
                "after its prefill", st.self.name, job.request, job.prompt.size(), m.out.cached_tokens,
                m.phases.computed_ms - m.phases.started_ms, rep.kv_bytes, job.decode_endpoint,
                m.phases.last_kv_ms - m.phases.computed_ms);
-  e.held.promise.deliver(std::move(rep));
+  st.news.gather().reports.push_back(std::move(rep));
 }
 
 // Ended transfers leave the staging area; while any is left, a tick comes back to look again
@@ -331,11 +353,11 @@ void make_room(prefill_self* self, long bytes) {
 
 // After the prefill: the last frame posted, the cache's news sent, and the sequence staged
 // until the receiver confirms it; the node is free for its next job.
-void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_promise promise) {
+void stage(prefill_self* self, std::unique_ptr<prefill_member> m) {
   auto& st = self->state;
   const auto& job = m->job;
   if (m->error) {
-    promise.deliver(std::move(m->error));
+    job_failed(self, job, m->error);
     return;
   }
   try {
@@ -343,7 +365,7 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_
                        m->out.first_token);
   } catch (const failure& f) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
-    promise.deliver(caf::make_error(f.code(), st.self.name + ": " + f.what()));
+    job_failed(self, job, caf::make_error(f.code(), st.self.name + ": " + f.what()));
     return;
   }
   publish(self, st.cache->take_delta(), false);
@@ -351,8 +373,32 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m, caf::response_
   const auto bytes = static_cast<uint64_t>(kv_bytes_of(st, job));
   const auto deadline = m->deadline;
   auto link = m->link;
-  st.staging->add(id, std::move(link), bytes, deadline, staged_job{std::move(m), std::move(promise)});
+  st.staging->add(id, std::move(link), bytes, deadline, staged_job{std::move(m)});
   look_at_staging(self);
+}
+
+// Why the node will not run `job` (none: it will): cancelled already, or a field out of range.
+// The crash_role fault point fires here (node_lost; the caller then quits).
+caf::error refusal(prefill_self* self, const prefill_job& job) {
+  auto& st = self->state;
+  const auto& cancels = st.context.cancels;
+  if (cancels && cancels->cancelled(job.request, job.attempt))
+    return caf::make_error(errc::cancelled, st.self.name + ": request " + std::to_string(job.request) +
+                                                " was cancelled before its prefill started");
+  if (st.context.faults && st.context.faults->fire(fault_point::crash_role)) {
+    spdlog::warn("{}: fault point crash_role: the role actor dies", st.self.name);
+    return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
+  }
+  if (job.decode_held_tokens < 0 || job.decode_held_tokens % st.kv_layout.block_tokens != 0 ||
+      job.decode_held_tokens >= static_cast<int32_t>(job.prompt.size()))
+    return caf::make_error(errc::invalid_argument,
+                           st.self.name + ": the decode node cannot hold " + std::to_string(job.decode_held_tokens) +
+                               " tokens of a " + std::to_string(job.prompt.size()) + "-token prompt (whole blocks of " +
+                               std::to_string(st.kv_layout.block_tokens) + " tokens, fewer than the prompt)");
+  if (job.next_token < -1 || job.next_token >= st.engine->layout().vocab)
+    return caf::make_error(errc::invalid_argument, st.self.name + ": token " + std::to_string(job.next_token) +
+                                                       " is not in the model's vocabulary");
+  return {};
 }
 
 prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf::actor router) {
@@ -376,6 +422,7 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
   st.lo = o.links;
   st.token_budget = o.token_budget;
   st.staging = std::make_unique<staging_area>(o.staging_bytes);
+  st.news = outbox<prefill_news>(o.news_gap);
   const auto& lo = o.links;
   st.reporter = self->spawn<caf::linked>(link_reporter, st.links, router, st.self, lo.capacity_gbps,
                                          lo.pacing_gbps > 0 ? std::make_shared<transport::pacer>(lo.pacing_gbps) : o.egress);
@@ -432,47 +479,49 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       [=](atoms::tick_atom) {
         self->state.staging_look_due = false;
         look_at_staging(self);
+        send_news(self);
       },
-      [=](const prefill_job& job) -> caf::result<prefill_report> {
+      [=](atoms::flush_atom) {  // the news gap ended
+        self->state.news.flushed();
+        send_news(self);
+      },
+      [=](std::vector<prefill_job>& jobs) {
         auto& st = self->state;
-        if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router))
-          return caf::make_error(errc::unreachable, st.self.name + ": a job from a router that is gone");
-        const auto& cancels = st.context.cancels;
-        if (cancels && cancels->cancelled(job.request, job.attempt))
-          return caf::make_error(errc::cancelled, st.self.name + ": request " + std::to_string(job.request) +
-                                                      " was cancelled before its prefill started");
-        if (st.context.faults && st.context.faults->fire(fault_point::crash_role)) {
-          spdlog::warn("{}: fault point crash_role: the role actor dies", st.self.name);
-          self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
-          return caf::make_error(errc::node_lost, st.self.name + ": the role actor crashed");
+        if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router)) {
+          spdlog::warn("{}: dropped {} jobs from a router that is gone", st.self.name, jobs.size());
+          return;
         }
-        if (job.decode_held_tokens < 0 || job.decode_held_tokens % st.kv_layout.block_tokens != 0 ||
-            job.decode_held_tokens >= static_cast<int32_t>(job.prompt.size()))
-          return caf::make_error(errc::invalid_argument,
-                                 st.self.name + ": the decode node cannot hold " + std::to_string(job.decode_held_tokens) +
-                                     " tokens of a " + std::to_string(job.prompt.size()) +
-                                     "-token prompt (whole blocks of " + std::to_string(st.kv_layout.block_tokens) +
-                                     " tokens, fewer than the prompt)");
-        if (job.next_token < -1 || job.next_token >= st.engine->layout().vocab)
-          return caf::make_error(errc::invalid_argument, st.self.name + ": token " + std::to_string(job.next_token) +
-                                                             " is not in the model's vocabulary");
-        if (st.token_budget <= 0) {  // one job at a time, answered when its KV is confirmed
-          auto m = std::make_unique<prefill_member>(job, std::chrono::steady_clock::now());
-          auto promise = self->make_response_promise<prefill_report>();
-          make_room(self, kv_bytes_of(st, job));
-          compute(self, *m, st.lo);
-          stage(self, std::move(m), promise);
-          return promise;
+        if (jobs.size() > kMaxPrefillJobsPerMessage) {
+          spdlog::warn("{}: dropped a message of {} jobs (at most {})", st.self.name, jobs.size(), kMaxPrefillJobsPerMessage);
+          return;
         }
-        // Batched: jobs queue until the batch in progress ends; the step after them takes the
-        // next batch (every job queued before the step was sent is in the queue by then).
-        auto promise = self->make_response_promise<prefill_report>();
-        st.pending.push_back({job, promise, std::chrono::steady_clock::now()});
-        if (!st.batch_due) {
-          st.batch_due = true;
-          self->send(self, atoms::step_atom::value);
+        for (auto& job : jobs) {
+          if (auto why = refusal(self, job)) {
+            job_failed(self, job, why);
+            if (st.context.faults && why == errc::node_lost) {  // the crash_role fault point fired
+              send_news(self);
+              self->quit(caf::make_error(caf::sec::runtime_error, "fault point crash_role"));
+              return;
+            }
+            continue;
+          }
+          if (st.token_budget <= 0) {  // one job at a time, reported when its KV is confirmed
+            auto m = std::make_unique<prefill_member>(std::move(job), std::chrono::steady_clock::now());
+            make_room(self, kv_bytes_of(st, m->job));
+            compute(self, *m, st.lo);
+            stage(self, std::move(m));
+            send_news(self);
+            continue;
+          }
+          // Batched: jobs queue until the batch in progress ends; the step after them takes the
+          // next batch (every job queued before the step was sent is in the queue by then).
+          st.pending.push_back({std::move(job), std::chrono::steady_clock::now()});
+          if (!st.batch_due) {
+            st.batch_due = true;
+            self->send(self, atoms::step_atom::value);
+          }
         }
-        return promise;
+        send_news(self);
       },
       // A batch: the oldest jobs whose prompts fit the token budget (one at least), prefilled
       // one after another, all staged (their last frame sent) when the last one's prefill ends,
@@ -481,7 +530,6 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         auto& st = self->state;
         st.batch_due = false;
         std::vector<std::unique_ptr<prefill_member>> batch;
-        std::vector<caf::response_promise> promises;
         long tokens = 0;
         while (!st.pending.empty()) {
           auto& next = st.pending.front();
@@ -489,14 +537,14 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
           if (!batch.empty() && tokens + t > st.token_budget) break;
           tokens += t;
           batch.push_back(std::make_unique<prefill_member>(next.job, next.taken));
-          promises.push_back(std::move(next.promise));
           st.pending.pop_front();
         }
         long bytes = 0;
         for (const auto& m : batch) bytes += kv_bytes_of(st, m->job);
         make_room(self, bytes);
         for (auto& m : batch) compute(self, *m, st.lo);
-        for (size_t i = 0; i < batch.size(); ++i) stage(self, std::move(batch[i]), std::move(promises[i]));
+        for (auto& m : batch) stage(self, std::move(m));
+        send_news(self);
         if (!st.pending.empty() && !st.batch_due) {
           st.batch_due = true;
           self->send(self, atoms::step_atom::value);

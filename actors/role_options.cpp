@@ -40,6 +40,7 @@ prefill_options prefill_options_for(const config::deployment_config& config, nod
   o.receiver = receiver_options_for(config, context.secret);
   o.token_budget = config.node.prefill_token_budget;
   o.staging_bytes = static_cast<uint64_t>(config.transport.staging_mib) << 20;
+  o.news_gap = std::chrono::microseconds(static_cast<long>(config.node.news_gap_ms * 1000));
   o.self = std::move(self);
   o.context = std::move(context);
   return o;
@@ -54,6 +55,7 @@ decode_options decode_options_for(const config::deployment_config& config, node_
   o.receiver = receiver_options_for(config, context.secret);
   o.max_sequences = config.node.max_sequences;
   o.cache_finished = config.cache.budget_mib > 0;
+  o.news_gap = std::chrono::microseconds(static_cast<long>(config.node.news_gap_ms * 1000));
   o.self = std::move(self);
   o.context = std::move(context);
   return o;

@@ -103,6 +103,7 @@ struct prefill_options {
   std::shared_ptr<transport::pacer> egress;  // paces its links together (a PrfaaS node's share of the link)
   long token_budget = 0;               // > 0: jobs batched up to this many prompt tokens
   uint64_t staging_bytes = 1ull << 30;  // KV of finished prefills still crossing (kv_staging.h)
+  std::chrono::microseconds news_gap{0};  // its news to the router: at most one message per gap (outbox.hpp)
 };
 // From the deployment config: the links' options (link_options_for), its egress (a PrfaaS node
 // crosses the inter-cluster link), the node's parts.
@@ -125,6 +126,7 @@ struct decode_options {
   transport::receiver_options receiver;
   int max_sequences = 64;              // decoding at once
   bool cache_finished = true;          // finished sequences go into the cache (snapshots kept)
+  std::chrono::microseconds news_gap{0};  // its news to the router: at most one message per gap (outbox.hpp)
 };
 decode_options decode_options_for(const config::deployment_config& config, node_info self, worker_context context);
 

@@ -3,15 +3,18 @@
 // messages into the core's events and the core's commands into CAF messages:
 //
 //   message in                          event                 command            message out
-//   generate_request                 -> request_arrived       lookup_cache    -> match_atom to the directory
+//   generate_request, a door's round -> request_arrived       lookup_cache    -> match_atom to the directory
 //                                                                                (batched while one is in flight)
 //   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
 //                                                                                (a round's to each node together)
 //                                                             (+ prefill, when the directory says the decode node
 //                                                              holds none of the prompt: both at once)
 //   decode_news: reserved            -> reserved              prefill         -> prefill_job to a prefill node
-//   prefill_report                   -> prefill_done          abort_request   -> abort_atom to a node
-//   decode_news: started, results    -> first_token,          reply           -> the client's response
+//                                                                                (a round's to each node together)
+//   prefill_news: reports, failures  -> prefill_done,         abort_request   -> abort_atom to a node
+//                                       request_failed
+//   decode_news: started, results    -> first_token,          reply           -> the client's response (a
+//                                                                                door's: its round's answers together)
 //                                       decode_done (each item on its own)
 //   decode_news: failed, a refused job -> request_failed
 //   cache_pulled                     -> cache_pulled          pull_cache      -> cache_pull to the prefill node,
@@ -129,7 +132,13 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::link_atom, const std::string& action, double gbps) -> caf::result<int32_t> {
         return set_link(self, action, gbps);
       },
-      [=](generate_request& req) -> caf::result<generate_result> { return accept_request(self, req); },
+      [=](generate_request& req) -> caf::result<generate_result> {
+        const auto from = requester_of_message(self);  // before the promise takes the sender
+        auto rp = self->make_response_promise();
+        accept_request(self, req, from, reply_to{rp, {}, 0});
+        return rp;
+      },
+      [=](std::vector<submission>& round) { accept_submissions(self, round); },
       [=](atoms::deadline_atom) {
         self->state.timer_at = std::numeric_limits<double>::infinity();  // this one, or another, fired
         step(self, sched::tick{});
@@ -153,7 +162,11 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         return rp;
       },
       [=](atoms::rebalance_atom) { rebalance(self); },
-      [=](atoms::flush_atom) { send_decode_jobs(self); },
+      [=](atoms::flush_atom) {
+        send_decode_jobs(self);
+        send_prefill_jobs(self);
+        send_door_answers(self);
+      },
       // A node leaving (SIGTERM) gets no new work; it asks until it holds nothing.
       [=](atoms::drain_atom, const std::string& name) -> int32_t {
         const auto id = core_of(self).node_by_name(name);
@@ -186,6 +199,12 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](const cache_pulled& m) {
         if (!from_holder(self, m.request, sched::node_kind::prefill, "pulled prefix")) return;
         step(self, sched::cache_pulled{m.request, m.tokens, m.attempt});
+      },
+      // A prefill node's news, every item checked on its own: reports, then failures.
+      [=](prefill_news& news) {
+        if (news.reports.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage) return;
+        for (const auto& m : news.reports) prefill_reported_at(self, m);
+        for (const auto& m : news.failed) prefill_failed_at(self, m);
       },
       // A decode node's news, every item checked on its own: reservations, starts, tokens, results
       // (a request's come in that order), then what it refused or gave up.

@@ -31,6 +31,7 @@
 #include "actors/outbox.hpp"
 #include "actors/roles.hpp"
 #include "runtime/metrics/exposition.h"
+#include "runtime/security/pki.h"
 #include "runtime/sched/client_ids.h"
 #include "runtime/sched/control_plane.h"
 #include "runtime/sched/requesters.h"
@@ -48,6 +49,25 @@ constexpr size_t kMaxResultsPerMessage = 4096;
 // Clients' requests held back while a new router settles; past this many they run at once.
 constexpr size_t kMaxHeldBack = 4096;
 
+// Requests in one door's message (client_door.hpp): past this many the rest are refused.
+constexpr size_t kMaxSubmissionsPerMessage = 4096;
+
+// Where a request's answer goes: the response promise of a client's own message, or the door of
+// a client process and the ticket it gave the request (answered in the door's round of answers).
+struct reply_to {
+  caf::response_promise promise;
+  client_door_actor door;
+  uint64_t ticket = 0;
+};
+
+// Who sent the message being handled, read before a response promise takes the sender out of
+// it: the certificate its requests are recorded under, and the actor watched while they wait.
+struct requester {
+  std::optional<security::identity> who;  // the certificate it proved (sender_identity)
+  std::string owner;
+  caf::actor_addr addr;
+};
+
 // A registered node's actors, cast to their interfaces once its certificate proved its role.
 struct node_handles {
   caf::actor role;                   // its role actor, whichever (monitored, compared)
@@ -60,7 +80,7 @@ struct node_handles {
 
 // What the adapter keeps per request beside the core's view of it.
 struct pending_request {
-  std::vector<caf::response_promise> replies;  // the client, and any retry of it that joined
+  std::vector<reply_to> replies;  // the client, and any retry of it that joined
   std::string client_id;
   token_stream_actor stream;     // where its tokens go as they come; null: none
   std::vector<int32_t> prompt;
@@ -98,10 +118,17 @@ struct router_state {
   bool lookup_in_flight = false;
   // Clients' requests held back while the core settles (accept_request), answered `unreachable`
   // (send again) once it has.
-  std::vector<caf::response_promise> held_back;
+  std::vector<reply_to> held_back;
   // Decode jobs of this round of the mailbox, per decode node: they go together once it was
   // read (outbox.hpp), one message per node however many requests it reserves for.
   outbox<std::map<sched::node_id, std::vector<decode_job>>> decode_jobs;
+  outbox<std::map<sched::node_id, std::vector<prefill_job>>> prefill_jobs;  // the same for prefill nodes
+  // Answers to clients' doors of this round of the mailbox, one message per door.
+  struct door_round {
+    client_door_actor door;
+    std::vector<door_answer> answers;
+  };
+  outbox<std::map<caf::actor_addr, door_round>> door_answers;
   // The one deadline timer: armed for the earliest deadline in flight (+inf: none armed).
   double timer_at = std::numeric_limits<double>::infinity();
   static inline const char* name = "router";
@@ -125,7 +152,16 @@ void step(router_self* self, const sched::event& e);
 void act_all(router_self* self, const sched::commands& out);
 
 // -- router_requests.cpp -------------------------------------------------------------------------
-caf::result<generate_result> accept_request(router_self* self, generate_request& req);
+requester requester_of_message(router_self* self);
+// A client's request, answered through `to` (at once when refused, or a retry whose answer is
+// known; else when it ends).
+void accept_request(router_self* self, generate_request& req, const requester& from, reply_to to);
+// A door's round of requests, each accepted as above and answered by its ticket.
+void accept_submissions(router_self* self, std::vector<submission>& round);
+void answer(router_self* self, reply_to& to, const generate_result& out);
+void answer(router_self* self, reply_to& to, caf::error err);
+// The round's answers go, each door's in one message.
+void send_door_answers(router_self* self);
 // A node's answer to a job was an error: the core hears why (the node lost first, when the
 // error says its role actor is gone or it answered something else than the protocol's reply).
 void job_failed(router_self* self, uint64_t id, const caf::error& err, int attempt, const std::string& node,
@@ -146,9 +182,14 @@ void decode_started_at(router_self* self, const decode_started& m);
 void tokens_from_decode(router_self* self, token_chunk& m);
 void decode_result_at(router_self* self, decode_result& m);
 void decode_failed_at(router_self* self, const decode_failed& m);
-// The round's decode jobs go, each node's in one message; a job whose attempt was abandoned
-// meanwhile (its node lost, the request ended or dispatched again) stays behind.
+// The round's decode and prefill jobs go, each node's in one message; a job whose attempt was
+// abandoned meanwhile (its node lost, the request ended or dispatched again) stays behind.
 void send_decode_jobs(router_self* self);
+void send_prefill_jobs(router_self* self);
+// A prefill node's news (prefill_news), item by item, each from the node holding its request:
+// the KV of a prefill confirmed (the prefill done), or the job's failure.
+void prefill_reported_at(router_self* self, const prefill_report& m);
+void prefill_failed_at(router_self* self, const prefill_failed& m);
 void act(router_self* self, const sched::lookup_cache& c);
 void act(router_self* self, const sched::reserve& c);
 void act(router_self* self, const sched::prefill& c);

@@ -133,38 +133,41 @@ void watch_requester(router_self* self, uint64_t id, const caf::actor_addr& who)
 
 }  // namespace
 
-caf::result<generate_result> accept_request(router_self* self, generate_request& req) {
+requester requester_of_message(router_self* self) {
+  return {sender_identity(self), owner_of_sender(self, trusted(self)),
+          caf::actor_cast<caf::actor_addr>(self->current_sender())};
+}
+
+void accept_request(router_self* self, generate_request& req, const requester& from, reply_to to) {
   auto& st = self->state;
-  // Read before make_response_promise, which takes the sender out of the message.
-  const std::string owner = owner_of_sender(self, trusted(self));
-  const auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  const std::string& owner = from.owner;
   auto prompt = req.prompt_ids.empty() ? model::encode(req.prompt) : std::move(req.prompt_ids);
   try {
     model::check_request(st.options.model, prompt.size(), req.max_tokens);
     check_decoding(st.options.model.vocab, prompt, req.how);
   } catch (const failure& f) {
     log_of(self).refused(to_string(f.code()));
-    return to_error(f);
+    return answer(self, to, to_error(f));
   }
   // A client's retry of a request still in flight joins it; only the certificate that
   // submitted it may (a client id is no capability).
   if (!req.client_id.empty()) {
     const auto& c = st.clients;
-    if (const auto* owner = c.owner(req.client_id); owner && !may_touch(self, trusted(self), *owner, "joining request " + req.client_id))
-      return caf::make_error(errc::invalid_argument, "the client id names another certificate's request");
+    if (const auto* owner = c.owner(req.client_id); owner && !may_touch(self, trusted(self), from.who, *owner, "joining request " + req.client_id))
+      return answer(self, to, caf::make_error(errc::invalid_argument, "the client id names another certificate's request"));
     if (const auto* done = c.result(req.client_id)) {
       spdlog::info("router: a retry of request {} got its result again", done->request);
-      return *done;
+      return answer(self, to, *done);
     }
-    if (const auto* failed = c.failure_of(req.client_id)) return caf::make_error(failed->first, failed->second);
+    if (const auto* failed = c.failure_of(req.client_id))
+      return answer(self, to, caf::make_error(failed->first, failed->second));
     if (const auto known = c.in_flight(req.client_id)) {
-      auto rp = self->make_response_promise();
       auto& joined = st.requests.at(*known);
       auto& replies = joined.replies;
       // The newest retries wait; a client that retried this often gave up on the oldest.
       if (replies.size() >= 4) replies.erase(replies.begin());
-      replies.push_back(rp);
-      watch_requester(self, *known, requester);
+      replies.push_back(std::move(to));
+      watch_requester(self, *known, from.addr);
       // A request taken over from a lost router streams to nobody yet: to this retry's stream
       // from here on, starting with the output so far (the client keeps what it has not seen).
       if (!joined.stream && req.stream) {
@@ -174,7 +177,7 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
           self->send(joined.stream, token_chunk{*known, 0, joined.produced.tokens(), v->attempt});
       }
       spdlog::info("router: a retry of request {} joined it", *known);
-      return rp;
+      return;
     }
   }
   // Settling after a change of router: a client's (re)send of a request the router does not know
@@ -182,15 +185,13 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
   // its client sends it again (a second later), joining the request if one was taken over.
   if (!req.client_id.empty() && !req.stream && core_of(self).awaiting_nodes(now_s(self)) &&
       st.held_back.size() < kMaxHeldBack) {
-    auto rp = self->make_response_promise();
-    st.held_back.push_back(rp);
-    return rp;
+    st.held_back.push_back(std::move(to));
+    return;
   }
   const uint64_t id = st.next_request++;
   const int deadline_ms = req.deadline_ms > 0 ? req.deadline_ms : st.options.policy.deadline_ms;
   pending_request p;
-  auto rp = self->make_response_promise();
-  p.replies.push_back(rp);
+  p.replies.push_back(std::move(to));
   p.client_id = req.client_id;
   p.stream = caf::actor_cast<token_stream_actor>(req.stream);
   st.clients.started(req.client_id, id, owner);
@@ -201,12 +202,51 @@ caf::result<generate_result> accept_request(router_self* self, generate_request&
     p.how.seeded = true;
   }
   const int prompt_tokens = static_cast<int>(p.prompt.size());
-  watch_requester(self, id, requester);
+  watch_requester(self, id, from.addr);
   if (p.stream) watch_requester(self, id, p.stream.address());
   st.requests.emplace(id, std::move(p));
   log_accepted(self, id, prompt_tokens, req.max_tokens);
   step(self, sched::request_arrived{id, prompt_tokens, req.max_tokens, now_s(self) + deadline_ms / 1000.0});
-  return rp;
+}
+
+void accept_submissions(router_self* self, std::vector<submission>& round) {
+  auto door = caf::actor_cast<client_door_actor>(self->current_sender());
+  if (!door) return;  // an anonymous sender: no door to answer
+  const auto from = requester_of_message(self);
+  for (size_t i = 0; i < round.size(); ++i) {
+    reply_to to{{}, door, round[i].ticket};
+    if (i >= kMaxSubmissionsPerMessage)
+      answer(self, to, caf::make_error(errc::invalid_argument, "more than " + std::to_string(kMaxSubmissionsPerMessage) +
+                                                                   " requests in one message"));
+    else
+      accept_request(self, round[i].request, from, std::move(to));
+  }
+}
+
+namespace {
+door_answer& answer_slot(router_self* self, reply_to& to) {
+  auto& round = self->state.door_answers.add(self)[to.door.address()];
+  round.door = to.door;
+  round.answers.push_back({to.ticket, {}, {}});
+  return round.answers.back();
+}
+}  // namespace
+
+void answer(router_self* self, reply_to& to, const generate_result& out) {
+  if (to.door) answer_slot(self, to).result = out;
+  else to.promise.deliver(out);
+}
+
+void answer(router_self* self, reply_to& to, caf::error err) {
+  if (to.door) answer_slot(self, to).error = std::move(err);
+  else to.promise.deliver(std::move(err));
+}
+
+void send_door_answers(router_self* self) {
+  auto& st = self->state;
+  st.door_answers.flushed();
+  if (auto rounds = st.door_answers.take())
+    for (auto& [addr, round] : *rounds) self->send(round.door, std::move(round.answers));
 }
 
 std::vector<uint64_t> take_over(router_self* self, held_report& m) {
@@ -269,8 +309,8 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
 void release_held_back(router_self* self) {
   auto& st = self->state;
   if (core_of(self).awaiting_nodes(now_s(self))) return;
-  for (auto& rp : std::exchange(st.held_back, {}))
-    rp.deliver(caf::make_error(errc::unreachable, "the router was settling after a change of router: send again"));
+  for (auto& to : std::exchange(st.held_back, {}))
+    answer(self, to, caf::make_error(errc::unreachable, "the router was settling after a change of router: send again"));
 }
 
 void decode_started_at(router_self* self, const decode_started& m) {
@@ -359,6 +399,45 @@ void send_decode_jobs(router_self* self) {
   }
 }
 
+void send_prefill_jobs(router_self* self) {
+  auto& st = self->state;
+  st.prefill_jobs.flushed();
+  auto jobs = st.prefill_jobs.take();
+  if (!jobs) return;
+  for (auto& [node, list] : *jobs) {
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const prefill_job& j) {
+                                const auto* v = core_of(self).find(j.request);
+                                return !v || v->attempt != j.attempt || v->prefill_node != node;
+                              }),
+               list.end());
+    const auto& to = handle_of(self, node).prefill;
+    if (!list.empty() && to) self->send(to, std::move(list));
+  }
+}
+
+// A report or failure of an attempt abandoned meanwhile (re-dispatched, ended) is dropped
+// quietly: the node held it when it was sent.
+void prefill_reported_at(router_self* self, const prefill_report& rep) {
+  const auto* v = core_of(self).find(rep.request);
+  if (!v || v->attempt != rep.attempt) return;
+  if (!from_holder(self, rep.request, sched::node_kind::prefill, "prefill report")) return;
+  log_of(self).prefill_reported(rep.request, rep.phases, rep.kv_bytes);
+  if (auto it = self->state.requests.find(rep.request); it != self->state.requests.end())
+    it->second.first_logprobs = rep.first_logprobs;
+  step(self, sched::prefill_done{rep.request, rep.cached_tokens, rep.computed_tokens, rep.attempt});
+}
+
+void prefill_failed_at(router_self* self, const prefill_failed& m) {
+  const auto* v = core_of(self).find(m.request);
+  if (!v || v->attempt != m.attempt) return;
+  if (!from_holder(self, m.request, sched::node_kind::prefill, "prefill failure")) return;
+  const auto& node = core_of(self).node(v->prefill_node).desc.name;
+  const auto h = self->state.handles.find(node);
+  job_failed(self, m.request, caf::make_error(m.code, m.error), m.attempt, node,
+             h == self->state.handles.end() ? caf::actor_addr{} : h->second.role.address());
+}
+
 void reserved_at(router_self* self, const reservation& m) {
   if (!from_holder(self, m.request, sched::node_kind::decode, "reservation")) return;
   step(self, sched::reserved{m.request, m.attempt, m.held});
@@ -379,21 +458,10 @@ void act(router_self* self, const sched::prefill& c) {
   }
   prefill_job job{id, p.resume ? p.resume->prompt : p.prompt, info->second.data_endpoint, left_ms, attempt,
                   p.how, c.decode_held_tokens, p.resume ? p.resume->next_token() : -1};
-  const auto to = handle_of(self, c.node).prefill;
-  const std::string name = core_of(self).node(c.node).desc.name;
-  const auto addr = to.address();
   log_of(self).prefill_sent(id, now_s(self));
-  self->request(to, std::chrono::milliseconds(st.options.policy.deadline_ms), std::move(job))
-      .then(
-          [=](const prefill_report& rep) {
-            if (const auto* v = core_of(self).find(id); v && v->attempt == attempt) {
-              log_of(self).prefill_reported(id, rep.phases, rep.kv_bytes);
-              if (auto it = self->state.requests.find(id); it != self->state.requests.end())
-                it->second.first_logprobs = rep.first_logprobs;
-            }
-            step(self, sched::prefill_done{id, rep.cached_tokens, rep.computed_tokens, attempt});
-          },
-          [=](caf::error& err) { job_failed(self, id, err, attempt, name, addr); });
+  // Answered in the node's prefill_news (prefill_reported_at, prefill_failed_at); a node lost
+  // meanwhile is the core's node_down, a node that never answers the request's deadline.
+  st.prefill_jobs.add(self)[c.node].push_back(std::move(job));
 }
 
 // The prefill node arms its receiver first; only then is the holder asked to send.  The prefill
@@ -445,7 +513,7 @@ void act(router_self* self, const sched::reply& c) {
   if (!c.ok) {
     spdlog::warn("router: request {} failed: {}: {}", c.id, to_string(c.code), c.why);
     log_of(self).ended(c.id, to_string(c.code), c.why, 0, 0, now_s(self));
-    for (auto& rp : p.replies) rp.deliver(caf::make_error(c.code, c.why));
+    for (auto& to : p.replies) answer(self, to, caf::make_error(c.code, c.why));
     st.clients.failed(p.client_id, c.code, c.why);
   } else {
     const auto& v = c.request;
@@ -471,7 +539,7 @@ void act(router_self* self, const sched::reply& c) {
     if (!out.logprobs.empty()) out.logprobs[0] = std::move(p.first_logprobs);
     log_of(self).ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
     if (const auto* t = log_of(self).find(c.id)) out.timeline = *t;
-    for (auto& rp : p.replies) rp.deliver(out);
+    for (auto& to : p.replies) answer(self, to, out);
     st.clients.completed(p.client_id, out);
   }
   st.requests.erase(it);

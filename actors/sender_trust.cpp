@@ -42,8 +42,12 @@ std::string owner_of_sender(caf::local_actor* self, bool trusted) {
 }
 
 bool may_touch(caf::local_actor* self, bool trusted, const std::string& owner, const std::string& what) {
+  return may_touch(self, trusted, sender_identity(self), owner, what);
+}
+
+bool may_touch(caf::local_actor* self, bool trusted, const std::optional<security::identity>& who,
+               const std::string& owner, const std::string& what) {
   if (!trusted) return true;
-  const auto who = sender_identity(self);
   if (who && (who->name == owner || who->role == "operator")) return true;
   spdlog::warn("{}: refused {} of {}: the sender holds {}", self->name(), what, owner, described(who));
   return false;

@@ -29,6 +29,10 @@ std::string owner_of_sender(caf::local_actor* self, bool trusted);
 // True when the sender may act on a request `owner` submitted: the same certificate, or an
 // operator's.  Otherwise the refusal is logged, naming `what`.
 bool may_touch(caf::local_actor* self, bool trusted, const std::string& owner, const std::string& what);
+// The same for a sender read before (`who`, sender_identity's answer): a response promise takes
+// the sender out of the message.
+bool may_touch(caf::local_actor* self, bool trusted, const std::optional<security::identity>& who,
+               const std::string& owner, const std::string& what);
 
 // A node registering as `who` (name and role) with its role actor `handle` and supervisor
 // `control`: both must live in the sending process, and, with a verifier (null: --insecure),

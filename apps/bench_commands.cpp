@@ -200,6 +200,11 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   bench_router_cmd->add_option("--max-tokens", router_opts.max_tokens, "tokens per request")->check(CLI::Range(1, 4096));
   bench_router_cmd->add_option("--cap", router_opts.cap, "hold the router to this share of one core (a cgroup; needs "
                                "root): its cost measured at saturation")->check(CLI::Range(0.05, 1.0));
+  bench_router_cmd->add_option("--news-gap-ms", router_opts.news_gap_ms, "each node's news to the router: at most one "
+                               "message per this many ms (node.news_gap_ms; default: the config's)")
+      ->check(CLI::Range(0.0, 1000.0));
+  bench_router_cmd->add_flag("--direct", router_opts.direct, "each client asks the router itself, without the "
+                             "process's door (the baseline: a message each way per request)");
   bench_router_cmd->add_flag("--json", router_opts.json, "print one JSON object");
   bench_router_cmd->callback([&ctx, o = &router_opts] { ctx.run = [o] { return bench_router(*o); }; });
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "actors/client.hpp"
+#include "actors/client_door.hpp"
 #include "apps/cli_support.h"
 #include "apps/cpu_cap.h"
 #include "apps/launcher.h"
@@ -37,11 +38,11 @@ std::string config_text(const config::deployment_config& c, int concurrency) {
                 "[engine]\nkind = \"emulated\"\nprofile = \"%s\"\nprofile_prfaas = \"%s\"\ntime_scale = 10000\n"
                 "kv_scale = %g\nmax_context = %d\nseed = 1\n"
                 "[router]\nthreshold_tokens = %d\nmax_in_flight = %d\nqueue_max = %d\nreserve_with_prefill = %s\n"
-                "[node]\nkv_blocks = 4096\n[gateway]\nenabled = false\n"
+                "[node]\nkv_blocks = 4096\nnews_gap_ms = %g\n[gateway]\nenabled = false\n"
                 "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
                 abs(c.engine.profile).c_str(), abs(c.engine.profile_prfaas).c_str(), c.engine.kv_scale, c.engine.max_context,
                 c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64,
-                c.router.reserve_with_prefill ? "true" : "false", c.deployment.prfaas_prefill,
+                c.router.reserve_with_prefill ? "true" : "false", c.node.news_gap_ms, c.deployment.prfaas_prefill,
                 c.deployment.local_prefill, c.deployment.decode);
   return text;
 }
@@ -101,6 +102,7 @@ int bench_router(const bench_router_options& o) {
     throw cli_error{f.what()};
   }
   if (!base.engine.emulated()) throw cli_error{o.config + ": bench router needs an emulated engine's profiles"};
+  if (o.news_gap_ms >= 0) base.node.news_gap_ms = o.news_gap_ms;
   const std::string state_dir = fs::temp_directory_path() / ("prfaas-bench-router-" + std::to_string(::getpid()));
   fs::create_directories(state_dir);
   const std::string config_path = state_dir + "/bench-router.toml";
@@ -112,6 +114,8 @@ int bench_router(const bench_router_options& o) {
     client_system client(config, l.prepare());
     const endpoint router_at = start_and_wait(l, client.sys, config);
     auto router = connect(client.sys, router_at);
+    // Where the clients send: the process's door (a round's requests together), or the router.
+    const caf::actor to = o.direct ? router : actors::open_door(client.sys, router);
     const int pid = router_pid(l);
     std::atomic<int> next{0}, done{0}, failed{0};
     std::vector<double> latency_ms;  // of each completed request, client-side
@@ -124,7 +128,7 @@ int bench_router(const bench_router_options& o) {
           for (int i; (i = next++) < count;) {
             try {
               const auto start = clock_type::now();
-              remote_generate(client.sys, router, demo_prompt(i % 97, o.prompt_bytes), o.max_tokens, 30000);
+              remote_generate(client.sys, to, demo_prompt(i % 97, o.prompt_bytes), o.max_tokens, 30000);
               const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
               ++done;
               std::lock_guard lock(latency_mutex);
@@ -183,6 +187,8 @@ int bench_router(const bench_router_options& o) {
            {"latency_ms_p50", quantile(0.5)},
            {"latency_ms_p99", quantile(0.99)},
            {"reserve_with_prefill", base.router.reserve_with_prefill},
+           {"client_door", !o.direct},
+           {"news_gap_ms", base.node.news_gap_ms},
            {"router_cpu_cap", o.cap},
            // Capped and using nearly all of it: the router was the bottleneck.
            {"router_saturated", o.cap > 0 && cpu_s / wall >= 0.9 * o.cap},
@@ -207,8 +213,10 @@ int bench_router(const bench_router_options& o) {
               out["latency_ms_p50"].get<double>(), out["latency_ms_p99"].get<double>(),
               out["reserve_with_prefill"].get<bool>() ? "sent with" : "answered before");
   std::printf("router syscalls   %.1f reads and writes per request\n", out["router_syscalls_per_request"].get<double>());
-  std::printf("router messages   %.1f in, %.1f out per request (actor messages on its connections)\n",
-              out["router_messages_in_per_request"].get<double>(), out["router_messages_out_per_request"].get<double>());
+  std::printf("router messages   %.1f in, %.1f out per request (actor messages on its connections; clients %s; "
+              "nodes' news gap %g ms)\n",
+              out["router_messages_in_per_request"].get<double>(), out["router_messages_out_per_request"].get<double>(),
+              o.direct ? "each on its own" : "through their process's door", base.node.news_gap_ms);
   std::printf("control-plane core alone  %.2f us per request: the router costs %.0fx that\n",
               out["core_us_per_request"].get<double>(), out["router_over_core"].get<double>());
   return out["failed"].get<int>() ? 1 : 0;

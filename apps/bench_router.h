@@ -12,6 +12,11 @@
 // requests (cpu_cap.h): it is then the bottleneck, and its CPU per request is measured at
 // saturation, where each wake-up finds many messages waiting.  On a small machine the nodes and
 // clients otherwise take most of the CPU and the router never saturates.
+//
+// The clients share one door to the router (client_door.hpp), as a gateway's handlers would: a
+// round of requests in one message, the router's answers of a round in one message.  `direct`:
+// each client asks the router itself, one message each way per request (the baseline).
+// `news_gap_ms` sets the nodes' node.news_gap_ms: at most one message of news per gap from each.
 
 #include <string>
 
@@ -24,6 +29,8 @@ struct bench_router_options {
   int prompt_bytes = 200;
   int max_tokens = 4;
   double cap = 0;  // of one core for the router; 0: none
+  bool direct = false;  // no door: each client's request and answer a message of its own
+  double news_gap_ms = -1;  // the nodes' node.news_gap_ms (outbox.hpp); < 0: the config's
   bool json = false;
 };
 

@@ -108,6 +108,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
       {"node", [&](table_reader& r) {
          r.get("kv_blocks", c.node.kv_blocks); r.get("max_sequences", c.node.max_sequences);
          r.get("threads", c.node.threads); r.get("prefill_token_budget", c.node.prefill_token_budget);
+         r.get("news_gap_ms", c.node.news_gap_ms);
          r.get("log_format", c.node.log_format);
        }},
       {"cache", [&](table_reader& r) {
@@ -255,6 +256,7 @@ deployment_config parse_config(const std::string& text, const std::string& sourc
         "node.kv_blocks, node.max_sequences and node.threads must be positive");
   check(c.node.threads <= 256, "node.threads must be 1..256");
   check(c.node.prefill_token_budget <= (1 << 24), "node.prefill_token_budget must be 0..16777216");
+  check(c.node.news_gap_ms >= 0 && c.node.news_gap_ms <= 1000, "node.news_gap_ms must be 0..1000");
   check(c.node.log_format == "text" || c.node.log_format == "json", "node.log_format must be \"text\" or \"json\"");
   check(c.node.max_sequences <= 4096, "node.max_sequences must be 1..4096");
   check(static_cast<int64_t>(c.node.kv_blocks) * c.model.block_bytes() <= (int64_t{64} << 30),

@@ -10,7 +10,7 @@
 //                  pull_min_tokens, reserve_with_prefill, bandwidth_abundant, max_attempts, queue_max, drain_ms, settle_ms,
 //                  controller, controller_period_ms, profile_prfaas, profile_pd, output_tokens,
 //                  rebalancer, rebalance_period_ms
-//   [node]         kv_blocks, max_sequences, threads, prefill_token_budget, log_format
+//   [node]         kv_blocks, max_sequences, threads, prefill_token_budget, news_gap_ms, log_format
 //   [cache]        budget_mib, snapshot_every_blocks
 //   [transport]    connections, max_inflight_mib, staging_mib, secret_file, link_gbps, emulate_link,
 //                  link_delay_ms, receive_timeout_ms, resume_timeout_ms, encrypt
@@ -79,6 +79,10 @@ struct node_config {
   // many tokens (one job at least) and completes them together, as the simulator's batches.
   // 0: one job at a time.
   int prefill_token_budget = 0;
+  // A node's news to the router (reports, starts, results, failures) go in at most one message
+  // per this many milliseconds: what comes sooner waits, gathered (actors/outbox.hpp).  The
+  // router then reads many requests' news per message under load; idle, nothing waits.
+  double news_gap_ms = 0;
   std::string log_format = "text";  // text | json (one JSON object a line)
 };
 

@@ -1,4 +1,5 @@
-// What an actor tells a peer goes in one message per round of its mailbox (actors/outbox.hpp):
+// What an actor tells a peer goes in one message per round of its mailbox (actors/outbox.hpp),
+// at most one per gap when it has one:
 // everything added while more work was queued goes together once that work is read, and an idle
 // actor's one item goes at once.
 
@@ -65,4 +66,59 @@ TEST_CASE("an outbox gives what was gathered once, and nothing when nothing was"
   CHECK(n->results.size() == 1);
   CHECK(n->started.size() == 1);
   CHECK_FALSE(box.take());
+}
+
+namespace {
+
+// Each id it reads becomes a result in news sent at once (take with the gap), as a node whose
+// events come one by one.
+struct spaced_state {
+  actors::outbox<actors::decode_news> news{std::chrono::milliseconds(300)};
+};
+
+caf::behavior spaced(caf::stateful_actor<spaced_state>* self, caf::actor peer) {
+  auto send = [=] {
+    if (auto n = self->state.news.take(self)) self->send(peer, std::move(*n));
+  };
+  return {
+      [=](uint64_t id) {
+        self->state.news.gather().results.push_back({id, {1}, 0, 0});
+        send();
+      },
+      [=](atoms::flush_atom) {
+        self->state.news.flushed();
+        send();
+      },
+  };
+}
+
+}  // namespace
+
+TEST_CASE("with a gap, a peer gets at most one message per gap: news within it wait and go together at its end") {
+  actors::system_config cfg{config::router_config{}, 2};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor peer{sys};
+  auto g = sys.spawn(spaced, caf::actor_cast<caf::actor>(peer));
+  const auto t0 = std::chrono::steady_clock::now();
+  peer->send(g, uint64_t{1});  // the first: at once
+  actors::decode_news got;
+  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  REQUIRE(got.results.size() == 1);
+  CHECK(std::chrono::steady_clock::now() - t0 < 250ms);
+  for (uint64_t id = 2; id <= 4; ++id) {  // one by one, within the gap
+    peer->send(g, id);
+    std::this_thread::sleep_for(20ms);
+  }
+  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);  // not before the gap's end
+  REQUIRE(got.results.size() == 3);
+  for (uint64_t id = 2; id <= 4; ++id) CHECK(got.results[id - 2].request == id);
+  // After a quiet gap, at once again.
+  std::this_thread::sleep_for(400ms);
+  const auto t1 = std::chrono::steady_clock::now();
+  peer->send(g, uint64_t{5});
+  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  REQUIRE(got.results.size() == 1);
+  CHECK(std::chrono::steady_clock::now() - t1 < 250ms);
+  caf::anon_send_exit(g, caf::exit_reason::kill);
 }

@@ -186,12 +186,14 @@ int main(int argc, char** argv) {
     const caf::actor r = *router;
     auto role = sys.spawn([r](caf::event_based_actor* a) -> caf::behavior {
       a->set_default_handler(caf::drop);
-      return {[=](const actors::prefill_job& job) {
-        actors::decode_news forged;
-        forged.started.push_back({job.request, 1, job.attempt});
-        forged.results.push_back({job.request, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, job.attempt});
-        a->send(r, std::move(forged));
-        std::printf("forged %llu\n", static_cast<unsigned long long>(job.request));
+      return {[=](const std::vector<actors::prefill_job>& jobs) {
+        for (const auto& job : jobs) {
+          actors::decode_news forged;
+          forged.started.push_back({job.request, 1, job.attempt});
+          forged.results.push_back({job.request, {'f', 'o', 'r', 'g', 'e', 'd'}, 1.0, job.attempt});
+          a->send(r, std::move(forged));
+          std::printf("forged %llu\n", static_cast<unsigned long long>(job.request));
+        }
         std::fflush(stdout);
         // Leave once the forgeries have gone out: the router re-dispatches what it gave us.
         a->delayed_send(a, std::chrono::milliseconds(300), atoms::shutdown_atom::value);
