@@ -382,38 +382,38 @@ void act(router_self* self, const sched::reserve& c) {
   st.decode_jobs.add(self)[c.decode].push_back(std::move(job));
 }
 
-void send_decode_jobs(router_self* self) {
-  auto& st = self->state;
-  st.decode_jobs.flushed();
-  auto jobs = st.decode_jobs.take();
+namespace {
+
+// The round's jobs of one kind go, each node's in one message, but a job whose attempt was
+// abandoned meanwhile (its node lost, the request ended or dispatched again): `holder` reads the
+// node the core gives that part of the request, `role` the node's handle for the jobs.
+template <class Job, class Holder, class Role>
+void send_jobs(router_self* self, outbox<std::map<sched::node_id, std::vector<Job>>>& box, Holder holder, Role role) {
+  box.flushed();
+  auto jobs = box.take();
   if (!jobs) return;
   for (auto& [node, list] : *jobs) {
     list.erase(std::remove_if(list.begin(), list.end(),
-                              [&](const decode_job& j) {
+                              [&](const Job& j) {
                                 const auto* v = core_of(self).find(j.request);
-                                return !v || v->attempt != j.attempt || v->decode_node != node;
+                                return !v || v->attempt != j.attempt || holder(*v) != node;
                               }),
                list.end());
-    const auto& to = handle_of(self, node).decode;
+    const auto& to = role(handle_of(self, node));
     if (!list.empty() && to) self->send(to, std::move(list));
   }
 }
 
+}  // namespace
+
+void send_decode_jobs(router_self* self) {
+  send_jobs(self, self->state.decode_jobs, [](const auto& v) { return v.decode_node; },
+            [](const node_handles& h) -> const decode_actor& { return h.decode; });
+}
+
 void send_prefill_jobs(router_self* self) {
-  auto& st = self->state;
-  st.prefill_jobs.flushed();
-  auto jobs = st.prefill_jobs.take();
-  if (!jobs) return;
-  for (auto& [node, list] : *jobs) {
-    list.erase(std::remove_if(list.begin(), list.end(),
-                              [&](const prefill_job& j) {
-                                const auto* v = core_of(self).find(j.request);
-                                return !v || v->attempt != j.attempt || v->prefill_node != node;
-                              }),
-               list.end());
-    const auto& to = handle_of(self, node).prefill;
-    if (!list.empty() && to) self->send(to, std::move(list));
-  }
+  send_jobs(self, self->state.prefill_jobs, [](const auto& v) { return v.prefill_node; },
+            [](const node_handles& h) -> const prefill_actor& { return h.prefill; });
 }
 
 // A report or failure of an attempt abandoned meanwhile (re-dispatched, ended) is dropped
