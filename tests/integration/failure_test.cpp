@@ -39,12 +39,12 @@ TEST_CASE("a decode node killed mid-decode: the request runs again on the other 
   temp_dir out;
   const std::string prompt = text_prompt(100);
   // Both decode nodes idle: the router picks decode-0 (least loaded, first by name).
-  auto client = start_generate(d, out, prompt, 1500);  // seconds of decoding
+  auto client = start_generate(d, out, prompt, 400);  // seconds of decoding: killed as it starts
   REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
   REQUIRE(::kill(d.pid_of("decode-0"), SIGKILL) == 0);
   const json served = parse_ok(client->wait(60000));
   CHECK(served["decode_node"] == "decode-1");
-  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 1500, d.config_path()))["tokens"]);
+  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 400, d.config_path()))["tokens"]);
   serves_on(d, 120, "local");
   serves_on(d, 900, "prfaas");
 }
@@ -131,7 +131,7 @@ TEST_CASE("a hung decode node (SIGSTOP) is declared lost by middleman heartbeats
   deployment d(kConfig);
   temp_dir out;
   const std::string prompt = text_prompt(100);
-  auto client = start_generate(d, out, prompt, 1500);
+  auto client = start_generate(d, out, prompt, 400);  // stopped as it starts decoding
   REQUIRE(wait_for_log(d, "decode-0", "decoding from"));
   const pid_t decode0 = d.pid_of("decode-0");
   REQUIRE(::kill(decode0, SIGSTOP) == 0);
@@ -140,7 +140,7 @@ TEST_CASE("a hung decode node (SIGSTOP) is declared lost by middleman heartbeats
   ::kill(decode0, SIGCONT);
   const json served = parse_ok(r);
   CHECK(served["decode_node"] == "decode-1");
-  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 1500, d.config_path()))["tokens"]);
+  CHECK(served["tokens"] == parse_ok(generate_in_process(prompt, 400, d.config_path()))["tokens"]);
   std::ifstream log(d.state_dir() + "/logs/router.log");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   CHECK_THAT(text, Catch::Contains("decode node decode-0 lost"));
