@@ -44,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/token_block.hpp"
 #include "runtime/cluster/node_role.h"
 #include "runtime/common/errc.h"
 #include "runtime/model/sampler.h"
@@ -181,7 +182,7 @@ struct generate_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
-  return f(caf::meta::type_name("generate_request"), x.prompt, x.prompt_ids, x.how, x.max_tokens, x.deadline_ms,
+  return f(caf::meta::type_name("generate_request"), x.prompt, token_block{x.prompt_ids}, x.how, x.max_tokens, x.deadline_ms,
            x.client_id, x.stream);
 }
 
@@ -200,7 +201,7 @@ struct token_chunk {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, token_chunk& x) {
-  return f(caf::meta::type_name("token_chunk"), x.request, x.offset, x.tokens, x.attempt);
+  return f(caf::meta::type_name("token_chunk"), x.request, x.offset, token_block{x.tokens}, x.attempt);
 }
 
 struct generate_result {
@@ -228,7 +229,7 @@ struct generate_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, generate_result& x) {
-  return f(caf::meta::type_name("generate_result"), x.request, x.tokens, x.path, x.prefill_node,
+  return f(caf::meta::type_name("generate_result"), x.request, token_block{x.tokens}, x.path, x.prefill_node,
            x.decode_node, x.ttft_ms, x.tokens_per_s, x.total_ms, x.kv_bytes, x.decode_cached_tokens,
            x.kv_held_bytes, x.cached_tokens,
            x.uncached_tokens, x.cache_source, x.timeline, x.stopped, x.seed, x.logprobs);
@@ -276,7 +277,7 @@ struct prefill_job {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_job& x) {
-  return f(caf::meta::type_name("prefill_job"), x.request, x.prompt, x.decode_endpoint, x.deadline_ms, x.attempt, x.how,
+  return f(caf::meta::type_name("prefill_job"), x.request, token_block{x.prompt}, x.decode_endpoint, x.deadline_ms, x.attempt, x.how,
            x.decode_held_tokens, x.next_token);
 }
 
@@ -364,7 +365,7 @@ struct cache_pull {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_pull& x) {
-  return f(caf::meta::type_name("cache_pull"), x.request, x.prompt, x.tokens, x.attempt);
+  return f(caf::meta::type_name("cache_pull"), x.request, token_block{x.prompt}, x.tokens, x.attempt);
 }
 
 struct cache_push {
@@ -376,7 +377,7 @@ struct cache_push {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_push& x) {
-  return f(caf::meta::type_name("cache_push"), x.request, x.prompt, x.tokens, x.endpoint);
+  return f(caf::meta::type_name("cache_push"), x.request, token_block{x.prompt}, x.tokens, x.endpoint);
 }
 
 struct cache_pulled {
@@ -432,8 +433,8 @@ struct decode_job {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
-  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, x.prompt, x.attempt, x.stream,
-           x.how, x.output, x.whole_kv, x.client_id, x.owner, x.deadline_ms, x.prfaas);
+  return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, token_block{x.prompt}, x.attempt, x.stream,
+           x.how, token_block{x.output}, x.whole_kv, x.client_id, x.owner, x.deadline_ms, x.prfaas);
 }
 
 // A request a decode node decodes (or finished) for a router that was lost: a new leader takes
@@ -456,8 +457,8 @@ struct held_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, held_request& x) {
-  return f(caf::meta::type_name("held_request"), x.request, x.attempt, x.client_id, x.owner, x.prompt, x.max_tokens,
-           x.how, x.stream, x.prfaas, x.deadline_ms, x.output);
+  return f(caf::meta::type_name("held_request"), x.request, x.attempt, x.client_id, x.owner, token_block{x.prompt}, x.max_tokens,
+           x.how, x.stream, x.prfaas, x.deadline_ms, token_block{x.output});
 }
 
 // A decode node's report to a new router, once registered with it: what it still holds of the
@@ -497,7 +498,7 @@ struct decode_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_result& x) {
-  return f(caf::meta::type_name("decode_result"), x.request, x.tokens, x.decode_ms, x.attempt, x.stopped, x.logprobs);
+  return f(caf::meta::type_name("decode_result"), x.request, token_block{x.tokens}, x.decode_ms, x.attempt, x.stopped, x.logprobs);
 }
 
 // The decode node gave the request up: its KV did not arrive (the transport's code) or the
