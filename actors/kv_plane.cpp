@@ -27,9 +27,20 @@ transport::link_options link_options_for(const config::deployment_config& config
 
 transport::transfer_registry::event_sink kv_events_to(caf::actor_addr role) {
   return [role](const transport::transfer_event& e) {
-    if (auto h = caf::actor_cast<caf::actor>(role))
-      caf::anon_send(h, kv_event{e.request, static_cast<int32_t>(e.kind), e.first_token,
-                                 e.first_payload.time_since_epoch().count(), e.code, e.error});
+    if (auto h = caf::actor_cast<caf::actor>(role)) {
+      kv_event out;
+      out.request = e.request;
+      out.kind = static_cast<int32_t>(e.kind);
+      out.first_token = e.first_token;
+      out.first_payload_ns = e.first_payload.time_since_epoch().count();
+      out.code = e.code;
+      out.error = e.error;
+      if (e.first_logprobs) {
+        out.has_first_logprobs = true;
+        out.first_logprobs = *e.first_logprobs;
+      }
+      caf::anon_send(h, std::move(out));
+    }
   };
 }
 

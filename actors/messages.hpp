@@ -62,14 +62,14 @@ typename Inspector::result_type inspect(Inspector& f, timeline& x) {
 
 }  // namespace prfaas::sched
 
-namespace prfaas::model {
+namespace prfaas {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, token_logprobs& x) {
   return f(caf::meta::type_name("token_logprobs"), x.logprob, x.top_ids, x.top_logprobs);
 }
 
-}  // namespace prfaas::model
+}  // namespace prfaas
 
 namespace prfaas::actors {
 
@@ -289,14 +289,13 @@ struct prefill_report {
   int32_t cached_tokens = 0;    // restored from the node's prefix cache
   int32_t computed_tokens = 0;  // computed: the prompt less the cached prefix
   sched::prefill_phases phases; // for the request's timeline
-  model::token_logprobs first_logprobs;  // of the first token, when asked for
+  // The first token's log-probabilities go with the KV to the decode node (request_done).
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_report& x) {
   return f(caf::meta::type_name("prefill_report"), x.request, x.attempt, x.kv_bytes, x.prefill_ms, x.cached_tokens,
-           x.computed_tokens, x.phases.started_ms, x.phases.first_kv_ms, x.phases.computed_ms, x.phases.last_kv_ms,
-           x.first_logprobs);
+           x.computed_tokens, x.phases.started_ms, x.phases.first_kv_ms, x.phases.computed_ms, x.phases.last_kv_ms);
 }
 
 // A prefill job the node could not do, or whose KV did not cross: the cause, naming the node.
@@ -493,7 +492,7 @@ struct decode_result {
   double decode_ms = 0;        // after the first token
   int32_t attempt = 0;
   bool stopped = false;        // its stop condition ended it
-  std::vector<model::token_logprobs> logprobs;  // when asked for; the first token's is the prefill's
+  std::vector<model::token_logprobs> logprobs;  // when asked for; the first token's came with the KV
 };
 
 template <class Inspector>
@@ -560,11 +559,14 @@ struct kv_event {
   int64_t first_payload_ns = 0;         // complete: when its first payload landed (steady clock)
   errc code = errc::transport_failed;   // failed
   std::string error;                    // failed: the cause, naming the peer
+  bool has_first_logprobs = false;      // complete: the prefill sent the first token's
+  model::token_logprobs first_logprobs;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, kv_event& x) {
-  return f(caf::meta::type_name("kv_event"), x.request, x.kind, x.first_token, x.first_payload_ns, x.code, x.error);
+  return f(caf::meta::type_name("kv_event"), x.request, x.kind, x.first_token, x.first_payload_ns, x.code, x.error,
+           x.has_first_logprobs, x.first_logprobs);
 }
 
 // A prefill node's KV egress over its links, every report period (runtime/transport/link_stats).

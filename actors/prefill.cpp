@@ -315,7 +315,6 @@ void deliver(prefill_self* self, staging_area::ended e) {
   rep.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m.t0).count();
   rep.cached_tokens = m.out.cached_tokens;
   rep.computed_tokens = m.out.computed_tokens;
-  rep.first_logprobs = m.out.first_logprobs;
   spdlog::info("{}: request {} prefilled {} tokens ({} from the cache) in {:.0f} ms, {} KV bytes to {} in {:.0f} ms "
                "after its prefill", st.self.name, job.request, job.prompt.size(), m.out.cached_tokens,
                m.phases.computed_ms - m.phases.started_ms, rep.kv_bytes, job.decode_endpoint,
@@ -361,8 +360,12 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m) {
     return;
   }
   try {
+    // The first token's log-probabilities travel with it to the decode node, which reports them
+    // with its output (a router taking the request over never saw this node's report).
+    std::optional<model::token_logprobs> first_logprobs;
+    if (job.how.logprobs >= 0 && job.next_token < 0) first_logprobs = m->out.first_logprobs;
     m->link->send_done(transport::transfer_key(job.request, job.attempt), static_cast<uint32_t>(m->kv->tokens()),
-                       m->out.first_token);
+                       m->out.first_token, std::move(first_logprobs));
   } catch (const failure& f) {
     spdlog::warn("{}: request {} failed: {}", st.self.name, job.request, f.what());
     job_failed(self, job, caf::make_error(f.code(), st.self.name + ": " + f.what()));

@@ -88,7 +88,6 @@ struct pending_request {
   std::vector<int32_t> tokens;   // the decode node's output, kept until the core's reply
   bool stopped = false;
   std::vector<model::token_logprobs> logprobs;  // the decode node's; [0] the prefill's
-  model::token_logprobs first_logprobs;          // the prefill's report of the first token
   double decode_ms = 0;
   sched::produced_tokens produced;               // the output so far, from the decode node's chunks
   std::optional<sched::resume_point> resume;     // this attempt continues from it (a decode node was lost)

@@ -423,8 +423,6 @@ void prefill_reported_at(router_self* self, const prefill_report& rep) {
   if (!v || v->attempt != rep.attempt) return;
   if (!from_holder(self, rep.request, sched::node_kind::prefill, "prefill report")) return;
   log_of(self).prefill_reported(rep.request, rep.phases, rep.kv_bytes);
-  if (auto it = self->state.requests.find(rep.request); it != self->state.requests.end())
-    it->second.first_logprobs = rep.first_logprobs;
   step(self, sched::prefill_done{rep.request, rep.cached_tokens, rep.computed_tokens, rep.attempt});
 }
 
@@ -535,8 +533,7 @@ void act(router_self* self, const sched::reply& c) {
     out.cache_source = sched::to_string(v.source);
     out.stopped = p.stopped;
     out.seed = p.how.seed;
-    out.logprobs = std::move(p.logprobs);
-    if (!out.logprobs.empty()) out.logprobs[0] = std::move(p.first_logprobs);
+    out.logprobs = std::move(p.logprobs);  // the first token's too: it came with the KV
     log_of(self).ended(c.id, "completed", "", static_cast<int>(out.tokens.size()), p.decode_ms, now_s(self));
     if (const auto* t = log_of(self).find(c.id)) out.timeline = *t;
     for (auto& to : p.replies) answer(self, to, out);

@@ -41,5 +41,14 @@ struct KvFrame {
   payloadBytes @9 :UInt64;
   layout @11 :Text;          # hello: the sender's KV layout (runtime/kv/kv_layout.h); a receiver
                              # holding another refuses the connection, naming both
-  tag @10 :Data;             # kvBlock, linearState on an encrypted link: the AES-256-GCM tag   # devicePayload: the size of the payload NCCL carries
+  tag @10 :Data;             # kvBlock, linearState on an encrypted link: the AES-256-GCM tag
+  firstLogprobs @12 :TokenLogprobs;  # requestDone, when the job asked for log-probabilities: the
+                                     # first token's (the decode node reports them with its output)
+}
+
+# A chosen token's log-probability and the most likely alternatives (runtime/model/sampler.h).
+struct TokenLogprobs {
+  logprob @0 :Float32;
+  topIds @1 :List(Int32);
+  topLogprobs @2 :List(Float32);
 }

@@ -24,7 +24,10 @@ void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, st
   sequence s{std::move(kv), std::move(output), max_tokens, std::chrono::steady_clock::now(), {}, std::move(how)};
   // The stop condition reads the output so far (a stop string may span the resumption).
   for (int32_t t : s.tokens) s.stopped = s.stopped || (s.how.stop && s.how.stop->push(t));
-  if (s.how.sampling.logprobs >= 0) s.logprobs.resize(s.tokens.size());  // chosen elsewhere: not known here
+  if (s.how.sampling.logprobs >= 0) {
+    s.logprobs.resize(s.tokens.size());  // chosen elsewhere: known here only as the prefill sent the first
+    if (s.tokens.size() == 1 && s.how.first_logprobs) s.logprobs[0] = std::move(*s.how.first_logprobs);
+  }
   maybe_snapshot(s);
   active_.emplace(request, std::move(s));
 }

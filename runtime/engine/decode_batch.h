@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "runtime/kv/prefix_cache.h"
@@ -36,7 +37,8 @@ class decode_batch {
     std::vector<int32_t> tokens;
     bool stopped;      // its stop condition ended it (else it reached max_tokens)
     // Per output token when its sampling asked for them; the first token's (chosen by the
-    // prefill) is left empty here.
+    // prefill) as rules::first_logprobs gave it, else empty, and so are those of a resumed
+    // sequence's output before it was added.
     std::vector<model::token_logprobs> logprobs;
     double decode_ms;  // from add() to the last token
     std::unique_ptr<kv::sequence_kv> kv;           // its KV: the prompt and every token but the last
@@ -48,11 +50,13 @@ class decode_batch {
   int capacity() const { return max_sequences_; }
 
   // How a sequence chooses and ends: sampling (default greedy), its prompt (for the repetition
-  // penalty), its stop condition (null: max_tokens only).
+  // penalty), its stop condition (null: max_tokens only), and the first token's log-probabilities
+  // as the prefill reported them (with the KV), reported first when the sampling asks for them.
   struct rules {
     model::sampling_params sampling;
     std::vector<int32_t> prompt;
     std::unique_ptr<text::stop_condition> stop;
+    std::optional<model::token_logprobs> first_logprobs;
   };
 
   // Throws failure(no_capacity) beyond max_sequences.

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/common/token_logprobs.h"
+
 namespace prfaas::model {
 
 struct sampling_params {
@@ -48,13 +50,8 @@ double draw(uint64_t seed, int choice, int position);
 int32_t sample(std::span<const float> logits, const sampling_params& p, std::span<const int32_t> prompt,
                std::span<const int32_t> generated);
 
-// A chosen token's log-probability under the model (its raw distribution, before penalties and
-// temperature, as OpenAI's API reports it) and the most likely alternatives.
-struct token_logprobs {
-  float logprob = 0;
-  std::vector<int32_t> top_ids;
-  std::vector<float> top_logprobs;
-};
+// A chosen token's log-probability and the most likely alternatives (runtime/common).
+using prfaas::token_logprobs;
 
 // How one sequence picks its next token, as an engine is handed it: greedy when `params` is null
 // (or its temperature 0 with nothing else set), else sample() over what the sequence has seen.

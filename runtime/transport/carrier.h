@@ -31,9 +31,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "runtime/common/endpoint.h"
+#include "runtime/common/token_logprobs.h"
 #include "runtime/transport/link_options.h"
 #include "runtime/transport/link_stats.h"
 #include "runtime/transport/pacer.h"
@@ -105,7 +107,13 @@ class carrier_link {
   void send_layer(uint64_t request, transfer_view& source, int layer) {
     send_payloads(request, source, layer, 0, source.payload_count(layer));
   }
-  virtual void send_done(uint64_t request, uint32_t tokens, int32_t first_token) = 0;
+  // Every layer was sent; `first_token` is the prefill's, with its log-probabilities when the
+  // job asked for them (the decode node reports them beside the tokens it chooses itself).
+  virtual void send_done(uint64_t request, uint32_t tokens, int32_t first_token,
+                         std::optional<token_logprobs> first_logprobs) = 0;
+  void send_done(uint64_t request, uint32_t tokens, int32_t first_token) {
+    send_done(request, tokens, first_token, std::nullopt);
+  }
   // Tells the receiver to give the request up, and forgets it here.
   virtual void send_abort(uint64_t request, const std::string& reason) = 0;
   // Waits until the receiver confirmed the request complete; then its source may be freed.

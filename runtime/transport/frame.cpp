@@ -44,7 +44,7 @@ void frame_encoder::encode(const frame_header& h, std::span<const std::byte> pay
   PRFAAS_REQUIRE(payload.size() <= kMaxPayloadBytes, "KV payload too large");
   // A fresh builder per frame costs well under a microsecond; its first segment is sized for
   // the header so the payload is always segment 1.
-  state_->builder = std::make_unique<capnp::MallocMessageBuilder>(kMaxHeaderWords / 2);
+  state_->builder = std::make_unique<capnp::MallocMessageBuilder>(kMaxHeaderWords);
   auto& mb = *state_->builder;
   auto f = mb.initRoot<KvFrame>();
   f.setKind(static_cast<FrameKind>(h.kind));
@@ -53,6 +53,19 @@ void frame_encoder::encode(const frame_header& h, std::span<const std::byte> pay
   f.setIndex(h.index);
   f.setTokenCount(h.token_count);
   f.setFirstToken(h.first_token);
+  if (h.first_logprobs) {
+    const auto& lp = *h.first_logprobs;
+    PRFAAS_REQUIRE(lp.top_ids.size() == lp.top_logprobs.size() && lp.top_ids.size() <= kMaxTopLogprobs,
+                   "a first token's alternatives: as many ids as log-probabilities, at most 20");
+    auto w = f.initFirstLogprobs();
+    w.setLogprob(lp.logprob);
+    auto ids = w.initTopIds(static_cast<unsigned>(lp.top_ids.size()));
+    auto lps = w.initTopLogprobs(static_cast<unsigned>(lp.top_logprobs.size()));
+    for (size_t i = 0; i < lp.top_ids.size(); ++i) {
+      ids.set(static_cast<unsigned>(i), lp.top_ids[i]);
+      lps.set(static_cast<unsigned>(i), lp.top_logprobs[i]);
+    }
+  }
   f.setVersion(h.version);
   if (!h.reason.empty()) f.setReason(h.reason.substr(0, 256));
   PRFAAS_REQUIRE(h.layout.size() <= kMaxLayoutChars, "KV layout descriptor too long");
@@ -122,6 +135,21 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
     h.index = f.getIndex();
     h.token_count = f.getTokenCount();
     h.first_token = f.getFirstToken();
+    if (f.hasFirstLogprobs()) {
+      const auto r = f.getFirstLogprobs();
+      const auto ids = r.getTopIds();
+      const auto lps = r.getTopLogprobs();
+      if (ids.size() != lps.size() || ids.size() > kMaxTopLogprobs)
+        bad("a first token's log-probabilities with " + std::to_string(ids.size()) + " ids and " +
+            std::to_string(lps.size()) + " values (at most " + std::to_string(kMaxTopLogprobs) + ", as many of each)");
+      token_logprobs lp;
+      lp.logprob = r.getLogprob();
+      for (unsigned i = 0; i < ids.size(); ++i) {
+        lp.top_ids.push_back(ids[i]);
+        lp.top_logprobs.push_back(lps[i]);
+      }
+      h.first_logprobs = std::move(lp);
+    }
     h.version = f.getVersion();
     if (f.hasReason()) h.reason = f.getReason().cStr();
     if (f.hasLayout()) {

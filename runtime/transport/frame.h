@@ -28,12 +28,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
+#include "runtime/common/token_logprobs.h"
+
 namespace prfaas::transport {
 
-inline constexpr uint32_t kProtocolVersion = 3;  // 2: mutual authentication; 3: the KV layout in hello
+inline constexpr uint32_t kProtocolVersion = 4;  // 2: mutual authentication; 3: the KV layout in hello;
+                                                 // 4: the first token's log-probabilities in request_done
+inline constexpr size_t kMaxTopLogprobs = 20;     // a first token's alternatives (OpenAI's bound)
 inline constexpr size_t kMaxLayoutChars = 192;   // a hello's layout descriptor
 inline constexpr size_t kMaxHeaderWords = 64;                  // the KvFrame struct and its text
 inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 512 MiB Data limit
@@ -67,6 +72,9 @@ struct frame_header {
   uint32_t index = 0;
   uint32_t token_count = 0;
   int32_t first_token = 0;
+  // request_done, when the job asked for them: the first token's log-probabilities (at most
+  // kMaxTopLogprobs alternatives).
+  std::optional<token_logprobs> first_logprobs;
   uint32_t version = kProtocolVersion;
   std::string reason;  // hello: sender name; abort: cause
   std::string layout;  // hello: the sender's KV layout descriptor (kv/kv_layout.h)

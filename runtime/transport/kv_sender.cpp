@@ -130,12 +130,14 @@ void kv_sender::send_payloads(uint64_t request, transfer_view& source, int layer
   }
 }
 
-void kv_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_token) {
+void kv_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_token,
+                          std::optional<token_logprobs> first_logprobs) {
   frame_header h;
   h.kind = frame_kind::request_done;
   h.request = request;
   h.token_count = tokens;
   h.first_token = first_token;
+  h.first_logprobs = std::move(first_logprobs);
   std::unique_lock lock(mutex_);
   check_locked();
   auto it = records_.find(request);

@@ -92,12 +92,15 @@ class loopback_link final : public carrier_link {
     }
   }
 
-  void send_done(uint64_t request, uint32_t tokens, int32_t first_token) override {
+  using carrier_link::send_done;
+  void send_done(uint64_t request, uint32_t tokens, int32_t first_token,
+                 std::optional<token_logprobs> first_logprobs) override {
     frame_header h;
     h.kind = frame_kind::request_done;
     h.request = request;
     h.token_count = tokens;
     h.first_token = first_token;
+    h.first_logprobs = std::move(first_logprobs);
     check(request);
     control(h);
   }

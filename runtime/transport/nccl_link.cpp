@@ -129,7 +129,8 @@ void nccl_sender::send_payloads(uint64_t request, transfer_view& source, int lay
   }
 }
 
-void nccl_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_token) {
+void nccl_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_token,
+                            std::optional<token_logprobs> first_logprobs) {
   std::lock_guard lock(mutex_);
   check_locked(request);
   frame_encoder enc;
@@ -138,6 +139,7 @@ void nccl_sender::send_done(uint64_t request, uint32_t tokens, int32_t first_tok
   h.request = request;
   h.token_count = tokens;
   h.first_token = first_token;
+  h.first_logprobs = std::move(first_logprobs);
   try {
     write_frame(control_, enc, h);
   } catch (const failure& e) {

@@ -61,7 +61,9 @@ class nccl_sender final : public carrier_link {
   nccl_sender& operator=(const nccl_sender&) = delete;
 
   void send_payloads(uint64_t request, transfer_view& source, int layer, int first, int end) override;
-  void send_done(uint64_t request, uint32_t tokens, int32_t first_token) override;
+  using carrier_link::send_done;
+  void send_done(uint64_t request, uint32_t tokens, int32_t first_token,
+                 std::optional<token_logprobs> first_logprobs) override;
   void send_abort(uint64_t request, const std::string& reason) override;
   uint64_t finish(uint64_t request, clock::time_point deadline) override;
   void forget(uint64_t request) override;

@@ -157,6 +157,7 @@ receipt transfer_registry::control(uint64_t connection, const frame_header& h, c
                                         std::to_string(p.target->token_count()), errc::bad_frame);
     p.done_seen = true;
     p.first_token = h.first_token;
+    p.first_logprobs = h.first_logprobs;
     return maybe_complete_locked(h.request);
   }
   if (h.layer >= static_cast<uint32_t>(p.target->layers()) ||
@@ -276,11 +277,14 @@ receipt transfer_registry::maybe_complete_locked(uint64_t request) {
   pending& p = it->second;
   if (!p.done_seen || !p.writing.empty() || p.layers_ready != p.target->layers()) return {};
   const int32_t first = p.first_token;
+  auto first_logprobs = std::move(p.first_logprobs);
   const auto layers = static_cast<uint32_t>(p.target->layers());
   const auto first_payload = p.first_landed;
   pending_.erase(it);
   recent_.remember(request, true);
-  sink_(transfer_event{transfer_event::complete, request, -1, first, {}, first_payload});
+  transfer_event done{transfer_event::complete, request, -1, first, {}, first_payload};
+  done.first_logprobs = std::move(first_logprobs);
+  sink_(std::move(done));
   return {receipt::complete, request, layers, {}};
 }
 

@@ -57,6 +57,7 @@ struct transfer_event {
   // failed: transport_failed (a connection lost and not resumed, the sender gave up: another
   // attempt may cure it) or bad_frame (a frame that does not fit the transfer: a peer's bug)
   errc code = errc::transport_failed;
+  std::optional<token_logprobs> first_logprobs;  // complete: the first token's, when sent
 };
 
 struct receive_counters {
@@ -143,6 +144,7 @@ class transfer_registry {
     uint32_t acked = 0;             // the ready prefix last acknowledged
     bool done_seen = false;         // request_done arrived (possibly before the last payloads)
     int32_t first_token = 0;
+    std::optional<token_logprobs> first_logprobs;
     std::multiset<uint64_t> writing;  // connections writing a payload into target right now
     std::set<uint64_t> connections;   // the connections that carried it
     bool failed = false;            // reported failed; erased once no writer is left

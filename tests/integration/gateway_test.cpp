@@ -504,7 +504,7 @@ TEST_CASE("log-probabilities: completions' top N per token and chat's content li
     // UTF-8 characters share one text, so the map may hold fewer than 3).
     for (const auto& [text, v] : lp["top_logprobs"][i].items()) CHECK(lp["token_logprobs"][i].get<double>() >= v.get<double>() - 1e-5);
   }
-  CHECK(lp["token_logprobs"][0].get<double>() < 0);  // the prefill's report of the first token arrived
+  CHECK(lp["token_logprobs"][0].get<double>() < 0);  // the first token's: sent by the prefill with the KV
   const json chat = post(c, "/v1/chat/completions", {{"model", "prfaas-tiny"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}},
                                                      {"max_tokens", 5}, {"logprobs", true}, {"top_logprobs", 2},
                                                      {"temperature", 1.0}, {"seed", 3}}, 200);

@@ -169,3 +169,40 @@ TEST_CASE("a sequence resumed from its output so far (prompt and output prefille
   }
   CHECK(pool.free_blocks() == pool.capacity());
 }
+
+TEST_CASE("log-probabilities are reported for every output token: the first as the prefill sent it, the rest chosen here") {
+  const auto c = four_layer_model();
+  engine::tiny_engine e(c);
+  kv::block_pool pool(c.block_bytes(), 128);
+  model::sampling_params sp;  // greedy, with the top 3 alternatives
+  sp.logprobs = 3;
+  const auto p = model::encode("log-probabilities, please");
+  engine::decode_batch batch(e, 2);
+  model::token_logprobs first_reported;
+  for (uint64_t id : {1, 2}) {
+    auto kv = std::make_unique<kv::sequence_kv>(c.kv_layout(), pool);
+    kv->reserve(static_cast<int>(p.size()) + 8);
+    const auto out = e.prefill(nullptr, p, *kv, {}, {}, &sp);
+    first_reported = out.first_logprobs;
+    // The first with what the prefill reported beside the KV; the second without (nothing came).
+    engine::decode_batch::rules how{sp, p, nullptr, {}};
+    if (id == 1) how.first_logprobs = out.first_logprobs;
+    batch.add(id, std::move(kv), out.first_token, 8, std::move(how));
+  }
+  std::map<uint64_t, engine::decode_batch::finished> done;
+  while (!batch.empty())
+    for (auto& f : batch.step()) done.emplace(f.request, std::move(f));
+  REQUIRE(done.size() == 2);
+  for (auto& [id, f] : done) {
+    REQUIRE(f.logprobs.size() == f.tokens.size());
+    for (size_t i = 1; i < f.tokens.size(); ++i) {
+      REQUIRE(f.logprobs[i].top_ids.size() == 3);
+      CHECK(f.logprobs[i].top_ids[0] == f.tokens[i]);  // greedy: the chosen token is the likeliest
+    }
+  }
+  REQUIRE(first_reported.top_ids.size() == 3);
+  CHECK(done[1].logprobs[0].top_ids == first_reported.top_ids);
+  CHECK(done[1].logprobs[0].logprob == first_reported.logprob);
+  CHECK(done[2].logprobs[0].top_ids.empty());  // not known here
+  CHECK(done[1].tokens == done[2].tokens);
+}

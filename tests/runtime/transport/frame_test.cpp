@@ -94,6 +94,37 @@ TEST_CASE("control frames carry no payload and keep their text") {
   CHECK(d.table.payload_words == 0);
 }
 
+TEST_CASE("request_done carries the first token and, when the job asked, its log-probabilities") {
+  frame_header h;
+  h.kind = frame_kind::request_done;
+  h.request = 11;
+  h.token_count = 300;
+  h.first_token = 151643;
+  frame_encoder enc;
+  enc.encode(h);
+  CHECK_FALSE(decode(wire(enc)).header.first_logprobs);  // not asked: none
+  token_logprobs lp;
+  lp.logprob = -0.25f;
+  for (int i = 0; i < 20; ++i) {
+    lp.top_ids.push_back(151000 + i);
+    lp.top_logprobs.push_back(-0.25f - static_cast<float>(i));
+  }
+  h.first_logprobs = lp;
+  enc.encode(h);
+  const auto d = decode(wire(enc));
+  CHECK(d.header.first_token == 151643);
+  REQUIRE(d.header.first_logprobs);
+  CHECK(d.header.first_logprobs->logprob == -0.25f);
+  CHECK(d.header.first_logprobs->top_ids == lp.top_ids);
+  CHECK(d.header.first_logprobs->top_logprobs == lp.top_logprobs);
+  // More alternatives than OpenAI's 20, or ids and values that differ in number: never sent.
+  h.first_logprobs->top_ids.push_back(5);
+  h.first_logprobs->top_logprobs.push_back(-30);
+  CHECK_THROWS(enc.encode(h));
+  h.first_logprobs->top_ids.resize(3);
+  CHECK_THROWS(enc.encode(h));
+}
+
 TEST_CASE("the encoder refuses payloads capnp would send past their end") {
   alignas(8) std::array<std::byte, 16> buf{};
   frame_header h;

@@ -42,7 +42,10 @@ class scripted_link final : public carrier_link {
     return it == records_.end() ? link_progress{} : it->second.progress();
   }
   void send_payloads(uint64_t request, transfer_view&, int, int, int) override {}
-  void send_done(uint64_t request, uint32_t, int32_t) override { set(request, transfer_outcome::active); }
+  using carrier_link::send_done;
+  void send_done(uint64_t request, uint32_t, int32_t, std::optional<token_logprobs>) override {
+    set(request, transfer_outcome::active);
+  }
   void send_abort(uint64_t, const std::string&) override {}
   void forget(uint64_t request) override {
     std::lock_guard lock(m_);

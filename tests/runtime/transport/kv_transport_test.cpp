@@ -210,6 +210,24 @@ TEST_CASE("a sender sends no KV to a receiver that does not prove the shared sec
   }
 }
 
+TEST_CASE("the first token's log-probabilities reach the receiver with the request's completion") {
+  buffers src(3, 4096), dst(3, 4096);
+  event_log log;
+  kv_receiver rx({"127.0.0.1", 0}, std::ref(log));
+  kv_sender tx({"127.0.0.1", rx.port()}, opts("prefill", 2));
+  rx.expect(6, dst.view);
+  tx.send_layer(6, src.view, 0);
+  token_logprobs lp{-1.5f, {17, 4}, {-0.5f, -1.5f}};
+  tx.send_done(6, 3, 4, lp);
+  const auto done = log.wait_terminal(6);
+  REQUIRE(done.kind == kv_receiver::event::complete);
+  CHECK(done.first_token == 4);
+  REQUIRE(done.first_logprobs);
+  CHECK(done.first_logprobs->logprob == -1.5f);
+  CHECK(done.first_logprobs->top_ids == lp.top_ids);
+  CHECK(done.first_logprobs->top_logprobs == lp.top_logprobs);
+}
+
 TEST_CASE("frames for a request nobody expects are dropped, never written") {
   buffers src(3, 4096), dst(3, 4096);
   event_log log;
