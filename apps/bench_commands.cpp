@@ -290,6 +290,9 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   replay->add_option("--concurrency", replay_opts.concurrency, "requests in flight at once")->check(CLI::Range(1, 256));
   replay_opts.sampling.add_to(*replay);
   replay->add_option("--max-tokens", replay_opts.max_tokens, "cap on output tokens per request")->check(CLI::Range(1, 4096));
+  replay->add_option("--logprobs", replay_opts.logprobs, "ask each output token's log-probability and its top N "
+                                                         "(written with --outcomes; prfaas check compares them)")
+      ->check(CLI::Range(0, 20));
   replay->add_option("--router", ctx.router_flag, "HOST:PORT of the router (default: from --state)");
   replay->add_option("--state", ctx.state_dir, "directory for the deployment's state and logs");
   add_access_options(replay, ctx.access);

@@ -56,6 +56,7 @@ int replay_command(caf::actor_system& sys, const control::router_locator& router
         const auto sent = std::chrono::steady_clock::now();
         actors::generate_request req{prompts[i], outputs[i], o.deadline_ms, {}};
         req.how = o.sampling.decoding(static_cast<long long>(i));
+        req.how.logprobs = o.logprobs;
         auto r = actors::generate_retrying(sys, router_at, std::move(req),
                                            std::chrono::milliseconds(o.deadline_ms + 2000));
         seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
@@ -73,6 +74,7 @@ int replay_command(caf::actor_system& sys, const control::router_locator& router
       oc.id = std::to_string(i);
       oc.completed = errors[i].empty();
       oc.tokens = results[i].tokens;
+      oc.logprobs = results[i].logprobs;
       oc.error = errors[i];
       oc.seconds = seconds[i];
       oc.deadline_s = o.deadline_ms / 1000.0;

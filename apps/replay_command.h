@@ -27,6 +27,7 @@ struct replay_options {
   std::string outcomes;   // write one JSON line per request here (empty: none)
   bool as_json = false;
   sampling_flags sampling;  // with a seed, request i samples with seed + i
+  int logprobs = -1;        // each output token's log-probability and its top N, in the outcomes (-1: none)
 };
 
 int replay_command(caf::actor_system& sys, const control::router_locator& router_at, const replay_options& options);

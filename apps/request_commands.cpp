@@ -135,11 +135,13 @@ int cmd_metrics(const client_access& access, const std::string& router_flag) {
 int cmd_check(const std::string& run_path, const std::string& reference_path, const faults::check_options& options,
               bool as_json) {
   std::map<std::string, std::vector<int32_t>> reference;
+  std::map<std::string, std::vector<token_logprobs>> reference_logprobs;  // of those that asked for them
   for (const auto& o : faults::load_outcomes(reference_path)) {
     if (!o.completed) throw cli_error{"the reference run did not complete request " + o.id + " (" + o.error + ")"};
     reference[o.id] = o.tokens;
+    if (!o.logprobs.empty()) reference_logprobs[o.id] = o.logprobs;
   }
-  const auto r = faults::check_outcomes(faults::load_outcomes(run_path), reference, options);
+  const auto r = faults::check_outcomes(faults::load_outcomes(run_path), reference, options, reference_logprobs);
   if (as_json) {
     std::cout << json{{"ok", r.ok()}, {"requests", r.requests}, {"completed", r.completed}, {"errors", r.errors},
                       {"lost", r.lost}, {"duplicated", r.duplicated}, {"wrong", r.wrong}, {"unnamed", r.unnamed},

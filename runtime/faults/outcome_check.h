@@ -2,7 +2,9 @@
 // The checker of a fault-injection run: it reads every request's outcome and verifies what the
 // design promises under faults, against a fault-free reference run of the same requests:
 //   - every request ended exactly once (none lost, none answered twice);
-//   - a completed request's output equals the reference's (greedy output is deterministic);
+//   - a completed request's output equals the reference's (greedy output is deterministic), and
+//     so do its log-probabilities when both runs asked for them (the same top ids, each value
+//     within kLogprobTolerance: a batch of another shape may round otherwise);
 //   - a failed one names its cause (an error code, not silence);
 //   - none ended later than its deadline (plus a margin for the client's own exit);
 //   - at least `min_completed` of them completed.
@@ -19,7 +21,11 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "runtime/common/token_logprobs.h"
+
 namespace prfaas::faults {
+
+inline constexpr float kLogprobTolerance = 1e-3f;
 
 struct request_outcome {
   std::string id;                 // the request's name in the workload (its index, a prompt id)
@@ -28,6 +34,7 @@ struct request_outcome {
   std::string error;              // failed: "code: what"
   double seconds = 0;             // from send to answer
   double deadline_s = 0;          // the request's deadline (0: none)
+  std::vector<token_logprobs> logprobs;  // completed, when asked for: one per output token
 };
 
 struct check_options {
@@ -50,11 +57,14 @@ struct outcome_report {
   }
 };
 
-// `reference`: the fault-free outputs by request id.
+// `reference`: the fault-free outputs by request id; `reference_logprobs`: their log-probabilities
+// (by request id, for the requests that asked for them).
 outcome_report check_outcomes(const std::vector<request_outcome>& run,
-                              const std::map<std::string, std::vector<int32_t>>& reference, const check_options& options);
+                              const std::map<std::string, std::vector<int32_t>>& reference, const check_options& options,
+                              const std::map<std::string, std::vector<token_logprobs>>& reference_logprobs = {});
 
-// One outcome per JSON line: {"id", "completed", "tokens", "error", "seconds", "deadline_s"}.
+// One outcome per JSON line: {"id", "completed", "tokens", "error", "seconds", "deadline_s"}, and
+// "logprobs" ([{"logprob", "top_ids", "top_logprobs"}], one per output token) when asked for.
 nlohmann::json to_json(const request_outcome& o);
 request_outcome outcome_from_json(const nlohmann::json& j);  // throws failure(invalid_argument)
 std::vector<request_outcome> load_outcomes(const std::string& path);

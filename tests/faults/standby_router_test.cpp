@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "runtime/faults/outcome_check.h"
 #include "tests/support/process.h"
 
 using namespace prfaas::testing;
@@ -110,6 +111,9 @@ TEST_CASE("a leader killed while its requests decode: the new leader takes them 
     auto a = replay_args(d, trace, n, outcomes, n);
     for (size_t i = 0; i + 1 < a.size(); ++i)
       if (a[i] == "--max-tokens") a[i + 1] = "400";  // long enough to be decoding when the leader dies
+    // With log-probabilities: the first token's come from the prefill, which the new leader never heard.
+    a.push_back("--logprobs");
+    a.push_back("2");
     return a;
   };
   const std::string reference = dir.path() + "/reference.jsonl", faulted = dir.path() + "/faulted.jsonl";
@@ -128,6 +132,12 @@ TEST_CASE("a leader killed while its requests decode: the new leader takes them 
   CHECK(replayed["failed"] == 0);
   const json check = parse_ok(run({PRFAAS_CLI, "check", faulted, "--reference", reference, "--json"}));
   CHECK(check["ok"] == true);
+  // Every output token has its log-probabilities, the first one's too (the check above compared
+  // them with the fault-free run's).
+  for (const auto& o : prfaas::faults::load_outcomes(faulted)) {
+    REQUIRE(o.logprobs.size() == o.tokens.size());
+    CHECK(o.logprobs[0].top_ids.size() == 2);
+  }
   // The new leader (the standby, or the killed router restarted in place) took requests over
   // from the decode nodes, and dispatched none of those again: their prefill ran once.  (A
   // request whose client retried before its decode node reported runs again; one that ended

@@ -18,7 +18,7 @@ std::map<std::string, std::vector<int32_t>> reference() { return {{"0", {1, 2}},
 
 std::vector<request_outcome> clean_run() {
   std::vector<request_outcome> run;
-  for (const auto& [id, tokens] : reference()) run.push_back({id, true, tokens, "", 1.0, 60});
+  for (const auto& [id, tokens] : reference()) run.push_back({id, true, tokens, "", 1.0, 60, {}});
   return run;
 }
 
@@ -96,4 +96,31 @@ TEST_CASE("outcomes round-trip through JSON lines, a malformed line is named") {
     CHECK_THAT(f.what(), Catch::Contains(path + ":5"));
   }
   std::remove(path.c_str());
+}
+
+TEST_CASE("log-probabilities asked for in both runs must match: the same top ids, values within the tolerance") {
+  const std::map<std::string, std::vector<token_logprobs>> want{{"0", {{-0.5f, {1, 7}, {-0.5f, -2.0f}}, {-0.1f, {2, 9}, {-0.1f, -3.0f}}}}};
+  auto run = clean_run();
+  run[0].logprobs = want.at("0");
+  run[0].logprobs[1].logprob += kLogprobTolerance / 2;  // another batch's rounding
+  CHECK(check_outcomes(run, reference(), {}, want).ok());
+  SECTION("a first token's log-probabilities missing (as a router taking a request over once answered)") {
+    run[0].logprobs[0] = {};
+    const auto r = check_outcomes(run, reference(), {}, want);
+    CHECK(r.wrong == 1);
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0].find("output token 0") != std::string::npos);
+  }
+  SECTION("none at all, another top id, or a value off by more than the tolerance") {
+    auto none = run, other = run, off = run;
+    none[0].logprobs.clear();
+    other[0].logprobs[1].top_ids[1] = 8;
+    off[0].logprobs[1].top_logprobs[1] -= 0.01f;
+    for (const auto* r : {&none, &other, &off}) CHECK(check_outcomes(*r, reference(), {}, want).wrong == 1);
+  }
+  SECTION("they survive the outcome file") {
+    const auto back = outcome_from_json(to_json(run[0]));
+    CHECK(back.logprobs.size() == 2);
+    CHECK(check_outcomes({back, run[1], run[2], run[3]}, reference(), {}, want).ok());
+  }
 }
