@@ -50,6 +50,24 @@ actors::generate_request ask(std::string prompt) {
   return r;
 }
 
+// A door's world: an actor system, an observer told what the fake router got, the router.
+struct world {
+  actors::system_config cfg;
+  caf::actor_system sys;
+  caf::scoped_actor observer;
+  caf::actor router;
+  world(size_t threads, bool answering)
+      : cfg{config::router_config{}, threads},
+        sys{cfg},
+        observer{sys},
+        router{sys.spawn(fake_router, caf::actor_cast<caf::actor>(observer), answering)} {}
+  // Until the router got `n` requests, in however many messages.
+  void routed(int32_t n) {
+    int32_t seen = 0;
+    while (seen < n) observer->receive([&](int32_t k) { seen += k; }, caf::after(5s) >> [&] { FAIL("the router got " << seen); });
+  }
+};
+
 }  // namespace
 
 TEST_CASE("requests queued at a process's door reach the router in one message, and each caller gets its own answer") {
@@ -89,18 +107,14 @@ TEST_CASE("requests queued at a process's door reach the router in one message, 
 }
 
 TEST_CASE("when the router goes away, every request waiting at the door is answered unreachable and the door closes") {
-  actors::system_config cfg{config::router_config{}, 2};
-  caf::actor_system sys{cfg};
-  caf::scoped_actor observer{sys};
-  auto router = sys.spawn(fake_router, caf::actor_cast<caf::actor>(observer), false);
-  auto door = actors::open_door(sys, router);
-  caf::scoped_actor caller{sys};
+  world w(2, false);
+  auto door = actors::open_door(w.sys, w.router);
+  caf::scoped_actor caller{w.sys};
   caller->monitor(door);
   caller->send(door, ask("a"));
   caller->send(door, ask("b"));
-  int32_t seen = 0;
-  while (seen < 2) observer->receive([&](int32_t n) { seen += n; }, caf::after(5s) >> [&] { FAIL("the router got " << seen); });
-  caf::anon_send_exit(router, caf::exit_reason::kill);
+  w.routed(2);
+  caf::anon_send_exit(w.router, caf::exit_reason::kill);
   for (int i = 0; i < 2; ++i)
     caller->receive([](caf::error& err) { CHECK(err == errc::unreachable); },
                     [](actors::generate_result&) { FAIL("an answer from a router that answers nothing"); },
@@ -111,21 +125,17 @@ TEST_CASE("when the router goes away, every request waiting at the door is answe
 }
 
 TEST_CASE("a door answers only its router's answers, and refuses past its bound of requests waiting") {
-  actors::system_config cfg{config::router_config{}, 2};
-  caf::actor_system sys{cfg};
-  caf::scoped_actor observer{sys};
-  auto router = sys.spawn(fake_router, caf::actor_cast<caf::actor>(observer), false);
-  auto door = actors::open_door(sys, router, 2);
-  caf::scoped_actor caller{sys};
+  world w(2, false);
+  auto door = actors::open_door(w.sys, w.router, 2);
+  caf::scoped_actor caller{w.sys};
   caller->send(door, ask("a"));
   caller->send(door, ask("b"));
-  int32_t seen = 0;
-  while (seen < 2) observer->receive([&](int32_t n) { seen += n; }, caf::after(5s) >> [&] { FAIL("the router got " << seen); });
+  w.routed(2);
   // A third waits for no one: refused at once.
   caller->request(door, 5s, ask("c")).receive([](actors::generate_result&) { FAIL("a third request admitted"); },
                                               [](caf::error& err) { CHECK(err == errc::no_capacity); });
   // Somebody else's answers for tickets 1 and 2 reach nobody.
-  caf::scoped_actor stranger{sys};
+  caf::scoped_actor stranger{w.sys};
   std::vector<actors::door_answer> forged{{1, {}, {}}, {2, {}, {}}};
   forged[0].result.path = forged[1].result.path = "forged";
   stranger->send(door, forged);
@@ -133,7 +143,7 @@ TEST_CASE("a door answers only its router's answers, and refuses past its bound 
   caller->receive([&](actors::generate_result&) { answered = true; }, [&](caf::error&) { answered = true; },
                   caf::after(300ms) >> [] {});
   CHECK_FALSE(answered);
-  caf::anon_send_exit(router, caf::exit_reason::kill);
+  caf::anon_send_exit(w.router, caf::exit_reason::kill);
 }
 
 TEST_CASE("a door closes once idle for its period, not while a request waits") {

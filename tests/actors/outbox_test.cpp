@@ -22,6 +22,20 @@ struct gatherer_state {
   actors::outbox<actors::decode_news> news;
 };
 
+// An actor system and the peer an outbox's owner sends to.
+struct peer_world {
+  actors::system_config cfg{config::router_config{}, 2};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor peer{sys};
+};
+
+// The next news `peer` gets; a failure after 5 s without.
+actors::decode_news next_news(caf::scoped_actor& peer) {
+  actors::decode_news got;
+  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  return got;
+}
+
 // Each request id it reads becomes a result in its news to `peer`; `ok_atom` keeps it busy a
 // while (so what is sent meanwhile queues up).
 caf::behavior gatherer(caf::stateful_actor<gatherer_state>* self, caf::actor peer) {
@@ -38,19 +52,18 @@ caf::behavior gatherer(caf::stateful_actor<gatherer_state>* self, caf::actor pee
 }  // namespace
 
 TEST_CASE("news added while more work is queued go to the peer in one message once that work is read") {
-  actors::system_config cfg{config::router_config{}, 2};
-  caf::actor_system sys{cfg};
-  caf::scoped_actor peer{sys};
-  auto g = sys.spawn(gatherer, caf::actor_cast<caf::actor>(peer));
+  peer_world w;
+  auto& peer = w.peer;
+  auto g = w.sys.spawn(gatherer, caf::actor_cast<caf::actor>(peer));
   peer->send(g, caf::ok_atom::value);  // busy: the five ids below queue behind it
   for (uint64_t id = 1; id <= 5; ++id) peer->send(g, id);
   actors::decode_news got;
-  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  got = next_news(peer);
   REQUIRE(got.results.size() == 5);
   for (uint64_t id = 1; id <= 5; ++id) CHECK(got.results[id - 1].request == id);
   // Idle: one item goes at once, alone.
   peer->send(g, uint64_t{6});
-  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  got = next_news(peer);
   REQUIRE(got.results.size() == 1);
   CHECK(got.results[0].request == 6);
   caf::anon_send_exit(g, caf::exit_reason::kill);
@@ -95,21 +108,20 @@ caf::behavior spaced(caf::stateful_actor<spaced_state>* self, caf::actor peer) {
 }  // namespace
 
 TEST_CASE("with a gap, a peer gets at most one message per gap: news within it wait and go together at its end") {
-  actors::system_config cfg{config::router_config{}, 2};
-  caf::actor_system sys{cfg};
-  caf::scoped_actor peer{sys};
-  auto g = sys.spawn(spaced, caf::actor_cast<caf::actor>(peer));
+  peer_world w;
+  auto& peer = w.peer;
+  auto g = w.sys.spawn(spaced, caf::actor_cast<caf::actor>(peer));
   const auto t0 = std::chrono::steady_clock::now();
   peer->send(g, uint64_t{1});  // the first: at once
   actors::decode_news got;
-  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  got = next_news(peer);
   REQUIRE(got.results.size() == 1);
   CHECK(std::chrono::steady_clock::now() - t0 < 250ms);
   for (uint64_t id = 2; id <= 4; ++id) {  // one by one, within the gap
     peer->send(g, id);
     std::this_thread::sleep_for(20ms);
   }
-  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  got = next_news(peer);
   CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);  // not before the gap's end
   REQUIRE(got.results.size() == 3);
   for (uint64_t id = 2; id <= 4; ++id) CHECK(got.results[id - 2].request == id);
@@ -117,7 +129,7 @@ TEST_CASE("with a gap, a peer gets at most one message per gap: news within it w
   std::this_thread::sleep_for(400ms);
   const auto t1 = std::chrono::steady_clock::now();
   peer->send(g, uint64_t{5});
-  peer->receive([&](actors::decode_news& n) { got = std::move(n); }, caf::after(5s) >> [] { FAIL("no news"); });
+  got = next_news(peer);
   REQUIRE(got.results.size() == 1);
   CHECK(std::chrono::steady_clock::now() - t1 < 250ms);
   caf::anon_send_exit(g, caf::exit_reason::kill);
