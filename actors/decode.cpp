@@ -373,20 +373,9 @@ decode_actor::behavior_type decode(decode_self* self, decode_options o, caf::act
             spdlog::info("{}: request {} (attempt {}): decoding from {} prompt tokens", st.self.name, id, seq.attempt,
                          seq.kv->tokens());
           const size_t known = output.size();
-          // The first token's log-probabilities came with the KV: ids outside the vocabulary are
-          // a peer's mistake, reported as none rather than passed on to a client.
+          // The first token's log-probabilities came with the KV (the batch checks their ids).
           std::optional<model::token_logprobs> first_logprobs;
           if (e.has_first_logprobs) first_logprobs = e.first_logprobs;
-          if (first_logprobs) {
-            const int vocab = st.engine->layout().vocab;
-            for (int32_t t : first_logprobs->top_ids)
-              if (t < 0 || t >= vocab) {
-                spdlog::warn("{}: request {}: the prefill's first-token log-probabilities name token {} outside the "
-                             "vocabulary; reported as none", st.self.name, id, t);
-                first_logprobs.reset();
-                break;
-              }
-          }
           try {
             st.batch->add(id, std::move(seq.kv), std::move(output), seq.max_tokens,
                           {sampling_of(seq.how), seq.prompt, stop->empty() ? nullptr : std::move(stop),

@@ -36,6 +36,7 @@
 #include "apps/netem_command.h"
 #include "apps/replay_command.h"
 #include "apps/sim_commands.h"
+#include "runtime/common/token_logprobs.h"
 #include "runtime/sim/scenario.h"
 
 namespace prfaas::apps {
@@ -292,7 +293,7 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   replay->add_option("--max-tokens", replay_opts.max_tokens, "cap on output tokens per request")->check(CLI::Range(1, 4096));
   replay->add_option("--logprobs", replay_opts.logprobs, "ask each output token's log-probability and its top N "
                                                          "(written with --outcomes; prfaas check compares them)")
-      ->check(CLI::Range(0, 20));
+      ->check(CLI::Range(0, kMaxTopLogprobs));
   replay->add_option("--router", ctx.router_flag, "HOST:PORT of the router (default: from --state)");
   replay->add_option("--state", ctx.state_dir, "directory for the deployment's state and logs");
   add_access_options(replay, ctx.access);

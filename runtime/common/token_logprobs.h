@@ -9,6 +9,9 @@
 
 namespace prfaas {
 
+// The most alternatives a token reports (OpenAI's bound on `logprobs` / `top_logprobs`).
+inline constexpr int kMaxTopLogprobs = 20;
+
 struct token_logprobs {
   float logprob = 0;
   std::vector<int32_t> top_ids;

@@ -1,11 +1,28 @@
 #include "runtime/engine/decode_batch.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <thread>
 
 #include "runtime/common/errc.h"
 
 namespace prfaas::engine {
+namespace {
+
+// Log-probabilities another node sent name only tokens of this vocabulary; else they are a
+// peer's mistake, reported as none rather than passed on to a client.
+bool known_ids(const model::token_logprobs& lp, int vocab, uint64_t request) {
+  for (int32_t t : lp.top_ids)
+    if (t < 0 || t >= vocab) {
+      spdlog::warn("request {}: the prefill's first-token log-probabilities name token {} outside the vocabulary; "
+                   "reported as none", request, t);
+      return false;
+    }
+  return true;
+}
+
+}  // namespace
 
 decode_batch::decode_batch(const engine& e, int max_sequences, bool snapshots)
     : engine_(e), max_sequences_(std::min(max_sequences, e.max_batch())), snapshots_(snapshots) {}
@@ -26,7 +43,8 @@ void decode_batch::add(uint64_t request, std::unique_ptr<kv::sequence_kv> kv, st
   for (int32_t t : s.tokens) s.stopped = s.stopped || (s.how.stop && s.how.stop->push(t));
   if (s.how.sampling.logprobs >= 0) {
     s.logprobs.resize(s.tokens.size());  // chosen elsewhere: known here only as the prefill sent the first
-    if (s.tokens.size() == 1 && s.how.first_logprobs) s.logprobs[0] = std::move(*s.how.first_logprobs);
+    if (s.tokens.size() == 1 && s.how.first_logprobs && known_ids(*s.how.first_logprobs, engine_.layout().vocab, request))
+      s.logprobs[0] = std::move(*s.how.first_logprobs);
   }
   maybe_snapshot(s);
   active_.emplace(request, std::move(s));

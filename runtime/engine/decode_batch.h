@@ -51,7 +51,8 @@ class decode_batch {
 
   // How a sequence chooses and ends: sampling (default greedy), its prompt (for the repetition
   // penalty), its stop condition (null: max_tokens only), and the first token's log-probabilities
-  // as the prefill reported them (with the KV), reported first when the sampling asks for them.
+  // as the prefill reported them (with the KV), reported first when the sampling asks for them
+  // (ids outside the vocabulary are a peer's mistake: reported as none, with a warning).
   struct rules {
     model::sampling_params sampling;
     std::vector<int32_t> prompt;

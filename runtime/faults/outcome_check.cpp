@@ -118,8 +118,9 @@ request_outcome outcome_from_json(const nlohmann::json& j) {
         lp.logprob = e.at("logprob").get<float>();
         lp.top_ids = e.at("top_ids").get<std::vector<int32_t>>();
         lp.top_logprobs = e.at("top_logprobs").get<std::vector<float>>();
-        if (lp.top_ids.size() != lp.top_logprobs.size() || lp.top_ids.size() > 20)
-          throw failure(errc::invalid_argument, "logprobs: as many top ids as values, at most 20");
+        if (lp.top_ids.size() != lp.top_logprobs.size() || lp.top_ids.size() > size_t{kMaxTopLogprobs})
+          throw failure(errc::invalid_argument,
+                        "logprobs: as many top ids as values, at most " + std::to_string(kMaxTopLogprobs));
         o.logprobs.push_back(std::move(lp));
       }
     }

@@ -35,7 +35,7 @@ void sampling_params::validate(int vocab) const {
   need(std::isfinite(repetition_penalty) && repetition_penalty > 0 && repetition_penalty <= 10,
        "repetition_penalty must be in (0, 10]");
   need(choice >= 0 && choice < 128, "n must be in [1, 128]");
-  need(logprobs >= -1 && logprobs <= 20, "logprobs must be in [0, 20]");
+  need(logprobs >= -1 && logprobs <= kMaxTopLogprobs, "logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "]");
   need(logit_bias.size() <= 300, "logit_bias holds at most 300 entries");
   for (const auto& [id, bias] : logit_bias) {
     need(id >= 0 && id < vocab, "logit_bias names token " + std::to_string(id) + ", outside the vocabulary");

@@ -55,8 +55,9 @@ void frame_encoder::encode(const frame_header& h, std::span<const std::byte> pay
   f.setFirstToken(h.first_token);
   if (h.first_logprobs) {
     const auto& lp = *h.first_logprobs;
-    PRFAAS_REQUIRE(lp.top_ids.size() == lp.top_logprobs.size() && lp.top_ids.size() <= kMaxTopLogprobs,
-                   "a first token's alternatives: as many ids as log-probabilities, at most 20");
+    PRFAAS_REQUIRE(lp.top_ids.size() == lp.top_logprobs.size() && lp.top_ids.size() <= size_t{kMaxTopLogprobs},
+                   "a first token's alternatives: as many ids as log-probabilities, at most " +
+                       std::to_string(kMaxTopLogprobs));
     auto w = f.initFirstLogprobs();
     w.setLogprob(lp.logprob);
     auto ids = w.initTopIds(static_cast<unsigned>(lp.top_ids.size()));
@@ -139,7 +140,7 @@ frame_header frame_decoder::decode_header(std::span<const std::byte> seg0, const
       const auto r = f.getFirstLogprobs();
       const auto ids = r.getTopIds();
       const auto lps = r.getTopLogprobs();
-      if (ids.size() != lps.size() || ids.size() > kMaxTopLogprobs)
+      if (ids.size() != lps.size() || ids.size() > unsigned{kMaxTopLogprobs})
         bad("a first token's log-probabilities with " + std::to_string(ids.size()) + " ids and " +
             std::to_string(lps.size()) + " values (at most " + std::to_string(kMaxTopLogprobs) + ", as many of each)");
       token_logprobs lp;

@@ -38,7 +38,6 @@ namespace prfaas::transport {
 
 inline constexpr uint32_t kProtocolVersion = 4;  // 2: mutual authentication; 3: the KV layout in hello;
                                                  // 4: the first token's log-probabilities in request_done
-inline constexpr size_t kMaxTopLogprobs = 20;     // a first token's alternatives (OpenAI's bound)
 inline constexpr size_t kMaxLayoutChars = 192;   // a hello's layout descriptor
 inline constexpr size_t kMaxHeaderWords = 64;                  // the KvFrame struct and its text
 inline constexpr size_t kMaxPayloadBytes = size_t{256} << 20;  // below capnp's 512 MiB Data limit
@@ -73,7 +72,7 @@ struct frame_header {
   uint32_t token_count = 0;
   int32_t first_token = 0;
   // request_done, when the job asked for them: the first token's log-probabilities (at most
-  // kMaxTopLogprobs alternatives).
+  // kMaxTopLogprobs alternatives, runtime/common/token_logprobs.h).
   std::optional<token_logprobs> first_logprobs;
   uint32_t version = kProtocolVersion;
   std::string reason;  // hello: sender name; abort: cause
