@@ -41,6 +41,8 @@
 // loops, the link, status and metrics in router_nodes.cpp.
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/network/multiplexer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -59,15 +61,18 @@ namespace {
 // flight whenever that is sooner than the one armed (a timer per request cost the router a
 // clock entry and a message each).
 void arm_deadline(router_self* self) {
-  auto& st = self->state;
-  const auto next = core_of(self).next_deadline();
-  if (!next || *next >= st.timer_at) return;
-  st.timer_at = *next;
-  const auto in = std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, *next - now_s(self)) * 1e6) + 1000);
-  self->delayed_send(self, in, atoms::deadline_atom::value);
+  if (const auto next = core_of(self).next_deadline()) wake_by(self, *next);
 }
 
 }  // namespace
+
+void wake_by(router_self* self, double at_s) {
+  auto& st = self->state;
+  if (at_s >= st.timer_at) return;
+  st.timer_at = at_s;
+  const auto in = std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, at_s - now_s(self)) * 1e6) + 1000);
+  self->delayed_send(self, in, atoms::deadline_atom::value);
+}
 
 void act_all(router_self* self, const sched::commands& out) {
   for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
@@ -141,6 +146,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](std::vector<submission>& round) { accept_submissions(self, round); },
       [=](atoms::deadline_atom) {
         self->state.timer_at = std::numeric_limits<double>::infinity();  // this one, or another, fired
+        check_lookups(self);
         step(self, sched::tick{});
       },
       [=](atoms::orphan_atom, uint64_t id) {
@@ -286,7 +292,38 @@ router_options router_options_for(const config::deployment_config& config, std::
   return o;
 }
 
-router_actor spawn_router(caf::actor_system& sys, router_options options) { return sys.spawn(router, std::move(options)); }
+namespace {
+
+// The router runs in the middleman's I/O thread, as CAF's brokers do: a message read from a
+// node or a door is handled where it was read, and what the router sends is written there,
+// instead of each message crossing to a scheduler thread and each answer back through the
+// I/O thread's wake-up pipe (two thread hand-offs a message, the most of the router's CPU per
+// request on a loaded host).  Its handlers never block, so the connections are never held up:
+// slow work (the directory, the nodes) is a message away.  Timers and local senders reach it
+// through the same thread, so it still runs in one place at a time.
+class router_on_io_thread final : public router_self {
+ public:
+  router_on_io_thread(caf::actor_config& cfg, router_options options) : router_self(cfg), options_(std::move(options)) {}
+
+  behavior_type make_behavior() override { return router(this, std::move(options_)); }
+  void launch(caf::execution_unit*, bool lazy, bool hide) override { router_self::launch(&io_thread(), lazy, hide); }
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
+    router_self::enqueue(std::move(what), &io_thread());
+  }
+  // The I/O thread resumes only what says it is one of its own; the scheduler never sees it.
+  subtype_t subtype() const override { return io_actor; }
+
+ private:
+  caf::execution_unit& io_thread() { return home_system().middleman().backend(); }
+
+  router_options options_;
+};
+
+}  // namespace
+
+router_actor spawn_router(caf::actor_system& sys, router_options options) {
+  return sys.spawn<router_on_io_thread>(std::move(options));
+}
 
 router_actor spawn_router(caf::actor_system& sys, const config::deployment_config& config,
                           std::shared_ptr<const security::verifier> trust) {

@@ -114,7 +114,11 @@ struct router_state {
   node_telemetry telemetry;  // link reports, cache statistics, the link's capacity
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
   std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
-  bool lookup_in_flight = false;
+  // The match in flight: its requests, when it left (router clock), its round (a late answer to
+  // a round given up on is dropped).  Empty ids: none in flight.
+  std::vector<uint64_t> lookup_ids;
+  double lookup_sent_s = 0;
+  uint64_t lookup_round = 0;
   // Clients' requests held back while the core settles (accept_request), answered `unreachable`
   // (send again) once it has.
   std::vector<reply_to> held_back;
@@ -149,6 +153,8 @@ inline bool trusted(router_self* self) { return self->state.options.trust != nul
 // -- router.cpp: the core's event in, its commands out -------------------------------------------
 void step(router_self* self, const sched::event& e);
 void act_all(router_self* self, const sched::commands& out);
+// The one timer fires by `at_s` (router clock) at the latest: armed only when sooner than armed.
+void wake_by(router_self* self, double at_s);
 
 // -- router_requests.cpp -------------------------------------------------------------------------
 requester requester_of_message(router_self* self);
@@ -157,6 +163,9 @@ requester requester_of_message(router_self* self);
 void accept_request(router_self* self, generate_request& req, const requester& from, reply_to to);
 // A door's round of requests, each accepted as above and answered by its ticket.
 void accept_submissions(router_self* self, std::vector<submission>& round);
+// The timer fired: a directory match unanswered for kMatchWait is given up (no hit for its
+// requests) and the next goes.
+void check_lookups(router_self* self);
 void answer(router_self* self, reply_to& to, const generate_result& out);
 void answer(router_self* self, reply_to& to, caf::error err);
 // The round's answers go, each door's in one message.

@@ -86,10 +86,25 @@ sched::cache_hits hits_of(router_self* self, const std::vector<cache_hit>& hits)
 // One match in flight at a time: the lookups of requests arriving meanwhile go together in the
 // next one (no wait when the directory keeps up, one round trip for many when it does not).
 constexpr size_t kMatchBatch = 1024;
+// A match unanswered this long is given up: its requests go on without a hit.  Watched by the
+// router's one timer, not by a request timeout: CAF's timeout is a clock entry and a clock-thread
+// wake-up to set and another to cancel, on every match.
+constexpr double kMatchWait = 1.0;
+
+void send_lookups(router_self* self);
+
+void lookups_answered(router_self* self, const std::vector<std::vector<cache_hit>>* hits) {
+  auto& st = self->state;
+  const auto ids = std::move(st.lookup_ids);
+  st.lookup_ids.clear();
+  for (size_t i = 0; i < ids.size(); ++i)
+    step(self, sched::cache_answer{ids[i], hits && i < hits->size() ? hits_of(self, (*hits)[i]) : sched::cache_hits{}});
+  send_lookups(self);
+}
 
 void send_lookups(router_self* self) {
   auto& st = self->state;
-  if (st.lookup_in_flight) return;
+  if (!st.lookup_ids.empty()) return;
   const auto dir = directory(self);
   std::vector<uint64_t> ids;
   std::vector<std::vector<uint64_t>> chains;  // the prompts' chain keys: the directory needs no tokens
@@ -103,19 +118,20 @@ void send_lookups(router_self* self) {
     chains.push_back(kv::reusable_chain(r->second.prompt, st.options.model.block_tokens));
   }
   if (ids.empty()) return;
-  st.lookup_in_flight = true;
-  auto done = [=](const std::vector<std::vector<cache_hit>>* hits) {
-    self->state.lookup_in_flight = false;
-    for (size_t i = 0; i < ids.size(); ++i)
-      step(self, sched::cache_answer{ids[i], hits && i < hits->size() ? hits_of(self, (*hits)[i]) : sched::cache_hits{}});
-    send_lookups(self);
-  };
-  self->request(dir, std::chrono::seconds(1), atoms::match_atom::value, std::move(chains))
-      .then([=](const std::vector<std::vector<cache_hit>>& hits) { done(&hits); },
+  const size_t count = ids.size();
+  st.lookup_ids = std::move(ids);
+  st.lookup_sent_s = now_s(self);
+  const uint64_t round = ++st.lookup_round;
+  wake_by(self, st.lookup_sent_s + kMatchWait);
+  self->request(dir, caf::infinite, atoms::match_atom::value, std::move(chains))
+      .then([=](const std::vector<std::vector<cache_hit>>& hits) {
+              if (self->state.lookup_round == round && !self->state.lookup_ids.empty()) lookups_answered(self, &hits);
+            },
             [=](caf::error& err) {
+              if (self->state.lookup_round != round || self->state.lookup_ids.empty()) return;
               spdlog::warn("router: cache directory did not answer ({}); assuming no hit for {} requests",
-                           describe(err), ids.size());
-              done(nullptr);
+                           describe(err), count);
+              lookups_answered(self, nullptr);
             });
 }
 
@@ -132,6 +148,18 @@ void watch_requester(router_self* self, uint64_t id, const caf::actor_addr& who)
 }
 
 }  // namespace
+
+void check_lookups(router_self* self) {
+  auto& st = self->state;
+  if (st.lookup_ids.empty()) return;
+  if (now_s(self) < st.lookup_sent_s + kMatchWait) {
+    wake_by(self, st.lookup_sent_s + kMatchWait);
+    return;
+  }
+  spdlog::warn("router: cache directory did not answer within {} s; assuming no hit for {} requests", kMatchWait,
+               st.lookup_ids.size());
+  lookups_answered(self, nullptr);
+}
 
 requester requester_of_message(router_self* self) {
   return {sender_identity(self), owner_of_sender(self, trusted(self)),

@@ -201,6 +201,9 @@ int main(int argc, char** argv) {
 
   if (insecure) spdlog::warn("{}: --insecure: the actor plane is plaintext and unauthenticated", name);
   actors::system_config cfg(config.router, 2, tls);
+  // The router runs in the I/O thread (actors/router.cpp): that thread reads its messages too,
+  // rather than handing each to a BASP worker thread to read and back.
+  if (role == cluster::node_role::router) cfg.set("middleman.workers", size_t{0});
   caf::actor_system sys{cfg};
   if (role == cluster::node_role::gateway) {  // a client of the router: no supervisor, no registration
     const int status = actors::run_gateway(sys, config, listen_at, router_at, port_file, signals, https);
