@@ -14,9 +14,9 @@
 //   cache_push --> restore from the cache, send it to the pulling node --> tokens sent
 //
 // The router lost (router_atom): what the node holds is kept and decodes on (results wait);
-// registered with the next router (its republish_atom), the node reports what decodes or ended
-// (held_report), the router takes over what a client can rejoin, and the node drops the rest
-// (and every reservation still waiting for its KV).
+// registered with the next router (its republish_atom), the node reports what it holds
+// (held_report: reserved with its KV awaited, decoding, or ended), the router takes over what a
+// client can rejoin, and the node drops the rest.
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -169,29 +169,29 @@ void report_held(decode_self* self, bool registered) {
   held_report report{st.self.name, {}};
   std::vector<uint64_t> reported;
   const auto now = std::chrono::steady_clock::now();
-  // Only what decodes or ended: a reservation whose KV has not arrived waits on a prefill the
-  // lost router started, which may never run (a prefill node refuses the lost router's queued
-  // jobs); it goes, and its client's retry runs it again.  What ended unreported is forgotten.
+  // What decodes or ended, and reservations whose KV is still awaited from the prefill the lost
+  // router started (the new one learns which prefill node holds it from that node, or runs it
+  // again).  What ended unreported is forgotten.
   for (auto it = st.orphans.begin(); it != st.orphans.end();) {
     const uint64_t id = *it;
-    if (st.reserved.count(id)) {
-      drop_orphan(st, id);
-      it = st.orphans.erase(it);
-      continue;
-    }
     const auto f = st.facts.find(id);
+    const auto r = st.reserved.find(id);
     const auto d = st.decoding.find(id);
     const auto u = st.unreported.find(id);
-    if (f == st.facts.end() || (d == st.decoding.end() && u == st.unreported.end())) {
+    if (f == st.facts.end() || (r == st.reserved.end() && d == st.decoding.end() && u == st.unreported.end())) {
       it = st.orphans.erase(it);
       continue;
     }
     held_request h = f->second.entry;
-    h.attempt = d != st.decoding.end() ? d->second.second : u->second.attempt;
+    h.kv_landed = r == st.reserved.end();
+    h.attempt = r != st.reserved.end() ? r->second.attempt
+                : d != st.decoding.end() ? d->second.second
+                                         : u->second.attempt;
     if (f->second.deadline != std::chrono::steady_clock::time_point{})
       h.deadline_ms = static_cast<int32_t>(std::max<int64_t>(
           1, std::chrono::duration_cast<std::chrono::milliseconds>(f->second.deadline - now).count()));
-    if (u != st.unreported.end()) h.output = u->second.tokens;
+    if (r != st.reserved.end()) h.output = r->second.output;
+    else if (u != st.unreported.end()) h.output = u->second.tokens;
     else if (const auto* tokens = st.batch->tokens(id)) h.output = *tokens;
     report.requests.push_back(std::move(h));
     reported.push_back(id);

@@ -25,6 +25,7 @@
 //                                directory says it holds none
 //   decode     -> router      decode_news: token_chunks (decode_job.stream) -> forwarded to the request's stream
 //   decode     -> router      held_report (a new router: registered) -> the request ids it took over
+//   prefill    -> router      prefill_news: holding (a new router: registered), the last one's jobs it holds
 //   client     -> router      cancel_atom, client_id                (the client went away: the request ends)
 //   router     -> prefill     prefill_jobs (a round's, together)    -> prefill_news: each job's report
 //                                (its KV confirmed) or failure, gathered per job / staging look
@@ -311,18 +312,32 @@ typename Inspector::result_type inspect(Inspector& f, prefill_failed& x) {
   return f(caf::meta::type_name("prefill_failed"), x.request, x.attempt, x.code, x.error);
 }
 
+// A job of a lost router's that a prefill node still holds (queued, or its KV crossing), told
+// to the next router once registered with it: the request's prefill is this node's there too,
+// so its report counts and the node's loss re-dispatches it (sched::prefill_held).
+struct held_prefill {
+  uint64_t request = 0;
+  int32_t attempt = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, held_prefill& x) {
+  return f(caf::meta::type_name("held_prefill"), x.request, x.attempt);
+}
+
 // A prefill node's answers to its jobs (one way, a round's together: std::vector<prefill_job>),
 // gathered until it next reads its mailbox, ends a job, or looks at its KV staging between
 // layers of a long prefill (reports then go at once).
 struct prefill_news {
   std::vector<prefill_report> reports;  // the KV confirmed by the decode node
   std::vector<prefill_failed> failed;
-  bool empty() const { return reports.empty() && failed.empty(); }
+  std::vector<held_prefill> holding;    // a new router's first news: the last one's jobs held
+  bool empty() const { return reports.empty() && failed.empty() && holding.empty(); }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prefill_news& x) {
-  return f(caf::meta::type_name("prefill_news"), x.reports, x.failed);
+  return f(caf::meta::type_name("prefill_news"), x.reports, x.failed, x.holding);
 }
 
 // One node's usable hit of a prompt, as the cache directory sees it.
@@ -436,10 +451,11 @@ typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
            x.how, token_block{x.output}, x.whole_kv, x.client_id, x.owner, x.deadline_ms, x.prfaas);
 }
 
-// A request a decode node decodes (or finished) for a router that was lost: a new leader takes
-// it over (sched::request_adopted) and a client's retry joins it by client id, so neither its
-// prefill nor its decoding so far runs again.  Reservations still waiting for their KV are not
-// reported: the lost router's prefill may never run.
+// A request a decode node holds for a router that was lost: a new leader takes it over
+// (sched::request_adopted) and a client's retry joins it by client id, so neither its prefill
+// nor its decoding so far runs again.  `kv_landed`: its KV landed (it decodes, or ended); else it
+// is reserved and its KV still awaited from the prefill the lost router started, which the
+// prefill node holding it says to the new leader (held_prefill), or which is run again.
 struct held_request {
   uint64_t request = 0;
   int32_t attempt = 0;
@@ -452,12 +468,13 @@ struct held_request {
   bool prfaas = false;
   int32_t deadline_ms = 0;        // left (0: none)
   std::vector<int32_t> output;    // so far
+  bool kv_landed = true;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, held_request& x) {
   return f(caf::meta::type_name("held_request"), x.request, x.attempt, x.client_id, x.owner, token_block{x.prompt}, x.max_tokens,
-           x.how, x.stream, x.prfaas, x.deadline_ms, token_block{x.output});
+           x.how, x.stream, x.prfaas, x.deadline_ms, token_block{x.output}, x.kv_landed);
 }
 
 // A decode node's report to a new router, once registered with it: what it still holds of the

@@ -7,14 +7,18 @@
 // transfers before computing, and tells the router (staging_report) to send it nothing new.
 // After each prefill it sends the router what its cache inserted and evicted (the router
 // forwards it to the cache directory).  Spawned detached: a prefill holds its thread for the
-// length of the computation, and jobs queue in the mailbox.  A linked reporter actor sends the
-// router the node's link telemetry when transport::telemetry_gate says it is worth telling.
+// length of the computation; jobs queue in the node, and its mailbox is read between batches.
+// A linked reporter actor sends the router the node's link telemetry when
+// transport::telemetry_gate says it is worth telling.
 //
-//   prefill jobs (a round's from the router, one way), each:
+//   prefill jobs (a round's from the router, one way), each queued; step --> the next batch
+//   (node.prefill_token_budget: queued jobs within the budget, prefilled one after another,
+//   completed together; 0: one job), each:
 //   prefill_job --> [room in staging; engine prefill, hook -> link.send_payloads; done] --> staged
 //   staged --confirmed (looked at between layers, after each job, every 5 ms while any)--> a report
-//   with node.prefill_token_budget > 0: prefill_job --> queued; step --> a batch of queued jobs
-//   within the budget, prefilled one after another, completed together
+//   the router lost: its queued jobs run on; registered with the next (republish_atom), the node
+//   tells it which it holds (prefill_news holding), so the requests it takes over from their
+//   decode nodes are not prefilled again
 //   reports and failures --> prefill_news to the router: what one job, one look between layers or
 //                      one tick gathered, in one message
 //                   cache delta --> cache_update to the cache directory
@@ -33,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "actors/cache_update.hpp"
 #include "actors/directory_link.hpp"
@@ -150,11 +155,15 @@ struct prefill_state {
   bool published = false;                   // the first update resets what the directory held
   directory_link directory;  // where cache updates go (the router names it)
   router_actor router;
+  // The router served before the last change: its jobs still queued here are run (their decode
+  // nodes hold the reservations a new router takes over), between the new router's messages.
+  caf::actor_addr lost_router;
   link_reporter_actor reporter;
   std::shared_ptr<transport::link_pool> links;
   worker_context context;                    // cancellations, fault points
   transport::link_options lo;                // of its KV links (timeouts bound a job's wait)
-  // Batching (node.prefill_token_budget > 0): jobs waiting for the batch in progress to end.
+  // Jobs waiting for the batch in progress to end (node.prefill_token_budget > 0: a batch's
+  // prompts within it; 0: one job a batch).
   long token_budget = 0;
   struct waiting {
     prefill_job job;
@@ -165,6 +174,7 @@ struct prefill_state {
   std::unique_ptr<staging_area> staging;     // finished sequences whose KV is crossing
   bool staging_look_due = false;             // a tick is on its way to look at it
   bool told_full = false;                    // the router heard "full" last
+  bool tell_held = false;                    // a new router: it hears the jobs held once registered
   outbox<prefill_news> news;                 // reports and failures not yet sent (send_news)
   static inline const char* name = "prefill";
 };
@@ -382,6 +392,20 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m) {
 
 // Why the node will not run `job` (none: it will): cancelled already, or a field out of range.
 // The crash_role fault point fires here (node_lost; the caller then quits).
+// Registered with a new router: the last one's jobs still here (queued, or their KV crossing)
+// are this node's there too (held_prefill), so a request the new router takes over from its
+// decode node is not prefilled again.  What ended meanwhile was reported to nobody: its decode
+// node says how far it got.
+void tell_jobs_held(prefill_self* self) {
+  auto& st = self->state;
+  auto& holding = st.news.gather().holding;
+  for (const auto& w : st.pending) holding.push_back({w.job.request, w.job.attempt});
+  st.staging->for_each([&](const staged_job& s) { holding.push_back({s.member->job.request, s.member->job.attempt}); });
+  if (holding.empty()) return;
+  spdlog::info("{}: telling the new router about {} prefills the last one dispatched here", st.self.name, holding.size());
+  send_news(self);
+}
+
 caf::error refusal(prefill_self* self, const prefill_job& job) {
   auto& st = self->state;
   const auto& cancels = st.context.cancels;
@@ -434,12 +458,14 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       [=](atoms::router_atom, caf::actor router) {
         auto& st = self->state;
         self->send(st.reporter, atoms::router_atom::value, router);
+        if (st.router && st.router.address() != router.address()) st.lost_router = st.router.address();
         st.router = caf::actor_cast<router_actor>(router);
         st.told_full = false;  // a new router hears the next "full" afresh
+        st.tell_held = static_cast<bool>(st.router);
         // Pulls the last router started can no longer be used.
         for (auto& [id, pull] : st.pulls) st.receiver->cancel(id);
         st.pulls.clear();
-        if (!st.router) spdlog::warn("{}: the router is gone; jobs it sent are refused", st.self.name);
+        if (!st.router) spdlog::warn("{}: the router is gone; the jobs it sent run on", st.self.name);
       },
       // Registered (again), or a directory registered: it hears the whole cache, and the
       // router the link's next report whatever it says (one sent before was not heard).
@@ -450,8 +476,10 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
           st.published = static_cast<bool>(st.directory.handle);
           if (st.published) self->send(st.directory.handle, whole_cache_update(st.self, *st.cache));
         });
-        if (st.router && self->current_sender() == st.router.address())  // not the node's own retry
+        if (st.router && self->current_sender() == st.router.address()) {  // not the node's own retry
           self->send(st.reporter, atoms::router_atom::value, caf::actor_cast<caf::actor>(st.router));
+          if (std::exchange(st.tell_held, false)) tell_jobs_held(self);
+        }
       },
       // A running prefill reads cancellations from the board (the supervisor writes it); here
       // a pull waiting for its prefix ends.
@@ -490,8 +518,10 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
       },
       [=](std::vector<prefill_job>& jobs) {
         auto& st = self->state;
-        if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(st.router)) {
-          spdlog::warn("{}: dropped {} jobs from a router that is gone", st.self.name, jobs.size());
+        const auto from = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        const bool from_lost = from && from == st.lost_router && from != st.router.address();
+        if (from != st.router.address() && !from_lost) {
+          spdlog::warn("{}: dropped {} jobs from a router it never served", st.self.name, jobs.size());
           return;
         }
         if (jobs.size() > kMaxPrefillJobsPerMessage) {
@@ -508,16 +538,12 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
             }
             continue;
           }
-          if (st.token_budget <= 0) {  // one job at a time, reported when its KV is confirmed
-            auto m = std::make_unique<prefill_member>(std::move(job), std::chrono::steady_clock::now());
-            make_room(self, kv_bytes_of(st, m->job));
-            compute(self, *m, st.lo);
-            stage(self, std::move(m));
-            send_news(self);
-            continue;
-          }
-          // Batched: jobs queue until the batch in progress ends; the step after them takes the
-          // next batch (every job queued before the step was sent is in the queue by then).
+          if (from_lost && !st.tell_held && st.router)  // the new router heard what is held: this one too
+            st.news.gather().holding.push_back({job.request, job.attempt});
+          // Jobs queue until the batch in progress ends; the step after them takes the next batch
+          // (every job queued before the step was sent is in the queue by then; one job when
+          // batching is off).  Messages that came meanwhile are read between batches: a new
+          // router's registration, for one, hears every queued job (tell_jobs_held).
           st.pending.push_back({std::move(job), std::chrono::steady_clock::now()});
           if (!st.batch_due) {
             st.batch_due = true;
@@ -534,8 +560,16 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         st.batch_due = false;
         std::vector<std::unique_ptr<prefill_member>> batch;
         long tokens = 0;
+        const auto& cancels = st.context.cancels;
         while (!st.pending.empty()) {
           auto& next = st.pending.front();
+          if (cancels && cancels->cancelled(next.job.request, next.job.attempt)) {  // while it queued
+            job_failed(self, next.job, caf::make_error(errc::cancelled, st.self.name + ": request " +
+                                                                            std::to_string(next.job.request) +
+                                                                            " was cancelled before its prefill started"));
+            st.pending.pop_front();
+            continue;
+          }
           const long t = static_cast<long>(next.job.prompt.size());
           if (!batch.empty() && tokens + t > st.token_budget) break;
           tokens += t;

@@ -21,6 +21,7 @@
 //                                                                                then cache_push to the holder
 //   register_atom / down_msg         -> node_up / node_down
 //   held_report (a new leader)       -> request_adopted (a lost router's requests, as far as they got)
+//   prefill_news: holding            -> prefill_held (the prefill node of a request taken over)
 //   staging_report                   -> node_staging (a full prefill node gets no new work)
 //   the deadline timer               -> tick (one timer, armed for the earliest deadline)
 //
@@ -147,6 +148,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::deadline_atom) {
         self->state.timer_at = std::numeric_limits<double>::infinity();  // this one, or another, fired
         check_lookups(self);
+        check_takeovers(self);
         step(self, sched::tick{});
       },
       [=](atoms::orphan_atom, uint64_t id) {
@@ -211,6 +213,8 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (news.reports.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage) return;
         for (const auto& m : news.reports) prefill_reported_at(self, m);
         for (const auto& m : news.failed) prefill_failed_at(self, m);
+        if (news.holding.size() <= kMaxResultsPerMessage)
+          for (const auto& m : news.holding) prefill_held_at(self, m);
       },
       // A decode node's news, every item checked on its own: reservations, starts, tokens, results
       // (a request's come in that order), then what it refused or gave up.

@@ -320,6 +320,21 @@ void core::on(const request_adopted& e, double now, commands&) {
   ++counters_.adopted;
 }
 
+void core::on(const prefill_held& e, double, commands&) {
+  request_view* r = live(e.id, e.attempt);
+  if (!r) return;
+  node_view* n = live_node(e.node);
+  if (!n) return;
+  if (n->desc.kind != node_kind::prefill || r->ph != phase::transferring || r->prefill_node != kNoNode) {
+    ++counters_.stale_events;
+    return;
+  }
+  r->prefill_node = e.node;
+  r->holds_prefill = true;
+  set_load(e.node, +1);
+  r->ph = phase::prefilling;
+}
+
 void core::on(const cache_answer& e, double, commands& out) {
   request_view* r = live(e.id);
   if (!r) return;

@@ -129,6 +129,7 @@ class core {
   void on(const policy_update& e, double now, commands& out);
   void on(const cache_pulled& e, double now, commands& out);
   void on(const request_adopted& e, double now, commands& out);
+  void on(const prefill_held& e, double now, commands& out);
   void on(const node_reported& e, double now, commands& out);
   void settled_for(const std::string& name, double now);
 

@@ -154,6 +154,13 @@ struct request_adopted {
   policy::prefill_path path = policy::prefill_path::local;
 };
 
+// A prefill node told a new router it holds the prefill of a request the last one dispatched
+// (queued, or its KV crossing): for a request adopted while its KV is still arriving, the
+// prefill is that node's (its report ends it, its loss re-dispatches the request).  Ignored (a
+// stale event) for another attempt, a request past its transfer or whose prefill node is known,
+// or a node that is not an up prefill node.
+struct prefill_held { request_id id = 0; int attempt = 0; node_id node = kNoNode; };
+
 // A decode node told a new router what it holds of the last one's requests (maybe nothing): a
 // router settling for the previous one's nodes counts a decode node back only then, so no
 // client's retry is routed before the requests it would duplicate are taken over.
@@ -161,7 +168,7 @@ struct node_reported { node_id node = kNoNode; };
 
 using event = std::variant<node_up, node_down, node_drain, node_staging, request_arrived, cache_answer, reserved,
                            prefill_done, first_token, decode_done, request_failed, tick, policy_update,
-                           cache_pulled, request_adopted, node_reported>;
+                           cache_pulled, request_adopted, prefill_held, node_reported>;
 
 // ---------------------------------------------------------------------------------------------
 // Commands

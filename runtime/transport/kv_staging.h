@@ -81,6 +81,12 @@ class kv_staging {
     return finish(0, entries_.front().deadline);
   }
 
+  // What each entry holds, oldest first (a new router hears which jobs a prefill node holds).
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& e : entries_) f(e.held);
+  }
+
   uint64_t used_bytes() const { return used_; }
   uint64_t capacity_bytes() const { return capacity_; }
   size_t size() const { return entries_.size(); }

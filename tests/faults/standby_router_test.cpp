@@ -156,6 +156,45 @@ TEST_CASE("a leader killed while its requests decode: the new leader takes them 
   for (const auto& id : taken) CHECK(dispatched.count(id) == 0);
 }
 
+TEST_CASE("a leader killed while its requests prefill: the new leader takes them over from the decode and prefill nodes, every prompt prefilled once, output unchanged") {
+  // Every prefill layer held back: 8 requests take three rounds of the three prefill nodes.
+  deployment d(std::string(kStandby) + "[faults]\ndelay_layer_ms = 150\n");
+  temp_dir dir;
+  const int n = 8;
+  const auto trace = write_trace(dir, n, {300, 600});
+  const std::string reference = dir.path() + "/reference.jsonl", faulted = dir.path() + "/faulted.jsonl";
+  REQUIRE(run(replay_args(d, trace, n, reference, n), 240000).status == 0);
+  const std::vector<std::string> prefill_nodes = {"prfaas-prefill-0", "prfaas-prefill-1", "local-prefill-0"};
+  const auto prefills = [&] {
+    int all = 0;
+    for (const auto& p : prefill_nodes) all += occurrences(d, p, "tokens started");
+    return all;
+  };
+  const int before = prefills();
+  CHECK(before == n);  // the fault-free run: one prefill a request
+  child load(replay_args(d, trace, n, faulted, n), dir.path());
+  // The first round of prefills runs: the leader dies with requests computing, queued on prefill
+  // nodes and reserved on decode nodes, their KV awaited.
+  const double until = now_seconds() + 60;
+  while (prefills() < before + 2 && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(prefills() >= before + 2);
+  const size_t mark_router = log_size(d, "router"), mark_standby = log_size(d, "router-1");
+  REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
+  const json replayed = parse_ok(load.wait(240000));
+  CHECK(replayed["completed"] == n);
+  CHECK(replayed["failed"] == 0);
+  const json check = parse_ok(run({PRFAAS_CLI, "check", faulted, "--reference", reference, "--json"}));
+  CHECK(check["ok"] == true);
+  // The new leader took requests over with their KV still arriving, and no prompt was prefilled
+  // twice: neither a request it took over nor a client's retry of one ran its prefill again.
+  const int arriving = occurrences(d, "router", "(its KV arriving)", mark_router) +
+                       occurrences(d, "router-1", "(its KV arriving)", mark_standby);
+  WARN(arriving << " of " << n << " requests taken over with their KV arriving; " << prefills() - before
+                << " prefills in the run");
+  CHECK(arriving >= 1);
+  CHECK(prefills() - before == n);
+}
+
 TEST_CASE("a stopped leader is replaced once its lease lapses, and resumed it stops acting instead of leading beside the new one") {
   deployment d(kStandby);
   const pid_t leader = d.pid_of("router");

@@ -631,6 +631,40 @@ TEST_CASE("a request a lost router dispatched is taken over on its decode node a
   CHECK(f.checker.violations().empty());
 }
 
+TEST_CASE("a request taken over with its KV arriving becomes the prefill node's that says it holds the prefill: its report ends the prefill, its loss dispatches the request again") {
+  fixture f({.max_attempts = 3});
+  const node_id decode = f.id("decode-1"), prefill = f.id("prfaas-prefill-0");
+  f.step(request_adopted{42, 1, decode, 3000, 16, 0, false, policy::prefill_path::prfaas});
+  f.step(request_adopted{43, 0, decode, 3000, 16, 0, false, policy::prefill_path::prfaas});
+  f.step(prefill_held{42, 1, prefill});
+  REQUIRE(f.c.find(42));
+  CHECK(f.c.find(42)->prefill_node == prefill);
+  CHECK(f.c.find(42)->ph == phase::prefilling);
+  CHECK(f.c.node(prefill).load == 1);
+  // Not taken: another attempt, a node that is no prefill node, a request whose prefill node is known.
+  const auto stale = f.c.counters().stale_events;
+  f.step(prefill_held{43, 1, prefill});
+  f.step(prefill_held{43, 0, f.id("decode-0")});
+  f.step(prefill_held{42, 1, f.id("prfaas-prefill-1")});
+  CHECK(f.c.counters().stale_events == stale + 3);
+  CHECK(f.c.find(43)->prefill_node == kNoNode);
+  CHECK(f.c.find(42)->prefill_node == prefill);
+  // The prefill node's report counts: the request ends once decoded, its prefill run once.
+  f.step(prefill_done{42, 0, 3000, 1});
+  CHECK(f.c.node(prefill).load == 0);
+  f.step(first_token{42, 1000, 1});
+  auto replies = f.of<reply>(f.step(decode_done{42, 1}));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].ok);
+  CHECK(replies[0].request.prefill_node == prefill);
+  // The prefill node of 43, once known, lost: 43 runs again from routing, its decode node let go.
+  f.step(prefill_held{43, 0, prefill});
+  const auto& out = f.step(node_down{prefill, "gone"});
+  CHECK(f.of<reserve>(out).size() == 1);
+  CHECK(f.c.find(43)->attempt == 1);
+  CHECK(f.checker.violations().empty());  // node loads and holders consistent at every step
+}
+
 TEST_CASE("a request taken over is refused for an id in flight, a node that is no decode node, or past max_in_flight") {
   fixture f({.max_in_flight = 2});
   f.step(request_arrived{7, 200, 4, 0});
