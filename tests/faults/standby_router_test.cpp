@@ -195,6 +195,34 @@ TEST_CASE("a leader killed while its requests prefill: the new leader takes them
   CHECK(prefills() - before == n);
 }
 
+TEST_CASE("the leader and a prefill node killed together while requests prefill: the new leader dispatches again what no prefill node holds, output unchanged") {
+  deployment d(std::string(kStandby) + "[faults]\ndelay_layer_ms = 150\n");
+  temp_dir dir;
+  const int n = 8;
+  const auto trace = write_trace(dir, n, {300, 600});
+  const std::string reference = dir.path() + "/reference.jsonl", faulted = dir.path() + "/faulted.jsonl";
+  REQUIRE(run(replay_args(d, trace, n, reference, n), 240000).status == 0);
+  const auto started = [&] { return occurrences(d, "prfaas-prefill-0", "tokens started"); };
+  const int before = started();
+  child load(replay_args(d, trace, n, faulted, n), dir.path());
+  const double until = now_seconds() + 60;
+  while (started() < before + 1 && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(started() >= before + 1);
+  const size_t mark_router = log_size(d, "router"), mark_standby = log_size(d, "router-1");
+  // The prefill node's jobs (the one computing, those queued) die with it: nobody will say it holds them.
+  REQUIRE(::kill(d.pid_of("prfaas-prefill-0"), SIGKILL) == 0);
+  REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
+  const json replayed = parse_ok(load.wait(240000));
+  CHECK(replayed["completed"] == n);
+  CHECK(replayed["failed"] == 0);
+  const json check = parse_ok(run({PRFAAS_CLI, "check", faulted, "--reference", reference, "--json"}));
+  CHECK(check["ok"] == true);
+  const std::string again = "no prefill node holds the prefill the last router started; dispatched again";
+  const int redispatched = occurrences(d, "router", again, mark_router) + occurrences(d, "router-1", again, mark_standby);
+  WARN(redispatched << " requests taken over with their prefill lost were dispatched again");
+  CHECK(redispatched >= 1);
+}
+
 TEST_CASE("a stopped leader is replaced once its lease lapses, and resumed it stops acting instead of leading beside the new one") {
   deployment d(kStandby);
   const pid_t leader = d.pid_of("router");
