@@ -156,71 +156,75 @@ TEST_CASE("a leader killed while its requests decode: the new leader takes them 
   for (const auto& id : taken) CHECK(dispatched.count(id) == 0);
 }
 
-TEST_CASE("a leader killed while its requests prefill: the new leader takes them over from the decode and prefill nodes, every prompt prefilled once, output unchanged") {
-  // Every prefill layer held back: 8 requests take three rounds of the three prefill nodes.
-  deployment d(std::string(kStandby) + "[faults]\ndelay_layer_ms = 150\n");
+// 8 requests whose prefills are slow (every layer held back: three rounds of the three prefill
+// nodes), their fault-free replay done.  `replay_killing` replays them again, kills what it is
+// told once the prefills given have started, and checks every request completed once with the
+// fault-free output.
+struct slow_prefills {
+  static constexpr int n = 8;
+  deployment d{std::string(kStandby) + "[faults]\ndelay_layer_ms = 150\n"};
   temp_dir dir;
-  const int n = 8;
-  const auto trace = write_trace(dir, n, {300, 600});
-  const std::string reference = dir.path() + "/reference.jsonl", faulted = dir.path() + "/faulted.jsonl";
-  REQUIRE(run(replay_args(d, trace, n, reference, n), 240000).status == 0);
-  const std::vector<std::string> prefill_nodes = {"prfaas-prefill-0", "prfaas-prefill-1", "local-prefill-0"};
-  const auto prefills = [&] {
+  std::string trace = write_trace(dir, n, {300, 600});
+  std::string reference = dir.path() + "/reference.jsonl", faulted = dir.path() + "/faulted.jsonl";
+  size_t mark_router = 0, mark_standby = 0;  // the routers' logs before the kill
+
+  slow_prefills() { REQUIRE(run(replay_args(d, trace, n, reference, n), 240000).status == 0); }
+
+  // Prefills started on `nodes` so far.
+  int prefills(const std::vector<std::string>& nodes) const {
     int all = 0;
-    for (const auto& p : prefill_nodes) all += occurrences(d, p, "tokens started");
+    for (const auto& p : nodes) all += occurrences(d, p, "tokens started");
     return all;
-  };
-  const int before = prefills();
-  CHECK(before == n);  // the fault-free run: one prefill a request
-  child load(replay_args(d, trace, n, faulted, n), dir.path());
-  // The first round of prefills runs: the leader dies with requests computing, queued on prefill
-  // nodes and reserved on decode nodes, their KV awaited.
-  const double until = now_seconds() + 60;
-  while (prefills() < before + 2 && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  REQUIRE(prefills() >= before + 2);
-  const size_t mark_router = log_size(d, "router"), mark_standby = log_size(d, "router-1");
-  REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
-  const json replayed = parse_ok(load.wait(240000));
-  CHECK(replayed["completed"] == n);
-  CHECK(replayed["failed"] == 0);
-  const json check = parse_ok(run({PRFAAS_CLI, "check", faulted, "--reference", reference, "--json"}));
-  CHECK(check["ok"] == true);
+  }
+
+  void replay_killing(const std::vector<std::string>& victims, const std::vector<std::string>& watched, int started) {
+    const int before = prefills(watched);
+    child load(replay_args(d, trace, n, faulted, n), dir.path());
+    const double until = now_seconds() + 60;
+    while (prefills(watched) < before + started && now_seconds() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(prefills(watched) >= before + started);
+    mark_router = log_size(d, "router");
+    mark_standby = log_size(d, "router-1");
+    for (const auto& v : victims) REQUIRE(::kill(d.pid_of(v), SIGKILL) == 0);
+    const json replayed = parse_ok(load.wait(240000));
+    CHECK(replayed["completed"] == n);
+    CHECK(replayed["failed"] == 0);
+    const json check = parse_ok(run({PRFAAS_CLI, "check", faulted, "--reference", reference, "--json"}));
+    CHECK(check["ok"] == true);
+  }
+
+  // Lines of the new leader (the standby, or the killed router restarted in place) saying `what`.
+  int leader_says(const std::string& what) const {
+    return occurrences(d, "router", what, mark_router) + occurrences(d, "router-1", what, mark_standby);
+  }
+};
+
+const std::vector<std::string> kPrefillNodes = {"prfaas-prefill-0", "prfaas-prefill-1", "local-prefill-0"};
+
+TEST_CASE("a leader killed while its requests prefill: the new leader takes them over from the decode and prefill nodes, every prompt prefilled once, output unchanged") {
+  slow_prefills slow;
+  const int before = slow.prefills(kPrefillNodes);
+  CHECK(before == slow.n);  // the fault-free run: one prefill a request
+  // Killed in the first round of prefills: requests computing, queued on prefill nodes and
+  // reserved on decode nodes, their KV awaited.
+  slow.replay_killing({"router"}, kPrefillNodes, 2);
   // The new leader took requests over with their KV still arriving, and no prompt was prefilled
   // twice: neither a request it took over nor a client's retry of one ran its prefill again.
-  const int arriving = occurrences(d, "router", "(its KV arriving)", mark_router) +
-                       occurrences(d, "router-1", "(its KV arriving)", mark_standby);
-  WARN(arriving << " of " << n << " requests taken over with their KV arriving; " << prefills() - before
-                << " prefills in the run");
+  const int arriving = slow.leader_says("(its KV arriving)");
+  const int prefills = slow.prefills(kPrefillNodes) - before;
+  WARN(arriving << " of " << slow.n << " requests taken over with their KV arriving; " << prefills << " prefills in the run");
   CHECK(arriving >= 1);
-  CHECK(prefills() - before == n);
+  CHECK(prefills == slow.n);
 }
 
 TEST_CASE("the leader and a prefill node killed together while requests prefill: the new leader dispatches again what no prefill node holds, output unchanged") {
-  deployment d(std::string(kStandby) + "[faults]\ndelay_layer_ms = 150\n");
-  temp_dir dir;
-  const int n = 8;
-  const auto trace = write_trace(dir, n, {300, 600});
-  const std::string reference = dir.path() + "/reference.jsonl", faulted = dir.path() + "/faulted.jsonl";
-  REQUIRE(run(replay_args(d, trace, n, reference, n), 240000).status == 0);
-  const auto started = [&] { return occurrences(d, "prfaas-prefill-0", "tokens started"); };
-  const int before = started();
-  child load(replay_args(d, trace, n, faulted, n), dir.path());
-  const double until = now_seconds() + 60;
-  while (started() < before + 1 && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  REQUIRE(started() >= before + 1);
-  const size_t mark_router = log_size(d, "router"), mark_standby = log_size(d, "router-1");
+  slow_prefills slow;
   // The prefill node's jobs (the one computing, those queued) die with it: nobody will say it holds them.
-  REQUIRE(::kill(d.pid_of("prfaas-prefill-0"), SIGKILL) == 0);
-  REQUIRE(::kill(d.pid_of("router"), SIGKILL) == 0);
-  const json replayed = parse_ok(load.wait(240000));
-  CHECK(replayed["completed"] == n);
-  CHECK(replayed["failed"] == 0);
-  const json check = parse_ok(run({PRFAAS_CLI, "check", faulted, "--reference", reference, "--json"}));
-  CHECK(check["ok"] == true);
-  const std::string again = "no prefill node holds the prefill the last router started; dispatched again";
-  const int redispatched = occurrences(d, "router", again, mark_router) + occurrences(d, "router-1", again, mark_standby);
-  WARN(redispatched << " requests taken over with their prefill lost were dispatched again");
-  CHECK(redispatched >= 1);
+  slow.replay_killing({"prfaas-prefill-0", "router"}, {"prfaas-prefill-0"}, 1);
+  const int again = slow.leader_says("no prefill node holds the prefill the last router started; dispatched again");
+  WARN(again << " requests taken over with their prefill lost were dispatched again");
+  CHECK(again >= 1);
 }
 
 TEST_CASE("a stopped leader is replaced once its lease lapses, and resumed it stops acting instead of leading beside the new one") {
