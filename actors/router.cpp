@@ -148,7 +148,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::deadline_atom) {
         self->state.timer_at = std::numeric_limits<double>::infinity();  // this one, or another, fired
         check_lookups(self);
-        check_takeovers(self);
         step(self, sched::tick{});
       },
       [=](atoms::orphan_atom, uint64_t id) {

@@ -48,12 +48,6 @@ constexpr auto kOrphanGrace = std::chrono::milliseconds(2500);
 constexpr size_t kMaxResultsPerMessage = 4096;
 // Clients' requests held back while a new router settles; past this many they run at once.
 constexpr size_t kMaxHeldBack = 4096;
-// A new leader: how long a request it took over with its KV still arriving waits for the word of
-// the prefill node holding its prefill (held_prefill, said once that node registered: after the
-// prefill it is computing) before it is dispatched again; and how long such a word waits for the
-// decode node's report of the request.
-constexpr double kPrefillWordWait_s = 5.0;
-constexpr size_t kMaxPrefillWords = 4096;
 
 // Requests in one door's message (client_door.hpp): past this many the rest are refused.
 constexpr size_t kMaxSubmissionsPerMessage = 4096;
@@ -140,20 +134,6 @@ struct router_state {
   outbox<std::map<caf::actor_addr, door_round>> door_answers;
   // The one deadline timer: armed for the earliest deadline in flight (+inf: none armed).
   double timer_at = std::numeric_limits<double>::infinity();
-  // Take-over of a lost router's prefills: prefill nodes' words not yet matched by a decode
-  // node's report, and requests taken over with their KV arriving that no prefill node claimed
-  // yet (each until when it waits, router clock).
-  struct prefill_word {
-    sched::node_id node = sched::kNoNode;
-    int attempt = 0;
-    double until = 0;
-  };
-  std::map<uint64_t, prefill_word> prefill_words;
-  struct unclaimed_prefill {
-    int attempt = 0;
-    double until = 0;
-  };
-  std::map<uint64_t, unclaimed_prefill> unclaimed_prefills;
   static inline const char* name = "router";
 };
 
@@ -199,12 +179,9 @@ void job_failed(router_self* self, uint64_t id, const caf::error& err, int attem
 // id.  Not taken: one without a client id (no retry could find it), one whose client started
 // again here or has its answer, one out of range.  The ids taken; the node drops the rest.
 std::vector<uint64_t> take_over(router_self* self, held_report& m);
-// A prefill node's word that it holds a lost router's job (prefill_news holding): the request's
-// prefill is that node's here (sched::prefill_held), or the word waits for the decode node's report.
+// A prefill node's word that it holds a lost router's job (prefill_news holding), for the core
+// (sched::prefill_held): the prefill of a request taken over is that node's.
 void prefill_held_at(router_self* self, const held_prefill& m);
-// The timer fired: a request taken over with its KV arriving and no prefill node's word within
-// kPrefillWordWait_s is dispatched again (its prefill may never run); stale words go.
-void check_takeovers(router_self* self);
 // Clients' requests held back while the core awaited its predecessor's nodes (accept_request):
 // answered `unreachable` (send again) once it no longer does.
 void release_held_back(router_self* self);

@@ -279,24 +279,6 @@ void send_door_answers(router_self* self) {
 
 namespace {
 
-// A request taken over with its KV arriving: the prefill node's word, if it came first, makes
-// its prefill that node's; else it waits for one (check_takeovers).
-void await_prefill_word(router_self* self, uint64_t id, int attempt) {
-  auto& st = self->state;
-  if (auto w = st.prefill_words.find(id); w != st.prefill_words.end()) {
-    const auto word = w->second;
-    st.prefill_words.erase(w);
-    if (word.attempt == attempt) {
-      step(self, sched::prefill_held{id, attempt, word.node});
-      spdlog::info("router: request {}: its prefill is {}'s", id, core_of(self).node(word.node).desc.name);
-      return;
-    }
-  }
-  const double until = now_s(self) + kPrefillWordWait_s;
-  st.unclaimed_prefills[id] = {attempt, until};
-  wake_by(self, until);
-}
-
 // The registered prefill node the message being handled comes from, if any.
 std::optional<sched::node_id> prefill_node_of_sender(router_self* self) {
   const auto& from = self->current_sender();
@@ -312,58 +294,15 @@ std::optional<sched::node_id> prefill_node_of_sender(router_self* self) {
 }  // namespace
 
 void prefill_held_at(router_self* self, const held_prefill& m) {
-  auto& st = self->state;
   const auto node = prefill_node_of_sender(self);
   if (!node) {
     spdlog::warn("router: dropped a prefill node's word on request {} from a peer that is no registered prefill node",
                  m.request);
     return;
   }
-  if (!core_of(self).find(m.request)) {  // its decode node has not reported yet (or it ended)
-    if (st.prefill_words.size() < kMaxPrefillWords) {
-      const double until = now_s(self) + kPrefillWordWait_s;
-      st.prefill_words[m.request] = {*node, m.attempt, until};
-      wake_by(self, until);
-    }
-    return;
-  }
-  const auto u = st.unclaimed_prefills.find(m.request);
-  if (u == st.unclaimed_prefills.end() || u->second.attempt != m.attempt) return;  // not one taken over: stale
-  st.unclaimed_prefills.erase(u);
   step(self, sched::prefill_held{m.request, m.attempt, *node});
-  spdlog::info("router: request {}: its prefill is {}'s", m.request, core_of(self).node(*node).desc.name);
-}
-
-void check_takeovers(router_self* self) {
-  auto& st = self->state;
-  const double now = now_s(self);
-  double next = std::numeric_limits<double>::infinity();
-  for (auto it = st.prefill_words.begin(); it != st.prefill_words.end();) {
-    if (it->second.until > now) {
-      next = std::min(next, it->second.until);
-      ++it;
-    } else {
-      it = st.prefill_words.erase(it);
-    }
-  }
-  for (auto it = st.unclaimed_prefills.begin(); it != st.unclaimed_prefills.end();) {
-    const uint64_t id = it->first;
-    const auto word = it->second;
-    if (word.until > now) {
-      next = std::min(next, word.until);
-      ++it;
-      continue;
-    }
-    it = st.unclaimed_prefills.erase(it);
-    const auto* v = core_of(self).find(id);
-    // Its KV came meanwhile (it decodes), or it ended or moved on: nothing to do.
-    if (!v || v->attempt != word.attempt || v->ph != sched::phase::transferring || v->prefill_node != sched::kNoNode)
-      continue;
-    spdlog::warn("router: request {}: no prefill node holds the prefill the last router started; dispatched again", id);
-    step(self, sched::request_failed{id, errc::unreachable,
-                                     "no prefill node holds the prefill the last router started", word.attempt});
-  }
-  if (next < std::numeric_limits<double>::infinity()) wake_by(self, next);
+  if (const auto* v = core_of(self).find(m.request); v && v->prefill_node == *node && v->attempt == m.attempt)
+    spdlog::info("router: request {}: its prefill is {}'s", m.request, core_of(self).node(*node).desc.name);
 }
 
 std::vector<uint64_t> take_over(router_self* self, held_report& m) {
@@ -405,6 +344,9 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
     if (h.kv_landed)
       spdlog::info("router: request {} taken over from {} (decoding, {} output tokens so far)", h.request, m.node,
                    h.output.size());
+    else if (v->prefill_node != sched::kNoNode)  // its prefill node's word came first
+      spdlog::info("router: request {} taken over from {} (its KV arriving from {})", h.request, m.node,
+                   core_of(self).node(v->prefill_node).desc.name);
     else
       spdlog::info("router: request {} taken over from {} (its KV arriving)", h.request, m.node);
     pending_request p;
@@ -418,7 +360,6 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
     // Nobody waits for it until its client's retry joins: it ends unless one does in time.
     self->delayed_send(self, 2 * kOrphanGrace, atoms::orphan_atom::value, h.request);
     taken.push_back(h.request);
-    if (!h.kv_landed) await_prefill_word(self, h.request, h.attempt);
   }
   if (!m.requests.empty())
     spdlog::info("router: took over {} of the {} requests {} held for the last router", taken.size(),

@@ -312,27 +312,55 @@ void core::on(const request_adopted& e, double now, commands&) {
   r.holds_decode = true;
   set_load(e.decode, +1);
   r.ph = phase::transferring;
+  ++counters_.adopted;
   if (e.started) {
     r.ph = phase::decoding;
     r.first_token_s = now;
     set_decoding(r, true);
+    return;
   }
-  ++counters_.adopted;
+  // Its KV still arriving: the prefill node's word, if it came first, makes the prefill that
+  // node's; else the request waits for it.
+  if (auto w = early_words_.find(e.id); w != early_words_.end()) {
+    const prefill_held word = w->second.first;
+    early_words_.erase(w);
+    node_view* n = live_node(word.node);
+    if (word.attempt == e.attempt && n && n->desc.kind == node_kind::prefill) {
+      take_prefill_word(r, word.node);
+      return;
+    }
+  }
+  word_waits_.emplace(now + options_.prefill_word_wait_s, std::make_pair(e.id, e.attempt));
 }
 
-void core::on(const prefill_held& e, double, commands&) {
-  request_view* r = live(e.id, e.attempt);
-  if (!r) return;
+void core::take_prefill_word(request_view& r, node_id node) {
+  r.prefill_node = node;
+  r.holds_prefill = true;
+  set_load(node, +1);
+  r.ph = phase::prefilling;
+}
+
+void core::on(const prefill_held& e, double now, commands&) {
   node_view* n = live_node(e.node);
   if (!n) return;
-  if (n->desc.kind != node_kind::prefill || r->ph != phase::transferring || r->prefill_node != kNoNode) {
+  if (n->desc.kind != node_kind::prefill) {
     ++counters_.stale_events;
     return;
   }
-  r->prefill_node = e.node;
-  r->holds_prefill = true;
-  set_load(e.node, +1);
-  r->ph = phase::prefilling;
+  if (!requests_.count(e.id)) {  // its decode node's report may still come
+    if (static_cast<int>(early_words_.size()) < options_.max_early_words)
+      early_words_[e.id] = {e, now + options_.prefill_word_wait_s};
+    else
+      ++counters_.stale_events;
+    return;
+  }
+  request_view* r = live(e.id, e.attempt);
+  if (!r) return;
+  if (r->ph != phase::transferring || r->prefill_node != kNoNode) {
+    ++counters_.stale_events;
+    return;
+  }
+  take_prefill_word(*r, e.node);
 }
 
 void core::on(const cache_answer& e, double, commands& out) {
@@ -521,6 +549,18 @@ void core::on(const request_failed& e, double now, commands& out) {
 }
 
 void core::on(const tick&, double now, commands& out) {
+  // Taken over with its KV arriving and no prefill node's word: its prefill may never run.
+  while (!word_waits_.empty() && word_waits_.begin()->first <= now) {
+    const auto [id, attempt] = word_waits_.begin()->second;
+    word_waits_.erase(word_waits_.begin());
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    request_view& r = it->second;
+    if (r.attempt != attempt || r.ph != phase::transferring || r.prefill_node != kNoNode) continue;  // moved on
+    redispatch(r, errc::unreachable, "no prefill node holds the prefill the last router started", now, out);
+  }
+  for (auto it = early_words_.begin(); it != early_words_.end();)
+    it = it->second.second <= now ? early_words_.erase(it) : std::next(it);
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     const request_id id = deadlines_.begin()->second;
     auto it = requests_.find(id);

@@ -57,6 +57,12 @@ struct core_options {
   // With a directory: reserve and prefill at once when the directory says the decode node holds
   // none of the prompt and nothing is pulled (reserve.whole_kv); else one after the other.
   bool reserve_with_prefill = true;
+  // A request taken over from a lost router with its KV still arriving (request_adopted) waits
+  // this long for the prefill node holding its prefill to say so (prefill_held); then it runs
+  // again from routing: its prefill job was lost with the router or its node.  A word that comes
+  // before the decode node's report waits as long for it (at most max_early_words kept).
+  double prefill_word_wait_s = 5.0;
+  int max_early_words = 4096;
 };
 
 
@@ -108,8 +114,12 @@ class core {
   const stage_levels& levels() const { return levels_; }
   // The earliest deadline of a request in flight (nullopt: none): a driver needs a tick then,
   // one timer for all requests rather than one each.
+  // A request taken over waiting for its prefill node's word counts as one.
   std::optional<double> next_deadline() const {
-    return deadlines_.empty() ? std::nullopt : std::optional<double>(deadlines_.begin()->first);
+    std::optional<double> at;
+    if (!deadlines_.empty()) at = deadlines_.begin()->first;
+    if (!word_waits_.empty() && (!at || word_waits_.begin()->first < *at)) at = word_waits_.begin()->first;
+    return at;
   }
 
  private:
@@ -161,6 +171,11 @@ class core {
   std::set<std::string> awaited_;  // of options_.settle_for, those not registered yet
   std::unordered_map<request_id, request_view> requests_;
   std::set<std::pair<double, request_id>> deadlines_;  // earliest first
+  // Take-over: requests adopted with their KV arriving, until when they wait for a prefill
+  // node's word (and the attempt adopted), earliest first; words that came before the request.
+  std::multimap<double, std::pair<request_id, int>> word_waits_;
+  std::unordered_map<request_id, std::pair<prefill_held, double>> early_words_;
+  void take_prefill_word(request_view& r, node_id node);
   std::deque<request_id> queue_;                       // requests waiting for room, oldest first
   std::unordered_map<request_id, cache_hits> queued_hits_;
   bool room_freed_ = false;                            // a node let go of a request in this step

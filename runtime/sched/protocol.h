@@ -141,8 +141,9 @@ struct tick {};                     // ends requests past their deadline
 struct policy_update { int threshold_tokens = 0; bool bandwidth_abundant = false; };
 // A decode node holds a request that a previous router dispatched (a new leader hears it from
 // the node's report): the core takes it in on that node, as far as it got: `started`, its first
-// token came (decoding); else its KV is still arriving (transferring).  The prefill node is not
-// known: the prefill, if still running, answers the router that sent it.  Ignored (a stale
+// token came (decoding); else its KV is still arriving (transferring), and its prefill is the
+// node's that says it holds it (prefill_held); without that word within
+// core_options::prefill_word_wait_s it runs again from routing.  Ignored (a stale
 // event) for an id the core holds, past max_in_flight, or on a node that is not an up decode node.
 struct request_adopted {
   request_id id = 0;
@@ -156,9 +157,10 @@ struct request_adopted {
 
 // A prefill node told a new router it holds the prefill of a request the last one dispatched
 // (queued, or its KV crossing): for a request adopted while its KV is still arriving, the
-// prefill is that node's (its report ends it, its loss re-dispatches the request).  Ignored (a
-// stale event) for another attempt, a request past its transfer or whose prefill node is known,
-// or a node that is not an up prefill node.
+// prefill is that node's (its report ends it, its loss re-dispatches the request).  One for a
+// request not adopted yet waits for the decode node's report (core_options::prefill_word_wait_s).
+// Ignored (a stale event) for another attempt, a request past its transfer or whose prefill node
+// is known, or a node that is not an up prefill node.
 struct prefill_held { request_id id = 0; int attempt = 0; node_id node = kNoNode; };
 
 // A decode node told a new router what it holds of the last one's requests (maybe nothing): a

@@ -194,9 +194,13 @@ struct slow_prefills {
     CHECK(check["ok"] == true);
   }
 
-  // Lines of the new leader (the standby, or the killed router restarted in place) saying `what`.
-  int leader_says(const std::string& what) const {
-    return occurrences(d, "router", what, mark_router) + occurrences(d, "router-1", what, mark_standby);
+  // The request ids the new leader's lines matching `pattern` name (its first group; the
+  // standby's log, or the killed router's restarted in place).
+  std::set<std::string> leader_ids(const std::string& pattern) const {
+    auto ids = ids_in_log(d, "router", pattern, mark_router);
+    const auto more = ids_in_log(d, "router-1", pattern, mark_standby);
+    ids.insert(more.begin(), more.end());
+    return ids;
   }
 };
 
@@ -211,10 +215,11 @@ TEST_CASE("a leader killed while its requests prefill: the new leader takes them
   slow.replay_killing({"router"}, kPrefillNodes, 2);
   // The new leader took requests over with their KV still arriving, and no prompt was prefilled
   // twice: neither a request it took over nor a client's retry of one ran its prefill again.
-  const int arriving = slow.leader_says("(its KV arriving)");
+  const auto arriving = slow.leader_ids("request ([0-9]+) taken over from decode-[0-9]+ \\(its KV arriving");
   const int prefills = slow.prefills(kPrefillNodes) - before;
-  WARN(arriving << " of " << slow.n << " requests taken over with their KV arriving; " << prefills << " prefills in the run");
-  CHECK(arriving >= 1);
+  WARN(arriving.size() << " of " << slow.n << " requests taken over with their KV arriving; " << prefills
+                       << " prefills in the run");
+  CHECK(arriving.size() >= 1);
   CHECK(prefills == slow.n);
 }
 
@@ -222,9 +227,12 @@ TEST_CASE("the leader and a prefill node killed together while requests prefill:
   slow_prefills slow;
   // The prefill node's jobs (the one computing, those queued) die with it: nobody will say it holds them.
   slow.replay_killing({"prfaas-prefill-0", "router"}, {"prfaas-prefill-0"}, 1);
-  const int again = slow.leader_says("no prefill node holds the prefill the last router started; dispatched again");
-  WARN(again << " requests taken over with their prefill lost were dispatched again");
-  CHECK(again >= 1);
+  const auto arriving = slow.leader_ids("request ([0-9]+) taken over from decode-[0-9]+ \\(its KV arriving");
+  const auto again = slow.leader_ids("request ([0-9]+) dispatched again");
+  int both = 0;
+  for (const auto& id : arriving) both += static_cast<int>(again.count(id));
+  WARN(both << " requests taken over with their prefill lost were dispatched again");
+  CHECK(both >= 1);
 }
 
 TEST_CASE("a stopped leader is replaced once its lease lapses, and resumed it stops acting instead of leading beside the new one") {

@@ -26,6 +26,10 @@ struct fixture {
     step(node_up{{"decode-0", node_kind::decode, false, 4}});
     step(node_up{{"decode-1", node_kind::decode, false, 4}});
   }
+  const commands& step(const event& e, double at) {
+    now = at;
+    return step(e);
+  }
   const commands& step(const event& e) {
     out.clear();
     c.handle(e, now, out);
@@ -616,7 +620,8 @@ TEST_CASE("a request a lost router dispatched is taken over on its decode node a
   CHECK(f.c.node(decode).load == 2);
   CHECK(f.c.node(decode).decoding == 1);
   CHECK(f.c.counters().adopted == 2);
-  CHECK(f.c.next_deadline() == std::optional<double>(60));
+  // 42 waits for its prefill node's word (prefill_word_wait_s) before 41's deadline comes.
+  CHECK(f.c.next_deadline() == std::optional<double>(5));
   // Nothing is dispatched again: the prefill is not run twice.
   CHECK(f.out.empty());
   auto replies = f.of<reply>(f.step(decode_done{41, 0}));
@@ -663,6 +668,32 @@ TEST_CASE("a request taken over with its KV arriving becomes the prefill node's 
   CHECK(f.of<reserve>(out).size() == 1);
   CHECK(f.c.find(43)->attempt == 1);
   CHECK(f.checker.violations().empty());  // node loads and holders consistent at every step
+}
+
+TEST_CASE("a prefill node's word that comes before the decode node's report waits for it; a request no prefill node speaks for runs again once the wait is over") {
+  fixture f({.max_attempts = 3});
+  const node_id decode = f.id("decode-0"), prefill = f.id("prfaas-prefill-1");
+  f.step(prefill_held{51, 0, prefill}, 10.0);  // the prefill node registered first
+  f.step(request_adopted{51, 0, decode, 3000, 16, 0, false, policy::prefill_path::prfaas}, 11.0);
+  CHECK(f.c.find(51)->prefill_node == prefill);
+  CHECK(f.c.find(51)->ph == phase::prefilling);
+  // A word too old is forgotten: the request it was for waits like one nobody spoke for.
+  f.step(prefill_held{52, 0, prefill}, 11.0);
+  f.step(tick{}, 17.0);
+  f.step(request_adopted{52, 0, decode, 3000, 16, 0, false, policy::prefill_path::prfaas}, 17.0);
+  CHECK(f.c.find(52)->prefill_node == kNoNode);
+  // Nobody speaks for 52: the driver's one timer is due when its wait ends, and it runs again.
+  REQUIRE(f.c.next_deadline());
+  CHECK(*f.c.next_deadline() == Approx(17.0 + 5.0));
+  CHECK(f.of<reserve>(f.step(tick{}, 21.9)).empty());
+  const auto& out = f.step(tick{}, 22.0);
+  CHECK(f.of<reserve>(out).size() == 1);
+  CHECK(f.c.find(52)->attempt == 1);
+  // 51's KV came: a later tick leaves it be.
+  f.step(first_token{51, 1000, 0}, 22.0);
+  CHECK(f.of<reserve>(f.step(tick{}, 40.0)).empty());
+  CHECK(f.c.find(51)->ph == phase::decoding);
+  CHECK(f.checker.violations().empty());
 }
 
 TEST_CASE("a request taken over is refused for an id in flight, a node that is no decode node, or past max_in_flight") {
