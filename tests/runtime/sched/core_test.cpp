@@ -670,7 +670,7 @@ TEST_CASE("a request taken over with its KV arriving becomes the prefill node's 
   CHECK(f.checker.violations().empty());  // node loads and holders consistent at every step
 }
 
-TEST_CASE("a prefill node's word that comes before the decode node's report waits for it; a request no prefill node speaks for runs again once the wait is over") {
+TEST_CASE("a prefill node's word that comes before the decode node's report waits for it, and a request no prefill node speaks for runs again once the wait is over") {
   fixture f({.max_attempts = 3});
   const node_id decode = f.id("decode-0"), prefill = f.id("prfaas-prefill-1");
   f.step(prefill_held{51, 0, prefill}, 10.0);  // the prefill node registered first
