@@ -243,8 +243,6 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
   const auto& cancels = st.context.cancels;
   m.t0 = std::chrono::steady_clock::now();
   m.phases.started_ms = m.since_taken_ms();
-  spdlog::info("{}: request {} (attempt {}): prefill of {} tokens started", st.self.name, job.request, job.attempt,
-               job.prompt.size());
   // The job carries the request's deadline: past it, or once the request is cancelled, stop
   // after the layer in progress (the router has already failed or re-dispatched it).
   m.deadline = job.deadline_ms > 0 ? m.t0 + std::chrono::milliseconds(job.deadline_ms)
@@ -266,8 +264,10 @@ void compute(prefill_self* self, prefill_member& m, const transport::link_option
                   where + ", " + std::to_string(static_cast<int>(late_ms)) + " ms past the request's deadline");
   };
   try {
-    if (cancels && cancels->cancelled(job.request, job.attempt))
+    if (cancels && cancels->cancelled(job.request, job.attempt))  // while it queued
       throw failure(errc::cancelled, "request " + std::to_string(job.request) + " was cancelled before its prefill started");
+    spdlog::info("{}: request {} (attempt {}): prefill of {} tokens started", st.self.name, job.request, job.attempt,
+                 job.prompt.size());
     m.link = st.links->get(job.decode_endpoint);
     spdlog::info("{}: request {}: KV link to {} up", st.self.name, job.request, job.decode_endpoint);
     m.kv = std::make_unique<kv::sequence_kv>(st.kv_layout, *st.pool);
@@ -390,8 +390,6 @@ void stage(prefill_self* self, std::unique_ptr<prefill_member> m) {
   look_at_staging(self);
 }
 
-// Why the node will not run `job` (none: it will): cancelled already, or a field out of range.
-// The crash_role fault point fires here (node_lost; the caller then quits).
 // Registered with a new router: the last one's jobs still here (queued, or their KV crossing)
 // are this node's there too (held_prefill), so a request the new router takes over from its
 // decode node is not prefilled again.  What ended meanwhile was reported to nobody: its decode
@@ -406,6 +404,8 @@ void tell_jobs_held(prefill_self* self) {
   send_news(self);
 }
 
+// Why the node will not run `job` (none: it will): cancelled already, or a field out of range.
+// The crash_role fault point fires here (node_lost; the caller then quits).
 caf::error refusal(prefill_self* self, const prefill_job& job) {
   auto& st = self->state;
   const auto& cancels = st.context.cancels;
@@ -560,16 +560,8 @@ prefill_actor::behavior_type prefill(prefill_self* self, prefill_options o, caf:
         st.batch_due = false;
         std::vector<std::unique_ptr<prefill_member>> batch;
         long tokens = 0;
-        const auto& cancels = st.context.cancels;
         while (!st.pending.empty()) {
           auto& next = st.pending.front();
-          if (cancels && cancels->cancelled(next.job.request, next.job.attempt)) {  // while it queued
-            job_failed(self, next.job, caf::make_error(errc::cancelled, st.self.name + ": request " +
-                                                                            std::to_string(next.job.request) +
-                                                                            " was cancelled before its prefill started"));
-            st.pending.pop_front();
-            continue;
-          }
           const long t = static_cast<long>(next.job.prompt.size());
           if (!batch.empty() && tokens + t > st.token_budget) break;
           tokens += t;

@@ -209,11 +209,12 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       },
       // A prefill node's news, every item checked on its own: reports, then failures.
       [=](prefill_news& news) {
-        if (news.reports.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage) return;
+        if (news.reports.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage ||
+            news.holding.size() > kMaxResultsPerMessage)
+          return;  // more than any node holds
         for (const auto& m : news.reports) prefill_reported_at(self, m);
         for (const auto& m : news.failed) prefill_failed_at(self, m);
-        if (news.holding.size() <= kMaxResultsPerMessage)
-          for (const auto& m : news.holding) prefill_held_at(self, m);
+        for (const auto& m : news.holding) prefill_held_at(self, m);
       },
       // A decode node's news, every item checked on its own: reservations, starts, tokens, results
       // (a request's come in that order), then what it refused or gave up.

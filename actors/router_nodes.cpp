@@ -171,6 +171,14 @@ bool sent_by(router_self* self, const std::string& name) {
   return from && h != self->state.handles.end() && from->node() == h->second.role.node();
 }
 
+std::string node_of_sender(router_self* self) {
+  const auto& from = self->current_sender();
+  if (!from) return {};
+  for (const auto& [name, h] : self->state.handles)
+    if (h.role.node() == from->node()) return name;
+  return {};
+}
+
 bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const char* what) {
   if (!core_of(self).find(id)) return true;
   const auto name = holder(self, id, role);
@@ -178,9 +186,10 @@ bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const ch
   // A node that held an earlier attempt may still speak of it after a re-dispatch; any other
   // sender is a misbehaving peer.  Either way only the holder's word counts.
   const auto& from = self->current_sender();
-  std::string who = from ? caf::to_string(from->node()) : std::string("an anonymous sender");
-  for (const auto& [other, h] : self->state.handles)
-    if (from && h.role.node() == from->node()) who = "node " + other;
+  const std::string node = node_of_sender(self);
+  const std::string who = !node.empty() ? "node " + node
+                          : from        ? caf::to_string(from->node())
+                                        : std::string("an anonymous sender");
   spdlog::warn("router: dropped a {} for request {} from {}, which does not hold it", what, id, who);
   return false;
 }

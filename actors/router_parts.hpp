@@ -217,6 +217,8 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
 const node_handles& handle_of(router_self* self, sched::node_id id);
 // True when the message being handled comes from the process of node `name` as registered.
 bool sent_by(router_self* self, const std::string& name);
+// The registered node whose process sent the message being handled (empty: none).
+std::string node_of_sender(router_self* self);
 // A message about request `id` that only its `role` node may send; false (and a warning) when
 // another peer sent it.  Requests the router no longer knows are left to the handlers.
 bool from_holder(router_self* self, uint64_t id, sched::node_kind role, const char* what);

@@ -277,25 +277,9 @@ void send_door_answers(router_self* self) {
     for (auto& [addr, round] : *rounds) self->send(round.door, std::move(round.answers));
 }
 
-namespace {
-
-// The registered prefill node the message being handled comes from, if any.
-std::optional<sched::node_id> prefill_node_of_sender(router_self* self) {
-  const auto& from = self->current_sender();
-  if (!from) return std::nullopt;
-  for (const auto& [name, h] : self->state.handles) {
-    if (h.role.node() != from->node()) continue;
-    const auto id = core_of(self).node_by_name(name);
-    if (id && core_of(self).node(*id).desc.kind == sched::node_kind::prefill) return id;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 void prefill_held_at(router_self* self, const held_prefill& m) {
-  const auto node = prefill_node_of_sender(self);
-  if (!node) {
+  const auto node = core_of(self).node_by_name(node_of_sender(self));
+  if (!node || core_of(self).node(*node).desc.kind != sched::node_kind::prefill) {
     spdlog::warn("router: dropped a prefill node's word on request {} from a peer that is no registered prefill node",
                  m.request);
     return;
