@@ -284,6 +284,7 @@ caf::expected<int32_t> reserve_sequence(decode_self* self, const decode_job& job
     f.entry.how = job.how;
     f.entry.stream = job.stream;
     f.entry.prfaas = job.prfaas;
+    f.entry.prefill_node = job.prefill_node;
     if (job.deadline_ms > 0)
       f.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(job.deadline_ms);
   } catch (const failure& f) {

@@ -443,12 +443,13 @@ struct decode_job {
   std::string owner;
   int32_t deadline_ms = 0;     // 0: none
   bool prfaas = false;
+  std::string prefill_node;    // whose prefill job sends the KV: only its word counts then (held_request)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, decode_job& x) {
   return f(caf::meta::type_name("decode_job"), x.request, x.prompt_tokens, x.max_tokens, token_block{x.prompt}, x.attempt, x.stream,
-           x.how, token_block{x.output}, x.whole_kv, x.client_id, x.owner, x.deadline_ms, x.prfaas);
+           x.how, token_block{x.output}, x.whole_kv, x.client_id, x.owner, x.deadline_ms, x.prfaas, x.prefill_node);
 }
 
 // A request a decode node holds for a router that was lost: a new leader takes it over
@@ -469,12 +470,13 @@ struct held_request {
   int32_t deadline_ms = 0;        // left (0: none)
   std::vector<int32_t> output;    // so far
   bool kv_landed = true;
+  std::string prefill_node;       // the lost router's decode_job::prefill_node
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, held_request& x) {
   return f(caf::meta::type_name("held_request"), x.request, x.attempt, x.client_id, x.owner, token_block{x.prompt}, x.max_tokens,
-           x.how, x.stream, x.prfaas, x.deadline_ms, token_block{x.output}, x.kv_landed);
+           x.how, x.stream, x.prfaas, x.deadline_ms, token_block{x.output}, x.kv_landed, x.prefill_node);
 }
 
 // A decode node's report to a new router, once registered with it: what it still holds of the

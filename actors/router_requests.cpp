@@ -314,6 +314,7 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
       if (h.output.size() > static_cast<size_t>(h.max_tokens))
         throw failure(errc::invalid_argument, "more output than its max_tokens");
       check_ids(st.options.model.vocab, h.output, "output token");
+      if (h.prefill_node.size() > 256) throw failure(errc::invalid_argument, "a prefill node's name over 256 bytes");
     } catch (const failure& f) {
       spdlog::warn("router: not taking request {} over from {}: {}", h.request, m.node, f.what());
       continue;
@@ -322,7 +323,8 @@ std::vector<uint64_t> take_over(router_self* self, held_report& m) {
     const int prompt_tokens = static_cast<int>(h.prompt.size());
     step(self, sched::request_adopted{h.request, h.attempt, *node, prompt_tokens, h.max_tokens,
                                       h.deadline_ms > 0 ? now + h.deadline_ms / 1000.0 : 0, h.kv_landed,
-                                      h.prfaas ? policy::prefill_path::prfaas : policy::prefill_path::local});
+                                      h.prfaas ? policy::prefill_path::prfaas : policy::prefill_path::local,
+                                      h.prefill_node});
     const auto* v = core_of(self).find(h.request);
     if (!v || v->decode_node != *node) continue;  // the core refused it (full)
     if (h.kv_landed)
@@ -423,6 +425,7 @@ void act(router_self* self, const sched::reserve& c) {
   if (const auto* owner = st.clients.owner_of(id)) job.owner = *owner;
   if (view->deadline_s > 0) job.deadline_ms = std::max(1, static_cast<int>((view->deadline_s - now_s(self)) * 1000));
   job.prfaas = view->path == policy::prefill_path::prfaas;
+  job.prefill_node = core_of(self).node(view->prefill_node).desc.name;
   // Answered in the node's decode_news (reserved_at, or a failure); a node lost meanwhile is
   // the core's node_down.
   st.decode_jobs.add(self)[c.decode].push_back(std::move(job));

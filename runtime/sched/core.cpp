@@ -319,21 +319,29 @@ void core::on(const request_adopted& e, double now, commands&) {
     set_decoding(r, true);
     return;
   }
-  // Its KV still arriving: the prefill node's word, if it came first, makes the prefill that
-  // node's; else the request waits for it.
-  if (auto w = early_words_.find(e.id); w != early_words_.end()) {
-    const prefill_held word = w->second.first;
-    early_words_.erase(w);
+  // Its KV still arriving: the word of the prefill node its decode node named (or any, when it
+  // named none), if it came first, makes the prefill that node's; else the request waits for it.
+  if (!e.prefill_node.empty()) named_prefill_[e.id] = e.prefill_node;
+  const auto [first, last] = early_words_.equal_range(e.id);
+  std::optional<node_id> word_of;
+  for (auto w = first; w != last && !word_of; ++w) {
+    const prefill_held& word = w->second.first;
     node_view* n = live_node(word.node);
-    if (word.attempt == e.attempt && n && n->desc.kind == node_kind::prefill) {
-      take_prefill_word(r, word.node);
-      return;
-    }
+    if (word.attempt == e.attempt && n && n->desc.kind == node_kind::prefill && named_by_decode(e.id, word.node))
+      word_of = word.node;
   }
+  early_words_.erase(e.id);
+  if (word_of) return take_prefill_word(r, *word_of);
   word_waits_.emplace(now + options_.prefill_word_wait_s, std::make_pair(e.id, e.attempt));
 }
 
+bool core::named_by_decode(request_id id, node_id node) const {
+  const auto it = named_prefill_.find(id);
+  return it == named_prefill_.end() || nodes_[node].desc.name == it->second;
+}
+
 void core::take_prefill_word(request_view& r, node_id node) {
+  named_prefill_.erase(r.id);
   r.prefill_node = node;
   r.holds_prefill = true;
   set_load(node, +1);
@@ -349,14 +357,14 @@ void core::on(const prefill_held& e, double now, commands&) {
   }
   if (!requests_.count(e.id)) {  // its decode node's report may still come
     if (static_cast<int>(early_words_.size()) < options_.max_early_words)
-      early_words_[e.id] = {e, now + options_.prefill_word_wait_s};
+      early_words_.emplace(e.id, std::make_pair(e, now + options_.prefill_word_wait_s));
     else
       ++counters_.stale_events;
     return;
   }
   request_view* r = live(e.id, e.attempt);
   if (!r) return;
-  if (r->ph != phase::transferring || r->prefill_node != kNoNode) {
+  if (r->ph != phase::transferring || r->prefill_node != kNoNode || !named_by_decode(e.id, e.node)) {
     ++counters_.stale_events;
     return;
   }
@@ -553,6 +561,7 @@ void core::on(const tick&, double now, commands& out) {
   while (!word_waits_.empty() && word_waits_.begin()->first <= now) {
     const auto [id, attempt] = word_waits_.begin()->second;
     word_waits_.erase(word_waits_.begin());
+    named_prefill_.erase(id);
     auto it = requests_.find(id);
     if (it == requests_.end()) continue;
     request_view& r = it->second;

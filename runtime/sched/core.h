@@ -172,10 +172,14 @@ class core {
   std::unordered_map<request_id, request_view> requests_;
   std::set<std::pair<double, request_id>> deadlines_;  // earliest first
   // Take-over: requests adopted with their KV arriving, until when they wait for a prefill
-  // node's word (and the attempt adopted), earliest first; words that came before the request.
+  // node's word (and the attempt adopted), earliest first; the prefill node their decode node
+  // named, while they wait; words that came before the request (each node's: a false word
+  // must not hide the true one).
   std::multimap<double, std::pair<request_id, int>> word_waits_;
-  std::unordered_map<request_id, std::pair<prefill_held, double>> early_words_;
+  std::unordered_map<request_id, std::string> named_prefill_;
+  std::unordered_multimap<request_id, std::pair<prefill_held, double>> early_words_;
   void take_prefill_word(request_view& r, node_id node);
+  bool named_by_decode(request_id id, node_id node) const;
   std::deque<request_id> queue_;                       // requests waiting for room, oldest first
   std::unordered_map<request_id, cache_hits> queued_hits_;
   bool room_freed_ = false;                            // a node let go of a request in this step

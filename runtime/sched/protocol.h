@@ -153,6 +153,10 @@ struct request_adopted {
   double deadline_s = 0;            // absolute; 0: none
   bool started = false;
   policy::prefill_path path = policy::prefill_path::local;
+  // The prefill node the lost router sent its prefill job to, as the decode node was told: only
+  // that node's word counts (two nodes agree, so a prefill node cannot claim another's request).
+  // Empty: the decode node was not told, and any prefill node's word counts.
+  std::string prefill_node;
 };
 
 // A prefill node told a new router it holds the prefill of a request the last one dispatched
@@ -160,7 +164,8 @@ struct request_adopted {
 // prefill is that node's (its report ends it, its loss re-dispatches the request).  One for a
 // request not adopted yet waits for the decode node's report (core_options::prefill_word_wait_s).
 // Ignored (a stale event) for another attempt, a request past its transfer or whose prefill node
-// is known, or a node that is not an up prefill node.
+// is known, a node that is not an up prefill node, or one the decode node did not name
+// (request_adopted::prefill_node).
 struct prefill_held { request_id id = 0; int attempt = 0; node_id node = kNoNode; };
 
 // A decode node told a new router what it holds of the last one's requests (maybe nothing): a

@@ -696,6 +696,43 @@ TEST_CASE("a prefill node's word that comes before the decode node's report wait
   CHECK(f.checker.violations().empty());
 }
 
+TEST_CASE("a request taken over is the prefill node's its decode node named: another prefill node's word counts for nothing, before the report or after") {
+  fixture f({.max_attempts = 3});
+  const node_id decode = f.id("decode-0"), named = f.id("prfaas-prefill-1"), other = f.id("prfaas-prefill-0");
+  const auto adopted = [&](request_id id) {
+    return request_adopted{id, 0, decode, 3000, 16, 0, false, policy::prefill_path::prfaas, "prfaas-prefill-1"};
+  };
+  // Words before the report: the other node's first, then the named node's; the named one wins.
+  f.step(prefill_held{61, 0, other}, 10.0);
+  f.step(prefill_held{61, 0, named}, 10.0);
+  f.step(adopted(61), 11.0);
+  CHECK(f.c.find(61)->prefill_node == named);
+  // Only the other node's word before the report: the request still waits for the named one's.
+  f.step(prefill_held{62, 0, other}, 11.0);
+  f.step(adopted(62), 11.0);
+  CHECK(f.c.find(62)->prefill_node == kNoNode);
+  CHECK(f.c.find(62)->ph == phase::transferring);
+  // After the report: the other node's word is stale, the named node's counts.
+  const auto stale = f.c.counters().stale_events;
+  f.step(prefill_held{62, 0, other}, 12.0);
+  CHECK(f.c.find(62)->prefill_node == kNoNode);
+  CHECK(f.c.counters().stale_events == stale + 1);
+  f.step(prefill_held{62, 0, named}, 12.0);
+  CHECK(f.c.find(62)->prefill_node == named);
+  CHECK(f.c.find(62)->ph == phase::prefilling);
+  // A false word alone leaves the request to run again once the wait is over.
+  f.step(adopted(63), 12.0);
+  f.step(prefill_held{63, 0, other}, 12.5);
+  const auto& out = f.step(tick{}, 17.0);
+  CHECK(f.of<reserve>(out).size() == 1);
+  CHECK(f.c.find(63)->attempt == 1);
+  // Without a name (a decode node of a router that named none) any prefill node's word counts.
+  f.step(request_adopted{64, 0, decode, 3000, 16, 0, false, policy::prefill_path::prfaas}, 18.0);
+  f.step(prefill_held{64, 0, other}, 18.0);
+  CHECK(f.c.find(64)->prefill_node == other);
+  CHECK(f.checker.violations().empty());
+}
+
 TEST_CASE("a request taken over is refused for an id in flight, a node that is no decode node, or past max_in_flight") {
   fixture f({.max_in_flight = 2});
   f.step(request_arrived{7, 200, 4, 0});
