@@ -14,8 +14,10 @@
 // requests wait at once; past that a request is refused (no_capacity), never queued without end.
 // A door idle for `idle_close` (nothing asked, nothing waiting) closes: a process keeps no
 // door it stopped using (door_keeper opens another when asked again).
-// A caller that stops waiting does not cancel its request (its answer is dropped at the door);
-// a request with a client id is joined by its retry as ever.
+// The door watches each caller while it waits: one that goes before its answer came (its
+// request timed out, its thread gave up) is told to the router by its tickets, which ends their
+// requests after a grace in which a retry may join them (by client id), exactly as when a
+// requester of the router's own goes down.  Its answers are dropped at the door.
 
 #include <caf/fwd.hpp>
 

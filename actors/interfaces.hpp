@@ -105,6 +105,7 @@ using router_actor = caf::typed_actor<
     // from clients (the CLI, the gateway, apps)
     caf::replies_to<generate_request>::with<generate_result>,
     caf::reacts_to<std::vector<submission>>,  // a client process's door: a round's requests, answered by ticket
+    caf::reacts_to<atoms::orphan_atom, std::vector<uint64_t>>,  // a door's tickets whose callers stopped waiting
     caf::reacts_to<atoms::cancel_atom, std::string>,                  // client id
     caf::replies_to<atoms::status_atom>::with<router_status>,
     caf::replies_to<atoms::metrics_atom>::with<std::string>,          // Prometheus text

@@ -145,6 +145,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         return rp;
       },
       [=](std::vector<submission>& round) { accept_submissions(self, round); },
+      [=](atoms::orphan_atom, std::vector<uint64_t>& tickets) { door_callers_gone(self, tickets); },
       [=](atoms::deadline_atom) {
         self->state.timer_at = std::numeric_limits<double>::infinity();  // this one, or another, fired
         check_lookups(self);

@@ -163,6 +163,10 @@ requester requester_of_message(router_self* self);
 void accept_request(router_self* self, generate_request& req, const requester& from, reply_to to);
 // A door's round of requests, each accepted as above and answered by its ticket.
 void accept_submissions(router_self* self, std::vector<submission>& round);
+// A door's callers went before their answers (client_door.hpp): their tickets' requests are
+// left by that door, and one nobody else waits for is cancelled after kOrphanGrace unless a
+// retry joins it.
+void door_callers_gone(router_self* self, std::vector<uint64_t>& tickets);
 // The timer fired: a directory match unanswered for kMatchWait is given up (no hit for its
 // requests) and the next goes.
 void check_lookups(router_self* self);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "actors/actor_plane.hpp"
+#include "actors/client_door.hpp"
 #include "actors/router_parts.hpp"
 #include "actors/sender_trust.hpp"
 #include "runtime/kv/block_hash.h"
@@ -248,6 +249,29 @@ void accept_submissions(router_self* self, std::vector<submission>& round) {
                                                                    " requests in one message"));
     else
       accept_request(self, round[i].request, from, std::move(to));
+  }
+}
+
+void door_callers_gone(router_self* self, std::vector<uint64_t>& tickets) {
+  auto& st = self->state;
+  const auto door = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  if (!door || tickets.size() > kMaxDoorWaiting) return;  // more than any door holds
+  std::sort(tickets.begin(), tickets.end());
+  // Rare (a caller timed out), so a walk over what is in flight rather than a map kept for it
+  // on every request.
+  for (auto& [id, p] : st.requests) {
+    auto& replies = p.replies;
+    const auto left = std::remove_if(replies.begin(), replies.end(), [&](const reply_to& to) {
+      return to.door && to.door.address() == door && std::binary_search(tickets.begin(), tickets.end(), to.ticket);
+    });
+    if (left == replies.end()) continue;
+    replies.erase(left, replies.end());
+    if (std::any_of(replies.begin(), replies.end(), [&](const reply_to& to) { return to.door && to.door.address() == door; }))
+      continue;  // a retry through the same door still waits
+    if (st.requesters.left(id, door)) self->demonitor(door);
+    if (st.requesters.waited_for(id)) continue;
+    spdlog::info("router: request {}: its caller at a client door stopped waiting", id);
+    self->delayed_send(self, kOrphanGrace, atoms::orphan_atom::value, id);
   }
 }
 

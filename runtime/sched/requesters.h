@@ -47,6 +47,15 @@ class requesters {
     by_request_.erase(r);
     return idle;
   }
+  // `who` no longer waits for `request` (a caller behind it went): true when it now waits for
+  // nothing here.
+  bool left(uint64_t request, const Key& who) {
+    if (auto r = by_request_.find(request); r != by_request_.end()) r->second.erase(who);
+    auto k = by_requester_.find(who);
+    if (k == by_requester_.end() || (k->second.erase(request), !k->second.empty())) return false;
+    by_requester_.erase(k);
+    return true;
+  }
   // `who` went away: returns the requests it waited for that no other requester waits for.
   std::vector<uint64_t> gone(const Key& who) {
     std::vector<uint64_t> orphaned;

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -21,7 +22,8 @@ namespace {
 
 // A router that tells `observer` how many requests each message of a door carried, and answers
 // a round's in one message: a result whose path is the request's prompt, or, for the prompt
-// "refuse", the router's error.  `answering` false: it answers nothing.
+// "refuse", the router's error; the prompt "hold" it never answers.  `answering` false: it
+// answers nothing.  A door's word that callers went it passes on to `observer` (their tickets).
 caf::behavior fake_router(caf::event_based_actor* self, caf::actor observer, bool answering) {
   return {
       [=](std::vector<actors::submission>& round) {
@@ -29,6 +31,7 @@ caf::behavior fake_router(caf::event_based_actor* self, caf::actor observer, boo
         if (!answering) return;
         std::vector<actors::door_answer> answers;
         for (auto& s : round) {
+          if (s.request.prompt == "hold") continue;
           actors::door_answer a{s.ticket, {}, {}};
           if (s.request.prompt == "refuse") a.error = caf::make_error(errc::prompt_too_long, "too long for it");
           else a.result.path = s.request.prompt;
@@ -36,6 +39,7 @@ caf::behavior fake_router(caf::event_based_actor* self, caf::actor observer, boo
         }
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), std::move(answers));
       },
+      [=](prfaas::atoms::orphan_atom, std::vector<uint64_t>& tickets) { self->send(observer, std::move(tickets)); },
   };
 }
 
@@ -170,4 +174,30 @@ TEST_CASE("a door closes once idle for its period, not while a request waits") {
   caller->receive([&](caf::down_msg&) { closed = true; }, caf::after(2s) >> [] {});
   CHECK(closed);
   caf::anon_send_exit(router2, caf::exit_reason::kill);
+}
+
+TEST_CASE("a caller that goes before its answer is told to the router by its tickets, one that got its answer is not") {
+  world w(2, true);
+  auto door = actors::open_door(w.sys, w.router);
+  {
+    caf::scoped_actor answered{w.sys};
+    answered->request(door, 5s, ask("a")).receive([](actors::generate_result& r) { CHECK(r.path == "a"); },
+                                                  [](caf::error&) { FAIL("an error for an answered request"); });
+  }  // gone after its answer: nothing to tell
+  w.routed(1);
+  {
+    caf::scoped_actor leaving{w.sys};
+    leaving->send(door, ask("hold"));
+    leaving->send(door, ask("hold"));
+    w.routed(2);
+  }  // gone with its two tickets waiting (2 and 3)
+  std::vector<uint64_t> told;
+  w.observer->receive([&](std::vector<uint64_t>& t) { told = t; },
+                      caf::after(5s) >> [] { FAIL("the router was told of no caller going"); });
+  std::sort(told.begin(), told.end());
+  CHECK(told == std::vector<uint64_t>{2, 3});
+  bool more = false;
+  w.observer->receive([&](std::vector<uint64_t>&) { more = true; }, caf::after(300ms) >> [] {});
+  CHECK_FALSE(more);
+  caf::anon_send_exit(w.router, caf::exit_reason::kill);
 }

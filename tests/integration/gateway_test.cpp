@@ -538,6 +538,21 @@ TEST_CASE("a client that hangs up before its non-streamed answer cancels its req
   CHECK_THAT(slurp(d.state_dir() + "/logs/gateway.log"), Catch::Contains("hung up; cancelling its 1 choice(s)"));
 }
 
+TEST_CASE("a non-streamed request longer than one try: the try that timed out is told to the router by the door, and the retry joins the request, which completes once") {
+  // Every prefill layer held back 400 ms: the gateway's first try (1 s) times out while it prefills.
+  deployment d("[router]\nthreshold_tokens = 100000\n[faults]\ndelay_layer_ms = 400\n");
+  auto c = client_of(d);
+  const json out = post(c, "/v1/completions", {{"model", "prfaas-tiny"}, {"prompt", "wait for me"}, {"max_tokens", 8}}, 200);
+  CHECK(out["choices"][0]["text"].is_string());
+  const json st = status_once_idle(d, 15000);
+  CHECK(st["completed"] == 1);
+  CHECK(st["failed"] == 0);
+  const std::string log = slurp(d.state_dir() + "/logs/router.log");
+  CHECK_THAT(log, Catch::Contains("its caller at a client door stopped waiting"));
+  CHECK_THAT(log, Catch::Contains("joined it"));
+  CHECK_THAT(log, !Catch::Contains("everyone waiting for it went away"));
+}
+
 TEST_CASE("two gateway replicas: independent doors on their own ports, both listed, one lost mid-stream cancels its request everywhere") {
   deployment d("[router]\nthreshold_tokens = 100000\n[gateway]\nreplicas = 2\n");
   const json st = parse_ok(run({PRFAAS_CLI, "status", "--json", "--state", d.state_dir()}));

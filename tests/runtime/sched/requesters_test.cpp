@@ -33,3 +33,17 @@ TEST_CASE("an ended request frees its requesters, and a requester waiting for no
   CHECK(who.ended(2).empty());                             // ended twice: nothing
   CHECK(who.add(3, "a"));                                  // new again
 }
+
+TEST_CASE("a requester that leaves one request still waits for its others, and waiting for none is forgotten") {
+  requesters<std::string> who;
+  who.add(1, "door");
+  who.add(2, "door");
+  who.add(2, "stream");
+  CHECK_FALSE(who.left(1, "door"));  // the door still waits for 2
+  CHECK_FALSE(who.waited_for(1));
+  CHECK(who.left(2, "door"));        // now it waits for nothing: the driver stops watching it
+  CHECK(who.waited_for(2));          // the stream still waits for 2
+  CHECK(who.requester_count() == 1);
+  CHECK_FALSE(who.left(2, "nobody"));
+  CHECK(who.add(3, "door"));         // forgotten: watched again
+}
