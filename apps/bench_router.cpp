@@ -181,6 +181,13 @@ int bench_router(const bench_router_options& o) {
            {"router_cpu_share", cpu_s / wall},
            {"decisions_per_s_per_core", 1e6 / cpu_us},
            {"router_syscalls_per_request", static_cast<double>(after.syscalls - before.syscalls) / completed},
+           // Of its CPU, the kernel's share (its system calls; on loopback also the receiving
+           // side's TCP work, done in the sender's system call; scheduling), and how often its
+           // threads slept and woke or were preempted.
+           {"router_kernel_share", after.ticks > before.ticks ? static_cast<double>(after.system_ticks - before.system_ticks) /
+                                                                      static_cast<double>(after.ticks - before.ticks)
+                                                                : 0.0},
+           {"router_context_switches_per_request", static_cast<double>(after.switches - before.switches) / completed},
            // Every message of a request passes the router today; the metrics request itself is one each way.
            {"router_messages_in_per_request", (messages_after.first - messages_before.first - 1) / completed},
            {"router_messages_out_per_request", (messages_after.second - messages_before.second - 1) / completed},
@@ -212,7 +219,10 @@ int bench_router(const bench_router_options& o) {
   std::printf("request latency   p50 %.2f ms, p99 %.2f ms (client-side; reservation %s the prefill job)\n",
               out["latency_ms_p50"].get<double>(), out["latency_ms_p99"].get<double>(),
               out["reserve_with_prefill"].get<bool>() ? "sent with" : "answered before");
-  std::printf("router syscalls   %.1f reads and writes per request\n", out["router_syscalls_per_request"].get<double>());
+  std::printf("router syscalls   %.1f reads and writes per request; %.0f %% of its CPU in the kernel; %.1f context "
+              "switches per request\n",
+              out["router_syscalls_per_request"].get<double>(), 100 * out["router_kernel_share"].get<double>(),
+              out["router_context_switches_per_request"].get<double>());
   std::printf("router messages   %.1f in, %.1f out per request (actor messages on its connections; clients %s; "
               "nodes' news gap %g ms)\n",
               out["router_messages_in_per_request"].get<double>(), out["router_messages_out_per_request"].get<double>(),

@@ -249,11 +249,20 @@ process_sample sample_process(int pid) {
   if (close == std::string::npos) throw cli_error{"process " + std::to_string(pid) + " is gone"};
   std::istringstream fields(stat.substr(close + 2));
   std::string f;
-  for (int i = 3; i <= 15 && fields >> f; ++i)
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
     if (i == 14 || i == 15) out.ticks += std::stoll(f);
+    if (i == 15) out.system_ticks = std::stoll(f);
+  }
   std::ifstream io(dir + "/io");
   for (std::string line; std::getline(io, line);)
     if (line.rfind("syscr:", 0) == 0 || line.rfind("syscw:", 0) == 0) out.syscalls += std::stoll(line.substr(6));
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir + "/task", ec)) {
+    std::ifstream task_status(task.path() / "status");
+    for (std::string line; std::getline(task_status, line);)
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        out.switches += std::stoll(line.substr(line.find(':') + 1));
+  }
   return out;
 }
 

@@ -63,8 +63,10 @@ void block_signals(sigset_t& set);
 // cli_error when the process is gone.
 struct process_sample {
   long rss_kib = 0;
-  long long ticks = 0;
-  long long syscalls = 0;  // syscr + syscw
+  long long ticks = 0;         // user and system
+  long long system_ticks = 0;  // of those, in the kernel (system calls, the network stack, scheduling)
+  long long syscalls = 0;      // syscr + syscw
+  long long switches = 0;      // context switches of all its threads, voluntary or not
 };
 process_sample sample_process(int pid);
 
