@@ -22,13 +22,16 @@
 
 namespace prfaas::actors {
 
+// Who keeps a copy of the cache directory's index (the router): the directory's news.
+using directory_watcher_actor = caf::typed_actor<caf::reacts_to<directory_news>>;
+
 // Cache directory (roles.hpp: spawn_cache_directory).
 using cache_directory_actor = caf::typed_actor<
     caf::replies_to<atoms::status_atom>::with<node_info>,
     caf::reacts_to<cache_update>,                               // from the node whose cache it is
     caf::reacts_to<atoms::drop_atom, std::string>,              // a node was lost
-    // several prompts at once (the router batches the lookups of requests arriving together)
-    caf::replies_to<atoms::match_atom, std::vector<std::vector<uint64_t>>>::with<std::vector<std::vector<cache_hit>>>,
+    caf::reacts_to<atoms::watch_atom>,                          // a router: its view, then directory_news
+    caf::reacts_to<atoms::flush_atom>,                          // its own: the news gathered goes
     caf::replies_to<atoms::metrics_atom>::with<std::vector<cache_stats>>,  // each node's latest
     caf::reacts_to<atoms::router_atom, caf::actor>>;            // the router restarted (nothing to do)
 
@@ -101,6 +104,7 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<cache_pulled>,
     caf::reacts_to<prefill_news>,  // a prefill node's reports and failures, gathered
     caf::reacts_to<decode_news>,  // a decode node's starts, tokens, results and failures, gathered
+    caf::reacts_to<directory_news>,  // the cache directory's changes: the router's copy of its index
     caf::replies_to<held_report>::with<std::vector<uint64_t>>,  // a decode node's requests of the last router: taken over
     // from clients (the CLI, the gateway, apps)
     caf::replies_to<generate_request>::with<generate_result>,

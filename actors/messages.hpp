@@ -12,8 +12,11 @@
 //   client     -> router      status_atom                           -> router_status
 //   client     -> router      metrics_atom                          -> std::string (Prometheus text)
 //   client     -> router      trace_atom, request id                -> sched::timeline / error(unknown_request)
-//   router     -> directory   match_atom, prompts' chain keys       -> per prompt, std::vector<cache_hit>
+//   router     -> directory   watch_atom                            (the directory registered: send me
+//                                your view, then what changes)      -> directory_news, a reset first
 //   prefill    -> directory   cache_update (inserts/evictions)      (straight, not through the router)
+//   directory  -> router      directory_news (the updates it applied and the nodes it dropped, gathered
+//                                per round of its mailbox, at most one per node.news_gap_ms)
 //   router     -> directory   drop_atom, node name                  (the node was lost)
 //   router     -> prefill     republish_atom, directory, HOST:PORT  (registered, or a directory registered)
 //   supervisor -> role        router_atom, actor                    (the router restarted: its new handle)
@@ -340,19 +343,6 @@ typename Inspector::result_type inspect(Inspector& f, prefill_news& x) {
   return f(caf::meta::type_name("prefill_news"), x.reports, x.failed, x.holding);
 }
 
-// One node's usable hit of a prompt, as the cache directory sees it.
-struct cache_hit {
-  std::string node;
-  std::string cluster;
-  int32_t tokens = 0;        // usable hit: a prefill starts there
-  int32_t held_tokens = 0;   // blocks held from the prompt's start: a decode node need not receive them
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, cache_hit& x) {
-  return f(caf::meta::type_name("cache_hit"), x.node, x.cluster, x.tokens, x.held_tokens);
-}
-
 // A node's prefix cache now (kv::prefix_cache_stats), for `prfaas status`.
 struct cache_stats {
   std::string node;
@@ -420,6 +410,22 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_update& x) {
   return f(caf::meta::type_name("cache_update"), x.node, x.cluster, x.reset, x.added_blocks, x.removed_blocks,
            x.added_snapshots, x.removed_snapshots, x.stats);
+}
+
+// What the cache directory applied since its last news to the router, which keeps the same
+// index (kv::prefix_directory) and matches prompts against it without asking.  `reset`: the
+// router's copy starts over (a snapshot follows in this and the next messages: each node's
+// keys as updates, the first of a node's with reset set).
+struct directory_news {
+  bool reset = false;
+  std::vector<cache_update> updates;
+  std::vector<std::string> dropped;  // nodes lost
+  bool empty() const { return !reset && updates.empty() && dropped.empty(); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, directory_news& x) {
+  return f(caf::meta::type_name("directory_news"), x.reset, x.updates, x.dropped);
 }
 
 struct decode_job {
@@ -677,10 +683,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::link_report))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::link_report>))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<int32_t>))
-  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_hit))
-  CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::cache_hit>))
-  CAF_ADD_TYPE_ID(prfaas, (std::vector<std::vector<uint64_t>>))
-  CAF_ADD_TYPE_ID(prfaas, (std::vector<std::vector<prfaas::actors::cache_hit>>))
+  CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::directory_news))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_stats))
   CAF_ADD_TYPE_ID(prfaas, (std::vector<prfaas::actors::cache_stats>))
   CAF_ADD_TYPE_ID(prfaas, (prfaas::actors::cache_update))
@@ -693,7 +696,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(prfaas, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(prfaas, (std::vector<uint8_t>))
   CAF_ADD_ATOM(prfaas, prfaas::atoms, register_atom, "register")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, status_atom, "status")
-  CAF_ADD_ATOM(prfaas, prfaas::atoms, match_atom, "match")
+  CAF_ADD_ATOM(prfaas, prfaas::atoms, watch_atom, "watch")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, abort_atom, "abort")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, tick_atom, "tick")
   CAF_ADD_ATOM(prfaas, prfaas::atoms, step_atom, "step")

@@ -5,6 +5,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,8 +55,11 @@ router_actor spawn_router(caf::actor_system& sys, const config::deployment_confi
 // `trusted`: a cache update is taken only from the certificate of the node it names (false:
 // --insecure, or one process of trusting roles: on the sender's word).  `published_at`: where
 // nodes reach it (its node_info's data_endpoint says so; null: nodes of its own process only).
+// `news_gap`: at most one message of changes to the router watching it per gap
+// (node.news_gap_ms in the config's form).
 cache_directory_actor spawn_cache_directory(caf::actor_system& sys, node_info self, int block_tokens, bool trusted,
-                                            std::function<std::string()> published_at = {});
+                                            std::function<std::string()> published_at = {},
+                                            std::chrono::microseconds news_gap = {});
 cache_directory_actor spawn_cache_directory(caf::actor_system& sys, const config::deployment_config& config,
                                             node_info self, bool trusted, std::function<std::string()> published_at = {});
 

@@ -3,9 +3,9 @@
 // messages into the core's events and the core's commands into CAF messages:
 //
 //   message in                          event                 command            message out
-//   generate_request, a door's round -> request_arrived       lookup_cache    -> match_atom to the directory
-//                                                                                (batched while one is in flight)
-//   directory's hits                 -> cache_answer          reserve         -> decode_job to a decode node
+//   generate_request, a door's round -> request_arrived       lookup_cache    -> (the router's copy of the
+//                                                                                directory's index, matched here)
+//                                    -> cache_answer          reserve         -> decode_job to a decode node
 //                                                                                (a round's to each node together)
 //                                                             (+ prefill, when the directory says the decode node
 //                                                              holds none of the prompt: both at once)
@@ -23,6 +23,8 @@
 //   held_report (a new leader)       -> request_adopted (a lost router's requests, as far as they got)
 //   prefill_news: holding            -> prefill_held (the prefill node of a request taken over)
 //   staging_report                   -> node_staging (a full prefill node gets no new work)
+//   directory_news                   -> (the router's copy of the directory's index: what nodes
+//                                       cache, as the directory last said)
 //   the deadline timer               -> tick (one timer, armed for the earliest deadline)
 //
 // Who may say what: a node registers only under the name and role its certificate's key signed
@@ -148,7 +150,6 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       [=](atoms::orphan_atom, std::vector<uint64_t>& tickets) { door_callers_gone(self, tickets); },
       [=](atoms::deadline_atom) {
         self->state.timer_at = std::numeric_limits<double>::infinity();  // this one, or another, fired
-        check_lookups(self);
         step(self, sched::tick{});
       },
       [=](atoms::orphan_atom, uint64_t id) {
@@ -209,6 +210,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         step(self, sched::cache_pulled{m.request, m.tokens, m.attempt});
       },
       // A prefill node's news, every item checked on its own: reports, then failures.
+      [=](directory_news& news) { directory_news_at(self, news); },
       [=](prefill_news& news) {
         if (news.reports.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage ||
             news.holding.size() > kMaxResultsPerMessage)

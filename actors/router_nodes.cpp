@@ -151,6 +151,9 @@ caf::result<caf::ok_atom> register_node(router_self* self, const node_info& info
   if (info.role == cluster::node_role::cache_directory) {
     for (const auto& n : core_of(self).nodes())
       if (n.up && n.desc.kind != sched::node_kind::cache_directory) name_directory(self, handle_of(self, n.id));
+    // The router keeps a copy of its index, which it sends whole and then as it changes.
+    st.directory_copy = std::make_unique<kv::prefix_directory>(st.options.model.block_tokens);
+    self->send(st.handles[info.name].directory, atoms::watch_atom::value);
   } else {
     name_directory(self, st.handles[info.name]);
   }
@@ -209,6 +212,8 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
   update_roster(self);
   st.telemetry.forget(name);
   if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
+  else st.directory_copy.reset();  // the directory itself: no hits until one registers
+  if (st.directory_copy) st.directory_copy->drop(name);
 }
 
 

@@ -15,7 +15,6 @@
 #include <caf/all.hpp>
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -30,6 +29,7 @@
 #include "actors/node_telemetry.hpp"
 #include "actors/outbox.hpp"
 #include "actors/roles.hpp"
+#include "runtime/kv/prefix_directory.h"
 #include "runtime/metrics/exposition.h"
 #include "runtime/security/pki.h"
 #include "runtime/sched/client_ids.h"
@@ -113,12 +113,9 @@ struct router_state {
   clock_type::time_point started = clock_type::now();
   node_telemetry telemetry;  // link reports, cache statistics, the link's capacity
   std::map<std::string, caf::response_promise> conversion_replies;  // hand-made conversions' clients
-  std::deque<uint64_t> lookups;  // requests whose prefix lookup waits for the match in flight
-  // The match in flight: its requests, when it left (router clock), its round (a late answer to
-  // a round given up on is dropped).  Empty ids: none in flight.
-  std::vector<uint64_t> lookup_ids;
-  double lookup_sent_s = 0;
-  uint64_t lookup_round = 0;
+  // The cache directory's index as the directory said it last (directory_news): each prompt is
+  // matched here, where it is routed.  Null: no directory registered (no hits).
+  std::unique_ptr<kv::prefix_directory> directory_copy;
   // Clients' requests held back while the core settles (accept_request), answered `unreachable`
   // (send again) once it has.
   std::vector<reply_to> held_back;
@@ -167,9 +164,9 @@ void accept_submissions(router_self* self, std::vector<submission>& round);
 // left by that door, and one nobody else waits for is cancelled after kOrphanGrace unless a
 // retry joins it.
 void door_callers_gone(router_self* self, std::vector<uint64_t>& tickets);
-// The timer fired: a directory match unanswered for kMatchWait is given up (no hit for its
-// requests) and the next goes.
-void check_lookups(router_self* self);
+// The cache directory's news (from the registered directory only): its changes applied to the
+// router's copy of its index, a reset first starting it over.
+void directory_news_at(router_self* self, directory_news& m);
 void answer(router_self* self, reply_to& to, const generate_result& out);
 void answer(router_self* self, reply_to& to, caf::error err);
 // The round's answers go, each door's in one message.

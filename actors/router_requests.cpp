@@ -70,7 +70,7 @@ void job_failed(router_self* self, uint64_t id, const caf::error& err, int attem
 
 namespace {
 
-sched::cache_hits hits_of(router_self* self, const std::vector<cache_hit>& hits) {
+sched::cache_hits hits_of(router_self* self, const std::vector<kv::directory_hit>& hits) {
   const auto& o = self->state.options;
   sched::cache_hits h;
   for (const auto& hit : hits) {
@@ -84,57 +84,10 @@ sched::cache_hits hits_of(router_self* self, const std::vector<cache_hit>& hits)
   return h;
 }
 
-// One match in flight at a time: the lookups of requests arriving meanwhile go together in the
-// next one (no wait when the directory keeps up, one round trip for many when it does not).
-constexpr size_t kMatchBatch = 1024;
-// A match unanswered this long is given up: its requests go on without a hit.  Watched by the
-// router's one timer, not by a request timeout: CAF's timeout is a clock entry and a clock-thread
-// wake-up to set and another to cancel, on every match.
-constexpr double kMatchWait = 1.0;
-
-void send_lookups(router_self* self);
-
-void lookups_answered(router_self* self, const std::vector<std::vector<cache_hit>>* hits) {
-  auto& st = self->state;
-  const auto ids = std::move(st.lookup_ids);
-  st.lookup_ids.clear();
-  for (size_t i = 0; i < ids.size(); ++i)
-    step(self, sched::cache_answer{ids[i], hits && i < hits->size() ? hits_of(self, (*hits)[i]) : sched::cache_hits{}});
-  send_lookups(self);
-}
-
-void send_lookups(router_self* self) {
-  auto& st = self->state;
-  if (!st.lookup_ids.empty()) return;
-  const auto dir = directory(self);
-  std::vector<uint64_t> ids;
-  std::vector<std::vector<uint64_t>> chains;  // the prompts' chain keys: the directory needs no tokens
-  while (!st.lookups.empty() && ids.size() < kMatchBatch) {
-    const uint64_t id = st.lookups.front();
-    st.lookups.pop_front();
-    auto r = st.requests.find(id);
-    if (r == st.requests.end()) continue;  // ended meanwhile
-    if (!dir) { step(self, sched::cache_answer{id, {}}); continue; }  // no directory: no hit
-    ids.push_back(id);
-    chains.push_back(kv::reusable_chain(r->second.prompt, st.options.model.block_tokens));
-  }
-  if (ids.empty()) return;
-  const size_t count = ids.size();
-  st.lookup_ids = std::move(ids);
-  st.lookup_sent_s = now_s(self);
-  const uint64_t round = ++st.lookup_round;
-  wake_by(self, st.lookup_sent_s + kMatchWait);
-  self->request(dir, caf::infinite, atoms::match_atom::value, std::move(chains))
-      .then([=](const std::vector<std::vector<cache_hit>>& hits) {
-              if (self->state.lookup_round == round && !self->state.lookup_ids.empty()) lookups_answered(self, &hits);
-            },
-            [=](caf::error& err) {
-              if (self->state.lookup_round != round || self->state.lookup_ids.empty()) return;
-              spdlog::warn("router: cache directory did not answer ({}); assuming no hit for {} requests",
-                           describe(err), count);
-              lookups_answered(self, nullptr);
-            });
-}
+// Bounds on what the directory's news may carry: updates in one message, and keys in one update
+// (its four lists, each at most a node's bound of keys, kv::prefix_directory).
+constexpr size_t kMaxNewsUpdates = 1 << 16;
+constexpr size_t kMaxUpdateKeys = 4u << 20;
 
 // The request's timeline starts now (the router's clock, and the wall clock's for people).
 void log_accepted(router_self* self, uint64_t id, int prompt_tokens, int max_tokens) {
@@ -150,16 +103,21 @@ void watch_requester(router_self* self, uint64_t id, const caf::actor_addr& who)
 
 }  // namespace
 
-void check_lookups(router_self* self) {
+void directory_news_at(router_self* self, directory_news& m) {
   auto& st = self->state;
-  if (st.lookup_ids.empty()) return;
-  if (now_s(self) < st.lookup_sent_s + kMatchWait) {
-    wake_by(self, st.lookup_sent_s + kMatchWait);
-    return;
+  const auto dir = directory(self);
+  if (!dir || caf::actor_cast<caf::actor_addr>(self->current_sender()) != dir.address() || !st.directory_copy) return;
+  if (m.updates.size() > kMaxNewsUpdates || m.dropped.size() > kMaxNewsUpdates) return;  // more than any holds
+  if (m.reset) st.directory_copy = std::make_unique<kv::prefix_directory>(st.options.model.block_tokens);
+  for (auto& u : m.updates) {
+    if (u.added_blocks.size() + u.removed_blocks.size() + u.added_snapshots.size() + u.removed_snapshots.size() >
+        kMaxUpdateKeys)
+      continue;
+    const kv::cache_delta d{std::move(u.added_blocks), std::move(u.removed_blocks), std::move(u.added_snapshots),
+                            std::move(u.removed_snapshots)};
+    st.directory_copy->apply(u.node, u.cluster, d, u.reset);
   }
-  spdlog::warn("router: cache directory did not answer within {} s; assuming no hit for {} requests", kMatchWait,
-               st.lookup_ids.size());
-  lookups_answered(self, nullptr);
+  for (const auto& node : m.dropped) st.directory_copy->drop(node);
 }
 
 requester requester_of_message(router_self* self) {
@@ -418,9 +376,16 @@ void decode_failed_at(router_self* self, const decode_failed& m) {
   step(self, sched::request_failed{m.request, m.code, m.error, m.attempt});
 }
 
+// The prompt's chain keys matched against the router's copy of the directory's index: the
+// answer at once, as the directory would give it (no directory: no hit).
 void act(router_self* self, const sched::lookup_cache& c) {
-  self->state.lookups.push_back(c.id);
-  send_lookups(self);
+  auto& st = self->state;
+  const auto r = st.requests.find(c.id);
+  if (r == st.requests.end()) return;
+  sched::cache_hits hits;
+  if (st.directory_copy)
+    hits = hits_of(self, st.directory_copy->match(kv::reusable_chain(r->second.prompt, st.options.model.block_tokens)));
+  step(self, sched::cache_answer{c.id, std::move(hits)});
 }
 
 void act(router_self* self, const sched::reserve& c) {

@@ -46,6 +46,26 @@ int prefix_directory::best(const std::vector<directory_hit>& hits, const std::st
   return best;
 }
 
+std::vector<prefix_directory::node_part> prefix_directory::snapshot(size_t max_keys) const {
+  std::vector<node_part> parts;
+  max_keys = std::max<size_t>(1, max_keys);
+  for (const auto& [name, n] : index_) {
+    parts.push_back({name, n.cluster, true, {}});
+    size_t in_part = 0;
+    auto add = [&](uint64_t key, std::vector<uint64_t> cache_delta::*to) {
+      if (in_part == max_keys) {
+        parts.push_back({name, n.cluster, false, {}});
+        in_part = 0;
+      }
+      (parts.back().delta.*to).push_back(key);
+      ++in_part;
+    };
+    for (uint64_t k : n.blocks) add(k, &cache_delta::added_blocks);
+    for (uint64_t k : n.snapshots) add(k, &cache_delta::added_snapshots);
+  }
+  return parts;
+}
+
 size_t prefix_directory::keys(const std::string& node) const {
   auto it = index_.find(node);
   return it == index_.end() ? 0 : it->second.blocks.size();

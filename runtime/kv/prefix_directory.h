@@ -46,6 +46,15 @@ class prefix_directory {
   // The longest hit in `cluster` among `hits`.
   static int best(const std::vector<directory_hit>& hits, const std::string& cluster);
 
+  // Its whole view as deltas that rebuild it in another directory (the router's copy): each
+  // node's keys, at most `max_keys` a delta, the first of a node's with `reset` set.
+  struct node_part {
+    std::string node, cluster;
+    bool reset = false;
+    cache_delta delta;
+  };
+  std::vector<node_part> snapshot(size_t max_keys) const;
+
   size_t nodes() const { return index_.size(); }
   size_t keys(const std::string& node) const;
   int64_t dropped_keys() const { return dropped_keys_; }

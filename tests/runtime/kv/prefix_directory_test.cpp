@@ -83,3 +83,30 @@ TEST_CASE("a node indexes at most its bound of keys, the rest are counted, never
   CHECK(dir.dropped_keys() == 2);
   CHECK(dir.match(chain)[0].tokens == 16);  // blocks 0-1 indexed, snapshot only at 0 usable
 }
+
+TEST_CASE("a directory rebuilt from another's snapshot, in parts of a bounded size, answers as the original") {
+  kv::prefix_directory dir(16);
+  const auto a = chain_of(64), b = chain_of(48, 7);
+  dir.apply("local-prefill-0", "local", added(std::span(a).first(3), {a[1]}), false);
+  dir.apply("prfaas-prefill-0", "prfaas", added(a, {a[3]}), false);
+  dir.apply("decode-0", "local", added(b, {}), false);
+  dir.apply("prfaas-prefill-1", "prfaas", {}, false);  // known, holding nothing
+  const auto parts = dir.snapshot(2);
+  for (const auto& p : parts) CHECK(p.delta.added_blocks.size() + p.delta.added_snapshots.size() <= 2);
+  // A copy that held other things starts over from each node's first part.
+  kv::prefix_directory copy(16);
+  copy.apply("local-prefill-0", "local", added(b, {b[0]}), false);
+  for (const auto& p : parts) copy.apply(p.node, p.cluster, p.delta, p.reset);
+  for (const auto& chain : {a, b}) {
+    const auto want = dir.match(chain), got = copy.match(chain);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      CHECK(got[i].node == want[i].node);
+      CHECK(got[i].cluster == want[i].cluster);
+      CHECK(got[i].tokens == want[i].tokens);
+      CHECK(got[i].held_tokens == want[i].held_tokens);
+    }
+  }
+  CHECK(copy.nodes() == 4);
+  CHECK(copy.keys("local-prefill-0") == 3);
+}
