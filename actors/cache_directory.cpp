@@ -64,9 +64,8 @@ bool from_its_node(directory_self* self, const cache_update& m) {
 void send_view(directory_self* self) {
   auto& st = self->state;
   st.news.take();
-  const auto parts = st.index->snapshot(kSnapshotKeysPerPart);
-  directory_news first{true, {}, {}};
-  if (parts.empty()) return self->send(st.watcher, std::move(first));
+  auto parts = st.index->snapshot(kSnapshotKeysPerPart);
+  if (parts.empty()) return self->send(st.watcher, directory_news{true, {}, {}});  // nothing yet: start over
   for (size_t i = 0; i < parts.size(); ++i) {
     directory_news n;
     n.reset = i == 0;

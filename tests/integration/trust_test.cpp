@@ -356,6 +356,27 @@ TEST_CASE("holding only the client certificate, declaring a registered node's ac
   for (int i = 0; i < 4; ++i) CHECK(d.generate("still decode-0's " + std::to_string(i) + " " + text_prompt(60), 3).status == 0);
 }
 
+TEST_CASE("holding only the client certificate, asking the cache directory for every node's cache is refused, the router's certificate may") {
+  deployment d;
+  const std::string pki = d.state_dir() + "/pki";
+  const std::string directory = "127.0.0.1:" + std::to_string(actor_port(d, "cache-directory"));
+  REQUIRE(d.generate("something cached " + text_prompt(80), 2).status == 0);
+  const auto r = run({PRFAAS_ROGUE, "watch", directory, pki + "/ca.pem", pki + "/nodes/client.pem", pki + "/nodes/client.key"},
+                     30000);
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::StartsWith("watched 0"));
+  CHECK_THAT(slurp(d.state_dir() + "/logs/cache-directory.log"), Catch::Contains("refused a watch from a sender with"));
+  // The control: the router's certificate gets the index (the refusal above was the role's).
+  const auto control = run({PRFAAS_ROGUE, "watch", directory, pki + "/ca.pem", pki + "/nodes/router.pem",
+                            pki + "/nodes/router.key"},
+                           30000);
+  INFO(control.out << control.err);
+  CHECK(control.status == 0);
+  CHECK_THAT(control.out, !Catch::StartsWith("watched 0"));
+  CHECK_THAT(control.out, Catch::StartsWith("watched "));
+}
+
 TEST_CASE("holding only the client certificate, cutting the link and converting a node are refused, the operator certificate may") {
   deployment d;
   const std::string pki = d.state_dir() + "/pki";

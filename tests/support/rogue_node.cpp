@@ -14,6 +14,10 @@
 //       logs it) in its BASP handshake: its own node id is rewritten in everything it writes.
 //       Prints "refused: WHY" and exits 0 when the router will not have it; when it gets in, it
 //       sends a forged decode result for request 1 as that node, prints "connected" and exits 1.
+//   prfaas_rogue_node watch DIRECTORY CA CERT KEY
+//       asks the cache directory at DIRECTORY (its actor-plane endpoint) to send it the index and
+//       the news of every node's cache, as the router does; prints "watched N", the messages of
+//       news it got within 2 s.
 // Exit 2: usage or setup error.
 
 #include <caf/all.hpp>
@@ -21,7 +25,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <cstdio>
+#include <memory>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -83,7 +89,7 @@ actors::registration_proof prove(const security::node_credentials& me, const sec
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::cerr << "usage: prfaas_rogue_node impersonate|forge|claim|cancel|join ROUTER CA CERT KEY [NAME ROLE [PRESENTED_CERT] | NODE_ID | CLIENT_ID]\n";
+    std::cerr << "usage: prfaas_rogue_node impersonate|forge|claim|cancel|join|watch ROUTER CA CERT KEY [NAME ROLE [PRESENTED_CERT] | NODE_ID | CLIENT_ID]\n";
     return 2;
   }
   const std::string mode = argv[1];
@@ -134,6 +140,17 @@ int main(int argc, char** argv) {
   if (!router) {
     std::cerr << "cannot reach the router: " << sys.render(router.error()) << "\n";
     return 2;
+  }
+  if (mode == "watch") {  // `router` is the directory here
+    auto got = std::make_shared<std::atomic<int>>(0);
+    auto watcher = sys.spawn([got](caf::event_based_actor* a) -> caf::behavior {
+      a->set_default_handler(caf::drop);
+      return {[got](const actors::directory_news&) { ++*got; }};
+    });
+    caf::send_as(watcher, *router, atoms::watch_atom::value);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::cout << "watched " << got->load() << std::endl;
+    std::_Exit(0);
   }
   actors::node_info info;
   info.cluster = config.deployment.local_cluster;
