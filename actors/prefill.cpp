@@ -5,8 +5,8 @@
 // and the node takes its next job while the KV crosses: the report goes to the router when the
 // receiver confirmed the last byte.  A full staging area makes the node wait for its oldest
 // transfers before computing, and tells the router (staging_report) to send it nothing new.
-// After each prefill it sends the router what its cache inserted and evicted (the router
-// forwards it to the cache directory).  Spawned detached: a prefill holds its thread for the
+// After each prefill it sends the cache directory what its cache inserted and evicted (straight,
+// not through the router).  Spawned detached: a prefill holds its thread for the
 // length of the computation; jobs queue in the node, and its mailbox is read between batches.
 // A linked reporter actor sends the router the node's link telemetry when
 // transport::telemetry_gate says it is worth telling.

@@ -64,18 +64,15 @@ namespace {
 // flight whenever that is sooner than the one armed (a timer per request cost the router a
 // clock entry and a message each).
 void arm_deadline(router_self* self) {
-  if (const auto next = core_of(self).next_deadline()) wake_by(self, *next);
+  auto& st = self->state;
+  const auto next = core_of(self).next_deadline();
+  if (!next || *next >= st.timer_at) return;
+  st.timer_at = *next;
+  const auto in = std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, *next - now_s(self)) * 1e6) + 1000);
+  self->delayed_send(self, in, atoms::deadline_atom::value);
 }
 
 }  // namespace
-
-void wake_by(router_self* self, double at_s) {
-  auto& st = self->state;
-  if (at_s >= st.timer_at) return;
-  st.timer_at = at_s;
-  const auto in = std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, at_s - now_s(self)) * 1e6) + 1000);
-  self->delayed_send(self, in, atoms::deadline_atom::value);
-}
 
 void act_all(router_self* self, const sched::commands& out) {
   for (const auto& c : out) std::visit([&](const auto& x) { act(self, x); }, c);
@@ -209,8 +206,9 @@ router_actor::behavior_type router(router_self* self, router_options options) {
         if (!from_holder(self, m.request, sched::node_kind::prefill, "pulled prefix")) return;
         step(self, sched::cache_pulled{m.request, m.tokens, m.attempt});
       },
-      // A prefill node's news, every item checked on its own: reports, then failures.
+      // The cache directory's changes, for the router's copy of its index.
       [=](directory_news& news) { directory_news_at(self, news); },
+      // A prefill node's news, every item checked on its own: reports, failures, jobs held.
       [=](prefill_news& news) {
         if (news.reports.size() > kMaxResultsPerMessage || news.failed.size() > kMaxResultsPerMessage ||
             news.holding.size() > kMaxResultsPerMessage)

@@ -202,7 +202,8 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
   auto& st = self->state;
   const auto id = core_of(self).node_by_name(name);
   if (!id) return;
-  const std::string role = sched::to_string(core_of(self).node(*id).desc.kind);
+  const auto kind = core_of(self).node(*id).desc.kind;
+  const std::string role = sched::to_string(kind);
   if (const auto* c = st.cp->converting(name); c && c->told)
     spdlog::info("router: {} node {} left its role to become a {} node", role, name, sched::to_string(c->to));
   else
@@ -211,8 +212,11 @@ void node_lost(router_self* self, const std::string& name, const std::string& wh
   st.handles.erase(name);
   update_roster(self);
   st.telemetry.forget(name);
+  if (kind == sched::node_kind::cache_directory) {
+    st.directory_copy.reset();  // no hits until a directory registers and sends its index
+    return;
+  }
   if (auto dir = directory(self)) self->send(dir, atoms::drop_atom::value, name);
-  else st.directory_copy.reset();  // the directory itself: no hits until one registers
   if (st.directory_copy) st.directory_copy->drop(name);
 }
 

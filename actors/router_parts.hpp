@@ -150,8 +150,6 @@ inline bool trusted(router_self* self) { return self->state.options.trust != nul
 // -- router.cpp: the core's event in, its commands out -------------------------------------------
 void step(router_self* self, const sched::event& e);
 void act_all(router_self* self, const sched::commands& out);
-// The one timer fires by `at_s` (router clock) at the latest: armed only when sooner than armed.
-void wake_by(router_self* self, double at_s);
 
 // -- router_requests.cpp -------------------------------------------------------------------------
 requester requester_of_message(router_self* self);

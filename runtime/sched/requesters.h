@@ -52,7 +52,9 @@ class requesters {
   bool left(uint64_t request, const Key& who) {
     if (auto r = by_request_.find(request); r != by_request_.end()) r->second.erase(who);
     auto k = by_requester_.find(who);
-    if (k == by_requester_.end() || (k->second.erase(request), !k->second.empty())) return false;
+    if (k == by_requester_.end()) return false;
+    k->second.erase(request);
+    if (!k->second.empty()) return false;
     by_requester_.erase(k);
     return true;
   }
