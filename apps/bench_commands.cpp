@@ -204,6 +204,9 @@ void add_bench_commands(CLI::App& app, cli_context& ctx) {
   bench_router_cmd->add_option("--news-gap-ms", router_opts.news_gap_ms, "each node's news to the router: at most one "
                                "message per this many ms (node.news_gap_ms; default: the config's)")
       ->check(CLI::Range(0.0, 1000.0));
+  bench_router_cmd->add_option("--kv-scale", router_opts.kv_scale, "the emulated KV this many times smaller than the "
+                               "profile's (engine.kv_scale; default: the config's)")
+      ->check(CLI::Range(1.0, 1e6));
   bench_router_cmd->add_flag("--direct", router_opts.direct, "each client asks the router itself, without the "
                              "process's door (the baseline: a message each way per request)");
   bench_router_cmd->add_flag("--json", router_opts.json, "print one JSON object");

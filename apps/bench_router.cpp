@@ -30,7 +30,10 @@ using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
 // The deployment: the config's profiles and node counts on the emulated engine at its fastest,
-// no gateway (the actor plane is measured), room for every client's request at once.
+// no gateway (the actor plane is measured), room for every client's request at once: in the
+// router's table and on each decode node (node.max_sequences; its default of 8 held the clients
+// in the router's queue, and the run's rate at 16 / the time a sequence holds its slot).  The
+// prefix cache's budget fits the smallest block pool a KV scale can make (4096 blocks of 8 KiB).
 std::string config_text(const config::deployment_config& c, int concurrency) {
   const auto abs = [](const std::string& p) { return fs::absolute(p).lexically_normal().string(); };
   char text[1024];
@@ -38,11 +41,12 @@ std::string config_text(const config::deployment_config& c, int concurrency) {
                 "[engine]\nkind = \"emulated\"\nprofile = \"%s\"\nprofile_prfaas = \"%s\"\ntime_scale = 10000\n"
                 "kv_scale = %g\nmax_context = %d\nseed = 1\n"
                 "[router]\nthreshold_tokens = %d\nmax_in_flight = %d\nqueue_max = %d\nreserve_with_prefill = %s\n"
-                "[node]\nkv_blocks = 4096\nnews_gap_ms = %g\n[gateway]\nenabled = false\n"
+                "[node]\nkv_blocks = 4096\nmax_sequences = %d\nnews_gap_ms = %g\n[cache]\nbudget_mib = %d\n[gateway]\nenabled = false\n"
                 "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
                 abs(c.engine.profile).c_str(), abs(c.engine.profile_prfaas).c_str(), c.engine.kv_scale, c.engine.max_context,
                 c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64,
-                c.router.reserve_with_prefill ? "true" : "false", c.node.news_gap_ms, c.deployment.prfaas_prefill,
+                c.router.reserve_with_prefill ? "true" : "false", concurrency, c.node.news_gap_ms, std::min(c.cache.budget_mib, 16),
+                c.deployment.prfaas_prefill,
                 c.deployment.local_prefill, c.deployment.decode);
   return text;
 }
@@ -103,6 +107,7 @@ int bench_router(const bench_router_options& o) {
   }
   if (!base.engine.emulated()) throw cli_error{o.config + ": bench router needs an emulated engine's profiles"};
   if (o.news_gap_ms >= 0) base.node.news_gap_ms = o.news_gap_ms;
+  if (o.kv_scale > 0) base.engine.kv_scale = o.kv_scale;
   const std::string state_dir = fs::temp_directory_path() / ("prfaas-bench-router-" + std::to_string(::getpid()));
   fs::create_directories(state_dir);
   const std::string config_path = state_dir + "/bench-router.toml";
@@ -196,6 +201,7 @@ int bench_router(const bench_router_options& o) {
            {"reserve_with_prefill", base.router.reserve_with_prefill},
            {"client_door", !o.direct},
            {"news_gap_ms", base.node.news_gap_ms},
+           {"kv_scale", base.engine.kv_scale},
            {"router_cpu_cap", o.cap},
            // Capped and using nearly all of it: the router was the bottleneck.
            {"router_saturated", o.cap > 0 && cpu_s / wall >= 0.9 * o.cap},

@@ -17,6 +17,8 @@
 // round of requests in one message, the router's answers of a round in one message.  `direct`:
 // each client asks the router itself, one message each way per request (the baseline).
 // `news_gap_ms` sets the nodes' node.news_gap_ms: at most one message of news per gap from each.
+// `kv_scale` sets the emulated KV's size: the largest scale makes the nodes' data plane nearly
+// free, so on a small machine the router's cost is not measured at the rate the KV's copies allow.
 
 #include <string>
 
@@ -31,6 +33,7 @@ struct bench_router_options {
   double cap = 0;  // of one core for the router; 0: none
   bool direct = false;  // no door: each client's request and answer a message of its own
   double news_gap_ms = -1;  // the nodes' node.news_gap_ms (outbox.hpp); < 0: the config's
+  double kv_scale = 0;      // the emulated engine's engine.kv_scale; 0: the config's
   bool json = false;
 };
 
