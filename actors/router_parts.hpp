@@ -123,6 +123,10 @@ struct router_state {
   // read (outbox.hpp), one message per node however many requests it reserves for.
   outbox<std::map<sched::node_id, std::vector<decode_job>>> decode_jobs;
   outbox<std::map<sched::node_id, std::vector<prefill_job>>> prefill_jobs;  // the same for prefill nodes
+  // The round's dispatches, said in one log line when its jobs go (a line each was a write and
+  // a flush each: the most of a request's logging cost); `dispatched` counts them.
+  std::string dispatch_line;
+  int dispatched = 0;
   // Answers to clients' doors of this round of the mailbox, one message per door.
   struct door_round {
     client_door_actor door;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "actors/actor_plane.hpp"
@@ -393,9 +394,9 @@ void act(router_self* self, const sched::reserve& c) {
   const auto& r = st.requests.at(c.id);
   const auto* view = core_of(self).find(c.id);
   if (c.attempt > 0) spdlog::warn("router: request {} dispatched again (attempt {})", c.id, c.attempt + 1);
-  spdlog::info("router: request {} ({} tokens, {} cached) -> {} prefill {} -> decode {}", c.id, r.prompt.size(),
-               view->cached_tokens, policy::to_string(view->path), core_of(self).node(view->prefill_node).desc.name,
-               core_of(self).node(c.decode).desc.name);
+  fmt::format_to(std::back_inserter(st.dispatch_line), "{}request {} ({} tokens, {} cached) -> {} prefill {} -> decode {}",
+                 st.dispatched++ ? "; " : "", c.id, r.prompt.size(), view->cached_tokens, policy::to_string(view->path),
+                 core_of(self).node(view->prefill_node).desc.name, core_of(self).node(c.decode).desc.name);
   const auto id = c.id;
   const int attempt = c.attempt;
   log_of(self).routed(id, policy::to_string(view->path), core_of(self).node(view->prefill_node).desc.name,
@@ -445,6 +446,12 @@ void send_jobs(router_self* self, outbox<std::map<sched::node_id, std::vector<Jo
 }  // namespace
 
 void send_decode_jobs(router_self* self) {
+  auto& st = self->state;
+  if (st.dispatched > 0) {
+    spdlog::info("router: dispatched {}: {}", st.dispatched, st.dispatch_line);
+    st.dispatch_line.clear();
+    st.dispatched = 0;
+  }
   send_jobs(self, self->state.decode_jobs, [](const auto& v) { return v.decode_node; },
             [](const node_handles& h) -> const decode_actor& { return h.decode; });
 }
