@@ -25,14 +25,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scenario_path() {
-  static const std::string path = [] {
-    const auto root = fs::temp_directory_path() / ("prfaas-config-fuzz-" + std::to_string(::getpid()));
+// The fuzzer's own directory, gone when the run ends (libFuzzer ends it with exit(); a crash
+// leaves it, beside the crashing input).
+struct scratch_dir {
+  fs::path root = fs::temp_directory_path() / ("prfaas-config-fuzz-" + std::to_string(::getpid()));
+  scratch_dir() {
     fs::create_directories(root / "scenarios");
     std::error_code ec;
     fs::create_directory_symlink(fs::path(PRFAAS_SOURCE_DIR) / "profiles", root / "profiles", ec);
-    return (root / "scenarios" / "input.toml").string();
-  }();
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+};
+
+std::string scenario_path() {
+  static const scratch_dir dir;
+  static const std::string path = (dir.root / "scenarios" / "input.toml").string();
   return path;
 }
 
