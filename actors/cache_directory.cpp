@@ -3,7 +3,8 @@
 // that the router matches each prompt where it routes it, without a round trip a request.
 //
 //   cache_update                  --> index.apply (reset: the node starts over), its statistics
-//                                     kept, and the update passed on to the router's copy
+//                                     kept, and its keys passed on to the router's copy when
+//                                     they change it (a node sends one after every prefill)
 //   (drop_atom, node)             --> index.drop (the node was lost): its later deltas are ignored
 //                                     until it starts over (a reset); the drop passed on
 //   (watch_atom)                  --> from a router (its certificate's role): the whole index, in
@@ -18,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "actors/actor_plane.hpp"
 #include "actors/messages.hpp"
@@ -109,8 +111,10 @@ cache_directory_actor::behavior_type cache_directory(directory_self* self, node_
         kv::cache_delta d{m.added_blocks, m.removed_blocks, m.added_snapshots, m.removed_snapshots};
         st.index->apply(m.node, m.cluster, d, m.reset);
         m.stats.node = m.node;
-        st.stats[m.node] = m.stats;
-        if (st.watcher) st.news.add(self).updates.push_back(std::move(m));
+        st.stats[m.node] = std::exchange(m.stats, {});
+        // The router's copy holds keys only: an update that changes none (most, under short
+        // prompts: the statistics moved) is no news, and no update carries the statistics.
+        if (st.watcher && (m.reset || !d.empty())) st.news.add(self).updates.push_back(std::move(m));
       },
       [=](atoms::drop_atom, const std::string& node) {
         auto& st = self->state;
