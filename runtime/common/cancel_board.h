@@ -25,8 +25,13 @@ class cancel_board {
   size_t size() const;
 
  private:
+  struct attempt_hash {
+    size_t operator()(const std::pair<uint64_t, int>& k) const {
+      return std::hash<uint64_t>{}(k.first ^ (static_cast<uint64_t>(static_cast<uint32_t>(k.second)) << 40));
+    }
+  };
   mutable std::mutex mutex_;
-  bounded_memory<std::pair<uint64_t, int>, bool> cancelled_;
+  bounded_memory<std::pair<uint64_t, int>, bool, attempt_hash> cancelled_;
 };
 
 }  // namespace prfaas

@@ -13,9 +13,10 @@
 // cancels, and a retry that joined meanwhile keeps the request.  Bounded by the requests in
 // flight: a requester without requests is forgotten.
 
+#include <algorithm>
 #include <cstdint>
-#include <map>
-#include <set>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace prfaas::sched {
@@ -25,7 +26,8 @@ class requesters {
  public:
   // `who` waits for `request`; true when `who` waited for nothing here until now.
   bool add(uint64_t request, const Key& who) {
-    by_request_[request].insert(who);
+    auto& waiting = by_request_[request];
+    if (std::find(waiting.begin(), waiting.end(), who) == waiting.end()) waiting.push_back(who);
     auto [it, fresh] = by_requester_.try_emplace(who);
     it->second.insert(request);
     return fresh;
@@ -50,7 +52,7 @@ class requesters {
   // `who` no longer waits for `request` (a caller behind it went): true when it now waits for
   // nothing here.
   bool left(uint64_t request, const Key& who) {
-    if (auto r = by_request_.find(request); r != by_request_.end()) r->second.erase(who);
+    if (auto r = by_request_.find(request); r != by_request_.end()) drop(r->second, who);
     auto k = by_requester_.find(who);
     if (k == by_requester_.end()) return false;
     k->second.erase(request);
@@ -58,7 +60,7 @@ class requesters {
     by_requester_.erase(k);
     return true;
   }
-  // `who` went away: returns the requests it waited for that no other requester waits for.
+  // `who` went away: returns the requests it waited for that no other requester waits for, by id.
   std::vector<uint64_t> gone(const Key& who) {
     std::vector<uint64_t> orphaned;
     auto k = by_requester_.find(who);
@@ -66,10 +68,11 @@ class requesters {
     for (uint64_t request : k->second) {
       auto r = by_request_.find(request);
       if (r == by_request_.end()) continue;
-      r->second.erase(who);
+      drop(r->second, who);
       if (r->second.empty()) orphaned.push_back(request);
     }
     by_requester_.erase(k);
+    std::sort(orphaned.begin(), orphaned.end());  // in id order, whatever the set's
     return orphaned;
   }
   bool waited_for(uint64_t request) const {
@@ -79,8 +82,14 @@ class requesters {
   size_t requester_count() const { return by_requester_.size(); }
 
  private:
-  std::map<uint64_t, std::set<Key>> by_request_;
-  std::map<Key, std::set<uint64_t>> by_requester_;
+  static void drop(std::vector<Key>& waiting, const Key& who) {
+    waiting.erase(std::remove(waiting.begin(), waiting.end(), who), waiting.end());
+  }
+
+  // Hashed: an entry a request, added and erased at the router's rate.  A request's requesters
+  // are a few (its client, a retry's, a stream): a vector.
+  std::unordered_map<uint64_t, std::vector<Key>> by_request_;
+  std::unordered_map<Key, std::unordered_set<uint64_t>> by_requester_;
 };
 
 }  // namespace prfaas::sched
