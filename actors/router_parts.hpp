@@ -124,7 +124,8 @@ struct router_state {
   outbox<std::map<sched::node_id, std::vector<decode_job>>> decode_jobs;
   outbox<std::map<sched::node_id, std::vector<prefill_job>>> prefill_jobs;  // the same for prefill nodes
   // The round's dispatches, said in one log line when its jobs go (a line each was a write and
-  // a flush each: the most of a request's logging cost); `dispatched` counts them.
+  // a flush each: the most of a request's logging cost), at most 64 a line; `dispatched`
+  // counts them.
   std::string dispatch_line;
   int dispatched = 0;
   // Answers to clients' doors of this round of the mailbox, one message per door.
