@@ -34,6 +34,10 @@ using clock_type = std::chrono::steady_clock;
 // router's table and on each decode node (node.max_sequences; its default of 8 held the clients
 // in the router's queue, and the run's rate at 16 / the time a sequence holds its slot).  The
 // prefix cache's budget fits the smallest block pool a KV scale can make (4096 blocks of 8 KiB).
+// One KV connection a link: the nodes share this host's loopback, where striping buys nothing,
+// and a link grown to 16 connections (transport.max_connections, sized from loopback's round
+// trip inflated by the busy CPU) kept 64 sender threads on the local prefill node waking each
+// other for most of a core, the CPU the router's rate needs here.
 std::string config_text(const config::deployment_config& c, int concurrency) {
   const auto abs = [](const std::string& p) { return fs::absolute(p).lexically_normal().string(); };
   char text[1024];
@@ -42,6 +46,7 @@ std::string config_text(const config::deployment_config& c, int concurrency) {
                 "kv_scale = %g\nmax_context = %d\nseed = 1\n"
                 "[router]\nthreshold_tokens = %d\nmax_in_flight = %d\nqueue_max = %d\nreserve_with_prefill = %s\n"
                 "[node]\nkv_blocks = 4096\nmax_sequences = %d\nnews_gap_ms = %g\n[cache]\nbudget_mib = %d\n[gateway]\nenabled = false\n"
+                "[transport]\nconnections = 1\nmax_connections = 1\n"
                 "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
                 abs(c.engine.profile).c_str(), abs(c.engine.profile_prfaas).c_str(), c.engine.kv_scale, c.engine.max_context,
                 c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64,
