@@ -71,10 +71,9 @@ void send_view(directory_self* self) {
   for (size_t i = 0; i < parts.size(); ++i) {
     directory_news n;
     n.reset = i == 0;
-    cache_update u{parts[i].node, parts[i].cluster, parts[i].reset, std::move(parts[i].delta.added_blocks), {},
-                   std::move(parts[i].delta.added_snapshots), {}, {}};
-    if (auto s = st.stats.find(u.node); s != st.stats.end()) u.stats = s->second;
-    n.updates.push_back(std::move(u));
+    // Keys only, as in the news that follow: the copy never reads a node's statistics.
+    n.updates.push_back({parts[i].node, parts[i].cluster, parts[i].reset, std::move(parts[i].delta.added_blocks), {},
+                         std::move(parts[i].delta.added_snapshots), {}, {}});
     self->send(st.watcher, std::move(n));
   }
 }

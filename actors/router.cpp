@@ -169,6 +169,7 @@ router_actor::behavior_type router(router_self* self, router_options options) {
       },
       [=](atoms::rebalance_atom) { rebalance(self); },
       [=](atoms::flush_atom) {
+        say_dispatched(self);
         send_decode_jobs(self);
         send_prefill_jobs(self);
         send_door_answers(self);

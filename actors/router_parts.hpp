@@ -199,6 +199,8 @@ void decode_result_at(router_self* self, decode_result& m);
 void decode_failed_at(router_self* self, const decode_failed& m);
 // The round's decode and prefill jobs go, each node's in one message; a job whose attempt was
 // abandoned meanwhile (its node lost, the request ended or dispatched again) stays behind.
+// The round's dispatches said in one log line (router_state::dispatch_line), before its jobs go.
+void say_dispatched(router_self* self);
 void send_decode_jobs(router_self* self);
 void send_prefill_jobs(router_self* self);
 // A prefill node's news (prefill_news), item by item, each from the node holding its request:

@@ -390,19 +390,16 @@ void act(router_self* self, const sched::lookup_cache& c) {
 }
 
 namespace {
+constexpr int kDispatchesPerLine = 64;  // a round that dispatches more says them in several lines
+}  // namespace
 
-// The round's dispatches so far, in one log line; a round that dispatches many (a queue drained
-// at once) says them in lines of at most kDispatchesPerLine.
-constexpr int kDispatchesPerLine = 64;
-
-void say_dispatched(router_state& st) {
+void say_dispatched(router_self* self) {
+  auto& st = self->state;
   if (st.dispatched == 0) return;
   spdlog::info("router: dispatched {}: {}", st.dispatched, st.dispatch_line);
   st.dispatch_line.clear();
   st.dispatched = 0;
 }
-
-}  // namespace
 
 void act(router_self* self, const sched::reserve& c) {
   auto& st = self->state;
@@ -412,7 +409,7 @@ void act(router_self* self, const sched::reserve& c) {
   fmt::format_to(std::back_inserter(st.dispatch_line), "{}request {} ({} tokens, {} cached) -> {} prefill {} -> decode {}",
                  st.dispatched++ ? "; " : "", c.id, r.prompt.size(), view->cached_tokens, policy::to_string(view->path),
                  core_of(self).node(view->prefill_node).desc.name, core_of(self).node(c.decode).desc.name);
-  if (st.dispatched == kDispatchesPerLine) say_dispatched(st);
+  if (st.dispatched == kDispatchesPerLine) say_dispatched(self);
   const auto id = c.id;
   const int attempt = c.attempt;
   log_of(self).routed(id, policy::to_string(view->path), core_of(self).node(view->prefill_node).desc.name,
@@ -462,7 +459,6 @@ void send_jobs(router_self* self, outbox<std::map<sched::node_id, std::vector<Jo
 }  // namespace
 
 void send_decode_jobs(router_self* self) {
-  say_dispatched(self->state);
   send_jobs(self, self->state.decode_jobs, [](const auto& v) { return v.decode_node; },
             [](const node_handles& h) -> const decode_actor& { return h.decode; });
 }

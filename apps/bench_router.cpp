@@ -1,5 +1,6 @@
 #include "apps/bench_router.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -40,20 +41,17 @@ using clock_type = std::chrono::steady_clock;
 // other for most of a core, the CPU the router's rate needs here.
 std::string config_text(const config::deployment_config& c, int concurrency) {
   const auto abs = [](const std::string& p) { return fs::absolute(p).lexically_normal().string(); };
-  char text[1024];
-  std::snprintf(text, sizeof text,
-                "[engine]\nkind = \"emulated\"\nprofile = \"%s\"\nprofile_prfaas = \"%s\"\ntime_scale = 10000\n"
-                "kv_scale = %g\nmax_context = %d\nseed = 1\n"
-                "[router]\nthreshold_tokens = %d\nmax_in_flight = %d\nqueue_max = %d\nreserve_with_prefill = %s\n"
-                "[node]\nkv_blocks = 4096\nmax_sequences = %d\nnews_gap_ms = %g\n[cache]\nbudget_mib = %d\n[gateway]\nenabled = false\n"
-                "[transport]\nconnections = 1\nmax_connections = 1\n"
-                "[deployment]\nprfaas_prefill = %d\nlocal_prefill = %d\ndecode = %d\n",
-                abs(c.engine.profile).c_str(), abs(c.engine.profile_prfaas).c_str(), c.engine.kv_scale, c.engine.max_context,
-                c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64,
-                c.router.reserve_with_prefill ? "true" : "false", concurrency, c.node.news_gap_ms, std::min(c.cache.budget_mib, 16),
-                c.deployment.prfaas_prefill,
-                c.deployment.local_prefill, c.deployment.decode);
-  return text;
+  return fmt::format(
+      "[engine]\nkind = \"emulated\"\nprofile = \"{}\"\nprofile_prfaas = \"{}\"\ntime_scale = 10000\n"
+      "kv_scale = {}\nmax_context = {}\nseed = 1\n"
+      "[router]\nthreshold_tokens = {}\nmax_in_flight = {}\nqueue_max = {}\nreserve_with_prefill = {}\n"
+      "[node]\nkv_blocks = 4096\nmax_sequences = {}\nnews_gap_ms = {}\n[cache]\nbudget_mib = {}\n"
+      "[gateway]\nenabled = false\n[transport]\nconnections = 1\nmax_connections = 1\n"
+      "[deployment]\nprfaas_prefill = {}\nlocal_prefill = {}\ndecode = {}\n",
+      abs(c.engine.profile), abs(c.engine.profile_prfaas), c.engine.kv_scale, c.engine.max_context,
+      c.router.threshold_tokens, 4 * concurrency + 64, 4 * concurrency + 64, c.router.reserve_with_prefill,
+      concurrency, c.node.news_gap_ms, std::min(c.cache.budget_mib, 16), c.deployment.prfaas_prefill,
+      c.deployment.local_prefill, c.deployment.decode);
 }
 
 // The control-plane core alone, driven through `n` requests' events on a small node table as
